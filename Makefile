@@ -1,0 +1,59 @@
+# Thin wrapper around CMake/ctest.  `make check` and `make demo` each work as
+# the only command on a fresh Debian 12 machine: they install the Debian
+# packages first (scripts/deps.sh, idempotent).
+
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD   ?= build
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build build-asan build-fuzz check check-release check-asan \
+        demo fuzz bench clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+$(BUILD)/release/Makefile:
+	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+$(BUILD)/asan/Makefile:
+	CC=clang cmake -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DSPROV_SANITIZE=ON
+
+$(BUILD)/fuzz/Makefile:
+	CC=clang cmake -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=Debug -DSPROV_FUZZ=ON
+
+build: deps $(BUILD)/release/Makefile
+	cmake --build $(BUILD)/release -j$(JOBS)
+
+build-asan: deps $(BUILD)/asan/Makefile
+	cmake --build $(BUILD)/asan -j$(JOBS)
+
+build-fuzz: deps $(BUILD)/fuzz/Makefile
+	cmake --build $(BUILD)/fuzz -j$(JOBS)
+
+# Unit + integration tests and fuzz-corpus replay, in a normal build and again
+# under ASan+UBSan.
+check: check-release check-asan
+
+check-release: build
+	cd $(BUILD)/release && ctest $(CTEST_FLAGS)
+
+check-asan: build-asan
+	cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+
+# Run every libFuzzer target for FUZZ_SECONDS, growing a scratch corpus seeded
+# from fuzz/corpus (the checked-in corpus is not modified).
+fuzz: build-fuzz
+	sh scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/release/sprov
+
+bench: build
+	bash bench/run.sh $(BUILD)/release/sprov
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,29 @@
+/* sprov: mutual-TLS provisioning for IP phones and adapters. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/version.h"
+
+static const sp_cmd commands[] = {
+	{ "req", sp_cmd_req, "make a provisioning server key and CSR (service provider)" },
+	{ "ca", sp_cmd_ca, "vendor PKI: server CA, device CA, device identities" },
+	{ NULL, NULL, NULL },
+};
+
+static const char help[] =
+    "usage: sprov COMMAND [ARGS...]\n"
+    "       sprov help COMMAND | sprov COMMAND --help | sprov --version\n"
+    "\n"
+    "sprov provisions IP phones and adapters over mutual-TLS HTTPS.\n";
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1 && (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0)) {
+		printf("sprov %s\n", SPROV_VERSION);
+		return 0;
+	}
+	return sp_cli_dispatch("", commands, argc, argv, help);
+}

@@ -1,0 +1,4 @@
+#ifndef SPROV_COMMON_VERSION_H
+#define SPROV_COMMON_VERSION_H
+#define SPROV_VERSION "0.1.0"
+#endif
