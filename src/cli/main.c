@@ -6,8 +6,7 @@
 #include "common/version.h"
 
 static const sp_cmd commands[] = {
-	{ "req", sp_cmd_req, "make a provisioning server key and CSR (service provider)" },
-	{ "ca", sp_cmd_ca, "vendor PKI: server CA, device CA, device identities" },
+	/* One line per subcommand, in the order `sprov help` lists them. */
 	{ NULL, NULL, NULL },
 };
 
