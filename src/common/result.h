@@ -47,7 +47,7 @@ static inline bool sp_failed(sp_result r) { return r.code != SP_E_OK; }
 
 /* Set the thread's error message and return a result carrying `code`. */
 sp_result sp_error(sp_code code, const char *fmt, ...) SP_PRINTF(2, 3);
-sp_result sp_verror(sp_code code, const char *fmt, va_list ap);
+sp_result sp_verror(sp_code code, const char *fmt, va_list ap) SP_PRINTF(2, 0);
 /*
  * Like sp_error, but drains OpenSSL's error queue and appends the first
  * (most specific) reason it held, so the message stays actionable.
