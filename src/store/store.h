@@ -1,0 +1,293 @@
+/*
+ * The provider's device database, behind one interface (docs/STORE.md).
+ *
+ * A store is opened from a URI:
+ *   sqlite:PATH              the embedded default (this release)
+ *   postgresql://...         later: several server nodes sharing one DB;
+ *                            sp_store_open says clearly it is not built yet
+ * Nothing here names a backend type: the server codes against this header
+ * only, so a new backend is a new file plus one line in store.c.
+ *
+ * Data
+ *   devices: MAC ($MA, 12 lowercase hex), serial, product, group, enabled,
+ *            created, pending (an unknown device the server has seen; an
+ *            operator adopts it with `devices add` or `devices enable`).
+ *   params at four levels, each overriding the one before:
+ *            defaults -> product -> group -> device.
+ *            Each entry: name, value, access (na|ro|rw or unset).  At a
+ *            higher level an entry replaces the lower one as a whole
+ *            (value and access).
+ *   contacts: the last contact per MAC (time, IP, raw and parsed
+ *            User-Agent, ETag served, HTTP status).
+ *
+ * Change detection: sp_store_generation() returns a number that changes
+ * (grows) whenever devices or params change, by anyone, through any
+ * connection or node.  It does NOT change on reads, on contact records or
+ * on recording a pending device (a pending device is served exactly as an
+ * unknown one, so no answer of the server changes).  The server caches
+ * rendered profiles tagged with the generation they were read at and drops
+ * them when the number differs.  Polling it is cheap (SQLite: PRAGMA
+ * data_version, no I/O, and one indexed row only when another connection
+ * committed).  Backends with notification (PostgreSQL LISTEN/NOTIFY) may
+ * also expose a descriptor through sp_store_notify_fd(); poll-only backends
+ * return -1 and the server keeps polling.
+ *
+ * Threads: an sp_store handle is NOT thread-safe.  Use one handle per
+ * thread (per server worker, plus one for the contact flusher); handles
+ * opened on the same URI may be used concurrently from different threads
+ * and processes.  The error message of a failed call is thread-local
+ * (sp_errmsg), like everywhere in sprov.
+ *
+ * Secrets: parameter values hold SIP passwords.  No function here logs a
+ * value or puts one in an error message; callers must not either.
+ */
+#ifndef SPROV_STORE_STORE_H
+#define SPROV_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/result.h"
+#include "identity/mac.h"
+#include "profile/param.h"
+
+#define SP_STORE_URI_MAX 4096
+#define SP_STORE_FIELD_MAX 64     /* serial, product, group */
+#define SP_STORE_DEFAULT_URI "sqlite:sprov.db"
+#define SP_STORE_ENV "SPROV_STORE"
+
+#define SP_UA_MAX 512             /* stored User-Agent, bytes */
+#define SP_CONTACT_IP_MAX 45      /* INET6_ADDRSTRLEN - 1 */
+#define SP_ETAG_MAX 80            /* quoted ETag as served */
+#define SP_CONTACT_BATCH_MAX 10000 /* entries per sp_store_contact_batch */
+
+typedef struct sp_store sp_store;
+
+/* ---- records ---------------------------------------------------------- */
+
+typedef struct sp_device {
+	sp_mac mac;
+	char serial[SP_STORE_FIELD_MAX + 1];   /* "" when unknown */
+	char product[SP_STORE_FIELD_MAX + 1];  /* "" when none: no product level */
+	char group[SP_STORE_FIELD_MAX + 1];    /* "" when none: no group level */
+	bool enabled;
+	bool pending;     /* seen by the server, not added by an operator */
+	int64_t created;  /* unix seconds */
+} sp_device;
+
+typedef enum {
+	SP_LEVEL_DEFAULTS = 0,
+	SP_LEVEL_PRODUCT,
+	SP_LEVEL_GROUP,
+	SP_LEVEL_DEVICE,
+} sp_level;
+
+/*
+ * Which level a parameter lives at.  key: NULL for defaults, the product or
+ * group name, or the MAC (any form sp_mac_parse accepts) for a device.
+ */
+typedef struct sp_level_ref {
+	sp_level level;
+	const char *key;
+} sp_level_ref;
+
+const char *sp_level_name(sp_level l); /* "defaults", "product", ... */
+
+/*
+ * One contact, queued in memory by the server and written in batches.
+ * Fixed-size fields so the server can queue by value without allocating.
+ * Strings are NUL-terminated and truncated by the caller to fit.
+ */
+typedef struct sp_contact {
+	sp_mac mac;
+	int64_t time;                         /* unix seconds */
+	char ip[SP_CONTACT_IP_MAX + 1];
+	char ua[SP_UA_MAX + 1];               /* raw User-Agent ("" if none) */
+	char etag[SP_ETAG_MAX + 1];           /* as served ("" if none) */
+	int status;                           /* HTTP status answered */
+	/*
+	 * Unknown device served anyway: also record it as pending (serial and
+	 * product from its certificate).  Ignored when the MAC is known.
+	 */
+	bool record_pending;
+	char serial[SP_STORE_FIELD_MAX + 1];
+	char product[SP_STORE_FIELD_MAX + 1];
+} sp_contact;
+
+/* ---- User-Agent: `Vendor/PN-SWVER (SN)` or `Vendor/PN-SWVER (MAC)(SN)` -- */
+
+typedef struct sp_ua {
+	sp_slice vendor;   /* views into the parsed input */
+	sp_slice product;
+	sp_slice swver;
+	sp_slice mac;      /* len 0 when the UA carries no MAC */
+	sp_slice serial;
+} sp_ua;
+
+/*
+ * Pure parser (no I/O, no allocation; slices point into ua).  SP_E_PARSE
+ * when ua does not have that form, SP_E_LIMIT past SP_UA_MAX bytes.
+ */
+SP_MUST_CHECK sp_result sp_ua_parse(sp_slice ua, sp_ua *out);
+
+/* ---- opening ------------------------------------------------------------ */
+
+enum {
+	/* Create the database and its schema if missing (`sprov db init`). */
+	SP_STORE_CREATE = 1,
+};
+
+/*
+ * Open a store.  Without SP_STORE_CREATE the database must exist and carry
+ * a schema ("run 'sprov db init'" otherwise).  An older schema is migrated
+ * in one transaction; a newer one is refused.
+ */
+SP_MUST_CHECK sp_result sp_store_open(const char *uri, sp_store **out);
+SP_MUST_CHECK sp_result sp_store_open_ex(const char *uri, int flags,
+    sp_store **out);
+void sp_store_close(sp_store *s); /* NULL-safe */
+
+/* The URI from --store, else $SPROV_STORE, else SP_STORE_DEFAULT_URI. */
+const char *sp_store_uri_default(const char *opt);
+
+/* ---- server hot path ---------------------------------------------------- */
+
+/* Current generation (see the top of this file). */
+SP_MUST_CHECK sp_result sp_store_generation(sp_store *s, uint64_t *gen);
+
+/* -1 when the backend has no change notification (poll the generation). */
+int sp_store_notify_fd(sp_store *s);
+
+/* *found is false (and SP_OK) when the MAC is not in the database. */
+SP_MUST_CHECK sp_result sp_store_device_get(sp_store *s, const sp_mac *mac,
+    sp_device *out, bool *found);
+
+/*
+ * Effective parameters of a device: defaults, then its product, its group,
+ * itself, merged into out (which must be initialised; existing entries are
+ * overridden).  Read in one consistent snapshot; *gen (optional) is the
+ * generation of that snapshot, to tag a cached rendering with.
+ */
+SP_MUST_CHECK sp_result sp_store_params_effective(sp_store *s,
+    const sp_device *dev, sp_params *out, uint64_t *gen);
+
+/* The defaults level only (unknown devices, when configured to serve them). */
+SP_MUST_CHECK sp_result sp_store_params_defaults(sp_store *s, sp_params *out,
+    uint64_t *gen);
+
+/*
+ * Record an unknown device as pending (enabled = false).  No-op if the MAC
+ * is already known.  The server should prefer contact.record_pending, which
+ * does the same inside a batch, off the request path.
+ */
+SP_MUST_CHECK sp_result sp_store_device_pending(sp_store *s, const sp_mac *mac,
+    const char *serial, const char *product, int64_t now);
+
+/*
+ * Write n contacts in ONE transaction (one disk sync): the server queues
+ * them in memory and flushes from its own thread or timer, never from the
+ * request path.  Later entries for the same MAC win.  n <= SP_CONTACT_BATCH_MAX.
+ * All or nothing.
+ */
+SP_MUST_CHECK sp_result sp_store_contact_batch(sp_store *s, const sp_contact *v,
+    size_t n);
+
+/* The last contact of a MAC; *found false if none was recorded. */
+SP_MUST_CHECK sp_result sp_store_contact_get(sp_store *s, const sp_mac *mac,
+    sp_contact *out, bool *found);
+
+/* ---- management (sprov db) --------------------------------------------- */
+
+/*
+ * Explicit transaction around several management calls (imports: all or
+ * nothing).  Without one, each call is its own transaction.  Not nestable.
+ * sp_store_rollback is NULL-safe and a no-op outside a transaction.
+ */
+SP_MUST_CHECK sp_result sp_store_begin(sp_store *s);
+SP_MUST_CHECK sp_result sp_store_commit(sp_store *s);
+void sp_store_rollback(sp_store *s);
+
+/*
+ * Add a device (dev->created 0 means now).  SP_E_EXISTS if the MAC is
+ * already there, unless it is pending: then the pending record is adopted
+ * (fields replaced, pending cleared).  Fields are checked with
+ * sp_store_field_check.
+ */
+SP_MUST_CHECK sp_result sp_store_device_add(sp_store *s, const sp_device *dev);
+/* Remove a device with its device-level params and its contact record. */
+SP_MUST_CHECK sp_result sp_store_device_rm(sp_store *s, const sp_mac *mac);
+/* Enabling a pending device adopts it.  SP_E_NOTFOUND if absent. */
+SP_MUST_CHECK sp_result sp_store_device_set_enabled(sp_store *s,
+    const sp_mac *mac, bool enabled);
+
+/* Every device, pending ones included, ordered by MAC.  cb may abort. */
+typedef sp_result (*sp_store_device_cb)(void *arg, const sp_device *dev);
+SP_MUST_CHECK sp_result sp_store_device_list(sp_store *s, sp_store_device_cb cb,
+    void *arg);
+
+/*
+ * Set or replace one parameter at a level.  name must pass
+ * sp_param_name_check; a device level needs an existing device
+ * (SP_E_NOTFOUND).  value is a secret: never logged.
+ */
+SP_MUST_CHECK sp_result sp_store_param_set(sp_store *s, const sp_level_ref *lvl,
+    const char *name, sp_slice value, sp_access access);
+/* SP_E_NOTFOUND if the name is not set at that level. */
+SP_MUST_CHECK sp_result sp_store_param_unset(sp_store *s,
+    const sp_level_ref *lvl, const char *name);
+/* The entries of one level only, merged into out. */
+SP_MUST_CHECK sp_result sp_store_params_level(sp_store *s,
+    const sp_level_ref *lvl, sp_params *out);
+
+/*
+ * serial / product / group: at most SP_STORE_FIELD_MAX bytes of printable
+ * ASCII (0x20-0x7e), no leading or trailing space.  `what` names it in
+ * the message.  Empty is allowed (callers refuse it where it is not).
+ */
+SP_MUST_CHECK sp_result sp_store_field_check(const char *what, sp_slice v);
+
+/* ---- backend interface (store.c, sqlite.c; later pgsql.c) -------------- */
+
+typedef struct sp_store_ops {
+	const char *scheme;
+	void (*close)(sp_store *s);
+	sp_result (*generation)(sp_store *s, uint64_t *gen);
+	int (*notify_fd)(sp_store *s);
+	sp_result (*device_get)(sp_store *s, const sp_mac *mac, sp_device *out,
+	    bool *found);
+	sp_result (*params_effective)(sp_store *s, const sp_device *dev,
+	    bool defaults_only, sp_params *out, uint64_t *gen);
+	sp_result (*device_pending)(sp_store *s, const sp_mac *mac,
+	    const char *serial, const char *product, int64_t now);
+	sp_result (*contact_batch)(sp_store *s, const sp_contact *v, size_t n);
+	sp_result (*contact_get)(sp_store *s, const sp_mac *mac, sp_contact *out,
+	    bool *found);
+	sp_result (*begin)(sp_store *s);
+	sp_result (*commit)(sp_store *s);
+	void (*rollback)(sp_store *s);
+	sp_result (*device_add)(sp_store *s, const sp_device *dev);
+	sp_result (*device_rm)(sp_store *s, const sp_mac *mac);
+	sp_result (*device_set_enabled)(sp_store *s, const sp_mac *mac,
+	    bool enabled);
+	sp_result (*device_list)(sp_store *s, sp_store_device_cb cb, void *arg);
+	/* lvl is validated and normalised by store.c (device key = $MA). */
+	sp_result (*param_set)(sp_store *s, const sp_level_ref *lvl,
+	    const char *name, sp_slice value, sp_access access);
+	sp_result (*param_unset)(sp_store *s, const sp_level_ref *lvl,
+	    const char *name);
+	sp_result (*params_level)(sp_store *s, const sp_level_ref *lvl,
+	    sp_params *out);
+} sp_store_ops;
+
+/* Every backend's handle starts with this. */
+struct sp_store {
+	const sp_store_ops *ops;
+};
+
+/* Backend constructors (the part of the URI after "sqlite:"). */
+SP_MUST_CHECK sp_result sp_store_sqlite_open(const char *path, int flags,
+    sp_store **out);
+
+#endif
