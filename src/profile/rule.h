@@ -142,6 +142,7 @@ typedef struct sp_rule_choice {
 	sp_buf pwd;              /* never log */
 	size_t n_assign;
 	sp_rule_assign assign[SP_RULE_ASSIGNS_MAX];
+	sp_buf trace;            /* one line per alternative tried (describe) */
 } sp_rule_choice;
 
 void sp_rule_choice_init(sp_rule_choice *c);
