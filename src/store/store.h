@@ -15,8 +15,10 @@
  *   params at four levels, each overriding the one before:
  *            defaults -> product -> group -> device.
  *            Each entry: name, value, access (na|ro|rw or unset).  At a
- *            higher level an entry replaces the lower one as a whole
- *            (value and access).
+ *            higher level an entry replaces the lower one's value; its
+ *            access replaces the lower one's only when set (an unset
+ *            access inherits, so a device can override a value without
+ *            repeating the access the defaults gave it).
  *   contacts: the last contact per MAC (time, IP, raw and parsed
  *            User-Agent, ETag served, HTTP status).
  *

@@ -1,0 +1,1059 @@
+/*
+ * The SQLite backend: URI sqlite:PATH (docs/STORE.md).
+ *
+ * Settings, and why:
+ *  - journal_mode=WAL: server workers read while the CLI or the contact
+ *    flusher writes; readers never block writers or each other.
+ *  - synchronous=FULL: a commit is on disk when sp_store_* returns.  The
+ *    operator who just set a SIP password must not lose it to a power cut
+ *    after `sprov db` said OK.  The only frequent writer is the contact
+ *    flusher, and it pays one sync per batch, off the request path, so
+ *    NORMAL would buy nothing worth the risk.
+ *  - busy_timeout 5 s: the CLI and the flusher may write at the same time;
+ *    writes take the lock up front (BEGIN IMMEDIATE) so they wait instead
+ *    of failing half-way.
+ *  - foreign_keys=ON (device params die with their device),
+ *    secure_delete=ON (old values, i.e. old passwords, are overwritten),
+ *    defensive mode and trusted_schema=OFF.
+ *  - The file is created 0600 (it holds SIP passwords); SQLite gives the
+ *    -wal and -shm files the same mode.
+ *  - Schema version in PRAGMA user_version; migrations[] below upgrades an
+ *    older schema on open, in one transaction.  A newer one is refused.
+ *
+ * Generation: a row in `meta` bumped by triggers on every change to
+ * devices (but not the insertion of a pending device), params and
+ * device_params.  Polling reads PRAGMA data_version first (in memory, no
+ * I/O) and reads the row only when another connection committed or this
+ * one wrote.
+ *
+ * Every statement is prepared once per handle from a constant string;
+ * input only ever reaches SQLite through bound parameters.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/util.h"
+
+#define SQ_BUSY_TIMEOUT_MS 5000
+
+static const char *const migrations[] = {
+	/* 0 -> 1: the first schema. */
+	"CREATE TABLE meta ("
+	"  k TEXT PRIMARY KEY NOT NULL,"
+	"  v INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO meta (k, v) VALUES ('generation', 1);"
+	"CREATE TABLE devices ("
+	"  mac TEXT PRIMARY KEY NOT NULL"
+	"    CHECK (length(mac) = 12 AND mac NOT GLOB '*[^0-9a-f]*'),"
+	"  serial TEXT NOT NULL DEFAULT '' CHECK (length(serial) <= 64),"
+	"  product TEXT NOT NULL DEFAULT '' CHECK (length(product) <= 64),"
+	"  grp TEXT NOT NULL DEFAULT '' CHECK (length(grp) <= 64),"
+	"  enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),"
+	"  pending INTEGER NOT NULL DEFAULT 0 CHECK (pending IN (0, 1)),"
+	"  created INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	/* Levels 0 defaults (key ''), 1 product, 2 group. */
+	"CREATE TABLE params ("
+	"  level INTEGER NOT NULL CHECK (level IN (0, 1, 2)),"
+	"  key TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  access TEXT CHECK (access IN ('na', 'ro', 'rw')),"
+	"  PRIMARY KEY (level, key, name),"
+	"  CHECK ((level = 0) = (key = ''))"
+	") WITHOUT ROWID;"
+	/* Level 3, device: its own table so the rows die with the device. */
+	"CREATE TABLE device_params ("
+	"  mac TEXT NOT NULL REFERENCES devices (mac) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  access TEXT CHECK (access IN ('na', 'ro', 'rw')),"
+	"  PRIMARY KEY (mac, name)"
+	") WITHOUT ROWID;"
+	/* Last contact per MAC; unknown MACs too (who is knocking). */
+	"CREATE TABLE contacts ("
+	"  mac TEXT PRIMARY KEY NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  ip TEXT NOT NULL,"
+	"  ua TEXT NOT NULL,"
+	"  ua_vendor TEXT, ua_product TEXT, ua_swver TEXT, ua_mac TEXT,"
+	"  ua_serial TEXT,"
+	"  etag TEXT NOT NULL,"
+	"  status INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TRIGGER devices_gen_ins AFTER INSERT ON devices"
+	"  WHEN NEW.pending = 0"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER devices_gen_upd AFTER UPDATE ON devices"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER devices_gen_del AFTER DELETE ON devices"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER params_gen_ins AFTER INSERT ON params"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER params_gen_upd AFTER UPDATE ON params"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER params_gen_del AFTER DELETE ON params"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER device_params_gen_ins AFTER INSERT ON device_params"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER device_params_gen_upd AFTER UPDATE ON device_params"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER device_params_gen_del AFTER DELETE ON device_params"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"PRAGMA user_version = 1;",
+};
+#define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
+
+enum {
+	ST_DATA_VERSION,
+	ST_GEN,
+	ST_DEV_GET,
+	ST_EFFECTIVE,
+	ST_DEFAULTS,
+	ST_PENDING,
+	ST_CONTACT_PUT,
+	ST_CONTACT_GET,
+	ST_CONTACT_RM,
+	ST_DEV_PENDING_Q,
+	ST_DEV_INSERT,
+	ST_DEV_ADOPT,
+	ST_DEV_RM,
+	ST_DEV_ENABLE,
+	ST_DEV_LIST,
+	ST_PARAM_SET,
+	ST_DPARAM_SET,
+	ST_PARAM_UNSET,
+	ST_DPARAM_UNSET,
+	ST_PARAM_LEVEL,
+	ST_DPARAM_LEVEL,
+	ST_COUNT
+};
+
+static const char *const sql[ST_COUNT] = {
+	[ST_DATA_VERSION] = "PRAGMA data_version",
+	[ST_GEN] = "SELECT v FROM meta WHERE k = 'generation'",
+	[ST_DEV_GET] = "SELECT serial, product, grp, enabled, pending, created "
+	    "FROM devices WHERE mac = ?1",
+	[ST_EFFECTIVE] = "SELECT name, value, access FROM ("
+	    " SELECT 0 AS lv, name, value, access FROM params"
+	    "  WHERE level = 0 AND key = ''"
+	    " UNION ALL SELECT 1, name, value, access FROM params"
+	    "  WHERE level = 1 AND key = ?1 AND ?1 <> ''"
+	    " UNION ALL SELECT 2, name, value, access FROM params"
+	    "  WHERE level = 2 AND key = ?2 AND ?2 <> ''"
+	    " UNION ALL SELECT 3, name, value, access FROM device_params"
+	    "  WHERE mac = ?3"
+	    ") ORDER BY lv",
+	[ST_DEFAULTS] = "SELECT name, value, access FROM params "
+	    "WHERE level = 0 AND key = ''",
+	[ST_PENDING] = "INSERT INTO devices "
+	    "(mac, serial, product, grp, enabled, pending, created) "
+	    "VALUES (?1, ?2, ?3, '', 0, 1, ?4) ON CONFLICT (mac) DO NOTHING",
+	[ST_CONTACT_PUT] = "INSERT INTO contacts (mac, time, ip, ua, ua_vendor, "
+	    "ua_product, ua_swver, ua_mac, ua_serial, etag, status) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+	    "ON CONFLICT (mac) DO UPDATE SET time = excluded.time, "
+	    "ip = excluded.ip, ua = excluded.ua, ua_vendor = excluded.ua_vendor, "
+	    "ua_product = excluded.ua_product, ua_swver = excluded.ua_swver, "
+	    "ua_mac = excluded.ua_mac, ua_serial = excluded.ua_serial, "
+	    "etag = excluded.etag, status = excluded.status",
+	[ST_CONTACT_GET] = "SELECT time, ip, ua, etag, status FROM contacts "
+	    "WHERE mac = ?1",
+	[ST_CONTACT_RM] = "DELETE FROM contacts WHERE mac = ?1",
+	[ST_DEV_PENDING_Q] = "SELECT pending FROM devices WHERE mac = ?1",
+	[ST_DEV_INSERT] = "INSERT INTO devices "
+	    "(mac, serial, product, grp, enabled, pending, created) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+	[ST_DEV_ADOPT] = "UPDATE devices SET serial = ?2, product = ?3, "
+	    "grp = ?4, enabled = ?5, pending = 0 WHERE mac = ?1",
+	[ST_DEV_RM] = "DELETE FROM devices WHERE mac = ?1",
+	[ST_DEV_ENABLE] = "UPDATE devices SET enabled = ?2, "
+	    "pending = CASE WHEN ?2 THEN 0 ELSE pending END WHERE mac = ?1",
+	[ST_DEV_LIST] = "SELECT mac, serial, product, grp, enabled, pending, "
+	    "created FROM devices ORDER BY mac",
+	[ST_PARAM_SET] = "INSERT INTO params (level, key, name, value, access) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (level, key, name) "
+	    "DO UPDATE SET value = excluded.value, "
+	    "access = coalesce(excluded.access, params.access)",
+	[ST_DPARAM_SET] = "INSERT INTO device_params (mac, name, value, access) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (mac, name) "
+	    "DO UPDATE SET value = excluded.value, "
+	    "access = coalesce(excluded.access, device_params.access)",
+	[ST_PARAM_UNSET] = "DELETE FROM params "
+	    "WHERE level = ?1 AND key = ?2 AND name = ?3",
+	[ST_DPARAM_UNSET] = "DELETE FROM device_params WHERE mac = ?1 AND name = ?2",
+	[ST_PARAM_LEVEL] = "SELECT name, value, access FROM params "
+	    "WHERE level = ?1 AND key = ?2 ORDER BY name",
+	[ST_DPARAM_LEVEL] = "SELECT name, value, access FROM device_params "
+	    "WHERE mac = ?1 ORDER BY name",
+};
+
+typedef struct sq_store {
+	sp_store base;
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st[ST_COUNT];
+	bool in_tx;        /* explicit sp_store_begin */
+	bool gen_valid;    /* gen/dv describe the database as of dv */
+	int64_t dv;
+	uint64_t gen;
+} sq_store;
+
+static sq_store *
+sq(sp_store *s)
+{
+	return (sq_store *)s;
+}
+
+static sp_result
+dberr(sq_store *s, const char *what)
+{
+	return sp_error(SP_E_DB, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+#define BIND(s, call)                                               \
+	do {                                                        \
+		if ((call) != SQLITE_OK) {                          \
+			res = dberr((s), "binding a parameter");    \
+			goto out;                                   \
+		}                                                   \
+	} while (0)
+
+/* A cached statement, reset and with fresh bindings. */
+static sp_result
+st_get(sq_store *s, int id, sqlite3_stmt **out)
+{
+	*out = NULL;
+	if (s->st[id] == NULL &&
+	    sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+	    &s->st[id], NULL) != SQLITE_OK)
+		return dberr(s, "preparing a statement");
+	*out = s->st[id];
+	return SP_OK;
+}
+
+/* NULL-safe: reset and drop the bindings (they may point at values). */
+static void
+st_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+static int
+bind_slice(sqlite3_stmt *st, int i, sp_slice v)
+{
+	return sqlite3_bind_text(st, i, v.len ? v.p : "", (int)v.len,
+	    SQLITE_STATIC);
+}
+
+static int
+bind_str(sqlite3_stmt *st, int i, const char *v)
+{
+	return sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static int
+bind_access(sqlite3_stmt *st, int i, sp_access a)
+{
+	if (a == SP_ACCESS_UNSET)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, sp_access_name(a), -1, SQLITE_STATIC);
+}
+
+static void
+col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
+{
+	const unsigned char *p = sqlite3_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	if (p == NULL)
+		n = 0;
+	if (n >= dstsz)
+		n = dstsz - 1;
+	if (n)
+		memcpy(dst, p, n);
+	dst[n] = '\0';
+}
+
+static sp_result
+exec(sq_store *s, const char *stmt, const char *what)
+{
+	if (sqlite3_exec(s->db, stmt, NULL, NULL, NULL) != SQLITE_OK)
+		return dberr(s, what);
+	return SP_OK;
+}
+
+/* Step a statement that returns no rows. */
+static sp_result
+step_done(sq_store *s, sqlite3_stmt *st, const char *what)
+{
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return dberr(s, what);
+	return SP_OK;
+}
+
+/*
+ * Implicit transactions: a call outside sp_store_begin runs in its own.
+ * Writes take the write lock up front so busy_timeout applies.
+ */
+static sp_result
+tx_begin(sq_store *s, bool write, bool *mine)
+{
+	*mine = false;
+	if (s->in_tx)
+		return SP_OK;
+	if (sqlite3_exec(s->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL,
+	    NULL) != SQLITE_OK)
+		return dberr(s, "starting a transaction");
+	*mine = true;
+	return SP_OK;
+}
+
+static sp_result
+tx_end(sq_store *s, bool mine, bool wrote, sp_result res)
+{
+	if (wrote)
+		s->gen_valid = false;
+	if (!mine)
+		return res;
+	if (sp_ok(res)) {
+		if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+			return res;
+		res = dberr(s, "committing");
+	}
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return res;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static sp_result
+pragma_int(sq_store *s, const char *stmt, int64_t *out)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(s->db, stmt, -1, &st, NULL) != SQLITE_OK)
+		return dberr(s, "reading the schema version");
+	ENSURE(sqlite3_step(st) == SQLITE_ROW, SP_E_DB, "%s: %s", stmt,
+	    sqlite3_errmsg(s->db));
+	*out = sqlite3_column_int64(st, 0);
+out:
+	sqlite3_finalize(st);
+	return res;
+}
+
+static sp_result
+set_wal(sq_store *s)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		res = dberr(s, "enabling WAL");
+		goto out;
+	}
+	mode = sqlite3_column_text(st, 0);
+	ENSURE(mode && strcmp((const char *)mode, "wal") == 0, SP_E_DB,
+	    "store '%s': the file system does not support WAL (journal mode %s)",
+	    s->path, mode ? (const char *)mode : "?");
+out:
+	sqlite3_finalize(st);
+	return res;
+}
+
+static sp_result
+schema_precheck(sq_store *s, int flags)
+{
+	sp_result res = SP_OK;
+	int64_t ver = 0, ntables = 0;
+
+	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	ENSURE(ver >= 0 && ver <= SQ_SCHEMA_VERSION, SP_E_STATE,
+	    "store '%s' has schema version %lld, newer than this sprov knows "
+	    "(%d): upgrade sprov", s->path, (long long)ver, SQ_SCHEMA_VERSION);
+	if (ver == 0) {
+		TRY(pragma_int(s, "SELECT count(*) FROM sqlite_schema", &ntables));
+		ENSURE(ntables == 0, SP_E_STATE,
+		    "'%s' is an SQLite database but not an sprov store", s->path);
+		ENSURE(flags & SP_STORE_CREATE, SP_E_STATE,
+		    "store '%s' is not initialised: run 'sprov db init'", s->path);
+	}
+out:
+	return res;
+}
+
+/* Create or upgrade the schema; refuse foreign or newer databases. */
+static sp_result
+schema(sq_store *s, int flags)
+{
+	sp_result res = SP_OK;
+	int64_t ver = 0, ntables = 0;
+	bool mine = false;
+
+	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	if (ver == SQ_SCHEMA_VERSION)
+		goto out;
+	ENSURE(ver >= 0 && ver < SQ_SCHEMA_VERSION, SP_E_STATE,
+	    "store '%s' has schema version %lld, newer than this sprov knows "
+	    "(%d): upgrade sprov", s->path, (long long)ver, SQ_SCHEMA_VERSION);
+	TRY(tx_begin(s, true, &mine));
+	/* Again under the write lock: another process may have won. */
+	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	if (ver == 0) {
+		TRY(pragma_int(s, "SELECT count(*) FROM sqlite_schema", &ntables));
+		ENSURE(ntables == 0, SP_E_STATE,
+		    "'%s' is an SQLite database but not an sprov store", s->path);
+		ENSURE(flags & SP_STORE_CREATE, SP_E_STATE,
+		    "store '%s' is not initialised: run 'sprov db init'", s->path);
+	}
+	for (; ver < SQ_SCHEMA_VERSION; ver++)
+		TRY(exec(s, migrations[ver], "creating or migrating the schema"));
+out:
+	return tx_end(s, mine, false, res);
+}
+
+static void
+sq_close(sp_store *base)
+{
+	sq_store *s = sq(base);
+
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	if (s->db) {
+		if (s->in_tx)
+			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(s->db);
+	}
+	free(s->path);
+	free(s);
+}
+
+static const sp_store_ops sq_ops;
+
+sp_result
+sp_store_sqlite_open(const char *path, int flags, sp_store **out)
+{
+	sp_result res = SP_OK;
+	sq_store *s = NULL;
+	struct stat sb;
+	int fd = -1, rc;
+
+	*out = NULL;
+	ENSURE(sqlite3_threadsafe() != 0, SP_E_INTERNAL,
+	    "SQLite was built without thread support");
+	TRY_ALLOC(s, calloc(1, sizeof(*s)));
+	s->base.ops = &sq_ops;
+	TRY_ALLOC(s->path, strdup(path));
+	if (stat(path, &sb) != 0) {
+		ENSURE(errno == ENOENT, SP_E_IO, "store '%s': %s", path,
+		    strerror(errno));
+		ENSURE(flags & SP_STORE_CREATE, SP_E_NOTFOUND,
+		    "store '%s' does not exist: run 'sprov db init'", path);
+		/* Create it 0600 ourselves: SQLite would use 0644. */
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		ENSURE(fd >= 0 || errno == EEXIST, SP_E_IO,
+		    "creating store '%s': %s", path, strerror(errno));
+	} else {
+		ENSURE(S_ISREG(sb.st_mode), SP_E_IO,
+		    "store '%s' is not a regular file", path);
+	}
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		res = s->db ? dberr(s, "opening the store") :
+		    sp_error(SP_E_NOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
+	(void)sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_FKEY, 1, NULL);
+	(void)sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	(void)sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	/* Refuse a foreign or uninitialised file before writing to it. */
+	TRY(schema_precheck(s, flags));
+	TRY(set_wal(s));
+	TRY(exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+	    "PRAGMA secure_delete = ON;", "configuring the store"));
+	TRY(schema(s, flags));
+	*out = &s->base;
+	s = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (sp_failed(res) && s && s->db && strstr(sp_errmsg(), path) == NULL)
+		res = sp_error_wrap(res, "store '%s'", path);
+	if (s)
+		sq_close(&s->base);
+	return res;
+}
+
+/* ---- hot path ----------------------------------------------------------- */
+
+static sp_result
+read_gen(sq_store *s, uint64_t *gen)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+
+	TRY(st_get(s, ST_GEN, &st));
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		res = dberr(s, "reading the generation");
+		goto out;
+	}
+	*gen = (uint64_t)sqlite3_column_int64(st, 0);
+out:
+	st_done(st);
+	return res;
+}
+
+static sp_result
+sq_generation(sp_store *base, uint64_t *gen)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	int64_t dv;
+
+	if (s->in_tx) {
+		TRY(read_gen(s, gen));
+		goto out;
+	}
+	TRY(st_get(s, ST_DATA_VERSION, &st));
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		res = dberr(s, "reading data_version");
+		goto out;
+	}
+	dv = sqlite3_column_int64(st, 0);
+	if (!s->gen_valid || dv != s->dv) {
+		TRY(read_gen(s, &s->gen));
+		s->dv = dv;
+		s->gen_valid = true;
+	}
+	*gen = s->gen;
+out:
+	st_done(st);
+	return res;
+}
+
+static int
+sq_notify_fd(sp_store *base)
+{
+	return -1;
+}
+
+static sp_result
+row_device(sqlite3_stmt *st, int first, sp_device *d)
+{
+	col_copy(st, first, d->serial, sizeof(d->serial));
+	col_copy(st, first + 1, d->product, sizeof(d->product));
+	col_copy(st, first + 2, d->group, sizeof(d->group));
+	d->enabled = sqlite3_column_int(st, first + 3) != 0;
+	d->pending = sqlite3_column_int(st, first + 4) != 0;
+	d->created = sqlite3_column_int64(st, first + 5);
+	return SP_OK;
+}
+
+static sp_result
+sq_device_get(sp_store *base, const sp_mac *mac, sp_device *out, bool *found)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	int rc;
+
+	*found = false;
+	sp_mac_format(mac, SP_MAC_MA, ma);
+	TRY(st_get(s, ST_DEV_GET, &st));
+	BIND(s, bind_str(st, 1, ma));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		res = dberr(s, "looking up a device");
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->mac = *mac;
+	TRY(row_device(st, 0, out));
+	*found = true;
+out:
+	st_done(st);
+	return res;
+}
+
+/*
+ * Merge (name, value, access) rows into out, in order.  A row with no
+ * access keeps the access a lower level gave the name.
+ */
+static sp_result
+merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out)
+{
+	sp_result res = SP_OK;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		size_t nlen = (size_t)sqlite3_column_bytes(st, 0);
+		const char *val = (const char *)sqlite3_column_text(st, 1);
+		size_t vlen = (size_t)sqlite3_column_bytes(st, 1);
+		const char *acc = (const char *)sqlite3_column_text(st, 2);
+		sp_access a = SP_ACCESS_UNSET;
+
+		ENSURE(name, SP_E_DB, "a parameter row without a name");
+		if (val == NULL)
+			val = "", vlen = 0;
+		if (acc)
+			TRY(sp_access_parse(sp_slice_of(acc), &a));
+		if (a == SP_ACCESS_UNSET) {
+			const sp_param *prev = sp_params_get(out, name);
+			if (prev)
+				a = prev->access;
+		}
+		TRY(sp_params_set(out, sp_slice_mk(name, nlen),
+		    sp_slice_mk(val, vlen), a));
+	}
+	if (rc != SQLITE_DONE)
+		res = dberr(s, "reading parameters");
+out:
+	return res;
+}
+
+static sp_result
+sq_params_effective(sp_store *base, const sp_device *dev, bool defaults_only,
+    sp_params *out, uint64_t *gen)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	bool mine = false;
+
+	TRY(tx_begin(s, false, &mine));
+	if (defaults_only) {
+		TRY(st_get(s, ST_DEFAULTS, &st));
+	} else {
+		sp_mac_format(&dev->mac, SP_MAC_MA, ma);
+		TRY(st_get(s, ST_EFFECTIVE, &st));
+		BIND(s, bind_str(st, 1, dev->product));
+		BIND(s, bind_str(st, 2, dev->group));
+		BIND(s, bind_str(st, 3, ma));
+	}
+	TRY(merge_rows(s, st, out));
+	if (gen)
+		TRY(read_gen(s, gen));
+out:
+	st_done(st);
+	return tx_end(s, mine, false, res);
+}
+
+static sp_result
+pending_insert(sq_store *s, const char *ma, const char *serial,
+    const char *product, int64_t now)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+
+	TRY(st_get(s, ST_PENDING, &st));
+	BIND(s, bind_str(st, 1, ma));
+	BIND(s, bind_str(st, 2, serial));
+	BIND(s, bind_str(st, 3, product));
+	BIND(s, sqlite3_bind_int64(st, 4, now));
+	TRY(step_done(s, st, "recording a pending device"));
+out:
+	st_done(st);
+	return res;
+}
+
+static sp_result
+sq_device_pending(sp_store *base, const sp_mac *mac, const char *serial,
+    const char *product, int64_t now)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	char ma[SP_MAC_STRLEN];
+	bool mine = false;
+
+	sp_mac_format(mac, SP_MAC_MA, ma);
+	TRY(tx_begin(s, true, &mine));
+	TRY(pending_insert(s, ma, serial, product, now));
+out:
+	return tx_end(s, mine, true, res);
+}
+
+static int
+bind_opt(sqlite3_stmt *st, int i, sp_slice v, bool have)
+{
+	return have ? bind_slice(st, i, v) : sqlite3_bind_null(st, i);
+}
+
+static sp_result
+contact_put(sq_store *s, const sp_contact *c)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	sp_ua ua;
+	bool parsed;
+
+	sp_mac_format(&c->mac, SP_MAC_MA, ma);
+	if (c->record_pending)
+		TRY(pending_insert(s, ma, c->serial, c->product, c->time));
+	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
+	TRY(st_get(s, ST_CONTACT_PUT, &st));
+	BIND(s, bind_str(st, 1, ma));
+	BIND(s, sqlite3_bind_int64(st, 2, c->time));
+	BIND(s, bind_str(st, 3, c->ip));
+	BIND(s, bind_str(st, 4, c->ua));
+	BIND(s, bind_opt(st, 5, ua.vendor, parsed));
+	BIND(s, bind_opt(st, 6, ua.product, parsed));
+	BIND(s, bind_opt(st, 7, ua.swver, parsed));
+	BIND(s, bind_opt(st, 8, ua.mac, parsed && ua.mac.len));
+	BIND(s, bind_opt(st, 9, ua.serial, parsed));
+	BIND(s, bind_str(st, 10, c->etag));
+	BIND(s, sqlite3_bind_int(st, 11, c->status));
+	TRY(step_done(s, st, "recording a contact"));
+out:
+	st_done(st);
+	return res;
+}
+
+static sp_result
+sq_contact_batch(sp_store *base, const sp_contact *v, size_t n)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	bool mine = false;
+
+	TRY(tx_begin(s, true, &mine));
+	for (size_t i = 0; i < n; i++)
+		TRY(contact_put(s, &v[i]));
+out:
+	/* Contacts and pending devices do not move the generation. */
+	return tx_end(s, mine, false, res);
+}
+
+static sp_result
+sq_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	int rc;
+
+	*found = false;
+	sp_mac_format(mac, SP_MAC_MA, ma);
+	TRY(st_get(s, ST_CONTACT_GET, &st));
+	BIND(s, bind_str(st, 1, ma));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		res = dberr(s, "reading a contact");
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	out->mac = *mac;
+	out->time = sqlite3_column_int64(st, 0);
+	col_copy(st, 1, out->ip, sizeof(out->ip));
+	col_copy(st, 2, out->ua, sizeof(out->ua));
+	col_copy(st, 3, out->etag, sizeof(out->etag));
+	out->status = sqlite3_column_int(st, 4);
+	*found = true;
+out:
+	st_done(st);
+	return res;
+}
+
+/* ---- management --------------------------------------------------------- */
+
+static sp_result
+sq_begin(sp_store *base)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+
+	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
+	TRY(exec(s, "BEGIN IMMEDIATE", "starting a transaction"));
+	s->in_tx = true;
+out:
+	return res;
+}
+
+static sp_result
+sq_commit(sp_store *base)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+
+	ENSURE(s->in_tx, SP_E_STATE, "no transaction is open");
+	s->gen_valid = false;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		res = dberr(s, "committing");
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	s->in_tx = false;
+out:
+	return res;
+}
+
+static void
+sq_rollback(sp_store *base)
+{
+	sq_store *s = sq(base);
+
+	if (!s->in_tx)
+		return;
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->in_tx = false;
+	s->gen_valid = false;
+}
+
+static sp_result
+sq_device_add(sp_store *base, const sp_device *d)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	bool mine = false, pending = false;
+	int rc;
+
+	sp_mac_format(&d->mac, SP_MAC_MA, ma);
+	TRY(tx_begin(s, true, &mine));
+	TRY(st_get(s, ST_DEV_PENDING_Q, &st));
+	BIND(s, bind_str(st, 1, ma));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		pending = sqlite3_column_int(st, 0) != 0;
+		ENSURE(pending, SP_E_EXISTS, "device %s already exists", ma);
+	} else if (rc != SQLITE_DONE) {
+		res = dberr(s, "looking up a device");
+		goto out;
+	}
+	st_done(st);
+	TRY(st_get(s, pending ? ST_DEV_ADOPT : ST_DEV_INSERT, &st));
+	BIND(s, bind_str(st, 1, ma));
+	BIND(s, bind_str(st, 2, d->serial));
+	BIND(s, bind_str(st, 3, d->product));
+	BIND(s, bind_str(st, 4, d->group));
+	BIND(s, sqlite3_bind_int(st, 5, d->enabled ? 1 : 0));
+	if (!pending)
+		BIND(s, sqlite3_bind_int64(st, 6, d->created ? d->created :
+		    sp_now()));
+	TRY(step_done(s, st, "adding a device"));
+out:
+	st_done(st);
+	return tx_end(s, mine, true, res);
+}
+
+static sp_result
+sq_device_rm(sp_store *base, const sp_mac *mac)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	bool mine = false;
+
+	sp_mac_format(mac, SP_MAC_MA, ma);
+	TRY(tx_begin(s, true, &mine));
+	TRY(st_get(s, ST_DEV_RM, &st));
+	BIND(s, bind_str(st, 1, ma));
+	TRY(step_done(s, st, "removing a device"));
+	ENSURE(sqlite3_changes(s->db) > 0, SP_E_NOTFOUND, "no device %s", ma);
+	st_done(st);
+	TRY(st_get(s, ST_CONTACT_RM, &st));
+	BIND(s, bind_str(st, 1, ma));
+	TRY(step_done(s, st, "removing a contact record"));
+out:
+	st_done(st);
+	return tx_end(s, mine, true, res);
+}
+
+static sp_result
+sq_device_set_enabled(sp_store *base, const sp_mac *mac, bool enabled)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char ma[SP_MAC_STRLEN];
+	bool mine = false;
+
+	sp_mac_format(mac, SP_MAC_MA, ma);
+	TRY(tx_begin(s, true, &mine));
+	TRY(st_get(s, ST_DEV_ENABLE, &st));
+	BIND(s, bind_str(st, 1, ma));
+	BIND(s, sqlite3_bind_int(st, 2, enabled ? 1 : 0));
+	TRY(step_done(s, st, "updating a device"));
+	ENSURE(sqlite3_changes(s->db) > 0, SP_E_NOTFOUND, "no device %s", ma);
+out:
+	st_done(st);
+	return tx_end(s, mine, true, res);
+}
+
+static sp_result
+sq_device_list(sp_store *base, sp_store_device_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	sp_device d;
+	int rc;
+
+	TRY(st_get(s, ST_DEV_LIST, &st));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ma = (const char *)sqlite3_column_text(st, 0);
+
+		memset(&d, 0, sizeof(d));
+		TRY(sp_mac_parse(sp_slice_of(ma), &d.mac));
+		TRY(row_device(st, 1, &d));
+		TRY(cb(arg, &d));
+	}
+	if (rc != SQLITE_DONE)
+		res = dberr(s, "listing devices");
+out:
+	st_done(st);
+	return res;
+}
+
+static sp_result
+device_exists(sq_store *s, const char *ma)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	TRY(st_get(s, ST_DEV_PENDING_Q, &st));
+	BIND(s, bind_str(st, 1, ma));
+	rc = sqlite3_step(st);
+	ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, SP_E_DB,
+	    "looking up a device: %s", sqlite3_errmsg(s->db));
+	ENSURE(rc == SQLITE_ROW, SP_E_NOTFOUND, "no device %s", ma);
+out:
+	st_done(st);
+	return res;
+}
+
+static sp_result
+sq_param_set(sp_store *base, const sp_level_ref *lvl, const char *name,
+    sp_slice value, sp_access access)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	bool mine = false;
+
+	TRY(tx_begin(s, true, &mine));
+	if (lvl->level == SP_LEVEL_DEVICE) {
+		TRY(device_exists(s, lvl->key));
+		TRY(st_get(s, ST_DPARAM_SET, &st));
+		BIND(s, bind_str(st, 1, lvl->key));
+		BIND(s, bind_str(st, 2, name));
+		BIND(s, bind_slice(st, 3, value));
+		BIND(s, bind_access(st, 4, access));
+	} else {
+		TRY(st_get(s, ST_PARAM_SET, &st));
+		BIND(s, sqlite3_bind_int(st, 1, (int)lvl->level));
+		BIND(s, bind_str(st, 2, lvl->key));
+		BIND(s, bind_str(st, 3, name));
+		BIND(s, bind_slice(st, 4, value));
+		BIND(s, bind_access(st, 5, access));
+	}
+	TRY(step_done(s, st, "setting a parameter"));
+out:
+	st_done(st);
+	return tx_end(s, mine, true, res);
+}
+
+static sp_result
+sq_param_unset(sp_store *base, const sp_level_ref *lvl, const char *name)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	bool mine = false;
+
+	TRY(tx_begin(s, true, &mine));
+	if (lvl->level == SP_LEVEL_DEVICE) {
+		TRY(st_get(s, ST_DPARAM_UNSET, &st));
+		BIND(s, bind_str(st, 1, lvl->key));
+		BIND(s, bind_str(st, 2, name));
+	} else {
+		TRY(st_get(s, ST_PARAM_UNSET, &st));
+		BIND(s, sqlite3_bind_int(st, 1, (int)lvl->level));
+		BIND(s, bind_str(st, 2, lvl->key));
+		BIND(s, bind_str(st, 3, name));
+	}
+	TRY(step_done(s, st, "unsetting a parameter"));
+	if (sqlite3_changes(s->db) == 0) {
+		if (lvl->level == SP_LEVEL_DEFAULTS)
+			res = sp_error(SP_E_NOTFOUND, "%s is not set in the defaults",
+			    name);
+		else
+			res = sp_error(SP_E_NOTFOUND, "%s is not set for %s '%s'",
+			    name, sp_level_name(lvl->level), lvl->key);
+	}
+out:
+	st_done(st);
+	return tx_end(s, mine, true, res);
+}
+
+static sp_result
+sq_params_level(sp_store *base, const sp_level_ref *lvl, sp_params *out)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+
+	if (lvl->level == SP_LEVEL_DEVICE) {
+		TRY(st_get(s, ST_DPARAM_LEVEL, &st));
+		BIND(s, bind_str(st, 1, lvl->key));
+	} else {
+		TRY(st_get(s, ST_PARAM_LEVEL, &st));
+		BIND(s, sqlite3_bind_int(st, 1, (int)lvl->level));
+		BIND(s, bind_str(st, 2, lvl->key));
+	}
+	TRY(merge_rows(s, st, out));
+out:
+	st_done(st);
+	return res;
+}
+
+static const sp_store_ops sq_ops = {
+	.scheme = "sqlite",
+	.close = sq_close,
+	.generation = sq_generation,
+	.notify_fd = sq_notify_fd,
+	.device_get = sq_device_get,
+	.params_effective = sq_params_effective,
+	.device_pending = sq_device_pending,
+	.contact_batch = sq_contact_batch,
+	.contact_get = sq_contact_get,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.device_add = sq_device_add,
+	.device_rm = sq_device_rm,
+	.device_set_enabled = sq_device_set_enabled,
+	.device_list = sq_device_list,
+	.param_set = sq_param_set,
+	.param_unset = sq_param_unset,
+	.params_level = sq_params_level,
+};

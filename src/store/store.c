@@ -1,0 +1,399 @@
+/*
+ * The store front: URI dispatch and the checks every backend relies on
+ * (names, field syntax, value syntax, level keys), so a backend only
+ * stores and fetches.
+ */
+#include "store/store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "identity/cn.h"
+
+const char *
+sp_level_name(sp_level l)
+{
+	switch (l) {
+	case SP_LEVEL_DEFAULTS:
+		return "defaults";
+	case SP_LEVEL_PRODUCT:
+		return "product";
+	case SP_LEVEL_GROUP:
+		return "group";
+	case SP_LEVEL_DEVICE:
+		return "device";
+	}
+	return "?";
+}
+
+const char *
+sp_store_uri_default(const char *opt)
+{
+	const char *env;
+
+	if (opt && *opt)
+		return opt;
+	env = getenv(SP_STORE_ENV);
+	if (env && *env)
+		return env;
+	return SP_STORE_DEFAULT_URI;
+}
+
+static bool
+has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+sp_result
+sp_store_open_ex(const char *uri, int flags, sp_store **out)
+{
+	sp_result res = SP_OK;
+	char q[128];
+
+	*out = NULL;
+	ENSURE(uri && *uri, SP_E_USAGE, "empty store URI");
+	ENSURE(strlen(uri) <= SP_STORE_URI_MAX, SP_E_LIMIT,
+	    "store URI longer than %d bytes", SP_STORE_URI_MAX);
+	if (has_prefix(uri, "sqlite:")) {
+		const char *path = uri + strlen("sqlite:");
+		/* sqlite:///abs/path is accepted as a courtesy: /abs/path. */
+		if (has_prefix(path, "//"))
+			path += 2;
+		ENSURE(*path, SP_E_USAGE, "store URI 'sqlite:' names no file");
+		TRY(sp_store_sqlite_open(path, flags, out));
+		goto out;
+	}
+	if (has_prefix(uri, "postgresql://") || has_prefix(uri, "postgres://")) {
+		/* Do not echo the URI: it may carry a password. */
+		res = sp_error(SP_E_USAGE,
+		    "store 'postgresql://...': the PostgreSQL backend is not built "
+		    "yet; use sqlite:PATH");
+		goto out;
+	}
+	sp_quote(sp_slice_mk(uri, strcspn(uri, ":@")), q, sizeof(q));
+	res = sp_error(SP_E_USAGE,
+	    "unknown store URI scheme in '%s...': expected sqlite:PATH", q);
+out:
+	return res;
+}
+
+sp_result
+sp_store_open(const char *uri, sp_store **out)
+{
+	return sp_store_open_ex(uri, 0, out);
+}
+
+void
+sp_store_close(sp_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+sp_result
+sp_store_field_check(const char *what, sp_slice v)
+{
+	char q[96];
+
+	if (v.len > SP_STORE_FIELD_MAX)
+		return sp_error(SP_E_LIMIT, "%s longer than %d bytes", what,
+		    SP_STORE_FIELD_MAX);
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char c = (unsigned char)v.p[i];
+		if (c < 0x20 || c > 0x7e) {
+			sp_quote(v, q, sizeof(q));
+			return sp_error(SP_E_PARSE,
+			    "%s '%s': only printable ASCII is allowed", what, q);
+		}
+	}
+	if (v.len && (v.p[0] == ' ' || v.p[v.len - 1] == ' '))
+		return sp_error(SP_E_PARSE, "%s '%.*s': leading or trailing space",
+		    what, (int)v.len, v.p);
+	return SP_OK;
+}
+
+/*
+ * Values end up as XML text: valid UTF-8, no control characters but tab
+ * (the flat-profile format turns newlines into spaces anyway).  The
+ * message never shows the value.
+ */
+static sp_result
+value_check(const char *name, sp_slice v)
+{
+	size_t i = 0;
+
+	if (v.len > SP_PARAM_VALUE_MAX)
+		return sp_error(SP_E_LIMIT, "value of %s longer than %d bytes",
+		    name, SP_PARAM_VALUE_MAX);
+	while (i < v.len) {
+		unsigned char c = (unsigned char)v.p[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return sp_error(SP_E_PARSE,
+				    "value of %s holds a control character", name);
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			goto bad;
+		if (v.len - i <= n)
+			goto bad;
+		for (size_t k = 1; k <= n; k++) {
+			unsigned char d = (unsigned char)v.p[i + k];
+			if ((d & 0xc0) != 0x80)
+				goto bad;
+			cp = cp << 6 | (d & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto bad;
+		i += n + 1;
+	}
+	return SP_OK;
+bad:
+	return sp_error(SP_E_PARSE, "value of %s is not valid UTF-8", name);
+}
+
+/* Check lvl and give the backend a normalised copy (device key = $MA). */
+static sp_result
+level_norm(const sp_level_ref *lvl, sp_level_ref *norm, char mabuf[SP_MAC_STRLEN])
+{
+	sp_result res = SP_OK;
+	sp_mac mac;
+
+	*norm = *lvl;
+	switch (lvl->level) {
+	case SP_LEVEL_DEFAULTS:
+		norm->key = "";
+		break;
+	case SP_LEVEL_PRODUCT:
+	case SP_LEVEL_GROUP:
+		ENSURE(lvl->key && *lvl->key, SP_E_USAGE, "the %s level needs a name",
+		    sp_level_name(lvl->level));
+		TRY(sp_store_field_check(sp_level_name(lvl->level),
+		    sp_slice_of(lvl->key)));
+		break;
+	case SP_LEVEL_DEVICE:
+		ENSURE(lvl->key && *lvl->key, SP_E_USAGE,
+		    "the device level needs a MAC");
+		TRY(sp_mac_parse(sp_slice_of(lvl->key), &mac));
+		sp_mac_format(&mac, SP_MAC_MA, mabuf);
+		norm->key = mabuf;
+		break;
+	default:
+		res = sp_error(SP_E_INTERNAL, "bad parameter level %d",
+		    (int)lvl->level);
+		break;
+	}
+out:
+	return res;
+}
+
+static sp_result
+device_check(const sp_device *d)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_field_check("serial", sp_slice_of(d->serial)));
+	TRY(sp_store_field_check("product", sp_slice_of(d->product)));
+	TRY(sp_store_field_check("group", sp_slice_of(d->group)));
+out:
+	return res;
+}
+
+/* A fixed-size field must be NUL-terminated within its array. */
+static bool
+terminated(const char *p, size_t size)
+{
+	return memchr(p, '\0', size) != NULL;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+sp_result
+sp_store_generation(sp_store *s, uint64_t *gen)
+{
+	return s->ops->generation(s, gen);
+}
+
+int
+sp_store_notify_fd(sp_store *s)
+{
+	return s->ops->notify_fd ? s->ops->notify_fd(s) : -1;
+}
+
+sp_result
+sp_store_device_get(sp_store *s, const sp_mac *mac, sp_device *out, bool *found)
+{
+	return s->ops->device_get(s, mac, out, found);
+}
+
+sp_result
+sp_store_params_effective(sp_store *s, const sp_device *dev, sp_params *out,
+    uint64_t *gen)
+{
+	return s->ops->params_effective(s, dev, false, out, gen);
+}
+
+sp_result
+sp_store_params_defaults(sp_store *s, sp_params *out, uint64_t *gen)
+{
+	return s->ops->params_effective(s, NULL, true, out, gen);
+}
+
+sp_result
+sp_store_device_pending(sp_store *s, const sp_mac *mac, const char *serial,
+    const char *product, int64_t now)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_field_check("serial", sp_slice_of(serial)));
+	TRY(sp_store_field_check("product", sp_slice_of(product)));
+	TRY(s->ops->device_pending(s, mac, serial ? serial : "",
+	    product ? product : "", now));
+out:
+	return res;
+}
+
+sp_result
+sp_store_contact_batch(sp_store *s, const sp_contact *v, size_t n)
+{
+	sp_result res = SP_OK;
+
+	ENSURE(n <= SP_CONTACT_BATCH_MAX, SP_E_LIMIT,
+	    "contact batch of %zu entries (at most %d)", n, SP_CONTACT_BATCH_MAX);
+	for (size_t i = 0; i < n; i++) {
+		const sp_contact *c = &v[i];
+		ENSURE(terminated(c->ip, sizeof(c->ip)) &&
+		    terminated(c->ua, sizeof(c->ua)) &&
+		    terminated(c->etag, sizeof(c->etag)) &&
+		    terminated(c->serial, sizeof(c->serial)) &&
+		    terminated(c->product, sizeof(c->product)),
+		    SP_E_INTERNAL, "contact %zu: unterminated field", i);
+		if (c->record_pending) {
+			TRY(sp_store_field_check("serial", sp_slice_of(c->serial)));
+			TRY(sp_store_field_check("product",
+			    sp_slice_of(c->product)));
+		}
+	}
+	if (n)
+		TRY(s->ops->contact_batch(s, v, n));
+out:
+	return res;
+}
+
+sp_result
+sp_store_contact_get(sp_store *s, const sp_mac *mac, sp_contact *out, bool *found)
+{
+	return s->ops->contact_get(s, mac, out, found);
+}
+
+sp_result
+sp_store_begin(sp_store *s)
+{
+	return s->ops->begin(s);
+}
+
+sp_result
+sp_store_commit(sp_store *s)
+{
+	return s->ops->commit(s);
+}
+
+void
+sp_store_rollback(sp_store *s)
+{
+	if (s)
+		s->ops->rollback(s);
+}
+
+sp_result
+sp_store_device_add(sp_store *s, const sp_device *dev)
+{
+	sp_result res = SP_OK;
+
+	ENSURE(terminated(dev->serial, sizeof(dev->serial)) &&
+	    terminated(dev->product, sizeof(dev->product)) &&
+	    terminated(dev->group, sizeof(dev->group)),
+	    SP_E_INTERNAL, "device record: unterminated field");
+	TRY(device_check(dev));
+	TRY(s->ops->device_add(s, dev));
+out:
+	return res;
+}
+
+sp_result
+sp_store_device_rm(sp_store *s, const sp_mac *mac)
+{
+	return s->ops->device_rm(s, mac);
+}
+
+sp_result
+sp_store_device_set_enabled(sp_store *s, const sp_mac *mac, bool enabled)
+{
+	return s->ops->device_set_enabled(s, mac, enabled);
+}
+
+sp_result
+sp_store_device_list(sp_store *s, sp_store_device_cb cb, void *arg)
+{
+	return s->ops->device_list(s, cb, arg);
+}
+
+sp_result
+sp_store_param_set(sp_store *s, const sp_level_ref *lvl, const char *name,
+    sp_slice value, sp_access access)
+{
+	sp_result res = SP_OK;
+	sp_level_ref norm;
+	char ma[SP_MAC_STRLEN];
+
+	TRY(level_norm(lvl, &norm, ma));
+	ENSURE(name, SP_E_USAGE, "no parameter name");
+	TRY(sp_param_name_check(sp_slice_of(name)));
+	ENSURE(access >= SP_ACCESS_UNSET && access <= SP_ACCESS_RW,
+	    SP_E_INTERNAL, "bad access %d", (int)access);
+	TRY(value_check(name, value));
+	TRY(s->ops->param_set(s, &norm, name, value, access));
+out:
+	return res;
+}
+
+sp_result
+sp_store_param_unset(sp_store *s, const sp_level_ref *lvl, const char *name)
+{
+	sp_result res = SP_OK;
+	sp_level_ref norm;
+	char ma[SP_MAC_STRLEN];
+
+	TRY(level_norm(lvl, &norm, ma));
+	ENSURE(name, SP_E_USAGE, "no parameter name");
+	TRY(sp_param_name_check(sp_slice_of(name)));
+	TRY(s->ops->param_unset(s, &norm, name));
+out:
+	return res;
+}
+
+sp_result
+sp_store_params_level(sp_store *s, const sp_level_ref *lvl, sp_params *out)
+{
+	sp_result res = SP_OK;
+	sp_level_ref norm;
+	char ma[SP_MAC_STRLEN];
+
+	TRY(level_norm(lvl, &norm, ma));
+	TRY(s->ops->params_level(s, &norm, out));
+out:
+	return res;
+}
