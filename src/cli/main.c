@@ -7,6 +7,7 @@
 
 static const sp_cmd commands[] = {
 	/* One line per subcommand, in the order `sprov help` lists them. */
+	{ "device", sp_cmd_device, "the device: resync, rule check, certificate check, daemon" },
 	{ NULL, NULL, NULL },
 };
 

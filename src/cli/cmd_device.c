@@ -1,0 +1,533 @@
+/* sprov device: the device side (resync, offline rule and certificate checks, daemon). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "device/check.h"
+#include "device/daemon.h"
+#include "device/device.h"
+#include "device/dns.h"
+#include "device/resync.h"
+
+#define BAD_OPT(what) \
+	sp_cli_usage(what, "unknown option or missing argument in '%s'", argv[optind - 1])
+#define SP_SET_ARGS_MAX 64
+
+/* --dns-server IP[:PORT][,IP[:PORT]...] into a c-ares CSV list. */
+static sp_result
+dns_arg(const char *arg, sp_buf *csv)
+{
+	sp_result res = SP_OK;
+	sp_slice s = sp_slice_of(arg);
+
+	for (;;) {
+		size_t c = sp_slice_find(s, ',');
+		res = sp_dns_server_add(csv, sp_slice_mk(s.p, c));
+		if (sp_failed(res)) {
+			res = sp_error(SP_E_USAGE, "--dns-server: %s", sp_errmsg());
+			goto out;
+		}
+		if (c >= s.len)
+			break;
+		s = sp_slice_mk(s.p + c + 1, s.len - c - 1);
+	}
+out:
+	return res;
+}
+
+/* ---- init ---- */
+
+static const char init_help[] =
+    "usage: sprov device init DIR --bundle BUNDLEDIR [--rule RULE] [--set NAME=VALUE]...\n"
+    "                         [--mac MAC] [--serial SN] [--product PN] [--series PSN]\n"
+    "                         [--swver V] [--hwver V] [--force]\n"
+    "\n"
+    "Create a device state directory from a bundle of `sprov ca issue` (client.crt,\n"
+    "client.key, server-ca.crt).  The MAC, serial and product come from client.crt's\n"
+    "subject; the options override them (and are needed when the subject names no\n"
+    "device).  DIR/device.conf holds the identity and the provisioning parameters.\n"
+    "\n"
+    "  --rule RULE        Profile_Rule, e.g. 'https://prov.example.com/$MA.xml'\n"
+    "  --set NAME=VALUE   any other parameter (Primary_DNS, Resync_Periodic, GPP_A, ...)\n"
+    "  --force            replace an existing device.conf (the store is kept)\n";
+
+static int
+dev_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bundle", required_argument, NULL, 'b' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "set", required_argument, NULL, 's' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ "serial", required_argument, NULL, 'S' },
+		{ "product", required_argument, NULL, 'p' },
+		{ "series", required_argument, NULL, 'P' },
+		{ "swver", required_argument, NULL, 'w' },
+		{ "hwver", required_argument, NULL, 'W' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	sp_device_init_opts io;
+	const char *sets[SP_SET_ARGS_MAX];
+	size_t nsets = 0;
+	int c, rc = SP_EXIT_OK;
+	sp_result res = SP_OK;
+	sp_buf conf;
+	char path[4096];
+
+	memset(&io, 0, sizeof(io));
+	sp_buf_init(&conf, SP_DEVCONF_MAX);
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': io.bundle = optarg; break;
+		case 'r': io.rule = optarg; break;
+		case 's':
+			if (nsets == SP_SET_ARGS_MAX)
+				return sp_cli_usage("device init", "too many --set");
+			if (strchr(optarg, '=') == NULL)
+				return sp_cli_usage("device init", "--set wants NAME=VALUE");
+			sets[nsets++] = optarg;
+			break;
+		case 'm': io.mac = optarg; break;
+		case 'S': io.serial = optarg; break;
+		case 'p': io.product = optarg; break;
+		case 'P': io.series = optarg; break;
+		case 'w': io.swver = optarg; break;
+		case 'W': io.hwver = optarg; break;
+		case 'f': io.force = true; break;
+		case 'h': fputs(init_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("device init");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("device init", "expected one DIR");
+	if (io.bundle == NULL)
+		return sp_cli_usage("device init", "--bundle BUNDLEDIR is required");
+	res = sp_device_create(argv[optind], &io);
+	if (sp_failed(res))
+		return sp_cli_fail("device init", res);
+	if (nsets > 0) {
+		/* Append the extra parameters, then prove the file still parses. */
+		sp_device d;
+		sp_device_init_empty(&d);
+		snprintf(path, sizeof(path), "%s/%s", argv[optind], SP_DEV_CONF);
+		res = sp_read_file(path, SP_DEVCONF_MAX, &conf);
+		for (size_t i = 0; sp_ok(res) && i < nsets; i++) {
+			const char *eq = strchr(sets[i], '=');
+			res = sp_buf_printf(&conf, "%.*s = %s\n", (int)(eq - sets[i]), sets[i], eq + 1);
+		}
+		if (sp_ok(res))
+			res = sp_devconf_parse(sp_slice_mk(conf.p, conf.len), &d.id, &d.conf);
+		if (sp_ok(res))
+			res = sp_write_file(path, conf.p, conf.len, 0600, 0);
+		sp_device_free(&d);
+		if (sp_failed(res)) {
+			rc = sp_cli_fail("device init", res);
+			goto out;
+		}
+	}
+	printf("created device in %s\n", argv[optind]);
+out:
+	sp_buf_free(&conf);
+	return rc;
+}
+
+/* ---- resync ---- */
+
+static const char resync_help[] =
+    "usage: sprov device resync DIR [--rule RULE] [--dns-server IP[:PORT]] [--json]\n"
+    "                           [--syslog] [--no-report]\n"
+    "\n"
+    "One resync: run Profile_Rule, _B, _C, _D (or RULE alone), fetch each profile\n"
+    "over mutual-TLS HTTPS after the four server checks (chain, CN, host, DNS\n"
+    "address), decode it and apply everything or nothing.  Exit status 0 on\n"
+    "success, 1 on failure.\n"
+    "\n"
+    "  --rule RULE            run this rule instead of the device's rules\n"
+    "  --dns-server IP[:PORT] resolve through this server (repeatable by comma);\n"
+    "                         default Primary_DNS/Secondary_DNS, else the system's\n"
+    "  --json                 print the outcome as one JSON object on stdout\n"
+    "  --syslog               also log the Log_Resync_* messages to syslog\n"
+    "  --no-report            skip Report_Rule after a success\n";
+
+static int
+dev_resync(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "dns-server", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "no-report", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	sp_resync_opts ro;
+	sp_resync_outcome out;
+	sp_buf dns, json;
+	bool want_json = false;
+	int c, rc = SP_EXIT_OK;
+	sp_result res;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.prvst = SP_PRVST_REQUESTED;
+	ro.report = true;
+	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
+	sp_buf_init(&json, 1024 * 1024);
+	sp_resync_outcome_init(&out);
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': ro.rule = optarg; break;
+		case 'd':
+			res = dns_arg(optarg, &dns);
+			if (sp_failed(res)) {
+				rc = sp_cli_usage("device resync", "%s", sp_errmsg());
+				goto out;
+			}
+			ro.dns_servers = sp_buf_cstr(&dns);
+			break;
+		case 'j': want_json = true; break;
+		case 's': sp_log_set_syslog(true, "sprov-device"); break;
+		case 'n': ro.report = false; break;
+		case 'h': fputs(resync_help, stdout); goto out;
+		default: rc = BAD_OPT("device resync"); goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		rc = sp_cli_usage("device resync", "expected one DIR");
+		goto out;
+	}
+	res = sp_resync(argv[optind], &ro, &out);
+	if (want_json) {
+		if (sp_ok(sp_resync_json(&out, &json)))
+			fputs(sp_buf_cstr(&json), stdout);
+	}
+	if (sp_failed(res)) {
+		rc = res.code == SP_E_USAGE ? SP_EXIT_USAGE : SP_EXIT_FAIL;
+		fprintf(stderr, "sprov device resync: %s\n", out.err);
+	}
+out:
+	sp_buf_free(&dns);
+	sp_buf_free(&json);
+	sp_resync_outcome_free(&out);
+	return rc;
+}
+
+/* ---- rule ---- */
+
+static const char rule_help[] =
+    "usage: sprov device rule DIR [--rule RULE]\n"
+    "\n"
+    "Offline: show what a resync would do with the device's current parameters:\n"
+    "for each of Profile_Rule, _B, _C, _D (or RULE), the alternatives tried, the\n"
+    "chosen one, its assignments and options, and the expanded URL.  Contacts\n"
+    "nothing and changes nothing.  Secret macros ($SA..$SD) are never shown.\n";
+
+static int
+dev_rule(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rule = NULL;
+	sp_buf out;
+	int c, rc = SP_EXIT_OK;
+	sp_result res;
+
+	sp_buf_init(&out, 1024 * 1024);
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': rule = optarg; break;
+		case 'h': fputs(rule_help, stdout); goto out;
+		default: rc = BAD_OPT("device rule"); goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		rc = sp_cli_usage("device rule", "expected one DIR");
+		goto out;
+	}
+	res = sp_resync_describe(argv[optind], rule, &out);
+	fputs(sp_buf_cstr(&out), stdout);
+	if (sp_failed(res))
+		rc = sp_cli_fail("device rule", res);
+out:
+	sp_buf_free(&out);
+	return rc;
+}
+
+/* ---- check-cert ---- */
+
+static const char check_help[] =
+    "usage: sprov device check-cert --root ROOTS.pem [--chain INTERMEDIATES.pem]\n"
+    "                               [--host NAME|IP] [--at TIME] SERVER.pem\n"
+    "\n"
+    "Offline: would a device accept this server certificate?  Runs the device's own\n"
+    "checks: 1 the chain to the roots (validity at TIME: UNIX seconds or ISO 8601,\n"
+    "default now) and TLS server use; 2 the CN rule (FQDN[/extra], SAN agreement);\n"
+    "3 the host match (skipped without --host; an IP passes to check 4).  Check 4\n"
+    "(the DNS answer) needs the network and is skipped.  Exit status 0 if a device\n"
+    "would accept it, 1 otherwise, naming the check that failed.  Certificates after\n"
+    "the first in SERVER.pem are used as intermediates too.\n";
+
+/* UNIX seconds, or ISO 8601: 2026-01-31, 2026-01-31T12:00:00[Z], "2026-01-31 12:00:00". */
+static sp_result
+parse_time(const char *s, int64_t *out)
+{
+	static const char *const fmts[] = {
+		"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
+		"%Y-%m-%dT%H:%MZ", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
+	};
+
+	if (sp_ok(sp_parse_i64(s, 0, INT64_C(253402300799), "--at", out)))
+		return SP_OK;
+	for (size_t i = 0; i < SP_ARRAY_LEN(fmts); i++) {
+		struct tm tm;
+		const char *end;
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, fmts[i], &tm);
+		if (end != NULL && *end == '\0') {
+			*out = (int64_t)timegm(&tm);
+			sp_error_clear();
+			return SP_OK;
+		}
+	}
+	return sp_error(SP_E_USAGE, "--at '%.64s' is neither UNIX seconds nor ISO 8601 (UTC)", s);
+}
+
+static sp_result
+read_certs(const char *path, STACK_OF(X509) *sk)
+{
+	sp_result res = SP_OK;
+	BIO *bio = NULL;
+	X509 *x;
+	int n = 0;
+
+	bio = BIO_new_file(path, "r");
+	if (bio == NULL) {
+		res = sp_error_ossl(SP_E_IO, "%s: cannot read", path);
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (!sk_X509_push(sk, x)) {
+			X509_free(x);
+			ENSURE(0, SP_E_NOMEM, "out of memory");
+		}
+		n++;
+	}
+	ERR_clear_error(); /* the end of the file */
+	ENSURE(n > 0, SP_E_PARSE, "%s: holds no PEM certificate", path);
+out:
+	BIO_free(bio);
+	return res;
+}
+
+static int
+dev_check_cert(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },
+		{ "chain", required_argument, NULL, 'c' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *roots_path = NULL, *chain_path = NULL, *host = NULL;
+	int64_t at = sp_now();
+	X509_STORE *roots = NULL;
+	STACK_OF(X509) *certs = NULL, *untrusted = NULL;
+	X509 *leaf;
+	char fqdn[SP_FQDN_MAX + 1];
+	sp_ipaddr ip;
+	int c, rc = SP_EXIT_FAIL;
+	sp_result res = SP_OK;
+	sp_srvcheck failed = SP_CHECK_CHAIN;
+	const char *what = "device check-cert";
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': roots_path = optarg; break;
+		case 'c': chain_path = optarg; break;
+		case 'H': host = optarg; break;
+		case 'a':
+			if (sp_failed(parse_time(optarg, &at)))
+				return sp_cli_usage(what, "%s", sp_errmsg());
+			break;
+		case 'h': fputs(check_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT(what);
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage(what, "expected one SERVER.pem");
+	if (roots_path == NULL)
+		return sp_cli_usage(what, "--root ROOTS.pem is required");
+	TRY_OSSL_PTR(certs, sk_X509_new_null(), "sk_X509_new_null");
+	TRY_OSSL_PTR(untrusted, sk_X509_new_null(), "sk_X509_new_null");
+	TRY(sp_srvcheck_load_roots(roots_path, &roots));
+	TRY(read_certs(argv[optind], certs));
+	if (chain_path != NULL)
+		TRY(read_certs(chain_path, untrusted));
+	leaf = sk_X509_value(certs, 0);
+	for (int i = 1; i < sk_X509_num(certs); i++)
+		TRY_OSSL(sk_X509_push(untrusted, sk_X509_value(certs, i)) > 0 ? 1 : 0,
+		    "out of memory");
+
+	/* The same functions, in the same order, as the handshake of a resync. */
+	failed = SP_CHECK_CHAIN;
+	TRY(sp_srvcheck_chain(roots, leaf, untrusted, at));
+	TRY(sp_srvcheck_purpose(leaf));
+	printf("check 1 (chain): ok\n");
+	failed = SP_CHECK_CN;
+	TRY(sp_srvcheck_cn(leaf, fqdn));
+	printf("check 2 (cn): ok: FQDN %s\n", fqdn);
+	failed = SP_CHECK_HOST;
+	if (host == NULL) {
+		printf("check 3 (host): skipped (no --host)\n");
+	} else if (sp_ipaddr_parse(sp_slice_of(host), &ip)) {
+		printf("check 3 (host): ok: %s is an IP address; a device passes it to check 4\n",
+		    host);
+	} else {
+		TRY(sp_srvcheck_host(sp_slice_of(host), fqdn));
+		printf("check 3 (host): ok: %s\n", host);
+	}
+	failed = SP_CHECK_NONE;
+	printf("check 4 (address): skipped (offline: a device also requires the server's "
+	    "address among the DNS answers for %s)\n", fqdn);
+	printf("accepted: a device would accept this certificate\n");
+	rc = SP_EXIT_OK;
+out:
+	if (sp_failed(res)) {
+		if (failed != SP_CHECK_NONE && res.code == SP_E_VERIFY)
+			printf("check %d (%s): FAILED\nrefused: a device would refuse this certificate\n",
+			    (int)failed, sp_srvcheck_name(failed));
+		rc = sp_cli_fail(what, res);
+	}
+	X509_STORE_free(roots);
+	/* untrusted borrows certs' entries beyond the first; free only its own. */
+	if (untrusted != NULL) {
+		int own = sk_X509_num(untrusted) - (certs ? sk_X509_num(certs) - 1 : 0);
+		for (int i = 0; i < own; i++)
+			X509_free(sk_X509_value(untrusted, i));
+		sk_X509_free(untrusted);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	return rc;
+}
+
+/* ---- run ---- */
+
+static const char run_help[] =
+    "usage: sprov device run DIR [--dns-server IP[:PORT]] [--time-scale N] [--syslog]\n"
+    "\n"
+    "The device as a daemon: resync after a random delay of up to\n"
+    "Resync_Random_Delay seconds, then every Resync_Periodic (schedules such as\n"
+    "1800+300,3600+600), Resync_Error_Retry_Delay after a failure, or at Resync_At\n"
+    "(HHmm, plus up to Resync_At_Random_Delay).  Report_Rule is posted after each\n"
+    "success.  SIGHUP resyncs now; SIGTERM stops.\n"
+    "\n"
+    "  --time-scale N   run the device's clock N times faster (tests)\n"
+    "  --rounds N       stop after N resyncs (tests)\n";
+
+static int
+dev_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dns-server", required_argument, NULL, 'd' },
+		{ "time-scale", required_argument, NULL, 't' },
+		{ "rounds", required_argument, NULL, 'n' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	sp_daemon_opts dopts;
+	sp_buf dns;
+	int64_t v;
+	int c, rc = SP_EXIT_OK;
+	sp_result res;
+
+	memset(&dopts, 0, sizeof(dopts));
+	dopts.time_scale = 1;
+	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			res = dns_arg(optarg, &dns);
+			if (sp_failed(res)) {
+				rc = sp_cli_usage("device run", "%s", sp_errmsg());
+				goto out;
+			}
+			dopts.dns_servers = sp_buf_cstr(&dns);
+			break;
+		case 't':
+			if (sp_failed(sp_parse_i64(optarg, 1, SP_TIME_SCALE_MAX, "--time-scale", &v))) {
+				rc = sp_cli_usage("device run", "%s", sp_errmsg());
+				goto out;
+			}
+			dopts.time_scale = (double)v;
+			break;
+		case 'n':
+			if (sp_failed(sp_parse_i64(optarg, 1, 1000000, "--rounds", &v))) {
+				rc = sp_cli_usage("device run", "%s", sp_errmsg());
+				goto out;
+			}
+			dopts.max_rounds = (long)v;
+			break;
+		case 's': sp_log_set_syslog(true, "sprov-device"); break;
+		case 'h': fputs(run_help, stdout); goto out;
+		default: rc = BAD_OPT("device run"); goto out;
+		}
+	}
+	if (argc - optind != 1) {
+		rc = sp_cli_usage("device run", "expected one DIR");
+		goto out;
+	}
+	res = sp_device_run(argv[optind], &dopts);
+	if (sp_failed(res))
+		rc = sp_cli_fail("device run", res);
+out:
+	sp_buf_free(&dns);
+	return rc;
+}
+
+static const sp_cmd device_cmds[] = {
+	{ "init", dev_init, "create a device state directory from a bundle" },
+	{ "resync", dev_resync, "one resync: fetch, check, decode, apply" },
+	{ "rule", dev_rule, "offline: what the profile rules would do" },
+	{ "check-cert", dev_check_cert, "offline: would a device accept this server certificate?" },
+	{ "run", dev_run, "the device daemon: timers, SIGHUP, Report_Rule" },
+	{ NULL, NULL, NULL },
+};
+
+static const char device_help[] =
+    "usage: sprov device COMMAND [ARGS...]\n"
+    "\n"
+    "The device side of provisioning: a reference implementation of what a phone\n"
+    "checks and does when it resyncs.\n";
+
+int
+sp_cmd_device(int argc, char **argv)
+{
+	return sp_cli_dispatch("device", device_cmds, argc, argv, device_help);
+}

@@ -1,0 +1,245 @@
+#include "device/device.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/util.h"
+#include "identity/devid.h"
+#include "profile/profile.h"
+
+void
+sp_device_init_empty(sp_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	sp_params_init(&d->conf);
+	sp_params_init(&d->store);
+	sp_params_init(&d->state);
+}
+
+void
+sp_device_free(sp_device *d)
+{
+	sp_params_free(&d->conf);
+	sp_params_free(&d->store);
+	sp_params_free(&d->state);
+}
+
+sp_result
+sp_device_path(const sp_device *d, const char *file, char out[PATH_MAX])
+{
+	if ((size_t)snprintf(out, PATH_MAX, "%s/%s", d->dir, file) >= PATH_MAX)
+		return sp_error(SP_E_LIMIT, "%s: path too long", d->dir);
+	return SP_OK;
+}
+
+sp_result
+sp_device_load(const char *dir, sp_device *d)
+{
+	sp_result res = SP_OK;
+	char path[PATH_MAX];
+	sp_buf b;
+
+	sp_buf_init(&b, 0);
+	sp_device_free(d);
+	sp_device_init_empty(d);
+	ENSURE(strlen(dir) < sizeof(d->dir) - 32, SP_E_LIMIT, "%s: path too long", dir);
+	snprintf(d->dir, sizeof(d->dir), "%s", dir);
+	TRY(sp_device_path(d, SP_DEV_CONF, path));
+	res = sp_read_file(path, SP_DEVCONF_MAX, &b);
+	if (sp_failed(res)) {
+		res = sp_error_wrap(res, "not a device directory (run `sprov device init`)");
+		goto out;
+	}
+	res = sp_devconf_parse(sp_slice_mk(b.p, b.len), &d->id, &d->conf);
+	if (sp_failed(res)) {
+		res = sp_error_wrap(res, "%s", path);
+		goto out;
+	}
+	sp_buf_free_secret(&b);
+
+	TRY(sp_device_path(d, SP_DEV_STORE, path));
+	res = sp_read_file(path, SP_PROFILE_MAX_STORE, &b);
+	if (sp_ok(res)) {
+		res = sp_profile_parse(sp_slice_mk(b.p, b.len), &d->store);
+		if (sp_failed(res)) {
+			res = sp_error_wrap(res, "%s", path);
+			goto out;
+		}
+	} else if (res.code == SP_E_NOTFOUND) {
+		res = SP_OK; /* nothing applied yet */
+	} else {
+		goto out;
+	}
+	sp_buf_free_secret(&b);
+
+	TRY(sp_device_path(d, SP_DEV_STATE, path));
+	res = sp_read_file(path, SP_DEVCONF_MAX, &b);
+	if (sp_ok(res)) {
+		res = sp_kv_parse(sp_slice_mk(b.p, b.len), &d->state);
+		if (sp_failed(res)) {
+			/* A damaged state file costs an ETag, not the device. */
+			sp_params_free(&d->state);
+			res = SP_OK;
+		}
+	} else if (res.code == SP_E_NOTFOUND) {
+		res = SP_OK;
+	} else {
+		goto out;
+	}
+out:
+	sp_buf_free_secret(&b);
+	return res;
+}
+
+sp_result
+sp_device_effective(const sp_device *d, sp_params *out)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_params_copy(out, &d->conf));
+	TRY(sp_params_merge(out, &d->store));
+out:
+	return res;
+}
+
+sp_result
+sp_device_apply(sp_device *d, const sp_params *ps)
+{
+	sp_result res = SP_OK;
+	char path[PATH_MAX];
+	sp_buf xml;
+
+	sp_buf_init(&xml, SP_PROFILE_MAX_STORE);
+	TRY(sp_profile_render(ps, &xml));
+	TRY(sp_device_path(d, SP_DEV_STORE, path));
+	/* Temporary file beside the old store, fsync, rename over, fsync dir. */
+	TRY(sp_write_file(path, xml.p ? xml.p : "", xml.len, 0600, 0));
+	sp_params_free(&d->store);
+	TRY(sp_params_copy(&d->store, ps));
+out:
+	sp_buf_free_secret(&xml);
+	return res;
+}
+
+sp_result
+sp_device_save_state(const sp_device *d)
+{
+	sp_result res = SP_OK;
+	char path[PATH_MAX];
+	sp_buf b;
+
+	sp_buf_init(&b, SP_DEVCONF_MAX);
+	TRY(sp_buf_append_str(&b, "# sprov device state: written by sprov, do not edit\n"));
+	TRY(sp_kv_render(&d->state, &b));
+	TRY(sp_device_path(d, SP_DEV_STATE, path));
+	TRY(sp_write_file(path, b.p, b.len, 0600, 0));
+out:
+	sp_buf_free(&b);
+	return res;
+}
+
+static sp_result
+copy_bundle_file(const char *bundle, const char *dir, const char *name, mode_t mode,
+    sp_buf *keep)
+{
+	sp_result res = SP_OK;
+	char src[PATH_MAX], dst[PATH_MAX];
+	sp_buf b;
+
+	sp_buf_init(&b, 0);
+	ENSURE((size_t)snprintf(src, sizeof(src), "%s/%s", bundle, name) < sizeof(src) &&
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) < sizeof(dst),
+	    SP_E_LIMIT, "path too long");
+	TRY(sp_read_file(src, 1024 * 1024, &b));
+	TRY(sp_write_file(dst, b.p, b.len, mode, 0));
+	if (keep != NULL)
+		TRY(sp_buf_append(keep, b.p, b.len));
+out:
+	sp_buf_free_secret(&b);
+	return res;
+}
+
+static sp_result
+set_field(char out[SP_DEVID_FIELD_MAX + 1], const char *v, const char *what)
+{
+	if (v == NULL)
+		return SP_OK;
+	if (strlen(v) > SP_DEVID_FIELD_MAX)
+		return sp_error(SP_E_USAGE, "%s: longer than %d bytes", what, SP_DEVID_FIELD_MAX);
+	snprintf(out, SP_DEVID_FIELD_MAX + 1, "%s", v);
+	return SP_OK;
+}
+
+sp_result
+sp_device_create(const char *dir, const sp_device_init_opts *o)
+{
+	sp_result res = SP_OK;
+	char path[PATH_MAX];
+	sp_buf crt, conf;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	sp_devid devid;
+	sp_identity id;
+	sp_params params, check;
+	sp_device probe;
+
+	sp_buf_init(&crt, 1024 * 1024);
+	sp_buf_init(&conf, SP_DEVCONF_MAX);
+	sp_params_init(&params);
+	sp_params_init(&check);
+	sp_device_init_empty(&probe);
+	memset(&id, 0, sizeof(id));
+	ENSURE((size_t)snprintf(path, sizeof(path), "%s/%s", dir, SP_DEV_CONF) < sizeof(path),
+	    SP_E_LIMIT, "%s: path too long", dir);
+	ENSURE(o->force || !sp_file_exists(path), SP_E_EXISTS,
+	    "%s: already a device directory (use --force to replace it)", dir);
+	TRY(sp_mkdirs(dir, 0700));
+	TRY(copy_bundle_file(o->bundle, dir, SP_DEV_CLIENT_CRT, 0644, &crt));
+	TRY(copy_bundle_file(o->bundle, dir, SP_DEV_CLIENT_KEY, 0600, NULL));
+	TRY(copy_bundle_file(o->bundle, dir, SP_DEV_SERVER_CA, 0644, NULL));
+
+	TRY_OSSL_PTR(bio, BIO_new_mem_buf(crt.p, (int)crt.len), "BIO_new_mem_buf");
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (x == NULL) {
+		res = sp_error_ossl(SP_E_PARSE, "%s/%s: not a PEM certificate", o->bundle,
+		    SP_DEV_CLIENT_CRT);
+		goto out;
+	}
+	if (sp_ok(sp_devid_from_x509(x, SP_IDSTYLE_AUTO, &devid))) {
+		id.mac = devid.mac;
+		snprintf(id.serial, sizeof(id.serial), "%s", devid.serial);
+		snprintf(id.product, sizeof(id.product), "%s", devid.product);
+	} else {
+		ENSURE(o->mac != NULL, SP_E_USAGE,
+		    "client.crt names no device (%s); give --mac (and --serial, --product)",
+		    sp_errmsg());
+	}
+	if (o->mac != NULL)
+		TRY(sp_mac_parse(sp_slice_of(o->mac), &id.mac));
+	TRY(set_field(id.serial, o->serial, "--serial"));
+	TRY(set_field(id.product, o->product, "--product"));
+	TRY(set_field(id.series, o->series, "--series"));
+	TRY(set_field(id.swver, o->swver ? o->swver : "1.0.0", "--swver"));
+	TRY(set_field(id.hwver, o->hwver ? o->hwver : "1.0", "--hwver"));
+	if (id.series[0] == '\0')
+		sp_identity_series_from_product(id.product, id.series);
+	TRY(sp_params_set_cstr(&params, "Profile_Rule", o->rule ? o->rule : "", SP_ACCESS_UNSET));
+	TRY(sp_devconf_render(&id, &params, &conf));
+	/* What we write must read back: refuse a bad identity now, not at resync. */
+	TRY(sp_devconf_parse(sp_slice_mk(conf.p, conf.len), &probe.id, &check));
+	TRY(sp_write_file(path, conf.p, conf.len, 0600, 0));
+out:
+	BIO_free(bio);
+	X509_free(x);
+	sp_buf_free(&crt);
+	sp_buf_free(&conf);
+	sp_params_free(&params);
+	sp_params_free(&check);
+	sp_device_free(&probe);
+	return res;
+}

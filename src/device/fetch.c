@@ -1,0 +1,493 @@
+#include "device/fetch.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "common/util.h"
+#include "device/dns.h"
+
+#define SP_CHECK_MSG_MAX 512
+
+/* One connection attempt: what the handshake callbacks need and record. */
+typedef struct attempt {
+	const sp_fetch_opts *o;
+	const char *host;             /* URL host, IPv6 without brackets */
+	bool host_is_ip;
+	const sp_addrlist *answers;   /* the URL host's answers (names only) */
+	sp_ipaddr pinned;             /* the address curl must connect to */
+	curl_socket_t fd;
+	bool checks_passed;
+	sp_srvcheck failed;
+	char msg[SP_CHECK_MSG_MAX];
+	char fqdn[SP_FQDN_MAX + 1];
+	char peer[SP_ADDRSTR_MAX];
+	sp_buf *body;
+	bool body_too_big;
+	char etag[SP_ETAG_MAX + 1];
+} attempt;
+
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static int ctx_ex_idx = -1;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void
+fetch_global(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	ctx_ex_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+sp_result
+sp_fetch_global_init(void)
+{
+	const curl_version_info_data *vi;
+
+	pthread_once(&fetch_once, fetch_global);
+	if (curl_init_rc != CURLE_OK || ctx_ex_idx < 0)
+		return sp_error(SP_E_INTERNAL, "libcurl initialisation failed");
+	vi = curl_version_info(CURLVERSION_NOW);
+	/* The server checks run in an OpenSSL verify callback: nothing else will do. */
+	if (vi == NULL || vi->ssl_version == NULL ||
+	    strncmp(vi->ssl_version, "OpenSSL/", 8) != 0)
+		return sp_error(SP_E_INTERNAL,
+		    "libcurl is built with %s, the device needs libcurl's OpenSSL build (libcurl4-openssl-dev)",
+		    vi && vi->ssl_version ? vi->ssl_version : "no TLS");
+	return SP_OK;
+}
+
+void
+sp_fetch_result_init(sp_fetch_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	sp_buf_init(&r->body, 0);
+}
+
+void
+sp_fetch_result_free(sp_fetch_result *r)
+{
+	/* The body is a profile: it holds SIP passwords. */
+	sp_buf_free_secret(&r->body);
+}
+
+static void
+record(attempt *at, sp_srvcheck which)
+{
+	if (at->failed != SP_CHECK_NONE)
+		return; /* keep the first failure */
+	at->failed = which;
+	snprintf(at->msg, sizeof(at->msg), "%s", sp_errmsg());
+}
+
+/*
+ * The heart of the device: called by OpenSSL for each certificate of the
+ * chain, deepest first.  Returning 0 aborts the handshake, so a refused
+ * server never sees a request.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	attempt *at = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_ex_idx) : NULL;
+	X509 *leaf;
+	sp_srvcheck failed = SP_CHECK_CHAIN;
+	sp_addrlist dnsans;
+	const sp_addrlist *ans;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	sp_ipaddr peer;
+
+	if (at == NULL)
+		return 0;
+	if (!ok) {
+		int e = X509_STORE_CTX_get_error(xs);
+		(void)sp_error(SP_E_VERIFY, "server check 1 (chain): %s (at depth %d)",
+		    X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(xs));
+		record(at, SP_CHECK_CHAIN);
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(xs) != 0)
+		return 1;
+	leaf = X509_STORE_CTX_get_current_cert(xs);
+	if (leaf == NULL || sp_failed(sp_srvcheck_leaf(leaf, sp_slice_of(at->host), at->fqdn,
+	    &failed))) {
+		record(at, leaf ? failed : SP_CHECK_CHAIN);
+		return 0;
+	}
+	/* Check 4: the peer we are talking to, as the kernel sees it. */
+	if (getpeername(at->fd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    !sp_ipaddr_from_sockaddr((struct sockaddr *)&ss, &peer)) {
+		(void)sp_error(SP_E_VERIFY, "server check 4 (address): cannot read the peer address: %s",
+		    strerror(errno));
+		record(at, SP_CHECK_ADDR);
+		return 0;
+	}
+	sp_ipaddr_format(&peer, at->peer);
+	if (at->host_is_ip) {
+		/* The URL named no host: ask DNS about the certificate's FQDN. */
+		sp_result r = sp_dns_resolve(at->o->dns_servers, at->fqdn, &dnsans);
+		if (sp_failed(r)) {
+			(void)sp_error_wrap(r, "server check 4 (address): server address %s cannot be matched",
+			    at->peer);
+			record(at, SP_CHECK_ADDR);
+			return 0;
+		}
+		ans = &dnsans;
+	} else {
+		/* Check 3 made the FQDN the URL host: reuse this round's answers. */
+		ans = at->answers;
+	}
+	if (sp_failed(sp_srvcheck_addr(&peer, ans, at->fqdn))) {
+		record(at, SP_CHECK_ADDR);
+		return 0;
+	}
+	at->checks_passed = true;
+	return 1;
+}
+
+static CURLcode
+ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
+{
+	SSL_CTX *ctx = sslctx;
+	attempt *at = userp;
+	X509_STORE *roots = NULL;
+
+	/*
+	 * Our own store holding server-ca.crt only: whatever curl or the
+	 * system configuration would add never becomes a trust anchor.
+	 */
+	if (sp_failed(sp_srvcheck_load_roots(at->o->cafile, &roots))) {
+		record(at, SP_CHECK_CHAIN);
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	SSL_CTX_set_cert_store(ctx, roots);
+	if (SSL_CTX_set_ex_data(ctx, ctx_ex_idx, at) != 1)
+		return CURLE_SSL_CONNECT_ERROR;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+	/* A TCP close without close_notify is a truncated profile, not an end. */
+	SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* Never resume: a resumed session would skip verify_cb. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	return CURLE_OK;
+}
+
+static curl_socket_t
+open_cb(void *userp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	attempt *at = userp;
+	sp_ipaddr ip;
+	curl_socket_t fd;
+
+	if (purpose != CURLSOCKTYPE_IPCXN || !sp_ipaddr_from_sockaddr(&addr->addr, &ip) ||
+	    !sp_ipaddr_eq(&ip, &at->pinned))
+		return CURL_SOCKET_BAD; /* only ever the address c-ares gave */
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+	at->fd = fd;
+	return fd;
+}
+
+static size_t
+write_cb(char *p, size_t size, size_t n, void *userp)
+{
+	attempt *at = userp;
+
+	if (sp_failed(sp_buf_append(at->body, p, n))) {
+		at->body_too_big = true;
+		return 0;
+	}
+	return n;
+}
+
+static size_t
+header_cb(char *p, size_t size, size_t n, void *userp)
+{
+	attempt *at = userp;
+	sp_slice line = sp_slice_trim(sp_slice_mk(p, n));
+
+	if (line.len > 5 && strncasecmp(line.p, "etag:", 5) == 0) {
+		sp_slice v = sp_slice_trim(sp_slice_mk(line.p + 5, line.len - 5));
+		if (v.len <= SP_ETAG_MAX && !sp_has_ctl(v)) {
+			memcpy(at->etag, v.p, v.len);
+			at->etag[v.len] = '\0';
+		}
+	} else if (line.len > 5 && strncmp(line.p, "HTTP/", 5) == 0) {
+		at->etag[0] = '\0'; /* a new response (redirect hop) */
+	}
+	return n;
+}
+
+static int
+xfer_cb(void *userp, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	attempt *at = userp;
+
+	return at->o->cancel && *at->o->cancel ? 1 : 0;
+}
+
+typedef struct url_parts {
+	char scheme[8];
+	char host[SP_HOST_MAX + 1];
+	unsigned port;
+	char path[SP_URL_MAX + 1];
+} url_parts;
+
+static sp_result
+split_url(const char *url, url_parts *u)
+{
+	sp_result res = SP_OK;
+	CURLU *h = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+	int64_t pn;
+	size_t hl;
+
+	memset(u, 0, sizeof(*u));
+	TRY_ALLOC(h, curl_url());
+	ENSURE(curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK, SP_E_PARSE,
+	    "'%.200s' is not a valid URL", url);
+	ENSURE(curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK, SP_E_PARSE,
+	    "'%.200s': no scheme", url);
+	ENSURE(strcasecmp(scheme, "https") == 0, SP_E_POLICY,
+	    "'%.200s': scheme %s refused: the device fetches profiles over https only (the server checks need TLS)",
+	    url, scheme);
+	snprintf(u->scheme, sizeof(u->scheme), "https");
+	ENSURE(curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK, SP_E_PARSE,
+	    "'%.200s': no host", url);
+	hl = strlen(host);
+	if (hl >= 2 && host[0] == '[') {
+		host[hl - 1] = '\0';
+		memmove(host, host + 1, hl - 1);
+		/* Zone ids (fe80::1%eth0) have no place in a provisioning URL. */
+		ENSURE(strchr(host, '%') == NULL, SP_E_PARSE, "'%.200s': zone ids are refused", url);
+	}
+	ENSURE(strlen(host) <= SP_HOST_MAX, SP_E_LIMIT, "URL host too long");
+	snprintf(u->host, sizeof(u->host), "%s", host);
+	ENSURE(curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK,
+	    SP_E_PARSE, "'%.200s': bad port", url);
+	TRY(sp_parse_i64(port, 1, 65535, "URL port", &pn));
+	u->port = (unsigned)pn;
+	ENSURE(curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK, SP_E_PARSE,
+	    "'%.200s': bad path", url);
+	if (curl_url_get(h, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		query = NULL;
+	ENSURE((size_t)snprintf(u->path, sizeof(u->path), "%s%s%s", path, query ? "?" : "",
+	    query ? query : "") < sizeof(u->path), SP_E_LIMIT, "URL too long");
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(h);
+	return res;
+}
+
+/* One connection to one address.  *retry: the connect failed, try the next. */
+static sp_result
+attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
+    char *location, bool *retry)
+{
+	sp_result res = SP_OK;
+	CURL *c = NULL;
+	struct curl_slist *resolve = NULL, *hdrs = NULL;
+	char buf[SP_HOST_MAX + SP_ADDRSTR_MAX + 64], addr[SP_ADDRSTR_MAX];
+	char errbuf[CURL_ERROR_SIZE];
+	const sp_fetch_opts *o = at->o;
+	CURLcode cc;
+	char *loc = NULL;
+
+	*retry = false;
+	*status = 0;
+	location[0] = '\0';
+	errbuf[0] = '\0';
+	sp_ipaddr_format(&at->pinned, addr);
+	TRY_ALLOC(c, curl_easy_init());
+#define SETOPT(opt, val)                                                        \
+	ENSURE(curl_easy_setopt(c, opt, val) == CURLE_OK, SP_E_INTERNAL,        \
+	    "libcurl refused option " #opt)
+	SETOPT(CURLOPT_URL, url);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "https");
+	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);   /* we follow, with every check */
+	SETOPT(CURLOPT_PROXY, "");            /* never a proxy from the environment */
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_ERRORBUFFER, errbuf);
+	SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	SETOPT(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SETOPT(CURLOPT_CAINFO, o->cafile);
+	SETOPT(CURLOPT_CAPATH, NULL);         /* never the system store */
+	SETOPT(CURLOPT_CA_CACHE_TIMEOUT, 0L);
+	SETOPT(CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN);
+	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	SETOPT(CURLOPT_SSLCERT, o->certfile);
+	SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+	SETOPT(CURLOPT_SSLKEY, o->keyfile);
+	SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+	/* Check 1 (the chain) stays OpenSSL's, through our own store. */
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	/*
+	 * Host name verification is off ONLY because verify_cb replaces it with
+	 * the seed's stricter checks 2-4 (the FQDN/extra CN rule, which
+	 * OpenSSL's X509_check_host does not understand, and the DNS check).
+	 */
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
+	SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+	SETOPT(CURLOPT_SSL_CTX_DATA, at);
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_cb);
+	SETOPT(CURLOPT_OPENSOCKETDATA, at);
+	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(CURLOPT_WRITEDATA, at);
+	SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(CURLOPT_HEADERDATA, at);
+	SETOPT(CURLOPT_NOPROGRESS, 0L);
+	SETOPT(CURLOPT_XFERINFOFUNCTION, xfer_cb);
+	SETOPT(CURLOPT_XFERINFODATA, at);
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->body_max);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS,
+	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms : (long)SP_FETCH_CONNECT_TIMEOUT_MS);
+	SETOPT(CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : (long)SP_FETCH_TIMEOUT_MS);
+	if (o->user_agent)
+		SETOPT(CURLOPT_USERAGENT, o->user_agent);
+	if (!at->host_is_ip) {
+		/* Pin curl to the c-ares answer: curl's own resolver never runs. */
+		ENSURE((size_t)snprintf(buf, sizeof(buf), at->pinned.family == AF_INET6 ?
+		    "%s:%u:[%s]" : "%s:%u:%s", u->host, u->port, addr) < sizeof(buf),
+		    SP_E_LIMIT, "host too long");
+		TRY_ALLOC(resolve, curl_slist_append(NULL, buf));
+		SETOPT(CURLOPT_RESOLVE, resolve);
+	}
+	if (o->if_none_match && *o->if_none_match) {
+		struct curl_slist *t;
+		ENSURE((size_t)snprintf(buf, sizeof(buf), "If-None-Match: %s", o->if_none_match) <
+		    sizeof(buf), SP_E_LIMIT, "ETag too long");
+		TRY_ALLOC(t, curl_slist_append(hdrs, buf));
+		hdrs = t;
+	}
+	if (o->is_post) {
+		struct curl_slist *t;
+		snprintf(buf, sizeof(buf), "Content-Type: %s",
+		    o->content_type ? o->content_type : "application/octet-stream");
+		TRY_ALLOC(t, curl_slist_append(hdrs, buf));
+		hdrs = t;
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->post_len);
+		SETOPT(CURLOPT_POSTFIELDS, o->post_len ? o->post : "");
+	}
+	{
+		/* No "Expect: 100-continue" dance: the body is small. */
+		struct curl_slist *t;
+		TRY_ALLOC(t, curl_slist_append(hdrs, "Expect:"));
+		hdrs = t;
+	}
+	SETOPT(CURLOPT_HTTPHEADER, hdrs);
+#undef SETOPT
+
+	cc = curl_easy_perform(c);
+	if (at->failed != SP_CHECK_NONE) {
+		res = sp_error(SP_E_VERIFY, "%s", at->msg);
+		goto out;
+	}
+	if (cc == CURLE_COULDNT_CONNECT) {
+		*retry = true;
+		ENSURE(0, SP_E_NET, "cannot connect to %s port %u (%s): %s", addr, u->port,
+		    u->host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	}
+	ENSURE(!at->body_too_big && cc != CURLE_FILESIZE_EXCEEDED, SP_E_LIMIT,
+	    "the profile is larger than %zu bytes", o->body_max);
+	ENSURE(!(o->cancel && *o->cancel), SP_E_NET, "cancelled");
+	ENSURE(cc == CURLE_OK, SP_E_NET, "%s (%s port %u): %s", curl_easy_strerror(cc), addr,
+	    u->port, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	/* Belt and braces: a response without our checks never counts. */
+	ENSURE(at->checks_passed, SP_E_VERIFY, "server check 1 (chain): the checks did not run");
+	ENSURE(curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK, SP_E_NET,
+	    "no HTTP status");
+	if ((*status == 301 || *status == 302) &&
+	    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
+		ENSURE(strlen(loc) <= SP_URL_MAX, SP_E_LIMIT, "redirect URL too long");
+		snprintf(location, SP_URL_MAX + 1, "%s", loc);
+	}
+out:
+	curl_slist_free_all(resolve);
+	curl_slist_free_all(hdrs);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return res;
+}
+
+sp_result
+sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
+{
+	sp_result res = SP_OK;
+	char url[SP_URL_MAX + 1], location[SP_URL_MAX + 1];
+	url_parts u;
+	sp_addrlist answers;
+	attempt at;
+
+	TRY(sp_fetch_global_init());
+	sp_buf_free_secret(&r->body);
+	sp_buf_init(&r->body, o->body_max);
+	ENSURE(strlen(url0) <= SP_URL_MAX, SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
+	snprintf(url, sizeof(url), "%s", url0);
+	for (r->redirects = 0;; r->redirects++) {
+		sp_ipaddr lit;
+		bool is_ip, retry = false;
+
+		TRY(split_url(url, &u));
+		snprintf(r->url, sizeof(r->url), "%s", url);
+		snprintf(r->scheme, sizeof(r->scheme), "%s", u.scheme);
+		snprintf(r->host, sizeof(r->host), "%s", u.host);
+		snprintf(r->path, sizeof(r->path), "%s", u.path);
+		r->port = u.port;
+		r->status = 0;
+		r->address[0] = r->fqdn[0] = r->etag[0] = '\0';
+		is_ip = sp_ipaddr_parse(sp_slice_of(u.host), &lit);
+		memset(&answers, 0, sizeof(answers));
+		if (is_ip)
+			sp_addrlist_add(&answers, &lit);
+		else
+			TRY(sp_dns_resolve(o->dns_servers, u.host, &answers));
+		for (size_t i = 0; i < answers.n; i++) {
+			memset(&at, 0, sizeof(at));
+			at.o = o;
+			at.host = u.host;
+			at.host_is_ip = is_ip;
+			at.answers = &answers;
+			at.pinned = answers.v[i];
+			at.fd = CURL_SOCKET_BAD;
+			at.body = &r->body;
+			sp_buf_free_secret(&r->body);
+			sp_buf_init(&r->body, o->body_max);
+			sp_ipaddr_format(&answers.v[i], r->address);
+			if (o->on_connect)
+				o->on_connect(o->on_connect_arg, r);
+			res = attempt_one(url, &u, &at, &r->status, location, &retry);
+			snprintf(r->fqdn, sizeof(r->fqdn), "%s", at.fqdn);
+			snprintf(r->etag, sizeof(r->etag), "%s", at.etag);
+			r->failed_check = at.failed;
+			if (sp_ok(res) || !retry)
+				break;
+		}
+		if (sp_failed(res))
+			goto out;
+		if (location[0] == '\0')
+			break;
+		ENSURE(r->redirects < SP_FETCH_REDIRECTS_MAX, SP_E_NET,
+		    "more than %d redirects (last to %.200s)", SP_FETCH_REDIRECTS_MAX, location);
+		snprintf(url, sizeof(url), "%s", location);
+	}
+out:
+	if (sp_failed(res))
+		sp_buf_free_secret(&r->body);
+	return res;
+}

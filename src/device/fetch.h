@@ -1,0 +1,90 @@
+/*
+ * The device's HTTPS transport: one GET or POST, with the four server checks
+ * of check.h enforced inside the TLS handshake, so that no request byte
+ * leaves the device unless every check passed.
+ *
+ *  - libcurl (OpenSSL build); the only trust anchors are the device's
+ *    server-ca.crt (a store of our own, never the system store);
+ *  - the host is resolved through c-ares (dns.h) and curl is pinned to the
+ *    answers with CURLOPT_RESOLVE, tried in turn when a connect fails;
+ *  - 301/302 are followed here, at most SP_FETCH_REDIRECTS_MAX times, each
+ *    hop a new connection with every check run again against the new host;
+ *  - the body is read whole, at most body_max bytes, and a connection that
+ *    ends early (no close_notify, short Content-Length) is an error.
+ *
+ * Only https is accepted: the checks that the seed's security rests on need
+ * TLS, so a plain-http or tftp URL (or a redirect to one) is refused.
+ */
+#ifndef SPROV_DEVICE_FETCH_H
+#define SPROV_DEVICE_FETCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "common/result.h"
+#include "device/addr.h"
+#include "device/check.h"
+
+#define SP_URL_MAX 2048
+#define SP_ETAG_MAX 256
+#define SP_FETCH_REDIRECTS_MAX 5
+#define SP_FETCH_CONNECT_TIMEOUT_MS 10000
+#define SP_FETCH_TIMEOUT_MS 60000
+#define SP_HOST_MAX 255
+
+struct sp_fetch_result;
+
+typedef struct sp_fetch_opts {
+	const char *cafile;        /* server-ca.crt: the only trust anchors */
+	const char *certfile;      /* client.crt */
+	const char *keyfile;       /* client.key */
+	const char *dns_servers;   /* c-ares CSV list, NULL: system */
+	const char *user_agent;
+	const char *if_none_match; /* ETag to send, NULL: none */
+	bool is_post;
+	const void *post;
+	size_t post_len;
+	const char *content_type;  /* for POST */
+	size_t body_max;
+	long connect_timeout_ms;   /* 0: SP_FETCH_CONNECT_TIMEOUT_MS */
+	long timeout_ms;           /* 0: SP_FETCH_TIMEOUT_MS */
+	volatile sig_atomic_t *cancel; /* set non-zero to abort (daemon stop) */
+	/* Called before each connection with url/host/port/path/address set. */
+	void (*on_connect)(void *arg, const struct sp_fetch_result *r);
+	void *on_connect_arg;
+} sp_fetch_opts;
+
+typedef struct sp_fetch_result {
+	long status;                  /* final HTTP status, 0 if none */
+	sp_srvcheck failed_check;     /* which server check refused, or NONE */
+	char url[SP_URL_MAX + 1];     /* the last URL contacted */
+	char scheme[8];
+	char host[SP_HOST_MAX + 1];   /* its host (IPv6 without brackets) */
+	unsigned port;
+	char path[SP_URL_MAX + 1];    /* path and query */
+	char address[SP_ADDRSTR_MAX]; /* the address connected to, "" if none */
+	char fqdn[SP_FQDN_MAX + 1];   /* the server certificate's FQDN */
+	char etag[SP_ETAG_MAX + 1];   /* "" if none */
+	unsigned redirects;
+	sp_buf body;
+} sp_fetch_result;
+
+/* curl_global_init, and refuse a libcurl that is not the OpenSSL build. */
+SP_MUST_CHECK sp_result sp_fetch_global_init(void);
+
+void sp_fetch_result_init(sp_fetch_result *r);
+void sp_fetch_result_free(sp_fetch_result *r);
+
+/*
+ * Fetch url.  Returns SP_OK once an HTTP response was read whole, whatever
+ * its status (the caller decides what 404 means); 301/302 are followed.
+ * Errors: SP_E_VERIFY (a server check, r->failed_check says which),
+ * SP_E_NET (DNS, connect, TLS, truncated body), SP_E_LIMIT (body too big),
+ * SP_E_POLICY (scheme), SP_E_PARSE (URL).
+ */
+SP_MUST_CHECK sp_result sp_fetch(const char *url, const sp_fetch_opts *o,
+    sp_fetch_result *r);
+
+#endif
