@@ -1,0 +1,635 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/util.h"
+#include "store/store.h"
+
+typedef struct fx {
+	char dir[64];
+	char path[128];
+	char uri[160];
+	sp_store *s;
+} fx;
+
+static void
+rm_store_files(fx *f)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char p[160];
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, sfx[i]);
+		unlink(p);
+	}
+}
+
+static int
+setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sprov-store.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
+	snprintf(f->uri, sizeof(f->uri), "sqlite:%s", f->path);
+	if (sp_failed(sp_store_open_ex(f->uri, SP_STORE_CREATE, &f->s))) {
+		fprintf(stderr, "open: %s\n", sp_errmsg());
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fx *f = *state;
+	char p[160];
+
+	sp_store_close(f->s);
+	rm_store_files(f);
+	snprintf(p, sizeof(p), "%s/foreign.db", f->dir);
+	unlink(p);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+#define OK(expr)                                                            \
+	do {                                                                \
+		sp_result r_ = (expr);                                      \
+		if (sp_failed(r_))                                          \
+			fail_msg("%s: %s", #expr, sp_errmsg());             \
+	} while (0)
+
+static sp_mac
+mac_of(const char *s)
+{
+	sp_mac m;
+
+	if (sp_failed(sp_mac_parse(sp_slice_of(s), &m)))
+		fail_msg("bad MAC in test: %s", s);
+	return m;
+}
+
+static void
+add_dev(sp_store *s, const char *mac, const char *sn, const char *pn,
+    const char *grp)
+{
+	sp_device d;
+
+	memset(&d, 0, sizeof(d));
+	d.mac = mac_of(mac);
+	snprintf(d.serial, sizeof(d.serial), "%s", sn);
+	snprintf(d.product, sizeof(d.product), "%s", pn);
+	snprintf(d.group, sizeof(d.group), "%s", grp);
+	d.enabled = true;
+	OK(sp_store_device_add(s, &d));
+}
+
+static void
+pset(sp_store *s, sp_level l, const char *key, const char *name,
+    const char *val, sp_access a)
+{
+	sp_level_ref lv = { l, key };
+
+	OK(sp_store_param_set(s, &lv, name, sp_slice_of(val), a));
+}
+
+static uint64_t
+gen(sp_store *s)
+{
+	uint64_t g = 0;
+
+	OK(sp_store_generation(s, &g));
+	return g;
+}
+
+static void
+expect_param(const sp_params *ps, const char *name, const char *val, sp_access a)
+{
+	const sp_param *p = sp_params_get(ps, name);
+
+	if (p == NULL)
+		fail_msg("%s missing", name);
+	assert_string_equal(p->value, val);
+	if (p->access != a)
+		fail_msg("%s: access %s, expected %s", name,
+		    sp_access_name(p->access), sp_access_name(a));
+}
+
+static void
+test_open_refusals(void **state)
+{
+	fx *f = *state;
+	sp_store *s = NULL;
+	char uri[200], p[160];
+	sqlite3 *db = NULL;
+	struct stat sb;
+
+	/* A missing file is not created without SP_STORE_CREATE. */
+	snprintf(uri, sizeof(uri), "sqlite:%s/missing.db", f->dir);
+	assert_int_equal(sp_store_open(uri, &s).code, SP_E_NOTFOUND);
+	assert_non_null(strstr(sp_errmsg(), "sprov db init"));
+	assert_null(s);
+	snprintf(p, sizeof(p), "%s/missing.db", f->dir);
+	assert_false(sp_file_exists(p));
+
+	assert_int_equal(sp_store_open("postgresql://u:secret@h/db", &s).code,
+	    SP_E_USAGE);
+	assert_non_null(strstr(sp_errmsg(), "not built yet"));
+	assert_null(strstr(sp_errmsg(), "secret"));
+	assert_int_equal(sp_store_open("mysql://h/db", &s).code, SP_E_USAGE);
+	assert_non_null(strstr(sp_errmsg(), "unknown store URI scheme"));
+	assert_int_equal(sp_store_open("sprov.db", &s).code, SP_E_USAGE);
+	assert_int_equal(sp_store_open("sqlite:", &s).code, SP_E_USAGE);
+	assert_int_equal(sp_store_open("", &s).code, SP_E_USAGE);
+
+	/* The store holds passwords: 0600. */
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	/* A foreign SQLite file is refused, even with CREATE, and untouched. */
+	snprintf(p, sizeof(p), "%s/foreign.db", f->dir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(uri, sizeof(uri), "sqlite:%s", p);
+	assert_int_equal(sp_store_open_ex(uri, SP_STORE_CREATE, &s).code,
+	    SP_E_STATE);
+	assert_non_null(strstr(sp_errmsg(), "not an sprov store"));
+
+	/* A newer schema is refused. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
+	assert_non_null(strstr(sp_errmsg(), "newer"));
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	OK(sp_store_open(f->uri, &s));
+	sp_store_close(s);
+}
+
+static void
+test_levels(void **state)
+{
+	fx *f = *state;
+	sp_params ps;
+	sp_device d;
+	bool found;
+	uint64_t g;
+
+	add_dev(f->s, "000e08aabbcc", "SN1", "SPA-962", "office");
+	add_dev(f->s, "00:0e:08:aa:bb:dd", "SN2", "SPA-2102", "");
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "A", "defaults", SP_ACCESS_NA);
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "B", "defaults", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "C", "defaults", SP_ACCESS_RW);
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "D", "defaults", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_PRODUCT, "SPA-962", "A", "product", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_PRODUCT, "SPA-962", "B", "product", SP_ACCESS_RO);
+	pset(f->s, SP_LEVEL_GROUP, "office", "B", "group", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_GROUP, "office", "C", "group", SP_ACCESS_NA);
+	pset(f->s, SP_LEVEL_DEVICE, "000E08AABBCC", "A", "device <&>",
+	    SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_DEVICE, "000e08aabbcc", "E", "", SP_ACCESS_RW);
+	/* Same product name as a group name: levels do not mix. */
+	pset(f->s, SP_LEVEL_GROUP, "SPA-2102", "D", "group-not-product",
+	    SP_ACCESS_UNSET);
+
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	assert_true(found);
+	assert_string_equal(d.serial, "SN1");
+	assert_string_equal(d.product, "SPA-962");
+	assert_string_equal(d.group, "office");
+	assert_true(d.enabled);
+	assert_false(d.pending);
+	assert_true(d.created > 0);
+
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, &g));
+	assert_int_equal(g, gen(f->s));
+	assert_int_equal(ps.n, 5);
+	expect_param(&ps, "A", "device <&>", SP_ACCESS_NA); /* access inherited */
+	expect_param(&ps, "B", "group", SP_ACCESS_RO);
+	expect_param(&ps, "C", "group", SP_ACCESS_NA);
+	expect_param(&ps, "D", "defaults", SP_ACCESS_UNSET);
+	expect_param(&ps, "E", "", SP_ACCESS_RW);
+	sp_params_free(&ps);
+
+	/* The other device: defaults only (no product params, no group). */
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xdd } },
+	    &d, &found));
+	assert_true(found);
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, NULL));
+	assert_int_equal(ps.n, 4);
+	expect_param(&ps, "A", "defaults", SP_ACCESS_NA);
+	expect_param(&ps, "D", "defaults", SP_ACCESS_UNSET);
+	sp_params_free(&ps);
+
+	sp_params_init(&ps);
+	OK(sp_store_params_defaults(f->s, &ps, &g));
+	assert_int_equal(ps.n, 4);
+	expect_param(&ps, "C", "defaults", SP_ACCESS_RW);
+	sp_params_free(&ps);
+
+	/* One level alone. */
+	sp_params_init(&ps);
+	OK(sp_store_params_level(f->s, &(sp_level_ref){ SP_LEVEL_GROUP, "office" },
+	    &ps));
+	assert_int_equal(ps.n, 2);
+	expect_param(&ps, "B", "group", SP_ACCESS_UNSET);
+	sp_params_free(&ps);
+
+	/* Re-setting without --access keeps the access; unset falls back. */
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "C", "again", SP_ACCESS_UNSET);
+	OK(sp_store_param_unset(f->s, &(sp_level_ref){ SP_LEVEL_GROUP, "office" },
+	    "C"));
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, NULL));
+	expect_param(&ps, "C", "again", SP_ACCESS_RW);
+	sp_params_free(&ps);
+
+	/* Removing the device removes its params. */
+	OK(sp_store_device_rm(f->s, &d.mac));
+	add_dev(f->s, "000e08aabbcc", "SN1", "", "");
+	sp_params_init(&ps);
+	OK(sp_store_params_level(f->s, &(sp_level_ref){ SP_LEVEL_DEVICE,
+	    "000e08aabbcc" }, &ps));
+	assert_int_equal(ps.n, 0);
+	sp_params_free(&ps);
+}
+
+static void
+test_generation(void **state)
+{
+	fx *f = *state;
+	sp_store *other = NULL;
+	sp_mac m = mac_of("000e08aabbcc");
+	sp_level_ref dl = { SP_LEVEL_DEVICE, "000e08aabbcc" };
+	sp_params ps;
+	sp_device d;
+	sp_contact c;
+	bool found;
+	uint64_t g0, g;
+
+	g0 = gen(f->s);
+	assert_int_equal(gen(f->s), g0);
+#define CHANGED() do { g = gen(f->s); assert_true(g != g0); g0 = g; } while (0)
+#define SAME() assert_int_equal(gen(f->s), g0)
+	add_dev(f->s, "000e08aabbcc", "", "", "");
+	CHANGED();
+	pset(f->s, SP_LEVEL_DEVICE, "000e08aabbcc", "A", "1", SP_ACCESS_UNSET);
+	CHANGED();
+	pset(f->s, SP_LEVEL_DEVICE, "000e08aabbcc", "A", "1", SP_ACCESS_UNSET);
+	CHANGED(); /* every write, even one that changes nothing */
+	pset(f->s, SP_LEVEL_PRODUCT, "P", "A", "1", SP_ACCESS_UNSET);
+	CHANGED();
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "A", "1", SP_ACCESS_UNSET);
+	CHANGED();
+	OK(sp_store_param_unset(f->s, &dl, "A"));
+	CHANGED();
+	OK(sp_store_device_set_enabled(f->s, &m, false));
+	CHANGED();
+
+	/* Reads do not move it. */
+	OK(sp_store_device_get(f->s, &m, &d, &found));
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, NULL));
+	OK(sp_store_params_defaults(f->s, &ps, NULL));
+	OK(sp_store_params_level(f->s, &dl, &ps));
+	sp_params_free(&ps);
+	OK(sp_store_contact_get(f->s, &m, &c, &found));
+	SAME();
+
+	/* Neither do contacts or pending devices (no answer changes). */
+	memset(&c, 0, sizeof(c));
+	c.mac = mac_of("000e08000001");
+	c.time = 1000;
+	c.record_pending = true;
+	OK(sp_store_contact_batch(f->s, &c, 1));
+	OK(sp_store_device_pending(f->s, &(sp_mac){ { 0, 0x0e, 8, 0, 0, 2 } },
+	    "SN", "PN", 1000));
+	SAME();
+
+	/* A refused write does not move it either. */
+	assert_int_equal(sp_store_device_rm(f->s, &(sp_mac){ { 1, 2, 3, 4, 5, 6 } })
+	    .code, SP_E_NOTFOUND);
+	SAME();
+
+	/* Writes through another handle (another worker, the CLI) are seen. */
+	OK(sp_store_open(f->uri, &other));
+	pset(other, SP_LEVEL_GROUP, "G", "X", "y", SP_ACCESS_UNSET);
+	CHANGED();
+	OK(sp_store_device_rm(other, &m));
+	CHANGED();
+	assert_int_equal(gen(other), g0);
+	sp_store_close(other);
+#undef CHANGED
+#undef SAME
+}
+
+static void
+test_contacts_and_pending(void **state)
+{
+	fx *f = *state;
+	sp_contact v[3], got;
+	sp_device d;
+	bool found;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	uint64_t g;
+
+	add_dev(f->s, "000e08aabbcc", "SN1", "SPA-962", "");
+	memset(v, 0, sizeof(v));
+	v[0].mac = mac_of("000e08aabbcc");
+	v[0].time = 100;
+	snprintf(v[0].ip, sizeof(v[0].ip), "192.0.2.1");
+	snprintf(v[0].ua, sizeof(v[0].ua), "garbage");
+	v[0].status = 200;
+	v[1] = v[0];
+	v[1].time = 200;
+	snprintf(v[1].ip, sizeof(v[1].ip), "2001:db8::1");
+	snprintf(v[1].ua, sizeof(v[1].ua),
+	    "Cisco/SPA504G-7.6.2 (000e08aabbcc)(88012BA01234)");
+	snprintf(v[1].etag, sizeof(v[1].etag), "\"abc\"");
+	v[1].status = 304;
+	v[2].mac = mac_of("000e08000099");   /* unknown, served defaults */
+	v[2].time = 300;
+	v[2].status = 200;
+	v[2].record_pending = true;
+	snprintf(v[2].serial, sizeof(v[2].serial), "88012BA09999");
+	snprintf(v[2].product, sizeof(v[2].product), "SPA-2102");
+	snprintf(v[2].ua, sizeof(v[2].ua), "Linksys/SPA-2102-2.0.5 (88012BA09999)");
+
+	g = gen(f->s);
+	OK(sp_store_contact_batch(f->s, v, 3));
+	assert_int_equal(gen(f->s), g);
+	OK(sp_store_contact_batch(f->s, v, 0));
+
+	OK(sp_store_contact_get(f->s, &v[0].mac, &got, &found));
+	assert_true(found);
+	assert_int_equal(got.time, 200);          /* later entry wins */
+	assert_string_equal(got.ip, "2001:db8::1");
+	assert_string_equal(got.etag, "\"abc\"");
+	assert_int_equal(got.status, 304);
+	assert_string_equal(got.ua, v[1].ua);
+
+	/* The parsed User-Agent is kept too (operators query firmware). */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT ua_vendor, ua_swver, "
+	    "ua_mac, ua_serial FROM contacts WHERE mac = '000e08aabbcc'", -1, &st,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "Cisco");
+	assert_string_equal((const char *)sqlite3_column_text(st, 1), "7.6.2");
+	assert_string_equal((const char *)sqlite3_column_text(st, 2), "000e08aabbcc");
+	assert_string_equal((const char *)sqlite3_column_text(st, 3), "88012BA01234");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* The unknown device is now pending and disabled. */
+	OK(sp_store_device_get(f->s, &v[2].mac, &d, &found));
+	assert_true(found);
+	assert_true(d.pending);
+	assert_false(d.enabled);
+	assert_string_equal(d.serial, "88012BA09999");
+	assert_string_equal(d.product, "SPA-2102");
+	assert_int_equal(d.created, 300);
+	/* Recording it again changes nothing. */
+	OK(sp_store_device_pending(f->s, &v[2].mac, "other", "other", 400));
+	OK(sp_store_device_get(f->s, &v[2].mac, &d, &found));
+	assert_string_equal(d.serial, "88012BA09999");
+
+	/* An operator adopts it with `devices add`; then it is a duplicate. */
+	add_dev(f->s, "000e08000099", "88012BA09999", "SPA-2102", "lab");
+	assert_true(gen(f->s) != g);
+	OK(sp_store_device_get(f->s, &v[2].mac, &d, &found));
+	assert_false(d.pending);
+	assert_true(d.enabled);
+	assert_string_equal(d.group, "lab");
+	{
+		sp_device dup = d;
+		assert_int_equal(sp_store_device_add(f->s, &dup).code, SP_E_EXISTS);
+		assert_non_null(strstr(sp_errmsg(), "already exists"));
+	}
+
+	/* Enabling a pending device adopts it too. */
+	OK(sp_store_device_pending(f->s, &(sp_mac){ { 0, 0x0e, 8, 0, 0, 0x77 } },
+	    "", "", 1));
+	OK(sp_store_device_set_enabled(f->s, &(sp_mac){ { 0, 0x0e, 8, 0, 0, 0x77 } },
+	    true));
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0, 0, 0x77 } }, &d,
+	    &found));
+	assert_false(d.pending);
+	assert_true(d.enabled);
+
+	/* rm takes the contact record with it. */
+	OK(sp_store_device_rm(f->s, &v[0].mac));
+	OK(sp_store_contact_get(f->s, &v[0].mac, &got, &found));
+	assert_false(found);
+
+	/* Unterminated fields are a caller bug, refused before writing. */
+	memset(v[0].ip, 'x', sizeof(v[0].ip));
+	assert_int_equal(sp_store_contact_batch(f->s, v, 1).code, SP_E_INTERNAL);
+}
+
+static sp_result
+count_cb(void *arg, const sp_device *d)
+{
+	(void)d;
+	(*(size_t *)arg)++;
+	return SP_OK;
+}
+
+static sp_result
+stop_cb(void *arg, const sp_device *d)
+{
+	(void)arg;
+	(void)d;
+	return sp_error(SP_E_STATE, "stop");
+}
+
+static size_t
+ndevices(sp_store *s)
+{
+	size_t n = 0;
+
+	OK(sp_store_device_list(s, count_cb, &n));
+	return n;
+}
+
+static void
+test_unknown_and_refused(void **state)
+{
+	fx *f = *state;
+	sp_mac m = mac_of("000e08aabbcc");
+	sp_device d;
+	bool found = true;
+	char big[SP_PARAM_VALUE_MAX + 2];
+	uint64_t g;
+
+	OK(sp_store_device_get(f->s, &m, &d, &found));
+	assert_false(found);
+	assert_int_equal(sp_store_device_rm(f->s, &m).code, SP_E_NOTFOUND);
+	assert_non_null(strstr(sp_errmsg(), "no device 000e08aabbcc"));
+	assert_int_equal(sp_store_device_set_enabled(f->s, &m, true).code,
+	    SP_E_NOTFOUND);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){ SP_LEVEL_DEVICE,
+	    "000e08aabbcc" }, "A", SP_SLICE_LIT("v"), SP_ACCESS_UNSET).code,
+	    SP_E_NOTFOUND);
+	assert_int_equal(sp_store_param_unset(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "A").code, SP_E_NOTFOUND);
+	assert_non_null(strstr(sp_errmsg(), "not set"));
+	assert_int_equal(sp_store_contact_get(f->s, &m, &(sp_contact){ 0 }, &found)
+	    .code, SP_E_OK);
+	assert_false(found);
+
+	g = gen(f->s);
+	/* Bad names, values, fields, keys: refused, nothing written. */
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "Dial Plan", SP_SLICE_LIT("v"),
+	    SP_ACCESS_UNSET).code, SP_E_PARSE);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "A", SP_SLICE_LIT("line\nbreak"),
+	    SP_ACCESS_UNSET).code, SP_E_PARSE);
+	assert_null(strstr(sp_errmsg(), "line"));   /* value never echoed */
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "A", SP_SLICE_LIT("a\0b"),
+	    SP_ACCESS_UNSET).code, SP_E_PARSE);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "A", SP_SLICE_LIT("\xc3\x28"),
+	    SP_ACCESS_UNSET).code, SP_E_PARSE);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "A", SP_SLICE_LIT("\xed\xa0\x80"),
+	    SP_ACCESS_UNSET).code, SP_E_PARSE);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEFAULTS, NULL }, "A", sp_slice_mk(big, SP_PARAM_VALUE_MAX + 1),
+	    SP_ACCESS_UNSET).code, SP_E_LIMIT);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_PRODUCT, "" }, "A", SP_SLICE_LIT("v"), SP_ACCESS_UNSET).code,
+	    SP_E_USAGE);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_GROUP, "a\tb" }, "A", SP_SLICE_LIT("v"), SP_ACCESS_UNSET).code,
+	    SP_E_PARSE);
+	assert_int_equal(sp_store_param_set(f->s, &(sp_level_ref){
+	    SP_LEVEL_DEVICE, "nope" }, "A", SP_SLICE_LIT("v"), SP_ACCESS_UNSET).code,
+	    SP_E_PARSE);
+	memset(&d, 0, sizeof(d));
+	d.mac = m;
+	memset(d.serial, 'S', SP_STORE_FIELD_MAX);
+	assert_int_equal(sp_store_device_add(f->s, &d).code, SP_E_OK);
+	OK(sp_store_device_rm(f->s, &m));
+	g = gen(f->s);
+	snprintf(d.serial, sizeof(d.serial), " lead");
+	assert_int_equal(sp_store_device_add(f->s, &d).code, SP_E_PARSE);
+	snprintf(d.serial, sizeof(d.serial), "caf\xc3\xa9");
+	assert_int_equal(sp_store_device_add(f->s, &d).code, SP_E_PARSE);
+	assert_int_equal(gen(f->s), g);
+	assert_int_equal(ndevices(f->s), 0);
+	/* Valid UTF-8 and tab are fine in values. */
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "A", "caf\xc3\xa9\tok \xf0\x9f\x93\x9e",
+	    SP_ACCESS_UNSET);
+}
+
+/* An import: all or nothing through an explicit transaction. */
+static void
+test_transaction_rollback(void **state)
+{
+	fx *f = *state;
+	sp_device d;
+	sp_params ps;
+	uint64_t g;
+	bool found;
+
+	add_dev(f->s, "000e08aabbcc", "", "", "");
+	g = gen(f->s);
+	OK(sp_store_begin(f->s));
+	assert_int_equal(sp_store_begin(f->s).code, SP_E_STATE);
+	add_dev(f->s, "000e08000001", "", "", "");
+	add_dev(f->s, "000e08000002", "", "", "");
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "A", "1", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_DEVICE, "000e08000001", "A", "2", SP_ACCESS_UNSET);
+	/* Inside the transaction the changes are visible to this handle. */
+	assert_int_equal(ndevices(f->s), 3);
+	memset(&d, 0, sizeof(d));
+	d.mac = mac_of("000e08aabbcc");
+	assert_int_equal(sp_store_device_add(f->s, &d).code, SP_E_EXISTS);
+	sp_store_rollback(f->s);
+	sp_store_rollback(f->s); /* no-op */
+
+	assert_int_equal(gen(f->s), g);
+	assert_int_equal(ndevices(f->s), 1);
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0, 0, 1 } }, &d,
+	    &found));
+	assert_false(found);
+	sp_params_init(&ps);
+	OK(sp_store_params_defaults(f->s, &ps, NULL));
+	assert_int_equal(ps.n, 0);
+	sp_params_free(&ps);
+
+	/* And a committed one sticks. */
+	OK(sp_store_begin(f->s));
+	add_dev(f->s, "000e08000001", "", "", "");
+	OK(sp_store_commit(f->s));
+	assert_int_equal(sp_store_commit(f->s).code, SP_E_STATE);
+	assert_true(gen(f->s) != g);
+	assert_int_equal(ndevices(f->s), 2);
+
+	/* A callback can stop the listing. */
+	assert_int_equal(sp_store_device_list(f->s, stop_cb, NULL).code,
+	    SP_E_STATE);
+	assert_int_equal(ndevices(f->s), 2);
+}
+
+static void
+test_uri_default(void **state)
+{
+	(void)state;
+	unsetenv(SP_STORE_ENV);
+	assert_string_equal(sp_store_uri_default(NULL), "sqlite:sprov.db");
+	setenv(SP_STORE_ENV, "sqlite:/x.db", 1);
+	assert_string_equal(sp_store_uri_default(NULL), "sqlite:/x.db");
+	assert_string_equal(sp_store_uri_default("sqlite:y"), "sqlite:y");
+	unsetenv(SP_STORE_ENV);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contacts_and_pending, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_and_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_rollback, setup,
+		    teardown),
+		cmocka_unit_test(test_uri_default),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
