@@ -7,6 +7,9 @@
 
 static const sp_cmd commands[] = {
 	/* One line per subcommand, in the order `sprov help` lists them. */
+	{ "req", sp_cmd_req, "make a provisioning server key and CSR (service provider)" },
+	{ "ca", sp_cmd_ca, "vendor PKI: server CA, device CA, device identities" },
+	{ "db", sp_cmd_db, "the provider's device database: devices and parameters" },
 	{ "device", sp_cmd_device, "the device: resync, rule check, certificate check, daemon" },
 	{ NULL, NULL, NULL },
 };

@@ -1,0 +1,504 @@
+#include "ca/ca.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509v3.h>
+
+#include "ca/csr_policy.h"
+#include "ca/db.h"
+#include "common/util.h"
+#include "identity/cn.h"
+#include "identity/mac.h"
+
+sp_result
+sp_ca_path(const char *dir, const char *file, char *out, size_t outsz)
+{
+	if ((size_t)snprintf(out, outsz, "%s/%s", dir, file) >= outsz)
+		return sp_error(SP_E_LIMIT, "%s: path too long", dir);
+	return SP_OK;
+}
+
+void
+sp_ca_fmt_time(int64_t t, char out[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "%lld", (long long)t);
+}
+
+static sp_result
+open_db(const char *dir, sp_cadb **db)
+{
+	sp_result res = SP_OK;
+	char p[PATH_MAX];
+
+	TRY(sp_ca_path(dir, SP_CA_DB, p, sizeof(p)));
+	ENSURE(sp_file_exists(p), SP_E_NOTFOUND,
+	    "%s: no CA here (missing %s; run 'sprov ca init %s' first)", dir, SP_CA_DB, dir);
+	TRY(sp_cadb_open(p, db));
+out:
+	return res;
+}
+
+sp_result
+sp_ca_load_root(const char *dir, bool device, X509 **cert, EVP_PKEY **key)
+{
+	sp_result res = SP_OK;
+	char p[PATH_MAX];
+
+	*cert = NULL;
+	*key = NULL;
+	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_CRT : SP_CA_SERVER_CRT, p, sizeof(p)));
+	TRY(sp_cert_load(p, cert));
+	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p, sizeof(p)));
+	TRY(sp_key_load(p, key));
+	ENSURE(X509_check_private_key(*cert, *key) == 1, SP_E_CRYPTO,
+	    "%s does not match its certificate", p);
+out:
+	if (sp_failed(res)) {
+		X509_free(*cert);
+		EVP_PKEY_free(*key);
+		*cert = NULL;
+		*key = NULL;
+	}
+	return res;
+}
+
+/* ---- init ---- */
+
+static sp_result
+dir_empty_or_absent(const char *dir, bool *absent)
+{
+	sp_result res = SP_OK;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	*absent = false;
+	if (d == NULL) {
+		ENSURE(errno == ENOENT, SP_E_IO, "%s: %s", dir, strerror(errno));
+		*absent = true;
+		goto out;
+	}
+	while ((e = readdir(d)) != NULL)
+		ENSURE(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0,
+		    SP_E_EXISTS, "%s: directory is not empty; refusing to create a CA there",
+		    dir);
+out:
+	if (d)
+		closedir(d);
+	return res;
+}
+
+static sp_result
+make_root(const char *dir, bool device, const char *org)
+{
+	sp_result res = SP_OK;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	uint8_t serial[SP_SERIAL_LEN];
+	sp_buf kp, cp;
+	char p[PATH_MAX], cn[SP_CA_ORG_MAX + 32];
+
+	sp_buf_init(&kp, SP_PEM_MAX);
+	sp_buf_init(&cp, SP_PEM_MAX);
+	snprintf(cn, sizeof(cn), "%s %s CA", org, device ? "Device" : "Server");
+	TRY(sp_key_gen(device ? SP_KEY_EC_P256 : SP_KEY_EC_P384, &key));
+	TRY(sp_serial_new(serial));
+	TRY(sp_cert_make_root(key, org, cn, serial, &cert));
+	TRY(sp_key_pem(key, &kp));
+	TRY(sp_cert_pem(cert, &cp));
+	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p, sizeof(p)));
+	TRY(sp_write_file(p, kp.p, kp.len, 0600, SP_WRITE_EXCL));
+	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_CRT : SP_CA_SERVER_CRT, p, sizeof(p)));
+	TRY(sp_write_file(p, cp.p, cp.len, 0644, SP_WRITE_EXCL));
+out:
+	sp_buf_free_secret(&kp);
+	sp_buf_free(&cp);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return res;
+}
+
+static sp_result
+check_org(const char *org)
+{
+	sp_slice s = sp_slice_of(org);
+
+	if (s.len == 0 || s.len > SP_CA_ORG_MAX || sp_has_ctl(s))
+		return sp_error(SP_E_USAGE, "--org must be 1-%d characters without control "
+		    "characters", SP_CA_ORG_MAX);
+	return SP_OK;
+}
+
+static sp_result
+check_domain(const char *d)
+{
+	sp_result res = sp_fqdn_check(sp_slice_of(d));
+
+	if (sp_failed(res))
+		return sp_error_wrap(res, "allowed domain");
+	return res;
+}
+
+sp_result
+sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t ndomains)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	bool absent;
+	char p[PATH_MAX];
+
+	TRY(check_org(org));
+	for (size_t i = 0; i < ndomains; i++)
+		TRY(check_domain(domains[i]));
+	TRY(dir_empty_or_absent(dir, &absent));
+	if (absent)
+		ENSURE(mkdir(dir, 0700) == 0, SP_E_IO, "%s: mkdir: %s", dir, strerror(errno));
+	else
+		ENSURE(chmod(dir, 0700) == 0, SP_E_IO, "%s: chmod: %s", dir, strerror(errno));
+	TRY(make_root(dir, false, org));
+	TRY(make_root(dir, true, org));
+	/* The database comes last: its presence means the CA is complete. */
+	TRY(sp_ca_path(dir, SP_CA_DB, p, sizeof(p)));
+	TRY(sp_cadb_create(p, org));
+	if (ndomains) {
+		TRY(sp_cadb_open(p, &db));
+		TRY(sp_cadb_begin(db));
+		for (size_t i = 0; i < ndomains; i++)
+			TRY(sp_cadb_domain_add(db, domains[i]));
+		TRY(sp_cadb_commit(db));
+	}
+	TRY(sp_fsync_dir(dir));
+out:
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	return res;
+}
+
+/* ---- sign ---- */
+
+static int64_t
+days_to_not_after(int64_t now, int64_t days)
+{
+	if (days <= 0 || now + days * 86400 > SP_NOTAFTER_FOREVER_EPOCH)
+		return SP_NOTAFTER_FOREVER_EPOCH;
+	return now + days * 86400;
+}
+
+sp_result
+sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t days,
+    bool force, FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	char **domains = NULL;
+	size_t ndomains = 0;
+	X509_REQ *req = NULL;
+	X509 *ca = NULL, *cert = NULL;
+	EVP_PKEY *ca_key = NULL;
+	sp_csr_info info;
+	uint8_t serial[SP_SERIAL_LEN];
+	sp_certrow *row = NULL;
+	sp_buf pem, der, subj;
+	int64_t now = sp_now();
+	char exp[32];
+
+	sp_buf_init(&pem, SP_PEM_MAX);
+	sp_buf_init(&der, SP_PEM_MAX);
+	sp_buf_init(&subj, SP_CADB_SUBJECT_MAX - 1);
+	TRY(open_db(dir, &db));
+	TRY(sp_cadb_domains(db, &domains, &ndomains));
+	TRY(sp_csr_load(csr_path, &req));
+	TRY(sp_csr_policy(req, (const char *const *)domains, ndomains, &info));
+	/* Refuse before anything is recorded: a signed but unwritable cert helps no one. */
+	ENSURE(force || !sp_file_exists(out_path), SP_E_EXISTS,
+	    "%s: file exists (use --force to replace it)", out_path);
+	TRY(sp_ca_load_root(dir, false, &ca, &ca_key));
+	TRY_ALLOC(row, calloc(1, sizeof(*row)));
+	TRY(sp_cadb_begin(db));
+	TRY(sp_serial_new(serial));
+	TRY(sp_cert_make_server(ca, ca_key, req, info.fqdn, serial, now,
+	    days_to_not_after(now, days), &cert));
+	TRY(sp_cert_der(cert, &der));
+	TRY(sp_cert_pem(cert, &pem));
+	res = sp_cert_subject(cert, &subj);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "subject too long"));
+	sp_serial_hex(serial, row->serial);
+	snprintf(row->ca, sizeof(row->ca), "server");
+	snprintf(row->subject, sizeof(row->subject), "%s", sp_buf_cstr(&subj));
+	TRY(sp_cert_dates(cert, &row->not_before, &row->not_after));
+	row->issued_at = now;
+	row->delivered = true;
+	TRY(sp_cadb_insert(db, row, der.p, der.len));
+	TRY(sp_cadb_commit(db));
+	res = sp_write_file(out_path, pem.p, pem.len, 0644, force ? 0 : SP_WRITE_EXCL);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "certificate %s is recorded in %s/%s but was not "
+		    "written", row->serial, dir, SP_CA_DB));
+	sp_ca_fmt_time(row->not_after, exp);
+	fprintf(report, "signed %s\nserial:  %s\nsubject: %s\nexpires: %s\n", out_path,
+	    row->serial, row->subject, exp);
+out:
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	sp_cadb_domains_free(domains, ndomains);
+	X509_REQ_free(req);
+	X509_free(ca);
+	X509_free(cert);
+	EVP_PKEY_free(ca_key);
+	free(row);
+	sp_buf_free(&pem);
+	sp_buf_free(&der);
+	sp_buf_free(&subj);
+	return res;
+}
+
+/* ---- revoke ---- */
+
+sp_result
+sp_ca_revoke(const char *dir, const char *serial_hex, const char *mac, int reason,
+    FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	sp_certrow *row = NULL;
+	uint8_t sb[64];
+	size_t sn = 0;
+	char key[130], ma[SP_MAC_STRLEN];
+	bool found = false, changed = false;
+	sp_mac m;
+
+	TRY_ALLOC(row, calloc(1, sizeof(*row)));
+	TRY(open_db(dir, &db));
+	TRY(sp_cadb_begin(db));
+	if (serial_hex) {
+		TRY(sp_hex_decode(serial_hex, sb, sizeof(sb), &sn));
+		sp_hex(sb, sn, key);
+		TRY(sp_cadb_find_serial(db, key, row, &found));
+		ENSURE(found, SP_E_NOTFOUND, "no certificate with serial %s in %s/%s", key,
+		    dir, SP_CA_DB);
+		ENSURE(!row->revoked, SP_E_STATE, "certificate %s is already revoked (%s)",
+		    key, sp_reason_name(row->reason));
+	} else {
+		TRY(sp_mac_parse(sp_slice_of(mac), &m));
+		sp_mac_format(&m, SP_MAC_MA, ma);
+		TRY(sp_cadb_find_valid_mac(db, ma, row, &found));
+		ENSURE(found, SP_E_NOTFOUND, "MAC %s has no valid certificate in %s/%s", ma,
+		    dir, SP_CA_DB);
+		snprintf(key, sizeof(key), "%s", row->serial);
+	}
+	TRY(sp_cadb_revoke(db, key, reason, sp_now(), &changed));
+	ENSURE(changed, SP_E_STATE, "certificate %s is already revoked", key);
+	TRY(sp_cadb_commit(db));
+	fprintf(report, "revoked %s (%s)%s%s\nsubject: %s\n"
+	    "publish it with: sprov ca crl %s --ca %s\n", key, sp_reason_name(reason),
+	    row->mac[0] ? ", MAC " : "", row->mac, row->subject, dir, row->ca);
+out:
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	free(row);
+	return res;
+}
+
+/* ---- crl ---- */
+
+typedef struct {
+	sp_crl_entry *e;
+	size_t n, cap;
+} crl_acc;
+
+static sp_result
+crl_collect(const sp_certrow *r, void *arg)
+{
+	sp_result res = SP_OK;
+	crl_acc *a = arg;
+	sp_crl_entry *ne;
+
+	if (a->n == a->cap) {
+		size_t nc = a->cap ? a->cap * 2 : 64;
+		TRY_ALLOC(ne, realloc(a->e, nc * sizeof(*ne)));
+		a->e = ne;
+		a->cap = nc;
+	}
+	memset(&a->e[a->n], 0, sizeof(a->e[a->n]));
+	TRY(sp_hex_decode(r->serial, a->e[a->n].serial, sizeof(a->e[a->n].serial),
+	    &a->e[a->n].serial_len));
+	a->e[a->n].revoked_at = r->revoked_at;
+	a->e[a->n].reason = r->reason;
+	a->n++;
+out:
+	return res;
+}
+
+sp_result
+sp_ca_crl(const char *dir, bool device, const char *out_path, int64_t next_days,
+    FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	X509 *ca = NULL;
+	EVP_PKEY *ca_key = NULL;
+	crl_acc acc = { 0 };
+	sp_buf pem;
+	int64_t number = 0, now = sp_now();
+	char def[PATH_MAX], next[32];
+	const char *which = device ? "device" : "server";
+
+	sp_buf_init(&pem, 64 * 1024 * 1024);
+	if (out_path == NULL) {
+		TRY(sp_ca_path(dir, device ? "device-ca.crl" : "server-ca.crl", def,
+		    sizeof(def)));
+		out_path = def;
+	}
+	TRY(open_db(dir, &db));
+	TRY(sp_ca_load_root(dir, device, &ca, &ca_key));
+	TRY(sp_cadb_begin(db));
+	TRY(sp_cadb_next_crl_number(db, which, &number));
+	TRY(sp_cadb_each(db, which, true, crl_collect, &acc));
+	TRY(sp_crl_make(ca, ca_key, acc.e, acc.n, number, now, now + next_days * 86400,
+	    &pem));
+	/*
+	 * Commit before writing: a number is burnt if the write fails, but no
+	 * two different CRLs can ever carry the same number.
+	 */
+	TRY(sp_cadb_commit(db));
+	TRY(sp_write_file(out_path, pem.p, pem.len, 0644, 0));
+	sp_ca_fmt_time(now + next_days * 86400, next);
+	fprintf(report, "wrote %s: %s CA CRL number %lld, %zu revoked, next update %s\n",
+	    out_path, which, (long long)number, acc.n, next);
+out:
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	free(acc.e);
+	sp_buf_free(&pem);
+	return res;
+}
+
+/* ---- list ---- */
+
+typedef struct {
+	FILE *out;
+	bool json;
+	size_t n;
+} list_ctx;
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static sp_result
+list_row(const sp_certrow *r, void *arg)
+{
+	list_ctx *c = arg;
+	char nb[32], na[32], ra[32];
+
+	sp_ca_fmt_time(r->not_before, nb);
+	sp_ca_fmt_time(r->not_after, na);
+	sp_ca_fmt_time(r->revoked_at, ra);
+	if (c->json) {
+		fprintf(c->out, "%s\n  {\"serial\": \"%s\", \"ca\": \"%s\", \"status\": \"%s\", ",
+		    c->n ? "," : "", r->serial, r->ca, r->revoked ? "revoked" :
+		    r->delivered ? "valid" : "valid-undelivered");
+		fputs("\"subject\": ", c->out);
+		json_str(c->out, r->subject);
+		if (r->mac[0])
+			fprintf(c->out, ", \"mac\": \"%s\"", r->mac);
+		else
+			fputs(", \"mac\": null", c->out);
+		fprintf(c->out, ", \"not_before\": \"%s\", \"not_after\": \"%s\"", nb, na);
+		if (r->revoked)
+			fprintf(c->out, ", \"revoked_at\": \"%s\", \"reason\": \"%s\"", ra,
+			    sp_reason_name(r->reason));
+		fputc('}', c->out);
+	} else {
+		if (c->n == 0)
+			fprintf(c->out, "%-32s %-6s %-8s %-20s %-20s %-12s %s\n", "SERIAL", "CA",
+			    "STATUS", "NOT_BEFORE", "NOT_AFTER", "MAC", "SUBJECT");
+		fprintf(c->out, "%-32s %-6s %-8s %-20s %-20s %-12s %s\n", r->serial, r->ca,
+		    r->revoked ? "revoked" : "valid", nb, na, r->mac[0] ? r->mac : "-",
+		    r->subject);
+	}
+	c->n++;
+	return SP_OK;
+}
+
+sp_result
+sp_ca_list(const char *dir, bool json, bool revoked_only, FILE *out)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	list_ctx c = { out, json, 0 };
+
+	TRY(open_db(dir, &db));
+	if (json)
+		fputc('[', out);
+	TRY(sp_cadb_each(db, NULL, revoked_only, list_row, &c));
+	if (json)
+		fputs(c.n ? "\n]\n" : "]\n", out);
+out:
+	sp_cadb_close(db);
+	return res;
+}
+
+/* ---- policy ---- */
+
+sp_result
+sp_ca_policy(const char *dir, const char *const *add, size_t nadd,
+    const char *const *remove, size_t nremove, bool clear, FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	char **d = NULL;
+	size_t n = 0;
+	bool found;
+
+	for (size_t i = 0; i < nadd; i++)
+		TRY(check_domain(add[i]));
+	TRY(open_db(dir, &db));
+	if (nadd || nremove || clear) {
+		TRY(sp_cadb_begin(db));
+		if (clear)
+			TRY(sp_cadb_domain_clear(db));
+		for (size_t i = 0; i < nremove; i++) {
+			TRY(sp_cadb_domain_remove(db, remove[i], &found));
+			ENSURE(found || clear, SP_E_NOTFOUND,
+			    "'%s' is not an allowed domain", remove[i]);
+		}
+		for (size_t i = 0; i < nadd; i++)
+			TRY(sp_cadb_domain_add(db, add[i]));
+		TRY(sp_cadb_commit(db));
+	}
+	TRY(sp_cadb_domains(db, &d, &n));
+	if (n == 0)
+		fprintf(report, "allowed domains: any (no allowed-domain policy)\n");
+	for (size_t i = 0; i < n; i++)
+		fprintf(report, "allowed domain: %s\n", d[i]);
+out:
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	sp_cadb_domains_free(d, n);
+	return res;
+}

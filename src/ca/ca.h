@@ -1,0 +1,82 @@
+/*
+ * The vendor's CA (`sprov ca`): two independent roots in DIR, the server CA
+ * (signs provisioning servers) and the device CA (signs device client
+ * certificates), and the issuance database DIR/ca.db.
+ *
+ * Roots are EC keys valid until 99991231235959Z: device certificates carry
+ * that notAfter by default (IEEE 802.1AR) and a chain must not expire before
+ * its leaf.  The server CA uses P-384 (few, long-lived signatures); the device
+ * CA uses P-256, whose signatures are an order of magnitude cheaper and which
+ * every TLS stack in a phone supports.
+ */
+#ifndef SPROV_CA_CA_H
+#define SPROV_CA_CA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/result.h"
+#include "pki/pki.h"
+
+#define SP_CA_DB "ca.db"
+#define SP_CA_SERVER_CRT "server-ca.crt"
+#define SP_CA_SERVER_KEY "server-ca.key"
+#define SP_CA_DEVICE_CRT "device-ca.crt"
+#define SP_CA_DEVICE_KEY "device-ca.key"
+#define SP_CA_ORG_MAX 64
+#define SP_CA_DAYS_MAX 36500
+#define SP_SIGN_DAYS_DEFAULT 397   /* a server certificate is renewed yearly */
+#define SP_CRL_DAYS_DEFAULT 30
+#define SP_ISSUE_CHUNK 256
+#define SP_CSV_MAX (64 * 1024 * 1024)
+#define SP_ISSUE_DEVICES_MAX 10000000
+
+SP_MUST_CHECK sp_result sp_ca_init(const char *dir, const char *org,
+    const char *const *domains, size_t ndomains);
+
+SP_MUST_CHECK sp_result sp_ca_sign(const char *dir, const char *csr_path,
+    const char *out_path, int64_t days, bool force, FILE *report);
+
+SP_MUST_CHECK sp_result sp_ca_revoke(const char *dir, const char *serial_hex,
+    const char *mac, int reason, FILE *report);
+
+SP_MUST_CHECK sp_result sp_ca_crl(const char *dir, bool device, const char *out_path,
+    int64_t next_days, FILE *report);
+
+SP_MUST_CHECK sp_result sp_ca_list(const char *dir, bool json, bool revoked_only,
+    FILE *out);
+
+SP_MUST_CHECK sp_result sp_ca_policy(const char *dir, const char *const *add, size_t nadd,
+    const char *const *remove, size_t nremove, bool clear, FILE *report);
+
+typedef struct sp_issue_opts {
+	const char *dir;
+	const char *outdir;
+	const char *mac;       /* single device, or */
+	const char *csv;       /* a CSV file mac,serial,product */
+	const char *serial;    /* single device: optional */
+	const char *product;   /* single device: optional */
+	sp_devstyle style;
+	int64_t days;          /* <= 0: notAfter 99991231235959Z */
+	bool reissue;
+	sp_key_type key_type;
+	bool progress_bar;     /* stderr is a terminal */
+} sp_issue_opts;
+
+/* Exit-status-relevant outcome: refused > 0 means some device was refused. */
+typedef struct sp_issue_stats {
+	size_t issued, skipped, refused, replaced;
+} sp_issue_stats;
+
+SP_MUST_CHECK sp_result sp_ca_issue(const sp_issue_opts *o, FILE *report,
+    sp_issue_stats *stats);
+
+/* Helpers shared by ca.c and issue.c. */
+SP_MUST_CHECK sp_result sp_ca_path(const char *dir, const char *file, char *out,
+    size_t outsz);
+SP_MUST_CHECK sp_result sp_ca_load_root(const char *dir, bool device, X509 **cert,
+    EVP_PKEY **key);
+void sp_ca_fmt_time(int64_t t, char out[32]);
+
+#endif

@@ -1,0 +1,915 @@
+/*
+ * Bulk issuance of device identities, crash-safe and resumable.
+ *
+ * Per chunk of SP_ISSUE_CHUNK devices:
+ *   1. one write transaction (BEGIN IMMEDIATE): decide each device again
+ *      under the lock, make key and certificate in memory, insert the row
+ *      with delivered=0, the OUTDIR realpath and our run id; COMMIT;
+ *   2. write each bundle into OUTDIR/.tmp-<run>-<mac>/;
+ *   3. one syncfs() for all of them (instead of an fsync per file);
+ *   4. rename each directory to OUTDIR/<mac> (atomic: a bundle is complete
+ *      or absent under its final name), fsync OUTDIR;
+ *   5. one transaction marking the rows delivered=1.
+ *
+ * A crash leaves, at worst: rows with delivered=0 whose bundle never reached
+ * its final name (the key never left this process: a rerun revokes the row as
+ * superseded and issues anew), or a bundle in place whose row still says
+ * delivered=0 (a rerun finds the bundle's serial matches and just marks it).
+ * Bundles only appear after their row is committed, so every bundle on disk
+ * is in the database, and serials come from the PRIMARY KEY, never reused.
+ *
+ * A run holds an flock on OUTDIR/.run-<run>.lock for its lifetime; the
+ * kernel drops it when the process dies, which is how a rerun tells a dead
+ * run's leftovers from a live concurrent run's work in progress.
+ */
+#include "ca/ca.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "ca/db.h"
+#include "common/util.h"
+#include "identity/cn.h"
+#include "identity/devid.h"
+#include "identity/mac.h"
+
+#define FIELD_MAX SP_DEVID_FIELD_MAX
+
+enum bundle_state { B_NONE, B_COMPLETE, B_BROKEN };
+enum action { A_SKIP, A_ISSUE, A_REFUSE };
+
+typedef struct dev {
+	char mac[SP_MAC_STRLEN];
+	char serial[FIELD_MAX + 1];
+	char product[FIELD_MAX + 1];
+	size_t line;               /* CSV line, 0 for --mac */
+	enum bundle_state bstate;
+	char bserial[65];          /* serial of the bundle's client.crt */
+	enum action act;
+	bool revoke_old, replace_dir, mark_delivered;
+	char old_serial[65];
+	char new_serial[65];
+	bool written;              /* in this chunk: row committed, bundle to write */
+} dev;
+
+typedef struct issue_ctx {
+	const sp_issue_opts *o;
+	FILE *report;
+	sp_issue_stats *st;
+	sp_cadb *db;
+	X509 *ca;
+	EVP_PKEY *ca_key;
+	sp_devcert_maker *maker;
+	sp_keygen *kg;
+	char org[SP_CA_ORG_MAX + 1];
+	char outdir[PATH_MAX];     /* realpath, "" while OUTDIR does not exist */
+	int outfd;
+	char run_id[SP_RUNID_HEXLEN + 1];
+	int lockfd;
+	char lockpath[PATH_MAX];
+	sp_buf server_ca;          /* server-ca.crt, copied into each bundle */
+	dev *devs;
+	size_t ndevs;
+	/* per chunk */
+	sp_buf *keys, *certs;
+	uint64_t t0;
+	size_t done_for_progress, last_progress;
+} issue_ctx;
+
+/* ---- input ---- */
+
+static bool
+field_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > FIELD_MAX)
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Validate one device the way the server will read it: the fields, then
+ * sp_devid_from_attrs on the very subject we are about to issue.
+ */
+static sp_result
+check_dev(const issue_ctx *c, const char *mac_in, const char *serial, const char *product,
+    dev *d)
+{
+	sp_result res = SP_OK;
+	sp_mac m;
+	sp_name_attr a[4];
+	size_t n = 0;
+	sp_devid id;
+	char q[96];
+
+	TRY(sp_mac_parse(sp_slice_of(mac_in), &m));
+	sp_mac_format(&m, SP_MAC_MA, d->mac);
+	if (*serial && !field_ok(serial)) {
+		sp_quote(sp_slice_of(serial), q, sizeof(q));
+		ENSURE(0, SP_E_POLICY, "serial '%s' must be 1-64 characters of "
+		    "A-Z a-z 0-9 . _ : -", q);
+	}
+	if (*product && !field_ok(product)) {
+		sp_quote(sp_slice_of(product), q, sizeof(q));
+		ENSURE(0, SP_E_POLICY, "product '%s' must be 1-64 characters of "
+		    "A-Z a-z 0-9 . _ : -", q);
+	}
+	snprintf(d->serial, sizeof(d->serial), "%s", serial);
+	snprintf(d->product, sizeof(d->product), "%s", product);
+	if (c->o->style == SP_DEVSTYLE_SPROV) {
+		a[n++] = (sp_name_attr){ SP_ATTR_O, sp_slice_of(c->org) };
+		if (*product)
+			a[n++] = (sp_name_attr){ SP_ATTR_OU, sp_slice_of(d->product) };
+		a[n++] = (sp_name_attr){ SP_ATTR_CN, sp_slice_of(d->mac) };
+		if (*serial)
+			a[n++] = (sp_name_attr){ SP_ATTR_SERIALNUMBER, sp_slice_of(d->serial) };
+	} else {
+		if (*product)
+			a[n++] = (sp_name_attr){ SP_ATTR_OU, sp_slice_of(d->product) };
+		if (*serial)
+			a[n++] = (sp_name_attr){ SP_ATTR_L, sp_slice_of(d->serial) };
+		a[n++] = (sp_name_attr){ SP_ATTR_ST, sp_slice_of(d->mac) };
+	}
+	res = sp_devid_from_attrs(a, n, c->o->style == SP_DEVSTYLE_SPROV ?
+	    SP_IDSTYLE_SPROV : SP_IDSTYLE_SPA, &id);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "the server would not accept this identity"));
+out:
+	return res;
+}
+
+static int
+cmp_mac(const void *a, const void *b)
+{
+	const dev *x = *(const dev *const *)a, *y = *(const dev *const *)b;
+	int r = strcmp(x->mac, y->mac);
+
+	return r ? r : (x->line < y->line ? -1 : x->line > y->line);
+}
+
+static sp_result
+check_duplicates(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	dev **v = NULL;
+
+	if (c->ndevs < 2)
+		return SP_OK;
+	TRY_ALLOC(v, malloc(c->ndevs * sizeof(*v)));
+	for (size_t i = 0; i < c->ndevs; i++)
+		v[i] = &c->devs[i];
+	qsort(v, c->ndevs, sizeof(*v), cmp_mac);
+	for (size_t i = 1; i < c->ndevs; i++)
+		ENSURE(strcmp(v[i]->mac, v[i - 1]->mac) != 0, SP_E_POLICY,
+		    "%s:%zu: MAC %s repeats line %zu", c->o->csv, v[i]->line, v[i]->mac,
+		    v[i - 1]->line);
+out:
+	free(v);
+	return res;
+}
+
+static sp_result
+read_csv(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	sp_buf b;
+	size_t pos = 0, line = 0, cap = 0;
+	bool first = true;
+	dev *nd;
+
+	sp_buf_init(&b, SP_CSV_MAX);
+	TRY(sp_read_file(c->o->csv, SP_CSV_MAX, &b));
+	while (pos < b.len) {
+		size_t eol = pos;
+		char *f[4] = { NULL }, *p;
+		int nf = 0;
+
+		while (eol < b.len && b.p[eol] != '\n')
+			eol++;
+		line++;
+		b.p[eol] = '\0';
+		if (eol > pos && b.p[eol - 1] == '\r')
+			b.p[eol - 1] = '\0';
+		p = b.p + pos;
+		pos = eol + 1;
+		ENSURE(strlen(p) == (size_t)(eol - (size_t)(p - b.p)) ||
+		    (eol > 0 && b.p[eol - 1] == '\0'), SP_E_PARSE,
+		    "%s:%zu: NUL byte in the line", c->o->csv, line);
+		{
+			sp_slice t = sp_slice_trim(sp_slice_of(p));
+			if (t.len == 0 || t.p[0] == '#')
+				continue;
+		}
+		/* Split on commas, trimming blanks around each field. */
+		for (char *s = p;;) {
+			char *comma = strchr(s, ',');
+			sp_slice t;
+			if (comma)
+				*comma = '\0';
+			ENSURE(nf < 3, SP_E_PARSE,
+			    "%s:%zu: too many fields (expected mac,serial,product)",
+			    c->o->csv, line);
+			t = sp_slice_trim(sp_slice_of(s));
+			((char *)t.p)[t.len] = '\0';
+			f[nf++] = (char *)t.p;
+			if (!comma)
+				break;
+			s = comma + 1;
+		}
+		if (first) {
+			first = false;
+			if (strcasecmp(f[0], "mac") == 0)
+				continue;
+		}
+		if (c->ndevs == cap) {
+			cap = cap ? cap * 2 : 1024;
+			ENSURE(cap <= SP_ISSUE_DEVICES_MAX * 2, SP_E_LIMIT,
+			    "%s: more than %d devices", c->o->csv, SP_ISSUE_DEVICES_MAX);
+			TRY_ALLOC(nd, realloc(c->devs, cap * sizeof(*nd)));
+			c->devs = nd;
+		}
+		nd = &c->devs[c->ndevs];
+		memset(nd, 0, sizeof(*nd));
+		nd->line = line;
+		res = check_dev(c, f[0], f[1] ? f[1] : "", f[2] ? f[2] : "", nd);
+		if (sp_failed(res))
+			TRY(sp_error_wrap(res, "%s:%zu", c->o->csv, line));
+		c->ndevs++;
+	}
+	ENSURE(c->ndevs > 0, SP_E_PARSE, "%s: no devices in the file", c->o->csv);
+	TRY(check_duplicates(c));
+out:
+	sp_buf_free(&b);
+	return res;
+}
+
+/* ---- runs and their locks ---- */
+
+static sp_result
+lock_path(const char *outdir, const char *run, char *out, size_t outsz)
+{
+	if ((size_t)snprintf(out, outsz, "%s/.run-%s.lock", outdir, run) >= outsz)
+		return sp_error(SP_E_LIMIT, "%s: path too long", outdir);
+	return SP_OK;
+}
+
+/* True if the run that wrote `run` into OUTDIR still holds its lock. */
+static bool
+run_alive(const issue_ctx *c, const char *run)
+{
+	char p[PATH_MAX];
+	int fd;
+	bool alive;
+
+	if (strcmp(run, c->run_id) == 0)
+		return true;
+	if (c->outdir[0] == '\0' || sp_failed(lock_path(c->outdir, run, p, sizeof(p))))
+		return false;
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	alive = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
+}
+
+static sp_result
+take_run_lock(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	char tmp[PATH_MAX + 8];
+	uint8_t r[SP_RUNID_HEXLEN / 2];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		TRY(sp_error_ossl(SP_E_CRYPTO, "random run id"));
+	sp_hex(r, sizeof(r), c->run_id);
+	TRY(lock_path(c->outdir, c->run_id, c->lockpath, sizeof(c->lockpath)));
+	snprintf(tmp, sizeof(tmp), "%s.new", c->lockpath);
+	/* Locked before it gets its name: nobody can see it unlocked and remove it. */
+	c->lockfd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	ENSURE(c->lockfd >= 0, SP_E_IO, "%s: %s", tmp, strerror(errno));
+	ENSURE(flock(c->lockfd, LOCK_EX) == 0, SP_E_IO, "%s: flock: %s", tmp,
+	    strerror(errno));
+	ENSURE(rename(tmp, c->lockpath) == 0, SP_E_IO, "%s: %s", c->lockpath,
+	    strerror(errno));
+out:
+	return res;
+}
+
+static void
+rm_rf_at(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+
+	if (fd >= 0 && (d = fdopendir(fd)) != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/*
+ * Remove what dead runs left in OUTDIR: .tmp-<run>-<mac> directories (never
+ * under a final name, so never a delivered bundle) and their lock files.
+ */
+static void
+clean_stale(issue_ctx *c)
+{
+	DIR *d = opendir(c->outdir);
+	struct dirent *e;
+	char run[SP_RUNID_HEXLEN + 1];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *n = e->d_name;
+		if (strncmp(n, ".tmp-", 5) == 0 && strlen(n) > 5 + SP_RUNID_HEXLEN) {
+			snprintf(run, sizeof(run), "%.*s", SP_RUNID_HEXLEN, n + 5);
+			if (!run_alive(c, run))
+				rm_rf_at(dirfd(d), n);
+		} else if (strncmp(n, ".run-", 5) == 0 && strlen(n) == 5 +
+		    SP_RUNID_HEXLEN + 5 && strcmp(n + 5 + SP_RUNID_HEXLEN, ".lock") == 0) {
+			snprintf(run, sizeof(run), "%.*s", SP_RUNID_HEXLEN, n + 5);
+			if (!run_alive(c, run))
+				unlinkat(dirfd(d), n, 0);
+		} else if (strncmp(n, ".run-", 5) == 0 && strstr(n, ".lock.new")) {
+			/* A lock file that never got its name: its run died at once. */
+			struct stat sb;
+			if (fstatat(dirfd(d), n, &sb, 0) == 0 && sb.st_mtime < time(NULL) - 60)
+				unlinkat(dirfd(d), n, 0);
+		}
+	}
+	closedir(d);
+}
+
+/* ---- bundles ---- */
+
+/* snprintf that reports truncation (a path too long is simply "not there"). */
+static bool SP_PRINTF(3, 4)
+pjoin(char *out, size_t outsz, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, outsz, fmt, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < outsz;
+}
+
+static void
+bundle_state(issue_ctx *c, dev *d)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	X509 *x = NULL;
+	static const char *const files[] = { "client.crt", "client.key", "server-ca.crt" };
+
+	d->bstate = B_NONE;
+	d->bserial[0] = '\0';
+	if (c->outdir[0] == '\0')
+		return;
+	if (!pjoin(p, sizeof(p), "%s/%s", c->outdir, d->mac) || lstat(p, &sb) != 0)
+		return;
+	d->bstate = B_BROKEN;
+	if (!S_ISDIR(sb.st_mode))
+		return;
+	for (size_t i = 0; i < SP_ARRAY_LEN(files); i++) {
+		if (!pjoin(p, sizeof(p), "%s/%s/%s", c->outdir, d->mac, files[i]) ||
+		    stat(p, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
+			return;
+	}
+	if (!pjoin(p, sizeof(p), "%s/%s/client.crt", c->outdir, d->mac) ||
+	    sp_failed(sp_cert_load(p, &x)) ||
+	    sp_failed(sp_cert_serial_hex(x, d->bserial, sizeof(d->bserial)))) {
+		sp_error_clear();
+		X509_free(x);
+		return;
+	}
+	X509_free(x);
+	d->bstate = B_COMPLETE;
+}
+
+/*
+ * What to do with one device, given its bundle in OUTDIR and its valid row.
+ * A refusal is returned as SP_E_POLICY/SP_E_STATE with the message set.
+ */
+static sp_result
+decide(issue_ctx *c, dev *d)
+{
+	sp_result res = SP_OK;
+	sp_certrow *row = NULL;
+	bool found = false;
+	char when[32];
+
+	d->act = A_REFUSE;
+	d->revoke_old = d->replace_dir = d->mark_delivered = false;
+	TRY_ALLOC(row, malloc(sizeof(*row)));
+	TRY(sp_cadb_find_valid_mac(c->db, d->mac, row, &found));
+	if (found)
+		snprintf(d->old_serial, sizeof(d->old_serial), "%s", row->serial);
+	if (d->bstate == B_BROKEN)
+		ENSURE(0, SP_E_STATE, "MAC %s: %s/%s exists but is not a complete bundle; "
+		    "remove it and rerun", d->mac, c->outdir, d->mac);
+	if (d->bstate == B_COMPLETE) {
+		bool ours = found && strcmp(row->serial, d->bserial) == 0;
+		if (ours && !c->o->reissue) {
+			d->act = A_SKIP;
+			d->mark_delivered = !row->delivered;
+			goto out;
+		}
+		ENSURE(c->o->reissue, SP_E_STATE, "MAC %s: the bundle in %s/%s holds "
+		    "certificate %s, which is not the device's valid certificate; use "
+		    "--reissue to replace it", d->mac, c->outdir, d->mac, d->bserial);
+		d->act = A_ISSUE;
+		d->revoke_old = found;
+		d->replace_dir = true;
+		goto out;
+	}
+	if (!found) {
+		d->act = A_ISSUE;
+		goto out;
+	}
+	/* A valid row but no bundle here. */
+	if (!row->delivered && c->outdir[0] && strcmp(row->outdir, c->outdir) == 0) {
+		ENSURE(!run_alive(c, row->run_id), SP_E_STATE, "MAC %s is being issued "
+		    "into %s by another sprov process right now", d->mac, c->outdir);
+		/* A crash leftover: its key never left the dead process. */
+		d->act = A_ISSUE;
+		d->revoke_old = true;
+		goto out;
+	}
+	sp_ca_fmt_time(row->issued_at, when);
+	ENSURE(c->o->reissue, SP_E_STATE, "MAC %s was already issued (serial %s on %s%s%s) "
+	    "and its bundle is not in %s; use --reissue to revoke it and issue a new one",
+	    d->mac, row->serial, when, row->outdir[0] ? ", into " : "", row->outdir,
+	    c->o->outdir);
+	d->act = A_ISSUE;
+	d->revoke_old = true;
+out:
+	free(row);
+	return res;
+}
+
+static bool
+is_refusal(sp_result r)
+{
+	return r.code == SP_E_POLICY || r.code == SP_E_STATE || r.code == SP_E_EXISTS;
+}
+
+/* ---- keys ---- */
+
+/*
+ * PKCS#8 PEM of a P-256 key from its raw parts.  The generic encoder
+ * (PEM_write_bio_PrivateKey -> OSSL_ENCODER) costs more than the key
+ * generation itself; the DER of a P-256 PrivateKeyInfo is a fixed template.
+ */
+static sp_result
+key_pem_fast(EVP_PKEY *key, sp_buf *out)
+{
+	static const uint8_t head[] = {
+		0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
+		0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+		0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
+	};
+	static const uint8_t mid[] = { 0xa1, 0x44, 0x03, 0x42, 0x00 };
+	sp_result res = SP_OK;
+	uint8_t der[sizeof(head) + 32 + sizeof(mid) + 65];
+	unsigned char b64[256];
+	BIGNUM *priv = NULL;
+	size_t plen = 0;
+	int n;
+	char group[32];
+	size_t glen = 0;
+
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+	    EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1 ||
+	    strcmp(group, "prime256v1") != 0) {
+		ERR_clear_error();
+		res = sp_key_pem(key, out);
+		goto out;
+	}
+	memcpy(der, head, sizeof(head));
+	TRY_OSSL(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &priv), "private key");
+	ENSURE(BN_bn2binpad(priv, der + sizeof(head), 32) == 32, SP_E_CRYPTO, "private key");
+	memcpy(der + sizeof(head) + 32, mid, sizeof(mid));
+	TRY_OSSL(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
+	    der + sizeof(head) + 32 + sizeof(mid), 65, &plen), "public key");
+	ENSURE(plen == 65, SP_E_CRYPTO, "unexpected public key encoding");
+	n = EVP_EncodeBlock(b64, der, (int)sizeof(der));
+	TRY(sp_buf_append_str(out, "-----BEGIN PRIVATE KEY-----\n"));
+	for (int i = 0; i < n; i += 64) {
+		TRY(sp_buf_append(out, b64 + i, (size_t)(n - i < 64 ? n - i : 64)));
+		TRY(sp_buf_append_byte(out, '\n'));
+	}
+	TRY(sp_buf_append_str(out, "-----END PRIVATE KEY-----\n"));
+out:
+	OPENSSL_cleanse(der, sizeof(der));
+	OPENSSL_cleanse(b64, sizeof(b64));
+	BN_clear_free(priv);
+	return res;
+}
+
+/* ---- one chunk ---- */
+
+static sp_result
+make_one(issue_ctx *c, dev *d, size_t slot, int64_t now)
+{
+	sp_result res = SP_OK;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	uint8_t serial[SP_SERIAL_LEN];
+	sp_devcert_req r = {
+		.org = c->org, .mac = d->mac, .serial = d->serial, .product = d->product,
+		.style = c->o->style, .not_before = now,
+		.not_after = c->o->days > 0 && now + c->o->days * 86400 <
+		    SP_NOTAFTER_FOREVER_EPOCH ? now + c->o->days * 86400 :
+		    SP_NOTAFTER_FOREVER_EPOCH,
+	};
+	sp_certrow *row = NULL;
+	sp_buf der, subj;
+	bool changed;
+
+	sp_buf_init(&der, SP_PEM_MAX);
+	sp_buf_init(&subj, SP_CADB_SUBJECT_MAX - 1);
+	TRY_ALLOC(row, calloc(1, sizeof(*row)));
+	if (d->revoke_old) {
+		TRY(sp_cadb_revoke(c->db, d->old_serial, CRL_REASON_SUPERSEDED, now, &changed));
+		ENSURE(changed, SP_E_STATE, "MAC %s: certificate %s changed state meanwhile",
+		    d->mac, d->old_serial);
+	}
+	TRY(sp_keygen_next(c->kg, &key));
+	TRY(sp_serial_new(serial));
+	TRY(sp_devcert_make(c->maker, &r, key, serial, &cert));
+	TRY(sp_cert_der(cert, &der));
+	sp_buf_reset(&c->certs[slot]);
+	sp_buf_reset(&c->keys[slot]);
+	TRY(sp_cert_pem(cert, &c->certs[slot]));
+	TRY(key_pem_fast(key, &c->keys[slot]));
+	TRY(sp_devcert_subject(&r, &subj));
+	sp_serial_hex(serial, row->serial);
+	snprintf(d->new_serial, sizeof(d->new_serial), "%s", row->serial);
+	snprintf(row->ca, sizeof(row->ca), "device");
+	snprintf(row->subject, sizeof(row->subject), "%s", sp_buf_cstr(&subj));
+	memcpy(row->mac, d->mac, 13);
+	row->not_before = r.not_before;
+	row->not_after = r.not_after;
+	row->issued_at = now;
+	snprintf(row->outdir, sizeof(row->outdir), "%s", c->outdir);
+	row->delivered = false;
+	snprintf(row->run_id, sizeof(row->run_id), "%s", c->run_id);
+	TRY(sp_cadb_insert(c->db, row, der.p, der.len));
+out:
+	free(row);
+	sp_buf_free(&der);
+	sp_buf_free(&subj);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return res;
+}
+
+static sp_result
+write_all(int dfd, const char *name, const sp_buf *b, mode_t mode)
+{
+	sp_result res = SP_OK;
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	const char *p = b->p;
+	size_t left = b->len;
+
+	ENSURE(fd >= 0, SP_E_IO, "%s: %s", name, strerror(errno));
+	ENSURE(fchmod(fd, mode) == 0, SP_E_IO, "%s: chmod: %s", name, strerror(errno));
+	while (left > 0) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0 && errno == EINTR)
+			continue;
+		ENSURE(w > 0, SP_E_IO, "%s: write: %s", name, strerror(errno));
+		p += w;
+		left -= (size_t)w;
+	}
+out:
+	if (fd >= 0 && close(fd) != 0 && sp_ok(res))
+		res = sp_error(SP_E_IO, "%s: close: %s", name, strerror(errno));
+	return res;
+}
+
+static sp_result
+write_bundle(issue_ctx *c, dev *d, size_t slot, char *tmpname, size_t tmpsz)
+{
+	sp_result res = SP_OK;
+	int dfd = -1;
+
+	snprintf(tmpname, tmpsz, ".tmp-%s-%s", c->run_id, d->mac);
+	ENSURE(mkdirat(c->outfd, tmpname, 0755) == 0, SP_E_IO, "%s/%s: mkdir: %s",
+	    c->outdir, tmpname, strerror(errno));
+	dfd = openat(c->outfd, tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ENSURE(dfd >= 0, SP_E_IO, "%s/%s: %s", c->outdir, tmpname, strerror(errno));
+	TRY(write_all(dfd, "client.crt", &c->certs[slot], 0644));
+	TRY(write_all(dfd, "client.key", &c->keys[slot], 0600));
+	TRY(write_all(dfd, "server-ca.crt", &c->server_ca, 0644));
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (sp_failed(res))
+		res = sp_error_wrap(res, "%s/%s", c->outdir, tmpname);
+	return res;
+}
+
+static void
+progress(issue_ctx *c, bool last)
+{
+	size_t done = c->done_for_progress, total = c->ndevs;
+	double secs = (double)(sp_mono_ns() - c->t0) / 1e9;
+	double rate = secs > 0 ? (double)c->st->issued / secs : 0;
+
+	if (c->o->progress_bar) {
+		int w = 30, fill = total ? (int)((double)done / (double)total * w) : w;
+		fprintf(stderr, "\r  [%.*s%*s] %zu/%zu  %.0f devices/s ", fill,
+		    "##############################", w - fill, "", done, total, rate);
+		if (last)
+			fputc('\n', stderr);
+	} else if (last || done - c->last_progress >= (total / 10 > SP_ISSUE_CHUNK ?
+	    total / 10 : SP_ISSUE_CHUNK)) {
+		fprintf(stderr, "progress: %zu/%zu devices (%.0f/s)\n", done, total, rate);
+		c->last_progress = done;
+	}
+	fflush(stderr);
+}
+
+static sp_result
+run_chunk(issue_ctx *c, dev **chunk, size_t n)
+{
+	sp_result res = SP_OK;
+	int64_t now = sp_now();
+	char tmp[64], fin[SP_MAC_STRLEN];
+	bool in_txn = false;
+	size_t written = 0;
+
+	/* 1. decide again under the write lock, make and record */
+	TRY(sp_cadb_begin(c->db));
+	in_txn = true;
+	for (size_t i = 0; i < n; i++) {
+		dev *d = chunk[i];
+		d->written = false;
+		bundle_state(c, d);
+		res = decide(c, d);
+		if (sp_ok(res) && d->act == A_ISSUE)
+			res = make_one(c, d, i, now);
+		if (sp_failed(res)) {
+			if (!is_refusal(res))
+				goto out;
+			/* Lost a race with a concurrent run: report, go on with the rest. */
+			fprintf(stderr, "sprov ca issue: %s%s%zu: %s\n", c->o->csv ? c->o->csv : "",
+			    c->o->csv ? ":" : "", d->line, sp_errmsg());
+			c->st->refused++;
+			res = SP_OK;
+			continue;
+		}
+		if (d->act == A_SKIP) {
+			c->st->skipped++;
+			if (d->mark_delivered)
+				TRY(sp_cadb_mark_delivered(c->db, d->bserial));
+			continue;
+		}
+		d->written = true;
+	}
+	TRY(sp_cadb_commit(c->db));
+	in_txn = false;
+
+	/* 2. bundles into temporary directories, 3. one syncfs for all */
+	for (size_t i = 0; i < n; i++)
+		if (chunk[i]->written)
+			TRY(write_bundle(c, chunk[i], i, tmp, sizeof(tmp)));
+	ENSURE(syncfs(c->outfd) == 0, SP_E_IO, "%s: syncfs: %s", c->outdir, strerror(errno));
+
+	/* 4. atomically into place */
+	for (size_t i = 0; i < n; i++) {
+		dev *d = chunk[i];
+		if (!d->written)
+			continue;
+		snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", c->run_id, d->mac);
+		snprintf(fin, sizeof(fin), "%s", d->mac);
+		if (d->replace_dir) {
+			/* Swap, then remove the old bundle now sitting under the tmp name. */
+			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_EXCHANGE) == 0,
+			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
+			rm_rf_at(c->outfd, tmp);
+			c->st->replaced++;
+		} else {
+			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_NOREPLACE) == 0,
+			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
+		}
+		written++;
+	}
+	ENSURE(fsync(c->outfd) == 0, SP_E_IO, "%s: fsync: %s", c->outdir, strerror(errno));
+
+	/* 5. delivered */
+	TRY(sp_cadb_begin(c->db));
+	in_txn = true;
+	for (size_t i = 0; i < n; i++)
+		if (chunk[i]->written)
+			TRY(sp_cadb_mark_delivered(c->db, chunk[i]->new_serial));
+	TRY(sp_cadb_commit(c->db));
+	in_txn = false;
+	for (size_t i = 0; i < n; i++) {
+		dev *d = chunk[i];
+		if (!d->written)
+			continue;
+		c->st->issued++;
+		if (c->ndevs <= 20)
+			fprintf(c->report, "%s: issued serial %s%s\n", d->mac, d->new_serial,
+			    d->revoke_old ? " (old certificate revoked: superseded)" : "");
+	}
+out:
+	if (in_txn)
+		sp_cadb_rollback(c->db);
+	(void)written;
+	return res;
+}
+
+/* ---- the run ---- */
+
+static sp_result
+prepare_outdir(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	char rp[PATH_MAX];
+
+	if (c->outdir[0] == '\0') {
+		TRY(sp_mkdirs(c->o->outdir, 0755));
+		ENSURE(realpath(c->o->outdir, rp) != NULL, SP_E_IO, "%s: %s", c->o->outdir,
+		    strerror(errno));
+		snprintf(c->outdir, sizeof(c->outdir), "%s", rp);
+	}
+	c->outfd = open(c->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ENSURE(c->outfd >= 0, SP_E_IO, "%s: %s", c->outdir, strerror(errno));
+	TRY(take_run_lock(c));
+	clean_stale(c);
+out:
+	return res;
+}
+
+sp_result
+sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
+{
+	sp_result res = SP_OK;
+	issue_ctx c;
+	char p[PATH_MAX], rp[PATH_MAX];
+	dev **todo = NULL;
+	size_t ntodo = 0, nrefused = 0, first_refused = 0, nmark = 0;
+	char first_msg[1024] = "";
+	double secs;
+
+	memset(&c, 0, sizeof(c));
+	memset(st, 0, sizeof(*st));
+	c.o = o;
+	c.report = report;
+	c.st = st;
+	c.outfd = -1;
+	c.lockfd = -1;
+	sp_buf_init(&c.server_ca, SP_PEM_MAX);
+
+	TRY(sp_ca_path(o->dir, SP_CA_DB, p, sizeof(p)));
+	ENSURE(sp_file_exists(p), SP_E_NOTFOUND,
+	    "%s: no CA here (missing %s; run 'sprov ca init %s' first)", o->dir, SP_CA_DB,
+	    o->dir);
+	TRY(sp_cadb_open(p, &c.db));
+	TRY(sp_cadb_meta_get(c.db, "org", c.org, sizeof(c.org)));
+
+	/* Input first: a bad line refuses the batch before anything happens. */
+	if (o->csv) {
+		TRY(read_csv(&c));
+	} else {
+		TRY_ALLOC(c.devs, calloc(1, sizeof(*c.devs)));
+		TRY(check_dev(&c, o->mac, o->serial ? o->serial : "",
+		    o->product ? o->product : "", &c.devs[0]));
+		c.ndevs = 1;
+	}
+	if (realpath(o->outdir, rp) != NULL)
+		snprintf(c.outdir, sizeof(c.outdir), "%s", rp);
+
+	/* Read-only pass: refuse the whole run before writing anything. */
+	TRY_ALLOC(todo, malloc(c.ndevs * sizeof(*todo)));
+	for (size_t i = 0; i < c.ndevs; i++) {
+		dev *d = &c.devs[i];
+		bundle_state(&c, d);
+		res = decide(&c, d);
+		if (sp_failed(res)) {
+			if (!is_refusal(res))
+				goto out;
+			if (nrefused++ == 0) {
+				first_refused = d->line;
+				snprintf(first_msg, sizeof(first_msg), "%s", sp_errmsg());
+			}
+			res = SP_OK;
+			continue;
+		}
+		if (d->act == A_SKIP && d->mark_delivered)
+			nmark++;
+		if (d->act == A_ISSUE || d->mark_delivered)
+			todo[ntodo++] = d;
+		else if (d->act == A_SKIP)
+			st->skipped++;
+	}
+	if (nrefused) {
+		st->refused = nrefused;
+		if (o->csv)
+			res = sp_error(SP_E_POLICY, "%s:%zu: %s%s", o->csv, first_refused,
+			    first_msg, nrefused > 1 ? " (and more devices refused; nothing "
+			    "issued)" : "");
+		else
+			res = sp_error(SP_E_POLICY, "%s", first_msg);
+		goto out;
+	}
+
+	if (ntodo > 0) {
+		TRY(sp_ca_path(o->dir, SP_CA_SERVER_CRT, p, sizeof(p)));
+		TRY(sp_read_file(p, SP_PEM_MAX, &c.server_ca));
+		TRY(sp_ca_load_root(o->dir, true, &c.ca, &c.ca_key));
+		TRY(sp_devcert_maker_new(c.ca, c.ca_key, &c.maker));
+		TRY(sp_keygen_new(o->key_type, &c.kg));
+		TRY_ALLOC(c.keys, calloc(SP_ISSUE_CHUNK, sizeof(*c.keys)));
+		TRY_ALLOC(c.certs, calloc(SP_ISSUE_CHUNK, sizeof(*c.certs)));
+		for (size_t i = 0; i < SP_ISSUE_CHUNK; i++) {
+			sp_buf_init(&c.keys[i], SP_PEM_MAX);
+			sp_buf_init(&c.certs[i], SP_PEM_MAX);
+		}
+		TRY(prepare_outdir(&c));
+		c.t0 = sp_mono_ns();
+		c.done_for_progress = st->skipped;
+		for (size_t i = 0; i < ntodo; i += SP_ISSUE_CHUNK) {
+			size_t n = ntodo - i < SP_ISSUE_CHUNK ? ntodo - i : SP_ISSUE_CHUNK;
+			TRY(run_chunk(&c, todo + i, n));
+			c.done_for_progress += n;
+			if (c.ndevs > SP_ISSUE_CHUNK || o->progress_bar)
+				progress(&c, i + n >= ntodo);
+		}
+		st->skipped -= 0;
+	}
+	if (!o->csv && st->skipped)
+		fprintf(report, "%s: already issued (serial %s), bundle complete in %s; "
+		    "skipped\n", c.devs[0].mac, c.devs[0].bserial, o->outdir);
+	secs = c.t0 ? (double)(sp_mono_ns() - c.t0) / 1e9 : 0;
+	fprintf(report, "issued %zu, skipped %zu (already issued, bundle complete in %s)"
+	    "%s", st->issued, st->skipped, o->outdir, st->refused ? "" : "\n");
+	if (st->refused)
+		fprintf(report, ", refused %zu\n", st->refused);
+	if (st->issued >= 100 && secs > 0)
+		fprintf(report, "%.2f s, %.0f devices/s\n", secs, (double)st->issued / secs);
+	(void)nmark;
+out:
+	if (c.db)
+		sp_cadb_rollback(c.db);
+	if (c.lockfd >= 0) {
+		unlink(c.lockpath);
+		close(c.lockfd);
+	}
+	if (c.outfd >= 0)
+		close(c.outfd);
+	if (c.keys)
+		for (size_t i = 0; i < SP_ISSUE_CHUNK; i++)
+			sp_buf_free_secret(&c.keys[i]);
+	if (c.certs)
+		for (size_t i = 0; i < SP_ISSUE_CHUNK; i++)
+			sp_buf_free(&c.certs[i]);
+	free(c.keys);
+	free(c.certs);
+	free(todo);
+	free(c.devs);
+	sp_buf_free(&c.server_ca);
+	sp_keygen_free(c.kg);
+	sp_devcert_maker_free(c.maker);
+	X509_free(c.ca);
+	EVP_PKEY_free(c.ca_key);
+	sp_cadb_close(c.db);
+	return res;
+}

@@ -1,0 +1,437 @@
+/* sprov ca: the vendor's PKI (server CA, device CA, device identities). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/ca.h"
+#include "cli/cli.h"
+#include "common/util.h"
+
+#define MAX_DOMAIN_ARGS 64
+
+/* Common getopt loop tail: unknown options and missing arguments are usage errors. */
+#define BAD_OPT(what) \
+	sp_cli_usage(what, "unknown option or missing argument in '%s'", argv[optind - 1])
+
+static int
+parse_days(const char *what, const char *s, int64_t *out)
+{
+	if (sp_failed(sp_parse_i64(s, 1, SP_CA_DAYS_MAX, "--days", out)))
+		return sp_cli_usage(what, "%s", sp_errmsg());
+	return SP_EXIT_OK;
+}
+
+/* ---- init ---- */
+
+static const char init_help[] =
+    "usage: sprov ca init DIR [--org NAME] [--allow-domain D]...\n"
+    "\n"
+    "Create a CA in DIR (which must be absent or empty): two independent roots,\n"
+    "the server CA (signs provisioning servers: server-ca.crt/.key, EC P-384) and\n"
+    "the device CA (signs device client certificates: device-ca.crt/.key, EC\n"
+    "P-256), both valid until 9999-12-31 like the device certificates they\n"
+    "anchor, and the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
+    "\n"
+    "  --org NAME        organisation in the roots and in sprov-style device\n"
+    "                    subjects (default \"sprov\")\n"
+    "  --allow-domain D  `ca sign` accepts only CNs whose FQDN is D or below it\n"
+    "                    (repeatable; see `sprov ca policy`)\n";
+
+static int
+ca_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "org", required_argument, NULL, 'O' },
+		{ "allow-domain", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS];
+	size_t nd = 0;
+	int c;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'O': org = optarg; break;
+		case 'a':
+			if (nd == MAX_DOMAIN_ARGS)
+				return sp_cli_usage("ca init", "too many --allow-domain");
+			domains[nd++] = optarg;
+			break;
+		case 'h': fputs(init_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca init");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("ca init", "expected one DIR");
+	res = sp_ca_init(argv[optind], org, domains, nd);
+	if (sp_failed(res))
+		return sp_cli_fail("ca init", res);
+	printf("created CA in %s\n  %s/server-ca.crt  server CA: give it to every device "
+	    "(it signs provisioning servers)\n  %s/device-ca.crt  device CA: give it to "
+	    "provisioning servers (it signs devices)\n", argv[optind], argv[optind],
+	    argv[optind]);
+	return SP_EXIT_OK;
+}
+
+/* ---- sign ---- */
+
+static const char sign_help[] =
+    "usage: sprov ca sign DIR CSR [-o provserver.crt] [--days N] [--force]\n"
+    "\n"
+    "Sign a provisioning server's CSR (PEM or DER, from `sprov req` or\n"
+    "`openssl req`) with the server CA.  The CSR must carry a valid self-\n"
+    "signature, an RSA key of at least 2048 bits or an EC P-256/P-384 key, and\n"
+    "exactly one CN: an FQDN optionally followed by '/' and printable extra\n"
+    "information, 64 characters at most, within the allowed domains if a policy\n"
+    "is set.  The certificate keeps the CN exactly, adds the FQDN as a SAN\n"
+    "dNSName, EKU serverAuth, and a random 128-bit serial recorded in ca.db.\n"
+    "A refusal names the rule, writes no file and records nothing.\n"
+    "\n"
+    "  -o, --out FILE  where to write the certificate (default provserver.crt)\n"
+    "  --days N        validity in days (default 397)\n"
+    "  --force         replace an existing output file\n";
+
+static int
+ca_sign(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = "provserver.crt";
+	int64_t days = SP_SIGN_DAYS_DEFAULT;
+	bool force = false;
+	int c, rc;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'd':
+			if ((rc = parse_days("ca sign", optarg, &days)) != 0)
+				return rc;
+			break;
+		case 'f': force = true; break;
+		case 'h': fputs(sign_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca sign");
+		}
+	}
+	if (argc - optind != 2)
+		return sp_cli_usage("ca sign", "expected DIR and CSR");
+	res = sp_ca_sign(argv[optind], argv[optind + 1], out, days, force, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca sign", res) : SP_EXIT_OK;
+}
+
+/* ---- issue ---- */
+
+static const char issue_help[] =
+    "usage: sprov ca issue DIR (--mac MAC [--serial SN] [--product PN] | --csv FILE)\n"
+    "                      [--subject-style sprov|spa] [--days N] [--reissue]\n"
+    "                      [--key-type TYPE] --out OUTDIR\n"
+    "\n"
+    "Issue device identities from the device CA.  Each device gets a fresh key\n"
+    "(EC P-256 by default), a client certificate (EKU clientAuth, notAfter\n"
+    "99991231235959Z unless --days) and a bundle OUTDIR/<mac>/ holding\n"
+    "client.crt, client.key (0600) and server-ca.crt, <mac> being 12 lower-case\n"
+    "hex digits.  MACs are accepted as 00:0E:08:aa:bb:cc, 000e08aabbcc or\n"
+    "000E08AABBCC; serials and products are 1-64 of [A-Za-z0-9._:-].\n"
+    "\n"
+    "Subject styles:\n"
+    "  sprov (default)  O=<org>, OU=<product>, CN=<mac>, serialNumber=<serial>\n"
+    "  spa              OU=<product>, L=<serial>, ST=<mac>  (as real units carry)\n"
+    "\n"
+    "The CSV has the columns mac,serial,product (header optional; blank lines\n"
+    "and lines starting with '#' are ignored); errors give the line number.\n"
+    "\n"
+    "Bulk issuance is crash-safe and resumable: rerun the same command after an\n"
+    "interruption and it completes the batch.  Devices whose bundle is already\n"
+    "complete in OUTDIR are skipped.  A MAC with a valid certificate whose\n"
+    "bundle is not in OUTDIR is refused unless --reissue, which revokes the old\n"
+    "certificate (superseded) and issues a new one.  Any refusal found before\n"
+    "issuing stops the whole run with nothing written.\n"
+    "\n"
+    "  --days N         validity in days instead of 99991231235959Z\n"
+    "  --key-type TYPE  ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n";
+
+static int
+ca_issue(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mac", required_argument, NULL, 'm' },
+		{ "serial", required_argument, NULL, 's' },
+		{ "product", required_argument, NULL, 'p' },
+		{ "csv", required_argument, NULL, 'c' },
+		{ "subject-style", required_argument, NULL, 'S' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "reissue", no_argument, NULL, 'r' },
+		{ "key-type", required_argument, NULL, 't' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	sp_issue_opts o = { .style = SP_DEVSTYLE_SPROV, .key_type = SP_KEY_EC_P256 };
+	sp_issue_stats st = { 0 };
+	int c, rc;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': o.mac = optarg; break;
+		case 's': o.serial = optarg; break;
+		case 'p': o.product = optarg; break;
+		case 'c': o.csv = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "sprov") == 0)
+				o.style = SP_DEVSTYLE_SPROV;
+			else if (strcmp(optarg, "spa") == 0)
+				o.style = SP_DEVSTYLE_SPA;
+			else
+				return sp_cli_usage("ca issue",
+				    "--subject-style '%s' is not sprov or spa", optarg);
+			break;
+		case 'd':
+			if ((rc = parse_days("ca issue", optarg, &o.days)) != 0)
+				return rc;
+			break;
+		case 'r': o.reissue = true; break;
+		case 't':
+			if (sp_failed(sp_key_type_parse(optarg, &o.key_type)))
+				return sp_cli_usage("ca issue", "%s", sp_errmsg());
+			break;
+		case 'o': o.outdir = optarg; break;
+		case 'h': fputs(issue_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca issue");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("ca issue", "expected one DIR");
+	if ((o.mac == NULL) == (o.csv == NULL))
+		return sp_cli_usage("ca issue", "give exactly one of --mac and --csv");
+	if (o.csv && (o.serial || o.product))
+		return sp_cli_usage("ca issue", "--serial and --product go with --mac; "
+		    "in CSV mode they are columns");
+	if (o.outdir == NULL)
+		return sp_cli_usage("ca issue", "--out OUTDIR is required");
+	o.dir = argv[optind];
+	o.progress_bar = sp_cli_isatty();
+	res = sp_ca_issue(&o, stdout, &st);
+	if (sp_failed(res))
+		return sp_cli_fail("ca issue", res);
+	return st.refused ? SP_EXIT_FAIL : SP_EXIT_OK;
+}
+
+/* ---- revoke ---- */
+
+static const char revoke_help[] =
+    "usage: sprov ca revoke DIR (--serial HEX | --mac MAC) [--reason REASON]\n"
+    "\n"
+    "Mark a certificate revoked in ca.db (publish with `sprov ca crl`).  --mac\n"
+    "revokes the device's valid certificate.  REASON is one of unspecified\n"
+    "(default), keyCompromise, caCompromise, affiliationChanged, superseded,\n"
+    "cessationOfOperation.\n";
+
+static int
+ca_revoke(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "serial", required_argument, NULL, 's' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *serial = NULL, *mac = NULL;
+	int reason = 0, c;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': serial = optarg; break;
+		case 'm': mac = optarg; break;
+		case 'r':
+			if (sp_failed(sp_reason_parse(optarg, &reason)))
+				return sp_cli_usage("ca revoke", "%s", sp_errmsg());
+			break;
+		case 'h': fputs(revoke_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca revoke");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("ca revoke", "expected one DIR");
+	if ((serial == NULL) == (mac == NULL))
+		return sp_cli_usage("ca revoke", "give exactly one of --serial and --mac");
+	res = sp_ca_revoke(argv[optind], serial, mac, reason, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca revoke", res) : SP_EXIT_OK;
+}
+
+/* ---- crl ---- */
+
+static const char crl_help[] =
+    "usage: sprov ca crl DIR --ca device|server [-o FILE] [--next-update-days N]\n"
+    "\n"
+    "Write a CRL of the chosen CA listing its revoked certificates, with a CRL\n"
+    "number that only ever increases (kept in ca.db).  Default output:\n"
+    "DIR/device-ca.crl or DIR/server-ca.crl.  nextUpdate defaults to 30 days:\n"
+    "publish a new CRL before then, as servers reject clients on an expired CRL.\n";
+
+static int
+ca_crl(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ca", required_argument, NULL, 'c' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "next-update-days", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *which = NULL, *out = NULL;
+	int64_t days = SP_CRL_DAYS_DEFAULT;
+	int c;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': which = optarg; break;
+		case 'o': out = optarg; break;
+		case 'n':
+			if (sp_failed(sp_parse_i64(optarg, 1, SP_CA_DAYS_MAX,
+			    "--next-update-days", &days)))
+				return sp_cli_usage("ca crl", "%s", sp_errmsg());
+			break;
+		case 'h': fputs(crl_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca crl");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("ca crl", "expected one DIR");
+	if (which == NULL || (strcmp(which, "device") != 0 && strcmp(which, "server") != 0))
+		return sp_cli_usage("ca crl", "--ca device or --ca server is required");
+	res = sp_ca_crl(argv[optind], strcmp(which, "device") == 0, out, days, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca crl", res) : SP_EXIT_OK;
+}
+
+/* ---- list ---- */
+
+static const char list_help[] =
+    "usage: sprov ca list DIR [--json] [--revoked]\n"
+    "\n"
+    "One entry per certificate issued: serial (hex), CA, status, dates, MAC\n"
+    "(devices) and subject.  --revoked lists only revoked ones.\n";
+
+static int
+ca_list(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "revoked", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false, revoked = false;
+	int c;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'r': revoked = true; break;
+		case 'h': fputs(list_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca list");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("ca list", "expected one DIR");
+	res = sp_ca_list(argv[optind], json, revoked, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca list", res) : SP_EXIT_OK;
+}
+
+/* ---- policy ---- */
+
+static const char policy_help[] =
+    "usage: sprov ca policy DIR [--allow-domain D]... [--remove-domain D]... [--clear]\n"
+    "\n"
+    "Show or change the allowed-domain policy of `ca sign`: with domains set, a\n"
+    "CSR's FQDN must equal one of them or lie below it.  Without options it\n"
+    "lists the domains; --clear removes them all (any FQDN is then accepted).\n";
+
+static int
+ca_policy(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "allow-domain", required_argument, NULL, 'a' },
+		{ "remove-domain", required_argument, NULL, 'R' },
+		{ "clear", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *add[MAX_DOMAIN_ARGS], *rm[MAX_DOMAIN_ARGS];
+	size_t na = 0, nr = 0;
+	bool clear = false;
+	int c;
+	sp_result res;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			if (na == MAX_DOMAIN_ARGS)
+				return sp_cli_usage("ca policy", "too many --allow-domain");
+			add[na++] = optarg;
+			break;
+		case 'R':
+			if (nr == MAX_DOMAIN_ARGS)
+				return sp_cli_usage("ca policy", "too many --remove-domain");
+			rm[nr++] = optarg;
+			break;
+		case 'C': clear = true; break;
+		case 'h': fputs(policy_help, stdout); return SP_EXIT_OK;
+		default: return BAD_OPT("ca policy");
+		}
+	}
+	if (argc - optind != 1)
+		return sp_cli_usage("ca policy", "expected one DIR");
+	res = sp_ca_policy(argv[optind], add, na, rm, nr, clear, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca policy", res) : SP_EXIT_OK;
+}
+
+static const sp_cmd ca_cmds[] = {
+	{ "init", ca_init, "create the server CA, the device CA and ca.db in DIR" },
+	{ "sign", ca_sign, "sign a provisioning server's CSR with the server CA" },
+	{ "issue", ca_issue, "issue device identities (one MAC or a CSV)" },
+	{ "revoke", ca_revoke, "revoke a certificate by serial or MAC" },
+	{ "crl", ca_crl, "write the CRL of the device or server CA" },
+	{ "list", ca_list, "list issued certificates" },
+	{ "policy", ca_policy, "show or set the allowed domains for sign" },
+	{ NULL, NULL, NULL },
+};
+
+static const char ca_help[] =
+    "usage: sprov ca COMMAND DIR [ARGS...]\n"
+    "\n"
+    "The vendor's PKI: the server CA that every device trusts, the device CA\n"
+    "that signs each device's client certificate, and the issuance database.\n";
+
+int
+sp_cmd_ca(int argc, char **argv)
+{
+	return sp_cli_dispatch("ca", ca_cmds, argc, argv, ca_help);
+}

@@ -1,0 +1,575 @@
+#include "pki/pki.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/conf.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common/util.h"
+#include "identity/cn.h"
+
+/* ---- serials ---- */
+
+sp_result
+sp_serial_new(uint8_t out[SP_SERIAL_LEN])
+{
+	if (RAND_bytes(out, SP_SERIAL_LEN) != 1)
+		return sp_error_ossl(SP_E_CRYPTO, "random serial");
+	/*
+	 * Positive (top bit clear) and always 16 bytes long (0x40 set), so the
+	 * DER and the hex form have one spelling: 126 random bits, far beyond
+	 * the 64 the CA/B Forum asks for.
+	 */
+	out[0] = (uint8_t)((out[0] & 0x7f) | 0x40);
+	return SP_OK;
+}
+
+void
+sp_serial_hex(const uint8_t s[SP_SERIAL_LEN], char out[SP_SERIAL_HEXLEN + 1])
+{
+	sp_hex(s, SP_SERIAL_LEN, out);
+}
+
+sp_result
+sp_hex_decode(const char *hex, uint8_t *out, size_t outsz, size_t *outlen)
+{
+	size_t n = strlen(hex), i, o = 0;
+	char q[80];
+
+	if (n > 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+		hex += 2, n -= 2;
+	if (n == 0 || n > 2 * outsz)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		char c = hex[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+		    (c >= 'A' && c <= 'F')) && c != ':')
+			goto bad;
+	}
+	/* Odd number of digits: an implied leading zero; colons are skipped. */
+	{
+		unsigned acc = 0, nd = 0;
+		size_t digits = 0;
+		for (i = 0; i < n; i++)
+			if (hex[i] != ':')
+				digits++;
+		if (digits % 2)
+			nd = 1;
+		for (i = 0; i < n; i++) {
+			char c = hex[i];
+			unsigned v;
+			if (c == ':')
+				continue;
+			v = (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+			acc = acc << 4 | v;
+			if (++nd == 2) {
+				if (o >= outsz)
+					goto bad;
+				out[o++] = (uint8_t)acc;
+				acc = 0;
+				nd = 0;
+			}
+		}
+	}
+	/* Serials are integers: drop leading zero bytes, keep at least one. */
+	{
+		size_t z = 0;
+		while (z + 1 < o && out[z] == 0)
+			z++;
+		memmove(out, out + z, o - z);
+		o -= z;
+	}
+	*outlen = o;
+	return SP_OK;
+bad:
+	snprintf(q, sizeof(q), "%.64s", hex);
+	return sp_error(SP_E_USAGE, "serial '%s' is not a hexadecimal number", q);
+}
+
+sp_result
+sp_cert_serial_hex(X509 *cert, char *out, size_t outsz)
+{
+	const ASN1_INTEGER *s = X509_get0_serialNumber(cert);
+	const unsigned char *d = ASN1_STRING_get0_data(s);
+	int n = ASN1_STRING_length(s);
+
+	while (n > 1 && d[0] == 0)
+		d++, n--;
+	if (n <= 0 || (size_t)n * 2 + 1 > outsz)
+		return sp_error(SP_E_LIMIT, "certificate serial too long");
+	sp_hex(d, (size_t)n, out);
+	return SP_OK;
+}
+
+/* ---- reading and printing ---- */
+
+sp_result
+sp_cert_parse_pem(const uint8_t *p, size_t n, X509 **out)
+{
+	sp_result res = SP_OK;
+	BIO *bio = NULL;
+
+	*out = NULL;
+	TRY_OSSL_PTR(bio, BIO_new_mem_buf(p, (int)n), "certificate");
+	TRY_OSSL_PTR(*out, PEM_read_bio_X509(bio, NULL, NULL, NULL),
+	    "not a PEM certificate");
+out:
+	BIO_free(bio);
+	return res;
+}
+
+sp_result
+sp_cert_load(const char *path, X509 **out)
+{
+	sp_result res = SP_OK;
+	sp_buf b;
+
+	sp_buf_init(&b, SP_PEM_MAX);
+	TRY(sp_read_file(path, SP_PEM_MAX, &b));
+	res = sp_cert_parse_pem((const uint8_t *)b.p, b.len, out);
+	if (sp_failed(res))
+		res = sp_error_wrap(res, "%s", path);
+out:
+	sp_buf_free(&b);
+	return res;
+}
+
+sp_result
+sp_cert_pem(X509 *cert, sp_buf *out)
+{
+	sp_result res = SP_OK;
+	BIO *bio = NULL;
+	char *p;
+	long n;
+
+	TRY_OSSL_PTR(bio, BIO_new(BIO_s_mem()), "certificate");
+	TRY_OSSL(PEM_write_bio_X509(bio, cert), "certificate encoding");
+	n = BIO_get_mem_data(bio, &p);
+	TRY(sp_buf_append(out, p, (size_t)n));
+out:
+	BIO_free(bio);
+	return res;
+}
+
+sp_result
+sp_cert_der(X509 *cert, sp_buf *out)
+{
+	sp_result res = SP_OK;
+	unsigned char *der = NULL;
+	int n = i2d_X509(cert, &der);
+
+	ENSURE(n > 0, SP_E_CRYPTO, "certificate encoding");
+	TRY(sp_buf_append(out, der, (size_t)n));
+out:
+	OPENSSL_free(der);
+	return res;
+}
+
+static sp_result
+name_oneline(const X509_NAME *name, sp_buf *out)
+{
+	sp_result res = SP_OK;
+	BIO *bio = NULL;
+	char *p;
+	long n;
+	unsigned long flags = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN |
+	    (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+
+	TRY_OSSL_PTR(bio, BIO_new(BIO_s_mem()), "subject");
+	ENSURE(X509_NAME_print_ex(bio, name, 0, flags) >= 0, SP_E_CRYPTO, "subject");
+	n = BIO_get_mem_data(bio, &p);
+	TRY(sp_buf_append(out, p, (size_t)n));
+out:
+	BIO_free(bio);
+	return res;
+}
+
+sp_result
+sp_cert_subject(X509 *cert, sp_buf *out)
+{
+	return name_oneline(X509_get_subject_name(cert), out);
+}
+
+static sp_result
+asn1_time_epoch(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return sp_error(SP_E_PARSE, "certificate has a malformed date");
+	*out = (int64_t)timegm(&tm);
+	return SP_OK;
+}
+
+sp_result
+sp_cert_dates(X509 *cert, int64_t *not_before, int64_t *not_after)
+{
+	sp_result res = SP_OK;
+
+	TRY(asn1_time_epoch(X509_get0_notBefore(cert), not_before));
+	TRY(asn1_time_epoch(X509_get0_notAfter(cert), not_after));
+out:
+	return res;
+}
+
+/* ---- building ---- */
+
+static sp_result
+set_serial(X509 *x, const uint8_t serial[SP_SERIAL_LEN])
+{
+	sp_result res = SP_OK;
+
+	/* Positive, no leading zero byte (sp_serial_new): the raw bytes are the DER content. */
+	TRY_OSSL(ASN1_STRING_set(X509_get_serialNumber(x), serial, SP_SERIAL_LEN),
+	    "serial");
+out:
+	return res;
+}
+
+static sp_result
+set_dates(X509 *x, int64_t not_before, int64_t not_after)
+{
+	sp_result res = SP_OK;
+
+	/* ASN1_TIME_set picks UTCTime before 2050 and GeneralizedTime after (RFC 5280). */
+	ENSURE(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) != NULL,
+	    SP_E_CRYPTO, "notBefore");
+	ENSURE(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)not_after) != NULL,
+	    SP_E_CRYPTO, "notAfter");
+out:
+	return res;
+}
+
+static sp_result
+add_ext_conf(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	sp_result res = SP_OK;
+	X509_EXTENSION *ext = NULL;
+
+	TRY_OSSL_PTR(ext, X509V3_EXT_nconf_nid(NULL, ctx, nid, value), "extension %s=%s",
+	    OBJ_nid2sn(nid), value);
+	TRY_OSSL(X509_add_ext(x, ext, -1), "extension %s", OBJ_nid2sn(nid));
+out:
+	X509_EXTENSION_free(ext);
+	return res;
+}
+
+/* SKI: SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2, method 1). */
+static sp_result
+add_ski(X509 *x)
+{
+	sp_result res = SP_OK;
+	const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(x);
+	unsigned char md[SHA_DIGEST_LENGTH];
+	ASN1_OCTET_STRING *ski = NULL;
+
+	ENSURE(bits != NULL, SP_E_CRYPTO, "certificate has no public key");
+	SHA1(ASN1_STRING_get0_data(bits), (size_t)ASN1_STRING_length(bits), md);
+	TRY_OSSL_PTR(ski, ASN1_OCTET_STRING_new(), "SKI");
+	TRY_OSSL(ASN1_OCTET_STRING_set(ski, md, sizeof(md)), "SKI");
+	TRY_OSSL(X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0,
+	    X509V3_ADD_DEFAULT), "SKI");
+out:
+	ASN1_OCTET_STRING_free(ski);
+	return res;
+}
+
+static sp_result
+make_aki(X509 *ca, X509_EXTENSION **out)
+{
+	sp_result res = SP_OK;
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
+	AUTHORITY_KEYID *akid = NULL;
+
+	ENSURE(ski != NULL, SP_E_CRYPTO, "CA certificate has no subject key identifier");
+	TRY_OSSL_PTR(akid, AUTHORITY_KEYID_new(), "AKI");
+	TRY_OSSL_PTR(akid->keyid, ASN1_OCTET_STRING_dup(ski), "AKI");
+	TRY_OSSL_PTR(*out, X509V3_EXT_i2d(NID_authority_key_identifier, 0, akid), "AKI");
+out:
+	AUTHORITY_KEYID_free(akid);
+	return res;
+}
+
+static sp_result
+sign_cert(X509 *x, EVP_PKEY *key)
+{
+	sp_result res = SP_OK;
+
+	TRY_OSSL(X509_sign(x, key, EVP_sha256()) > 0 ? 1 : 0, "signing the certificate");
+out:
+	return res;
+}
+
+sp_result
+sp_cert_make_root(EVP_PKEY *key, const char *org, const char *cn,
+    const uint8_t serial[SP_SERIAL_LEN], X509 **out)
+{
+	sp_result res = SP_OK;
+	X509 *x = NULL;
+	X509_NAME *name = NULL;
+	X509V3_CTX ctx;
+
+	TRY_OSSL_PTR(x, X509_new(), "root certificate");
+	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
+	TRY(set_serial(x, serial));
+	TRY_OSSL_PTR(name, X509_NAME_new(), "root subject");
+	TRY_OSSL(X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8,
+	    (const unsigned char *)org, -1, -1, 0), "root subject O='%s'", org);
+	TRY_OSSL(X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0), "root subject CN='%s'", cn);
+	TRY_OSSL(X509_set_subject_name(x, name), "root subject");
+	TRY_OSSL(X509_set_issuer_name(x, name), "root issuer");
+	/* Backdated an hour so a device with a slightly slow clock accepts it at once. */
+	TRY(set_dates(x, sp_now() - 3600, SP_NOTAFTER_FOREVER_EPOCH));
+	TRY_OSSL(X509_set_pubkey(x, key), "root public key");
+	TRY(add_ski(x));
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	TRY(add_ext_conf(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+	TRY(add_ext_conf(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
+	TRY(add_ext_conf(x, &ctx, NID_authority_key_identifier, "keyid:always"));
+	TRY(sign_cert(x, key));
+	*out = x;
+	x = NULL;
+out:
+	X509_NAME_free(name);
+	X509_free(x);
+	return res;
+}
+
+sp_result
+sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
+    const uint8_t serial[SP_SERIAL_LEN], int64_t not_before, int64_t not_after,
+    X509 **out)
+{
+	sp_result res = SP_OK;
+	X509 *x = NULL;
+	X509_EXTENSION *aki = NULL;
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	X509V3_CTX ctx;
+	char san[SP_FQDN_MAX + 8];
+
+	ENSURE(pub != NULL, SP_E_PARSE, "CSR has no usable public key");
+	ENSURE((size_t)snprintf(san, sizeof(san), "DNS:%s", fqdn) < sizeof(san),
+	    SP_E_LIMIT, "FQDN too long");
+	TRY_OSSL_PTR(x, X509_new(), "certificate");
+	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
+	TRY(set_serial(x, serial));
+	/* The subject exactly as requested: the device matches the CN itself. */
+	TRY_OSSL(X509_set_subject_name(x, X509_REQ_get_subject_name(req)), "subject");
+	TRY_OSSL(X509_set_issuer_name(x, X509_get_subject_name(ca)), "issuer");
+	TRY(set_dates(x, not_before, not_after));
+	TRY_OSSL(X509_set_pubkey(x, pub), "public key");
+	TRY(add_ski(x));
+	TRY(make_aki(ca, &aki));
+	TRY_OSSL(X509_add_ext(x, aki, -1), "AKI");
+	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+	TRY(add_ext_conf(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
+	TRY(add_ext_conf(x, &ctx, NID_key_usage, EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA ?
+	    "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"));
+	TRY(add_ext_conf(x, &ctx, NID_ext_key_usage, "serverAuth"));
+	/* CSR extensions are ignored on purpose: the CA decides what a server may do. */
+	TRY(add_ext_conf(x, &ctx, NID_subject_alt_name, san));
+	TRY(sign_cert(x, ca_key));
+	*out = x;
+	x = NULL;
+out:
+	X509_EXTENSION_free(aki);
+	X509_free(x);
+	return res;
+}
+
+/* ---- device certificates ---- */
+
+struct sp_devcert_maker {
+	X509 *ca;         /* borrowed */
+	EVP_PKEY *ca_key; /* borrowed */
+	X509_EXTENSION *exts[4];
+	size_t nexts;
+};
+
+sp_result
+sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key, sp_devcert_maker **out)
+{
+	sp_result res = SP_OK;
+	sp_devcert_maker *m = NULL;
+	X509V3_CTX ctx;
+	static const struct { int nid; const char *v; } conf[] = {
+		{ NID_basic_constraints, "critical,CA:FALSE" },
+		{ NID_key_usage, "critical,digitalSignature" },
+		{ NID_ext_key_usage, "clientAuth" },
+	};
+
+	TRY_ALLOC(m, calloc(1, sizeof(*m)));
+	m->ca = ca;
+	m->ca_key = ca_key;
+	X509V3_set_ctx(&ctx, ca, NULL, NULL, NULL, 0);
+	for (size_t i = 0; i < SP_ARRAY_LEN(conf); i++) {
+		TRY_OSSL_PTR(m->exts[m->nexts], X509V3_EXT_nconf_nid(NULL, &ctx,
+		    conf[i].nid, conf[i].v), "extension %s", conf[i].v);
+		m->nexts++;
+	}
+	TRY(make_aki(ca, &m->exts[m->nexts]));
+	m->nexts++;
+	*out = m;
+	m = NULL;
+out:
+	sp_devcert_maker_free(m);
+	return res;
+}
+
+void
+sp_devcert_maker_free(sp_devcert_maker *m)
+{
+	if (m == NULL)
+		return;
+	for (size_t i = 0; i < m->nexts; i++)
+		X509_EXTENSION_free(m->exts[i]);
+	free(m);
+}
+
+static bool
+printable_string_ok(const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr(" '()+,-./:=?", c)))
+			return false;
+	}
+	return true;
+}
+
+static sp_result
+add_attr(X509_NAME *name, int nid, const char *v)
+{
+	sp_result res = SP_OK;
+	/*
+	 * serialNumber is a PrintableString in X.520; the others are UTF8String
+	 * (RFC 5280).  A serial with '_' cannot be printable: UTF8 then.
+	 */
+	int type = nid == NID_serialNumber && printable_string_ok(v) ?
+	    V_ASN1_PRINTABLESTRING : V_ASN1_UTF8STRING;
+
+	TRY_OSSL(X509_NAME_add_entry_by_NID(name, nid, type, (const unsigned char *)v,
+	    (int)strlen(v), -1, 0), "subject %s='%s'", OBJ_nid2sn(nid), v);
+out:
+	return res;
+}
+
+typedef struct { int nid; const char *label; const char *v; } dev_attr;
+
+static size_t
+dev_attrs(const sp_devcert_req *r, dev_attr a[4])
+{
+	size_t n = 0;
+
+	if (r->style == SP_DEVSTYLE_SPROV) {
+		if (r->org && *r->org)
+			a[n++] = (dev_attr){ NID_organizationName, "O", r->org };
+		if (*r->product)
+			a[n++] = (dev_attr){ NID_organizationalUnitName, "OU", r->product };
+		a[n++] = (dev_attr){ NID_commonName, "CN", r->mac };
+		if (*r->serial)
+			a[n++] = (dev_attr){ NID_serialNumber, "serialNumber", r->serial };
+	} else {
+		if (*r->product)
+			a[n++] = (dev_attr){ NID_organizationalUnitName, "OU", r->product };
+		if (*r->serial)
+			a[n++] = (dev_attr){ NID_localityName, "L", r->serial };
+		a[n++] = (dev_attr){ NID_stateOrProvinceName, "ST", r->mac };
+	}
+	return n;
+}
+
+sp_result
+sp_devcert_subject(const sp_devcert_req *r, sp_buf *out)
+{
+	sp_result res = SP_OK;
+	dev_attr a[4];
+	size_t n = dev_attrs(r, a);
+
+	for (size_t i = 0; i < n; i++)
+		TRY(sp_buf_printf(out, "%s%s=%s", i ? ", " : "", a[i].label, a[i].v));
+out:
+	return res;
+}
+
+/*
+ * The public key of a P-256 device key, set without OpenSSL's generic
+ * encoder: X509_set_pubkey() on a provider key runs an OSSL_ENCODER fetch per
+ * call, which dominated bulk issuance.  The SPKI is fixed: id-ecPublicKey,
+ * prime256v1, uncompressed point.
+ */
+static sp_result
+set_pubkey_fast(X509 *x, EVP_PKEY *key)
+{
+	sp_result res = SP_OK;
+	unsigned char pt[65], *penc = NULL;
+	size_t len = 0;
+	char group[32];
+	size_t glen = 0;
+
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+	    EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1 ||
+	    strcmp(group, "prime256v1") != 0 ||
+	    EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt),
+	    &len) != 1 || len != sizeof(pt) || pt[0] != 0x04) {
+		ERR_clear_error();
+		TRY_OSSL(X509_set_pubkey(x, key), "public key");
+		goto out;
+	}
+	TRY_ALLOC(penc, OPENSSL_memdup(pt, len));
+	TRY_OSSL(X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
+	    OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+	    OBJ_nid2obj(NID_X9_62_prime256v1), penc, (int)len), "public key");
+	penc = NULL;
+out:
+	OPENSSL_free(penc);
+	return res;
+}
+
+sp_result
+sp_devcert_make(sp_devcert_maker *m, const sp_devcert_req *r, EVP_PKEY *key,
+    const uint8_t serial[SP_SERIAL_LEN], X509 **out)
+{
+	sp_result res = SP_OK;
+	X509 *x = NULL;
+	X509_NAME *name = NULL;
+	dev_attr a[4];
+	size_t n = dev_attrs(r, a);
+
+	TRY_OSSL_PTR(x, X509_new(), "certificate");
+	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
+	TRY(set_serial(x, serial));
+	TRY_OSSL_PTR(name, X509_NAME_new(), "subject");
+	for (size_t i = 0; i < n; i++)
+		TRY(add_attr(name, a[i].nid, a[i].v));
+	TRY_OSSL(X509_set_subject_name(x, name), "subject");
+	TRY_OSSL(X509_set_issuer_name(x, X509_get_subject_name(m->ca)), "issuer");
+	TRY(set_dates(x, r->not_before, r->not_after));
+	TRY(set_pubkey_fast(x, key));
+	TRY(add_ski(x));
+	for (size_t i = 0; i < m->nexts; i++)
+		TRY_OSSL(X509_add_ext(x, m->exts[i], -1), "extension");
+	TRY(sign_cert(x, m->ca_key));
+	*out = x;
+	x = NULL;
+out:
+	X509_NAME_free(name);
+	X509_free(x);
+	return res;
+}

@@ -1,0 +1,139 @@
+/*
+ * Keys, CSRs, certificates and CRLs: the only code of the CA and of `sprov req`
+ * that touches OpenSSL's X509 API.  The callers (src/ca, src/cli) see OpenSSL's
+ * opaque types only as pointers; they never build ASN.1 themselves.
+ *
+ * Everything here uses OpenSSL 3 APIs only (the build defines
+ * OPENSSL_NO_DEPRECATED).
+ */
+#ifndef SPROV_PKI_PKI_H
+#define SPROV_PKI_PKI_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "common/buf.h"
+#include "common/result.h"
+
+#define SP_PEM_MAX (256 * 1024)   /* largest key, CSR or certificate file we read */
+#define SP_SERIAL_LEN 16          /* 128-bit serials */
+#define SP_SERIAL_HEXLEN (2 * SP_SERIAL_LEN)
+#define SP_RSA_MIN_BITS 2048
+
+/* notAfter of device certificates (IEEE 802.1AR) and of our roots. */
+#define SP_NOTAFTER_FOREVER "99991231235959Z"
+#define SP_NOTAFTER_FOREVER_EPOCH INT64_C(253402300799)
+
+typedef enum {
+	SP_KEY_EC_P256 = 0,
+	SP_KEY_EC_P384,
+	SP_KEY_RSA_2048,
+	SP_KEY_RSA_3072,
+	SP_KEY_RSA_4096,
+} sp_key_type;
+
+SP_MUST_CHECK sp_result sp_key_type_parse(const char *s, sp_key_type *out);
+const char *sp_key_type_name(sp_key_type t);
+
+/* Generate one key (slow path: one context per key). */
+SP_MUST_CHECK sp_result sp_key_gen(sp_key_type t, EVP_PKEY **out);
+
+/*
+ * Many keys of one type: the EVP_PKEY_CTX (and the provider fetch behind it)
+ * is made once and reused.
+ */
+typedef struct sp_keygen sp_keygen;
+SP_MUST_CHECK sp_result sp_keygen_new(sp_key_type t, sp_keygen **out);
+SP_MUST_CHECK sp_result sp_keygen_next(sp_keygen *g, EVP_PKEY **out);
+void sp_keygen_free(sp_keygen *g);
+
+/* Read a PEM private key (any type OpenSSL knows; policy is the caller's). */
+SP_MUST_CHECK sp_result sp_key_load(const char *path, EVP_PKEY **out);
+/* PKCS#8 PEM of the private key, appended to `out` (wipe it with sp_buf_free_secret). */
+SP_MUST_CHECK sp_result sp_key_pem(EVP_PKEY *key, sp_buf *out);
+
+/*
+ * The key policy shared by `sprov req` and `sprov ca sign`: RSA of at least
+ * 2048 bits, or EC on P-256 or P-384.  The message names the rule.
+ */
+SP_MUST_CHECK sp_result sp_key_policy(EVP_PKEY *key);
+/* "EC P-256", "RSA 2048", ... for messages. */
+void sp_key_describe(EVP_PKEY *key, char *out, size_t outsz);
+
+/* A CSR from PEM or DER bytes (whole input must be one CSR). */
+SP_MUST_CHECK sp_result sp_csr_parse(const uint8_t *p, size_t n, X509_REQ **out);
+SP_MUST_CHECK sp_result sp_csr_load(const char *path, X509_REQ **out);
+/* A CSR with subject CN=cn only, signed by key with SHA-256. */
+SP_MUST_CHECK sp_result sp_csr_build(EVP_PKEY *key, const char *cn, X509_REQ **out);
+SP_MUST_CHECK sp_result sp_csr_pem(X509_REQ *req, sp_buf *out);
+
+/* Serial numbers: 128 random bits, positive, never with a leading zero byte. */
+SP_MUST_CHECK sp_result sp_serial_new(uint8_t out[SP_SERIAL_LEN]);
+void sp_serial_hex(const uint8_t s[SP_SERIAL_LEN], char out[SP_SERIAL_HEXLEN + 1]);
+/* Hex of any certificate serial (lower case, no leading zero bytes). */
+SP_MUST_CHECK sp_result sp_cert_serial_hex(X509 *cert, char *out, size_t outsz);
+
+/* Certificates. */
+SP_MUST_CHECK sp_result sp_cert_load(const char *path, X509 **out);
+SP_MUST_CHECK sp_result sp_cert_parse_pem(const uint8_t *p, size_t n, X509 **out);
+SP_MUST_CHECK sp_result sp_cert_pem(X509 *cert, sp_buf *out);
+SP_MUST_CHECK sp_result sp_cert_der(X509 *cert, sp_buf *out);
+/* "O=sprov, CN=x" style one-line subject. */
+SP_MUST_CHECK sp_result sp_cert_subject(X509 *cert, sp_buf *out);
+/* notBefore / notAfter as Unix time. */
+SP_MUST_CHECK sp_result sp_cert_dates(X509 *cert, int64_t *not_before, int64_t *not_after);
+
+typedef enum { SP_ROOT_SERVER, SP_ROOT_DEVICE } sp_root_kind;
+
+/* A self-signed root: CA:TRUE, pathlen 0, keyCertSign|cRLSign, SKI. */
+SP_MUST_CHECK sp_result sp_cert_make_root(EVP_PKEY *key, const char *org,
+    const char *cn, const uint8_t serial[SP_SERIAL_LEN], X509 **out);
+
+/*
+ * A provisioning server certificate from a CSR that passed the policy: the
+ * CSR's subject kept exactly, SAN dNSName = fqdn, EKU serverAuth,
+ * keyUsage digitalSignature (+keyEncipherment for RSA), SKI/AKI, CA:FALSE.
+ */
+SP_MUST_CHECK sp_result sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req,
+    const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
+    int64_t not_after, X509 **out);
+
+/* Device certificates, many at a time: constant parts are made once. */
+typedef struct sp_devcert_maker sp_devcert_maker;
+typedef enum { SP_DEVSTYLE_SPROV, SP_DEVSTYLE_SPA } sp_devstyle;
+typedef struct sp_devcert_req {
+	const char *org;      /* sprov style O= */
+	const char *mac;      /* 12 lower-case hex */
+	const char *serial;   /* "" if none */
+	const char *product;  /* "" if none */
+	sp_devstyle style;
+	int64_t not_before;
+	int64_t not_after;    /* SP_NOTAFTER_FOREVER_EPOCH for 99991231235959Z */
+} sp_devcert_req;
+SP_MUST_CHECK sp_result sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key,
+    sp_devcert_maker **out);
+SP_MUST_CHECK sp_result sp_devcert_make(sp_devcert_maker *m, const sp_devcert_req *r,
+    EVP_PKEY *key, const uint8_t serial[SP_SERIAL_LEN], X509 **out);
+void sp_devcert_maker_free(sp_devcert_maker *m);
+/* The device subject as sp_cert_subject would print it (cheap). */
+SP_MUST_CHECK sp_result sp_devcert_subject(const sp_devcert_req *r, sp_buf *out);
+
+/* CRLs. */
+typedef struct sp_crl_entry {
+	uint8_t serial[64];
+	size_t serial_len;
+	int64_t revoked_at;
+	int reason;  /* CRL_REASON_* (0 unspecified: no extension) */
+} sp_crl_entry;
+SP_MUST_CHECK sp_result sp_reason_parse(const char *s, int *out);
+const char *sp_reason_name(int reason);
+SP_MUST_CHECK sp_result sp_crl_make(X509 *ca, EVP_PKEY *ca_key, const sp_crl_entry *e,
+    size_t n, int64_t number, int64_t this_update, int64_t next_update, sp_buf *pem_out);
+
+/* Hex string -> bytes (for serials typed by a person). */
+SP_MUST_CHECK sp_result sp_hex_decode(const char *hex, uint8_t *out, size_t outsz,
+    size_t *outlen);
+
+#endif
