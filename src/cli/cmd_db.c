@@ -92,6 +92,11 @@ json_str(FILE *f, const char *p, size_t n)
 			i++;
 			continue;
 		}
+		if (c == '\n' || c == '\t' || c == '\r') {
+			fprintf(f, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
+			i++;
+			continue;
+		}
 		if (c < 0x20 || c == 0x7f) {
 			fprintf(f, "\\u%04x", c);
 			i++;

@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "identity/cn.h"
+#include "profile/profile.h"
 
 const char *
 sp_level_name(sp_level l)
@@ -115,54 +116,18 @@ sp_store_field_check(const char *what, sp_slice v)
 }
 
 /*
- * Values end up as XML text: valid UTF-8, no control characters but tab
- * (the flat-profile format turns newlines into spaces anyway).  The
- * message never shows the value.
+ * A value must render so that a device reads it back unchanged
+ * (sp_profile_value_check: UTF-8, no control bytes but tab, no edge
+ * whitespace): refused here, at the source, rather than when the server
+ * renders.  The message never shows the value.
  */
 static sp_result
 value_check(const char *name, sp_slice v)
 {
-	size_t i = 0;
-
 	if (v.len > SP_PARAM_VALUE_MAX)
 		return sp_error(SP_E_LIMIT, "value of %s longer than %d bytes",
 		    name, SP_PARAM_VALUE_MAX);
-	while (i < v.len) {
-		unsigned char c = (unsigned char)v.p[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return sp_error(SP_E_PARSE,
-				    "value of %s holds a control character", name);
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07;
-		else
-			goto bad;
-		if (v.len - i <= n)
-			goto bad;
-		for (size_t k = 1; k <= n; k++) {
-			unsigned char d = (unsigned char)v.p[i + k];
-			if ((d & 0xc0) != 0x80)
-				goto bad;
-			cp = cp << 6 | (d & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			goto bad;
-		i += n + 1;
-	}
-	return SP_OK;
-bad:
-	return sp_error(SP_E_PARSE, "value of %s is not valid UTF-8", name);
+	return sp_profile_value_check(sp_slice_of(name), v);
 }
 
 /* Check lvl and give the backend a normalised copy (device key = $MA). */
