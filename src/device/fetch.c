@@ -36,6 +36,7 @@ typedef struct attempt {
 	sp_buf *body;
 	bool body_too_big;
 	char etag[SP_ETAG_MAX + 1];
+	bool framed;                  /* Content-Length or chunked: an end we can see */
 } attempt;
 
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
@@ -222,8 +223,14 @@ header_cb(char *p, size_t size, size_t n, void *userp)
 			memcpy(at->etag, v.p, v.len);
 			at->etag[v.len] = '\0';
 		}
+	} else if (line.len > 15 && strncasecmp(line.p, "content-length:", 15) == 0) {
+		at->framed = true;
+	} else if (line.len > 18 && strncasecmp(line.p, "transfer-encoding:", 18) == 0 &&
+	    memmem(line.p, line.len, "chunked", 7) != NULL) {
+		at->framed = true;
 	} else if (line.len > 5 && strncmp(line.p, "HTTP/", 5) == 0) {
 		at->etag[0] = '\0'; /* a new response (redirect hop) */
+		at->framed = false;
 	}
 	return n;
 }
@@ -412,6 +419,13 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 	ENSURE(at->checks_passed, SP_E_VERIFY, "server check 1 (chain): the checks did not run");
 	ENSURE(curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK, SP_E_NET,
 	    "no HTTP status");
+	/*
+	 * A body that ends only where the connection ends cannot be told from a
+	 * truncated one (curl accepts a TCP close without close_notify): demand
+	 * Content-Length or chunked framing for a profile.
+	 */
+	ENSURE(*status != 200 || at->framed, SP_E_NET,
+	    "HTTP 200 without Content-Length or chunked encoding: cannot tell a whole profile from a truncated one");
 	if ((*status == 301 || *status == 302) &&
 	    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
 		ENSURE(strlen(loc) <= SP_URL_MAX, SP_E_LIMIT, "redirect URL too long");
