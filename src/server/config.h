@@ -1,0 +1,74 @@
+/*
+ * `sprov serve` settings: one struct filled from an INI file (inih) and from
+ * command-line options through the same setter, so both are validated by
+ * one piece of code.  sp_serve_config_parse() does no I/O and keeps no
+ * global state: fuzz/fuzz_config.c feeds it arbitrary text.
+ *
+ * The file: `key = value` lines, optionally under a [serve] section
+ * (keys are the long option names without "--"; see docs/SERVER.md).
+ * `path` may repeat; the first `path` replaces the default templates.
+ */
+#ifndef SPROV_SERVER_CONFIG_H
+#define SPROV_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/result.h"
+#include "identity/devid.h"
+#include "server/template.h"
+
+#define SP_CFG_FILE_MAX (256 * 1024)  /* config file size */
+#define SP_CFG_STR_MAX 1024           /* file names, addresses, user */
+#define SP_CFG_URI_MAX 4096           /* store URI */
+#define SP_WORKERS_MAX 256
+#define SP_CONN_MAX 1000000
+
+typedef enum { SP_UNKNOWN_404 = 0, SP_UNKNOWN_DEFAULTS } sp_unknown_mode;
+
+typedef struct sp_serve_config {
+	char listen[SP_CFG_STR_MAX];   /* host:port */
+	char admin[SP_CFG_STR_MAX];    /* host:port, or "" for none */
+	char cert[SP_CFG_STR_MAX], key[SP_CFG_STR_MAX];
+	char client_ca[SP_CFG_STR_MAX], crl[SP_CFG_STR_MAX]; /* crl "" = none */
+	char store[SP_CFG_URI_MAX];    /* "" = --store / $SPROV_STORE / default */
+	char user[SP_CFG_STR_MAX];     /* "" = keep privileges */
+	char access_log[SP_CFG_STR_MAX]; /* "-" stdout, "off", or a file */
+	int workers;                   /* 0 = one per core */
+	sp_idstyle identity;
+	sp_tpl paths[SP_TPLS_MAX];
+	size_t npaths;
+	bool paths_set;                /* a `path` replaced the defaults */
+	sp_unknown_mode unknown;
+	int verify_depth;
+	int64_t crl_grace;             /* s */
+	int64_t crl_poll;              /* s between CRL file checks */
+	int64_t ticket_rotate;         /* s */
+	int64_t handshake_timeout;     /* ms */
+	int64_t header_timeout;        /* ms: first byte to end of headers */
+	int64_t idle_timeout;          /* ms: keep-alive between requests */
+	int64_t drain_timeout;         /* ms: SIGTERM grace */
+	int64_t max_connections;       /* whole server; split among workers */
+	int64_t overload_connections;  /* 503 above this many (0 = 90% of max) */
+	int64_t retry_after;           /* s: base of the jittered Retry-After */
+	int64_t max_header_size;       /* request line + headers, bytes */
+	int64_t max_request_line;      /* bytes */
+	int64_t contact_flush;         /* ms between contact batch writes */
+	int64_t contact_queue;         /* queued contacts before dropping */
+} sp_serve_config;
+
+/* Defaults, with the default path templates. */
+void sp_serve_config_init(sp_serve_config *cfg);
+
+/* Set one key (INI key or long option without "--"). */
+SP_MUST_CHECK sp_result sp_serve_config_set(sp_serve_config *cfg, const char *key,
+    const char *value);
+
+/* Parse INI text into cfg (on top of what it holds). */
+SP_MUST_CHECK sp_result sp_serve_config_parse(sp_slice ini, sp_serve_config *cfg);
+
+/* Final checks: required files present, numbers consistent. */
+SP_MUST_CHECK sp_result sp_serve_config_finish(sp_serve_config *cfg);
+
+#endif

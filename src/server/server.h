@@ -1,0 +1,41 @@
+/*
+ * `sprov serve`: the provisioning server.
+ *
+ * Threads, not processes: every worker thread runs its own event_base and
+ * evhttp on its own SO_REUSEPORT listening socket (the kernel spreads
+ * connections), while the TLS configuration, ticket keys, render cache and
+ * counters are shared in memory.  A reload is a pointer swap; a process
+ * model would need the ticket keys and cache in shared memory.  The main
+ * thread runs signals, timers (CRL poll, ticket rotation, contact flush)
+ * and the admin listener.  See docs/SERVER.md.
+ */
+#ifndef SPROV_SERVER_SERVER_H
+#define SPROV_SERVER_SERVER_H
+
+#include "common/result.h"
+#include "server/config.h"
+
+#define SP_CLI_OVERRIDES_MAX 64
+
+/* Settings given on the command line: re-applied over the file on SIGHUP. */
+typedef struct sp_serve_overrides {
+	const char *key[SP_CLI_OVERRIDES_MAX];
+	const char *value[SP_CLI_OVERRIDES_MAX];
+	size_t n;
+} sp_serve_overrides;
+
+/*
+ * Build the full configuration: defaults, then the file (if any), then the
+ * overrides, then sp_serve_config_finish.
+ */
+SP_MUST_CHECK sp_result sp_serve_config_load(const char *config_path,
+    const sp_serve_overrides *ov, sp_serve_config *out);
+
+/* Everything --check-config checks: settings, TLS files, store URI shape. */
+SP_MUST_CHECK sp_result sp_serve_check(const sp_serve_config *cfg);
+
+/* Run until SIGTERM/SIGINT (then drain and return SP_OK). */
+SP_MUST_CHECK sp_result sp_serve_run(const char *config_path,
+    const sp_serve_overrides *ov);
+
+#endif

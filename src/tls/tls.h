@@ -1,0 +1,116 @@
+/*
+ * The server's TLS, behind our own narrow interface.
+ *
+ * Nothing here names an OpenSSL type: the fleet issue adds a GnuTLS backend
+ * behind the same functions.  The OpenSSL backend is tls_openssl.c.
+ *
+ * An sp_tls_server lives as long as the process.  It holds the ticket keys
+ * (shared by every configuration, so a reload does not end resumption), the
+ * counters for /metrics, and the *current* configuration: certificate, key,
+ * device CA, CRL.  sp_tls_server_load() builds a complete new configuration
+ * and swaps it in; connections already open keep the one they started with,
+ * new connections get the new one.  Failing to load leaves the old one in
+ * force.
+ *
+ * Every entry point is safe to call from any worker thread.
+ */
+#ifndef SPROV_TLS_TLS_H
+#define SPROV_TLS_TLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/result.h"
+#include "identity/devid.h"
+
+struct bufferevent;
+struct event_base;
+
+#define SP_TLS_VERIFY_DEPTH_DEFAULT 4     /* leaf + up to 3 CAs above it */
+#define SP_TLS_VERIFY_DEPTH_MAX 10
+#define SP_TLS_SERIAL_HEX_MAX 64          /* 20-byte serials: 40 hex digits */
+#define SP_TLS_TICKET_KEYS 3              /* current + 2 older, decrypt only */
+#define SP_TLS_TICKET_ROTATE_DEFAULT 3600 /* seconds between key rotations */
+#define SP_TLS_CERT_MAX (1024 * 1024)     /* PEM file size cap */
+
+typedef struct sp_tls_config {
+	const char *cert_file;      /* server chain, PEM (from `sprov ca sign`) */
+	const char *key_file;       /* server key, PEM */
+	const char *client_ca_file; /* device CA(s), PEM; intermediates allowed */
+	const char *crl_file;       /* NULL: no revocation check (logged) */
+	int verify_depth;           /* max chain length above the leaf */
+	int64_t crl_grace;          /* seconds an expired CRL stays in force */
+	int64_t ticket_rotate;      /* seconds between ticket key rotations */
+} sp_tls_config;
+
+typedef struct sp_tls_server sp_tls_server;
+
+/*
+ * Per-connection hooks, called on the thread that runs the connection.
+ * `conn` is the pointer given to sp_tls_bufferevent_new.
+ */
+typedef struct sp_tls_hooks {
+	void (*handshake_done)(void *conn, bool resumed);
+	void (*conn_free)(void *conn); /* the TLS connection is gone */
+} sp_tls_hooks;
+
+SP_MUST_CHECK sp_result sp_tls_server_new(const sp_tls_hooks *hooks,
+    sp_tls_server **out);
+void sp_tls_server_free(sp_tls_server *srv);
+
+/* Build a configuration from files and make it current. */
+SP_MUST_CHECK sp_result sp_tls_server_load(sp_tls_server *srv,
+    const sp_tls_config *cfg);
+/* Check a configuration loads, without installing it (--check-config). */
+SP_MUST_CHECK sp_result sp_tls_config_check(const sp_tls_config *cfg);
+
+/*
+ * Reload when the CRL file changed (inode, size or mtime): the caller runs
+ * this on a timer.  *reloaded tells whether a new configuration went in.
+ */
+SP_MUST_CHECK sp_result sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded);
+
+/* Make a new ticket key current when the rotation period has passed. */
+void sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force);
+
+/*
+ * A server-side TLS bufferevent for evhttp's bevcb (the socket is set by
+ * evhttp later).  NULL on failure (out of memory).
+ */
+struct bufferevent *sp_tls_bufferevent_new(sp_tls_server *srv,
+    struct event_base *base, void *conn);
+
+/* The conn pointer given to sp_tls_bufferevent_new, or NULL. */
+void *sp_tls_bufferevent_conn(struct bufferevent *bev);
+
+typedef struct sp_tls_peer {
+	sp_devid id;
+	char cert_serial[SP_TLS_SERIAL_HEX_MAX + 1]; /* certificate serial, hex */
+	bool resumed;
+	const char *version; /* "TLSv1.3", static */
+} sp_tls_peer;
+
+/*
+ * Who is on the other end: the verified client certificate (also on a
+ * resumed session), re-checked against the CURRENT CRL and expiry, then the
+ * identity rule.  Errors: SP_E_VERIFY (no certificate, revoked since the
+ * handshake, expired), SP_E_POLICY (the certificate names no single device).
+ * cert_serial is filled whenever a certificate is present, also on error.
+ */
+SP_MUST_CHECK sp_result sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev,
+    sp_idstyle style, sp_tls_peer *out);
+
+/* Prometheus text for the TLS counters and the CRL's state. */
+SP_MUST_CHECK sp_result sp_tls_server_metrics(sp_tls_server *srv, sp_buf *out);
+
+typedef struct sp_tls_crl_state {
+	bool loaded;
+	int64_t last_update; /* 0 if none */
+	int64_t next_update; /* 0 if none */
+	bool expired;        /* next_update has passed */
+	bool in_grace;       /* expired but still in force */
+} sp_tls_crl_state;
+void sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out);
+
+#endif
