@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -23,19 +24,19 @@ sp_csr_parse(const uint8_t *p, size_t n, X509_REQ **out)
 	if (n >= 11 && memcmp(p, "-----BEGIN ", 11) == 0) {
 		TRY_OSSL_PTR(bio, BIO_new_mem_buf(p, (int)n), "CSR");
 		/* Accepts both "CERTIFICATE REQUEST" and "NEW CERTIFICATE REQUEST". */
-		TRY_OSSL_PTR(req, PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL),
-		    "not a PEM certificate request");
+		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+		/* OpenSSL's reason ("too long", "wrong tag") helps nobody here. */
+		ENSURE(req != NULL, SP_E_PARSE, "not a PEM certificate request");
 	} else {
-		TRY_OSSL_PTR(req, d2i_X509_REQ(NULL, &q, (long)n),
-		    "not a DER or PEM certificate request");
+		req = d2i_X509_REQ(NULL, &q, (long)n);
+		ENSURE(req != NULL, SP_E_PARSE, "not a DER or PEM certificate request");
 		ENSURE((size_t)(q - p) == n, SP_E_PARSE,
 		    "trailing bytes after the DER certificate request");
 	}
 	*out = req;
 	req = NULL;
 out:
-	if (sp_failed(res) && res.code == SP_E_CRYPTO)
-		res.code = SP_E_PARSE;
+	ERR_clear_error();
 	BIO_free(bio);
 	X509_REQ_free(req);
 	return res;
