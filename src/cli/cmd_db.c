@@ -38,7 +38,8 @@
 /* ---- shared helpers ----------------------------------------------------- */
 
 enum { OPT_STORE = 0x100, OPT_JSON, OPT_HELP, OPT_SERIAL, OPT_PRODUCT,
-	OPT_GROUP, OPT_DISABLED, OPT_DEFAULT, OPT_DEVICE, OPT_ACCESS, OPT_FIELD };
+	OPT_GROUP, OPT_DISABLED, OPT_DEFAULT, OPT_DEVICE, OPT_ACCESS, OPT_FIELD,
+	OPT_STDIN };
 
 /* Unknown option or missing argument: exit 2 with a hint. */
 static int
@@ -793,9 +794,12 @@ level_desc(const sp_level_ref *l, char *out, size_t outsz)
 static const char set_help[] =
     "usage: sprov db params set LEVEL NAME=VALUE [--access na|ro|rw] [--store URI]\n"
     "       sprov db params set LEVEL --field 'WEB NAME' VALUE [--access ...]\n"
+    "       sprov db params set LEVEL (NAME | --field 'WEB NAME') --stdin [...]\n"
     "\n"
     "Set one parameter at one level.  NAME is the element name (Dial_Plan_1_);\n"
     "--field takes the web page's field name instead (\"Dial Plan[1]\").\n"
+    "--stdin reads the value from standard input (one trailing newline is\n"
+    "dropped): passwords then stay out of ps and the shell history.\n"
     "Without --access an existing access is kept (a new one has none; a\n"
     "level without access inherits the access of the level below).\n"
     "A --device level needs an existing device.\n"
@@ -816,6 +820,33 @@ out:
 	return res;
 }
 
+/* The value from stdin, one trailing newline (LF or CRLF) dropped. */
+static sp_result
+read_stdin_value(sp_buf *out)
+{
+	sp_result res = SP_OK;
+	char chunk[4096];
+	size_t n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+		res = sp_buf_append(out, chunk, n);
+		explicit_bzero(chunk, sizeof(chunk));
+		if (sp_failed(res)) {
+			res = sp_error(SP_E_LIMIT, "value on stdin longer than %d bytes",
+			    SP_PARAM_VALUE_MAX);
+			goto out;
+		}
+	}
+	ENSURE(!ferror(stdin), SP_E_IO, "reading the value from stdin: %s",
+	    strerror(errno));
+	if (out->len && out->p[out->len - 1] == '\n')
+		out->len--;
+	if (out->len && out->p[out->len - 1] == '\r')
+		out->len--;
+out:
+	return res;
+}
+
 static int
 cmd_params_set(int argc, char **argv)
 {
@@ -823,11 +854,14 @@ cmd_params_set(int argc, char **argv)
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "access", required_argument, NULL, OPT_ACCESS },
 		{ "field", required_argument, NULL, OPT_FIELD },
+		{ "stdin", no_argument, NULL, OPT_STDIN },
 		{ "help", no_argument, NULL, OPT_HELP },
 		LEVEL_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *store = NULL, *field = NULL, *access_s = NULL;
+	bool from_stdin = false;
+	sp_buf in;
 	level_opt lv = { { SP_LEVEL_DEFAULTS, NULL }, 0 };
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
@@ -838,6 +872,7 @@ cmd_params_set(int argc, char **argv)
 	int c;
 
 	sp_buf_init(&name, SP_PARAM_NAME_MAX + 1);
+	sp_buf_init(&in, SP_PARAM_VALUE_MAX + 2);
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -845,6 +880,7 @@ cmd_params_set(int argc, char **argv)
 			continue;
 		switch (c) {
 		case OPT_STORE: store = optarg; break;
+		case OPT_STDIN: from_stdin = true; break;
 		case OPT_ACCESS: access_s = optarg; break;
 		case OPT_FIELD: field = optarg; break;
 		case OPT_HELP:
@@ -857,11 +893,21 @@ cmd_params_set(int argc, char **argv)
 	if (lv.count != 1)
 		return sp_cli_usage("db params set", "%s", "expected exactly one of "
 		    "--default, --product PN, --group G, --device MAC");
-	if (argc - optind != 1)
+	if (from_stdin && argc - optind != (field ? 0 : 1))
+		return sp_cli_usage("db params set", field ?
+		    "--stdin with --field takes no argument" :
+		    "--stdin takes one NAME (no =VALUE)");
+	if (!from_stdin && argc - optind != 1)
 		return sp_cli_usage("db params set", field ? "expected one VALUE" :
 		    "expected one NAME=VALUE");
-	arg = argv[optind];
-	if (field) {
+	arg = optind < argc ? argv[optind] : NULL;
+	if (from_stdin) {
+		if (arg && strchr(arg, '='))
+			return sp_cli_usage("db params set",
+			    "--stdin takes one NAME (no =VALUE)");
+		TRY(read_stdin_value(&in));
+		value = sp_slice_mk(in.p ? in.p : "", in.len);
+	} else if (field) {
 		value = sp_slice_of(arg);
 	} else {
 		eq = strchr(arg, '=');
@@ -883,6 +929,7 @@ cmd_params_set(int argc, char **argv)
 out:
 	sp_store_close(s);
 	sp_buf_free(&name);
+	sp_buf_free_secret(&in);
 	return sp_ok(res) ? SP_EXIT_OK : sp_cli_fail("db params set", res);
 }
 

@@ -112,6 +112,14 @@ expect_out_contains "set Dial_Plan_1_ for group office"
 expect_rc 0 db params set --device 00:0e:08:aa:bb:cc "Password_1_=s3<cr>&t" --access na
 case "$OUT$ERR" in *s3*) fail "params set echoed the value" ;; esac
 expect_rc 0 db params set --device 000e08aabbcc Line_Enable_1_=No
+printf 'from stdin secret\r\n' >"$T/pw"
+expect_rc 0 db params set --device 000e08aabbcc Password_2_ --stdin <"$T/pw"
+case "$OUT$ERR" in *secret*) fail "params set echoed the value" ;; esac
+[ "$(sqlite3 "$DB" "SELECT value FROM device_params WHERE name='Password_2_'")" = "from stdin secret" ] || fail "--stdin value"
+expect_rc 0 db params set --group office --field "Display Name(2)" --stdin <"$T/pw"
+expect_out_contains "set Display_Name_2_ for group office"
+refused 2 "--stdin takes one NAME (no =VALUE)" db params set --default A=1 --stdin <"$T/pw"
+refused 2 "--stdin with --field takes no argument" db params set --default --field A x --stdin <"$T/pw"
 refused 2 "exactly one of" db params set A=1
 refused 2 "exactly one of" db params set --default --product P A=1
 refused 2 "expected NAME=VALUE" db params set --default A
