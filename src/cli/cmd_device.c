@@ -33,7 +33,7 @@ dns_arg(const char *arg, sp_buf *csv)
 		size_t c = sp_slice_find(s, ',');
 		res = sp_dns_server_add(csv, sp_slice_mk(s.p, c));
 		if (sp_failed(res)) {
-			res = sp_error(SP_E_USAGE, "--dns-server: %s", sp_errmsg());
+			res = sp_error_wrap((sp_result){ SP_E_USAGE }, "--dns-server");
 			goto out;
 		}
 		if (c >= s.len)

@@ -67,7 +67,9 @@ sp_srvcheck_cn(X509 *leaf, char fqdn[SP_FQDN_MAX + 1])
 	ENSURE(len >= 0, SP_E_VERIFY, "server check 2 (cn): the CN is not a valid string");
 	res = sp_cn_parse(sp_slice_mk((const char *)utf8, (size_t)len), &cn);
 	if (sp_failed(res)) {
-		res = sp_error_wrap(res, "server check 2 (cn)");
+		char why[400];
+		snprintf(why, sizeof(why), "%s", sp_errmsg());
+		res = sp_error(SP_E_VERIFY, "server check 2 (cn): %s", why);
 		goto out;
 	}
 	ENSURE(cn.fqdn.len <= SP_FQDN_MAX, SP_E_VERIFY, "server check 2 (cn): FQDN too long");
