@@ -73,7 +73,7 @@
 #define SRV_LOG_LINE_MAX 2048
 #define SRV_DRAIN_TICK_MS 100
 #define SRV_TICKET_CHECK_S 60
-#define SRV_BODY_MAX 0 /* GET/HEAD carry no body */
+#define SRV_BODY_MAX 4096 /* read so other methods get 405; larger: 413 */
 
 enum conn_state { CS_HANDSHAKE, CS_IDLE, CS_READING, CS_BUSY };
 static const char *const cs_names[] = { "handshake", "idle", "header" };

@@ -1,0 +1,125 @@
+# Shared setup for tests/integration/serve_*.sh: a vendor PKI made with
+# `sprov ca`, a device database made with `sprov db`, helpers to start
+# `sprov serve` and to ask it for profiles with curl, openssl, gnutls-cli
+# and Python.  Source after testlib.sh.
+
+SRV_NAME=prov.test.example
+export SPROV_STORE="sqlite:$T/sprov.db"
+
+# serve_pki: CA, server certificate, devices A (sprov style) and B (spa
+# style), and the first (empty) CRL.
+serve_pki() {
+	"$SPROV" ca init "$T/ca" --org Test >/dev/null
+	"$SPROV" req --cn "$SRV_NAME" --out "$T/prov.csr" --key-out "$T/privkey.pem" >/dev/null
+	"$SPROV" ca sign "$T/ca" "$T/prov.csr" -o "$T/provserver.crt" >/dev/null
+	"$SPROV" ca issue "$T/ca" --mac 000e08aaaa01 --serial SNA01 --product SPA2102 \
+		--out "$T/dev" >/dev/null
+	"$SPROV" ca issue "$T/ca" --mac 000e08aaaa02 --serial SNA02 --product SPA-962 \
+		--subject-style spa --out "$T/dev" >/dev/null
+	"$SPROV" ca crl "$T/ca" --ca device -o "$T/device-ca.crl" >/dev/null
+	DEV_A="$T/dev/000e08aaaa01"
+	DEV_B="$T/dev/000e08aaaa02"
+}
+
+# serve_db: both devices known, a default, a secret per device.
+serve_db() {
+	"$SPROV" db init >/dev/null
+	"$SPROV" db devices add 000e08aaaa01 --serial SNA01 --product SPA2102 >/dev/null
+	"$SPROV" db devices add 000e08aaaa02 --serial SNA02 --product SPA-962 >/dev/null
+	"$SPROV" db params set --default Proxy_1_=sip.example.net --access na >/dev/null
+	"$SPROV" db params set --device 000e08aaaa01 Password_1_=secretAAAA >/dev/null
+	"$SPROV" db params set --device 000e08aaaa02 Password_1_=secretBBBB >/dev/null
+}
+
+# serve_start [ARGS...]: start the server on a free port ($PORT, admin
+# $APORT); access log in $T/access.log, diagnostics in $T/serve.err.
+serve_start() {
+	PORT=$(free_port)
+	APORT=$(free_port)
+	bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" \
+		--cert "$T/provserver.crt" --key "$T/privkey.pem" \
+		--client-ca "$T/ca/device-ca.crt" --workers 2 "$@" \
+		>>"$T/access.log" 2>>"$T/serve.err"
+	SERVE_PID=$BG_PID
+	wait_port "$PORT" 20
+	wait_port "$APORT" 20
+}
+
+serve_stop() {
+	bg_kill "$SERVE_PID" TERM
+}
+
+# get DEVDIR PATH [CURL ARGS...]: curl with a device certificate; sets
+# $CODE, $BODY (file $T/body), headers in $T/hdr.
+get() {
+	local dev=$1 path=$2
+	shift 2
+	rm -f "$T/body" "$T/hdr"
+	set +e
+	CODE=$(curl -sS --max-time 10 --resolve "$SRV_NAME:$PORT:127.0.0.1" \
+		--cacert "$T/ca/server-ca.crt" --cert "$dev/client.crt" --key "$dev/client.key" \
+		-D "$T/hdr" -o "$T/body" -w '%{http_code}' "$@" \
+		"https://$SRV_NAME:$PORT$path" 2>"$T/curl.err")
+	CURL_RC=$?
+	set -e
+	BODY=$(cat "$T/body" 2>/dev/null || true)
+}
+
+expect_code() {
+	[ "$CODE" = "$1" ] || fail "expected HTTP $1, got '$CODE' (curl rc $CURL_RC: $(cat "$T/curl.err"))"
+	_TESTS_RUN=$((_TESTS_RUN + 1))
+}
+
+# The profile the server must send: rendered from the database by hand.
+metric() {
+	curl -s "http://127.0.0.1:$APORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'
+}
+
+# openssl_ca_conf DIR: a minimal `openssl ca` setup signing with the
+# device CA (for certificates `sprov ca` rightly refuses to make).
+openssl_ca_conf() {
+	local d=$1
+	mkdir -p "$d"
+	: >"$d/index.txt"
+	echo 1000 >"$d/serial"
+	cat >"$d/ca.cnf" <<EOC
+[ca]
+default_ca = dca
+[dca]
+database = $d/index.txt
+new_certs_dir = $d
+serial = $d/serial
+default_md = sha256
+policy = anything
+unique_subject = no
+copy_extensions = none
+x509_extensions = leaf
+[anything]
+organizationName = optional
+organizationalUnitName = optional
+commonName = optional
+serialNumber = optional
+localityName = optional
+stateOrProvinceName = optional
+[leaf]
+basicConstraints = critical,CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+[ica]
+basicConstraints = critical,CA:true
+keyUsage = critical,keyCertSign,cRLSign
+EOC
+}
+
+# make_cert OUTDIR SUBJECT CACERT CAKEY [openssl ca args...]
+make_cert() {
+	local out=$1 subj=$2 cacert=$3 cakey=$4
+	shift 4
+	mkdir -p "$out"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$out/client.key" 2>/dev/null
+	openssl req -new -key "$out/client.key" -subj "$subj" -multivalue-rdn \
+		-out "$out/client.csr" 2>/dev/null
+	openssl ca -batch -config "$T/oca/ca.cnf" -cert "$cacert" -keyfile "$cakey" \
+		-in "$out/client.csr" -out "$out/client.crt" -notext "$@" 2>"$out/ca.err" ||
+		fail "openssl ca: $(cat "$out/ca.err")"
+}
