@@ -702,6 +702,20 @@ bind_opt(sqlite3_stmt *st, int i, sp_slice v, bool have)
 	return have ? bind_slice(st, i, v) : sqlite3_bind_null(st, i);
 }
 
+/*
+ * A certificate's serial or product that is not a valid field is recorded
+ * as "" rather than failing the whole batch: one odd device must not cost
+ * every other device its contact record.
+ */
+static const char *
+field_or_empty(const char *what, const char *v)
+{
+	if (sp_ok(sp_store_field_check(what, sp_slice_of(v))))
+		return v;
+	sp_error_clear();
+	return "";
+}
+
 static sp_result
 contact_put(sq_store *s, const sp_contact *c)
 {
@@ -713,7 +727,8 @@ contact_put(sq_store *s, const sp_contact *c)
 
 	sp_mac_format(&c->mac, SP_MAC_MA, ma);
 	if (c->record_pending)
-		TRY(pending_insert(s, ma, c->serial, c->product, c->time));
+		TRY(pending_insert(s, ma, field_or_empty("serial", c->serial),
+		    field_or_empty("product", c->product), c->time));
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
 	TRY(st_get(s, ST_CONTACT_PUT, &st));
 	BIND(s, bind_str(st, 1, ma));

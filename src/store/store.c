@@ -246,11 +246,6 @@ sp_store_contact_batch(sp_store *s, const sp_contact *v, size_t n)
 		    terminated(c->serial, sizeof(c->serial)) &&
 		    terminated(c->product, sizeof(c->product)),
 		    SP_E_INTERNAL, "contact %zu: unterminated field", i);
-		if (c->record_pending) {
-			TRY(sp_store_field_check("serial", sp_slice_of(c->serial)));
-			TRY(sp_store_field_check("product",
-			    sp_slice_of(c->product)));
-		}
 	}
 	if (n)
 		TRY(s->ops->contact_batch(s, v, n));

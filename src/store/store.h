@@ -111,7 +111,9 @@ typedef struct sp_contact {
 	int status;                           /* HTTP status answered */
 	/*
 	 * Unknown device served anyway: also record it as pending (serial and
-	 * product from its certificate).  Ignored when the MAC is known.
+	 * product from its certificate; one that fails sp_store_field_check
+	 * is recorded as "" instead of failing the batch).  Ignored when the
+	 * MAC is known.
 	 */
 	bool record_pending;
 	char serial[SP_STORE_FIELD_MAX + 1];

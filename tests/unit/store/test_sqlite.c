@@ -450,6 +450,18 @@ test_contacts_and_pending(void **state)
 	OK(sp_store_contact_get(f->s, &v[0].mac, &got, &found));
 	assert_false(found);
 
+	/* A pending device's odd certificate fields do not fail the batch. */
+	memset(&v[1], 0, sizeof(v[1]));
+	v[1].mac = mac_of("000e08000055");
+	v[1].record_pending = true;
+	snprintf(v[1].serial, sizeof(v[1].serial), "bad\x01serial");
+	snprintf(v[1].product, sizeof(v[1].product), "ok");
+	OK(sp_store_contact_batch(f->s, &v[1], 1));
+	OK(sp_store_device_get(f->s, &v[1].mac, &d, &found));
+	assert_true(found && d.pending);
+	assert_string_equal(d.serial, "");
+	assert_string_equal(d.product, "ok");
+
 	/* Unterminated fields are a caller bug, refused before writing. */
 	memset(v[0].ip, 'x', sizeof(v[0].ip));
 	assert_int_equal(sp_store_contact_batch(f->s, v, 1).code, SP_E_INTERNAL);
