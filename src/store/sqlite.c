@@ -206,6 +206,9 @@ typedef struct sq_store {
 	bool gen_valid;    /* gen/dv describe the database as of dv */
 	int64_t dv;
 	uint64_t gen;
+	/* Generation seen by the last device_get (see params_effective). */
+	bool lookup_valid;
+	uint64_t lookup_gen;
 } sq_store;
 
 static sq_store *
@@ -575,26 +578,31 @@ sq_device_get(sp_store *base, const sp_mac *mac, sp_device *out, bool *found)
 	sq_store *s = sq(base);
 	sqlite3_stmt *st = NULL;
 	char ma[SP_MAC_STRLEN];
+	bool mine = false;
 	int rc;
 
 	*found = false;
+	s->lookup_valid = false;
 	sp_mac_format(mac, SP_MAC_MA, ma);
+	TRY(tx_begin(s, false, &mine));
 	TRY(st_get(s, ST_DEV_GET, &st));
 	BIND(s, bind_str(st, 1, ma));
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		goto out;
-	if (rc != SQLITE_ROW) {
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->mac = *mac;
+		TRY(row_device(st, 0, out));
+		*found = true;
+	} else if (rc != SQLITE_DONE) {
 		res = dberr(s, "looking up a device");
 		goto out;
 	}
-	memset(out, 0, sizeof(*out));
-	out->mac = *mac;
-	TRY(row_device(st, 0, out));
-	*found = true;
+	/* The generation of this snapshot, for the params call that follows. */
+	TRY(read_gen(s, &s->lookup_gen));
+	s->lookup_valid = true;
 out:
 	st_done(st);
-	return res;
+	return tx_end(s, mine, false, res);
 }
 
 /*
@@ -655,8 +663,18 @@ sq_params_effective(sp_store *base, const sp_device *dev, bool defaults_only,
 		BIND(s, bind_str(st, 3, ma));
 	}
 	TRY(merge_rows(s, st, out));
-	if (gen)
+	if (gen) {
+		/*
+		 * The caller decided what to ask for (this device's levels, or
+		 * defaults because the device was unknown or disabled) from its
+		 * sp_store_device_get snapshot.  If anything changed since, the
+		 * older generation makes the cached result stale at once.
+		 */
 		TRY(read_gen(s, gen));
+		if (s->lookup_valid && s->lookup_gen < *gen)
+			*gen = s->lookup_gen;
+	}
+	s->lookup_valid = false;
 out:
 	st_done(st);
 	return tx_end(s, mine, false, res);

@@ -171,13 +171,22 @@ SP_MUST_CHECK sp_result sp_store_device_get(sp_store *s, const sp_mac *mac,
 /*
  * Effective parameters of a device: defaults, then its product, its group,
  * itself, merged into out (which must be initialised; existing entries are
- * overridden).  Read in one consistent snapshot; *gen (optional) is the
- * generation of that snapshot, to tag a cached rendering with.
+ * overridden).  Read in one consistent snapshot.
+ *
+ * *gen (optional) is the generation to tag a cached rendering with: that
+ * of this snapshot, or, if an sp_store_device_get on this handle preceded
+ * the call and the database changed in between, the older generation that
+ * lookup saw.  So a device disabled, removed, added or moved between the
+ * lookup and this call never leaves a cache entry that looks current.
+ * Always tag with this value, not with an earlier sp_store_generation().
  */
 SP_MUST_CHECK sp_result sp_store_params_effective(sp_store *s,
     const sp_device *dev, sp_params *out, uint64_t *gen);
 
-/* The defaults level only (unknown devices, when configured to serve them). */
+/*
+ * The defaults level only (unknown devices, when configured to serve them);
+ * *gen as for sp_store_params_effective.
+ */
 SP_MUST_CHECK sp_result sp_store_params_defaults(sp_store *s, sp_params *out,
     uint64_t *gen);
 

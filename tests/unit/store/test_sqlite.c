@@ -350,6 +350,58 @@ test_generation(void **state)
 #undef SAME
 }
 
+/*
+ * The server looks a device up, then reads its params.  A change in
+ * between must not produce a cache tag that looks current.
+ */
+static void
+test_lookup_race(void **state)
+{
+	fx *f = *state;
+	sp_store *op = NULL;
+	sp_mac m = mac_of("000e08aabbcc");
+	sp_device d;
+	sp_params ps;
+	bool found;
+	uint64_t g;
+
+	add_dev(f->s, "000e08aabbcc", "", "P", "");
+	OK(sp_store_open(f->uri, &op));   /* the operator's CLI */
+
+	/* Disabled between lookup and params. */
+	OK(sp_store_device_get(f->s, &m, &d, &found));
+	assert_true(found && d.enabled);
+	OK(sp_store_device_set_enabled(op, &m, false));
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, &g));
+	sp_params_free(&ps);
+	assert_true(g < gen(f->s));
+
+	/* No change in between: the tag is current. */
+	OK(sp_store_device_get(f->s, &m, &d, &found));
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, &g));
+	sp_params_free(&ps);
+	assert_int_equal(g, gen(f->s));
+
+	/* Unknown at lookup, added before the defaults are read. */
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0, 0, 0x42 } }, &d,
+	    &found));
+	assert_false(found);
+	add_dev(op, "000e08000042", "", "", "");
+	sp_params_init(&ps);
+	OK(sp_store_params_defaults(f->s, &ps, &g));
+	sp_params_free(&ps);
+	assert_true(g < gen(f->s));
+
+	/* Without a preceding lookup: the snapshot's own generation. */
+	sp_params_init(&ps);
+	OK(sp_store_params_defaults(f->s, &ps, &g));
+	sp_params_free(&ps);
+	assert_int_equal(g, gen(f->s));
+	sp_store_close(op);
+}
+
 static void
 test_contacts_and_pending(void **state)
 {
@@ -638,6 +690,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_contacts_and_pending, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_refused, setup,
