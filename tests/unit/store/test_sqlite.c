@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -671,6 +672,97 @@ test_transaction_rollback(void **state)
 	assert_int_equal(ndevices(f->s), 2);
 }
 
+/*
+ * One handle per thread, as the server runs: workers read, the flusher
+ * writes contact batches, the CLI writes params, all at once.  Nobody may
+ * fail with "database is locked".
+ */
+typedef struct th_arg {
+	const char *uri;
+	int role;
+	int iters;
+	bool ok;
+	char err[256];
+} th_arg;
+
+static void *
+th_main(void *p)
+{
+	th_arg *a = p;
+	sp_store *s = NULL;
+	sp_result r = SP_OK;
+	sp_mac m = { { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } };
+
+	r = sp_store_open(a->uri, &s);
+	for (int i = 0; sp_ok(r) && i < a->iters; i++) {
+		if (a->role == 0) {
+			sp_device d;
+			sp_params ps;
+			bool found;
+			uint64_t g;
+
+			sp_params_init(&ps);
+			r = sp_store_generation(s, &g);
+			if (sp_ok(r))
+				r = sp_store_device_get(s, &m, &d, &found);
+			if (sp_ok(r) && found)
+				r = sp_store_params_effective(s, &d, &ps, &g);
+			sp_params_free(&ps);
+		} else if (a->role == 1) {
+			sp_contact v[50];
+
+			memset(v, 0, sizeof(v));
+			for (int k = 0; k < 50; k++) {
+				v[k].mac = (sp_mac){ { 0, 0x0e, 8, 1, (uint8_t)i,
+				    (uint8_t)k } };
+				v[k].time = i;
+				v[k].record_pending = (k % 10) == 0;
+			}
+			r = sp_store_contact_batch(s, v, 50);
+		} else {
+			char val[32];
+
+			snprintf(val, sizeof(val), "v%d", i);
+			r = sp_store_param_set(s, &(sp_level_ref){ SP_LEVEL_DEVICE,
+			    "000e08aabbcc" }, "A", sp_slice_of(val), SP_ACCESS_UNSET);
+		}
+	}
+	a->ok = sp_ok(r);
+	if (!a->ok)
+		snprintf(a->err, sizeof(a->err), "%s", sp_errmsg());
+	sp_store_close(s);
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	fx *f = *state;
+	th_arg a[4] = {
+		{ f->uri, 0, 300, false, "" }, { f->uri, 0, 300, false, "" },
+		{ f->uri, 1, 20, false, "" }, { f->uri, 2, 40, false, "" },
+	};
+	pthread_t t[4];
+	sp_params ps;
+	sp_device d;
+	bool found;
+
+	add_dev(f->s, "000e08aabbcc", "", "", "");
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, th_main, &a[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		if (!a[i].ok)
+			fail_msg("thread %d (role %d): %s", i, a[i].role, a[i].err);
+	}
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	sp_params_init(&ps);
+	OK(sp_store_params_effective(f->s, &d, &ps, NULL));
+	expect_param(&ps, "A", "v39", SP_ACCESS_UNSET);
+	sp_params_free(&ps);
+}
+
 static void
 test_uri_default(void **state)
 {
@@ -697,6 +789,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_rollback, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test(test_uri_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
