@@ -100,7 +100,12 @@ SP_MUST_CHECK sp_result sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ
     const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
     int64_t not_after, X509 **out);
 
-/* Device certificates, many at a time: constant parts are made once. */
+/*
+ * Device certificates, many at a time: constant parts are made once.
+ * For speed the P-256 public key is set as raw SPKI bits, so the X509 that
+ * sp_devcert_make returns is for encoding (sp_cert_pem/sp_cert_der) only:
+ * its X509_get0_pubkey() is NULL.  Parse the DER back for anything else.
+ */
 typedef struct sp_devcert_maker sp_devcert_maker;
 typedef enum { SP_DEVSTYLE_SPROV, SP_DEVSTYLE_SPA } sp_devstyle;
 typedef struct sp_devcert_req {
