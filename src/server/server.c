@@ -605,6 +605,12 @@ out:
 }
 
 static void
+on_close(struct evhttp_connection *evcon, void *arg)
+{
+	sp_tls_bufferevent_close(evhttp_connection_get_bufferevent(evcon));
+}
+
+static void
 on_request(struct evhttp_request *req, void *arg)
 {
 	worker *w = arg;
@@ -646,7 +652,8 @@ on_request(struct evhttp_request *req, void *arg)
 		reply(s, req, &l, 403, "Forbidden", "TLS required", true);
 		goto out;
 	}
-	c->requests++;
+	if (c->requests++ == 0)
+		evhttp_connection_set_closecb(evcon, on_close, c);
 	conn_arm(c, CS_BUSY, 0);
 
 	if (uri != NULL && strlen(uri) > (size_t)cfg->max_request_line) {

@@ -81,6 +81,14 @@ void sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force);
 struct bufferevent *sp_tls_bufferevent_new(sp_tls_server *srv,
     struct event_base *base, void *conn);
 
+/*
+ * The connection is about to be closed after a clean HTTP exchange: send
+ * close_notify.  OpenSSL drops a session from the server cache when its
+ * connection is freed without one, which would defeat TLS 1.2 session-ID
+ * resumption for every HTTP/1.0 device.
+ */
+void sp_tls_bufferevent_close(struct bufferevent *bev);
+
 /* The conn pointer given to sp_tls_bufferevent_new, or NULL. */
 void *sp_tls_bufferevent_conn(struct bufferevent *bev);
 

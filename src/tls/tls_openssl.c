@@ -767,6 +767,18 @@ out:
 	return bev;
 }
 
+void
+sp_tls_bufferevent_close(struct bufferevent *bev)
+{
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	tls_conn *tc = ssl ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
+
+	if (tc == NULL || !tc->done || SSL_in_init(ssl))
+		return;
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+}
+
 void *
 sp_tls_bufferevent_conn(struct bufferevent *bev)
 {
