@@ -463,6 +463,10 @@ cmd_devices_show(int argc, char **argv)
 		} else {
 			printf("last contact never\n");
 		}
+		if (!d.enabled)
+			printf("served       not this profile: a %s device gets 404 or "
+			    "the defaults-only profile (server setting)\n",
+			    d.pending ? "pending" : "disabled");
 		printf("profile      %zu parameters\n", ps.n);
 		fwrite(xml.p ? xml.p : "", 1, xml.len, stdout);
 		if (xml.len && xml.p[xml.len - 1] != '\n')

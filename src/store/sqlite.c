@@ -44,9 +44,14 @@
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 
+/*
+ * migrations[i] takes the schema from version i to i + 1 and ends by
+ * setting user_version.  Append, never edit.  Each script is parenthesised
+ * so clang's -Wstring-concatenation does not mistake it for a missing comma.
+ */
 static const char *const migrations[] = {
 	/* 0 -> 1: the first schema. */
-	"CREATE TABLE meta ("
+	("CREATE TABLE meta ("
 	"  k TEXT PRIMARY KEY NOT NULL,"
 	"  v INTEGER NOT NULL"
 	") WITHOUT ROWID;"
@@ -109,7 +114,7 @@ static const char *const migrations[] = {
 	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
 	"CREATE TRIGGER device_params_gen_del AFTER DELETE ON device_params"
 	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
-	"PRAGMA user_version = 1;",
+	"PRAGMA user_version = 1;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 

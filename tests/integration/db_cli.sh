@@ -184,6 +184,8 @@ note "devices enable / disable, pending devices"
 expect_rc 0 db devices disable 000e08aabbcc
 expect_out_contains "disabled device 000e08aabbcc"
 [ "$(sqlite3 "$DB" "SELECT enabled FROM devices WHERE mac='000e08aabbcc'")" = 0 ] || fail "not disabled"
+expect_rc 0 db devices show 000e08aabbcc
+expect_out_contains "served       not this profile: a disabled device gets 404"
 expect_rc 0 db devices enable 00:0e:08:aa:bb:cc
 [ "$(sqlite3 "$DB" "SELECT enabled FROM devices WHERE mac='000e08aabbcc'")" = 1 ] || fail "not enabled"
 refused 1 "no device 000e08000009" db devices enable 000e08000009
