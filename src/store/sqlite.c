@@ -480,7 +480,20 @@ sp_store_sqlite_open(const char *path, int flags, sp_store **out)
 		ENSURE(S_ISREG(sb.st_mode), SP_E_IO,
 		    "store '%s' is not a regular file", path);
 	}
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	/*
+	 * Debian's SQLite is built with SQLITE_USE_URI: a name starting with
+	 * "file:" would be read as a URI (mode=memory, vfs=...), not as the
+	 * file we just checked.  "./file:..." is always a plain name.
+	 */
+	if (strncmp(path, "file:", 5) == 0) {
+		char *p = NULL;
+		TRY_ALLOC(p, malloc(strlen(path) + 3));
+		memcpy(p, "./", 2);
+		memcpy(p + 2, path, strlen(path) + 1);
+		free(s->path);
+		s->path = p;
+	}
+	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		res = s->db ? dberr(s, "opening the store") :

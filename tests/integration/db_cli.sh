@@ -67,6 +67,10 @@ expect_out_contains "no devices"
 mkdir "$T/cwd"
 (cd "$T/cwd" && "$SPROV" db init >/dev/null) || fail "init with the default store"
 [ -f "$T/cwd/sprov.db" ] || fail "the default store is not ./sprov.db"
+# "file:" is a file name here, never an SQLite URI (Debian builds USE_URI).
+(cd "$T/cwd" && "$SPROV" db init --store 'sqlite:file:x.db?mode=memory' >/dev/null) ||
+    fail "init sqlite:file:..."
+[ -f "$T/cwd/file:x.db?mode=memory" ] || fail "file: was read as a URI"
 # A foreign SQLite file is refused and left alone.
 sqlite3 "$T/foreign.db" 'CREATE TABLE t(x); INSERT INTO t VALUES (1);'
 fh=$(sqlite3 "$T/foreign.db" .dump | sha256sum)
