@@ -132,9 +132,14 @@ sp_device_run(const char *dir, const sp_daemon_opts *o)
 	clk.scale = o->time_scale;
 
 	load_timers(dir, &t);
-	next = sp_next_resync(&t, SP_EV_START, &idx, vnow(&clk), utc_offset(vnow(&clk)), rng, NULL);
-	sp_info("device started; first resync in %lld s",
-	    next == SP_NEVER ? -1LL : (long long)(next - vnow(&clk)));
+	{
+		int64_t now = vnow(&clk);
+		next = sp_next_resync(&t, SP_EV_START, &idx, now, utc_offset(now), rng, NULL);
+		if (next == SP_NEVER)
+			sp_info("device started; no resync timer armed (waiting for SIGHUP)");
+		else
+			sp_info("device started; first resync in %lld s", (long long)(next - now));
+	}
 	while (!got_stop) {
 		int64_t now = vnow(&clk);
 		bool due = got_hup || (next != SP_NEVER && now >= next);

@@ -132,10 +132,15 @@ sp_dns_resolve(const char *servers, const char *name, sp_addrlist *out)
 		int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+			/*
+			 * Not ARES_GETSOCK_WRITABLE: it shifts a signed 1 by up
+			 * to 31 places (undefined behaviour, caught by UBSan).
+			 */
+			unsigned ubits = (unsigned)bits;
 			short ev = 0;
-			if (ARES_GETSOCK_READABLE(bits, i))
+			if ((ubits >> i) & 1u)
 				ev |= POLLIN;
-			if (ARES_GETSOCK_WRITABLE(bits, i))
+			if ((ubits >> (i + ARES_GETSOCK_MAXNUM)) & 1u)
 				ev |= POLLOUT;
 			if (ev) {
 				pfd[n].fd = socks[i];
