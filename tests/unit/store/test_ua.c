@@ -180,6 +180,52 @@ test_prefixes(void **state)
 	assert_int_equal(ok, 2);
 }
 
+static bool
+inside(sp_slice s, const char *p, size_t n)
+{
+	return s.len == 0 || (s.p >= p && s.p + s.len <= p + n);
+}
+
+/*
+ * A poor man's fuzzer (deterministic): random bytes and single-byte
+ * mutations of the good table.  Never crashes (ASan), every slice of a
+ * success lies inside the input, and a success has every required part.
+ */
+static void
+test_mutations(void **state)
+{
+	static const char alphabet[] = "/-() .:Aa09\x01\x7f\xff";
+	uint32_t seed = 12345;
+	char buf[96];
+
+	(void)state;
+	for (int round = 0; round < 50000; round++) {
+		size_t n;
+		sp_ua ua;
+
+		seed = seed * 1103515245u + 12345u;
+		if (round % 2) {
+			const char *g = good[(seed >> 8) % (sizeof(good) / sizeof(good[0]))].ua;
+			n = strlen(g);
+			memcpy(buf, g, n);
+			buf[(seed >> 4) % n] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		} else {
+			n = (seed >> 8) % sizeof(buf);
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				buf[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+			}
+		}
+		if (sp_ok(sp_ua_parse(sp_slice_mk(buf, n), &ua))) {
+			assert_true(ua.vendor.len && ua.product.len && ua.swver.len &&
+			    ua.serial.len);
+			assert_true(inside(ua.vendor, buf, n) && inside(ua.product, buf, n) &&
+			    inside(ua.swver, buf, n) && inside(ua.mac, buf, n) &&
+			    inside(ua.serial, buf, n));
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -190,6 +236,7 @@ main(void)
 		cmocka_unit_test(test_control_chars),
 		cmocka_unit_test(test_overlong),
 		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
