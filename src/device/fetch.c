@@ -33,6 +33,8 @@ typedef struct attempt {
 	char msg[SP_CHECK_MSG_MAX];
 	char fqdn[SP_FQDN_MAX + 1];
 	char peer[SP_ADDRSTR_MAX];
+	char local[SP_ADDRSTR_MAX];
+	bool send_auth;               /* credentials go to the first host only */
 	sp_buf *body;
 	bool body_too_big;
 	char etag[SP_ETAG_MAX + 1];
@@ -107,7 +109,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	const sp_addrlist *ans;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	sp_ipaddr peer;
+	sp_ipaddr peer, local;
 
 	if (at == NULL)
 		return 0;
@@ -135,6 +137,10 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		return 0;
 	}
 	sp_ipaddr_format(&peer, at->peer);
+	sl = sizeof(ss);
+	if (getsockname(at->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    sp_ipaddr_from_sockaddr((struct sockaddr *)&ss, &local))
+		sp_ipaddr_format(&local, at->local);
 	if (at->host_is_ip) {
 		/* The URL named no host: ask DNS about the certificate's FQDN. */
 		sp_result r = sp_dns_resolve(at->o->dns_servers, at->fqdn, &dnsans);
@@ -398,6 +404,12 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 		hdrs = t;
 	}
 	SETOPT(CURLOPT_HTTPHEADER, hdrs);
+	if (at->send_auth && (o->uid || o->pwd)) {
+		/* Basic or Digest as the server asks: curl retries the 401 once. */
+		SETOPT(CURLOPT_HTTPAUTH, (long)(CURLAUTH_BASIC | CURLAUTH_DIGEST));
+		SETOPT(CURLOPT_USERNAME, o->uid ? o->uid : "");
+		SETOPT(CURLOPT_PASSWORD, o->pwd ? o->pwd : "");
+	}
 #undef SETOPT
 
 	cc = curl_easy_perform(c);
@@ -444,7 +456,7 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 {
 	sp_result res = SP_OK;
 	char url[SP_URL_MAX + 1], location[SP_URL_MAX + 1];
-	url_parts u;
+	url_parts u, first;
 	sp_addrlist answers;
 	attempt at;
 
@@ -458,13 +470,15 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 		bool is_ip, retry = false;
 
 		TRY(split_url(url, &u));
+		if (r->redirects == 0)
+			first = u;
 		snprintf(r->url, sizeof(r->url), "%s", url);
 		snprintf(r->scheme, sizeof(r->scheme), "%s", u.scheme);
 		snprintf(r->host, sizeof(r->host), "%s", u.host);
 		snprintf(r->path, sizeof(r->path), "%s", u.path);
 		r->port = u.port;
 		r->status = 0;
-		r->address[0] = r->fqdn[0] = r->etag[0] = '\0';
+		r->address[0] = r->fqdn[0] = r->etag[0] = r->local[0] = '\0';
 		is_ip = sp_ipaddr_parse(sp_slice_of(u.host), &lit);
 		memset(&answers, 0, sizeof(answers));
 		if (is_ip)
@@ -480,6 +494,8 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 			at.pinned = answers.v[i];
 			at.fd = CURL_SOCKET_BAD;
 			at.body = &r->body;
+			/* A redirect elsewhere never receives the credentials. */
+			at.send_auth = strcasecmp(u.host, first.host) == 0 && u.port == first.port;
 			sp_buf_free_secret(&r->body);
 			sp_buf_init(&r->body, o->body_max);
 			sp_ipaddr_format(&answers.v[i], r->address);
@@ -488,6 +504,7 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 			res = attempt_one(url, &u, &at, &r->status, location, &retry);
 			snprintf(r->fqdn, sizeof(r->fqdn), "%s", at.fqdn);
 			snprintf(r->etag, sizeof(r->etag), "%s", at.etag);
+			snprintf(r->local, sizeof(r->local), "%s", at.local);
 			r->failed_check = at.failed;
 			if (sp_ok(res) || !retry)
 				break;

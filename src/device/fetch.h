@@ -48,6 +48,7 @@ typedef struct sp_fetch_opts {
 	size_t post_len;
 	const char *content_type;  /* for POST */
 	size_t body_max;
+	const char *uid, *pwd;     /* HTTP auth (--uid/--pwd), first host only */
 	long connect_timeout_ms;   /* 0: SP_FETCH_CONNECT_TIMEOUT_MS */
 	long timeout_ms;           /* 0: SP_FETCH_TIMEOUT_MS */
 	volatile sig_atomic_t *cancel; /* set non-zero to abort (daemon stop) */
@@ -65,6 +66,7 @@ typedef struct sp_fetch_result {
 	unsigned port;
 	char path[SP_URL_MAX + 1];    /* path and query */
 	char address[SP_ADDRSTR_MAX]; /* the address connected to, "" if none */
+	char local[SP_ADDRSTR_MAX];   /* our own address on that connection ($IP) */
 	char fqdn[SP_FQDN_MAX + 1];   /* the server certificate's FQDN */
 	char etag[SP_ETAG_MAX + 1];   /* "" if none */
 	unsigned redirects;

@@ -264,6 +264,10 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	if (strcmp(sp_params_value(rd->state, k_url, ""), url) == 0 &&
 	    *sp_params_value(rd->state, k_etag, "") != '\0')
 		fo.if_none_match = sp_params_value(rd->state, k_etag, "");
+	if (ch.has_uid)
+		fo.uid = sp_buf_cstr(&ch.uid);
+	if (ch.has_pwd)
+		fo.pwd = sp_buf_cstr(&ch.pwd);
 	if (ch.post) {
 		sp_slice v = sp_macros_get(rd->m, (sp_macro_id)(SP_M_A + (ch.post - 'a')));
 		TRY(sp_macro_expand(v, rd->m, 0, &post));
@@ -287,6 +291,8 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		set_err(rd, pre, sp_errmsg());
 		goto out;
 	}
+	if (fr.local[0])
+		TRY(sp_macros_set(rd->m, SP_M_IP, sp_slice_of(fr.local)));
 	if (fr.status == 200) {
 		res = sp_profile_decode(sp_slice_mk(fr.body.p ? fr.body.p : "", fr.body.len),
 		    ch.has_key ? sp_buf_cstr(&ch.key) : NULL, &prof);

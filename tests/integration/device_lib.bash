@@ -92,6 +92,12 @@ make_pki() {
 	_leaf "$p/clientonly" "$p/server-ca" "/O=Provider/CN=$FQDN" "$p/srv-client.ext"
 	_leaf "$p/expired" "$p/server-ca" "/O=Provider/CN=$FQDN" "$p/srv.ext" \
 		20200101000000Z 20200201000000Z
+	# A leaf under an intermediate CA; nginx sends the chain.
+	_ext "$p/inter.ext" "basicConstraints=critical,CA:TRUE" "keyUsage=critical,keyCertSign,cRLSign"
+	_leaf "$p/inter" "$p/server-ca" "/O=Test Vendor/CN=Intermediate" "$p/inter.ext"
+	_leaf "$p/viainter" "$p/inter" "/O=Provider/CN=$FQDN" "$p/srv.ext"
+	cat "$p/viainter.crt" "$p/inter.crt" >"$p/chained.crt"
+	cp "$p/viainter.key" "$p/chained.key"
 	_key "$p/selfsigned.key"
 	_ossl req -x509 -new -key "$p/selfsigned.key" -subj "/O=Provider/CN=$FQDN" -days 365 \
 		-addext "subjectAltName=DNS:$FQDN" -addext "extendedKeyUsage=serverAuth" \
@@ -133,7 +139,12 @@ PY
 # its own port ($PORT_<name>), all serving $T/www with client certificates required.
 start_nginx() {
 	local conf=$T/nginx/nginx.conf name port
-	mkdir -p "$T/nginx/tmp" "$T/www"
+	for name in "$@"; do
+		eval "PORT_$name=$(free_port)"
+	done
+	mkdir -p "$T/nginx/tmp" "$T/www/auth"
+	# user alice, password wonderland (basic auth for --uid/--pwd)
+	echo "alice:$(openssl passwd -apr1 wonderland)" >"$T/nginx/htpasswd"
 	{
 		echo "worker_processes 1; daemon off; user root; pid $T/nginx/nginx.pid;"
 		echo "error_log $T/nginx/error.log info;"
@@ -144,8 +155,7 @@ start_nginx() {
 		echo "  fastcgi_temp_path $T/nginx/tmp; uwsgi_temp_path $T/nginx/tmp; scgi_temp_path $T/nginx/tmp;"
 		echo "  default_type application/xml;"
 		for name in "$@"; do
-			port=$(free_port)
-			eval "PORT_$name=$port"
+			eval "port=\$PORT_$name"
 			echo "  server {"
 			echo "    listen 127.0.0.1:$port ssl;"
 			echo "    ssl_certificate $T/pki/$name.crt; ssl_certificate_key $T/pki/$name.key;"
@@ -155,6 +165,8 @@ start_nginx() {
 			echo "    location = /moved.xml { return 302 https://$FQDN:\$server_port/good.xml; }"
 			echo "    location = /moved-ip.xml { return 301 https://127.0.0.1:\$server_port/good.xml; }"
 			echo "    location = /loop.xml { return 302 /loop.xml; }"
+			echo "    location = /away.xml { return 302 https://other.example.test:${PORT_othername:-1}/auth/good.xml; }"
+			echo "    location /auth/ { auth_basic sprov; auth_basic_user_file $T/nginx/htpasswd; }"
 			echo "    location = /report { client_body_buffer_size 1m; client_body_in_file_only on; return 200 'ok'; }"
 			echo "  }"
 		done

@@ -8,7 +8,7 @@
 
 make_pki
 start_dns
-start_nginx good extra nofqdn othername sanbad mismatch nodns wrongca clientonly expired selfsigned
+start_nginx good extra nofqdn othername sanbad mismatch nodns wrongca clientonly expired selfsigned chained
 
 # Profiles.
 W=$T/www
@@ -73,6 +73,28 @@ resync 0 --rule "https://127.0.0.1:$PORT_good/other.xml" --json
 expect_out_contains '"changed":["Other_Param"]'
 note "CN with /extra information: accepted"
 resync 0 --rule "https://$FQDN:$PORT_extra/good.xml"
+note "a server certificate under an intermediate CA (nginx sends the chain)"
+resync 0 --rule "https://$FQDN:$PORT_chained/good.xml"
+note "assignments are stored with the round and steer the next one"
+R='( $C != 1 )? ( $C = 1 )! https://'$FQDN:$PORT_good'/gz.xml | https://'$FQDN:$PORT_good'/other.xml'
+resync 0 --rule "$R" --json
+expect_out_contains '"url":"https://'$FQDN:$PORT_good'/gz.xml"'
+grep -q '<GPP_C>1</GPP_C>' "$D/params.xml" || fail "assignment not stored"
+resync 0 --rule "$R" --json
+expect_out_contains '"url":"https://'$FQDN:$PORT_good'/other.xml"'
+note "HTTP authentication with --uid/--pwd (never sent to a redirect's other host)"
+cp "$W/good.xml" "$W/auth/good.xml"
+resync 0 --rule "[--uid alice --pwd wonderland] https://$FQDN:$PORT_good/auth/good.xml"
+case "$ERR" in *wonderland*) fail "the password was logged" ;; esac
+resync 1 --rule "https://$FQDN:$PORT_good/auth/good.xml"
+expect_err_contains "http_get failed: HTTP 401"
+resync 1 --rule "[--uid alice --pwd wrong] https://$FQDN:$PORT_good/auth/good.xml"
+expect_err_contains "http_get failed: HTTP 401"
+before=$(grep -c 'alice' "$T/nginx/access.log" || true)
+resync 1 --rule "[--uid alice --pwd wonderland] https://$FQDN:$PORT_good/away.xml"
+expect_err_contains "http_get failed: HTTP 401"
+tail -1 "$T/nginx/access.log" | grep -q '"GET /auth/good.xml HTTP/1.1" 401' || fail "redirect not followed to the other host"
+tail -1 "$T/nginx/access.log" | grep -q alice && fail "credentials sent to the redirect's host"
 note "Resync_Fails_On_FNF = No turns a 404 into a success"
 echo "Resync_Fails_On_FNF = No" >>"$D/device.conf"
 resync 0 --rule "https://$FQDN:$PORT_good/missing.xml"
