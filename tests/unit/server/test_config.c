@@ -1,0 +1,120 @@
+/* `sprov serve` settings: one setter for INI and options, strict values. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "server/config.h"
+
+static sp_serve_config cfg;
+
+static void
+test_defaults(void **state)
+{
+	(void)state;
+	sp_serve_config_init(&cfg);
+	assert_int_equal(cfg.npaths, 2);
+	assert_string_equal(cfg.paths[0].src, "/profiles/$MA.xml");
+	assert_string_equal(cfg.paths[1].src, "/spa$PSN.cfg");
+	assert_string_equal(cfg.admin, "127.0.0.1:9443");
+	assert_int_equal(cfg.identity, SP_IDSTYLE_AUTO);
+	assert_int_equal(cfg.unknown, SP_UNKNOWN_404);
+	/* Required files missing. */
+	assert_int_equal(sp_serve_config_finish(&cfg).code, SP_E_USAGE);
+}
+
+static void
+test_set(void **state)
+{
+	(void)state;
+	sp_serve_config_init(&cfg);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "workers", "4")));
+	assert_int_equal(cfg.workers, 4);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "header-timeout", "250ms")));
+	assert_int_equal(cfg.header_timeout, 250);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "header-timeout", "3")));
+	assert_int_equal(cfg.header_timeout, 3000);
+	assert_int_equal(sp_serve_config_set(&cfg, "header-timeout", "5ms").code, SP_E_PARSE);
+	assert_int_equal(sp_serve_config_set(&cfg, "workers", "-1").code, SP_E_PARSE);
+	assert_int_equal(sp_serve_config_set(&cfg, "workers", "4x").code, SP_E_PARSE);
+	assert_int_equal(sp_serve_config_set(&cfg, "nope", "1").code, SP_E_PARSE);
+	assert_int_equal(sp_serve_config_set(&cfg, "cert", "a\nb").code, SP_E_PARSE);
+	assert_int_equal(sp_serve_config_set(&cfg, "identity", "x509").code, SP_E_USAGE);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "identity", "spa")));
+	assert_int_equal(cfg.identity, SP_IDSTYLE_SPA);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "unknown-device", "defaults")));
+	assert_int_equal(cfg.unknown, SP_UNKNOWN_DEFAULTS);
+	assert_int_equal(sp_serve_config_set(&cfg, "unknown-device", "serve").code, SP_E_PARSE);
+	/* The first path replaces the defaults, later ones add. */
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "path", "/a/$MA")));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "path", "/b/$SN")));
+	assert_int_equal(cfg.npaths, 2);
+	assert_string_equal(cfg.paths[0].src, "/a/$MA");
+	for (int i = 2; i < SP_TPLS_MAX; i++)
+		assert_true(sp_ok(sp_serve_config_set(&cfg, "path", "/c")));
+	assert_int_equal(sp_serve_config_set(&cfg, "path", "/c").code, SP_E_LIMIT);
+	char big[SP_CFG_STR_MAX + 10];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(sp_serve_config_set(&cfg, "cert", big).code, SP_E_LIMIT);
+}
+
+static void
+test_ini(void **state)
+{
+	static const char good[] =
+	    "; comment\n[serve]\nlisten = 127.0.0.1:8443\ncert = /c.pem\nkey = /k.pem\n"
+	    "client-ca = /ca.pem\npath = /p/$MA\nmax-connections = 100\n";
+	(void)state;
+	sp_serve_config_init(&cfg);
+	assert_true(sp_ok(sp_serve_config_parse(SP_SLICE_LIT(good), &cfg)));
+	assert_true(sp_ok(sp_serve_config_finish(&cfg)));
+	assert_string_equal(cfg.cert, "/c.pem");
+	assert_int_equal(cfg.npaths, 1);
+	assert_int_equal(cfg.overload_connections, 90);
+
+	sp_serve_config_init(&cfg);
+	assert_int_equal(sp_serve_config_parse(SP_SLICE_LIT("[other]\na = 1\n"), &cfg).code,
+	    SP_E_PARSE);
+	assert_non_null(strstr(sp_errmsg(), "unknown section"));
+	sp_serve_config_init(&cfg);
+	assert_int_equal(sp_serve_config_parse(SP_SLICE_LIT("workers = 2\nworkers\n"), &cfg).code,
+	    SP_E_PARSE);
+	assert_non_null(strstr(sp_errmsg(), "line 2"));
+	sp_serve_config_init(&cfg);
+	assert_int_equal(sp_serve_config_parse(sp_slice_mk("a = 1\0b", 7), &cfg).code,
+	    SP_E_PARSE);
+	sp_serve_config_init(&cfg);
+	assert_int_equal(sp_serve_config_parse(SP_SLICE_LIT("workers = 9999\n"), &cfg).code,
+	    SP_E_PARSE);
+}
+
+static void
+test_finish(void **state)
+{
+	(void)state;
+	sp_serve_config_init(&cfg);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "cert", "c")));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "key", "k")));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "client-ca", "ca")));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "max-connections", "10")));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "overload-connections", "11")));
+	assert_int_equal(sp_serve_config_finish(&cfg).code, SP_E_USAGE);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "overload-connections", "5")));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "max-request-line", "9000")));
+	assert_int_equal(sp_serve_config_finish(&cfg).code, SP_E_USAGE);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "max-request-line", "2000")));
+	assert_true(sp_ok(sp_serve_config_finish(&cfg)));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults), cmocka_unit_test(test_set),
+		cmocka_unit_test(test_ini), cmocka_unit_test(test_finish),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
