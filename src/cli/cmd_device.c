@@ -388,9 +388,14 @@ dev_check_cert(int argc, char **argv)
 	if (chain_path != NULL)
 		TRY(read_certs(chain_path, untrusted));
 	leaf = sk_X509_value(certs, 0);
-	for (int i = 1; i < sk_X509_num(certs); i++)
-		TRY_OSSL(sk_X509_push(untrusted, sk_X509_value(certs, i)) > 0 ? 1 : 0,
-		    "out of memory");
+	for (int i = 1; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		TRY_OSSL(X509_up_ref(x), "X509_up_ref");
+		if (sk_X509_push(untrusted, x) <= 0) {
+			X509_free(x);
+			ENSURE(0, SP_E_NOMEM, "out of memory");
+		}
+	}
 
 	/* The same functions, in the same order, as the handshake of a resync. */
 	failed = SP_CHECK_CHAIN;
@@ -423,13 +428,7 @@ out:
 		rc = sp_cli_fail(what, res);
 	}
 	X509_STORE_free(roots);
-	/* untrusted borrows certs' entries beyond the first; free only its own. */
-	if (untrusted != NULL) {
-		int own = sk_X509_num(untrusted) - (certs ? sk_X509_num(certs) - 1 : 0);
-		for (int i = 0; i < own; i++)
-			X509_free(sk_X509_value(untrusted, i));
-		sk_X509_free(untrusted);
-	}
+	sk_X509_pop_free(untrusted, X509_free);
 	sk_X509_pop_free(certs, X509_free);
 	return rc;
 }

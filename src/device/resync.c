@@ -224,6 +224,12 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	sp_params_init(&prof);
 	sp_buf_init(&post, SP_MACRO_OUT_MAX);
 	snprintf(rd->out->rule, sizeof(rd->out->rule), "%s", name);
+	/* This rule's outcome only: never report a previous rule's result. */
+	rd->out->err[0] = rd->out->url[0] = rd->out->server[0] = '\0';
+	rd->out->address[0] = rd->out->etag[0] = '\0';
+	rd->out->port = 0;
+	rd->out->status = 0;
+	rd->out->failed_check = SP_CHECK_NONE;
 	res = sp_rule_parse(sp_slice_of(text), &rule);
 	if (sp_failed(res)) {
 		set_err(rd, "", sp_errmsg());
