@@ -124,6 +124,19 @@ start_dns() {
 		sleep 0.05
 	done
 }
+# start_dns_extra DNSMASQ-ARGS...: another resolver; its "IP:PORT" in $DNS_EXTRA.
+start_dns_extra() {
+	local port i=0
+	port=$(free_port)
+	bg_start /usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user=root \
+		--port="$port" --listen-address=127.0.0.1 --bind-interfaces \
+		--no-resolv --no-hosts "$@" 2>>"$T/dnsmasq.err"
+	until DNS_PORT=$port dig_ok; do
+		i=$((i + 1)); [ $i -lt 100 ] || fail "dnsmasq did not start: $(cat "$T/dnsmasq.err")"
+		sleep 0.05
+	done
+	DNS_EXTRA=127.0.0.1:$port
+}
 dig_ok() {
 	python3 - "$DNS_PORT" <<'PY' 2>/dev/null
 import socket, sys

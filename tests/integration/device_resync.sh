@@ -73,6 +73,12 @@ resync 0 --rule "https://127.0.0.1:$PORT_good/other.xml" --json
 expect_out_contains '"changed":["Other_Param"]'
 note "CN with /extra information: accepted"
 resync 0 --rule "https://$FQDN:$PORT_extra/good.xml"
+note "several DNS answers: an address that refuses the connection, then the server"
+# (dnsmasq answers host-records last-first, so 127.0.0.3 is tried first)
+start_dns_extra --host-record=$FQDN,127.0.0.1 --host-record=$FQDN,127.0.0.3
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS_EXTRA" --json --rule "https://$FQDN:$PORT_good/good.xml"
+expect_out_contains '"address":"127.0.0.1"'
+expect_err_contains "Requesting resync https://127.0.0.3:$PORT_good/good.xml"
 note "a server certificate under an intermediate CA (nginx sends the chain)"
 resync 0 --rule "https://$FQDN:$PORT_chained/good.xml"
 note "assignments are stored with the round and steer the next one"

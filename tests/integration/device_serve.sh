@@ -62,19 +62,9 @@ expect_err_contains "http_get failed: HTTP 403"
 
 note "a server whose DNS answer does not match is refused before any request"
 DNS_GOOD=$DNS
-start_dns_bad() { # a second resolver that sends $FQDN to 127.0.0.2
-	BAD_PORT=$(free_port)
-	bg_start /usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user=root \
-		--port="$BAD_PORT" --listen-address=127.0.0.1 --bind-interfaces \
-		--no-resolv --no-hosts --address=/$FQDN/127.0.0.2 2>>"$T/dnsmasq.err"
-	local i=0
-	until DNS_PORT=$BAD_PORT dig_ok; do
-		i=$((i + 1)); [ $i -lt 100 ] || fail "second dnsmasq did not start"; sleep 0.05
-	done
-}
-start_dns_bad
+start_dns_extra --address=/$FQDN/127.0.0.2
 before=$(count)
-expect_rc 1 "$SPROV" device resync "$A" --dns-server "127.0.0.1:$BAD_PORT" --json \
+expect_rc 1 "$SPROV" device resync "$A" --dns-server "$DNS_EXTRA" --json \
 	--rule "https://127.0.0.1:$PORT/profiles/\$MA.xml"
 expect_err_contains "server check 4 (address): server address 127.0.0.1 is not among the DNS answers for $FQDN"
 expect_out_contains '"check":"address"'
