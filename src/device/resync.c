@@ -215,7 +215,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	sp_fetch_opts fo;
 	sp_params prof;
 	sp_buf post;
-	char url[SP_URL_MAX + 1], k_url[32], k_etag[32];
+	char url[SP_URL_MAX + 1], k_url[32], k_etag[32], prefix[32];
 	const char *method = "http_get";
 	round_ctx rc = { rd->eff, rd->m };
 
@@ -230,14 +230,12 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	rd->out->port = 0;
 	rd->out->status = 0;
 	rd->out->failed_check = SP_CHECK_NONE;
+	snprintf(prefix, sizeof(prefix), "%s: ", name);
 	res = sp_rule_parse(sp_slice_of(text), &rule);
+	if (sp_ok(res))
+		res = sp_rule_select(rule, rd->m, &ch);
 	if (sp_failed(res)) {
-		set_err(rd, "", sp_errmsg());
-		goto out;
-	}
-	res = sp_rule_select(rule, rd->m, &ch);
-	if (sp_failed(res)) {
-		set_err(rd, "", sp_errmsg());
+		set_err(rd, prefix, sp_errmsg());
 		goto out;
 	}
 	for (size_t i = 0; i < ch.n_assign; i++) {
@@ -250,7 +248,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		goto out; /* nothing to fetch */
 	res = build_url(&ch, url);
 	if (sp_failed(res)) {
-		set_err(rd, "", sp_errmsg());
+		set_err(rd, prefix, sp_errmsg());
 		goto out;
 	}
 	snprintf(rd->out->url, sizeof(rd->out->url), "%s", url);
@@ -501,15 +499,19 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	else if (out->err[0] == '\0')
 		snprintf(out->err, sizeof(out->err), "nothing to fetch");
 	/* Every rule of the round succeeded: apply it, all or nothing. */
-	TRY(diff_names(&d.store, &work, out));
-	if (out->n_changed > 0)
-		TRY(sp_device_apply(&d, &work));
+	res = diff_names(&d.store, &work, out);
+	if (sp_ok(res) && out->n_changed > 0)
+		res = sp_device_apply(&d, &work);
+	if (sp_failed(res)) {
+		set_err(&rd, "apply failed: ", sp_errmsg());
+		goto out;
+	}
 	out->ok = true;
 out:
 	if (!loaded) {
 		clean_copy(out->err, sizeof(out->err), sp_errmsg());
 	} else {
-		if (!out->ok && (out->err[0] == '\0' || strcmp(out->err, "nothing to fetch") == 0))
+		if (!out->ok && out->err[0] == '\0')
 			clean_copy(out->err, sizeof(out->err), sp_errmsg());
 		finish_round(&rd, &d, out->ok ? &state : NULL, now);
 		if (out->ok && o->report)
