@@ -118,6 +118,7 @@ t1=$(date +%s%N)
 [ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || fail "drain took too long"
 grep -q '^HTTP/1.1 200' "$T/drain.out" || fail "in-flight request lost"
 grep -q 'serve: stopped' "$T/serve.err" || fail "no stop line"
+if grep -q 'Sanitizer\|runtime error' "$T/serve.err"; then fail "sanitizer: $(cat "$T/serve.err")"; fi
 _TESTS_RUN=$((_TESTS_RUN + 1))
 wait
 

@@ -45,8 +45,16 @@ serve_start() {
 	wait_port "$APORT" 20
 }
 
+# serve_stop: SIGTERM; the server must drain and exit 0, and (in the
+# sanitizer build) report nothing.
 serve_stop() {
-	bg_kill "$SERVE_PID" TERM
+	local rc=0
+	kill -TERM "$SERVE_PID" 2>/dev/null || true
+	wait "$SERVE_PID" 2>/dev/null || rc=$?
+	[ $rc -eq 0 ] || fail "sprov serve exited $rc; stderr: $(tail -20 "$T/serve.err")"
+	if grep -q 'Sanitizer\|runtime error' "$T/serve.err"; then
+		fail "sanitizer report: $(grep -A20 'Sanitizer\|runtime error' "$T/serve.err" | head -40)"
+	fi
 }
 
 # get DEVDIR PATH [CURL ARGS...]: curl with a device certificate; sets
