@@ -214,10 +214,11 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 		id.mac = devid.mac;
 		snprintf(id.serial, sizeof(id.serial), "%s", devid.serial);
 		snprintf(id.product, sizeof(id.product), "%s", devid.product);
-	} else {
-		ENSURE(o->mac != NULL, SP_E_USAGE,
-		    "client.crt names no device (%s); give --mac (and --serial, --product)",
-		    sp_errmsg());
+	} else if (o->mac == NULL) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s", sp_errmsg()); /* sp_error reuses that buffer */
+		ENSURE(0, SP_E_USAGE,
+		    "client.crt names no device (%s); give --mac (and --serial, --product)", why);
 	}
 	if (o->mac != NULL)
 		TRY(sp_mac_parse(sp_slice_of(o->mac), &id.mac));

@@ -4,6 +4,7 @@
 
 #include "common/util.h"
 #include "device/conf.h"
+#include "identity/cn.h"
 
 sp_result
 sp_sched_parse(sp_slice s, sp_sched *out)
@@ -63,8 +64,11 @@ sp_resync_at_parse(sp_slice s, int *minute)
 	for (size_t i = 0; i < s.len; i++) {
 		if (s.p[i] == ':' && i == 2)
 			continue;
-		ENSURE(n < 4 && s.p[i] >= '0' && s.p[i] <= '9', SP_E_PARSE,
-		    "Resync_At: '%.16s' is not HHmm", s.p);
+		if (n >= 4 || s.p[i] < '0' || s.p[i] > '9') {
+			char q[40];
+			sp_quote(s, q, sizeof(q)); /* s is a slice: never %s it */
+			ENSURE(0, SP_E_PARSE, "Resync_At: '%s' is not HHmm", q);
+		}
 		d[n++] = s.p[i];
 	}
 	ENSURE(n == 4, SP_E_PARSE, "Resync_At: expected HHmm");
