@@ -426,6 +426,32 @@ conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 	}
 }
 
+/* An answer evhttp wrote itself (malformed or oversized request). */
+static void
+evhttp_answer_log(conn *c, int code)
+{
+	server *s = c->w->s;
+	reqlog l;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	memset(&l, 0, sizeof(l));
+	l.t0 = sp_mono_ns();
+	l.status = code;
+	l.note = "answered-by-evhttp";
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, l.ip,
+			    sizeof(l.ip));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, l.ip,
+			    sizeof(l.ip));
+	}
+	count_status(s, code);
+	access_log(s, &l);
+}
+
 static void
 conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
@@ -448,23 +474,22 @@ conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 	    (memcmp(b + 8, " 400 ", 5) != 0 && memcmp(b + 8, " 413 ", 5) != 0))
 		return;
 	/* Which limit did this request break?  (See the top of this file.) */
-	if (c->line_bytes > c->max_hdr)
-		code = 414;
-	else if (c->req_bytes > c->max_hdr)
-		code = 431;
-	else
-		return;
+	code = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 	nl = memchr(b, '\n', v.iov_len);
-	if (nl == NULL)
-		return;
-	snprintf(line, sizeof(line), "HTTP/1.%c %d %s\r\n", b[7], code,
-	    code == 414 ? "URI Too Long" : "Request Header Fields Too Large");
-	c->rewriting = true;
-	evbuffer_drain(buf, (size_t)(nl - b) + 1);
-	evbuffer_prepend(buf, line, strlen(line));
-	c->rewriting = false;
-	atomic_fetch_add(&c->w->s->rewritten_413, 1);
-	count_status(c->w->s, code);
+	if (nl != NULL && c->line_bytes > c->max_hdr)
+		code = 414;
+	else if (nl != NULL && c->req_bytes > c->max_hdr)
+		code = 431;
+	if (nl != NULL && code != 400 && code != 413) {
+		snprintf(line, sizeof(line), "HTTP/1.%c %d %s\r\n", b[7], code,
+		    code == 414 ? "URI Too Long" : "Request Header Fields Too Large");
+		c->rewriting = true;
+		evbuffer_drain(buf, (size_t)(nl - b) + 1);
+		evbuffer_prepend(buf, line, strlen(line));
+		c->rewriting = false;
+		atomic_fetch_add(&c->w->s->rewritten_413, 1);
+	}
+	evhttp_answer_log(c, code);
 }
 
 static struct bufferevent *

@@ -55,11 +55,11 @@
 #define TLS_CRL_WARN_EVERY 60 /* seconds between "CRL expired" log lines */
 
 enum {
-	VF_UNKNOWN_CA, VF_EXPIRED, VF_REVOKED, VF_CRL_MISSING, VF_CRL_EXPIRED,
+	VF_NO_CERT, VF_UNKNOWN_CA, VF_EXPIRED, VF_REVOKED, VF_CRL_MISSING, VF_CRL_EXPIRED,
 	VF_CHAIN_TOO_LONG, VF_BAD_SIGNATURE, VF_OTHER, VF_N_
 };
 static const char *const vf_names[VF_N_] = {
-	"unknown_ca", "expired", "revoked", "crl_missing", "crl_expired",
+	"no_certificate", "unknown_ca", "expired", "revoked", "crl_missing", "crl_expired",
 	"chain_too_long", "bad_signature", "other",
 };
 
@@ -296,8 +296,15 @@ info_cb(const SSL *ssl, int where, int ret)
 			tc->srv->hooks.handshake_done(tc->conn, resumed);
 	} else if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && !tc->done &&
 	    !tc->counted && strcmp(SSL_alert_type_string(ret), "F") == 0) {
+		unsigned long e = ERR_peek_last_error();
+
 		tc->counted = true;
 		atomic_fetch_add(&tc->srv->hs[HS_FAILED], 1);
+		/* No certificate: TLS 1.3 says so in the alert, 1.2 in the error. */
+		if ((ret & 0xff) == SSL_AD_CERTIFICATE_REQUIRED ||
+		    (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE))
+			atomic_fetch_add(&tc->srv->vf[VF_NO_CERT], 1);
 	}
 }
 

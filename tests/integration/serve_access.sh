@@ -140,6 +140,14 @@ _TESTS_RUN=$((_TESTS_RUN + 1))
 run_capture python3 "$T/py.py" "$PORT" "$T/ca/server-ca.crt" - - /profiles/000e08aaaa01.xml
 [ "$RC" -eq 3 ] || fail "python without cert: $OUT"
 _TESTS_RUN=$((_TESTS_RUN + 1))
+[ "$(metric 'sprov_tls_verify_failures_total{reason="no_certificate"}')" -ge 2 ] ||
+	fail "no_certificate not counted"
+
+note "evhttp's own answers are access-logged and counted too"
+{ printf 'GARBAGE\r\n\r\n'; sleep 0.5; } | timeout 10 openssl s_client -quiet \
+	-connect "127.0.0.1:$PORT" -cert "$DEV_A/client.crt" -key "$DEV_A/client.key" >/dev/null 2>&1 || true
+grep -q 'status=400 .*note=answered-by-evhttp' "$T/access.log" || fail "no access line for a 400"
+[ "$(metric 'sprov_requests_total{status="400"}')" -ge 1 ] || fail "400 not counted"
 
 note "certificates from another CA, expired, revoked, generic, without MAC"
 openssl_ca_conf "$T/oca"
