@@ -2,10 +2,12 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "device/dns.h"
+#include "device/rsyslog.h"
 #include "profile/profile.h"
 
 #define DEFAULT_REQUEST_MSG "$PN $MAC -- Requesting resync $SCHEME://$SERVIP:$PORT$PATH"
@@ -84,7 +86,7 @@ out:
 
 static void
 log_template(const sp_params *eff, const char *name, const char *dflt, const sp_macros *m,
-    sp_log_level lvl)
+    sp_log_level lvl, sp_rsyslog *remote)
 {
 	sp_buf line;
 	char clean[1024];
@@ -94,6 +96,8 @@ log_template(const sp_params *eff, const char *name, const char *dflt, const sp_
 	if (sp_ok(sp_macro_expand(sp_slice_of(sp_params_value(eff, name, dflt)), m, 0, &line))) {
 		clean_copy(clean, sizeof(clean), sp_buf_cstr(&line));
 		sp_log(lvl, "%s", clean);
+		if (remote != NULL)
+			sp_rsyslog_send(remote, lvl == SP_LOG_ERR ? LOG_ERR : LOG_INFO, clean);
 	} else {
 		sp_log(SP_LOG_WARN, "%s cannot be expanded: %s", name, sp_errmsg());
 	}
@@ -103,6 +107,7 @@ log_template(const sp_params *eff, const char *name, const char *dflt, const sp_
 typedef struct round_ctx {
 	const sp_params *eff;
 	sp_macros *m;
+	sp_rsyslog *remote;
 } round_ctx;
 
 static void
@@ -119,7 +124,7 @@ on_connect(void *arg, const sp_fetch_result *r)
 	    sp_ok(sp_macros_set(rc->m, SP_M_PORT, sp_slice_of(port))) &&
 	    sp_ok(sp_macros_set(rc->m, SP_M_PATH, sp_slice_of(r->path))))
 		log_template(rc->eff, "Log_Resync_Request_Msg", DEFAULT_REQUEST_MSG, rc->m,
-		    SP_LOG_INFO);
+		    SP_LOG_INFO, rc->remote);
 }
 
 static sp_result
@@ -193,6 +198,7 @@ typedef struct round {
 	const char *ua;
 	char ca[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
 	bool fnf_fails;
+	sp_rsyslog *remote;   /* Syslog_Server, NULL: none */
 	sp_resync_outcome *out;
 } round;
 
@@ -217,7 +223,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	sp_buf post;
 	char url[SP_URL_MAX + 1], k_url[32], k_etag[32], prefix[32];
 	const char *method = "http_get";
-	round_ctx rc = { rd->eff, rd->m };
+	round_ctx rc = { rd->eff, rd->m, rd->remote };
 
 	sp_rule_choice_init(&ch);
 	sp_fetch_result_init(&fr);
@@ -406,7 +412,7 @@ finish_round(round *rd, sp_device *d, sp_params *new_state, int64_t now)
 		sp_error_clear();
 	log_template(rd->eff, out->ok ? "Log_Resync_Success_Msg" : "Log_Resync_Failure_Msg",
 	    out->ok ? DEFAULT_SUCCESS_MSG : DEFAULT_FAILURE_MSG, rd->m,
-	    out->ok ? SP_LOG_INFO : SP_LOG_ERR);
+	    out->ok ? SP_LOG_INFO : SP_LOG_ERR, rd->remote);
 	snprintf(num, sizeof(num), "%lld", (long long)now);
 	if (sp_failed(sp_params_copy(&st, new_state ? new_state : &d->state)) ||
 	    sp_failed(sp_params_set_cstr(&st, "Last_Result", out->ok ? "ok" : "fail",
@@ -436,6 +442,7 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	sp_params eff, work, state;
 	sp_macros m;
 	sp_buf dns;
+	sp_rsyslog remote;
 	char ua[SP_UA_MAX], mau[SP_MAC_STRLEN];
 	int64_t now = o->now ? o->now : sp_now();
 	bool enabled = true, loaded = false, ran = false;
@@ -448,6 +455,8 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	sp_macros_init(&m);
 	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
 	memset(&rd, 0, sizeof(rd));
+	memset(&remote, 0, sizeof(remote));
+	remote.fd = -1;
 	rd.o = o;
 	rd.d = &d;
 	rd.eff = &eff;
@@ -473,6 +482,11 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	TRY(sp_param_bool(sp_params_value(&eff, "Resync_Fails_On_FNF", "Yes"),
 	    "Resync_Fails_On_FNF", &rd.fnf_fails));
 	TRY(dns_servers(o, &eff, &dns));
+	if (*sp_params_value(&eff, "Syslog_Server", "") != '\0') {
+		TRY(sp_rsyslog_parse(sp_slice_of(sp_params_value(&eff, "Syslog_Server", "")),
+		    &remote));
+		rd.remote = &remote;
+	}
 	rd.dns = dns.len ? sp_buf_cstr(&dns) : NULL;
 	sp_mac_format(&d.id.mac, SP_MAC_MAU, mau);
 	/* The guides' User-Agent: Vendor/PN-SWVER (MAC)(SN). */
@@ -525,6 +539,7 @@ out:
 	sp_params_free(&state);
 	sp_macros_free(&m);
 	sp_buf_free(&dns);
+	sp_rsyslog_close(&remote);
 	return res;
 }
 

@@ -101,6 +101,33 @@ resync 1 --rule "[--uid alice --pwd wonderland] https://$FQDN:$PORT_good/away.xm
 expect_err_contains "http_get failed: HTTP 401"
 tail -1 "$T/nginx/access.log" | grep -q '"GET /auth/good.xml HTTP/1.1" 401' || fail "redirect not followed to the other host"
 tail -1 "$T/nginx/access.log" | grep -q alice && fail "credentials sent to the redirect's host"
+note "Log_Resync_* messages also go to Syslog_Server (UDP) and use the templates"
+SPORT=$(free_port)
+bg_start python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    d = s.recv(2048)
+    with open(sys.argv[2], "ab") as f:
+        f.write(d + b"\n")
+' "$SPORT" "$T/syslog.txt"
+SYSLOG_PID=$BG_PID
+for _ in $(seq 100); do [ -n "$(ss -Hlun "sport = :$SPORT" 2>/dev/null)" ] && break; sleep 0.05; done
+cat >>"$D/device.conf" <<CONF
+Syslog_Server = 127.0.0.1:$SPORT
+Log_Resync_Failure_Msg = \$MA failed (\$PRVST): \$ERR \$SA
+CONF
+resync 0 --rule "[--key \$SA] https://$FQDN:$PORT_good/enc-sha.xml"
+resync 1 --rule "https://$FQDN:$PORT_good/err500.xml"
+expect_err_contains 'error: 000e08aabbcc failed (-1): http_get failed: HTTP 500 $SA'
+for _ in $(seq 100); do [ "$(wc -l <"$T/syslog.txt" 2>/dev/null || echo 0)" -ge 4 ] && break; sleep 0.05; done
+grep -q '^<30>sprov-device\[[0-9]*\]: SPA2102 00:0e:08:aa:bb:cc -- Requesting resync https://127.0.0.1:' "$T/syslog.txt" || fail "no request message in syslog: $(cat "$T/syslog.txt")"
+grep -q '^<30>sprov-device\[[0-9]*\]: SPA2102 00:0e:08:aa:bb:cc -- Successful resync' "$T/syslog.txt" || fail "no success message in syslog"
+grep -q '^<27>sprov-device\[[0-9]*\]: 000e08aabbcc failed (-1): http_get failed: HTTP 500 \$SA$' "$T/syslog.txt" || fail "no failure message in syslog: $(cat "$T/syslog.txt")"
+grep -q s3cret "$T/syslog.txt" && fail "a secret reached syslog"
+bg_kill "$SYSLOG_PID"
+sed -i '/^Syslog_Server/d; /^Log_Resync_Failure_Msg/d' "$D/device.conf"
 note "Resync_Fails_On_FNF = No turns a 404 into a success"
 echo "Resync_Fails_On_FNF = No" >>"$D/device.conf"
 resync 0 --rule "https://$FQDN:$PORT_good/missing.xml"
