@@ -112,4 +112,33 @@ sleep 0.3
 get "$DEV_A" /spa2102.cfg
 expect_code 200
 serve_stop
+
+note "max-connections: a full worker stops accepting until a connection ends"
+serve_start --crl "$T/device-ca.crl" --max-connections 3 --overload-connections 3 \
+	--workers 1 --access-log off
+python3 - "$PORT" "$T/ca/server-ca.crt" "$DEV_A/client.crt" "$DEV_A/client.key" <<'EOP' >"$T/max.out" || fail "max-connections: $(cat "$T/max.out")"
+import socket, ssl, sys, time
+port, ca, crt, key = int(sys.argv[1]), *sys.argv[2:5]
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+c.load_verify_locations(ca)
+c.load_cert_chain(crt, key)
+def conn(timeout):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return c.wrap_socket(s, server_hostname="prov.test.example")
+held = [conn(5) for i in range(3)]
+try:
+    conn(1)
+    print("4th handshake completed while full")
+    sys.exit(1)
+except (socket.timeout, TimeoutError):
+    pass
+held.pop().close()
+t = conn(5)  # accepted from the backlog once a slot is free
+t.sendall(b"GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+d = t.recv(100)
+print(d[:20])
+sys.exit(0 if d.startswith(b"HTTP/1.1 200") else 1)
+EOP
+_TESTS_RUN=$((_TESTS_RUN + 1))
+serve_stop
 finish

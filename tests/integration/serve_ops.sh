@@ -122,6 +122,20 @@ if grep -q 'Sanitizer\|runtime error' "$T/serve.err"; then fail "sanitizer: $(ca
 _TESTS_RUN=$((_TESTS_RUN + 1))
 wait
 
+note "identity = spa accepts only the spa subject style, identity = sprov the other"
+serve_start --crl "$T/device-ca.crl" --identity spa
+get "$DEV_A" /spa2102.cfg
+expect_code 403
+get "$DEV_B" /spa962.cfg
+expect_code 200
+serve_stop
+serve_start --crl "$T/device-ca.crl" --identity sprov
+get "$DEV_A" /spa2102.cfg
+expect_code 200
+get "$DEV_B" /spa962.cfg
+expect_code 403
+serve_stop
+
 note "--user drops privileges after binding and loading the key"
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	mkdir -m 0777 "$T/db2"
