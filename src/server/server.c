@@ -513,7 +513,11 @@ bev_cb(struct event_base *base, void *arg)
 		hook_conn_free(c);
 		return NULL;
 	}
-	/* On failure the hook has freed c already. */
+	/*
+	 * On failure the hook has freed c already.  XXX: given NULL, evhttp
+	 * 2.1 falls back to a plain socket bufferevent; on_request refuses
+	 * such a connection (no conn, no certificate), so nothing is served.
+	 */
 	if ((bev = sp_tls_bufferevent_new(s->tls, base, c)) == NULL)
 		return NULL;
 	c->bev = bev;
