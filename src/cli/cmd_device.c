@@ -80,13 +80,10 @@ dev_init(int argc, char **argv)
 	sp_device_init_opts io;
 	const char *sets[SP_SET_ARGS_MAX];
 	size_t nsets = 0;
-	int c, rc = SP_EXIT_OK;
+	int c;
 	sp_result res = SP_OK;
-	sp_buf conf;
-	char path[4096];
 
 	memset(&io, 0, sizeof(io));
-	sp_buf_init(&conf, SP_DEVCONF_MAX);
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -115,33 +112,13 @@ dev_init(int argc, char **argv)
 		return sp_cli_usage("device init", "expected one DIR");
 	if (io.bundle == NULL)
 		return sp_cli_usage("device init", "--bundle BUNDLEDIR is required");
+	io.sets = sets;
+	io.n_sets = nsets;
 	res = sp_device_create(argv[optind], &io);
 	if (sp_failed(res))
 		return sp_cli_fail("device init", res);
-	if (nsets > 0) {
-		/* Append the extra parameters, then prove the file still parses. */
-		sp_device d;
-		sp_device_init_empty(&d);
-		snprintf(path, sizeof(path), "%s/%s", argv[optind], SP_DEV_CONF);
-		res = sp_read_file(path, SP_DEVCONF_MAX, &conf);
-		for (size_t i = 0; sp_ok(res) && i < nsets; i++) {
-			const char *eq = strchr(sets[i], '=');
-			res = sp_buf_printf(&conf, "%.*s = %s\n", (int)(eq - sets[i]), sets[i], eq + 1);
-		}
-		if (sp_ok(res))
-			res = sp_devconf_parse(sp_slice_mk(conf.p, conf.len), &d.id, &d.conf);
-		if (sp_ok(res))
-			res = sp_write_file(path, conf.p, conf.len, 0600, 0);
-		sp_device_free(&d);
-		if (sp_failed(res)) {
-			rc = sp_cli_fail("device init", res);
-			goto out;
-		}
-	}
 	printf("created device in %s\n", argv[optind]);
-out:
-	sp_buf_free(&conf);
-	return rc;
+	return SP_EXIT_OK;
 }
 
 /* ---- resync ---- */

@@ -144,24 +144,23 @@ out:
 }
 
 static sp_result
-copy_bundle_file(const char *bundle, const char *dir, const char *name, mode_t mode,
-    sp_buf *keep)
+read_bundle_file(const char *bundle, const char *name, sp_buf *out)
 {
-	sp_result res = SP_OK;
-	char src[PATH_MAX], dst[PATH_MAX];
-	sp_buf b;
+	char src[PATH_MAX];
 
-	sp_buf_init(&b, 0);
-	ENSURE((size_t)snprintf(src, sizeof(src), "%s/%s", bundle, name) < sizeof(src) &&
-	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) < sizeof(dst),
-	    SP_E_LIMIT, "path too long");
-	TRY(sp_read_file(src, 1024 * 1024, &b));
-	TRY(sp_write_file(dst, b.p, b.len, mode, 0));
-	if (keep != NULL)
-		TRY(sp_buf_append(keep, b.p, b.len));
-out:
-	sp_buf_free_secret(&b);
-	return res;
+	if ((size_t)snprintf(src, sizeof(src), "%s/%s", bundle, name) >= sizeof(src))
+		return sp_error(SP_E_LIMIT, "%s: path too long", bundle);
+	return sp_read_file(src, SP_BUNDLE_FILE_MAX, out);
+}
+
+static sp_result
+write_dev_file(const char *dir, const char *name, const sp_buf *b, mode_t mode)
+{
+	char dst[PATH_MAX];
+
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst))
+		return sp_error(SP_E_LIMIT, "%s: path too long", dir);
+	return sp_write_file(dst, b->p, b->len, mode, 0);
 }
 
 static sp_result
@@ -180,7 +179,7 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 {
 	sp_result res = SP_OK;
 	char path[PATH_MAX];
-	sp_buf crt, conf;
+	sp_buf crt, key, ca, conf;
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	sp_devid devid;
@@ -188,7 +187,9 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	sp_params params, check;
 	sp_device probe;
 
-	sp_buf_init(&crt, 1024 * 1024);
+	sp_buf_init(&crt, SP_BUNDLE_FILE_MAX);
+	sp_buf_init(&key, SP_BUNDLE_FILE_MAX);
+	sp_buf_init(&ca, SP_BUNDLE_FILE_MAX);
 	sp_buf_init(&conf, SP_DEVCONF_MAX);
 	sp_params_init(&params);
 	sp_params_init(&check);
@@ -198,11 +199,11 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	    SP_E_LIMIT, "%s: path too long", dir);
 	ENSURE(o->force || !sp_file_exists(path), SP_E_EXISTS,
 	    "%s: already a device directory (use --force to replace it)", dir);
-	TRY(sp_mkdirs(dir, 0700));
-	TRY(copy_bundle_file(o->bundle, dir, SP_DEV_CLIENT_CRT, 0644, &crt));
-	TRY(copy_bundle_file(o->bundle, dir, SP_DEV_CLIENT_KEY, 0600, NULL));
-	TRY(copy_bundle_file(o->bundle, dir, SP_DEV_SERVER_CA, 0644, NULL));
 
+	/* Everything is read and checked first; nothing is written on a refusal. */
+	TRY(read_bundle_file(o->bundle, SP_DEV_CLIENT_CRT, &crt));
+	TRY(read_bundle_file(o->bundle, SP_DEV_CLIENT_KEY, &key));
+	TRY(read_bundle_file(o->bundle, SP_DEV_SERVER_CA, &ca));
 	TRY_OSSL_PTR(bio, BIO_new_mem_buf(crt.p, (int)crt.len), "BIO_new_mem_buf");
 	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	if (x == NULL) {
@@ -230,15 +231,41 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	if (id.series[0] == '\0')
 		sp_identity_series_from_product(id.product, id.series);
 	TRY(sp_params_set_cstr(&params, "Profile_Rule", o->rule ? o->rule : "", SP_ACCESS_UNSET));
-	TRY(sp_devconf_render(&id, &params, &conf));
+	for (size_t i = 0; i < o->n_sets; i++) {
+		sp_slice kv = sp_slice_of(o->sets[i]);
+		size_t eq = sp_slice_find(kv, '=');
+		sp_slice name = sp_slice_trim(sp_slice_mk(kv.p, eq));
+		ENSURE(eq < kv.len, SP_E_USAGE, "--set wants NAME=VALUE");
+		res = sp_param_name_check(name);
+		if (sp_failed(res)) {
+			res = sp_error_wrap(res, "--set");
+			goto out;
+		}
+		TRY(sp_params_set(&params, name,
+		    sp_slice_trim(sp_slice_mk(kv.p + eq + 1, kv.len - eq - 1)), SP_ACCESS_UNSET));
+	}
+	res = sp_devconf_render(&id, &params, &conf);
 	/* What we write must read back: refuse a bad identity now, not at resync. */
-	TRY(sp_devconf_parse(sp_slice_mk(conf.p, conf.len), &probe.id, &check));
+	if (sp_ok(res))
+		res = sp_devconf_parse(sp_slice_mk(conf.p, conf.len), &probe.id, &check);
+	if (sp_failed(res)) {
+		res = sp_error_wrap(res, "device.conf");
+		goto out;
+	}
+
+	TRY(sp_mkdirs(dir, 0700));
+	TRY(write_dev_file(dir, SP_DEV_CLIENT_CRT, &crt, 0644));
+	TRY(write_dev_file(dir, SP_DEV_CLIENT_KEY, &key, 0600));
+	TRY(write_dev_file(dir, SP_DEV_SERVER_CA, &ca, 0644));
+	/* device.conf last: its presence means a complete directory. */
 	TRY(sp_write_file(path, conf.p, conf.len, 0600, 0));
 out:
 	BIO_free(bio);
 	X509_free(x);
 	sp_buf_free(&crt);
-	sp_buf_free(&conf);
+	sp_buf_free_secret(&key);
+	sp_buf_free(&ca);
+	sp_buf_free_secret(&conf);
 	sp_params_free(&params);
 	sp_params_free(&check);
 	sp_device_free(&probe);

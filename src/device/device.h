@@ -26,6 +26,7 @@
 #define SP_DEV_CLIENT_CRT "client.crt"
 #define SP_DEV_CLIENT_KEY "client.key"
 #define SP_DEV_SERVER_CA "server-ca.crt"
+#define SP_BUNDLE_FILE_MAX (1024u * 1024)  /* one bundle file, bytes */
 #define SP_PROFILE_MAX_STORE (8u * 1024 * 1024)  /* params.xml bytes */
 
 typedef struct sp_device {
@@ -52,6 +53,8 @@ typedef struct sp_device_init_opts {
 	const char *bundle;     /* directory with client.crt, client.key, server-ca.crt */
 	const char *rule;       /* Profile_Rule, may be NULL */
 	const char *mac, *serial, *product, *series, *swver, *hwver; /* overrides */
+	const char *const *sets; /* "NAME=VALUE" parameters for device.conf */
+	size_t n_sets;
 	bool force;
 } sp_device_init_opts;
 
