@@ -48,4 +48,22 @@ kill -KILL "$SLOW"; wait "$SLOW" 2>/dev/null || true
 [ "$(store_hash "$D")" = "$H" ] || fail "store changed after a kill"
 ls "$D" | grep -q tmp && fail "temporary file left after a kill"
 expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/ok.xml"
+
+note "SIGTERM to the daemon in the middle of a download: prompt, clean, store intact"
+H=$(store_hash "$D")
+sed -i "s|^Profile_Rule = .*|Profile_Rule = $URL/slow.xml|" "$D/device.conf"
+echo "Resync_Random_Delay = 0" >>"$D/device.conf"
+n=$(grep -c slow.xml "$T/requests.log")
+"$SPROV" device run "$D" --dns-server "$DNS" 2>"$T/run.err" &
+RUN=$!
+for _ in $(seq 200); do [ "$(grep -c slow.xml "$T/requests.log")" -gt "$n" ] && break; sleep 0.05; done
+sleep 0.2
+kill -TERM "$RUN"
+for _ in $(seq 60); do kill -0 "$RUN" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$RUN" 2>/dev/null && fail "the daemon did not stop within 3 s of SIGTERM"
+set +e; wait "$RUN"; rc=$?; set -e
+[ $rc -eq 0 ] || fail "daemon exited $rc: $(cat "$T/run.err")"
+grep -q "device stopped" "$T/run.err" || fail "no clean stop: $(cat "$T/run.err")"
+[ "$(store_hash "$D")" = "$H" ] || fail "store changed by a cancelled round"
+ls "$D" | grep -q tmp && fail "temporary file left after SIGTERM"
 finish
