@@ -379,33 +379,23 @@ buf_find(struct evbuffer *buf, size_t from, const char *what)
 	return p.pos >= 0 ? (size_t)p.pos : SIZE_MAX;
 }
 
+/*
+ * Count the first-line and header bytes of the request being read, for the
+ * 414/431 decision: n new bytes at offset orig of the input buffer.
+ */
 static void
-conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+conn_scan(conn *c, struct evbuffer *buf, size_t orig, size_t n)
 {
-	conn *c = arg;
-	size_t from;
-
-	if (info->n_added == 0)
-		return;
-	if (c->state == CS_IDLE) {
-		const sp_serve_config *cfg = cfg_hold(c->w->s);
-		int64_t ms = cfg->header_timeout;
-		cfg_release(c->w->s);
-		c->line_done = c->headers_done = false;
-		c->line_bytes = c->req_bytes = 0;
-		conn_arm(c, CS_READING, ms);
-	}
-	if (c->state != CS_READING)
-		return;
 	/* Look at the new bytes (and 3 before them: "\r\n\r\n" may straddle). */
-	from = info->orig_size > 3 ? info->orig_size - 3 : 0;
+	size_t from = orig > 3 ? orig - 3 : 0;
+
 	if (!c->line_done) {
-		size_t lf = buf_find(buf, info->orig_size, "\n");
+		size_t lf = buf_find(buf, orig, "\n");
 		if (lf != SIZE_MAX) {
 			c->line_done = true;
-			c->line_bytes += lf - info->orig_size;
+			c->line_bytes += lf - orig;
 		} else {
-			c->line_bytes += info->n_added;
+			c->line_bytes += n;
 		}
 	}
 	if (!c->headers_done) {
@@ -419,11 +409,52 @@ conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 			end = e2 + 2;
 		if (end != SIZE_MAX) {
 			c->headers_done = true;
-			c->req_bytes += end > info->orig_size ? end - info->orig_size : 0;
+			c->req_bytes += end > orig ? end - orig : 0;
 		} else {
-			c->req_bytes += info->n_added;
+			c->req_bytes += n;
 		}
 	}
+}
+
+static void
+conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	conn *c = arg;
+
+	if (info->n_added == 0)
+		return;
+	if (c->state == CS_IDLE) {
+		const sp_serve_config *cfg = cfg_hold(c->w->s);
+		int64_t ms = cfg->header_timeout;
+		cfg_release(c->w->s);
+		c->line_done = c->headers_done = false;
+		c->line_bytes = c->req_bytes = 0;
+		conn_arm(c, CS_READING, ms);
+	}
+	/* Bytes arriving while BUSY are counted by conn_next_request(). */
+	if (c->state == CS_READING)
+		conn_scan(c, buf, info->orig_size, info->n_added);
+}
+
+/*
+ * A response is queued.  Bytes already buffered (pipelining) belong to the
+ * next request: it is being read, under the header deadline; otherwise the
+ * connection is idle.
+ */
+static void
+conn_next_request(conn *c, const sp_serve_config *cfg)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t n = evbuffer_get_length(in);
+
+	c->line_done = c->headers_done = false;
+	c->line_bytes = c->req_bytes = 0;
+	if (n == 0) {
+		conn_arm(c, CS_IDLE, cfg->idle_timeout);
+		return;
+	}
+	conn_arm(c, CS_READING, cfg->header_timeout);
+	conn_scan(c, in, 0, n);
 }
 
 /* An answer evhttp wrote itself (malformed or oversized request). */
@@ -813,7 +844,7 @@ on_request(struct evhttp_request *req, void *arg)
 out:
 	access_log(s, &l);
 	if (c != NULL && c->state == CS_BUSY)
-		conn_arm(c, CS_IDLE, cfg->idle_timeout);
+		conn_next_request(c, cfg);
 	cfg_release(s);
 	sp_cache_release(e);
 }

@@ -39,6 +39,13 @@ expect_status 431 "9000-byte header"
 { printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n'
   for i in $(seq 400); do printf 'X-H%d: aaaaaaaaaaaaaaaaaaaaaaaa\r\n' "$i"; done; printf '\r\n'; } >"$T/req"
 expect_status 431 "400 headers"
+note "pipelined: an oversized second request on a keep-alive connection"
+{ printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\nGET /%s HTTP/1.1\r\n\r\n' "$(long 10000)"; sleep 0.5; } |
+	timeout 10 openssl s_client -quiet -connect "127.0.0.1:$PORT" -cert "$DEV_A/client.crt" \
+	-key "$DEV_A/client.key" 2>/dev/null | grep '^HTTP/' | tr -d '\r' >"$T/pipe.out" || true
+[ "$(cat "$T/pipe.out")" = "$(printf 'HTTP/1.1 200 OK\nHTTP/1.1 414 URI Too Long')" ] ||
+	fail "pipelined: $(cat "$T/pipe.out")"
+_TESTS_RUN=$((_TESTS_RUN + 1))
 note "a body too large: 413; other methods with a small body: 405"
 printf 'POST /spa2102.cfg HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n' >"$T/req"
 expect_status 413 "big body"
