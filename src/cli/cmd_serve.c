@@ -29,7 +29,7 @@ static const char serve_help[] =
     "from --store, else $SPROV_STORE, else sqlite:sprov.db.\n"
     "Signals: SIGHUP reloads certificate, key, CRL and config (a bad config is\n"
     "refused and the old one keeps serving); SIGTERM drains and exits.\n"
-    "--check-config validates the settings and the TLS files, then exits.\n";
+    "--check-config validates the settings, the TLS files and the store, then exits.\n";
 
 int
 sp_cmd_serve(int argc, char **argv)

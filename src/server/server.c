@@ -1127,6 +1127,8 @@ sp_serve_check(const sp_serve_config *cfg)
 	sp_tls_config t;
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
+	sp_store *st = NULL;
+	const char *uri;
 
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_config_check(&t), "TLS"));
@@ -1138,7 +1140,10 @@ sp_serve_check(const sp_serve_config *cfg)
 	    SP_E_USAGE, "admin address '%s' is not HOST:PORT", cfg->admin);
 	if (cfg->user[0] != '\0')
 		ENSURE(getpwnam(cfg->user) != NULL, SP_E_USAGE, "no such user '%s'", cfg->user);
+	uri = sp_store_uri_default(cfg->store[0] ? cfg->store : NULL);
+	TRY(sp_error_wrap(sp_store_open(uri, &st), "store %s", uri));
 out:
+	sp_store_close(st);
 	return res;
 }
 

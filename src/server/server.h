@@ -31,7 +31,7 @@ typedef struct sp_serve_overrides {
 SP_MUST_CHECK sp_result sp_serve_config_load(const char *config_path,
     const sp_serve_overrides *ov, sp_serve_config *out);
 
-/* Everything --check-config checks: settings, TLS files, store URI shape. */
+/* Everything --check-config checks: settings, TLS files, addresses, user, store. */
 SP_MUST_CHECK sp_result sp_serve_check(const sp_serve_config *cfg);
 
 /* Run until SIGTERM/SIGINT (then drain and return SP_OK). */

@@ -41,6 +41,9 @@ expect_rc 1 "$SPROV" serve --config "$T/bad3.conf" --check-config
 expect_err_contains "unknown macro"
 expect_rc 1 "$SPROV" serve --config "$T/sprov.conf" --check-config --key "$T/ca/device-ca.key"
 expect_err_contains "mismatch"
+expect_rc 1 "$SPROV" serve --config "$T/sprov.conf" --check-config --store "sqlite:$T/none.db"
+expect_err_contains "store sqlite:$T/none.db"
+[ ! -e "$T/none.db" ] || fail "--check-config created a database"
 expect_rc 2 "$SPROV" serve --check-config --listen 127.0.0.1:1
 expect_err_contains "required"
 expect_rc 2 "$SPROV" serve --bogus
