@@ -1,5 +1,6 @@
 /* sprov device: the device side (resync, offline rule and certificate checks, daemon). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +163,7 @@ dev_resync(int argc, char **argv)
 	ro.prvst = SP_PRVST_REQUESTED;
 	ro.report = true;
 	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
-	sp_buf_init(&json, 1024 * 1024);
+	sp_buf_init(&json, SP_DEVICE_OUT_MAX);
 	sp_resync_outcome_init(&out);
 	optind = 0;
 	opterr = 0;
@@ -227,7 +228,7 @@ dev_rule(int argc, char **argv)
 	int c, rc = SP_EXIT_OK;
 	sp_result res;
 
-	sp_buf_init(&out, 1024 * 1024);
+	sp_buf_init(&out, SP_DEVICE_OUT_MAX);
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -505,5 +506,7 @@ static const char device_help[] =
 int
 sp_cmd_device(int argc, char **argv)
 {
+	/* A peer closing early must be an error return, never a killed device. */
+	signal(SIGPIPE, SIG_IGN);
 	return sp_cli_dispatch("device", device_cmds, argc, argv, device_help);
 }

@@ -89,7 +89,7 @@ log_template(const sp_params *eff, const char *name, const char *dflt, const sp_
     sp_log_level lvl, sp_rsyslog *remote)
 {
 	sp_buf line;
-	char clean[1024];
+	char clean[SP_LOG_LINE_MAX];
 
 	sp_buf_init(&line, SP_MACRO_OUT_MAX);
 	/* No SP_MACRO_SECRET: $SA..$SD stay as written in a log line. */
@@ -373,7 +373,7 @@ report(round *rd)
 	fo.keyfile = rd->key;
 	fo.dns_servers = rd->dns;
 	fo.user_agent = rd->ua;
-	fo.body_max = 64 * 1024;
+	fo.body_max = SP_REPORT_RESPONSE_MAX;
 	fo.cancel = rd->o->cancel;
 	fo.is_post = true;
 	fo.post = xml.p;

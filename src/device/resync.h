@@ -31,6 +31,9 @@
 
 #define SP_ERRTEXT_MAX 512
 #define SP_RESYNC_RULES 4
+#define SP_LOG_LINE_MAX 1024             /* one expanded Log_Resync_* line */
+#define SP_REPORT_RESPONSE_MAX (64u * 1024) /* what a Report_Rule server may answer */
+#define SP_DEVICE_OUT_MAX (1024u * 1024)  /* --json and `device rule` output */
 
 /* $PRVST values. */
 enum { SP_PRVST_REQUESTED = -1, SP_PRVST_POWERUP = 0, SP_PRVST_PERIODIC = 1,
