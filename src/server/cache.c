@@ -140,7 +140,7 @@ sp_cache_put(sp_cache *c, sp_cache_entry *e)
 			break;
 		}
 	}
-	if (c->n >= c->max) {
+	if (c->n >= c->max || c->bytes + e->len > SP_CACHE_BYTES_MAX) {
 		/* XXX: crude but bounded: a full cache starts over. */
 		clear_locked(c);
 		c->flushes++;

@@ -21,6 +21,7 @@
 
 #define SP_CACHE_BUCKETS 4096
 #define SP_CACHE_MAX_DEFAULT 100000
+#define SP_CACHE_BYTES_MAX (256u * 1024 * 1024) /* rendered bytes held */
 
 typedef struct sp_cache_entry {
 	atomic_int refs;
