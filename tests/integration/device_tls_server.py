@@ -4,6 +4,7 @@
 usage: device_tls_server.py PORT CERT KEY CLIENT_CA LOG
 
 Paths:  /ok.xml    a whole profile
+        /post.xml  POST only: a profile whose <Posted> holds the request body
         /half.xml  Content-Length promises 2000 bytes, 1000 are sent, then reset
         /short.xml Content-Length promises 2000 bytes, 1000 are sent, clean close
         /eof.xml   no Content-Length, half a profile, TCP close without close_notify
@@ -50,7 +51,26 @@ def serve(raw):
     with open(log, "a") as f:
         f.write(line + "\n")
     path = line.split(" ")[1] if " " in line else "/"
-    if path == "/ok.xml":
+    head, _, body = req.partition(b"\r\n\r\n")
+    length = 0
+    for h in head.split(b"\r\n")[1:]:
+        k, _, v = h.partition(b":")
+        if k.strip().lower() == b"content-length":
+            length = int(v.strip())
+    while len(body) < length:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    if path == "/post.xml":
+        if not line.startswith("POST "):
+            s.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        else:
+            echo = b"<flat-profile><Posted>" + body.replace(b"&", b"&amp;").replace(b"<", b"&lt;") + b"</Posted></flat-profile>\n"
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(echo) + echo)
+        s.unwrap()
+        s.close()
+    elif path == "/ok.xml":
         s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(PROFILE) + PROFILE)
         s.unwrap()
         s.close()

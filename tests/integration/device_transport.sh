@@ -23,6 +23,16 @@ sed -i 's/<\/flat-profile>/<Marker>1<\/Marker><\/flat-profile>/' "$D/params.xml"
 expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/ok.xml"
 H=$(store_hash "$D")
 
+note "--post b: the expanded GPP_B is the body of a POST"
+echo 'GPP_B = mac=$MA&sn=$SN&key=$SA' >>"$D/device.conf"
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "[--post b] $URL/post.xml"
+tail -1 "$T/requests.log" | grep -q '^POST /post.xml ' || fail "not a POST: $(tail -1 "$T/requests.log")"
+grep -q '<Posted>mac=000e08aabbcc&amp;sn=88012BA01234&amp;key=$SA</Posted>' "$D/params.xml" ||
+	fail "POST body: $(grep Posted "$D/params.xml")"
+sed -i '/^GPP_B/d' "$D/device.conf"
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/ok.xml"
+H=$(store_hash "$D")
+
 truncated() {
 	expect_rc 1 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/$1"
 	expect_err_contains "$2"
