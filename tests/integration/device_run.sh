@@ -74,4 +74,23 @@ rc=$?
 set -e
 [ $rc -eq 0 ] || fail "daemon exited $rc: $(tail -5 "$LOG")"
 grep -q "device stopped" "$LOG" || fail "no clean stop message"
+
+note "Resync_At (local HHmm) replaces Resync_Periodic after a success"
+AT=$(date -d '+3 hours' +%H%M)
+cat >>"$D/device.conf" <<CONF
+Resync_At = $AT
+Resync_At_Random_Delay = 0
+CONF
+printf '<flat-profile><GPP_B>four</GPP_B></flat-profile>\n' >"$W/p.xml"
+LOG=$T/run2.log
+bg_start "$SPROV" device run "$D" --dns-server "$DNS" --time-scale 3600 2>"$LOG"
+RUN=$BG_PID
+wait_log "next resync in" 1 10
+secs=$(grep -m1 -o 'next resync in [0-9]* s' "$LOG" | grep -o '[0-9][0-9]*')
+# Three hours ahead, minus the current minute's seconds and the device time
+# the run took (an hour of device time per real second); never the 72000 s
+# of Resync_Periodic that the store holds.
+[ "$secs" -gt 3600 ] && [ "$secs" -le $((3 * 3600)) ] ||
+	fail "Resync_At $AT: next resync in $secs s, expected a little under 10800"
+bg_kill "$RUN" TERM
 finish
