@@ -8,10 +8,24 @@
 
 static _Thread_local char errmsg[SP_ERRMSG_MAX];
 
+/*
+ * Format through a scratch buffer: callers may pass sp_errmsg() itself as an
+ * argument (re-raising a message with a new code), and vsnprintf into the
+ * buffer it is reading from is undefined behaviour.
+ */
+static void
+set_msg(const char *fmt, va_list ap)
+{
+	char tmp[SP_ERRMSG_MAX];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(errmsg, tmp, sizeof(errmsg));
+}
+
 sp_result
 sp_verror(sp_code code, const char *fmt, va_list ap)
 {
-	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	set_msg(fmt, ap);
 	return (sp_result){ code };
 }
 
@@ -34,7 +48,7 @@ sp_error_ossl(sp_code code, const char *fmt, ...)
 	size_t n;
 
 	va_start(ap, fmt);
-	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	set_msg(fmt, ap);
 	va_end(ap);
 	/* The earliest error in the queue is usually the most specific. */
 	while ((e = ERR_get_error()) != 0)

@@ -104,6 +104,20 @@ test_hex_ctl(void **state)
 	assert_false(sp_has_ctl(sp_slice_of("plain text ~")));
 }
 
+static void
+test_error_reraise(void **state)
+{
+	(void)state;
+	(void)sp_error(SP_E_PARSE, "first %d", 1);
+	/* Re-raising the current message must not read a buffer being written. */
+	sp_result r = sp_error(SP_E_POLICY, "%s", sp_errmsg());
+	assert_int_equal(r.code, SP_E_POLICY);
+	assert_string_equal(sp_errmsg(), "first 1");
+	r = sp_error_wrap(r, "ctx %s", "x");
+	assert_string_equal(sp_errmsg(), "ctx x: first 1");
+	assert_string_equal(sp_code_name(SP_E_POLICY), "policy");
+}
+
 int
 main(void)
 {
@@ -111,6 +125,7 @@ main(void)
 		cmocka_unit_test(test_parse_i64),
 		cmocka_unit_test(test_write_file),
 		cmocka_unit_test(test_hex_ctl),
+		cmocka_unit_test(test_error_reraise),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
