@@ -13,6 +13,8 @@ static _Thread_local char errmsg[SP_ERRMSG_MAX];
  * argument (re-raising a message with a new code), and vsnprintf into the
  * buffer it is reading from is undefined behaviour.
  */
+static void set_msg(const char *fmt, va_list ap) SP_PRINTF(1, 0);
+
 static void
 set_msg(const char *fmt, va_list ap)
 {
