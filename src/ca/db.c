@@ -23,14 +23,15 @@ struct sp_cadb {
 	"coalesce(outdir, ''), delivered, coalesce(run_id, '')"
 
 static const char *const sql[ST_MAX] = {
-	[ST_INSERT] = "INSERT INTO certs (serial, ca, subject, mac, not_before, not_after, "
+	/* Parenthesised: clang's -Wstring-concatenation reads these as typos. */
+	[ST_INSERT] = ("INSERT INTO certs (serial, ca, subject, mac, not_before, not_after, "
 	    "issued_at, status, outdir, delivered, run_id, der) "
 	    "VALUES (?1, ?2, ?3, nullif(?4, ''), ?5, ?6, ?7, 'valid', nullif(?8, ''), ?9, "
-	    "nullif(?10, ''), ?11)",
-	[ST_FIND_SERIAL] = "SELECT " ROW_COLS " FROM certs WHERE serial = ?1",
-	[ST_FIND_MAC] = "SELECT " ROW_COLS " FROM certs WHERE mac = ?1 AND status = 'valid'",
-	[ST_REVOKE] = "UPDATE certs SET status = 'revoked', revoked_at = ?2, reason = ?3 "
-	    "WHERE serial = ?1 AND status = 'valid'",
+	    "nullif(?10, ''), ?11)"),
+	[ST_FIND_SERIAL] = ("SELECT " ROW_COLS " FROM certs WHERE serial = ?1"),
+	[ST_FIND_MAC] = ("SELECT " ROW_COLS " FROM certs WHERE mac = ?1 AND status = 'valid'"),
+	[ST_REVOKE] = ("UPDATE certs SET status = 'revoked', revoked_at = ?2, reason = ?3 "
+	    "WHERE serial = ?1 AND status = 'valid'"),
 	[ST_DELIVERED] = "UPDATE certs SET delivered = 1 WHERE serial = ?1",
 };
 
