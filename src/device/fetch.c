@@ -1,6 +1,7 @@
 #include "device/fetch.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +20,13 @@
 #include "device/dns.h"
 
 #define SP_CHECK_MSG_MAX 512
+
+typedef struct url_parts {
+	char scheme[8];
+	char host[SP_HOST_MAX + 1];
+	unsigned port;
+	char path[SP_URL_MAX + 1];
+} url_parts;
 
 /* One connection attempt: what the handshake callbacks need and record. */
 typedef struct attempt {
@@ -39,10 +47,30 @@ typedef struct attempt {
 	bool body_too_big;
 	char etag[SP_ETAG_MAX + 1];
 	bool framed;                  /* Content-Length or chunked: an end we can see */
+	long retry_after;             /* Retry-After in seconds, -1: none */
+	bool resumed;                 /* the TLS session was resumed */
+	bool reused;                  /* the request went on an earlier connection */
+	CURL *curl;                   /* for the pre-request check */
 } attempt;
+
+/*
+ * One transfer on an easy handle the caller may drive itself (a multi
+ * handle: `sprov fleet`).  With keep, the easy handle survives from one
+ * transfer to the next, and with it libcurl's connection and TLS session.
+ */
+struct sp_fetch_xfer {
+	CURL *c;
+	attempt at;
+	url_parts u;
+	char url[SP_URL_MAX + 1];
+	char addr[SP_ADDRSTR_MAX];
+	struct curl_slist *resolve, *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
+};
 
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static int ctx_ex_idx = -1;
+static int ssl_ok_idx = -1;  /* on an SSL whose server passed every check */
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
 static void
@@ -50,6 +78,7 @@ fetch_global(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	ctx_ex_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ssl_ok_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 sp_result
@@ -58,7 +87,7 @@ sp_fetch_global_init(void)
 	const curl_version_info_data *vi;
 
 	pthread_once(&fetch_once, fetch_global);
-	if (curl_init_rc != CURLE_OK || ctx_ex_idx < 0)
+	if (curl_init_rc != CURLE_OK || ctx_ex_idx < 0 || ssl_ok_idx < 0)
 		return sp_error(SP_E_INTERNAL, "libcurl initialisation failed");
 	vi = curl_version_info(CURLVERSION_NOW);
 	/* The server checks run in an OpenSSL verify callback: nothing else will do. */
@@ -160,6 +189,8 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		return 0;
 	}
 	at->checks_passed = true;
+	/* The connection is marked, so a later request on it (keep-alive) knows. */
+	(void)SSL_set_ex_data(ssl, ssl_ok_idx, at);
 	return 1;
 }
 
@@ -184,9 +215,14 @@ ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	/* A TCP close without close_notify is a truncated profile, not an end. */
 	SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* Never resume: a resumed session would skip verify_cb. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (!at->o->resume) {
+		/*
+		 * Never resume: a resumed session skips verify_cb.  (With
+		 * o->resume, prereq_cb runs checks 2-4 on the resumed session.)
+		 */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	}
 	return CURLE_OK;
 }
 
@@ -234,9 +270,23 @@ header_cb(char *p, size_t size, size_t n, void *userp)
 	} else if (line.len > 18 && strncasecmp(line.p, "transfer-encoding:", 18) == 0 &&
 	    memmem(line.p, line.len, "chunked", 7) != NULL) {
 		at->framed = true;
+	} else if (line.len > 12 && strncasecmp(line.p, "retry-after:", 12) == 0) {
+		sp_slice v = sp_slice_trim(sp_slice_mk(line.p + 12, line.len - 12));
+		int64_t secs;
+		char num[16];
+		/* Seconds only; an HTTP-date is ignored (the caller's own delay applies). */
+		if (v.len > 0 && v.len < sizeof(num)) {
+			memcpy(num, v.p, v.len);
+			num[v.len] = '\0';
+			if (sp_ok(sp_parse_i64(num, 0, SP_FETCH_RETRY_AFTER_MAX, "Retry-After", &secs)))
+				at->retry_after = (long)secs;
+			else
+				sp_error_clear();
+		}
 	} else if (line.len > 5 && strncmp(line.p, "HTTP/", 5) == 0) {
 		at->etag[0] = '\0'; /* a new response (redirect hop) */
 		at->framed = false;
+		at->retry_after = -1;
 	}
 	return n;
 }
@@ -248,13 +298,6 @@ xfer_cb(void *userp, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 
 	return at->o->cancel && *at->o->cancel ? 1 : 0;
 }
-
-typedef struct url_parts {
-	char scheme[8];
-	char host[SP_HOST_MAX + 1];
-	unsigned port;
-	char path[SP_URL_MAX + 1];
-} url_parts;
 
 static sp_result
 split_url(const char *url, url_parts *u)
@@ -306,43 +349,172 @@ out:
 	return res;
 }
 
-/* One connection to one address.  *retry: the connect failed, try the next. */
-static sp_result
-attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
-    char *location, bool *retry)
+/*
+ * Called by libcurl once the connection is ready, before the request is
+ * sent (also for a request on a kept-alive connection).  A handshake that
+ * ran verify_cb has marked the SSL; a resumed one has not, because OpenSSL
+ * does not verify again: the session was made with this device's own full
+ * handshake (sessions are never shared between devices), so the chain
+ * stands, and checks 2-4 are run again here on the session's certificate
+ * and the address now connected.  Anything else aborts before a byte of the
+ * request is written.
+ */
+static int
+prereq_cb(void *userp, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	attempt *at = userp;
+	struct curl_tlssessioninfo *ti = NULL;
+	SSL *ssl;
+	X509 *leaf;
+	sp_srvcheck failed = SP_CHECK_CHAIN;
+	sp_addrlist dnsans;
+	const sp_addrlist *ans = at->answers;
+	sp_ipaddr peer;
+	long nconn = 0;
+
+	if (curl_easy_getinfo(at->curl, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || ti == NULL ||
+	    ti->backend != CURLSSLBACKEND_OPENSSL || ti->internals == NULL) {
+		(void)sp_error(SP_E_VERIFY, "server check 1 (chain): no TLS session to check");
+		record(at, SP_CHECK_CHAIN);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	ssl = ti->internals;
+	at->resumed = SSL_session_reused(ssl) == 1;
+	at->reused = curl_easy_getinfo(at->curl, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK &&
+	    nconn == 0;
+	if (at->checks_passed)
+		return CURL_PREREQFUNC_OK; /* verify_cb ran on this very transfer */
+	if (SSL_get_ex_data(ssl, ssl_ok_idx) == NULL && !at->resumed) {
+		(void)sp_error(SP_E_VERIFY, "server check 1 (chain): the checks did not run");
+		record(at, SP_CHECK_CHAIN);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	leaf = SSL_get0_peer_certificate(ssl);
+	if (leaf == NULL || sp_failed(sp_srvcheck_leaf(leaf, sp_slice_of(at->host), at->fqdn,
+	    &failed))) {
+		if (leaf == NULL)
+			(void)sp_error(SP_E_VERIFY, "server check 1 (chain): no server certificate");
+		record(at, leaf ? failed : SP_CHECK_CHAIN);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	if (primary_ip == NULL || !sp_ipaddr_parse(sp_slice_of(primary_ip), &peer)) {
+		(void)sp_error(SP_E_VERIFY, "server check 4 (address): cannot read the peer address");
+		record(at, SP_CHECK_ADDR);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	sp_ipaddr_format(&peer, at->peer);
+	if (local_ip != NULL)
+		snprintf(at->local, sizeof(at->local), "%s", local_ip);
+	if (at->host_is_ip) {
+		if (sp_failed(sp_dns_resolve(at->o->dns_servers, at->fqdn, &dnsans))) {
+			(void)sp_error_wrap((sp_result){ SP_E_VERIFY },
+			    "server check 4 (address): server address %s cannot be matched", at->peer);
+			record(at, SP_CHECK_ADDR);
+			return CURL_PREREQFUNC_ABORT;
+		}
+		ans = &dnsans;
+	}
+	if (sp_failed(sp_srvcheck_addr(&peer, ans, at->fqdn))) {
+		record(at, SP_CHECK_ADDR);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	(void)SSL_set_ex_data(ssl, ssl_ok_idx, at);
+	at->checks_passed = true;
+	return CURL_PREREQFUNC_OK;
+}
+
+sp_result
+sp_fetch_xfer_new(sp_fetch_xfer **out)
 {
 	sp_result res = SP_OK;
-	CURL *c = NULL;
-	struct curl_slist *resolve = NULL, *hdrs = NULL;
-	char buf[SP_HOST_MAX + SP_ADDRSTR_MAX + 64], addr[SP_ADDRSTR_MAX];
-	char errbuf[CURL_ERROR_SIZE];
-	const sp_fetch_opts *o = at->o;
-	CURLcode cc;
-	char *loc = NULL;
+	sp_fetch_xfer *x = NULL;
 
-	*retry = false;
-	*status = 0;
-	location[0] = '\0';
-	errbuf[0] = '\0';
-	sp_ipaddr_format(&at->pinned, addr);
-	TRY_ALLOC(c, curl_easy_init());
+	*out = NULL;
+	TRY(sp_fetch_global_init());
+	TRY_ALLOC(x, calloc(1, sizeof(*x)));
+	TRY_ALLOC(x->c, curl_easy_init());
+	*out = x;
+	x = NULL;
+out:
+	sp_fetch_xfer_free(x);
+	return res;
+}
+
+void
+sp_fetch_xfer_free(sp_fetch_xfer *x)
+{
+	if (x == NULL)
+		return;
+	if (x->c != NULL)
+		curl_easy_cleanup(x->c);
+	curl_slist_free_all(x->resolve);
+	curl_slist_free_all(x->hdrs);
+	free(x);
+}
+
+CURL *
+sp_fetch_xfer_easy(sp_fetch_xfer *x)
+{
+	return x->c;
+}
+
+static sp_result
+xfer_setup(sp_fetch_xfer *x, const char *url, const url_parts *u, const sp_fetch_opts *o,
+    const sp_addrlist *answers, size_t idx, bool is_ip, bool send_auth, sp_buf *body)
+{
+	sp_result res = SP_OK;
+	char buf[SP_HOST_MAX + SP_ADDRSTR_MAX + 64];
+	attempt *at = &x->at;
+	CURL *c = x->c;
+
+	ENSURE(idx < answers->n, SP_E_INTERNAL, "no address %zu to connect to", idx);
+	ENSURE(strlen(url) <= SP_URL_MAX, SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
+	snprintf(x->url, sizeof(x->url), "%s", url);
+	x->u = *u;
+	/*
+	 * curl_easy_reset keeps the live connection and the session cache of
+	 * the handle: what a device that keeps them (sprov fleet) wants.
+	 */
+	curl_easy_reset(c);
+	curl_slist_free_all(x->resolve);
+	curl_slist_free_all(x->hdrs);
+	x->resolve = x->hdrs = NULL;
+	x->errbuf[0] = '\0';
+	memset(at, 0, sizeof(*at));
+	at->o = o;
+	at->host = x->u.host;
+	at->host_is_ip = is_ip;
+	at->answers = answers;
+	at->pinned = answers->v[idx];
+	at->fd = CURL_SOCKET_BAD;
+	at->body = body;
+	at->send_auth = send_auth;
+	at->retry_after = -1;
+	at->curl = c;
+	sp_ipaddr_format(&at->pinned, x->addr);
 #define SETOPT(opt, val)                                                        \
 	ENSURE(curl_easy_setopt(c, opt, val) == CURLE_OK, SP_E_INTERNAL,        \
 	    "libcurl refused option " #opt)
-	SETOPT(CURLOPT_URL, url);
+	SETOPT(CURLOPT_URL, x->url);
 	SETOPT(CURLOPT_PROTOCOLS_STR, "https");
 	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);   /* we follow, with every check */
 	SETOPT(CURLOPT_PROXY, "");            /* never a proxy from the environment */
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
-	SETOPT(CURLOPT_ERRORBUFFER, errbuf);
+	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	SETOPT(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	SETOPT(CURLOPT_CAINFO, o->cafile);
 	SETOPT(CURLOPT_CAPATH, NULL);         /* never the system store */
 	SETOPT(CURLOPT_CA_CACHE_TIMEOUT, 0L);
 	SETOPT(CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN);
-	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	/*
+	 * The session cache of an easy handle is its own (never shared between
+	 * handles without a share object), so with o->resume a device resumes
+	 * only its own sessions.
+	 */
+	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, o->resume ? 1L : 0L);
+	SETOPT(CURLOPT_FORBID_REUSE, o->keepalive ? 0L : 1L);
 	SETOPT(CURLOPT_SSLCERT, o->certfile);
 	SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
 	SETOPT(CURLOPT_SSLKEY, o->keyfile);
@@ -359,6 +531,8 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 	SETOPT(CURLOPT_SSL_CTX_DATA, at);
 	SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_cb);
 	SETOPT(CURLOPT_OPENSOCKETDATA, at);
+	SETOPT(CURLOPT_PREREQFUNCTION, prereq_cb);
+	SETOPT(CURLOPT_PREREQDATA, at);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(CURLOPT_WRITEDATA, at);
 	SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
@@ -375,24 +549,24 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 	if (!at->host_is_ip) {
 		/* Pin curl to the c-ares answer: curl's own resolver never runs. */
 		ENSURE((size_t)snprintf(buf, sizeof(buf), at->pinned.family == AF_INET6 ?
-		    "%s:%u:[%s]" : "%s:%u:%s", u->host, u->port, addr) < sizeof(buf),
+		    "%s:%u:[%s]" : "%s:%u:%s", x->u.host, x->u.port, x->addr) < sizeof(buf),
 		    SP_E_LIMIT, "host too long");
-		TRY_ALLOC(resolve, curl_slist_append(NULL, buf));
-		SETOPT(CURLOPT_RESOLVE, resolve);
+		TRY_ALLOC(x->resolve, curl_slist_append(NULL, buf));
+		SETOPT(CURLOPT_RESOLVE, x->resolve);
 	}
 	if (o->if_none_match && *o->if_none_match) {
 		struct curl_slist *t;
 		ENSURE((size_t)snprintf(buf, sizeof(buf), "If-None-Match: %s", o->if_none_match) <
 		    sizeof(buf), SP_E_LIMIT, "ETag too long");
-		TRY_ALLOC(t, curl_slist_append(hdrs, buf));
-		hdrs = t;
+		TRY_ALLOC(t, curl_slist_append(x->hdrs, buf));
+		x->hdrs = t;
 	}
 	if (o->is_post) {
 		struct curl_slist *t;
 		snprintf(buf, sizeof(buf), "Content-Type: %s",
 		    o->content_type ? o->content_type : "application/octet-stream");
-		TRY_ALLOC(t, curl_slist_append(hdrs, buf));
-		hdrs = t;
+		TRY_ALLOC(t, curl_slist_append(x->hdrs, buf));
+		x->hdrs = t;
 		SETOPT(CURLOPT_POST, 1L);
 		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->post_len);
 		SETOPT(CURLOPT_POSTFIELDS, o->post_len ? o->post : "");
@@ -400,10 +574,10 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 	{
 		/* No "Expect: 100-continue" dance: the body is small. */
 		struct curl_slist *t;
-		TRY_ALLOC(t, curl_slist_append(hdrs, "Expect:"));
-		hdrs = t;
+		TRY_ALLOC(t, curl_slist_append(x->hdrs, "Expect:"));
+		x->hdrs = t;
 	}
-	SETOPT(CURLOPT_HTTPHEADER, hdrs);
+	SETOPT(CURLOPT_HTTPHEADER, x->hdrs);
 	if (at->send_auth && (o->uid || o->pwd)) {
 		/* Basic or Digest as the server asks: curl retries the 401 once. */
 		SETOPT(CURLOPT_HTTPAUTH, (long)(CURLAUTH_BASIC | CURLAUTH_DIGEST));
@@ -411,25 +585,56 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 		SETOPT(CURLOPT_PASSWORD, o->pwd ? o->pwd : "");
 	}
 #undef SETOPT
+out:
+	return res;
+}
 
-	cc = curl_easy_perform(c);
+sp_result
+sp_fetch_xfer_setup(sp_fetch_xfer *x, const char *url, const sp_fetch_opts *o,
+    const sp_addrlist *answers, size_t idx, sp_buf *body)
+{
+	sp_result res = SP_OK;
+	url_parts u;
+	sp_ipaddr lit;
+
+	TRY(split_url(url, &u));
+	TRY(xfer_setup(x, url, &u, o, answers, idx, sp_ipaddr_parse(sp_slice_of(u.host), &lit),
+	    true, body));
+out:
+	return res;
+}
+
+/* After the transfer: the same judgement for sp_fetch and for the fleet. */
+static sp_result
+xfer_judge(sp_fetch_xfer *x, CURLcode cc, long *status, char *location, bool *retry)
+{
+	sp_result res = SP_OK;
+	attempt *at = &x->at;
+	const sp_fetch_opts *o = at->o;
+	const url_parts *u = &x->u;
+	const char *errbuf = x->errbuf;
+	char *loc = NULL;
+
+	*retry = false;
+	*status = 0;
+	location[0] = '\0';
 	if (at->failed != SP_CHECK_NONE) {
 		res = sp_error(SP_E_VERIFY, "%s", at->msg);
 		goto out;
 	}
 	if (cc == CURLE_COULDNT_CONNECT) {
 		*retry = true;
-		ENSURE(0, SP_E_NET, "cannot connect to %s port %u (%s): %s", addr, u->port,
+		ENSURE(0, SP_E_NET, "cannot connect to %s port %u (%s): %s", x->addr, u->port,
 		    u->host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	}
 	ENSURE(!at->body_too_big && cc != CURLE_FILESIZE_EXCEEDED, SP_E_LIMIT,
 	    "the profile is larger than %zu bytes", o->body_max);
 	ENSURE(!(o->cancel && *o->cancel), SP_E_NET, "cancelled");
-	ENSURE(cc == CURLE_OK, SP_E_NET, "%s (%s port %u): %s", curl_easy_strerror(cc), addr,
+	ENSURE(cc == CURLE_OK, SP_E_NET, "%s (%s port %u): %s", curl_easy_strerror(cc), x->addr,
 	    u->port, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	/* Belt and braces: a response without our checks never counts. */
 	ENSURE(at->checks_passed, SP_E_VERIFY, "server check 1 (chain): the checks did not run");
-	ENSURE(curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK, SP_E_NET,
+	ENSURE(curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK, SP_E_NET,
 	    "no HTTP status");
 	/*
 	 * A body that ends only where the connection ends cannot be told from a
@@ -439,15 +644,63 @@ attempt_one(const char *url, const url_parts *u, attempt *at, long *status,
 	ENSURE(*status != 200 || at->framed, SP_E_NET,
 	    "HTTP 200 without Content-Length or chunked encoding: cannot tell a whole profile from a truncated one");
 	if ((*status == 301 || *status == 302) &&
-	    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
+	    curl_easy_getinfo(x->c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
 		ENSURE(strlen(loc) <= SP_URL_MAX, SP_E_LIMIT, "redirect URL too long");
 		snprintf(location, SP_URL_MAX + 1, "%s", loc);
 	}
 out:
-	curl_slist_free_all(resolve);
-	curl_slist_free_all(hdrs);
-	if (c != NULL)
-		curl_easy_cleanup(c);
+	return res;
+}
+
+static void
+xfer_report(const sp_fetch_xfer *x, sp_fetch_result *r)
+{
+	snprintf(r->fqdn, sizeof(r->fqdn), "%s", x->at.fqdn);
+	snprintf(r->etag, sizeof(r->etag), "%s", x->at.etag);
+	snprintf(r->local, sizeof(r->local), "%s", x->at.local);
+	r->failed_check = x->at.failed;
+	r->retry_after = x->at.retry_after;
+	r->resumed = x->at.resumed;
+	r->reused = x->at.reused;
+}
+
+sp_result
+sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc, sp_fetch_result *r, bool *retry)
+{
+	sp_result res;
+	char location[SP_URL_MAX + 1];
+
+	snprintf(r->url, sizeof(r->url), "%s", x->url);
+	snprintf(r->scheme, sizeof(r->scheme), "%s", x->u.scheme);
+	snprintf(r->host, sizeof(r->host), "%s", x->u.host);
+	snprintf(r->path, sizeof(r->path), "%s", x->u.path);
+	snprintf(r->address, sizeof(r->address), "%s", x->addr);
+	r->port = x->u.port;
+	res = xfer_judge(x, cc, &r->status, location, retry);
+	xfer_report(x, r);
+	return res;
+}
+
+/* One connection to one address.  *retry: the connect failed, try the next. */
+static sp_result
+attempt_one(const char *url, const url_parts *u, const sp_fetch_opts *o,
+    const sp_addrlist *answers, size_t idx, bool is_ip, bool send_auth, sp_fetch_result *r,
+    char *location, bool *retry)
+{
+	sp_result res = SP_OK;
+	sp_fetch_xfer *x = NULL;
+	CURLcode cc;
+
+	*retry = false;
+	r->status = 0;
+	location[0] = '\0';
+	TRY(sp_fetch_xfer_new(&x));
+	TRY(xfer_setup(x, url, u, o, answers, idx, is_ip, send_auth, &r->body));
+	cc = curl_easy_perform(x->c);
+	res = xfer_judge(x, cc, &r->status, location, retry);
+	xfer_report(x, r);
+out:
+	sp_fetch_xfer_free(x);
 	return res;
 }
 
@@ -458,7 +711,6 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 	char url[SP_URL_MAX + 1], location[SP_URL_MAX + 1];
 	url_parts u, first;
 	sp_addrlist answers;
-	attempt at;
 
 	TRY(sp_fetch_global_init());
 	sp_buf_free_secret(&r->body);
@@ -486,26 +738,15 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 		else
 			TRY(sp_dns_resolve(o->dns_servers, u.host, &answers));
 		for (size_t i = 0; i < answers.n; i++) {
-			memset(&at, 0, sizeof(at));
-			at.o = o;
-			at.host = u.host;
-			at.host_is_ip = is_ip;
-			at.answers = &answers;
-			at.pinned = answers.v[i];
-			at.fd = CURL_SOCKET_BAD;
-			at.body = &r->body;
 			/* A redirect elsewhere never receives the credentials. */
-			at.send_auth = strcasecmp(u.host, first.host) == 0 && u.port == first.port;
+			bool send_auth = strcasecmp(u.host, first.host) == 0 && u.port == first.port;
 			sp_buf_free_secret(&r->body);
 			sp_buf_init(&r->body, o->body_max);
 			sp_ipaddr_format(&answers.v[i], r->address);
 			if (o->on_connect)
 				o->on_connect(o->on_connect_arg, r);
-			res = attempt_one(url, &u, &at, &r->status, location, &retry);
-			snprintf(r->fqdn, sizeof(r->fqdn), "%s", at.fqdn);
-			snprintf(r->etag, sizeof(r->etag), "%s", at.etag);
-			snprintf(r->local, sizeof(r->local), "%s", at.local);
-			r->failed_check = at.failed;
+			res = attempt_one(url, &u, o, &answers, i, is_ip, send_auth, r, location,
+			    &retry);
 			if (sp_ok(res) || !retry)
 				break;
 		}

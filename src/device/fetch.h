@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <curl/curl.h>
+
 #include "common/buf.h"
 #include "common/result.h"
 #include "device/addr.h"
@@ -33,6 +35,7 @@
 #define SP_FETCH_CONNECT_TIMEOUT_MS 10000
 #define SP_FETCH_TIMEOUT_MS 60000
 #define SP_HOST_MAX 255
+#define SP_FETCH_RETRY_AFTER_MAX 86400  /* a Retry-After above this is ignored */
 
 struct sp_fetch_result;
 
@@ -52,6 +55,14 @@ typedef struct sp_fetch_opts {
 	long connect_timeout_ms;   /* 0: SP_FETCH_CONNECT_TIMEOUT_MS */
 	long timeout_ms;           /* 0: SP_FETCH_TIMEOUT_MS */
 	volatile sig_atomic_t *cancel; /* set non-zero to abort (daemon stop) */
+	/*
+	 * For sp_fetch_xfer with a kept easy handle (sprov fleet); the device
+	 * leaves both false.  resume: keep the TLS session in the handle's own
+	 * cache and resume it (checks 2-4 run again on the resumed session);
+	 * keepalive: leave the connection open for the handle's next request.
+	 */
+	bool resume;
+	bool keepalive;
 	/* Called before each connection with url/host/port/path/address set. */
 	void (*on_connect)(void *arg, const struct sp_fetch_result *r);
 	void *on_connect_arg;
@@ -70,6 +81,9 @@ typedef struct sp_fetch_result {
 	char fqdn[SP_FQDN_MAX + 1];   /* the server certificate's FQDN */
 	char etag[SP_ETAG_MAX + 1];   /* "" if none */
 	unsigned redirects;
+	long retry_after;             /* Retry-After seconds, -1: none */
+	bool resumed;                 /* the TLS session was resumed */
+	bool reused;                  /* sent on an earlier connection (keep-alive) */
 	sp_buf body;
 } sp_fetch_result;
 
@@ -88,5 +102,29 @@ void sp_fetch_result_free(sp_fetch_result *r);
  */
 SP_MUST_CHECK sp_result sp_fetch(const char *url, const sp_fetch_opts *o,
     sp_fetch_result *r);
+
+/*
+ * One transfer to one pinned address on an easy handle that the caller
+ * drives (curl_easy_perform, or a multi handle as `sprov fleet` does), with
+ * exactly sp_fetch's options, callbacks and checks.  Redirects are not
+ * followed here: the caller sees the 301/302.
+ *
+ *   sp_fetch_xfer_new        a handle; reuse it for the next transfer to
+ *                            keep its connection and TLS session
+ *   sp_fetch_xfer_setup      prepare url to answers->v[idx]; o, answers and
+ *                            body must stay valid until the transfer ends
+ *   sp_fetch_xfer_finish     judge the transfer libcurl ended with cc, as
+ *                            sp_fetch does; *retry: the connect failed, the
+ *                            next address may be tried
+ */
+typedef struct sp_fetch_xfer sp_fetch_xfer;
+
+SP_MUST_CHECK sp_result sp_fetch_xfer_new(sp_fetch_xfer **out);
+void sp_fetch_xfer_free(sp_fetch_xfer *x);
+CURL *sp_fetch_xfer_easy(sp_fetch_xfer *x);
+SP_MUST_CHECK sp_result sp_fetch_xfer_setup(sp_fetch_xfer *x, const char *url,
+    const sp_fetch_opts *o, const sp_addrlist *answers, size_t idx, sp_buf *body);
+SP_MUST_CHECK sp_result sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc,
+    sp_fetch_result *r, bool *retry);
 
 #endif
