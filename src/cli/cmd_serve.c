@@ -16,6 +16,7 @@ static const char serve_help[] =
     "                   [--identity auto|sprov|spa] [--path TEMPLATE]...\n"
     "                   [--unknown-device 404|defaults] [--access-log FILE|-|off]\n"
     "                   [--crl-grace S] [--crl-poll S] [--verify-depth N]\n"
+    "                   [--tls-backend openssl|gnutls]\n"
     "                   [--handshake-timeout S|Nms] [--header-timeout S|Nms]\n"
     "                   [--idle-timeout S|Nms] [--drain-timeout S|Nms]\n"
     "                   [--max-connections N] [--overload-connections N]\n"
@@ -26,7 +27,8 @@ static const char serve_help[] =
     "Serves each device, identified by its verified client certificate, its own\n"
     "flat profile.  Every option is also a `key = value` of the config file\n"
     "(under [serve]); options given here win over the file.  The store comes\n"
-    "from --store, else $SPROV_STORE, else sqlite:sprov.db.\n"
+    "from --store, else $SPROV_STORE, else sqlite:sprov.db.  The TLS library\n"
+    "comes from --tls-backend, else $SPROV_TLS_BACKEND, else the default.\n"
     "Signals: SIGHUP reloads certificate, key, CRL and config (a bad config is\n"
     "refused and the old one keeps serving); SIGTERM drains and exits.\n"
     "--check-config validates the settings, the TLS files and the store, then exits.\n";

@@ -59,6 +59,7 @@ sp_serve_config_init(sp_serve_config *cfg)
 	snprintf(cfg->access_log, sizeof(cfg->access_log), "-");
 	cfg->identity = SP_IDSTYLE_AUTO;
 	cfg->unknown = SP_UNKNOWN_404;
+	cfg->tls_backend = SP_TLS_BACKEND_DEFAULT;
 	cfg->verify_depth = SP_TLS_VERIFY_DEPTH_DEFAULT;
 	cfg->crl_grace = 0;
 	cfg->crl_poll = 2;
@@ -125,6 +126,10 @@ sp_serve_config_set(sp_serve_config *cfg, const char *name, const char *value)
 	}
 	if (strcmp(name, "identity") == 0) {
 		TRY(sp_idstyle_parse(value, &cfg->identity));
+		goto out;
+	}
+	if (strcmp(name, "tls-backend") == 0) {
+		TRY(sp_tls_backend_parse(value, &cfg->tls_backend));
 		goto out;
 	}
 	if (strcmp(name, "unknown-device") == 0) {

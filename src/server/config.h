@@ -18,6 +18,7 @@
 #include "common/result.h"
 #include "identity/devid.h"
 #include "server/template.h"
+#include "tls/tls.h"
 
 #define SP_CFG_FILE_MAX (256 * 1024)  /* config file size */
 #define SP_CFG_STR_MAX 1024           /* file names, addresses, user */
@@ -41,6 +42,7 @@ typedef struct sp_serve_config {
 	size_t npaths;
 	bool paths_set;                /* a `path` replaced the defaults */
 	sp_unknown_mode unknown;
+	sp_tls_backend tls_backend;    /* fixed until restart */
 	int verify_depth;
 	int64_t crl_grace;             /* s */
 	int64_t crl_poll;              /* s between CRL file checks */

@@ -1092,6 +1092,10 @@ sp_serve_config_load(const char *config_path, const sp_serve_overrides *ov,
 
 	sp_buf_init(&text, SP_CFG_FILE_MAX);
 	sp_serve_config_init(out);
+	/* Like SPROV_STORE: the environment sets a default the file overrides. */
+	if (getenv("SPROV_TLS_BACKEND") != NULL && getenv("SPROV_TLS_BACKEND")[0] != '\0')
+		TRY(sp_error_wrap(sp_serve_config_set(out, "tls-backend",
+		    getenv("SPROV_TLS_BACKEND")), "SPROV_TLS_BACKEND"));
 	if (config_path != NULL) {
 		TRY(sp_error_wrap(sp_read_file(config_path, SP_CFG_FILE_MAX, &text), "%s",
 		    config_path));
@@ -1118,6 +1122,7 @@ tls_cfg_of(const sp_serve_config *cfg, sp_tls_config *t)
 	t->verify_depth = cfg->verify_depth;
 	t->crl_grace = cfg->crl_grace;
 	t->ticket_rotate = cfg->ticket_rotate;
+	t->backend = cfg->tls_backend;
 }
 
 sp_result
@@ -1304,7 +1309,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	TRY(sp_tls_server_new(&hooks, &s->tls));
+	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
 	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, &s->cache));

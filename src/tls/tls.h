@@ -1,8 +1,10 @@
 /*
  * The server's TLS, behind our own narrow interface.
  *
- * Nothing here names an OpenSSL type: the fleet issue adds a GnuTLS backend
- * behind the same functions.  The OpenSSL backend is tls_openssl.c.
+ * Nothing here names a TLS library's type.  Two backends sit behind the same
+ * functions, chosen per server (`tls-backend`): OpenSSL (tls_openssl.c,
+ * bufferevent_openssl) and GnuTLS (tls_gnutls.c, a bufferevent_filter).
+ * tls.c forwards to the chosen one (tls_internal.h).
  *
  * An sp_tls_server lives as long as the process.  It holds the ticket keys
  * (shared by every configuration, so a reload does not end resumption), the
@@ -34,6 +36,12 @@ struct event_base;
 #define SP_TLS_TICKET_ROTATE_DEFAULT 3600 /* seconds between key rotations */
 #define SP_TLS_CERT_MAX (1024 * 1024)     /* PEM file size cap */
 
+typedef enum { SP_TLS_OPENSSL = 0, SP_TLS_GNUTLS } sp_tls_backend;
+#define SP_TLS_BACKEND_DEFAULT SP_TLS_OPENSSL
+
+SP_MUST_CHECK sp_result sp_tls_backend_parse(const char *s, sp_tls_backend *out);
+const char *sp_tls_backend_name(sp_tls_backend b); /* "openssl", "gnutls" */
+
 typedef struct sp_tls_config {
 	const char *cert_file;      /* server chain, PEM (from `sprov ca sign`) */
 	const char *key_file;       /* server key, PEM */
@@ -42,6 +50,7 @@ typedef struct sp_tls_config {
 	int verify_depth;           /* max chain length above the leaf */
 	int64_t crl_grace;          /* seconds an expired CRL stays in force */
 	int64_t ticket_rotate;      /* seconds between ticket key rotations */
+	sp_tls_backend backend;     /* fixed for a server's life */
 } sp_tls_config;
 
 typedef struct sp_tls_server sp_tls_server;
@@ -55,11 +64,15 @@ typedef struct sp_tls_hooks {
 	void (*conn_free)(void *conn); /* the TLS connection is gone */
 } sp_tls_hooks;
 
-SP_MUST_CHECK sp_result sp_tls_server_new(const sp_tls_hooks *hooks,
-    sp_tls_server **out);
+SP_MUST_CHECK sp_result sp_tls_server_new(sp_tls_backend backend,
+    const sp_tls_hooks *hooks, sp_tls_server **out);
 void sp_tls_server_free(sp_tls_server *srv);
+sp_tls_backend sp_tls_server_backend(const sp_tls_server *srv);
 
-/* Build a configuration from files and make it current. */
+/*
+ * Build a configuration from files and make it current.  cfg->backend
+ * must be the server's (SP_E_USAGE otherwise: changing needs a restart).
+ */
 SP_MUST_CHECK sp_result sp_tls_server_load(sp_tls_server *srv,
     const sp_tls_config *cfg);
 /* Check a configuration loads, without installing it (--check-config). */
@@ -85,7 +98,8 @@ struct bufferevent *sp_tls_bufferevent_new(sp_tls_server *srv,
  * The connection is about to be closed after a clean HTTP exchange: send
  * close_notify.  OpenSSL drops a session from the server cache when its
  * connection is freed without one, which would defeat TLS 1.2 session-ID
- * resumption for every HTTP/1.0 device.
+ * resumption for every HTTP/1.0 device.  Works on either backend's
+ * bufferevents.
  */
 void sp_tls_bufferevent_close(struct bufferevent *bev);
 

@@ -1,5 +1,5 @@
 /*
- * OpenSSL 3 backend of src/tls/tls.h.
+ * OpenSSL 3 backend of src/tls/tls.h (sp_tls_openssl_ops, see tls_internal.h).
  *
  * One configuration is one SSL_CTX.  Its X509_STORE carries the device CA
  * and the CRLs; our own state for it (the CRLs again, for the per-request
@@ -20,6 +20,7 @@
  *      covers keep-alive connections opened before the revocation.
  */
 #include "tls/tls.h"
+#include "tls/tls_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -54,18 +55,6 @@
 #define TLS_CRLS_MAX 64
 #define TLS_CRL_WARN_EVERY 60 /* seconds between "CRL expired" log lines */
 
-enum {
-	VF_NO_CERT, VF_UNKNOWN_CA, VF_EXPIRED, VF_REVOKED, VF_CRL_MISSING, VF_CRL_EXPIRED,
-	VF_CHAIN_TOO_LONG, VF_BAD_SIGNATURE, VF_OTHER, VF_N_
-};
-static const char *const vf_names[VF_N_] = {
-	"no_certificate", "unknown_ca", "expired", "revoked", "crl_missing", "crl_expired",
-	"chain_too_long", "bad_signature", "other",
-};
-
-enum { HS_FULL, HS_RESUMED, HS_FAILED, HS_ABORTED, HS_N_ };
-static const char *const hs_names[HS_N_] = { "full", "resumed", "failed", "aborted" };
-
 typedef struct ticket_key {
 	unsigned char name[16];
 	unsigned char aes[32];
@@ -73,9 +62,11 @@ typedef struct ticket_key {
 	bool set;
 } ticket_key;
 
+typedef struct ossl_server ossl_server;
+
 /* Our state for one configuration; owned by its SSL_CTX (ex_data). */
 typedef struct tls_conf {
-	sp_tls_server *srv;
+	ossl_server *srv;
 	STACK_OF(X509_CRL) *crls;
 	int64_t crl_last, crl_next; /* earliest nextUpdate among the CRLs */
 	int64_t crl_grace;
@@ -83,13 +74,13 @@ typedef struct tls_conf {
 
 /* Per connection; owned by its SSL (ex_data). */
 typedef struct tls_conn {
-	sp_tls_server *srv;
+	ossl_server *srv;
 	void *conn;
 	bool done;     /* handshake completed */
 	bool counted;  /* failure already counted */
 } tls_conn;
 
-struct sp_tls_server {
+struct ossl_server {
 	sp_tls_hooks hooks;
 	pthread_mutex_t mu; /* cur, cfg, crl_stat */
 	SSL_CTX *cur;
@@ -106,9 +97,7 @@ struct sp_tls_server {
 	ticket_key keys[SP_TLS_TICKET_KEYS]; /* [0] is current */
 	int64_t keys_at;
 
-	atomic_uint_fast64_t hs[HS_N_];
-	atomic_uint_fast64_t vf[VF_N_];
-	atomic_uint_fast64_t resume_refused, reload_ok, reload_failed;
+	sp_tls_stats *st; /* owned by tls.c */
 };
 
 static int ctx_idx = -1, ssl_idx = -1;
@@ -137,7 +126,7 @@ ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, voi
 	if (tc == NULL)
 		return;
 	if (!tc->done && !tc->counted)
-		atomic_fetch_add(&tc->srv->hs[HS_ABORTED], 1);
+		atomic_fetch_add(&tc->srv->st->hs[SP_TLS_HS_ABORTED], 1);
 	if (tc->srv->hooks.conn_free != NULL && tc->conn != NULL)
 		tc->srv->hooks.conn_free(tc->conn);
 	free(tc);
@@ -150,8 +139,8 @@ idx_init(void)
 	ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_ex_free);
 }
 
-static int64_t
-asn1_time_unix(const ASN1_TIME *t)
+int64_t
+sp_tls_asn1_unix(const ASN1_TIME *t)
 {
 	struct tm tm;
 
@@ -168,7 +157,7 @@ conf_of_ctx(const SSL_CTX *ctx)
 
 /* The current configuration, referenced: SSL_CTX_free() it. */
 static SSL_CTX *
-cur_ctx(sp_tls_server *srv)
+cur_ctx(ossl_server *srv)
 {
 	SSL_CTX *ctx;
 
@@ -180,35 +169,37 @@ cur_ctx(sp_tls_server *srv)
 	return ctx;
 }
 
-/* Is cert revoked or expired according to the CURRENT configuration? */
-static bool
-refused_now(sp_tls_server *srv, X509 *cert, const char **why)
+/* Is cert expired, or revoked by one of crls (may be NULL)? */
+bool
+sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why)
 {
-	SSL_CTX *ctx = cur_ctx(srv);
-	tls_conf *c = conf_of_ctx(ctx);
-	bool bad = false;
-
 	*why = "";
 	if (X509_cmp_time(X509_get0_notAfter(cert), NULL) < 0) {
 		*why = "certificate expired";
-		bad = true;
-		goto out;
+		return true;
 	}
-	if (c == NULL || c->crls == NULL)
-		goto out;
-	for (int i = 0; i < sk_X509_CRL_num(c->crls); i++) {
-		X509_CRL *crl = sk_X509_CRL_value(c->crls, i);
+	for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(crls, i);
 		X509_REVOKED *rev = NULL;
 
 		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0)
 			continue;
 		if (X509_CRL_get0_by_cert(crl, &rev, cert) == 1) {
 			*why = "certificate revoked";
-			bad = true;
-			goto out;
+			return true;
 		}
 	}
-out:
+	return false;
+}
+
+/* Is cert revoked or expired according to the CURRENT configuration? */
+static bool
+refused_now(ossl_server *srv, X509 *cert, const char **why)
+{
+	SSL_CTX *ctx = cur_ctx(srv);
+	tls_conf *c = conf_of_ctx(ctx);
+	bool bad = sp_tls_crls_refuse(c ? c->crls : NULL, cert, why);
+
 	SSL_CTX_free(ctx);
 	return bad;
 }
@@ -222,26 +213,26 @@ vf_bucket(int err)
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-		return VF_UNKNOWN_CA;
+		return SP_TLS_VF_UNKNOWN_CA;
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		return VF_EXPIRED;
+		return SP_TLS_VF_EXPIRED;
 	case X509_V_ERR_CERT_REVOKED:
-		return VF_REVOKED;
+		return SP_TLS_VF_REVOKED;
 	case X509_V_ERR_UNABLE_TO_GET_CRL:
 	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
-		return VF_CRL_MISSING;
+		return SP_TLS_VF_CRL_MISSING;
 	case X509_V_ERR_CRL_HAS_EXPIRED:
 	case X509_V_ERR_CRL_NOT_YET_VALID:
-		return VF_CRL_EXPIRED;
+		return SP_TLS_VF_CRL_EXPIRED;
 	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
 	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
-		return VF_CHAIN_TOO_LONG;
+		return SP_TLS_VF_CHAIN_TOO_LONG;
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
-		return VF_BAD_SIGNATURE;
+		return SP_TLS_VF_BAD_SIGNATURE;
 	default:
-		return VF_OTHER;
+		return SP_TLS_VF_OTHER;
 	}
 }
 
@@ -270,7 +261,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	if (cert != NULL)
 		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
 	if (c != NULL)
-		atomic_fetch_add(&c->srv->vf[vf_bucket(err)], 1);
+		atomic_fetch_add(&c->srv->st->vf[vf_bucket(err)], 1);
 	if (err == X509_V_ERR_CRL_HAS_EXPIRED)
 		sp_err("tls: CRL EXPIRED: refusing device '%s' (set crl_grace to keep "
 		    "the last CRL in force; publish a new CRL)", subj);
@@ -291,7 +282,7 @@ info_cb(const SSL *ssl, int where, int ret)
 		/* TLS 1.3 calls this again after sending tickets: count once. */
 		bool resumed = SSL_session_reused((SSL *)ssl) == 1;
 		tc->done = true;
-		atomic_fetch_add(&tc->srv->hs[resumed ? HS_RESUMED : HS_FULL], 1);
+		atomic_fetch_add(&tc->srv->st->hs[resumed ? SP_TLS_HS_RESUMED : SP_TLS_HS_FULL], 1);
 		if (tc->srv->hooks.handshake_done != NULL)
 			tc->srv->hooks.handshake_done(tc->conn, resumed);
 	} else if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && !tc->done &&
@@ -299,12 +290,12 @@ info_cb(const SSL *ssl, int where, int ret)
 		unsigned long e = ERR_peek_last_error();
 
 		tc->counted = true;
-		atomic_fetch_add(&tc->srv->hs[HS_FAILED], 1);
+		atomic_fetch_add(&tc->srv->st->hs[SP_TLS_HS_FAILED], 1);
 		/* No certificate: TLS 1.3 says so in the alert, 1.2 in the error. */
 		if ((ret & 0xff) == SSL_AD_CERTIFICATE_REQUIRED ||
 		    (ERR_GET_LIB(e) == ERR_LIB_SSL &&
 		    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE))
-			atomic_fetch_add(&tc->srv->vf[VF_NO_CERT], 1);
+			atomic_fetch_add(&tc->srv->st->vf[SP_TLS_VF_NO_CERT], 1);
 	}
 }
 
@@ -313,7 +304,7 @@ ticket_key_cb(SSL *s, unsigned char *key_name, unsigned char *iv,
     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
 	tls_conf *c = conf_of_ctx(SSL_get_SSL_CTX(s));
-	sp_tls_server *srv;
+	ossl_server *srv;
 	ticket_key k;
 	int rv = 0, which = -1;
 	OSSL_PARAM params[3];
@@ -372,7 +363,7 @@ static SSL_TICKET_RETURN
 ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
     size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
-	sp_tls_server *srv = arg;
+	ossl_server *srv = arg;
 	X509 *peer;
 	const char *why;
 	char subj[256] = "";
@@ -384,7 +375,7 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 		if (peer == NULL)
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
 		if (refused_now(srv, peer, &why)) {
-			atomic_fetch_add(&srv->resume_refused, 1);
+			atomic_fetch_add(&srv->st->resume_refused, 1);
 			X509_NAME_oneline(X509_get_subject_name(peer), subj, sizeof(subj));
 			sp_warn("tls: resumption refused (%s): '%s'; full handshake required",
 			    why, subj);
@@ -400,8 +391,8 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 	}
 }
 
-static sp_result
-load_crls(const char *path, STACK_OF(X509_CRL) **out)
+sp_result
+sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out)
 {
 	sp_result res = SP_OK;
 	sp_buf data;
@@ -440,7 +431,7 @@ out:
 }
 
 static sp_result
-build_ctx(sp_tls_server *srv, const sp_tls_config *cfg, SSL_CTX **out)
+build_ctx(ossl_server *srv, const sp_tls_config *cfg, SSL_CTX **out)
 {
 	sp_result res = SP_OK;
 	SSL_CTX *ctx = NULL;
@@ -485,11 +476,11 @@ build_ctx(sp_tls_server *srv, const sp_tls_config *cfg, SSL_CTX **out)
 
 	if (cfg->crl_file != NULL) {
 		store = SSL_CTX_get_cert_store(ctx);
-		TRY(sp_error_wrap(load_crls(cfg->crl_file, &c->crls), "CRL"));
+		TRY(sp_error_wrap(sp_tls_crls_load(cfg->crl_file, &c->crls), "CRL"));
 		for (int i = 0; i < sk_X509_CRL_num(c->crls); i++) {
 			X509_CRL *crl = sk_X509_CRL_value(c->crls, i);
-			int64_t lu = asn1_time_unix(X509_CRL_get0_lastUpdate(crl));
-			int64_t nu = asn1_time_unix(X509_CRL_get0_nextUpdate(crl));
+			int64_t lu = sp_tls_asn1_unix(X509_CRL_get0_lastUpdate(crl));
+			int64_t nu = sp_tls_asn1_unix(X509_CRL_get0_nextUpdate(crl));
 
 			TRY_OSSL(X509_STORE_add_crl(store, crl), "CRL %s", cfg->crl_file);
 			if (lu > c->crl_last)
@@ -523,7 +514,7 @@ out:
 }
 
 static void
-rotate_locked(sp_tls_server *srv)
+rotate_locked(ossl_server *srv)
 {
 	ticket_key k = { .set = true };
 
@@ -540,17 +531,21 @@ rotate_locked(sp_tls_server *srv)
 	OPENSSL_cleanse(&k, sizeof(k));
 }
 
-sp_result
-sp_tls_server_new(const sp_tls_hooks *hooks, sp_tls_server **out)
+static void ossl_server_free(void *impl);
+static void ossl_crl_state(void *impl, sp_tls_crl_state *out);
+
+static sp_result
+ossl_server_new(const sp_tls_hooks *hooks, sp_tls_stats *st, void **out)
 {
 	sp_result res = SP_OK;
-	sp_tls_server *srv = NULL;
+	ossl_server *srv = NULL;
 
 	pthread_once(&idx_once, idx_init);
 	ENSURE(ctx_idx >= 0 && ssl_idx >= 0, SP_E_CRYPTO, "OpenSSL ex_data indices");
 	TRY_ALLOC(srv, calloc(1, sizeof(*srv)));
 	if (hooks != NULL)
 		srv->hooks = *hooks;
+	srv->st = st;
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_rwlock_init(&srv->keys_mu, NULL);
 	srv->cfg.rotate = SP_TLS_TICKET_ROTATE_DEFAULT;
@@ -559,13 +554,15 @@ sp_tls_server_new(const sp_tls_hooks *hooks, sp_tls_server **out)
 	*out = srv;
 	srv = NULL;
 out:
-	sp_tls_server_free(srv);
+	ossl_server_free(srv);
 	return res;
 }
 
-void
-sp_tls_server_free(sp_tls_server *srv)
+static void
+ossl_server_free(void *impl)
 {
+	ossl_server *srv = impl;
+
 	if (srv == NULL)
 		return;
 	SSL_CTX_free(srv->cur);
@@ -585,24 +582,27 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-sp_result
-sp_tls_config_check(const sp_tls_config *cfg)
+static sp_result
+ossl_config_check(const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
-	sp_tls_server *srv = NULL;
+	void *srv = NULL;
 	SSL_CTX *ctx = NULL;
+	sp_tls_stats st;
 
-	TRY(sp_tls_server_new(NULL, &srv));
+	memset(&st, 0, sizeof(st));
+	TRY(ossl_server_new(NULL, &st, &srv));
 	TRY(build_ctx(srv, cfg, &ctx));
 out:
 	SSL_CTX_free(ctx);
-	sp_tls_server_free(srv);
+	ossl_server_free(srv);
 	return res;
 }
 
-sp_result
-sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
+static sp_result
+ossl_load(void *impl, const sp_tls_config *cfg)
 {
+	ossl_server *srv = impl;
 	sp_result res = SP_OK;
 	SSL_CTX *ctx = NULL, *old = NULL;
 	struct stat st;
@@ -615,7 +615,7 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 		st_ok = true;
 	res = build_ctx(srv, cfg, &ctx);
 	if (sp_failed(res)) {
-		atomic_fetch_add(&srv->reload_failed, 1);
+		atomic_fetch_add(&srv->st->reload_failed, 1);
 		goto out;
 	}
 	TRY_ALLOC(cert, strdup(cfg->cert_file));
@@ -646,7 +646,7 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 		srv->crl_stat = st;
 	c = conf_of_ctx(srv->cur);
 	pthread_mutex_unlock(&srv->mu);
-	atomic_fetch_add(&srv->reload_ok, 1);
+	atomic_fetch_add(&srv->st->reload_ok, 1);
 
 	if (cfg->crl_file == NULL) {
 		sp_warn("tls: no CRL configured: revoked devices are NOT refused");
@@ -672,9 +672,10 @@ out:
 	return res;
 }
 
-sp_result
-sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
+static sp_result
+ossl_poll_crl(void *impl, bool *reloaded)
 {
+	ossl_server *srv = impl;
 	sp_result res = SP_OK;
 	struct stat st;
 	bool changed = false;
@@ -709,10 +710,10 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		cfg.client_ca_file = ca;
 		cfg.crl_file = crl;
 		sp_info("tls: CRL file %s changed, reloading", crl);
-		TRY(sp_error_wrap(sp_tls_server_load(srv, &cfg), "CRL reload"));
+		TRY(sp_error_wrap(ossl_load(srv, &cfg), "CRL reload"));
 		*reloaded = true;
 	}
-	sp_tls_server_crl_state(srv, &cs);
+	ossl_crl_state(srv, &cs);
 	if (cs.expired && now - srv->crl_warned_at >= TLS_CRL_WARN_EVERY) {
 		srv->crl_warned_at = now;
 		sp_err("tls: CRL EXPIRED %lld s ago: %s", (long long)(now - cs.next_update),
@@ -727,9 +728,10 @@ out:
 	return res;
 }
 
-void
-sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force)
+static void
+ossl_rotate_tickets(void *impl, bool force)
 {
+	ossl_server *srv = impl;
 	int64_t rotate;
 
 	pthread_mutex_lock(&srv->mu);
@@ -741,9 +743,10 @@ sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force)
 	pthread_rwlock_unlock(&srv->keys_mu);
 }
 
-struct bufferevent *
-sp_tls_bufferevent_new(sp_tls_server *srv, struct event_base *base, void *conn)
+static struct bufferevent *
+ossl_bev_new(void *impl, struct event_base *base, void *conn)
 {
+	ossl_server *srv = impl;
 	SSL_CTX *ctx = cur_ctx(srv);
 	SSL *ssl = NULL;
 	tls_conn *tc = NULL;
@@ -774,31 +777,38 @@ out:
 	return bev;
 }
 
-void
-sp_tls_bufferevent_close(struct bufferevent *bev)
+static bool
+ossl_bev_close(struct bufferevent *bev)
 {
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	tls_conn *tc = ssl ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
 
+	if (ssl == NULL)
+		return false;
 	if (tc == NULL || !tc->done || SSL_in_init(ssl))
-		return;
+		return true;
 	(void)SSL_shutdown(ssl);
 	ERR_clear_error();
+	return true;
 }
 
-void *
-sp_tls_bufferevent_conn(struct bufferevent *bev)
+static bool
+ossl_bev_conn(struct bufferevent *bev, void **conn)
 {
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	tls_conn *tc = ssl ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
 
-	return tc ? tc->conn : NULL;
+	if (ssl == NULL)
+		return false;
+	*conn = tc ? tc->conn : NULL;
+	return true;
 }
 
-sp_result
-sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev, sp_idstyle style,
+static sp_result
+ossl_peer_get(void *impl, struct bufferevent *bev, sp_idstyle style,
     sp_tls_peer *out)
 {
+	ossl_server *srv = impl;
 	sp_result res = SP_OK;
 	SSL *ssl;
 	X509 *cert;
@@ -830,9 +840,10 @@ out:
 	return res;
 }
 
-void
-sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out)
+static void
+ossl_crl_state(void *impl, sp_tls_crl_state *out)
 {
+	ossl_server *srv = impl;
 	SSL_CTX *ctx = cur_ctx(srv);
 	tls_conf *c = conf_of_ctx(ctx);
 	int64_t now = sp_now();
@@ -848,56 +859,17 @@ sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out)
 	SSL_CTX_free(ctx);
 }
 
-sp_result
-sp_tls_server_metrics(sp_tls_server *srv, sp_buf *out)
-{
-	sp_result res = SP_OK;
-	sp_tls_crl_state cs;
-	int64_t now = sp_now();
-
-	TRY(sp_buf_append_str(out,
-	    "# HELP sprov_tls_handshakes_total TLS handshakes by result.\n"
-	    "# TYPE sprov_tls_handshakes_total counter\n"));
-	for (int i = 0; i < HS_N_; i++)
-		TRY(sp_buf_printf(out, "sprov_tls_handshakes_total{result=\"%s\"} %llu\n",
-		    hs_names[i], (unsigned long long)atomic_load(&srv->hs[i])));
-	TRY(sp_buf_append_str(out,
-	    "# HELP sprov_tls_verify_failures_total Client certificates refused, by reason.\n"
-	    "# TYPE sprov_tls_verify_failures_total counter\n"));
-	for (int i = 0; i < VF_N_; i++)
-		TRY(sp_buf_printf(out, "sprov_tls_verify_failures_total{reason=\"%s\"} %llu\n",
-		    vf_names[i], (unsigned long long)atomic_load(&srv->vf[i])));
-	TRY(sp_buf_printf(out,
-	    "# HELP sprov_tls_resumptions_refused_total Session resumptions refused (revoked or expired since).\n"
-	    "# TYPE sprov_tls_resumptions_refused_total counter\n"
-	    "sprov_tls_resumptions_refused_total %llu\n"
-	    "# HELP sprov_tls_reloads_total TLS configuration loads.\n"
-	    "# TYPE sprov_tls_reloads_total counter\n"
-	    "sprov_tls_reloads_total{result=\"ok\"} %llu\n"
-	    "sprov_tls_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)atomic_load(&srv->resume_refused),
-	    (unsigned long long)atomic_load(&srv->reload_ok),
-	    (unsigned long long)atomic_load(&srv->reload_failed)));
-	sp_tls_server_crl_state(srv, &cs);
-	TRY(sp_buf_printf(out,
-	    "# HELP sprov_crl_loaded 1 if a CRL is in force.\n"
-	    "# TYPE sprov_crl_loaded gauge\n"
-	    "sprov_crl_loaded %d\n", cs.loaded ? 1 : 0));
-	if (cs.loaded) {
-		TRY(sp_buf_printf(out,
-		    "# HELP sprov_crl_age_seconds Seconds since the CRL's lastUpdate.\n"
-		    "# TYPE sprov_crl_age_seconds gauge\n"
-		    "sprov_crl_age_seconds %lld\n"
-		    "# HELP sprov_crl_next_update_seconds Seconds until the CRL's nextUpdate (negative: expired).\n"
-		    "# TYPE sprov_crl_next_update_seconds gauge\n"
-		    "sprov_crl_next_update_seconds %lld\n"
-		    "# HELP sprov_crl_in_grace 1 if the CRL expired and crl_grace keeps it in force.\n"
-		    "# TYPE sprov_crl_in_grace gauge\n"
-		    "sprov_crl_in_grace %d\n",
-		    (long long)(now - cs.last_update),
-		    (long long)(cs.next_update ? cs.next_update - now : 0),
-		    cs.in_grace ? 1 : 0));
-	}
-out:
-	return res;
-}
+const sp_tls_ops sp_tls_openssl_ops = {
+	.name = "openssl",
+	.server_new = ossl_server_new,
+	.server_free = ossl_server_free,
+	.load = ossl_load,
+	.config_check = ossl_config_check,
+	.poll_crl = ossl_poll_crl,
+	.rotate_tickets = ossl_rotate_tickets,
+	.bev_new = ossl_bev_new,
+	.bev_close = ossl_bev_close,
+	.bev_conn = ossl_bev_conn,
+	.peer_get = ossl_peer_get,
+	.crl_state = ossl_crl_state,
+};
