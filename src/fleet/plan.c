@@ -1,0 +1,56 @@
+#include "fleet/plan.h"
+
+#include <math.h>
+
+void
+sp_rng_seed(sp_rng *r, uint64_t seed)
+{
+	r->s = seed;
+}
+
+uint64_t
+sp_rng_next(sp_rng *r)
+{
+	/* splitmix64 (Vigna): tiny state, good enough for arrival times. */
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+double
+sp_rng_unit(sp_rng *r)
+{
+	return (double)(sp_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t
+sp_poisson_gap_us(sp_rng *r, double rate)
+{
+	double gap;
+
+	if (!(rate > 0))
+		return UINT64_MAX;
+	/* 1 - u is in (0, 1]: the logarithm is finite. */
+	gap = -log(1.0 - sp_rng_unit(r)) / rate * 1e6;
+	if (gap >= (double)SP_FLEET_DELAY_MAX_MS * 1000.0)
+		return (uint64_t)SP_FLEET_DELAY_MAX_MS * 1000u;
+	return (uint64_t)gap;
+}
+
+int64_t
+sp_retry_delay_ms(long retry_after_s, int64_t error_retry_s, double scale)
+{
+	double s = retry_after_s >= 0 ? (double)retry_after_s : (double)error_retry_s;
+	double ms;
+
+	if (s < 0)
+		s = 0;
+	ms = s * 1000.0 * scale;
+	if (ms < 1.0)
+		return 1;
+	if (ms > (double)SP_FLEET_DELAY_MAX_MS)
+		return SP_FLEET_DELAY_MAX_MS;
+	return (int64_t)ms;
+}
