@@ -1,0 +1,318 @@
+#!/bin/bash
+# bench/run.sh: sprov serve (both TLS backends) side by side with nginx doing
+# the same job, on one machine, in one run (`make bench`).
+#
+#   bash bench/run.sh SPROV_BINARY
+#
+# Environment: BENCH_SECS (s_time seconds per run, default 5), BENCH_ROUNDS
+# (A B C rounds, default 2; medians are printed), BENCH_DEVICES (1000),
+# BENCH_IDLE (idle TLS connections for the memory figure, default 2000;
+# the issue's target is 10000), BENCH_KA (keep-alive requests, 2000),
+# BENCH_WORKERS (1).
+#
+# One PKI from `sprov ca` (ECDSA P-256 server certificate, BENCH_DEVICES
+# devices from `sprov ca issue --csv`), a ~4 KiB profile per device
+# (`sprov db import`; nginx serves the same files), then for each server:
+#   - openssl s_time -new  (full TLS 1.3 mTLS handshake + one GET),
+#   - openssl s_time -reuse -tls1_2 (resumed TLS 1.2 handshakes + GET),
+#   - curl, BENCH_KA GETs on one kept-alive connection,
+#   - BENCH_IDLE idle TLS connections: peak server RSS (VmHWM),
+# with the server's CPU (utime+stime of all its processes, /proc) measured
+# before and after each run.  Servers alternate A B C A B C.  Also prints
+# the crypto floor from `openssl speed`.  Not a test: figures are noisy.
+set -euo pipefail
+
+SPROV=${1:?usage: bench/run.sh SPROV_BINARY}
+SPROV=$(cd "$(dirname "$SPROV")" && pwd)/$(basename "$SPROV")
+[ -x "$SPROV" ] || { echo "bench: no sprov binary at $SPROV" >&2; exit 2; }
+SECS=${BENCH_SECS:-5}
+ROUNDS=${BENCH_ROUNDS:-2}
+NDEV=${BENCH_DEVICES:-1000}
+IDLE=${BENCH_IDLE:-2000}
+KA=${BENCH_KA:-2000}
+WORKERS=${BENCH_WORKERS:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+command -v nginx >/dev/null || sh "$HERE/../scripts/deps.sh"
+command -v nginx >/dev/null || { echo "bench: nginx missing" >&2; exit 2; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/sprov-bench.XXXXXX")
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+export SPROV_STORE="sqlite:$T/sprov.db"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# The idle-connection figure needs two descriptors per connection here.
+ulimit -n $((IDLE * 2 + 1024)) 2>/dev/null || {
+	IDLE=$(( ($(ulimit -n) - 1024) / 2 ))
+	echo "bench: cannot raise RLIMIT_NOFILE; idle connections lowered to $IDLE"
+}
+
+echo "== PKI: server certificate (ECDSA P-256) and $NDEV devices"
+SRV=prov.bench.example
+"$SPROV" ca init "$T/ca" --org Bench >/dev/null
+"$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null
+"$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null
+python3 - "$NDEV" >"$T/devices.csv" <<'EOF'
+import sys
+print("mac,serial,product")
+for i in range(int(sys.argv[1])):
+    print("000e08%06x,BENCH%05d,SPA2102" % (i, i))
+EOF
+"$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null
+"$SPROV" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null
+
+echo "== profiles: ~4 KiB per device"
+mkdir -p "$T/profiles"
+python3 - "$NDEV" "$T/profiles" <<'EOF'
+import sys
+n, d = int(sys.argv[1]), sys.argv[2]
+for i in range(n):
+    mac = "000e08%06x" % i
+    lines = ["<flat-profile>"]
+    for k in range(1, 41):
+        lines.append('<Param_%d_ ua="na">value-%s-%03d-%s</Param_%d_>' % (k, mac, k, "x" * 56, k))
+    lines.append("</flat-profile>")
+    open("%s/%s.xml" % (d, mac), "w").write("\n".join(lines) + "\n")
+EOF
+"$SPROV" db init >/dev/null
+"$SPROV" db devices import "$T/devices.csv" >/dev/null
+"$SPROV" db import "$T/profiles" >/dev/null
+DEV="$T/dev/000e08000001"
+MAC=000e08000001
+
+# --- servers ---------------------------------------------------------------
+start_sprov() { # BACKEND -> PORT, SPID
+	PORT=$(free_port)
+	"$SPROV" serve --listen "127.0.0.1:$PORT" --admin off --cert "$T/p.crt" --key "$T/p.key" \
+		--client-ca "$T/ca/device-ca.crt" --crl "$T/ca.crl" --workers "$WORKERS" \
+		--tls-backend "$1" --access-log off --max-connections $((IDLE + 1000)) \
+		--idle-timeout 600 2>"$T/serve-$1.err" &
+	SPID=$!
+	PIDS+=("$SPID")
+	wait_port "$PORT" || { echo "sprov ($1) did not start:"; cat "$T/serve-$1.err"; exit 1; }
+}
+
+start_nginx() { # -> PORT, SPID
+	PORT=$(free_port)
+	mkdir -p "$T/nginx/logs"
+	cat >"$T/nginx/nginx.conf" <<EOF
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+worker_processes $WORKERS;
+daemon off;
+error_log $T/nginx/logs/error.log warn;
+pid $T/nginx/nginx.pid;
+worker_rlimit_nofile $((IDLE * 2 + 1024));
+events { worker_connections $((IDLE + 1000)); }
+http {
+	access_log off;
+	default_type application/xml;
+	keepalive_timeout 600s;
+	keepalive_requests 1000000;
+	client_body_temp_path $T/nginx/tmp;
+	map \$ssl_client_s_dn \$device {
+		"~CN=(?<mac>[0-9a-f]{12})(,|\$)" \$mac;
+		default "";
+	}
+	server {
+		listen 127.0.0.1:$PORT ssl;
+		ssl_certificate $T/p.crt;
+		ssl_certificate_key $T/p.key;
+		ssl_client_certificate $T/ca/device-ca.crt;
+		ssl_verify_client on;
+		ssl_verify_depth 4;
+		ssl_crl $T/ca.crl;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;
+		ssl_ecdh_curve X25519:prime256v1:secp384r1;
+		ssl_prefer_server_ciphers on;
+		ssl_session_cache shared:SSL:20m;
+		ssl_session_tickets on;
+		root $T/profiles;
+		location /profiles/ {
+			if (\$device = "") { return 403; }
+			rewrite ^ /\$device.xml break;
+		}
+	}
+}
+EOF
+	nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" 2>"$T/nginx/start.err" &
+	SPID=$!
+	PIDS+=("$SPID")
+	wait_port "$PORT" || { echo "nginx did not start:"; cat "$T/nginx/start.err" "$T/nginx/logs/error.log"; exit 1; }
+}
+
+stop_server() {
+	kill "$SPID" 2>/dev/null || true
+	wait "$SPID" 2>/dev/null || true
+}
+
+HZ=$(getconf CLK_TCK)
+# CPU ticks of the server and its children (nginx workers), alive or reaped.
+cpu_ticks() {
+	local t=0 p
+	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
+		[ -r "/proc/$p/stat" ] || continue
+		t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+hwm_kb() {
+	local m=0 p v
+	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
+		v=$(awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+		m=$((m + v))
+	done
+	echo "$m"
+}
+
+# s_time MODE ARGS... -> "conns/s us_cpu_per_conn"
+s_time() {
+	local c0 c1 conns secs
+	c0=$(cpu_ticks)
+	openssl s_time -connect "127.0.0.1:$PORT" -cert "$DEV/client.crt" -key "$DEV/client.key" \
+		-CAfile "$T/ca/server-ca.crt" -www "/profiles/$MAC.xml" -time "$SECS" "$@" \
+		>"$T/st.out" 2>&1 || true
+	c1=$(cpu_ticks)
+	read -r conns secs < <(awk '/connections in .* real seconds/ { print $1, $4; exit }' "$T/st.out")
+	if [ -z "${conns:-}" ] || [ "$conns" = 0 ]; then
+		echo "0 0"
+		return
+	fi
+	awk -v c="$conns" -v s="$secs" -v t=$((c1 - c0)) -v hz="$HZ" \
+		'BEGIN { printf "%.1f %.1f\n", c / s, t / hz / c * 1e6 }'
+}
+
+keepalive() { # -> req/s
+	local t0 t1 i
+	{
+		for i in $(seq "$KA"); do
+			printf 'url = "https://%s:%s/profiles/%s.xml"\noutput = "/dev/null"\n' "$SRV" "$PORT" "$MAC"
+		done
+	} >"$T/ka.cfg"
+	t0=$(date +%s.%N)
+	curl -s --resolve "$SRV:$PORT:127.0.0.1" --cacert "$T/ca/server-ca.crt" \
+		--cert "$DEV/client.crt" --key "$DEV/client.key" -K "$T/ka.cfg" || true
+	t1=$(date +%s.%N)
+	awk -v n="$KA" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }'
+}
+
+idle_mem() { # -> KiB peak RSS with $IDLE idle TLS connections
+	python3 - "$PORT" "$DEV" "$T/ca/server-ca.crt" "$IDLE" <<'EOF' >"$T/idle.out" 2>&1 &
+import socket, ssl, sys, time
+port, dev, ca, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+ctx.check_hostname = False
+ctx.load_cert_chain(dev + "/client.crt", dev + "/client.key")
+conns = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    conns.append(ctx.wrap_socket(s))
+print("open", len(conns), flush=True)
+time.sleep(600)
+EOF
+	local cp=$! i
+	for i in $(seq 1200); do grep -q '^open' "$T/idle.out" 2>/dev/null && break; sleep 0.1; done
+	sleep 0.5
+	hwm_kb
+	kill "$cp" 2>/dev/null || true
+	wait "$cp" 2>/dev/null || true
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+SERVERS="sprov-openssl sprov-gnutls nginx"
+start() {
+	case $1 in
+	sprov-openssl) start_sprov openssl ;;
+	sprov-gnutls) start_sprov gnutls ;;
+	nginx) start_nginx ;;
+	esac
+}
+
+# sanity: every server answers the device with its profile
+for s in $SERVERS; do
+	start "$s"
+	code=$(curl -s -o "$T/check.xml" -w '%{http_code}' --resolve "$SRV:$PORT:127.0.0.1" \
+		--cacert "$T/ca/server-ca.crt" --cert "$DEV/client.crt" --key "$DEV/client.key" \
+		"https://$SRV:$PORT/profiles/$MAC.xml" || true)
+	echo "== $s: HTTP $code, $(wc -c <"$T/check.xml") bytes"
+	stop_server
+done
+
+echo "== runs: ${SECS}s per s_time run, $ROUNDS rounds, servers alternating"
+for r in $(seq "$ROUNDS"); do
+	for s in $SERVERS; do
+		start "$s"
+		read -r f fc < <(s_time -new -tls1_3)
+		read -r rs rc < <(s_time -reuse -tls1_2)
+		ka=$(keepalive)
+		echo "$f" >>"$T/$s.full"; echo "$fc" >>"$T/$s.fullcpu"
+		echo "$rs" >>"$T/$s.res"; echo "$ka" >>"$T/$s.ka"
+		printf '   round %d %-14s full %8s/s (%7s us CPU)  resumed %8s/s  keep-alive %8s req/s\n' \
+			"$r" "$s" "$f" "$fc" "$rs" "$ka"
+		stop_server
+	done
+done
+for s in $SERVERS; do
+	start "$s"
+	m=$(idle_mem)
+	echo "$m" >"$T/$s.mem"
+	printf '   %-14s peak RSS with %d idle TLS connections: %d KiB\n' "$s" "$IDLE" "$m"
+	stop_server
+done
+
+echo "== crypto floor (openssl speed)"
+openssl speed -seconds 1 ecdhx25519 ecdsap256 >"$T/speed.out" 2>/dev/null || true
+x25519=$(awk '/ecdh \(X25519\)/ { print $NF; exit }' "$T/speed.out")
+read -r sign verify < <(awk '/ecdsa \(nistp256\)/ { print $(NF-1), $NF; exit }' "$T/speed.out")
+FLOOR=$(awk -v x="${x25519:-0}" -v s="${sign:-0}" -v v="${verify:-0}" \
+	'BEGIN { if (x && s && v) printf "%.1f", 2e6 / x + 1e6 / s + 2e6 / v; else print 0 }')
+echo "   X25519 $x25519 op/s, P-256 sign $sign/s verify $verify/s"
+echo "   floor per handshake (X25519 keygen+derive, 1 P-256 sign, 2 P-256 verifies): $FLOOR us"
+
+echo
+echo "== results (medians of $ROUNDS rounds; $(nproc) cores shared by clients and servers)"
+printf '%-34s %14s %14s %14s\n' figure sprov-openssl sprov-gnutls nginx
+row() { # LABEL FILE-SUFFIX
+	printf '%-34s' "$1"
+	for s in $SERVERS; do printf ' %14s' "$(median <"$T/$s.$2")"; done
+	echo
+}
+row "full mTLS handshakes+GET /s" full
+row "server CPU us per full handshake" fullcpu
+row "resumed TLS 1.2 handshakes /s" res
+row "keep-alive requests /s" ka
+row "peak RSS KiB, $IDLE idle conns" mem
+echo
+# Handshakes per server-CPU-second, from the CPU per handshake.
+for b in openssl gnutls; do
+	s=sprov-$b
+	f=$(median <"$T/$s.full"); n=$(median <"$T/nginx.full")
+	fc=$(median <"$T/$s.fullcpu"); nc=$(median <"$T/nginx.fullcpu")
+	rs=$(median <"$T/$s.res"); nr=$(median <"$T/nginx.res")
+	ka=$(median <"$T/$s.ka"); nk=$(median <"$T/nginx.ka")
+	m=$(median <"$T/$s.mem"); nm=$(median <"$T/nginx.mem")
+	r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+	echo "[$b]"
+	echo "ratio full-handshakes-per-s sprov/nginx = $(r "$f" "$n")"
+	echo "ratio full-handshakes-per-cpu-s sprov/nginx = $(r "$nc" "$fc")"
+	echo "ratio cpu-us-per-full-handshake sprov/nginx = $(r "$fc" "$nc")"
+	echo "ratio resumed-per-s sprov/nginx = $(r "$rs" "$nr")"
+	echo "ratio keepalive-req-per-s sprov/nginx = $(r "$ka" "$nk")"
+	echo "ratio peak-rss-idle sprov/nginx = $(r "$m" "$nm")"
+	echo "sprov ($b) CPU per full handshake = $(r "$fc" "$FLOOR") x crypto floor"
+done
+echo "nginx CPU per full handshake = $(awk -v a="$(median <"$T/nginx.fullcpu")" -v b="$FLOOR" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') x crypto floor"
+if "$SPROV" fleet --help >/dev/null 2>&1; then
+	echo "(sprov fleet exists: the storm p99 figure is not wired into this harness yet)"
+else
+	echo "(no sprov fleet: storm p99 not measured)"
+fi
