@@ -15,6 +15,8 @@ static char dir[64];
 static char ca[128], cakey[128], other[128], otherkey[128], crt[128], key[128],
     key2[128], crl_good[128], crl_foreign[128];
 
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int
 sh(const char *fmt, ...)
 {
