@@ -58,6 +58,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -861,8 +863,11 @@ gtls_rotate_tickets(void *impl, bool force)
 static evutil_socket_t
 conn_fd(gconn *g)
 {
-	if (g->fd < 0)
-		g->fd = bufferevent_getfd(g->under);
+	int one = 1;
+
+	if (g->fd < 0 && (g->fd = bufferevent_getfd(g->under)) >= 0)
+		/* Each record goes out at once (see the OpenSSL backend's info_cb). */
+		(void)setsockopt(g->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return g->fd;
 }
 

@@ -23,11 +23,14 @@
 #include "tls/tls_internal.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -281,7 +284,17 @@ info_cb(const SSL *ssl, int where, int ret)
 	if ((where & SSL_CB_HANDSHAKE_DONE) && !tc->done) {
 		/* TLS 1.3 calls this again after sending tickets: count once. */
 		bool resumed = SSL_session_reused((SSL *)ssl) == 1;
+		int fd = SSL_get_fd(ssl), one = 1;
+
 		tc->done = true;
+		/*
+		 * evhttp writes an answer's headers and body separately and
+		 * bufferevent_openssl sends each as its own record: with Nagle
+		 * the body waits for the client's delayed ACK (40 ms) on a
+		 * kept-alive connection.
+		 */
+		if (fd >= 0)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		atomic_fetch_add(&tc->srv->st->hs[resumed ? SP_TLS_HS_RESUMED : SP_TLS_HS_FULL], 1);
 		if (tc->srv->hooks.handshake_done != NULL)
 			tc->srv->hooks.handshake_done(tc->conn, resumed);
