@@ -672,7 +672,6 @@ run_chunk(issue_ctx *c, dev **chunk, size_t n)
 	int64_t now = sp_now();
 	char tmp[64], fin[SP_MAC_STRLEN];
 	bool in_txn = false;
-	size_t written = 0;
 
 	/* 1. decide again under the write lock, make and record */
 	TRY(sp_cadb_begin(c->db));
@@ -728,7 +727,6 @@ run_chunk(issue_ctx *c, dev **chunk, size_t n)
 			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_NOREPLACE) == 0,
 			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
 		}
-		written++;
 	}
 	ENSURE(fsync(c->outfd) == 0, SP_E_IO, "%s: fsync: %s", c->outdir, strerror(errno));
 
@@ -752,7 +750,6 @@ run_chunk(issue_ctx *c, dev **chunk, size_t n)
 out:
 	if (in_txn)
 		sp_cadb_rollback(c->db);
-	(void)written;
 	return res;
 }
 
@@ -785,7 +782,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	issue_ctx c;
 	char p[PATH_MAX], rp[PATH_MAX];
 	dev **todo = NULL;
-	size_t ntodo = 0, nrefused = 0, first_refused = 0, nmark = 0;
+	size_t ntodo = 0, nrefused = 0, first_refused = 0;
 	char first_msg[1024] = "";
 	double secs;
 
@@ -833,8 +830,6 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 			res = SP_OK;
 			continue;
 		}
-		if (d->act == A_SKIP && d->mark_delivered)
-			nmark++;
 		if (d->act == A_ISSUE || d->mark_delivered)
 			todo[ntodo++] = d;
 		else if (d->act == A_SKIP)
@@ -873,7 +868,6 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 			if (c.ndevs > SP_ISSUE_CHUNK || o->progress_bar)
 				progress(&c, i + n >= ntodo);
 		}
-		st->skipped -= 0;
 	}
 	if (!o->csv && st->skipped)
 		fprintf(report, "%s: already issued (serial %s), bundle complete in %s; "
@@ -885,7 +879,6 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 		fprintf(report, ", refused %zu\n", st->refused);
 	if (st->issued >= 100 && secs > 0)
 		fprintf(report, "%.2f s, %.0f devices/s\n", secs, (double)st->issued / secs);
-	(void)nmark;
 out:
 	if (c.db)
 		sp_cadb_rollback(c.db);

@@ -24,19 +24,19 @@ b=out/000e08aabbcc
 [ "$(ls $b | tr '\n' ' ')" = "client.crt client.key server-ca.crt " ] || fail "bundle: $(ls $b)"
 [ "$(stat -c %a $b/client.key)" = 600 ] || fail "client.key mode"
 cmp -s $b/server-ca.crt ca/server-ca.crt || fail "bundle server-ca.crt"
-openssl verify -CAfile ca/device-ca.crt $b/client.crt | grep -q ': OK' || fail "device cert vs device CA"
+openssl verify -CAfile ca/device-ca.crt $b/client.crt | grep -c ': OK' >/dev/null || fail "device cert vs device CA"
 ! openssl verify -CAfile ca/server-ca.crt $b/client.crt >/dev/null 2>&1 || fail "device cert verifies against the server CA"
 openssl verify -purpose sslclient -CAfile ca/device-ca.crt $b/client.crt >/dev/null || fail "not a TLS client cert"
-openssl x509 -in $b/client.crt -noout -subject | grep -qx 'subject=O = Acme, OU = SPA-962, CN = 000e08aabbcc, serialNumber = 88012BA01234' ||
+openssl x509 -in $b/client.crt -noout -subject | grep -cx 'subject=O = Acme, OU = SPA-962, CN = 000e08aabbcc, serialNumber = 88012BA01234' >/dev/null ||
 	fail "subject: $(openssl x509 -in $b/client.crt -noout -subject)"
-openssl x509 -in $b/client.crt -noout -enddate | grep -qx 'notAfter=Dec 31 23:59:59 9999 GMT' || fail "notAfter"
-openssl x509 -in $b/client.crt -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication' || fail "EKU"
+openssl x509 -in $b/client.crt -noout -enddate | grep -cx 'notAfter=Dec 31 23:59:59 9999 GMT' >/dev/null || fail "notAfter"
+openssl x509 -in $b/client.crt -noout -ext extendedKeyUsage | grep -c 'TLS Web Client Authentication' >/dev/null || fail "EKU"
 [ "$(openssl x509 -in $b/client.crt -noout -pubkey)" = "$(openssl pkey -in $b/client.key -pubout)" ] || fail "key/cert mismatch"
 openssl pkey -in $b/client.key -check -noout >/dev/null || fail "client.key invalid"
 
 note "MAC spellings, spa style, --days"
 expect_rc 0 "$SPROV" ca issue ca --mac 000E08AABBCD --subject-style spa --serial 88012BA01235 --product SPA-962 --out out
-openssl x509 -in out/000e08aabbcd/client.crt -noout -subject | grep -qx 'subject=OU = SPA-962, L = 88012BA01235, ST = 000e08aabbcd' ||
+openssl x509 -in out/000e08aabbcd/client.crt -noout -subject | grep -cx 'subject=OU = SPA-962, L = 88012BA01235, ST = 000e08aabbcd' >/dev/null ||
 	fail "spa subject: $(openssl x509 -in out/000e08aabbcd/client.crt -noout -subject)"
 expect_rc 0 "$SPROV" ca issue ca --mac 000e08aabbce --days 10 --out out
 openssl x509 -in out/000e08aabbce/client.crt -noout -checkend $((11 * 86400)) >/dev/null && fail "--days ignored"
@@ -125,8 +125,10 @@ expect_out_contains "device CA CRL number 1, 302 revoked"
 cat ca/device-ca.crt ca/device-ca.crl > chain-crl.pem
 expect_rc 2 openssl verify -crl_check -CAfile chain-crl.pem bulk/002233000001/client.crt
 expect_err_contains "certificate revoked"
-openssl verify -crl_check -CAfile chain-crl.pem bulk/002233000002/client.crt | grep -q ': OK' || fail "good device with CRL"
-openssl crl -in ca/device-ca.crl -noout -text | grep -A4 "$(echo "$victim" | tr a-f A-F)" | grep -q 'Key Compromise' || fail "CRL reason"
+openssl verify -crl_check -CAfile chain-crl.pem bulk/002233000002/client.crt | grep -c ': OK' >/dev/null || fail "good device with CRL"
+# (captured first: with pipefail, an early-exiting grep -q could fail the pipe)
+crltext=$(openssl crl -in ca/device-ca.crl -noout -text)
+grep -A4 "$(echo "$victim" | tr a-f A-F)" <<<"$crltext" | grep -c 'Key Compromise' >/dev/null || fail "CRL reason"
 n1=$(openssl crl -in ca/device-ca.crl -noout -crlnumber | cut -d= -f2)
 expect_rc 0 "$SPROV" ca crl ca --ca device -o second.crl --next-update-days 7
 n2=$(openssl crl -in second.crl -noout -crlnumber | cut -d= -f2)
@@ -134,7 +136,7 @@ n1=${n1#0x}; n2=${n2#0x}
 [ -n "$n1" ] && [ -n "$n2" ] && [ $((16#$n2)) -gt $((16#$n1)) ] || fail "CRL number did not increase: $n1 -> $n2"
 expect_rc 0 "$SPROV" ca crl ca --ca server
 expect_out_contains "server CA CRL number 1, 0 revoked"
-openssl crl -in ca/server-ca.crl -CAfile ca/server-ca.crt -noout 2>&1 | grep -q 'verify OK' || fail "server CRL signature"
+openssl crl -in ca/server-ca.crl -CAfile ca/server-ca.crt -noout 2>&1 | grep -c 'verify OK' >/dev/null || fail "server CRL signature"
 refused 2 "sprov ca crl: --ca device or --ca server is required
 Try 'sprov ca crl --help'." "$SPROV" ca crl ca
 

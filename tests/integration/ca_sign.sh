@@ -27,8 +27,8 @@ for f in server-ca.key device-ca.key; do
 	[ "$(stat -c %a ca/$f)" = 600 ] || fail "$f mode"
 done
 [ "$(sqlite3 ca/ca.db 'pragma journal_mode')" = wal ] || fail "not WAL"
-openssl x509 -in ca/server-ca.crt -noout -subject | grep -q 'CN = Example Phones Server CA' || fail "server root"
-openssl x509 -in ca/device-ca.crt -noout -enddate | grep -q 'Dec 31 23:59:59 9999' || fail "root expiry"
+openssl x509 -in ca/server-ca.crt -noout -subject | grep -c 'CN = Example Phones Server CA' >/dev/null || fail "server root"
+openssl x509 -in ca/device-ca.crt -noout -enddate | grep -c 'Dec 31 23:59:59 9999' >/dev/null || fail "root expiry"
 openssl verify -CAfile ca/server-ca.crt ca/server-ca.crt >/dev/null || fail "server root self-verify"
 ! openssl verify -CAfile ca/server-ca.crt ca/device-ca.crt >/dev/null 2>&1 || fail "roots are not independent"
 
@@ -53,11 +53,11 @@ expect_rc 0 "$SPROV" ca sign ca ec.csr
 expect_out_contains "subject: CN=sprov.callme.com"
 expect_out_contains "serial:  "
 expect_out_contains "expires: "
-openssl verify -CAfile ca/server-ca.crt provserver.crt | grep -q ': OK' || fail "verify provserver.crt"
+openssl verify -CAfile ca/server-ca.crt provserver.crt | grep -c ': OK' >/dev/null || fail "verify provserver.crt"
 ! openssl verify -CAfile ca/device-ca.crt provserver.crt >/dev/null 2>&1 || fail "server cert verifies against device CA"
 openssl verify -purpose sslserver -CAfile ca/server-ca.crt provserver.crt >/dev/null || fail "not a TLS server cert"
-openssl x509 -in provserver.crt -noout -ext subjectAltName | grep -q 'DNS:sprov.callme.com' || fail "SAN"
-openssl x509 -in provserver.crt -noout -ext basicConstraints | grep -q 'CA:FALSE' || fail "CA:FALSE"
+openssl x509 -in provserver.crt -noout -ext subjectAltName | grep -c 'DNS:sprov.callme.com' >/dev/null || fail "SAN"
+openssl x509 -in provserver.crt -noout -ext basicConstraints | grep -c 'CA:FALSE' >/dev/null || fail "CA:FALSE"
 openssl x509 -in provserver.crt -noout -ext subjectKeyIdentifier,authorityKeyIdentifier | grep -c ':' >/dev/null || fail "SKI/AKI"
 serial=$(openssl x509 -in provserver.crt -noout -serial | cut -d= -f2 | tr A-F a-f)
 [ ${#serial} = 32 ] || fail "serial is not 128 bits: $serial"
@@ -67,10 +67,10 @@ expect_rc 0 "$SPROV" ca sign ca ec384.csr -o ec384.crt --days 30
 openssl verify -CAfile ca/server-ca.crt ec384.crt >/dev/null || fail "verify P-384"
 expect_rc 0 "$SPROV" ca sign ca rsa.csr -o rsa.crt
 openssl verify -CAfile ca/server-ca.crt rsa.crt >/dev/null || fail "verify RSA"
-openssl x509 -in rsa.crt -noout -subject | grep -q 'CN = pv.telco.net/mailto:admin@telco.net' || fail "CN not kept exactly"
-openssl x509 -in rsa.crt -noout -subject | grep -q 'O = Telco' || fail "subject not kept"
-openssl x509 -in rsa.crt -noout -ext subjectAltName | grep -q 'DNS:pv.telco.net$' || fail "SAN is the FQDN only"
-openssl x509 -in rsa.crt -noout -ext keyUsage | grep -q 'Key Encipherment' || fail "RSA keyUsage"
+openssl x509 -in rsa.crt -noout -subject | grep -c 'CN = pv.telco.net/mailto:admin@telco.net' >/dev/null || fail "CN not kept exactly"
+openssl x509 -in rsa.crt -noout -subject | grep -c 'O = Telco' >/dev/null || fail "subject not kept"
+openssl x509 -in rsa.crt -noout -ext subjectAltName | grep -c 'DNS:pv.telco.net$' >/dev/null || fail "SAN is the FQDN only"
+openssl x509 -in rsa.crt -noout -ext keyUsage | grep -c 'Key Encipherment' >/dev/null || fail "RSA keyUsage"
 
 note "DER CSRs are accepted too"
 openssl req -in ec.csr -outform DER -out ec.der
