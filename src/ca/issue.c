@@ -392,7 +392,8 @@ bundle_state(issue_ctx *c, dev *d)
 {
 	char p[PATH_MAX];
 	struct stat sb;
-	X509 *x = NULL;
+	sp_buf b;
+	bool ok;
 	static const char *const files[] = { "client.crt", "client.key", "server-ca.crt" };
 
 	d->bstate = B_NONE;
@@ -409,14 +410,17 @@ bundle_state(issue_ctx *c, dev *d)
 		    stat(p, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0)
 			return;
 	}
-	if (!pjoin(p, sizeof(p), "%s/%s/client.crt", c->outdir, d->mac) ||
-	    sp_failed(sp_cert_load(p, &x)) ||
-	    sp_failed(sp_cert_serial_hex(x, d->bserial, sizeof(d->bserial)))) {
+	if (!pjoin(p, sizeof(p), "%s/%s/client.crt", c->outdir, d->mac))
+		return;
+	sp_buf_init(&b, SP_PEM_MAX);
+	ok = sp_ok(sp_read_file(p, SP_PEM_MAX, &b)) &&
+	    sp_ok(sp_cert_pem_serial_hex(b.p, b.len, d->bserial, sizeof(d->bserial)));
+	sp_buf_free(&b);
+	if (!ok) {
 		sp_error_clear();
-		X509_free(x);
+		d->bserial[0] = '\0';
 		return;
 	}
-	X509_free(x);
 	d->bstate = B_COMPLETE;
 }
 

@@ -75,6 +75,10 @@ void sp_serial_hex(const uint8_t s[SP_SERIAL_LEN], char out[SP_SERIAL_HEXLEN + 1
 /* Hex of any certificate serial (lower case, no leading zero bytes). */
 SP_MUST_CHECK sp_result sp_cert_serial_hex(X509 *cert, char *out, size_t outsz);
 
+/* The serial of a PEM certificate, read from the DER without decoding the rest. */
+SP_MUST_CHECK sp_result sp_cert_pem_serial_hex(const char *pem, size_t n, char *out,
+    size_t outsz);
+
 /* Certificates. */
 SP_MUST_CHECK sp_result sp_cert_load(const char *path, X509 **out);
 SP_MUST_CHECK sp_result sp_cert_parse_pem(const uint8_t *p, size_t n, X509 **out);

@@ -217,6 +217,20 @@ test_server_cert(void **state)
 		char want[SP_SERIAL_HEXLEN + 1];
 		sp_serial_hex(serial, want);
 		assert_string_equal(hex, want);
+		/* The quick PEM walk used on resume agrees with OpenSSL's parse. */
+		sp_buf pem;
+		char quick[65];
+		sp_buf_init(&pem, 1 << 16);
+		assert_true(sp_ok(sp_cert_pem(c, &pem)));
+		assert_true(sp_ok(sp_cert_pem_serial_hex(pem.p, pem.len, quick, sizeof(quick))));
+		assert_string_equal(quick, want);
+		/* Every truncation is refused, never misread. */
+		for (size_t cut = 0; cut < pem.len - 30; cut += 7)
+			assert_false(sp_ok(sp_cert_pem_serial_hex(pem.p, cut, quick, sizeof(quick))) &&
+			    strcmp(quick, want) != 0);
+		assert_int_equal(sp_cert_pem_serial_hex("junk", 4, quick, sizeof(quick)).code,
+		    SP_E_PARSE);
+		sp_buf_free(&pem);
 	}
 	X509_free(c);
 	X509_REQ_free(req);
