@@ -37,7 +37,8 @@ struct event_base;
 #define SP_TLS_CERT_MAX (1024 * 1024)     /* PEM file size cap */
 
 typedef enum { SP_TLS_OPENSSL = 0, SP_TLS_GNUTLS } sp_tls_backend;
-#define SP_TLS_BACKEND_DEFAULT SP_TLS_OPENSSL
+/* GnuTLS: fewer server-CPU microseconds per full handshake (bench/RESULTS.md). */
+#define SP_TLS_BACKEND_DEFAULT SP_TLS_GNUTLS
 
 SP_MUST_CHECK sp_result sp_tls_backend_parse(const char *s, sp_tls_backend *out);
 const char *sp_tls_backend_name(sp_tls_backend b); /* "openssl", "gnutls" */
