@@ -96,6 +96,8 @@
 #define TLS_CRL_WARN_EVERY 60
 #define TLS_EXPIRATION_MAX 604800     /* GnuTLS's cap on cache expiration */
 #define TLS_NONDATA_MAX 64            /* records without data per read */
+#define TLS_LEAF_CACHE 4096           /* parsed device certificates kept */
+#define TLS_LEAF_DER_MAX 4096         /* bigger ones are not kept */
 
 typedef struct gtls_server gtls_server;
 
@@ -123,6 +125,13 @@ typedef struct gconn {
 	bool done, counted, failed, resumed;
 	struct gconn *next;         /* bucket chain of the index */
 } gconn;
+
+typedef struct leaf_slot {
+	uint64_t h;
+	unsigned int len;
+	unsigned char *der;
+	X509 *x;
+} leaf_slot;
 
 typedef struct sess_slot {
 	unsigned char id[TLS_SESSION_ID_MAX];
@@ -152,6 +161,9 @@ struct gtls_server {
 	pthread_mutex_t sess_mu;
 	sess_slot *sess;
 	atomic_int expiration; /* of the current configuration, s */
+
+	pthread_mutex_t leaf_mu;
+	leaf_slot *leaves;
 };
 
 /*
@@ -247,26 +259,75 @@ refused_now(gtls_server *srv, X509 *cert, const char **why)
 	return bad;
 }
 
+/*
+ * Parsed leaves by their DER bytes.  perf put OpenSSL 3's d2i_X509 at 15 %
+ * of the server's CPU per full handshake: a device that comes back (every
+ * resync, every retry after a 503) is parsed once.  Only the parse is kept;
+ * GnuTLS verifies the chain and we check the CRL on every handshake.
+ */
+static uint64_t
+der_hash(const gnutls_datum_t *d)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (unsigned int i = 0; i < d->size; i++)
+		h = (h ^ d->data[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* A referenced X509 for DER d (X509_free it), or NULL. */
+static X509 *
+leaf_parse(gtls_server *srv, const gnutls_datum_t *d)
+{
+	uint64_t h = der_hash(d);
+	leaf_slot *sl = &srv->leaves[h % TLS_LEAF_CACHE];
+	X509 *x = NULL;
+	unsigned char *copy = NULL;
+	const unsigned char *p = d->data;
+
+	pthread_mutex_lock(&srv->leaf_mu);
+	if (sl->x != NULL && sl->h == h && sl->len == d->size &&
+	    memcmp(sl->der, d->data, d->size) == 0 && X509_up_ref(sl->x) == 1)
+		x = sl->x;
+	pthread_mutex_unlock(&srv->leaf_mu);
+	if (x != NULL)
+		return x;
+	x = d2i_X509(NULL, &p, (long)d->size);
+	if (x == NULL || p != d->data + d->size) {
+		X509_free(x);
+		ERR_clear_error();
+		return NULL;
+	}
+	if (d->size > TLS_LEAF_DER_MAX || (copy = malloc(d->size)) == NULL ||
+	    X509_up_ref(x) != 1) {
+		free(copy);
+		return x;
+	}
+	memcpy(copy, d->data, d->size);
+	pthread_mutex_lock(&srv->leaf_mu);
+	free(sl->der);
+	X509_free(sl->x);
+	sl->h = h;
+	sl->len = d->size;
+	sl->der = copy;
+	sl->x = x; /* the cache's reference */
+	pthread_mutex_unlock(&srv->leaf_mu);
+	return x;
+}
+
 /* The peer's leaf as an OpenSSL X509 (owned by g), or NULL. */
 static X509 *
 peer_leaf(gconn *g)
 {
 	const gnutls_datum_t *certs;
 	unsigned int n = 0;
-	const unsigned char *p;
 
 	if (g->leaf != NULL)
 		return g->leaf;
 	certs = gnutls_certificate_get_peers(g->s, &n);
 	if (certs == NULL || n == 0 || certs[0].size > SP_TLS_CERT_MAX)
 		return NULL;
-	p = certs[0].data;
-	g->leaf = d2i_X509(NULL, &p, (long)certs[0].size);
-	if (g->leaf == NULL || p != certs[0].data + certs[0].size) {
-		X509_free(g->leaf);
-		g->leaf = NULL;
-		ERR_clear_error();
-	}
+	g->leaf = leaf_parse(g->srv, &certs[0]);
 	return g->leaf;
 }
 
@@ -323,7 +384,6 @@ verify_cb(gnutls_session_t s)
 	    sp_now() < c->crl_next + c->crl_grace;
 
 	leaf = peer_leaf(g);
-	leaf_subject(leaf, subj, sizeof(subj));
 	rv = gnutls_certificate_verify_peers2(s, &st);
 	if (rv == GNUTLS_E_NO_CERTIFICATE_FOUND) {
 		bucket = SP_TLS_VF_NO_CERT;
@@ -374,6 +434,7 @@ verify_cb(gnutls_session_t s)
 out:
 	if (bucket < 0)
 		return 0;
+	leaf_subject(leaf, subj, sizeof(subj));
 	atomic_fetch_add(&g->srv->st->vf[bucket], 1);
 	if (bucket == SP_TLS_VF_CRL_EXPIRED)
 		sp_err("tls: CRL EXPIRED: refusing device '%s' (set crl_grace to keep "
@@ -627,7 +688,9 @@ gtls_server_new(const sp_tls_hooks *hooks, sp_tls_stats *st, void **out)
 	pthread_rwlock_init(&srv->key_mu, NULL);
 	srv->cfg.rotate = SP_TLS_TICKET_ROTATE_DEFAULT;
 	atomic_init(&srv->expiration, SP_TLS_TICKET_ROTATE_DEFAULT);
+	pthread_mutex_init(&srv->leaf_mu, NULL);
 	TRY_ALLOC(srv->sess, calloc(TLS_SESSION_CACHE_SLOTS, sizeof(sess_slot)));
+	TRY_ALLOC(srv->leaves, calloc(TLS_LEAF_CACHE, sizeof(leaf_slot)));
 	if ((rv = gnutls_session_ticket_key_generate(&srv->ticket_key)) < 0) {
 		res = gnutls_fail(rv, "session ticket key", NULL);
 		goto out;
@@ -657,6 +720,12 @@ gtls_server_free(void *impl)
 			free(srv->sess[i].data);
 		}
 	free(srv->sess);
+	for (size_t i = 0; srv->leaves != NULL && i < TLS_LEAF_CACHE; i++) {
+		free(srv->leaves[i].der);
+		X509_free(srv->leaves[i].x);
+	}
+	free(srv->leaves);
+	pthread_mutex_destroy(&srv->leaf_mu);
 	if (srv->ticket_key.data != NULL) {
 		gnutls_memset(srv->ticket_key.data, 0, srv->ticket_key.size);
 		gnutls_free(srv->ticket_key.data);
