@@ -8,7 +8,7 @@
 # (A B C rounds, default 2; medians are printed), BENCH_DEVICES (1000),
 # BENCH_IDLE (idle TLS connections for the memory figure, default 2000;
 # the issue's target is 10000), BENCH_KA (keep-alive requests, 2000),
-# BENCH_WORKERS (1).
+# BENCH_WORKERS (1), BENCH_STORM_C (storm concurrency, 500).
 #
 # One PKI from `sprov ca` (ECDSA P-256 server certificate, BENCH_DEVICES
 # devices from `sprov ca issue --csv`), a ~4 KiB profile per device
@@ -31,6 +31,7 @@ NDEV=${BENCH_DEVICES:-1000}
 IDLE=${BENCH_IDLE:-2000}
 KA=${BENCH_KA:-2000}
 WORKERS=${BENCH_WORKERS:-1}
+STORM_C=${BENCH_STORM_C:-500}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 command -v nginx >/dev/null || sh "$HERE/../scripts/deps.sh"
@@ -269,6 +270,35 @@ for s in $SERVERS; do
 	stop_server
 done
 
+# Storm: every device resyncs at once through `sprov fleet` (the device's own
+# checks and profile parsing), at most STORM_C in flight; p99 latency.
+FLEET=0
+if "$SPROV" fleet --help >/dev/null 2>&1 && [ -x /usr/sbin/dnsmasq ]; then
+	FLEET=1
+	DNS_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	/usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user="$(id -un)" --port="$DNS_PORT" \
+		--listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
+		--address=/$SRV/127.0.0.1 2>"$T/dnsmasq.err" &
+	PIDS+=("$!")
+	sleep 0.3
+	for s in $SERVERS; do
+		start "$s"
+		"$SPROV" fleet --bundles "$T/dev" --rule "https://$SRV:$PORT/profiles/\$MA.xml" \
+			--dns-server "127.0.0.1:$DNS_PORT" --storm --concurrency "$STORM_C" \
+			--devices "$NDEV" --json >"$T/fleet.json" 2>"$T/fleet.err" || true
+		python3 - "$T/fleet.json" >"$T/$s.storm" <<'EOF2' || echo "0 0 0" >"$T/$s.storm"
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(j["latency_ms"]["p99"], j["successes"], j["failures"])
+EOF2
+		read -r p99 okn failn <"$T/$s.storm"
+		echo "$p99" >"$T/$s.p99"
+		printf '   %-14s storm of %d devices (C=%d): p99 %s ms, %s ok, %s failed attempts\n' \
+			"$s" "$NDEV" "$STORM_C" "$p99" "$okn" "$failn"
+		stop_server
+	done
+fi
+
 echo "== crypto floor (openssl speed)"
 openssl speed -seconds 1 ecdhx25519 ecdsap256 >"$T/speed.out" 2>/dev/null || true
 x25519=$(awk '/ecdh \(X25519\)/ { print $NF; exit }' "$T/speed.out")
@@ -291,6 +321,7 @@ row "server CPU us per full handshake" fullcpu
 row "resumed TLS 1.2 handshakes /s" res
 row "keep-alive requests /s" ka
 row "peak RSS KiB, $IDLE idle conns" mem
+[ "$FLEET" = 1 ] && row "storm p99 ms, $NDEV devices" p99
 echo
 # Handshakes per server-CPU-second, from the CPU per handshake.
 for b in openssl gnutls; do
@@ -308,11 +339,8 @@ for b in openssl gnutls; do
 	echo "ratio resumed-per-s sprov/nginx = $(r "$rs" "$nr")"
 	echo "ratio keepalive-req-per-s sprov/nginx = $(r "$ka" "$nk")"
 	echo "ratio peak-rss-idle sprov/nginx = $(r "$m" "$nm")"
+	[ "$FLEET" = 1 ] && echo "ratio storm-p99 sprov/nginx = $(r "$(median <"$T/$s.p99")" "$(median <"$T/nginx.p99")")"
 	echo "sprov ($b) CPU per full handshake = $(r "$fc" "$FLOOR") x crypto floor"
 done
 echo "nginx CPU per full handshake = $(awk -v a="$(median <"$T/nginx.fullcpu")" -v b="$FLOOR" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') x crypto floor"
-if "$SPROV" fleet --help >/dev/null 2>&1; then
-	echo "(sprov fleet exists: the storm p99 figure is not wired into this harness yet)"
-else
-	echo "(no sprov fleet: storm p99 not measured)"
-fi
+[ "$FLEET" = 1 ] || echo "(no sprov fleet or dnsmasq: storm p99 not measured)"
