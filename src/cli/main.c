@@ -12,6 +12,7 @@ static const sp_cmd commands[] = {
 	{ "db", sp_cmd_db, "the provider's device database: devices and parameters" },
 	{ "serve", sp_cmd_serve, "run the provisioning server" },
 	{ "device", sp_cmd_device, "the device: resync, rule check, certificate check, daemon" },
+	{ "fleet", sp_cmd_fleet, "simulate many devices: load, storms, soak" },
 	{ NULL, NULL, NULL },
 };
 

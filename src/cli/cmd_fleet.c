@@ -1,0 +1,228 @@
+/* sprov fleet: many simulated devices against a provisioning server (docs/FLEET.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "device/dns.h"
+#include "fleet/fleet.h"
+
+#define FLEET_SCALE_MIN 1e-6
+#define FLEET_DURATION_MAX (30.0 * 86400)
+#define FLEET_RATE_MAX 1e7
+
+static const char fleet_help[] =
+    "usage: sprov fleet --bundles DIR --rule URL [--dns-server IP:PORT] [--devices N]\n"
+    "                   [--concurrency C] [--rate R | --storm] [--duration S | --rounds K]\n"
+    "                   [--resume] [--keepalive] [--json] [--apply DIR] [--time-scale F]\n"
+    "                   [--retries N] [--retry-delay S] [--interval S] [--timeout S]\n"
+    "                   [--workers W] [--seed N]\n"
+    "\n"
+    "Simulate many devices, each with its own bundle from `sprov ca issue --csv`\n"
+    "(DIR/<mac>/client.crt, client.key, server-ca.crt), running exactly a device's\n"
+    "resync: its rule with its own macros, DNS through c-ares, the four server\n"
+    "checks inside the handshake, and the profile decode.\n"
+    "\n"
+    "  --storm             every device starts at once, at most C in flight (default)\n"
+    "  --rate R            Poisson arrivals of R resyncs per second\n"
+    "  --rounds K          successful resyncs per device (default 1; 0 with --duration:\n"
+    "                      until the time is up)\n"
+    "  --duration S        stop after S seconds (transfers in flight are cut and counted)\n"
+    "  --concurrency C     transfers in flight, whole fleet (default 100)\n"
+    "  --resume            each device keeps its own TLS session for its next round\n"
+    "  --keepalive         each device keeps its connection for its next round\n"
+    "  --interval S        pause between a device's rounds (storm mode; default 0)\n"
+    "  --apply DIR         write each device's profile to DIR/<mac>/params.xml\n"
+    "  --retries N         retries per round before a device gives up (default 100)\n"
+    "  --retry-delay S     Resync_Error_Retry_Delay (default 3600), times --time-scale\n"
+    "  --time-scale F      multiply the device timers and Retry-After by F (default 1)\n"
+    "  --timeout S         one transfer's limit (default: the device's, 10 s connect, 60 s)\n"
+    "  --workers W         worker threads (default: one per core)\n"
+    "  --json              the figures as one JSON object on stdout\n"
+    "\n"
+    "Exit status: 0 when every device finished every round, 1 otherwise.\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* A strict decimal number: the whole string, finite, within [min, max]. */
+static sp_result
+parse_num(const char *s, double min, double max, const char *what, double *out)
+{
+	char *end = NULL;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || end == NULL || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v < min || v > max)
+		return sp_error(SP_E_USAGE, "%s: '%.40s' is not a number in [%g, %g]", what, s,
+		    min, max);
+	*out = v;
+	return SP_OK;
+}
+
+enum { O_BUNDLES = 0x100, O_RULE, O_DNS, O_DEVICES, O_CONC, O_RATE, O_STORM, O_DURATION,
+       O_ROUNDS, O_RESUME, O_KEEPALIVE, O_JSON, O_APPLY, O_SCALE, O_RETRIES, O_RETRY_DELAY,
+       O_INTERVAL, O_TIMEOUT, O_WORKERS, O_SEED, O_HELP };
+
+int
+sp_cmd_fleet(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bundles", required_argument, NULL, O_BUNDLES },
+		{ "rule", required_argument, NULL, O_RULE },
+		{ "dns-server", required_argument, NULL, O_DNS },
+		{ "devices", required_argument, NULL, O_DEVICES },
+		{ "concurrency", required_argument, NULL, O_CONC },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "storm", no_argument, NULL, O_STORM },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "rounds", required_argument, NULL, O_ROUNDS },
+		{ "resume", no_argument, NULL, O_RESUME },
+		{ "keepalive", no_argument, NULL, O_KEEPALIVE },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "apply", required_argument, NULL, O_APPLY },
+		{ "time-scale", required_argument, NULL, O_SCALE },
+		{ "retries", required_argument, NULL, O_RETRIES },
+		{ "retry-delay", required_argument, NULL, O_RETRY_DELAY },
+		{ "interval", required_argument, NULL, O_INTERVAL },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "workers", required_argument, NULL, O_WORKERS },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	sp_result res = SP_OK;
+	sp_fleet_opts o;
+	sp_fleet_stats *st = NULL;
+	sp_buf dns, out;
+	bool json = false, storm = false;
+	int c, rc = SP_EXIT_FAIL;
+	int64_t v;
+	double d = 0;
+
+	sp_fleet_opts_init(&o);
+	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
+	sp_buf_init(&out, SP_FLEET_OUT_MAX);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_BUNDLES: o.bundles = optarg; break;
+		case O_RULE: o.rule = optarg; break;
+		case O_DNS: {
+			sp_slice s = sp_slice_of(optarg);
+			for (;;) {
+				size_t k = sp_slice_find(s, ',');
+				res = sp_dns_server_add(&dns, sp_slice_mk(s.p, k));
+				if (sp_failed(res)) {
+					res = sp_error_wrap((sp_result){ SP_E_USAGE }, "--dns-server");
+					goto out;
+				}
+				if (k >= s.len)
+					break;
+				s = sp_slice_mk(s.p + k + 1, s.len - k - 1);
+			}
+			break;
+		}
+		case O_DEVICES:
+			TRY(sp_parse_i64(optarg, 1, SP_FLEET_DEVICES_MAX, "--devices", &v));
+			o.devices = (size_t)v;
+			break;
+		case O_CONC:
+			TRY(sp_parse_i64(optarg, 1, SP_FLEET_CONCURRENCY_MAX, "--concurrency", &v));
+			o.concurrency = (unsigned)v;
+			break;
+		case O_RATE: TRY(parse_num(optarg, 1e-3, FLEET_RATE_MAX, "--rate", &o.rate)); break;
+		case O_STORM: storm = true; break;
+		case O_DURATION:
+			TRY(parse_num(optarg, 1e-3, FLEET_DURATION_MAX, "--duration", &o.duration_s));
+			break;
+		case O_ROUNDS:
+			TRY(sp_parse_i64(optarg, 0, UINT32_MAX, "--rounds", &v));
+			o.rounds = (unsigned)v;
+			break;
+		case O_RESUME: o.resume = true; break;
+		case O_KEEPALIVE: o.keepalive = true; break;
+		case O_JSON: json = true; break;
+		case O_APPLY: o.apply = optarg; break;
+		case O_SCALE:
+			TRY(parse_num(optarg, FLEET_SCALE_MIN, 1e6, "--time-scale", &o.time_scale));
+			break;
+		case O_RETRIES:
+			TRY(sp_parse_i64(optarg, 0, UINT32_MAX - 1, "--retries", &v));
+			o.retries = (unsigned)v;
+			break;
+		case O_RETRY_DELAY:
+			TRY(sp_parse_i64(optarg, 0, 366 * 86400, "--retry-delay", &o.error_retry_s));
+			break;
+		case O_INTERVAL:
+			TRY(parse_num(optarg, 0, FLEET_DURATION_MAX, "--interval", &o.interval_s));
+			break;
+		case O_TIMEOUT:
+			TRY(parse_num(optarg, 1e-3, 3600, "--timeout", &d));
+			o.timeout_ms = (long)(d * 1000);
+			break;
+		case O_WORKERS:
+			TRY(sp_parse_i64(optarg, 1, SP_FLEET_WORKERS_MAX, "--workers", &v));
+			o.workers = (unsigned)v;
+			break;
+		case O_SEED:
+			TRY(sp_parse_i64(optarg, 0, INT64_MAX, "--seed", &v));
+			o.seed = (uint64_t)v;
+			break;
+		case O_HELP: fputs(fleet_help, stdout); rc = SP_EXIT_OK; goto done;
+		default:
+			rc = sp_cli_usage("fleet", "unknown option or missing argument in '%s'",
+			    argv[optind - 1]);
+			goto done;
+		}
+	}
+	if (optind != argc) {
+		rc = sp_cli_usage("fleet", "unexpected argument '%s'", argv[optind]);
+		goto done;
+	}
+	if (o.bundles == NULL || o.rule == NULL) {
+		rc = sp_cli_usage("fleet", "--bundles DIR and --rule URL are required");
+		goto done;
+	}
+	if (storm && o.rate > 0) {
+		rc = sp_cli_usage("fleet", "--storm and --rate exclude each other");
+		goto done;
+	}
+	o.dns_servers = dns.len ? sp_buf_cstr(&dns) : NULL;
+	o.progress = sp_cli_isatty() ? 2 : 1;
+	o.stop = &stop_flag;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	TRY_ALLOC(st, malloc(sizeof(*st)));
+	TRY(sp_fleet_run(&o, st));
+	if (json)
+		TRY(sp_fleet_report_json(st, &out));
+	else
+		TRY(sp_fleet_report_text(st, &out));
+	fwrite(out.p, 1, out.len, stdout);
+	fflush(stdout);
+	rc = st->devices_ok == st->devices ? SP_EXIT_OK : SP_EXIT_FAIL;
+out:
+	if (sp_failed(res))
+		rc = sp_cli_fail("fleet", res);
+done:
+	free(st);
+	sp_buf_free(&dns);
+	sp_buf_free(&out);
+	return rc;
+}
