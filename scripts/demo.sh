@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The sprov story, step by step, in a temporary directory.
 #   scripts/demo.sh path/to/sprov
-# Each step is a function; later steps (server, device) add their own.
+# Each step is a function; the list at the end runs them in order.
 set -euo pipefail
 
 SPROV=$(cd "$(dirname "${1:?usage: demo.sh path/to/sprov}")" && pwd)/$(basename "$1")
@@ -76,20 +76,178 @@ pki_issue() {
 	run "$SPROV" ca issue vendor --csv devices.csv --out factory
 }
 
-pki_revoke() {
-	step "A device is revoked and the CRL shows it"
+FQDN=sprov.callme.com
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+# wait_port PORT: until something listens on 127.0.0.1:PORT (10 s at most).
+wait_port() {
+	local i=0
+	until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 200 ] || { echo "demo: nothing listens on port $1" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+# wait_dns PORT: until the resolver on 127.0.0.1:PORT answers for $FQDN.
+wait_dns() {
+	local i=0
+	until python3 -c '
+import socket, sys
+q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + b"".join(
+    bytes([len(l)]) + l.encode() for l in sys.argv[2].split(".")) + b"\x00\x00\x01\x00\x01"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
+s.sendto(q, ("127.0.0.1", int(sys.argv[1]))); s.recv(512)' "$1" "$FQDN" 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 100 ] || { echo "demo: dnsmasq did not start: $(cat "$D/dnsmasq.err")" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+# start_dns PORT ADDRESS: dnsmasq on 127.0.0.1:PORT answering $FQDN with ADDRESS.
+start_dns() {
+	/usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user="$(id -un)" \
+		--port="$1" --listen-address=127.0.0.1 --bind-interfaces \
+		--no-resolv --no-hosts --address="/$FQDN/$2" 2>>"$D/dnsmasq.err" &
+	PIDS+=($!)
+	wait_dns "$1"
+}
+PIDS=()
+stop_all() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	PIDS=()
+}
+trap 'stop_all; rm -rf "$D"' EXIT
+MACS="000e08aabb01 000e08aabb02 000e08aabb03"
+
+db_load() {
+	step "The provider loads each device's parameters into its database"
+	say "One SIP account per device, plus defaults shared by all.  Passwords go" \
+	    "through --stdin, so they stay out of ps and the shell history."
+	export SPROV_STORE=sqlite:$D/sprov.db
+	run "$SPROV" db init
+	run "$SPROV" db devices import devices.csv
+	run "$SPROV" db params set --default Proxy_1_=sip.callme.com --access na
+	run "$SPROV" db params set --default Resync_Periodic=3600
+	local n=1 mac
+	for mac in $MACS; do
+		run "$SPROV" db params set --device "$mac" "User_ID_1_=100$n"
+		printf '   $ echo ******** | sprov db params set --device %s Password_1_ --stdin\n' "$mac"
+		echo "secret-$n-$RANDOM" | "$SPROV" db params set --device "$mac" Password_1_ --stdin 2>&1 |
+			sed 's/^/     /'
+		n=$((n + 1))
+	done
+	run "$SPROV" db params list --default
+}
+
+start_services() {
+	step "The provider starts a DNS server and 'sprov serve'"
+	DNS_PORT=$(free_port)
+	PORT=$(free_port)
+	say "dnsmasq on 127.0.0.1:$DNS_PORT answers $FQDN with 127.0.0.1" \
+	    "(a stand-in for the provider's real DNS)."
+	start_dns "$DNS_PORT" 127.0.0.1
+	say "The server presents provserver.crt, demands a client certificate from" \
+	    "the device CA, checks it against the device CA's CRL, and serves each" \
+	    "device the profile of the device its certificate names."
+	"$SPROV" ca crl vendor --ca device -o device-ca.crl >/dev/null
+	printf '   $ sprov serve --listen 127.0.0.1:%s --cert provserver.crt --key privkey.pem \\\n' "$PORT"
+	printf '         --client-ca vendor/device-ca.crt --crl device-ca.crl --access-log access.log &\n'
+	"$SPROV" serve --listen "127.0.0.1:$PORT" --admin off --cert provserver.crt \
+		--key privkey.pem --client-ca vendor/device-ca.crt --crl device-ca.crl \
+		--workers 1 --access-log access.log --crl-poll 1 2>"$D/serve.err" &
+	PIDS+=($!)
+	wait_port "$PORT"
+}
+
+# applied MAC: the parameters a device has applied, one per line.
+applied() {
+	sed -n 's:^ *<\([A-Za-z0-9_]*\)[^>]*>\([^<]*\)</.*:\1 = \2:p' "dev-$1/params.xml" |
+		sed 's/^\(Password_1_ = \).*/\1(set; not shown)/; s/^/       /'
+}
+
+devices_resync() {
+	step "Each device resyncs over mutual-TLS HTTPS and applies its own profile"
+	say "A device trusts only the server CA in its bundle, checks that the" \
+	    "server's CN fits the host it asked for, and that the server's address" \
+	    "is among the DNS answers for that name; then it presents its own" \
+	    "certificate.  Its Profile_Rule:  https://$FQDN:$PORT/profiles/\$MA.xml"
+	local mac
+	for mac in $MACS; do
+		run "$SPROV" device init "dev-$mac" --bundle "factory/$mac" \
+			--rule "https://$FQDN:$PORT/profiles/\$MA.xml" --set "Primary_DNS=127.0.0.1:$DNS_PORT"
+	done
+	for mac in $MACS; do
+		run "$SPROV" device resync "dev-$mac"
+		say "device $mac applied:"
+		applied "$mac"
+	done
+	say "Each device got its own User_ID_1_ and Password_1_, and the shared defaults."
+	say "The server's access log names each device by its certificate:"
+	sed 's/^/     /' access.log
+}
+
+cross_request() {
+	step "A device asking for another device's profile is refused"
+	say "Device 01 asks for 02's file.  The server identifies 01 by its" \
+	    "certificate, not by the URL, and answers 403 Forbidden:"
+	local before
+	before=$(sha256sum <dev-000e08aabb01/params.xml)
+	show_refusal "$SPROV" device resync dev-000e08aabb01 \
+		--rule "https://$FQDN:$PORT/profiles/000e08aabb02.xml"
+	[ "$(sha256sum <dev-000e08aabb01/params.xml)" = "$before" ] ||
+		{ echo "demo: device 01's store changed" >&2; exit 1; }
+	say "(device 01's applied parameters are unchanged)"
+}
+
+pki_revoke_live() {
+	step "A device is revoked and shut out"
+	say "The vendor revokes device 02 and publishes a new CRL; the server" \
+	    "notices the file changed and loads it without a restart."
 	run "$SPROV" ca revoke vendor --mac 00:0e:08:aa:bb:02 --reason keyCompromise
-	run "$SPROV" ca crl vendor --ca device
-	cat vendor/device-ca.crt vendor/device-ca.crl > crl-chain.pem
+	run "$SPROV" ca crl vendor --ca device -o device-ca.crl
+	cat vendor/device-ca.crt device-ca.crl >crl-chain.pem
 	printf '   $ openssl verify -crl_check -CAfile device-ca.crt+crl factory/000e08aabb02/client.crt\n'
-	openssl verify -crl_check -CAfile crl-chain.pem factory/000e08aabb02/client.crt 2>&1 | sed 's/^/     /' || true
-	run openssl verify -crl_check -CAfile crl-chain.pem factory/000e08aabb01/client.crt
-	run "$SPROV" ca list vendor
+	openssl verify -crl_check -CAfile crl-chain.pem factory/000e08aabb02/client.crt 2>&1 |
+		sed 's/^/     /' || true
+	sleep 2.5
+	say "The server refuses device 02 in the handshake; no request is served:"
+	show_refusal "$SPROV" device resync dev-000e08aabb02
+	run "$SPROV" device resync dev-000e08aabb01
+	say "(device 01 still gets in; its profile has not changed, so the answer" \
+	    "was 304 Not Modified and nothing was rewritten)"
+}
+
+dns_mismatch() {
+	step "A device refuses a server whose address the DNS does not confirm"
+	say "A second DNS server answers $FQDN with 127.0.0.2, and device 03 is" \
+	    "sent to 127.0.0.1.  Before it sends any request, it compares the" \
+	    "server's address with the DNS answers for the name in the server's CN:"
+	local port2 n
+	port2=$(free_port)
+	start_dns "$port2" 127.0.0.2
+	n=$(wc -l <access.log)
+	show_refusal "$SPROV" device resync dev-000e08aabb03 --dns-server "127.0.0.1:$port2" \
+		--rule "https://127.0.0.1:$PORT/profiles/\$MA.xml"
+	sleep 0.2
+	[ "$(wc -l <access.log)" = "$n" ] || { echo "demo: a request reached the server" >&2; exit 1; }
+	say "(the server's access log has no new line: no request was sent)"
+}
+
+stop_services() {
+	step "Everything stops"
+	stop_all
+	say "sprov serve drained its connections and exited; dnsmasq stopped."
 }
 
 pki_init
 pki_req
 pki_sign
 pki_issue
-pki_revoke
+db_load
+start_services
+devices_resync
+cross_request
+pki_revoke_live
+dns_mismatch
+stop_services
 printf '\nDone: %d steps.  Everything above ran in %s, now removed.\n' "$STEP" "$D"
