@@ -34,7 +34,7 @@ static const key keys[] = {
 	I("verify-depth", verify_depth, 1, SP_TLS_VERIFY_DEPTH_MAX),
 	I("crl-grace", crl_grace, 0, 366 * 86400),
 	I("crl-poll", crl_poll, 1, 3600),
-	I("ticket-rotate", ticket_rotate, 60, 7 * 86400),
+	I("ticket-rotate", ticket_rotate, 1, 7 * 86400),
 	MS("handshake-timeout", handshake_timeout, 100, 600000),
 	MS("header-timeout", header_timeout, 100, 600000),
 	MS("idle-timeout", idle_timeout, 100, 3600000),
