@@ -983,6 +983,35 @@ push_cb(gnutls_transport_ptr_t p, const void *data, size_t len)
 	return n;
 }
 
+/*
+ * The same, for all the records GnuTLS has ready at once: its first
+ * flight (ServerHello to Finished, 7 records in TLS 1.3) and its tickets
+ * went out as one send() each, 11 per full handshake with the answer and
+ * close_notify; with TCP_NODELAY each was a segment and a wakeup of the
+ * client.  One sendmsg() per flush instead.
+ */
+static ssize_t
+vec_push_cb(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	gconn *g = p;
+	struct msghdr mh;
+	ssize_t n;
+
+	if (conn_fd(g) < 0) {
+		gnutls_transport_set_errno(g->s, EBADF);
+		return -1;
+	}
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(void *)iov; /* giovec_t is struct iovec */
+	mh.msg_iovlen = (size_t)iovcnt;
+	do
+		n = sendmsg(g->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		gnutls_transport_set_errno(g->s, errno == EWOULDBLOCK ? EAGAIN : errno);
+	return n;
+}
+
 static ssize_t
 pull_cb(gnutls_transport_ptr_t p, void *data, size_t len)
 {
@@ -1254,6 +1283,7 @@ gtls_bev_new(void *impl, struct event_base *base, void *conn)
 	gnutls_session_set_ptr(g->s, g);
 	gnutls_transport_set_ptr(g->s, g);
 	gnutls_transport_set_push_function(g->s, push_cb);
+	gnutls_transport_set_vec_push_function(g->s, vec_push_cb);
 	gnutls_transport_set_pull_function(g->s, pull_cb);
 	gnutls_db_set_retrieve_function(g->s, sess_fetch);
 	gnutls_db_set_store_function(g->s, sess_store);
