@@ -94,6 +94,9 @@ struct fleet {
 	sp_rule *rule;
 	int64_t t0_us, deadline_us;
 	_Atomic uint64_t attempts, successes, failures, in_flight, done;
+	/* The outage figure, fleet-wide: every judged attempt, in order. */
+	pthread_mutex_t outage_mu;
+	sp_outage outage;
 };
 
 static int64_t
@@ -128,6 +131,24 @@ static int64_t
 now_us(void)
 {
 	return (int64_t)(sp_mono_ns() / 1000u);
+}
+
+/*
+ * An attempt was judged: feed the fleet-wide outage figure.  The clock is
+ * read under the lock so that the workers' outcomes are seen in order.
+ */
+static void
+outcome(fleet *f, bool ok)
+{
+	int64_t t;
+
+	pthread_mutex_lock(&f->outage_mu);
+	t = now_us() - f->t0_us;
+	if (ok)
+		sp_outage_ok(&f->outage, t);
+	else
+		sp_outage_fail(&f->outage, t);
+	pthread_mutex_unlock(&f->outage_mu);
 }
 
 void
@@ -352,6 +373,7 @@ fail:
 		snprintf(w->err, sizeof(w->err), "%s", sp_errmsg());
 	w->st.failures++;
 	atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
+	outcome(f, false);
 	xfer_free(xf, d);
 	schedule_after_failure(w, di, -1);
 }
@@ -509,6 +531,7 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 		w->st.failures++;
 		atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
 	}
+	outcome(f, ok);
 	xfer_free(xf, d);
 	if (ok)
 		round_over(w, di);
@@ -761,6 +784,8 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 
 	memset(&f, 0, sizeof(f));
 	memset(st, 0, sizeof(*st));
+	pthread_mutex_init(&f.outage_mu, NULL);
+	sp_outage_init(&f.outage);
 	sp_hist_init(&st->latency);
 	sp_hist_init(&st->completion);
 	f.o = &o;
@@ -868,6 +893,16 @@ out:
 		}
 	}
 	st->elapsed_s = (double)(now_us() - f.t0_us) / 1e6;
+	sp_outage_end(&f.outage, now_us() - f.t0_us);
+	st->outage_s = f.outage.longest_us >= 0 ? (double)f.outage.longest_us / 1e6 : -1;
+	st->outage_from_s = (double)f.outage.from_us / 1e6;
+	st->outage_to_s = (double)f.outage.to_us / 1e6;
+	st->outage_failures = f.outage.longest_n;
+	st->outage_open = f.outage.longest_open;
+	st->first_failure_s = f.outage.first_fail_us >= 0 ?
+	    (double)f.outage.first_fail_us / 1e6 : -1;
+	st->last_failure_s = f.outage.last_fail_us >= 0 ?
+	    (double)f.outage.last_fail_us / 1e6 : -1;
 	st->devices = f.ndev;
 	st->workers = nw;
 	st->concurrency = o.concurrency;
@@ -895,5 +930,6 @@ out:
 	free(ws);
 	free(f.dev);
 	sp_rule_free(f.rule);
+	pthread_mutex_destroy(&f.outage_mu);
 	return res;
 }

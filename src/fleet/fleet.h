@@ -28,6 +28,7 @@
 #include "common/buf.h"
 #include "common/result.h"
 #include "fleet/hist.h"
+#include "fleet/plan.h"
 
 #define SP_FLEET_DEVICES_MAX 10000000u   /* bundles in one run */
 #define SP_FLEET_WORKERS_MAX 64
@@ -75,6 +76,15 @@ typedef struct sp_fleet_stats {
 	uint64_t dns, profile, apply, setup;
 	uint64_t full, resumed, reused;
 	uint64_t arrivals_dropped;  /* --rate: an arrival found no idle device */
+	/*
+	 * The outage: the longest stretch of failed attempts with no success
+	 * between them (plan.h, sp_outage), in seconds since the start; -1 when
+	 * no attempt failed.  open: no success ended it before the run did.
+	 */
+	double outage_s, outage_from_s, outage_to_s;
+	uint64_t outage_failures;
+	bool outage_open;
+	double first_failure_s, last_failure_s;
 	sp_hist latency;            /* successful attempts */
 	sp_hist completion;         /* a round: first attempt to success */
 	double elapsed_s, cpu_user_s, cpu_sys_s;

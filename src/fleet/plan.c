@@ -54,3 +54,61 @@ sp_retry_delay_ms(long retry_after_s, int64_t error_retry_s, double scale)
 		return SP_FLEET_DELAY_MAX_MS;
 	return (int64_t)ms;
 }
+
+void
+sp_outage_init(sp_outage *o)
+{
+	o->failing = false;
+	o->since_us = 0;
+	o->n = 0;
+	o->longest_us = -1;
+	o->from_us = o->to_us = 0;
+	o->longest_n = 0;
+	o->longest_open = false;
+	o->first_fail_us = o->last_fail_us = -1;
+}
+
+void
+sp_outage_fail(sp_outage *o, int64_t t)
+{
+	if (o->first_fail_us < 0)
+		o->first_fail_us = t;
+	o->last_fail_us = t;
+	if (!o->failing) {
+		o->failing = true;
+		o->since_us = t;
+		o->n = 0;
+	}
+	o->n++;
+}
+
+static void
+outage_close(sp_outage *o, int64_t t, bool open)
+{
+	int64_t len = t > o->since_us ? t - o->since_us : 0;
+
+	/* A tie keeps the earlier stretch. */
+	if (len > o->longest_us) {
+		o->longest_us = len;
+		o->from_us = o->since_us;
+		o->to_us = t > o->since_us ? t : o->since_us;
+		o->longest_n = o->n;
+		o->longest_open = open;
+	}
+	o->failing = false;
+	o->n = 0;
+}
+
+void
+sp_outage_ok(sp_outage *o, int64_t t)
+{
+	if (o->failing)
+		outage_close(o, t, false);
+}
+
+void
+sp_outage_end(sp_outage *o, int64_t t)
+{
+	if (o->failing)
+		outage_close(o, t, true);
+}

@@ -4,11 +4,14 @@
  *  - Poisson arrivals: exponential gaps of mean 1/rate;
  *  - when a device tries again after a failure: the server's Retry-After
  *    when it sent one (503), else the device's Resync_Error_Retry_Delay,
- *    both multiplied by the time scale (--time-scale), never below 1 ms.
+ *    both multiplied by the time scale (--time-scale), never below 1 ms;
+ *  - the outage figure: the longest stretch of failed attempts with no
+ *    success between them, from its first failure to the next success.
  */
 #ifndef SPROV_FLEET_PLAN_H
 #define SPROV_FLEET_PLAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SP_FLEET_DELAY_MAX_MS (366LL * 86400 * 1000)  /* any one computed delay */
@@ -30,5 +33,30 @@ uint64_t sp_poisson_gap_us(sp_rng *r, double rate);
  * (-1: none); error_retry_s: Resync_Error_Retry_Delay; scale > 0.
  */
 int64_t sp_retry_delay_ms(long retry_after_s, int64_t error_retry_s, double scale);
+
+/*
+ * The longest stretch of failures: it begins with the first failed attempt
+ * after a success (or the start) and ends with the next success, or with
+ * the run when no success came (open).  A run without failures has none.
+ * Times are microseconds since the start of the run, in the order the
+ * outcomes were judged; the caller serialises the calls.
+ */
+typedef struct sp_outage {
+	bool failing;             /* a stretch is under way */
+	int64_t since_us;         /* its first failure */
+	uint64_t n;               /* its failures so far */
+	int64_t longest_us;       /* the longest stretch: length, -1: none */
+	int64_t from_us, to_us;   /* ... its first failure and its end */
+	uint64_t longest_n;       /* ... its failed attempts */
+	bool longest_open;        /* ... it ended with the run, not a success */
+	int64_t first_fail_us;    /* every failure: the first and last, -1: none */
+	int64_t last_fail_us;
+} sp_outage;
+
+void sp_outage_init(sp_outage *o);
+void sp_outage_fail(sp_outage *o, int64_t t_us);
+void sp_outage_ok(sp_outage *o, int64_t t_us);
+/* The run ends at t_us: a stretch still under way ends here, open. */
+void sp_outage_end(sp_outage *o, int64_t t_us);
 
 #endif

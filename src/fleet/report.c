@@ -92,6 +92,31 @@ hist_json(sp_buf *out, const char *what, const sp_hist *h)
 	    ms(sp_hist_quantile(h, 0.99)), ms(h->max), (unsigned long long)h->n);
 }
 
+/* The longest stretch of failures, and when the failures happened. */
+static sp_result
+outage_text(sp_buf *out, const sp_fleet_stats *st)
+{
+	if (st->outage_s < 0)
+		return sp_buf_printf(out, "outage        none (no attempt failed)\n");
+	return sp_buf_printf(out, "outage        %.2f s of failures without a success, %.2f s to %.2f s%s "
+	    "(%llu failed attempts); failures from %.2f s to %.2f s\n",
+	    st->outage_s, st->outage_from_s, st->outage_to_s,
+	    st->outage_open ? " (the end of the run, still failing)" : "",
+	    (unsigned long long)st->outage_failures, st->first_failure_s, st->last_failure_s);
+}
+
+static sp_result
+outage_json(sp_buf *out, const sp_fleet_stats *st)
+{
+	if (st->outage_s < 0)
+		return sp_buf_printf(out, "\"outage\":null,");
+	return sp_buf_printf(out, "\"outage\":{\"longest_s\":%.3f,\"from_s\":%.3f,\"to_s\":%.3f,"
+	    "\"failures\":%llu,\"open\":%s,\"first_failure_s\":%.3f,\"last_failure_s\":%.3f},",
+	    st->outage_s, st->outage_from_s, st->outage_to_s,
+	    (unsigned long long)st->outage_failures, st->outage_open ? "true" : "false",
+	    st->first_failure_s, st->last_failure_s);
+}
+
 sp_result
 sp_fleet_report_text(const sp_fleet_stats *st, sp_buf *out)
 {
@@ -110,6 +135,7 @@ sp_fleet_report_text(const sp_fleet_stats *st, sp_buf *out)
 	    (unsigned long long)st->failures, (unsigned long long)st->retries,
 	    (unsigned long long)st->retry_after_honoured));
 	TRY(each_reason(st, out, reason_text));
+	TRY(outage_text(out, st));
 	if (st->arrivals_dropped)
 		TRY(sp_buf_printf(out, "arrivals      %llu found no idle device (every one busy)\n",
 		    (unsigned long long)st->arrivals_dropped));
@@ -149,6 +175,7 @@ sp_fleet_report_json(const sp_fleet_stats *st, sp_buf *out)
 	TRY(sp_buf_printf(out, "},\"handshakes\":{\"full\":%llu,\"resumed\":%llu,\"reused_connection\":%llu},",
 	    (unsigned long long)st->full, (unsigned long long)st->resumed,
 	    (unsigned long long)st->reused));
+	TRY(outage_json(out, st));
 	TRY(hist_json(out, "latency_ms", &st->latency));
 	TRY(sp_buf_append_byte(out, ','));
 	TRY(hist_json(out, "completion_ms", &st->completion));

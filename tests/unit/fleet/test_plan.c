@@ -76,6 +76,78 @@ test_retry_delay(void **state)
 	assert_int_equal(sp_retry_delay_ms(-1, INT64_MAX / 1000, 1e9), SP_FLEET_DELAY_MAX_MS);
 }
 
+/* No failure: no outage. */
+static void
+test_outage_none(void **state)
+{
+	sp_outage o;
+
+	sp_outage_init(&o);
+	sp_outage_ok(&o, 10);
+	sp_outage_ok(&o, 20);
+	sp_outage_end(&o, 30);
+	assert_true(o.longest_us == -1);
+	assert_true(o.first_fail_us == -1 && o.last_fail_us == -1);
+}
+
+/*
+ * A stretch runs from its first failure to the next success; the longest
+ * one is kept with its bounds and failure count, and successes alone never
+ * make one.
+ */
+static void
+test_outage_longest(void **state)
+{
+	sp_outage o;
+
+	sp_outage_init(&o);
+	sp_outage_ok(&o, 100);
+	sp_outage_fail(&o, 200);        /* a short stretch: 200..250, 1 failure */
+	sp_outage_ok(&o, 250);
+	sp_outage_ok(&o, 300);
+	sp_outage_fail(&o, 1000);       /* the outage: 1000..4000, 3 failures */
+	sp_outage_fail(&o, 2000);
+	sp_outage_fail(&o, 3000);
+	sp_outage_ok(&o, 4000);
+	sp_outage_ok(&o, 4100);
+	sp_outage_fail(&o, 5000);       /* shorter: 5000..5500 */
+	sp_outage_ok(&o, 5500);
+	sp_outage_end(&o, 6000);
+	assert_true(o.longest_us == 3000);
+	assert_true(o.from_us == 1000 && o.to_us == 4000);
+	assert_true(o.longest_n == 3);
+	assert_false(o.longest_open);
+	assert_true(o.first_fail_us == 200 && o.last_fail_us == 5000);
+}
+
+/* Still failing when the run ends: the stretch ends with the run, open. */
+static void
+test_outage_open(void **state)
+{
+	sp_outage o;
+
+	sp_outage_init(&o);
+	sp_outage_fail(&o, 0);          /* the server was never up at first */
+	sp_outage_ok(&o, 500);
+	sp_outage_fail(&o, 1000);
+	sp_outage_fail(&o, 1200);
+	sp_outage_end(&o, 9000);
+	assert_true(o.longest_us == 8000);
+	assert_true(o.from_us == 1000 && o.to_us == 9000);
+	assert_true(o.longest_n == 2);
+	assert_true(o.longest_open);
+	/* A single failure at the very end is a stretch of length 0. */
+	sp_outage_init(&o);
+	sp_outage_fail(&o, 70);
+	sp_outage_end(&o, 70);
+	assert_true(o.longest_us == 0 && o.longest_n == 1 && o.longest_open);
+	/* A clock read out of order never makes a negative length. */
+	sp_outage_init(&o);
+	sp_outage_fail(&o, 100);
+	sp_outage_ok(&o, 90);
+	assert_true(o.longest_us == 0 && o.from_us == 100 && o.to_us == 100);
+}
+
 int
 main(void)
 {
@@ -83,6 +155,9 @@ main(void)
 		cmocka_unit_test(test_rng_repeatable),
 		cmocka_unit_test(test_poisson),
 		cmocka_unit_test(test_retry_delay),
+		cmocka_unit_test(test_outage_none),
+		cmocka_unit_test(test_outage_longest),
+		cmocka_unit_test(test_outage_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
