@@ -46,7 +46,8 @@ static const char fleet_help[] =
     "  --workers W         worker threads (default: one per core)\n"
     "  --json              the figures as one JSON object on stdout\n"
     "\n"
-    "Exit status: 0 when every device finished every round, 1 otherwise.\n";
+    "Exit status: 0 when every device finished every round (with --rounds 0: gave up\n"
+    "no round and is not left retrying a failure), 1 otherwise.\n";
 
 static volatile sig_atomic_t stop_flag;
 

@@ -27,6 +27,7 @@
 
 #define FL_POLL_MAX_MS 100       /* longest sleep: stop and deadlines are seen this fast */
 #define FL_NOFILE_SPARE 64       /* descriptors beyond the transfers (DNS, files, logs) */
+#define FL_JOIN_POLL_US 10000    /* the main thread looks for finished workers this often */
 
 enum { DEV_IDLE, DEV_QUEUED, DEV_ACTIVE, DEV_DONE };
 
@@ -80,6 +81,7 @@ typedef struct worker {
 	size_t heap_n;
 	sp_rng rng;
 	int64_t next_arrival_us;  /* --rate */
+	int64_t end_us;           /* when its loop ended: the run's end is the last one */
 	uint64_t arrivals_left;   /* --rate; UINT64_MAX: until the deadline */
 	uint32_t rr;              /* --rate: next device to look at */
 	sp_fleet_stats st;
@@ -640,6 +642,7 @@ worker_main(void *arg)
 			curl_multi_poll(w->multi, NULL, 0, (int)wait_ms, NULL);
 	}
 	abort_all(w);
+	w->end_us = now_us();
 	return NULL;
 }
 
@@ -781,6 +784,7 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 	struct rlimit rl;
 	struct rusage ru;
 	unsigned nw = 0;
+	int64_t t_end;
 
 	memset(&f, 0, sizeof(f));
 	memset(st, 0, sizeof(*st));
@@ -867,8 +871,13 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 		ENSURE(rc == 0, SP_E_INTERNAL, "pthread_create: %s", strerror(rc));
 		ws[i].started = true;
 	}
-	/* The main thread reports progress until every worker is done. */
-	for (;;) {
+	/*
+	 * The main thread reports progress (every 250 ms on a terminal, every
+	 * second otherwise) until every worker is done.  It looks every
+	 * FL_JOIN_POLL_US: sleeping a whole report period made every run last
+	 * a whole number of periods.
+	 */
+	for (int64_t next_report = now_us() + (o.progress == 2 ? 250000 : 1000000);;) {
 		bool all = true;
 		for (unsigned i = 0; i < nw; i++) {
 			if (ws[i].started && pthread_tryjoin_np(ws[i].th, NULL) == 0)
@@ -877,9 +886,11 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 		}
 		if (all)
 			break;
-		if (o.progress)
+		if (o.progress && now_us() >= next_report) {
 			progress(&f, false);
-		usleep(o.progress == 2 ? 250000 : 1000000);
+			next_report += o.progress == 2 ? 250000 : 1000000;
+		}
+		usleep(FL_JOIN_POLL_US);
 	}
 	if (o.progress)
 		progress(&f, true);
@@ -892,8 +903,15 @@ out:
 				pthread_join(ws[i].th, NULL);
 		}
 	}
-	st->elapsed_s = (double)(now_us() - f.t0_us) / 1e6;
-	sp_outage_end(&f.outage, now_us() - f.t0_us);
+	/* The run ended with its last worker, not when the main thread noticed. */
+	t_end = 0;
+	for (unsigned i = 0; ws != NULL && i < nw; i++)
+		if (ws[i].end_us > t_end)
+			t_end = ws[i].end_us; /* written before the thread ended, read after the join */
+	if (t_end == 0)
+		t_end = now_us();
+	st->elapsed_s = (double)(t_end - f.t0_us) / 1e6;
+	sp_outage_end(&f.outage, t_end - f.t0_us);
 	st->outage_s = f.outage.longest_us >= 0 ? (double)f.outage.longest_us / 1e6 : -1;
 	st->outage_from_s = (double)f.outage.from_us / 1e6;
 	st->outage_to_s = (double)f.outage.to_us / 1e6;
@@ -911,6 +929,21 @@ out:
 		st->devices_ok += ws[i].done_ok;
 		if (ws[i].err[0] && o.progress)
 			sp_info("fleet: worker %u, first error: %s", i, ws[i].err);
+	}
+	if (o.rounds == 0 && ws != NULL) {
+		/*
+		 * --rounds 0 (until --duration): no device ever finishes, so
+		 * none counted as ok and a clean soak exited 1.  A device is
+		 * fine when it gave up no round and does not end waiting to
+		 * retry a failed attempt (a transfer cut by the end is not one).
+		 */
+		st->devices_ok = 0;
+		for (size_t i = 0; i < f.ndev; i++) {
+			const fl_dev *d = &f.dev[i];
+			bool retrying = d->tries > 1 || (d->tries == 1 && d->state == DEV_QUEUED);
+			if (!d->gave_up && !retrying)
+				st->devices_ok++;
+		}
 	}
 	if (ws != NULL) {
 		/* Easy handles first, then the multis that own their connections. */
