@@ -15,7 +15,8 @@
 # (`sprov db import`; nginx serves the same files), then for each server:
 #   - openssl s_time -new  (full TLS 1.3 mTLS handshake + one GET),
 #   - openssl s_time -reuse -tls1_2 (resumed TLS 1.2 handshakes + GET),
-#   - curl, BENCH_KA GETs on one kept-alive connection,
+#   - curl, BENCH_KA GETs on one kept-alive connection (requests/s, and
+#     the server's run time per request from /proc/PID/task/*/schedstat),
 #   - BENCH_IDLE idle TLS connections: peak server RSS (VmHWM),
 # with the server's CPU (utime+stime of all its processes, /proc) measured
 # before and after each run.  Servers alternate A B C A B C.  Also prints
@@ -190,18 +191,30 @@ s_time() {
 		'BEGIN { printf "%.1f %.1f\n", c / s, t / hz / c * 1e6 }'
 }
 
-keepalive() { # -> req/s
-	local t0 t1 i
+# Run time of the server's threads and its children's (nginx workers), ns:
+# keep-alive requests cost tens of microseconds, below the clock tick.
+run_ns() {
+	local p
+	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
+		cat /proc/"$p"/task/*/schedstat 2>/dev/null
+	done | awk '{ t += $1 } END { printf "%d\n", t }'
+}
+
+keepalive() { # -> "req/s us_cpu_per_request"
+	local t0 t1 i n0 n1
 	{
 		for i in $(seq "$KA"); do
 			printf 'url = "https://%s:%s/profiles/%s.xml"\noutput = "/dev/null"\n' "$SRV" "$PORT" "$MAC"
 		done
 	} >"$T/ka.cfg"
+	n0=$(run_ns)
 	t0=$(date +%s.%N)
 	curl -s --resolve "$SRV:$PORT:127.0.0.1" --cacert "$T/ca/server-ca.crt" \
 		--cert "$DEV/client.crt" --key "$DEV/client.key" -K "$T/ka.cfg" || true
 	t1=$(date +%s.%N)
-	awk -v n="$KA" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", n / (b - a) }'
+	n1=$(run_ns)
+	awk -v n="$KA" -v a="$t0" -v b="$t1" -v ns=$((n1 - n0)) \
+	    'BEGIN { printf "%.1f %.1f\n", n / (b - a), ns / n / 1e3 }'
 }
 
 idle_mem() { # -> KiB peak RSS with $IDLE idle TLS connections
@@ -254,11 +267,11 @@ for r in $(seq "$ROUNDS"); do
 		start "$s"
 		read -r f fc < <(s_time -new -tls1_3)
 		read -r rs rc < <(s_time -reuse -tls1_2)
-		ka=$(keepalive)
+		read -r ka kc < <(keepalive)
 		echo "$f" >>"$T/$s.full"; echo "$fc" >>"$T/$s.fullcpu"
-		echo "$rs" >>"$T/$s.res"; echo "$ka" >>"$T/$s.ka"
-		printf '   round %d %-14s full %8s/s (%7s us CPU)  resumed %8s/s  keep-alive %8s req/s\n' \
-			"$r" "$s" "$f" "$fc" "$rs" "$ka"
+		echo "$rs" >>"$T/$s.res"; echo "$ka" >>"$T/$s.ka"; echo "$kc" >>"$T/$s.kacpu"
+		printf '   round %d %-14s full %8s/s (%7s us CPU)  resumed %8s/s  keep-alive %8s req/s (%6s us CPU)\n' \
+			"$r" "$s" "$f" "$fc" "$rs" "$ka" "$kc"
 		stop_server
 	done
 done
@@ -320,6 +333,7 @@ row "full mTLS handshakes+GET /s" full
 row "server CPU us per full handshake" fullcpu
 row "resumed TLS 1.2 handshakes /s" res
 row "keep-alive requests /s" ka
+row "server CPU us per keep-alive req" kacpu
 row "peak RSS KiB, $IDLE idle conns" mem
 [ "$FLEET" = 1 ] && row "storm p99 ms, $NDEV devices" p99
 echo
@@ -330,6 +344,7 @@ for b in openssl gnutls; do
 	fc=$(median <"$T/$s.fullcpu"); nc=$(median <"$T/nginx.fullcpu")
 	rs=$(median <"$T/$s.res"); nr=$(median <"$T/nginx.res")
 	ka=$(median <"$T/$s.ka"); nk=$(median <"$T/nginx.ka")
+	kc=$(median <"$T/$s.kacpu"); nkc=$(median <"$T/nginx.kacpu")
 	m=$(median <"$T/$s.mem"); nm=$(median <"$T/nginx.mem")
 	r() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 	echo "[$b]"
@@ -338,6 +353,7 @@ for b in openssl gnutls; do
 	echo "ratio cpu-us-per-full-handshake sprov/nginx = $(r "$fc" "$nc")"
 	echo "ratio resumed-per-s sprov/nginx = $(r "$rs" "$nr")"
 	echo "ratio keepalive-req-per-s sprov/nginx = $(r "$ka" "$nk")"
+	echo "ratio keepalive-req-per-cpu-s sprov/nginx = $(r "$nkc" "$kc")"
 	echo "ratio peak-rss-idle sprov/nginx = $(r "$m" "$nm")"
 	[ "$FLEET" = 1 ] && echo "ratio storm-p99 sprov/nginx = $(r "$(median <"$T/$s.p99")" "$(median <"$T/nginx.p99")")"
 	echo "sprov ($b) CPU per full handshake = $(r "$fc" "$FLOOR") x crypto floor"
