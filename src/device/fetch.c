@@ -668,7 +668,6 @@ sp_result
 sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc, sp_fetch_result *r, bool *retry)
 {
 	sp_result res;
-	char location[SP_URL_MAX + 1];
 
 	snprintf(r->url, sizeof(r->url), "%s", x->url);
 	snprintf(r->scheme, sizeof(r->scheme), "%s", x->u.scheme);
@@ -676,8 +675,22 @@ sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc, sp_fetch_result *r, bool *re
 	snprintf(r->path, sizeof(r->path), "%s", x->u.path);
 	snprintf(r->address, sizeof(r->address), "%s", x->addr);
 	r->port = x->u.port;
-	res = xfer_judge(x, cc, &r->status, location, retry);
+	res = xfer_judge(x, cc, &r->status, r->location, retry);
 	xfer_report(x, r);
+	return res;
+}
+
+sp_result
+sp_fetch_url_host(const char *url, char host[SP_HOST_MAX + 1])
+{
+	sp_result res = SP_OK;
+	url_parts u;
+
+	host[0] = '\0';
+	ENSURE(strlen(url) <= SP_URL_MAX, SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
+	TRY(split_url(url, &u));
+	snprintf(host, SP_HOST_MAX + 1, "%s", u.host);
+out:
 	return res;
 }
 

@@ -84,6 +84,11 @@ typedef struct sp_fetch_result {
 	long retry_after;             /* Retry-After seconds, -1: none */
 	bool resumed;                 /* the TLS session was resumed */
 	bool reused;                  /* sent on an earlier connection (keep-alive) */
+	/*
+	 * sp_fetch_xfer_finish: a 301/302's Location, for the caller to
+	 * follow; "" otherwise.  sp_fetch follows it itself.
+	 */
+	char location[SP_URL_MAX + 1];
 	sp_buf body;
 } sp_fetch_result;
 
@@ -115,7 +120,10 @@ SP_MUST_CHECK sp_result sp_fetch(const char *url, const sp_fetch_opts *o,
  *                            body must stay valid until the transfer ends
  *   sp_fetch_xfer_finish     judge the transfer libcurl ended with cc, as
  *                            sp_fetch does; *retry: the connect failed, the
- *                            next address may be tried
+ *                            next address may be tried; a 301/302 leaves
+ *                            its Location in r->location
+ *   sp_fetch_url_host        the host of a URL (a redirect's), for the
+ *                            caller to resolve: https only, as sp_fetch
  */
 typedef struct sp_fetch_xfer sp_fetch_xfer;
 
@@ -126,5 +134,6 @@ SP_MUST_CHECK sp_result sp_fetch_xfer_setup(sp_fetch_xfer *x, const char *url,
     const sp_fetch_opts *o, const sp_addrlist *answers, size_t idx, sp_buf *body);
 SP_MUST_CHECK sp_result sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc,
     sp_fetch_result *r, bool *retry);
+SP_MUST_CHECK sp_result sp_fetch_url_host(const char *url, char host[SP_HOST_MAX + 1]);
 
 #endif

@@ -55,6 +55,7 @@ typedef struct fl_xfer {
 	sp_fetch_opts fo;
 	sp_addrlist answers;
 	size_t addr_idx;
+	unsigned redirects;       /* 301/302 followed in this attempt */
 	sp_buf body;
 	int64_t start_us;
 	char *key;                /* the rule's --key (secret), NULL: none */
@@ -453,6 +454,56 @@ out:
 	return res;
 }
 
+/* Set xf's transfer up again (next address, redirect) and hand it back to libcurl. */
+static sp_result
+rearm(worker *w, fl_xfer *xf)
+{
+	sp_result res = SP_OK;
+	CURLMcode mc;
+
+	sp_buf_reset(&xf->body);
+	TRY(sp_fetch_xfer_setup(xf->x, xf->url, &xf->fo, &xf->answers, xf->addr_idx, &xf->body));
+	curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_PRIVATE, xf);
+	mc = curl_multi_add_handle(w->multi, sp_fetch_xfer_easy(xf->x));
+	ENSURE(mc == CURLM_OK, SP_E_INTERNAL, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+out:
+	return res;
+}
+
+/*
+ * A 301/302 to loc: as sp_fetch, at most SP_FETCH_REDIRECTS_MAX hops, https
+ * only, the new host resolved through c-ares (*dns_failed when that fails),
+ * a new connection with every check run again against the new host.
+ */
+static sp_result
+follow(worker *w, fl_xfer *xf, const char *loc, bool *dns_failed)
+{
+	sp_result res = SP_OK;
+	char host[SP_HOST_MAX + 1];
+	sp_ipaddr lit;
+
+	*dns_failed = false;
+	ENSURE(xf->redirects < SP_FETCH_REDIRECTS_MAX, SP_E_NET,
+	    "more than %d redirects (last to %.200s)", SP_FETCH_REDIRECTS_MAX, loc);
+	TRY(sp_fetch_url_host(loc, host));
+	memset(&xf->answers, 0, sizeof(xf->answers));
+	xf->addr_idx = 0;
+	if (sp_ipaddr_parse(sp_slice_of(host), &lit)) {
+		sp_addrlist_add(&xf->answers, &lit);
+	} else {
+		res = sp_dns_resolve(w->f->o->dns_servers, host, &xf->answers);
+		if (sp_failed(res)) {
+			*dns_failed = true;
+			goto out;
+		}
+	}
+	snprintf(xf->url, sizeof(xf->url), "%s", loc);
+	xf->redirects++;
+	TRY(rearm(w, xf));
+out:
+	return res;
+}
+
 /* libcurl ended the transfer of xf with cc. */
 static void
 finished(worker *w, fl_xfer *xf, CURLcode cc)
@@ -464,7 +515,7 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 	sp_fetch_result fr;
 	sp_params prof;
 	sp_result r;
-	bool retry = false, ok = false;
+	bool retry = false, ok = false, redirect_failed = false, redirect_dns = false;
 	long retry_after = -1;
 	int64_t t;
 
@@ -472,20 +523,6 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 	sp_params_init(&prof);
 	curl_multi_remove_handle(w->multi, sp_fetch_xfer_easy(xf->x));
 	r = sp_fetch_xfer_finish(xf->x, cc, &fr, &retry);
-	if (sp_failed(r) && retry && xf->addr_idx + 1 < xf->answers.n) {
-		/* As the device: the next address c-ares gave. */
-		xf->addr_idx++;
-		sp_buf_reset(&xf->body);
-		if (sp_ok(sp_fetch_xfer_setup(xf->x, xf->url, &xf->fo, &xf->answers, xf->addr_idx,
-		    &xf->body))) {
-			curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_PRIVATE, xf);
-			if (curl_multi_add_handle(w->multi, sp_fetch_xfer_easy(xf->x)) == CURLM_OK)
-				goto out_keep;
-		}
-	}
-	w->active--;
-	live_del(w, xf);
-	atomic_fetch_sub_explicit(&f->in_flight, 1, memory_order_relaxed);
 	if (fr.status > 0) {
 		/* A handshake (or a kept connection) got as far as the request. */
 		if (fr.reused)
@@ -495,7 +532,32 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 		else
 			w->st.full++;
 	}
-	if (sp_failed(r)) {
+	if (sp_failed(r) && retry && xf->addr_idx + 1 < xf->answers.n) {
+		/* As the device: the next address c-ares gave. */
+		xf->addr_idx++;
+		if (sp_ok(rearm(w, xf)))
+			goto out_keep;
+	}
+	if (sp_ok(r) && (fr.status == 301 || fr.status == 302) && fr.location[0] != '\0') {
+		/* As the device: the same attempt goes on at the Location. */
+		r = follow(w, xf, fr.location, &redirect_dns);
+		if (sp_ok(r)) {
+			w->st.redirects++;
+			goto out_keep;
+		}
+		redirect_failed = true;
+	}
+	w->active--;
+	live_del(w, xf);
+	atomic_fetch_sub_explicit(&f->in_flight, 1, memory_order_relaxed);
+	if (redirect_failed) {
+		if (redirect_dns)
+			w->st.dns++;
+		else
+			w->st.redirect++;
+		if (w->err[0] == '\0')
+			snprintf(w->err, sizeof(w->err), "redirect: %s", sp_errmsg());
+	} else if (sp_failed(r)) {
 		if (r.code == SP_E_VERIFY && fr.failed_check != SP_CHECK_NONE)
 			w->st.check[fr.failed_check]++;
 		else if (cc != CURLE_OK)
@@ -765,6 +827,8 @@ merge(sp_fleet_stats *to, const sp_fleet_stats *w)
 	to->profile += w->profile;
 	to->apply += w->apply;
 	to->setup += w->setup;
+	to->redirect += w->redirect;
+	to->redirects += w->redirects;
 	to->full += w->full;
 	to->resumed += w->resumed;
 	to->reused += w->reused;

@@ -74,6 +74,8 @@ typedef struct sp_fleet_stats {
 	uint64_t http[SP_FLEET_HTTP_STATUS_MAX];
 	uint64_t curl[CURL_LAST];   /* transport errors by libcurl code */
 	uint64_t dns, profile, apply, setup;
+	uint64_t redirect;          /* a 301/302 not followed: too many, not https, bad URL */
+	uint64_t redirects;         /* 301/302 followed (not failures) */
 	uint64_t full, resumed, reused;
 	uint64_t arrivals_dropped;  /* --rate: an arrival found no idle device */
 	/*

@@ -46,6 +46,8 @@ each_reason(const sp_fleet_stats *st, sp_buf *out, reason_fn fn)
 		snprintf(name, sizeof(name), "http %d", i);
 		TRY(fn(out, name, st->http[i], &first));
 	}
+	if (st->redirect)
+		TRY(fn(out, "redirect", st->redirect, &first));
 	if (st->profile)
 		TRY(fn(out, "profile", st->profile, &first));
 	if (st->apply)
@@ -139,9 +141,9 @@ sp_fleet_report_text(const sp_fleet_stats *st, sp_buf *out)
 	if (st->arrivals_dropped)
 		TRY(sp_buf_printf(out, "arrivals      %llu found no idle device (every one busy)\n",
 		    (unsigned long long)st->arrivals_dropped));
-	TRY(sp_buf_printf(out, "handshakes    full %llu, resumed %llu; requests on a kept connection %llu\n",
+	TRY(sp_buf_printf(out, "handshakes    full %llu, resumed %llu; requests on a kept connection %llu; redirects followed %llu\n",
 	    (unsigned long long)st->full, (unsigned long long)st->resumed,
-	    (unsigned long long)st->reused));
+	    (unsigned long long)st->reused, (unsigned long long)st->redirects));
 	TRY(hist_text(out, "latency", &st->latency));
 	TRY(hist_text(out, "completion", &st->completion));
 	TRY(sp_buf_printf(out, "throughput    %.1f successes/s over %.2f s\n",
@@ -172,9 +174,10 @@ sp_fleet_report_json(const sp_fleet_stats *st, sp_buf *out)
 	    (unsigned long long)st->retry_after_honoured,
 	    (unsigned long long)st->arrivals_dropped));
 	TRY(each_reason(st, out, reason_json));
-	TRY(sp_buf_printf(out, "},\"handshakes\":{\"full\":%llu,\"resumed\":%llu,\"reused_connection\":%llu},",
+	TRY(sp_buf_printf(out, "},\"handshakes\":{\"full\":%llu,\"resumed\":%llu,\"reused_connection\":%llu},"
+	    "\"redirects\":%llu,",
 	    (unsigned long long)st->full, (unsigned long long)st->resumed,
-	    (unsigned long long)st->reused));
+	    (unsigned long long)st->reused, (unsigned long long)st->redirects));
 	TRY(outage_json(out, st));
 	TRY(hist_json(out, "latency_ms", &st->latency));
 	TRY(sp_buf_append_byte(out, ','));
