@@ -13,14 +13,18 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "device/check.h"
+#include "device/conf.h"
 #include "device/device.h"
 #include "device/dns.h"
 #include "device/fetch.h"
 #include "fleet/plan.h"
+#include "identity/devid.h"
 #include "identity/mac.h"
 #include "profile/profile.h"
 #include "profile/rule.h"
@@ -95,6 +99,7 @@ struct fleet {
 	fl_dev *dev;
 	size_t ndev;
 	sp_rule *rule;
+	bool rule_ident;          /* the rule may name $SN/$PN/$PSN: read each certificate */
 	int64_t t0_us, deadline_us;
 	_Atomic uint64_t attempts, successes, failures, in_flight, done;
 	/* The outage figure, fleet-wide: every judged attempt, in order. */
@@ -243,6 +248,41 @@ out:
 	return res;
 }
 
+/*
+ * $SN, $PN and $PSN as the device sets them (sprov device init): from the
+ * subject of its client.crt, read when the rule may use them; a subject that
+ * names no device leaves them empty.  Read per attempt, not kept: an idle
+ * device stays small.
+ */
+static sp_result
+ident_macros(const char *crtfile, sp_macros *m)
+{
+	sp_result res = SP_OK;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	sp_devid id;
+	char series[SP_DEVID_FIELD_MAX + 1];
+
+	TRY_OSSL_PTR(bio, BIO_new_file(crtfile, "r"), "cannot read %s", crtfile);
+	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (x == NULL) {
+		res = sp_error_ossl(SP_E_PARSE, "%s: not a PEM certificate", crtfile);
+		goto out;
+	}
+	if (sp_failed(sp_devid_from_x509(x, SP_IDSTYLE_AUTO, &id))) {
+		sp_error_clear();
+		goto out;
+	}
+	sp_identity_series_from_product(id.product, series);
+	TRY(sp_macros_set(m, SP_M_SN, sp_slice_of(id.serial)));
+	TRY(sp_macros_set(m, SP_M_PN, sp_slice_of(id.product)));
+	TRY(sp_macros_set(m, SP_M_PSN, sp_slice_of(series)));
+out:
+	X509_free(x);
+	BIO_free(bio);
+	return res;
+}
+
 /* The device's macros (identity from its bundle name) and its rule's choice. */
 static sp_result
 choose(worker *w, fl_dev *d, fl_xfer *xf, char *host, size_t hostsz)
@@ -263,6 +303,8 @@ choose(worker *w, fl_dev *d, fl_xfer *xf, char *host, size_t hostsz)
 	TRY(sp_macros_set(&m, SP_M_MAC, sp_slice_of(mac)));
 	TRY(sp_macros_set(&m, SP_M_CCERT, SP_SLICE_LIT("Installed")));
 	TRY(sp_macros_set(&m, SP_M_PRVST, sp_slice_of(d->rounds ? "1" : "0")));
+	if (w->f->rule_ident)
+		TRY(ident_macros(xf->crt, &m));
 	TRY(sp_rule_select(w->f->rule, &m, &ch));
 	ENSURE(ch.alt >= 0 && ch.has_url, SP_E_PARSE, "the rule chooses no URL for this device");
 	TRY(build_url(&ch, xf->url));
@@ -868,6 +910,8 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 		res = sp_error_wrap((sp_result){ SP_E_USAGE }, "--rule");
 		goto out;
 	}
+	/* Any SN or PN in the text ($SN, $(PN:2), $PSN): a false alarm only costs reads. */
+	f.rule_ident = strcasestr(o.rule, "SN") != NULL || strcasestr(o.rule, "PN") != NULL;
 	TRY(list_bundles(o.bundles, o.devices, &f.dev, &f.ndev));
 	/*
 	 * Every transfer holds a socket: take the hard limit, and say so when

@@ -37,6 +37,7 @@ http {
     location ~ ^/away/(.*)\$ { return 302 https://other.example.test:$PORT/profiles/\$1; }
     location ~ ^/nodns/(.*)\$ { return 302 https://nodns.example.test:$PORT/profiles/\$1; }
     location = /nowhere.xml { return 302; }
+    location ~ ^/byid/[^/]*/[^/]*/[^/]*/(.*)\$ { return 302 https://$FQDN:$PORT/profiles/\$1; }
   }
 }
 CONF
@@ -75,6 +76,21 @@ fleet 0 "/moved/\$MA.xml" --keepalive --rounds 2
 [ "$(json_get successes)" = $((2 * N)) ] || fail "successes: $OUT"
 [ "$(json_get redirects)" = $((2 * N)) ] || fail "redirects followed: $OUT"
 [ "$(json_get handshakes.reused_connection)" -gt 0 ] || fail "no kept connection: $OUT"
+
+note "\$SN, \$PN and \$PSN come from each device's certificate"
+fleet 0 "/byid/\$SN/\$PN/\$PSN/\$MA.xml" --apply "$T/byid"
+check_applied $N "$T/byid"
+bad=$(awk -v n=$N '{ for (i = 1; i <= NF; i++) if ($i ~ /^\/byid\//) seen[$i]++ }
+	END {
+		bad = 0
+		for (k = 0; k < n; k++) {
+			p = sprintf("/byid/SN%d/SPA2102/2102/0200%08x.xml", k, k)
+			if (seen[p] != 1) { bad++; if (bad <= 3) print "no single " p > "/dev/stderr" }
+		}
+		print bad
+	}' "$T/nginx/access.log")
+[ "$bad" = 0 ] || fail "$bad devices did not ask with their own serial and product"
+_TESTS_RUN=$((_TESTS_RUN + 1))
 
 # Refusals: one attempt each (--retries 0), nothing reaches sprov serve,
 # nothing is applied.
