@@ -44,6 +44,7 @@
  * sessions), used by that worker's thread alone.
  */
 #define FL_POOL_DEVICES 64
+#define FL_KEEP_MAXAGE_S (7L * 86400) /* --keepalive: libcurl's idle limit for a kept connection */
 
 enum { DEV_IDLE, DEV_QUEUED, DEV_ACTIVE, DEV_DONE };
 
@@ -334,13 +335,22 @@ out:
 
 static void schedule_after_failure(worker *w, uint32_t di, long retry_after);
 
-/* --keepalive: the device's connection pool (after each setup, which resets the handle). */
+/*
+ * --keepalive: the device's connection pool (after each setup, which resets
+ * the handle).  libcurl closes a connection idle for more than 118 s
+ * (CURLOPT_MAXAGE_CONN) when it next looks in the pool, so a kept connection
+ * would not outlive an --interval of two minutes: a device keeps its
+ * connection until the server closes it (FL_KEEP_MAXAGE_S).
+ */
 static void
 pool_attach(worker *w, fl_xfer *xf)
 {
-	if (w->npools > 0)
+	if (w->npools > 0) {
 		curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_SHARE,
 		    w->pools[(xf->dev - w->first) / FL_POOL_DEVICES]);
+		curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_MAXAGE_CONN,
+		    (long)FL_KEEP_MAXAGE_S);
+	}
 }
 
 /* Start device di now.  A failure before any transfer is counted and retried. */
