@@ -39,6 +39,13 @@ start_serve() {
 	wait_port "$PORT" 30
 }
 
+# serve_alive: sprov serve still runs (else fail with its sanitizer report or
+# last words, not with the fleet's connect failures that follow).
+serve_alive() {
+	kill -0 "$SERVE_PID" 2>/dev/null ||
+		fail "sprov serve died: $(grep -m1 -A8 -E 'ERROR: |runtime error' "$T/serve.err" || tail -5 "$T/serve.err")"
+}
+
 # check_applied N [DIR]: every device applied its own profile, and only its own
 # (DIR: the --apply directory, $T/applied by default).  One grep and one awk,
 # not a process per device.

@@ -60,6 +60,7 @@ srv_resumed=$(since "$before" | grep -c ' resumed=1' || true)
 # Each device twice, and only once on a resumed session.
 since "$before" | grep ' resumed=1' | sed 's/.* mac=\([^ ]*\) .*/\1/' | sort | uniq -d | grep . &&
 	fail "a device resumed twice in two rounds"
+serve_alive
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 # ---- --keepalive ---------------------------------------------------------------
@@ -78,6 +79,7 @@ check_applied $N "$T/keep"
 sleep 0.2
 [ $(($(served) - before)) = $((3 * N)) ] || fail "$(($(served) - before)) requests for $((3 * N))"
 each_own "$before"
+serve_alive
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 # ---- --rate with --duration -------------------------------------------------------
@@ -103,6 +105,7 @@ sleep 0.2
 n=$(($(served) - before))
 [ "$n" -ge "$ok" ] && [ "$n" -le "$att" ] || fail "$n requests served, $ok successes, $att attempts"
 each_own "$before"
+serve_alive
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 # ---- DNS mismatch ---------------------------------------------------------------
@@ -111,6 +114,7 @@ start_dns_extra --address=/$FQDN/127.0.0.2
 before=$(served)
 fleet 1 --rule "$IPRULE" --dns-server "$DNS_EXTRA" --retries 1 --retry-delay 1 --time-scale 0.01 \
 	--apply "$T/mismatch"
+serve_alive # a dead server would refuse every device too, and see no request
 [ "$(jq -c .failure_reasons <<<"$OUT")" = "{\"check 4 (address)\":$((2 * N))}" ] ||
 	fail "not every attempt failed check 4 alone: $OUT"
 [ "$(json_get successes)" = 0 ] || fail "successes: $OUT"
@@ -171,5 +175,6 @@ OUT=$(cat "$T/swap.out")
 sleep 0.3
 [ $(($(served) - before)) = $N ] || fail "a request of round 2 reached sprov serve: $(since $((before + N)) | head -2)"
 check_applied $N "$T/swap" # round 1's profiles, untouched
+serve_alive
 _TESTS_RUN=$((_TESTS_RUN + 1))
 finish

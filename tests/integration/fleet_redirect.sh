@@ -90,6 +90,7 @@ bad=$(awk -v n=$N '{ for (i = 1; i <= NF; i++) if ($i ~ /^\/byid\//) seen[$i]++ 
 		print bad
 	}' "$T/nginx/access.log")
 [ "$bad" = 0 ] || fail "$bad devices did not ask with their own serial and product"
+serve_alive
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 # Refusals: one attempt each (--retries 0), nothing reaches sprov serve,
@@ -104,6 +105,7 @@ refuse() { # refuse PATH REASONS-JSON MESSAGE
 	[ ! -e "$T/refused" ] || fail "$1: something was applied"
 	sleep 0.2
 	[ "$(served)" = "$before" ] || fail "$1: a request reached sprov serve"
+	serve_alive
 	_TESTS_RUN=$((_TESTS_RUN + 1))
 }
 note "a redirect loop: given up after 5 hops"

@@ -59,6 +59,7 @@ note "every device finished, each with its own profile"
 check_applied $N
 after=$(served "$T/access2.log")
 [ "$after" -gt 0 ] || fail "the restarted server served nothing"
+serve_alive
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "the outage shows in the figures"
