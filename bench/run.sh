@@ -197,7 +197,7 @@ run_ns() {
 	local p
 	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
 		cat /proc/"$p"/task/*/schedstat 2>/dev/null
-	done | awk '{ t += $1 } END { printf "%d\n", t }'
+	done | awk '{ t += $1 } END { printf "%.0f\n", t }'
 }
 
 keepalive() { # -> "req/s us_cpu_per_request"
