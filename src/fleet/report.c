@@ -100,11 +100,12 @@ outage_text(sp_buf *out, const sp_fleet_stats *st)
 {
 	if (st->outage_s < 0)
 		return sp_buf_printf(out, "outage        none (no attempt failed)\n");
-	return sp_buf_printf(out, "outage        %.2f s of failures without a success, %.2f s to %.2f s%s "
-	    "(%llu failed attempts); failures from %.2f s to %.2f s\n",
+	return sp_buf_printf(out, "outage        %.2f s of failures without a success, %.2f s to %.2f s, "
+	    "%llu failed attempts%s; failures from %.2f s to %.2f s\n",
 	    st->outage_s, st->outage_from_s, st->outage_to_s,
-	    st->outage_open ? " (the end of the run, still failing)" : "",
-	    (unsigned long long)st->outage_failures, st->first_failure_s, st->last_failure_s);
+	    (unsigned long long)st->outage_failures,
+	    st->outage_open ? ", still failing at the end of the run" : "",
+	    st->first_failure_s, st->last_failure_s);
 }
 
 static sp_result
