@@ -8,7 +8,9 @@
 # (A B C rounds, default 2; medians are printed), BENCH_DEVICES (1000),
 # BENCH_IDLE (idle TLS connections for the memory figure, default 2000;
 # the issue's target is 10000), BENCH_KA (keep-alive requests, 2000),
-# BENCH_WORKERS (1), BENCH_STORM_C (storm concurrency, 500).
+# BENCH_WORKERS (1), BENCH_STORM_C (storm concurrency, 500),
+# BENCH_FLEET_SCALE=1: also run bench/fleet_scale.sh (100 000 idle fleet
+# devices, 10 000 open connections; several minutes, off by default).
 #
 # One PKI from `sprov ca` (ECDSA P-256 server certificate, BENCH_DEVICES
 # devices from `sprov ca issue --csv`), a ~4 KiB profile per device
@@ -360,3 +362,10 @@ for b in openssl gnutls; do
 done
 echo "nginx CPU per full handshake = $(awk -v a="$(median <"$T/nginx.fullcpu")" -v b="$FLOOR" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') x crypto floor"
 [ "$FLEET" = 1 ] || echo "(no sprov fleet or dnsmasq: storm p99 not measured)"
+
+# The fleet's own scale (issue 5): slow, so only when asked.
+if [ "${BENCH_FLEET_SCALE:-0}" = 1 ]; then
+	echo
+	echo "== fleet scale (bench/fleet_scale.sh; its FS_* settings apply)"
+	bash "$HERE/fleet_scale.sh" "$SPROV"
+fi
