@@ -1261,7 +1261,20 @@ wev_cb(evutil_socket_t fd, short what, void *arg)
 	gconn *g = arg;
 	struct evbuffer *in = bufferevent_get_input(g->bev);
 	size_t before = evbuffer_get_length(in);
+	bufferevent_event_cb alive = NULL;
 
+	/*
+	 * evhttp has freed the filter (bufferevent_free clears its callbacks;
+	 * evhttp always has an event callback on a live one) and libevent
+	 * finalizes it later.  Touching it now (a flush takes and drops a
+	 * reference) would drop its count to zero a second time and free it
+	 * twice: the SIGSEGV of a fleet cutting transfers at its timeout
+	 * (ASan: gconn_free twice; libevent: "BEV_OPT_CLOSE_ON_FREE set on an
+	 * bufferevent with too few references").
+	 */
+	bufferevent_getcb(g->bev, NULL, NULL, &alive, NULL);
+	if (alive == NULL)
+		return;
 	if (!g->done) {
 		(void)bufferevent_flush(g->bev, EV_READ, BEV_NORMAL);
 		if (evbuffer_get_length(in) > before)
