@@ -389,8 +389,21 @@ cfg_release(server *s)
 static void
 conn_kill(conn *c)
 {
-	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+	bufferevent_event_cb alive = NULL;
+	evutil_socket_t fd;
 
+	/*
+	 * A connection evhttp has freed stays in the list (and its timer
+	 * armed) until libevent finalizes its bufferevent: its socket may be
+	 * closed and the number reused by then.  bufferevent_free clears the
+	 * callbacks; evhttp keeps an event callback on a live connection.
+	 */
+	if (c->bev == NULL)
+		return;
+	bufferevent_getcb(c->bev, NULL, NULL, &alive, NULL);
+	if (alive == NULL)
+		return;
+	fd = bufferevent_getfd(c->bev);
 	/* evhttp reads EOF and frees the connection (and so this conn). */
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
