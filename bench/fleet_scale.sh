@@ -29,8 +29,9 @@
 #
 # Other settings: FS_SERVE_SPROV (the sprov binary for `sprov serve`,
 # default SPROV), FS_WORKERS (fleet workers, default: one per core),
-# FS_SERVE_WORKERS (1), FS_TLS_BACKEND (openssl: on 2026-11-29 the gnutls
-# backend crashed when --duration cut transfers mid-handshake), FS_PARTS ("idle
+# FS_SERVE_WORKERS (1), FS_TLS_BACKEND (openssl, as in bench/RESULTS.md: when
+# those figures were taken the gnutls backend crashed on transfers cut
+# mid-way, fixed since in 6947fe1 and 8433d6e), FS_PARTS ("idle
 # queued conns": which parts to run).  The PKI (`sprov ca issue --csv` of
 # max(FS_DEVICES, FS_CONNS) bundles, ~20-70 s for 100000) goes into a
 # temporary directory under ${TMPDIR:-/tmp} (TMPDIR=/dev/shm is faster),
