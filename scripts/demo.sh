@@ -209,7 +209,11 @@ pki_revoke_live() {
 	printf '   $ openssl verify -crl_check -CAfile device-ca.crt+crl factory/000e08aabb02/client.crt\n'
 	openssl verify -crl_check -CAfile crl-chain.pem factory/000e08aabb02/client.crt 2>&1 |
 		sed 's/^/     /' || true
-	sleep 2.5
+	local i=0
+	until grep -q 'CRL file .* changed, reloading' "$D/serve.err"; do
+		i=$((i + 1)); [ $i -lt 200 ] || { echo "demo: sprov serve did not reload the CRL" >&2; exit 1; }
+		sleep 0.05
+	done
 	say "The server refuses device 02 in the handshake; no request is served:"
 	show_refusal "$SPROV" device resync dev-000e08aabb02
 	run "$SPROV" device resync dev-000e08aabb01

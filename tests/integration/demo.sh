@@ -16,6 +16,8 @@ case "$OUT" in *secret-*) fail "a password was printed" ;; esac
 note "the demo removed its directory and stopped its processes"
 [ -z "$(ls -A "$T" | grep sprov-demo || true)" ] || fail "demo directory left behind"
 sleep 0.2
-! pgrep -f "address=/sprov.callme.com/" >/dev/null || fail "the demo's dnsmasq is still running"
-! pgrep -f "access-log access.log --crl-poll 1" >/dev/null || fail "the demo's sprov serve is still running"
+left=$(for p in /proc/[0-9]*; do
+	case "$(readlink "$p/cwd" 2>/dev/null)" in "$T"/sprov-demo.*) echo "${p#/proc/}" ;; esac
+done)
+[ -z "$left" ] || fail "demo processes still running: $left"
 finish

@@ -86,7 +86,10 @@ note "port closed for ${down}s; outage ${longest}s from ${from}s to ${to}s" \
 	"($(json_get outage.failures) failed attempts)"
 awk -v l="$longest" -v d="$down" -v f="$from" -v t="$to" -v e="$(json_get elapsed_s)" \
 	-v ff="$(json_get outage.first_failure_s)" 'BEGIN {
-		ok = l >= d - 0.5 && l <= d + 1.5 && f >= ff && f <= ff + 0.5 && t <= e &&
+		# The outage covers the time the port was closed (less a little: the
+		# first failure comes after the kill) and is no longer than the run;
+		# no upper bound beyond that, a loaded box delays the retries.
+		ok = l >= d - 0.5 && l <= e && f >= ff && f <= ff + 1.0 && t <= e &&
 		    t - f >= l - 0.002 && t - f <= l + 0.002
 		exit !ok
 	}' || fail "the outage figure does not match the kill and restart (port closed ${down}s):" \

@@ -1,7 +1,7 @@
 #!/bin/bash
-# sprov serve: session-ticket keys rotate.  With ticket-rotate = 1 s a ticket
-# resumes at once; four seconds later its key has rotated out (and its
-# lifetime, two rotation periods, has passed): the device falls back to a full
+# sprov serve: session-ticket keys rotate.  With ticket-rotate = 2 s a ticket
+# resumes at once (it lives two rotation periods); nine seconds later its key
+# has rotated out (and its lifetime has passed): the device falls back to a full
 # handshake and is still served, and the new ticket it gets resumes again.
 # TLS 1.3 and TLS 1.2 tickets, on both TLS backends.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
@@ -9,7 +9,7 @@
 
 serve_pki
 serve_db
-serve_start --ticket-rotate 1
+serve_start --ticket-rotate 2
 
 sclient() { # sclient OUTFILE [s_client args...]: one HTTP/1.0 request as device A
 	local out=$1
@@ -31,7 +31,7 @@ for v in tls1_3 tls1_2; do
 	_TESTS_RUN=$((_TESTS_RUN + 1))
 done
 
-sleep 4
+sleep 9
 for v in tls1_3 tls1_2; do
 	note "$v: after the ticket's key rotated out, a full handshake, still served"
 	sclient "$T/o" -$v -sess_in "$T/sess.$v" -sess_out "$T/sess2.$v"
