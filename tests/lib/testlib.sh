@@ -80,5 +80,17 @@ wait_port() {
 	done
 }
 
+# wait_listen PORT PID [SECONDS]: until something listens on 127.0.0.1:PORT
+# (status 0), or the process PID has exited (status 1).
+wait_listen() {
+	local port=$1 pid=$2 secs=${3:-10} i=0
+	while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		kill -0 "$pid" 2>/dev/null || return 1
+		i=$((i + 1))
+		[ $i -lt $((secs * 20)) ] || fail "nothing listens on port $port after ${secs}s"
+		sleep 0.05
+	done
+}
+
 # Call at the end: prints the plain closing line.
 finish() { echo "$_TESTS_RUN passed, 0 failed"; }

@@ -33,16 +33,26 @@ serve_db() {
 
 # serve_start [ARGS...]: start the server on a free port ($PORT, admin
 # $APORT); access log in $T/access.log, diagnostics in $T/serve.err.
+# A port free_port found can be taken before serve binds it (by the source
+# port of another test's outgoing connection): then try other ports.
 serve_start() {
-	PORT=$(free_port)
-	APORT=$(free_port)
-	bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" \
-		--cert "$T/provserver.crt" --key "$T/privkey.pem" \
-		--client-ca "$T/ca/device-ca.crt" --workers 2 "$@" \
-		>>"$T/access.log" 2>>"$T/serve.err"
-	SERVE_PID=$BG_PID
-	wait_port "$PORT" 20
-	wait_port "$APORT" 20
+	local try mark
+	for try in 1 2 3; do
+		PORT=$(free_port)
+		APORT=$(free_port)
+		mark=$(wc -l <"$T/serve.err" 2>/dev/null || echo 0)
+		bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" \
+			--cert "$T/provserver.crt" --key "$T/privkey.pem" \
+			--client-ca "$T/ca/device-ca.crt" --workers 2 "$@" \
+			>>"$T/access.log" 2>>"$T/serve.err"
+		SERVE_PID=$BG_PID
+		if wait_listen "$PORT" "$SERVE_PID" 20 && wait_listen "$APORT" "$SERVE_PID" 20; then
+			return 0
+		fi
+		tail -n +"$((mark + 1))" "$T/serve.err" | grep -q 'in use' ||
+			fail "sprov serve exited at start: $(tail -n +"$((mark + 1))" "$T/serve.err" | tail -5)"
+	done
+	fail "sprov serve found no free port in 3 tries: $(tail -3 "$T/serve.err")"
 }
 
 # serve_stop: SIGTERM; the server must drain and exit 0, and (in the
