@@ -245,3 +245,14 @@ sp_mkdirs(const char *path, mode_t mode)
 	}
 	return SP_OK;
 }
+
+uint64_t
+sp_fnv1a(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}

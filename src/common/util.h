@@ -31,6 +31,9 @@ void sp_hex(const uint8_t *p, size_t n, char *out);
 
 /* Wall-clock seconds and a monotonic clock in nanoseconds. */
 int64_t sp_now(void);
+/* 64-bit FNV-1a of n bytes: for in-memory hash tables, not against an attacker
+ * who picks keys (each table bounds its probes or slots). */
+uint64_t sp_fnv1a(const void *p, size_t n);
 uint64_t sp_mono_ns(void);
 
 /* True if s contains a byte < 0x20 or 0x7f (NUL included, by length). */

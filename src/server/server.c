@@ -244,10 +244,8 @@ access_log(server *s, const reqlog *l)
 static size_t
 cq_hash(const sp_mac *m, size_t cap)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = sp_fnv1a(m->b, sizeof(m->b));
 
-	for (size_t i = 0; i < sizeof(m->b); i++)
-		h = (h ^ m->b[i]) * 1099511628211ULL;
 	return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 

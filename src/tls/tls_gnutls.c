@@ -304,11 +304,7 @@ refused_now(gtls_server *srv, X509 *cert, const char **why)
 static uint64_t
 der_hash(const gnutls_datum_t *d)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (unsigned int i = 0; i < d->size; i++)
-		h = (h ^ d->data[i]) * 1099511628211ULL;
-	return h;
+	return sp_fnv1a(d->data, d->size);
 }
 
 /* A referenced X509 for DER d (X509_free it), or NULL. */
@@ -598,11 +594,7 @@ out:
 static size_t
 sess_hash(const gnutls_datum_t *key)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (unsigned int i = 0; i < key->size; i++)
-		h = (h ^ key->data[i]) * 1099511628211ULL;
-	return (size_t)(h % TLS_SESSION_CACHE_SLOTS);
+	return (size_t)(sp_fnv1a(key->data, key->size) % TLS_SESSION_CACHE_SLOTS);
 }
 
 static int
