@@ -118,6 +118,16 @@ test_error_reraise(void **state)
 	assert_string_equal(sp_code_name(SP_E_POLICY), "policy");
 }
 
+/* The published FNV-1a 64-bit test vectors. */
+static void
+test_fnv1a(void **state)
+{
+	(void)state;
+	assert_true(sp_fnv1a("", 0) == 0xcbf29ce484222325ULL);
+	assert_true(sp_fnv1a("a", 1) == 0xaf63dc4c8601ec8cULL);
+	assert_true(sp_fnv1a("foobar", 6) == 0x85944171f73967e8ULL);
+}
+
 int
 main(void)
 {
@@ -126,6 +136,7 @@ main(void)
 		cmocka_unit_test(test_write_file),
 		cmocka_unit_test(test_hex_ctl),
 		cmocka_unit_test(test_error_reraise),
+		cmocka_unit_test(test_fnv1a),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
