@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
+#include "common/text.h"
 #include "pki/pki.h"
 
 #define REJ "CSR rejected: "

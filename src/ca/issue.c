@@ -46,7 +46,7 @@
 
 #include "ca/db.h"
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 #include "identity/devid.h"
 #include "identity/mac.h"
 

@@ -25,7 +25,7 @@
 #include <time.h>
 
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 #include "identity/mac.h"
 #include "profile/profile.h"
 #include "store/store.h"

@@ -8,6 +8,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "common/text.h"
+
 #define CHECK_ERR(n, name, ...) \
 	sp_error(SP_E_VERIFY, "server check " #n " (" name "): " __VA_ARGS__)
 

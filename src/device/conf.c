@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 
 static const char *const id_keys[] = {
 	"MAC", "Serial_Number", "Product_Name", "Product_Series",

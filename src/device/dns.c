@@ -8,6 +8,7 @@
 
 #include <ares.h>
 
+#include "common/text.h"
 #include "common/util.h"
 #include "identity/cn.h"
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "common/text.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "device/dns.h"
@@ -544,26 +545,6 @@ out:
 }
 
 sp_result
-sp_json_str(sp_buf *out, const char *s)
-{
-	sp_result res = SP_OK;
-
-	TRY(sp_buf_append_byte(out, '"'));
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			TRY(sp_buf_printf(out, "\\%c", c));
-		else if (c < 0x20 || c == 0x7f)
-			TRY(sp_buf_printf(out, "\\u%04x", c));
-		else
-			TRY(sp_buf_append_byte(out, (char)c));
-	}
-	TRY(sp_buf_append_byte(out, '"'));
-out:
-	return res;
-}
-
-sp_result
 sp_resync_json(const sp_resync_outcome *o, sp_buf *out)
 {
 	sp_result res = SP_OK;
@@ -574,21 +555,21 @@ sp_resync_json(const sp_resync_outcome *o, sp_buf *out)
 	if (o->failed_check == SP_CHECK_NONE)
 		TRY(sp_buf_append_str(out, "null"));
 	else
-		TRY(sp_json_str(out, sp_srvcheck_name(o->failed_check)));
+		TRY(sp_json_cstr(out, sp_srvcheck_name(o->failed_check)));
 	TRY(sp_buf_append_str(out, ",\"error\":"));
-	TRY(sp_json_str(out, o->ok ? "" : o->err));
+	TRY(sp_json_cstr(out, o->ok ? "" : o->err));
 	TRY(sp_buf_append_str(out, ",\"result\":"));
-	TRY(sp_json_str(out, o->err));
+	TRY(sp_json_cstr(out, o->err));
 	TRY(sp_buf_append_str(out, ",\"rule\":"));
-	TRY(sp_json_str(out, o->rule));
+	TRY(sp_json_cstr(out, o->rule));
 	TRY(sp_buf_append_str(out, ",\"url\":"));
-	TRY(sp_json_str(out, o->url));
+	TRY(sp_json_cstr(out, o->url));
 	TRY(sp_buf_append_str(out, ",\"server\":"));
-	TRY(sp_json_str(out, o->server));
+	TRY(sp_json_cstr(out, o->server));
 	TRY(sp_buf_append_str(out, ",\"address\":"));
-	TRY(sp_json_str(out, o->address));
+	TRY(sp_json_cstr(out, o->address));
 	TRY(sp_buf_printf(out, ",\"port\":%u,\"status\":%ld,\"etag\":", o->port, o->status));
-	TRY(sp_json_str(out, o->etag));
+	TRY(sp_json_cstr(out, o->etag));
 	TRY(sp_buf_append_str(out, ",\"changed\":["));
 	while (*p) {
 		const char *nl = strchr(p, '\n');
@@ -598,7 +579,7 @@ sp_resync_json(const sp_resync_outcome *o, sp_buf *out)
 		if (!first)
 			TRY(sp_buf_append_byte(out, ','));
 		first = false;
-		TRY(sp_json_str(out, name));
+		TRY(sp_json_cstr(out, name));
 		p += n + (nl ? 1 : 0);
 	}
 	TRY(sp_buf_printf(out, "],\"report_sent\":%s}\n", o->report_sent ? "true" : "false"));

@@ -88,7 +88,4 @@ SP_MUST_CHECK sp_result sp_resync_describe(const char *dir, const char *rule, sp
 SP_MUST_CHECK sp_result sp_resync_macros(const sp_device *d, const sp_params *eff,
     int prvst, int64_t now, sp_macros *m);
 
-/* Append s to out as a JSON string literal. */
-SP_MUST_CHECK sp_result sp_json_str(sp_buf *out, const char *s);
-
 #endif

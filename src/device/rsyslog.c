@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 
 sp_result
 sp_rsyslog_parse(sp_slice t, sp_rsyslog *out)

@@ -4,7 +4,7 @@
 
 #include "common/util.h"
 #include "device/conf.h"
-#include "identity/cn.h"
+#include "common/text.h"
 
 sp_result
 sp_sched_parse(sp_slice s, sp_sched *out)

@@ -1,33 +1,10 @@
 #include "identity/cn.h"
 
+#include "common/text.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
-
-void
-sp_quote(sp_slice s, char *out, size_t outsz)
-{
-	size_t o = 0;
-
-	if (outsz == 0)
-		return;
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char c = (unsigned char)s.p[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			if (o + 1 >= outsz)
-				break;
-			out[o++] = (char)c;
-		} else {
-			if (o + 4 >= outsz)
-				break;
-			snprintf(out + o, outsz - o, "\\x%02x", c);
-			o += 4;
-		}
-	}
-	if (o + 1 >= outsz && outsz > 4)
-		memcpy(out + outsz - 4, "...", 3), o = outsz - 1;
-	out[o] = '\0';
-}
 
 static bool
 is_ldh(unsigned char c)

@@ -37,10 +37,4 @@ SP_MUST_CHECK sp_result sp_fqdn_check(sp_slice name);
 /* True if name equals domain or lies below it (case-insensitive, by label). */
 bool sp_fqdn_within(sp_slice name, sp_slice domain);
 
-/*
- * Print s into out (size outsz) with non-printable bytes as \xNN, truncated,
- * so refused input can be quoted in a message safely.
- */
-void sp_quote(sp_slice s, char *out, size_t outsz);
-
 #endif

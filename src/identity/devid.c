@@ -8,7 +8,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
-#include "identity/cn.h"
+#include "common/text.h"
 
 #define SP_SUBJECT_ATTRS_MAX 32
 

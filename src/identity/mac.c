@@ -2,7 +2,7 @@
 
 #include <stdio.h>
 
-#include "identity/cn.h"
+#include "common/text.h"
 
 static int
 hexval(char c)

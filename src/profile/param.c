@@ -5,7 +5,7 @@
 
 #include <openssl/crypto.h>
 
-#include "identity/cn.h"
+#include "common/text.h"
 
 void
 sp_params_init(sp_params *ps)

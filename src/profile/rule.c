@@ -13,7 +13,7 @@
 
 #include <openssl/crypto.h>
 
-#include "identity/cn.h"
+#include "common/text.h"
 
 #define SP_RULE_TRACE_MAX 16384  /* describe text of one selection */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 #include "tls/tls.h"
 
 #define DEFAULT_PATH_1 "/profiles/$MA.xml"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "identity/cn.h"
+#include "common/text.h"
 
 static const struct {
 	const char *name;

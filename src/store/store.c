@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 #include "profile/profile.h"
 
 const char *

@@ -13,7 +13,7 @@
 #include "store/store.h"
 
 #include "common/util.h"
-#include "identity/cn.h"
+#include "common/text.h"
 
 #define UA_TOKEN_MAX 64
 

@@ -9,17 +9,6 @@
 #include "device/resync.h"
 
 static void
-test_json_str(void **state)
-{
-	sp_buf b;
-	(void)state;
-	sp_buf_init(&b, 1024);
-	assert_true(sp_ok(sp_json_str(&b, "a\"b\\c\n\x01/\x7f")));
-	assert_string_equal(sp_buf_cstr(&b), "\"a\\\"b\\\\c\\u000a\\u0001/\\u007f\"");
-	sp_buf_free(&b);
-}
-
-static void
 test_outcome_json(void **state)
 {
 	sp_resync_outcome o;
@@ -98,7 +87,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_str),
 		cmocka_unit_test(test_outcome_json),
 		cmocka_unit_test(test_macros),
 	};

@@ -174,18 +174,6 @@ test_within(void **state)
 	assert_false(sp_fqdn_within(sp_slice_of("x.net"), sp_slice_of("")));
 }
 
-static void
-test_quote(void **state)
-{
-	char q[16];
-	(void)state;
-	sp_quote(sp_slice_mk("a\nb\\", 4), q, sizeof(q));
-	assert_string_equal(q, "a\\x0ab\\x5c");
-	sp_quote(sp_slice_of("0123456789abcdefghij"), q, sizeof(q));
-	assert_int_equal(strlen(q), 15);
-	assert_string_equal(q + 12, "...");
-}
-
 int
 main(void)
 {
@@ -196,7 +184,6 @@ main(void)
 		cmocka_unit_test(test_message_names_cn),
 		cmocka_unit_test(test_fqdn_253),
 		cmocka_unit_test(test_within),
-		cmocka_unit_test(test_quote),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
