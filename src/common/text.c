@@ -8,25 +8,25 @@
 static const char hexdig[] = "0123456789abcdef";
 
 static bool
-quote_plain(unsigned char c)
+quote_plain(unsigned char c, bool dquote)
 {
-	return c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
+	return c >= 0x20 && c < 0x7f && c != '\\' && !(dquote && c == '"');
 }
 
-void
-sp_quote(sp_slice s, char *out, size_t outsz)
+static void
+quote(sp_slice s, char *out, size_t outsz, bool dquote)
 {
 	size_t o = 0, total = 0, room;
 
 	if (outsz == 0)
 		return;
 	for (size_t i = 0; i < s.len; i++)
-		total += quote_plain((unsigned char)s.p[i]) ? 1 : 4;
+		total += quote_plain((unsigned char)s.p[i], dquote) ? 1 : 4;
 	/* Whole, or cut at a whole character with room left for "...". */
 	room = total < outsz ? outsz - 1 : (outsz > 4 ? outsz - 4 : 0);
 	for (size_t i = 0; i < s.len; i++) {
 		unsigned char c = (unsigned char)s.p[i];
-		if (quote_plain(c)) {
+		if (quote_plain(c, dquote)) {
 			if (o + 1 > room)
 				break;
 			out[o++] = (char)c;
@@ -44,6 +44,18 @@ sp_quote(sp_slice s, char *out, size_t outsz)
 		o += 3;
 	}
 	out[o] = '\0';
+}
+
+void
+sp_quote(sp_slice s, char *out, size_t outsz)
+{
+	quote(s, out, outsz, false);
+}
+
+void
+sp_quote_field(sp_slice s, char *out, size_t outsz)
+{
+	quote(s, out, outsz, true);
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */

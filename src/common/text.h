@@ -1,9 +1,11 @@
 /*
  * Text for people and for machines, written one way everywhere.
  *
- * sp_quote: untrusted bytes made safe for a one-line message or a log field.
- * Printable ASCII passes, except '\\' and '"'; every other byte becomes \xNN.
- * Long input is cut and ends in "...", so a message stays one line.
+ * sp_quote: untrusted bytes made safe for a one-line message or a terminal.
+ * Printable ASCII passes, except '\\'; every other byte becomes \xNN.  Long
+ * input is cut at a whole character and ends in "...", so a message stays
+ * one line.  sp_quote_field: the same rule, and '"' becomes \x22 too, for a
+ * value that sits between double quotes (the access log's fields).
  *
  * sp_json_*: JSON string values (RFC 8259).  '"', '\\' and control bytes are
  * escaped; valid UTF-8 passes through; each byte of an invalid sequence
@@ -19,6 +21,7 @@
 
 /* Quote s into out (size outsz, NUL-terminated); see above. */
 void sp_quote(sp_slice s, char *out, size_t outsz);
+void sp_quote_field(sp_slice s, char *out, size_t outsz);
 
 /* Append s as a JSON string, quotes included. */
 SP_MUST_CHECK sp_result sp_json_str(sp_buf *out, sp_slice s);

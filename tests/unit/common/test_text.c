@@ -18,6 +18,8 @@ test_quote_escapes(void **state)
 	sp_quote(sp_slice_mk("a\nb\\", 4), q, sizeof(q));
 	assert_string_equal(q, "a\\x0ab\\x5c");
 	sp_quote(sp_slice_mk("say \"hi\"\x7f\xff", 10), q, sizeof(q));
+	assert_string_equal(q, "say \"hi\"\\x7f\\xff");
+	sp_quote_field(sp_slice_mk("say \"hi\"\x7f\xff", 10), q, sizeof(q));
 	assert_string_equal(q, "say \\x22hi\\x22\\x7f\\xff");
 	sp_quote(sp_slice_mk("nul\0x", 5), q, sizeof(q));
 	assert_string_equal(q, "nul\\x00x");
