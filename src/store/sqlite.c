@@ -29,7 +29,7 @@
  * Every statement is prepared once per handle from a constant string;
  * input only ever reaches SQLite through bound parameters.
  */
-#include "store/store.h"
+#include "store/sqlite_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -118,31 +118,6 @@ static const char *const migrations[] = {
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
-enum {
-	ST_DATA_VERSION,
-	ST_GEN,
-	ST_DEV_GET,
-	ST_EFFECTIVE,
-	ST_DEFAULTS,
-	ST_PENDING,
-	ST_CONTACT_PUT,
-	ST_CONTACT_GET,
-	ST_CONTACT_RM,
-	ST_DEV_PENDING_Q,
-	ST_DEV_INSERT,
-	ST_DEV_ADOPT,
-	ST_DEV_RM,
-	ST_DEV_ENABLE,
-	ST_DEV_LIST,
-	ST_PARAM_SET,
-	ST_DPARAM_SET,
-	ST_PARAM_UNSET,
-	ST_DPARAM_UNSET,
-	ST_PARAM_LEVEL,
-	ST_DPARAM_LEVEL,
-	ST_COUNT
-};
-
 static const char *const sql[ST_COUNT] = {
 	[ST_DATA_VERSION] = "PRAGMA data_version",
 	[ST_GEN] = "SELECT v FROM meta WHERE k = 'generation'",
@@ -202,56 +177,28 @@ static const char *const sql[ST_COUNT] = {
 	    "WHERE mac = ?1 ORDER BY name",
 };
 
-typedef struct sq_store {
-	sp_store base;
-	sqlite3 *db;
-	char *path;
-	sqlite3_stmt *st[ST_COUNT];
-	bool in_tx;        /* explicit sp_store_begin */
-	bool gen_valid;    /* gen/dv describe the database as of dv */
-	int64_t dv;
-	uint64_t gen;
-	/* Generation seen by the last device_get (see params_effective). */
-	bool lookup_valid;
-	uint64_t lookup_gen;
-} sq_store;
-
-static sq_store *
-sq(sp_store *s)
-{
-	return (sq_store *)s;
-}
-
-static sp_result
-dberr(sq_store *s, const char *what)
+sp_result
+sq_dberr(sq_store *s, const char *what)
 {
 	return sp_error(SP_E_DB, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
-#define BIND(s, call)                                               \
-	do {                                                        \
-		if ((call) != SQLITE_OK) {                          \
-			res = dberr((s), "binding a parameter");    \
-			goto out;                                   \
-		}                                                   \
-	} while (0)
-
 /* A cached statement, reset and with fresh bindings. */
-static sp_result
-st_get(sq_store *s, int id, sqlite3_stmt **out)
+sp_result
+sq_st_get(sq_store *s, int id, sqlite3_stmt **out)
 {
 	*out = NULL;
 	if (s->st[id] == NULL &&
 	    sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 	    &s->st[id], NULL) != SQLITE_OK)
-		return dberr(s, "preparing a statement");
+		return sq_dberr(s, "preparing a statement");
 	*out = s->st[id];
 	return SP_OK;
 }
 
 /* NULL-safe: reset and drop the bindings (they may point at values). */
-static void
-st_done(sqlite3_stmt *st)
+void
+sq_st_done(sqlite3_stmt *st)
 {
 	if (st) {
 		sqlite3_reset(st);
@@ -259,29 +206,29 @@ st_done(sqlite3_stmt *st)
 	}
 }
 
-static int
-bind_slice(sqlite3_stmt *st, int i, sp_slice v)
+int
+sq_bind_slice(sqlite3_stmt *st, int i, sp_slice v)
 {
 	return sqlite3_bind_text(st, i, v.len ? v.p : "", (int)v.len,
 	    SQLITE_STATIC);
 }
 
-static int
-bind_str(sqlite3_stmt *st, int i, const char *v)
+int
+sq_bind_str(sqlite3_stmt *st, int i, const char *v)
 {
 	return sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-static int
-bind_access(sqlite3_stmt *st, int i, sp_access a)
+int
+sq_bind_access(sqlite3_stmt *st, int i, sp_access a)
 {
 	if (a == SP_ACCESS_UNSET)
 		return sqlite3_bind_null(st, i);
 	return sqlite3_bind_text(st, i, sp_access_name(a), -1, SQLITE_STATIC);
 }
 
-static void
-col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
+void
+sq_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
 {
 	const unsigned char *p = sqlite3_column_text(st, col);
 	size_t n = (size_t)sqlite3_column_bytes(st, col);
@@ -295,20 +242,20 @@ col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz)
 	dst[n] = '\0';
 }
 
-static sp_result
-exec(sq_store *s, const char *stmt, const char *what)
+sp_result
+sq_exec(sq_store *s, const char *stmt, const char *what)
 {
 	if (sqlite3_exec(s->db, stmt, NULL, NULL, NULL) != SQLITE_OK)
-		return dberr(s, what);
+		return sq_dberr(s, what);
 	return SP_OK;
 }
 
 /* Step a statement that returns no rows. */
-static sp_result
-step_done(sq_store *s, sqlite3_stmt *st, const char *what)
+sp_result
+sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what)
 {
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return dberr(s, what);
+		return sq_dberr(s, what);
 	return SP_OK;
 }
 
@@ -316,21 +263,21 @@ step_done(sq_store *s, sqlite3_stmt *st, const char *what)
  * Implicit transactions: a call outside sp_store_begin runs in its own.
  * Writes take the write lock up front so busy_timeout applies.
  */
-static sp_result
-tx_begin(sq_store *s, bool write, bool *mine)
+sp_result
+sq_tx_begin(sq_store *s, bool write, bool *mine)
 {
 	*mine = false;
 	if (s->in_tx)
 		return SP_OK;
 	if (sqlite3_exec(s->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL,
 	    NULL) != SQLITE_OK)
-		return dberr(s, "starting a transaction");
+		return sq_dberr(s, "starting a transaction");
 	*mine = true;
 	return SP_OK;
 }
 
-static sp_result
-tx_end(sq_store *s, bool mine, bool wrote, sp_result res)
+sp_result
+sq_tx_end(sq_store *s, bool mine, bool wrote, sp_result res)
 {
 	if (wrote)
 		s->gen_valid = false;
@@ -339,7 +286,7 @@ tx_end(sq_store *s, bool mine, bool wrote, sp_result res)
 	if (sp_ok(res)) {
 		if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 			return res;
-		res = dberr(s, "committing");
+		res = sq_dberr(s, "committing");
 	}
 	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return res;
@@ -354,7 +301,7 @@ pragma_int(sq_store *s, const char *stmt, int64_t *out)
 	sqlite3_stmt *st = NULL;
 
 	if (sqlite3_prepare_v2(s->db, stmt, -1, &st, NULL) != SQLITE_OK)
-		return dberr(s, "reading the schema version");
+		return sq_dberr(s, "reading the schema version");
 	ENSURE(sqlite3_step(st) == SQLITE_ROW, SP_E_DB, "%s: %s", stmt,
 	    sqlite3_errmsg(s->db));
 	*out = sqlite3_column_int64(st, 0);
@@ -372,7 +319,7 @@ set_wal(sq_store *s)
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st,
 	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-		res = dberr(s, "enabling WAL");
+		res = sq_dberr(s, "enabling WAL");
 		goto out;
 	}
 	mode = sqlite3_column_text(st, 0);
@@ -419,7 +366,7 @@ schema(sq_store *s, int flags)
 	ENSURE(ver >= 0 && ver < SQ_SCHEMA_VERSION, SP_E_STATE,
 	    "store '%s' has schema version %lld, newer than this sprov knows "
 	    "(%d): upgrade sprov", s->path, (long long)ver, SQ_SCHEMA_VERSION);
-	TRY(tx_begin(s, true, &mine));
+	TRY(sq_tx_begin(s, true, &mine));
 	/* Again under the write lock: another process may have won. */
 	TRY(pragma_int(s, "PRAGMA user_version", &ver));
 	if (ver == 0) {
@@ -430,9 +377,9 @@ schema(sq_store *s, int flags)
 		    "store '%s' is not initialised: run 'sprov db init'", s->path);
 	}
 	for (; ver < SQ_SCHEMA_VERSION; ver++)
-		TRY(exec(s, migrations[ver], "creating or migrating the schema"));
+		TRY(sq_exec(s, migrations[ver], "creating or migrating the schema"));
 out:
-	return tx_end(s, mine, false, res);
+	return sq_tx_end(s, mine, false, res);
 }
 
 static void
@@ -450,6 +397,7 @@ sq_close(sp_store *base)
 	free(s->path);
 	free(s);
 }
+
 
 static const sp_store_ops sq_ops;
 
@@ -496,7 +444,7 @@ sp_store_sqlite_open(const char *path, int flags, sp_store **out)
 	rc = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		res = s->db ? dberr(s, "opening the store") :
+		res = s->db ? sq_dberr(s, "opening the store") :
 		    sp_error(SP_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -508,7 +456,7 @@ sp_store_sqlite_open(const char *path, int flags, sp_store **out)
 	/* Refuse a foreign or uninitialised file before writing to it. */
 	TRY(schema_precheck(s, flags));
 	TRY(set_wal(s));
-	TRY(exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+	TRY(sq_exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
 	    "PRAGMA secure_delete = ON;", "configuring the store"));
 	TRY(schema(s, flags));
 	*out = &s->base;
@@ -531,14 +479,14 @@ read_gen(sq_store *s, uint64_t *gen)
 	sp_result res = SP_OK;
 	sqlite3_stmt *st = NULL;
 
-	TRY(st_get(s, ST_GEN, &st));
+	TRY(sq_st_get(s, ST_GEN, &st));
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		res = dberr(s, "reading the generation");
+		res = sq_dberr(s, "reading the generation");
 		goto out;
 	}
 	*gen = (uint64_t)sqlite3_column_int64(st, 0);
 out:
-	st_done(st);
+	sq_st_done(st);
 	return res;
 }
 
@@ -554,9 +502,9 @@ sq_generation(sp_store *base, uint64_t *gen)
 		TRY(read_gen(s, gen));
 		goto out;
 	}
-	TRY(st_get(s, ST_DATA_VERSION, &st));
+	TRY(sq_st_get(s, ST_DATA_VERSION, &st));
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		res = dberr(s, "reading data_version");
+		res = sq_dberr(s, "reading data_version");
 		goto out;
 	}
 	dv = sqlite3_column_int64(st, 0);
@@ -567,7 +515,7 @@ sq_generation(sp_store *base, uint64_t *gen)
 	}
 	*gen = s->gen;
 out:
-	st_done(st);
+	sq_st_done(st);
 	return res;
 }
 
@@ -577,12 +525,12 @@ sq_notify_fd(sp_store *base)
 	return -1;
 }
 
-static sp_result
-row_device(sqlite3_stmt *st, int first, sp_device *d)
+sp_result
+sq_row_device(sqlite3_stmt *st, int first, sp_device *d)
 {
-	col_copy(st, first, d->serial, sizeof(d->serial));
-	col_copy(st, first + 1, d->product, sizeof(d->product));
-	col_copy(st, first + 2, d->group, sizeof(d->group));
+	sq_col_copy(st, first, d->serial, sizeof(d->serial));
+	sq_col_copy(st, first + 1, d->product, sizeof(d->product));
+	sq_col_copy(st, first + 2, d->group, sizeof(d->group));
 	d->enabled = sqlite3_column_int(st, first + 3) != 0;
 	d->pending = sqlite3_column_int(st, first + 4) != 0;
 	d->created = sqlite3_column_int64(st, first + 5);
@@ -602,33 +550,33 @@ sq_device_get(sp_store *base, const sp_mac *mac, sp_device *out, bool *found)
 	*found = false;
 	s->lookup_valid = false;
 	sp_mac_format(mac, SP_MAC_MA, ma);
-	TRY(tx_begin(s, false, &mine));
-	TRY(st_get(s, ST_DEV_GET, &st));
-	BIND(s, bind_str(st, 1, ma));
+	TRY(sq_tx_begin(s, false, &mine));
+	TRY(sq_st_get(s, ST_DEV_GET, &st));
+	BIND(s, sq_bind_str(st, 1, ma));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
 		out->mac = *mac;
-		TRY(row_device(st, 0, out));
+		TRY(sq_row_device(st, 0, out));
 		*found = true;
 	} else if (rc != SQLITE_DONE) {
-		res = dberr(s, "looking up a device");
+		res = sq_dberr(s, "looking up a device");
 		goto out;
 	}
 	/* The generation of this snapshot, for the params call that follows. */
 	TRY(read_gen(s, &s->lookup_gen));
 	s->lookup_valid = true;
 out:
-	st_done(st);
-	return tx_end(s, mine, false, res);
+	sq_st_done(st);
+	return sq_tx_end(s, mine, false, res);
 }
 
 /*
  * Merge (name, value, access) rows into out, in order.  A row with no
  * access keeps the access a lower level gave the name.
  */
-static sp_result
-merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out)
+sp_result
+sq_merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out)
 {
 	sp_result res = SP_OK;
 	int rc;
@@ -655,7 +603,7 @@ merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out)
 		    sp_slice_mk(val, vlen), a));
 	}
 	if (rc != SQLITE_DONE)
-		res = dberr(s, "reading parameters");
+		res = sq_dberr(s, "reading parameters");
 out:
 	return res;
 }
@@ -670,17 +618,17 @@ sq_params_effective(sp_store *base, const sp_device *dev, bool defaults_only,
 	char ma[SP_MAC_STRLEN];
 	bool mine = false;
 
-	TRY(tx_begin(s, false, &mine));
+	TRY(sq_tx_begin(s, false, &mine));
 	if (defaults_only) {
-		TRY(st_get(s, ST_DEFAULTS, &st));
+		TRY(sq_st_get(s, ST_DEFAULTS, &st));
 	} else {
 		sp_mac_format(&dev->mac, SP_MAC_MA, ma);
-		TRY(st_get(s, ST_EFFECTIVE, &st));
-		BIND(s, bind_str(st, 1, dev->product));
-		BIND(s, bind_str(st, 2, dev->group));
-		BIND(s, bind_str(st, 3, ma));
+		TRY(sq_st_get(s, ST_EFFECTIVE, &st));
+		BIND(s, sq_bind_str(st, 1, dev->product));
+		BIND(s, sq_bind_str(st, 2, dev->group));
+		BIND(s, sq_bind_str(st, 3, ma));
 	}
-	TRY(merge_rows(s, st, out));
+	TRY(sq_merge_rows(s, st, out));
 	if (gen) {
 		/*
 		 * The caller decided what to ask for (this device's levels, or
@@ -694,8 +642,8 @@ sq_params_effective(sp_store *base, const sp_device *dev, bool defaults_only,
 	}
 	s->lookup_valid = false;
 out:
-	st_done(st);
-	return tx_end(s, mine, false, res);
+	sq_st_done(st);
+	return sq_tx_end(s, mine, false, res);
 }
 
 static sp_result
@@ -705,14 +653,14 @@ pending_insert(sq_store *s, const char *ma, const char *serial,
 	sp_result res = SP_OK;
 	sqlite3_stmt *st = NULL;
 
-	TRY(st_get(s, ST_PENDING, &st));
-	BIND(s, bind_str(st, 1, ma));
-	BIND(s, bind_str(st, 2, serial));
-	BIND(s, bind_str(st, 3, product));
+	TRY(sq_st_get(s, ST_PENDING, &st));
+	BIND(s, sq_bind_str(st, 1, ma));
+	BIND(s, sq_bind_str(st, 2, serial));
+	BIND(s, sq_bind_str(st, 3, product));
 	BIND(s, sqlite3_bind_int64(st, 4, now));
-	TRY(step_done(s, st, "recording a pending device"));
+	TRY(sq_step_done(s, st, "recording a pending device"));
 out:
-	st_done(st);
+	sq_st_done(st);
 	return res;
 }
 
@@ -726,16 +674,16 @@ sq_device_pending(sp_store *base, const sp_mac *mac, const char *serial,
 	bool mine = false;
 
 	sp_mac_format(mac, SP_MAC_MA, ma);
-	TRY(tx_begin(s, true, &mine));
+	TRY(sq_tx_begin(s, true, &mine));
 	TRY(pending_insert(s, ma, serial, product, now));
 out:
-	return tx_end(s, mine, true, res);
+	return sq_tx_end(s, mine, true, res);
 }
 
 static int
 bind_opt(sqlite3_stmt *st, int i, sp_slice v, bool have)
 {
-	return have ? bind_slice(st, i, v) : sqlite3_bind_null(st, i);
+	return have ? sq_bind_slice(st, i, v) : sqlite3_bind_null(st, i);
 }
 
 /*
@@ -766,21 +714,21 @@ contact_put(sq_store *s, const sp_contact *c)
 		TRY(pending_insert(s, ma, field_or_empty("serial", c->serial),
 		    field_or_empty("product", c->product), c->time));
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
-	TRY(st_get(s, ST_CONTACT_PUT, &st));
-	BIND(s, bind_str(st, 1, ma));
+	TRY(sq_st_get(s, ST_CONTACT_PUT, &st));
+	BIND(s, sq_bind_str(st, 1, ma));
 	BIND(s, sqlite3_bind_int64(st, 2, c->time));
-	BIND(s, bind_str(st, 3, c->ip));
-	BIND(s, bind_str(st, 4, c->ua));
+	BIND(s, sq_bind_str(st, 3, c->ip));
+	BIND(s, sq_bind_str(st, 4, c->ua));
 	BIND(s, bind_opt(st, 5, ua.vendor, parsed));
 	BIND(s, bind_opt(st, 6, ua.product, parsed));
 	BIND(s, bind_opt(st, 7, ua.swver, parsed));
 	BIND(s, bind_opt(st, 8, ua.mac, parsed && ua.mac.len));
 	BIND(s, bind_opt(st, 9, ua.serial, parsed));
-	BIND(s, bind_str(st, 10, c->etag));
+	BIND(s, sq_bind_str(st, 10, c->etag));
 	BIND(s, sqlite3_bind_int(st, 11, c->status));
-	TRY(step_done(s, st, "recording a contact"));
+	TRY(sq_step_done(s, st, "recording a contact"));
 out:
-	st_done(st);
+	sq_st_done(st);
 	return res;
 }
 
@@ -791,12 +739,12 @@ sq_contact_batch(sp_store *base, const sp_contact *v, size_t n)
 	sq_store *s = sq(base);
 	bool mine = false;
 
-	TRY(tx_begin(s, true, &mine));
+	TRY(sq_tx_begin(s, true, &mine));
 	for (size_t i = 0; i < n; i++)
 		TRY(contact_put(s, &v[i]));
 out:
 	/* Contacts and pending devices do not move the generation. */
-	return tx_end(s, mine, false, res);
+	return sq_tx_end(s, mine, false, res);
 }
 
 static sp_result
@@ -810,280 +758,25 @@ sq_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
 
 	*found = false;
 	sp_mac_format(mac, SP_MAC_MA, ma);
-	TRY(st_get(s, ST_CONTACT_GET, &st));
-	BIND(s, bind_str(st, 1, ma));
+	TRY(sq_st_get(s, ST_CONTACT_GET, &st));
+	BIND(s, sq_bind_str(st, 1, ma));
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
 		goto out;
 	if (rc != SQLITE_ROW) {
-		res = dberr(s, "reading a contact");
+		res = sq_dberr(s, "reading a contact");
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
 	out->mac = *mac;
 	out->time = sqlite3_column_int64(st, 0);
-	col_copy(st, 1, out->ip, sizeof(out->ip));
-	col_copy(st, 2, out->ua, sizeof(out->ua));
-	col_copy(st, 3, out->etag, sizeof(out->etag));
+	sq_col_copy(st, 1, out->ip, sizeof(out->ip));
+	sq_col_copy(st, 2, out->ua, sizeof(out->ua));
+	sq_col_copy(st, 3, out->etag, sizeof(out->etag));
 	out->status = sqlite3_column_int(st, 4);
 	*found = true;
 out:
-	st_done(st);
-	return res;
-}
-
-/* ---- management --------------------------------------------------------- */
-
-static sp_result
-sq_begin(sp_store *base)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-
-	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
-	TRY(exec(s, "BEGIN IMMEDIATE", "starting a transaction"));
-	s->in_tx = true;
-out:
-	return res;
-}
-
-static sp_result
-sq_commit(sp_store *base)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-
-	ENSURE(s->in_tx, SP_E_STATE, "no transaction is open");
-	s->gen_valid = false;
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		res = dberr(s, "committing");
-		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	s->in_tx = false;
-out:
-	return res;
-}
-
-static void
-sq_rollback(sp_store *base)
-{
-	sq_store *s = sq(base);
-
-	if (!s->in_tx)
-		return;
-	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	s->in_tx = false;
-	s->gen_valid = false;
-}
-
-static sp_result
-sq_device_add(sp_store *base, const sp_device *d)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-	char ma[SP_MAC_STRLEN];
-	bool mine = false, pending = false;
-	int rc;
-
-	sp_mac_format(&d->mac, SP_MAC_MA, ma);
-	TRY(tx_begin(s, true, &mine));
-	TRY(st_get(s, ST_DEV_PENDING_Q, &st));
-	BIND(s, bind_str(st, 1, ma));
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		pending = sqlite3_column_int(st, 0) != 0;
-		ENSURE(pending, SP_E_EXISTS, "device %s already exists", ma);
-	} else if (rc != SQLITE_DONE) {
-		res = dberr(s, "looking up a device");
-		goto out;
-	}
-	st_done(st);
-	TRY(st_get(s, pending ? ST_DEV_ADOPT : ST_DEV_INSERT, &st));
-	BIND(s, bind_str(st, 1, ma));
-	BIND(s, bind_str(st, 2, d->serial));
-	BIND(s, bind_str(st, 3, d->product));
-	BIND(s, bind_str(st, 4, d->group));
-	BIND(s, sqlite3_bind_int(st, 5, d->enabled ? 1 : 0));
-	if (!pending)
-		BIND(s, sqlite3_bind_int64(st, 6, d->created ? d->created :
-		    sp_now()));
-	TRY(step_done(s, st, "adding a device"));
-out:
-	st_done(st);
-	return tx_end(s, mine, true, res);
-}
-
-static sp_result
-sq_device_rm(sp_store *base, const sp_mac *mac)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-	char ma[SP_MAC_STRLEN];
-	bool mine = false;
-
-	sp_mac_format(mac, SP_MAC_MA, ma);
-	TRY(tx_begin(s, true, &mine));
-	TRY(st_get(s, ST_DEV_RM, &st));
-	BIND(s, bind_str(st, 1, ma));
-	TRY(step_done(s, st, "removing a device"));
-	ENSURE(sqlite3_changes(s->db) > 0, SP_E_NOTFOUND, "no device %s", ma);
-	st_done(st);
-	TRY(st_get(s, ST_CONTACT_RM, &st));
-	BIND(s, bind_str(st, 1, ma));
-	TRY(step_done(s, st, "removing a contact record"));
-out:
-	st_done(st);
-	return tx_end(s, mine, true, res);
-}
-
-static sp_result
-sq_device_set_enabled(sp_store *base, const sp_mac *mac, bool enabled)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-	char ma[SP_MAC_STRLEN];
-	bool mine = false;
-
-	sp_mac_format(mac, SP_MAC_MA, ma);
-	TRY(tx_begin(s, true, &mine));
-	TRY(st_get(s, ST_DEV_ENABLE, &st));
-	BIND(s, bind_str(st, 1, ma));
-	BIND(s, sqlite3_bind_int(st, 2, enabled ? 1 : 0));
-	TRY(step_done(s, st, "updating a device"));
-	ENSURE(sqlite3_changes(s->db) > 0, SP_E_NOTFOUND, "no device %s", ma);
-out:
-	st_done(st);
-	return tx_end(s, mine, true, res);
-}
-
-static sp_result
-sq_device_list(sp_store *base, sp_store_device_cb cb, void *arg)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-	sp_device d;
-	int rc;
-
-	TRY(st_get(s, ST_DEV_LIST, &st));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *ma = (const char *)sqlite3_column_text(st, 0);
-
-		memset(&d, 0, sizeof(d));
-		TRY(sp_mac_parse(sp_slice_of(ma), &d.mac));
-		TRY(row_device(st, 1, &d));
-		TRY(cb(arg, &d));
-	}
-	if (rc != SQLITE_DONE)
-		res = dberr(s, "listing devices");
-out:
-	st_done(st);
-	return res;
-}
-
-static sp_result
-device_exists(sq_store *s, const char *ma)
-{
-	sp_result res = SP_OK;
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	TRY(st_get(s, ST_DEV_PENDING_Q, &st));
-	BIND(s, bind_str(st, 1, ma));
-	rc = sqlite3_step(st);
-	ENSURE(rc == SQLITE_ROW || rc == SQLITE_DONE, SP_E_DB,
-	    "looking up a device: %s", sqlite3_errmsg(s->db));
-	ENSURE(rc == SQLITE_ROW, SP_E_NOTFOUND, "no device %s", ma);
-out:
-	st_done(st);
-	return res;
-}
-
-static sp_result
-sq_param_set(sp_store *base, const sp_level_ref *lvl, const char *name,
-    sp_slice value, sp_access access)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-	bool mine = false;
-
-	TRY(tx_begin(s, true, &mine));
-	if (lvl->level == SP_LEVEL_DEVICE) {
-		TRY(device_exists(s, lvl->key));
-		TRY(st_get(s, ST_DPARAM_SET, &st));
-		BIND(s, bind_str(st, 1, lvl->key));
-		BIND(s, bind_str(st, 2, name));
-		BIND(s, bind_slice(st, 3, value));
-		BIND(s, bind_access(st, 4, access));
-	} else {
-		TRY(st_get(s, ST_PARAM_SET, &st));
-		BIND(s, sqlite3_bind_int(st, 1, (int)lvl->level));
-		BIND(s, bind_str(st, 2, lvl->key));
-		BIND(s, bind_str(st, 3, name));
-		BIND(s, bind_slice(st, 4, value));
-		BIND(s, bind_access(st, 5, access));
-	}
-	TRY(step_done(s, st, "setting a parameter"));
-out:
-	st_done(st);
-	return tx_end(s, mine, true, res);
-}
-
-static sp_result
-sq_param_unset(sp_store *base, const sp_level_ref *lvl, const char *name)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-	bool mine = false;
-
-	TRY(tx_begin(s, true, &mine));
-	if (lvl->level == SP_LEVEL_DEVICE) {
-		TRY(st_get(s, ST_DPARAM_UNSET, &st));
-		BIND(s, bind_str(st, 1, lvl->key));
-		BIND(s, bind_str(st, 2, name));
-	} else {
-		TRY(st_get(s, ST_PARAM_UNSET, &st));
-		BIND(s, sqlite3_bind_int(st, 1, (int)lvl->level));
-		BIND(s, bind_str(st, 2, lvl->key));
-		BIND(s, bind_str(st, 3, name));
-	}
-	TRY(step_done(s, st, "unsetting a parameter"));
-	if (sqlite3_changes(s->db) == 0) {
-		if (lvl->level == SP_LEVEL_DEFAULTS)
-			res = sp_error(SP_E_NOTFOUND, "%s is not set in the defaults",
-			    name);
-		else
-			res = sp_error(SP_E_NOTFOUND, "%s is not set for %s '%s'",
-			    name, sp_level_name(lvl->level), lvl->key);
-	}
-out:
-	st_done(st);
-	return tx_end(s, mine, true, res);
-}
-
-static sp_result
-sq_params_level(sp_store *base, const sp_level_ref *lvl, sp_params *out)
-{
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-	sqlite3_stmt *st = NULL;
-
-	if (lvl->level == SP_LEVEL_DEVICE) {
-		TRY(st_get(s, ST_DPARAM_LEVEL, &st));
-		BIND(s, bind_str(st, 1, lvl->key));
-	} else {
-		TRY(st_get(s, ST_PARAM_LEVEL, &st));
-		BIND(s, sqlite3_bind_int(st, 1, (int)lvl->level));
-		BIND(s, bind_str(st, 2, lvl->key));
-	}
-	TRY(merge_rows(s, st, out));
-out:
-	st_done(st);
+	sq_st_done(st);
 	return res;
 }
 

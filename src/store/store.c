@@ -4,12 +4,13 @@
  * stores and fetches.
  */
 #include "store/store.h"
+#include "store/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/util.h"
 #include "common/text.h"
+#include "common/util.h"
 #include "profile/profile.h"
 
 const char *

@@ -6,7 +6,8 @@
  *   postgresql://...         later: several server nodes sharing one DB;
  *                            sp_store_open says clearly it is not built yet
  * Nothing here names a backend type: the server codes against this header
- * only, so a new backend is a new file plus one line in store.c.
+ * only.  A new backend is a new file that fills sp_store_ops
+ * (store_internal.h, private to src/store) plus one line in store.c.
  *
  * Data
  *   devices: MAC ($MA, 12 lowercase hex), serial, product, group, enabled,
@@ -260,47 +261,5 @@ SP_MUST_CHECK sp_result sp_store_params_level(sp_store *s,
  * the message.  Empty is allowed (callers refuse it where it is not).
  */
 SP_MUST_CHECK sp_result sp_store_field_check(const char *what, sp_slice v);
-
-/* ---- backend interface (store.c, sqlite.c; later pgsql.c) -------------- */
-
-typedef struct sp_store_ops {
-	const char *scheme;
-	void (*close)(sp_store *s);
-	sp_result (*generation)(sp_store *s, uint64_t *gen);
-	int (*notify_fd)(sp_store *s);
-	sp_result (*device_get)(sp_store *s, const sp_mac *mac, sp_device *out,
-	    bool *found);
-	sp_result (*params_effective)(sp_store *s, const sp_device *dev,
-	    bool defaults_only, sp_params *out, uint64_t *gen);
-	sp_result (*device_pending)(sp_store *s, const sp_mac *mac,
-	    const char *serial, const char *product, int64_t now);
-	sp_result (*contact_batch)(sp_store *s, const sp_contact *v, size_t n);
-	sp_result (*contact_get)(sp_store *s, const sp_mac *mac, sp_contact *out,
-	    bool *found);
-	sp_result (*begin)(sp_store *s);
-	sp_result (*commit)(sp_store *s);
-	void (*rollback)(sp_store *s);
-	sp_result (*device_add)(sp_store *s, const sp_device *dev);
-	sp_result (*device_rm)(sp_store *s, const sp_mac *mac);
-	sp_result (*device_set_enabled)(sp_store *s, const sp_mac *mac,
-	    bool enabled);
-	sp_result (*device_list)(sp_store *s, sp_store_device_cb cb, void *arg);
-	/* lvl is validated and normalised by store.c (device key = $MA). */
-	sp_result (*param_set)(sp_store *s, const sp_level_ref *lvl,
-	    const char *name, sp_slice value, sp_access access);
-	sp_result (*param_unset)(sp_store *s, const sp_level_ref *lvl,
-	    const char *name);
-	sp_result (*params_level)(sp_store *s, const sp_level_ref *lvl,
-	    sp_params *out);
-} sp_store_ops;
-
-/* Every backend's handle starts with this. */
-struct sp_store {
-	const sp_store_ops *ops;
-};
-
-/* Backend constructors (the part of the URI after "sqlite:"). */
-SP_MUST_CHECK sp_result sp_store_sqlite_open(const char *path, int flags,
-    sp_store **out);
 
 #endif

@@ -12,8 +12,8 @@
  */
 #include "store/store.h"
 
-#include "common/util.h"
 #include "common/text.h"
+#include "common/util.h"
 
 #define UA_TOKEN_MAX 64
 

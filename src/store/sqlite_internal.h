@@ -1,0 +1,107 @@
+/*
+ * Inside the SQLite backend: what sqlite.c (opening, schema, the server's
+ * hot path) and sqlite_manage.c (the operator's changes) share.  Private to
+ * src/store.
+ */
+#ifndef SPROV_STORE_SQLITE_INTERNAL_H
+#define SPROV_STORE_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store/store_internal.h"
+
+/* Every statement, prepared once per handle (sql[] in sqlite.c). */
+enum {
+	ST_DATA_VERSION,
+	ST_GEN,
+	ST_DEV_GET,
+	ST_EFFECTIVE,
+	ST_DEFAULTS,
+	ST_PENDING,
+	ST_CONTACT_PUT,
+	ST_CONTACT_GET,
+	ST_CONTACT_RM,
+	ST_DEV_PENDING_Q,
+	ST_DEV_INSERT,
+	ST_DEV_ADOPT,
+	ST_DEV_RM,
+	ST_DEV_ENABLE,
+	ST_DEV_LIST,
+	ST_PARAM_SET,
+	ST_DPARAM_SET,
+	ST_PARAM_UNSET,
+	ST_DPARAM_UNSET,
+	ST_PARAM_LEVEL,
+	ST_DPARAM_LEVEL,
+	ST_COUNT
+};
+
+typedef struct sq_store {
+	sp_store base;
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st[ST_COUNT];
+	bool in_tx;        /* explicit sp_store_begin */
+	bool gen_valid;    /* gen/dv describe the database as of dv */
+	int64_t dv;
+	uint64_t gen;
+	/* Generation seen by the last device_get (see params_effective). */
+	bool lookup_valid;
+	uint64_t lookup_gen;
+} sq_store;
+
+static inline sq_store *
+sq(sp_store *s)
+{
+	return (sq_store *)s;
+}
+
+/* Bind, or fail to out: with the database's message. */
+#define BIND(s, call)                                               \
+	do {                                                        \
+		if ((call) != SQLITE_OK) {                          \
+			res = sq_dberr((s), "binding a parameter");    \
+			goto out;                                   \
+		}                                                   \
+	} while (0)
+
+SP_MUST_CHECK sp_result sq_dberr(sq_store *s, const char *what);
+/* A cached statement, reset and with fresh bindings. */
+SP_MUST_CHECK sp_result sq_st_get(sq_store *s, int id, sqlite3_stmt **out);
+/* NULL-safe: reset and drop the bindings (they may point at values). */
+void sq_st_done(sqlite3_stmt *st);
+int sq_bind_slice(sqlite3_stmt *st, int i, sp_slice v);
+int sq_bind_str(sqlite3_stmt *st, int i, const char *v);
+int sq_bind_access(sqlite3_stmt *st, int i, sp_access a);
+void sq_col_copy(sqlite3_stmt *st, int col, char *dst, size_t dstsz);
+SP_MUST_CHECK sp_result sq_exec(sq_store *s, const char *stmt, const char *what);
+/* Step a statement that returns no rows. */
+SP_MUST_CHECK sp_result sq_step_done(sq_store *s, sqlite3_stmt *st, const char *what);
+/*
+ * Implicit transactions: a call outside sp_store_begin runs in its own.
+ * Writes take the write lock up front so busy_timeout applies.
+ */
+SP_MUST_CHECK sp_result sq_tx_begin(sq_store *s, bool write, bool *mine);
+SP_MUST_CHECK sp_result sq_tx_end(sq_store *s, bool mine, bool wrote, sp_result res);
+/* A device's columns from `first` on: serial, product, grp, enabled, pending, created. */
+SP_MUST_CHECK sp_result sq_row_device(sqlite3_stmt *st, int first, sp_device *d);
+/* Rows of (name, value, access) merged into out, in order. */
+SP_MUST_CHECK sp_result sq_merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out);
+
+/* sqlite_manage.c: the operator's side of sp_store_ops. */
+SP_MUST_CHECK sp_result sq_begin(sp_store *base);
+SP_MUST_CHECK sp_result sq_commit(sp_store *base);
+void sq_rollback(sp_store *base);
+SP_MUST_CHECK sp_result sq_device_add(sp_store *base, const sp_device *d);
+SP_MUST_CHECK sp_result sq_device_rm(sp_store *base, const sp_mac *mac);
+SP_MUST_CHECK sp_result sq_device_set_enabled(sp_store *base, const sp_mac *mac,
+    bool enabled);
+SP_MUST_CHECK sp_result sq_device_list(sp_store *base, sp_store_device_cb cb, void *arg);
+SP_MUST_CHECK sp_result sq_param_set(sp_store *base, const sp_level_ref *lvl,
+    const char *name, sp_slice value, sp_access access);
+SP_MUST_CHECK sp_result sq_param_unset(sp_store *base, const sp_level_ref *lvl,
+    const char *name);
+SP_MUST_CHECK sp_result sq_params_level(sp_store *base, const sp_level_ref *lvl,
+    sp_params *out);
+
+#endif
