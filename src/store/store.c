@@ -312,6 +312,20 @@ sp_store_device_list(sp_store *s, sp_store_device_cb cb, void *arg)
 	return s->ops->device_list(s, cb, arg);
 }
 
+/* A level and a parameter name, both checked, the level normalised. */
+static sp_result
+level_name_check(const sp_level_ref *lvl, const char *name, sp_level_ref *norm,
+    char ma[SP_MAC_STRLEN])
+{
+	sp_result res = SP_OK;
+
+	TRY(level_norm(lvl, norm, ma));
+	ENSURE(name, SP_E_USAGE, "no parameter name");
+	TRY(sp_param_name_check(sp_slice_of(name)));
+out:
+	return res;
+}
+
 sp_result
 sp_store_param_set(sp_store *s, const sp_level_ref *lvl, const char *name,
     sp_slice value, sp_access access)
@@ -320,9 +334,7 @@ sp_store_param_set(sp_store *s, const sp_level_ref *lvl, const char *name,
 	sp_level_ref norm;
 	char ma[SP_MAC_STRLEN];
 
-	TRY(level_norm(lvl, &norm, ma));
-	ENSURE(name, SP_E_USAGE, "no parameter name");
-	TRY(sp_param_name_check(sp_slice_of(name)));
+	TRY(level_name_check(lvl, name, &norm, ma));
 	ENSURE(access >= SP_ACCESS_UNSET && access <= SP_ACCESS_RW,
 	    SP_E_INTERNAL, "bad access %d", (int)access);
 	TRY(value_check(name, value));
@@ -338,9 +350,7 @@ sp_store_param_unset(sp_store *s, const sp_level_ref *lvl, const char *name)
 	sp_level_ref norm;
 	char ma[SP_MAC_STRLEN];
 
-	TRY(level_norm(lvl, &norm, ma));
-	ENSURE(name, SP_E_USAGE, "no parameter name");
-	TRY(sp_param_name_check(sp_slice_of(name)));
+	TRY(level_name_check(lvl, name, &norm, ma));
 	TRY(s->ops->param_unset(s, &norm, name));
 out:
 	return res;
