@@ -55,11 +55,27 @@ sp_buf_init(sp_buf *b, size_t max)
 	b->p = NULL;
 	b->len = b->cap = 0;
 	b->max = max;
+	b->secret = false;
+}
+
+void
+sp_buf_init_secret(sp_buf *b, size_t max)
+{
+	sp_buf_init(b, max);
+	b->secret = true;
+}
+
+void
+sp_buf_mark_secret(sp_buf *b)
+{
+	b->secret = true;
 }
 
 void
 sp_buf_free(sp_buf *b)
 {
+	if (b->p && b->secret)
+		OPENSSL_cleanse(b->p, b->cap);
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
@@ -68,8 +84,7 @@ sp_buf_free(sp_buf *b)
 void
 sp_buf_free_secret(sp_buf *b)
 {
-	if (b->p)
-		OPENSSL_cleanse(b->p, b->cap);
+	b->secret = true;
 	sp_buf_free(b);
 }
 
@@ -96,8 +111,18 @@ grow(sp_buf *b, size_t need)
 		ncap = ncap > SIZE_MAX / 2 ? need + 1 : ncap * 2;
 	if (ncap > b->max + 1)
 		ncap = b->max + 1;
-	if ((np = realloc(b->p, ncap)) == NULL)
+	if (b->secret) {
+		/* realloc could leave the old bytes in freed memory: copy, wipe */
+		if ((np = malloc(ncap)) == NULL)
+			return sp_error(SP_E_NOMEM, "out of memory");
+		if (b->p) {
+			memcpy(np, b->p, b->len + 1);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
+	} else if ((np = realloc(b->p, ncap)) == NULL) {
 		return sp_error(SP_E_NOMEM, "out of memory");
+	}
 	b->p = np;
 	b->cap = ncap;
 	return SP_OK;

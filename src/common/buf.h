@@ -10,6 +10,7 @@
 #ifndef SPROV_COMMON_BUF_H
 #define SPROV_COMMON_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,11 +38,23 @@ typedef struct sp_buf {
 	size_t len;
 	size_t cap;
 	size_t max;  /* ceiling on len */
+	bool secret; /* wiped on every grow and on free */
 } sp_buf;
 
 void sp_buf_init(sp_buf *b, size_t max);
+/*
+ * A buffer for secrets (keys, rendered profiles, SIP passwords): growing
+ * copies into a new block and wipes the old one instead of realloc (which
+ * may leave a copy behind in freed memory), and sp_buf_free wipes.
+ * sp_buf_mark_secret makes an existing buffer one, before it receives a
+ * secret; producers of secrets (sp_profile_render, sp_read_file_secret)
+ * mark their output themselves.  A stolen secret buffer
+ * (sp_buf_steal) is the new owner's to wipe.
+ */
+void sp_buf_init_secret(sp_buf *b, size_t max);
+void sp_buf_mark_secret(sp_buf *b);
 void sp_buf_free(sp_buf *b);
-/* Like sp_buf_free but wipes the content first (secrets). */
+/* Wipes the content, then frees, whether or not b was marked secret. */
 void sp_buf_free_secret(sp_buf *b);
 void sp_buf_reset(sp_buf *b);
 SP_MUST_CHECK sp_result sp_buf_append(sp_buf *b, const void *p, size_t n);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 sp_result
@@ -186,14 +187,15 @@ out:
 	return res;
 }
 
-sp_result
-sp_read_file(const char *path, size_t max, sp_buf *out)
+static sp_result
+read_file(const char *path, size_t max, bool secret, sp_buf *out)
 {
 	sp_result res = SP_OK;
 	char chunk[16384];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	sp_buf_init(out, max);
+	out->secret = secret;
 	ENSURE(fd >= 0, errno == ENOENT ? SP_E_NOTFOUND : SP_E_IO, "%s: %s", path,
 	    strerror(errno));
 	for (;;) {
@@ -212,11 +214,25 @@ sp_read_file(const char *path, size_t max, sp_buf *out)
 	if (out->p == NULL)
 		TRY(sp_buf_append(out, "", 0));
 out:
+	/* the chunk held file content (maybe a key): leave none on the stack */
+	OPENSSL_cleanse(chunk, sizeof(chunk));
 	if (fd >= 0)
 		close(fd);
 	if (sp_failed(res))
 		sp_buf_free(out);
 	return res;
+}
+
+sp_result
+sp_read_file(const char *path, size_t max, sp_buf *out)
+{
+	return read_file(path, max, false, out);
+}
+
+sp_result
+sp_read_file_secret(const char *path, size_t max, sp_buf *out)
+{
+	return read_file(path, max, true, out);
 }
 
 bool

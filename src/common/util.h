@@ -51,6 +51,8 @@ SP_MUST_CHECK sp_result sp_write_file(const char *path, const void *data,
     size_t len, mode_t mode, int flags);
 /* Read a whole file, failing with SP_E_LIMIT past max bytes. */
 SP_MUST_CHECK sp_result sp_read_file(const char *path, size_t max, sp_buf *out);
+/* The same into a secret buffer (common/buf.h), for key files. */
+SP_MUST_CHECK sp_result sp_read_file_secret(const char *path, size_t max, sp_buf *out);
 SP_MUST_CHECK sp_result sp_fsync_dir(const char *dir);
 bool sp_file_exists(const char *path);
 /* mkdir -p with mode for created directories. */

@@ -109,6 +109,7 @@ sp_profile_render(const sp_params *ps, sp_buf *out)
 {
 	sp_result res = SP_OK;
 
+	sp_buf_mark_secret(out); /* passwords: wiped on grow and free */
 	TRY(sp_buf_append_str(out, "<" FLAT_PROFILE ">\n"));
 	for (size_t i = 0; i < ps->n; i++) {
 		const sp_param *p = &ps->v[i];
