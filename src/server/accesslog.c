@@ -4,17 +4,21 @@
 #include "server/accesslog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/text.h"
 #include "common/util.h"
 
 #define ACCESSLOG_PATH_MAX 512   /* bytes of the request target looked at */
 #define ACCESSLOG_FIELD_MAX 600  /* a quoted field, NUL included */
+/* Created owner rw, group r: it names devices, addresses and ETags. */
+#define ACCESSLOG_MODE 0640
 
 struct sp_accesslog {
 	FILE *f;
@@ -27,6 +31,7 @@ sp_accesslog_open(const char *where, sp_accesslog **out)
 {
 	sp_result res = SP_OK;
 	sp_accesslog *a = NULL;
+	int fd = -1;
 
 	*out = NULL;
 	if (strcmp(where, "off") == 0)
@@ -36,13 +41,17 @@ sp_accesslog_open(const char *where, sp_accesslog **out)
 	if (strcmp(where, "-") == 0) {
 		a->f = stdout;
 	} else {
-		ENSURE((a->f = fopen(where, "ae")) != NULL, SP_E_IO, "access log %s: %s", where,
-		    strerror(errno));
+		fd = open(where, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, ACCESSLOG_MODE);
+		ENSURE(fd >= 0 && (a->f = fdopen(fd, "a")) != NULL, SP_E_IO, "access log %s: %s",
+		    where, strerror(errno));
+		fd = -1;
 		a->owned = true;
 	}
 	*out = a;
 	a = NULL;
 out:
+	if (fd >= 0)
+		close(fd);
 	free(a);
 	return res;
 }

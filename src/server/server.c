@@ -34,6 +34,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
@@ -169,7 +170,7 @@ render(worker *w, const sp_serve_config *cfg, const sp_devid *id, uint64_t gen_n
 		TRY(sp_store_params_effective(w->store, &dev, &ps, &gen));
 	}
 	TRY(sp_profile_render(&ps, &body));
-	TRY(sp_cache_entry_new(&id->mac, gen, defaults_only, body.p ? body.p : "",
+	TRY(sp_cache_entry_new(s->cache, &id->mac, gen, defaults_only, body.p ? body.p : "",
 	    body.len, out));
 	sp_cache_put(s->cache, *out);
 	atomic_fetch_add(&s->renders, 1);
@@ -615,9 +616,11 @@ sp_serve_check(const sp_serve_config *cfg)
 	int len = sizeof(ss);
 	sp_store *st = NULL;
 	const char *uri;
+	uint8_t etag_key[SP_ETAG_KEY_LEN];
 
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_config_check(&t), "TLS"));
+	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
 	ENSURE(evutil_parse_sockaddr_port(cfg->listen, (struct sockaddr *)&ss, &len) == 0,
 	    SP_E_USAGE, "listen address '%s' is not HOST:PORT", cfg->listen);
 	len = sizeof(ss);
@@ -629,6 +632,7 @@ sp_serve_check(const sp_serve_config *cfg)
 	uri = sp_store_uri_default(cfg->store[0] ? cfg->store : NULL);
 	TRY(sp_error_wrap(sp_store_open(uri, &st), "store %s", uri));
 out:
+	OPENSSL_cleanse(etag_key, sizeof(etag_key));
 	sp_store_close(st);
 	return res;
 }
@@ -781,6 +785,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	struct sockaddr_storage ss;
 	int len;
 	bool sigs_blocked = false;
+	uint8_t etag_key[SP_ETAG_KEY_LEN];
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -799,7 +804,8 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
-	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, &s->cache));
+	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
+	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, etag_key, &s->cache));
 
 	s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->nworkers < 1)
@@ -866,6 +872,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	contacts_flush(s);
 	sp_info("serve: stopped");
 out:
+	OPENSSL_cleanse(etag_key, sizeof(etag_key));
 	if (sigs_blocked)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (s != NULL) {
