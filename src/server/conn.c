@@ -104,6 +104,16 @@ conn_hook_handshake_done(void *arg, bool resumed)
 	int64_t idle = cfg->header_timeout;
 
 	srv_cfg_release(s);
+	/*
+	 * Only established connections count toward overload-connections:
+	 * idle TCP connections that never finish a handshake cost little and
+	 * are cut by the handshake deadline; counting them let them turn good
+	 * devices away with 503.
+	 */
+	if (!c->established) {
+		c->established = true;
+		c->w->established++;
+	}
 	/* The first request follows the handshake at once: header deadline. */
 	conn_arm(c, CS_IDLE, idle);
 	if (c->w->draining)
@@ -126,6 +136,8 @@ conn_hook_free(void *arg)
 		event_free(c->timer);
 	LIST_REMOVE(c, link);
 	w->open--;
+	if (c->established)
+		w->established--;
 	atomic_fetch_sub(&w->s->open_total, 1);
 	if (w->paused && w->open < w->max_open && w->bound != NULL) {
 		evconnlistener_enable(evhttp_bound_socket_get_listener(w->bound));

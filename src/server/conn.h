@@ -25,6 +25,7 @@ typedef struct conn {
 	enum conn_state state;
 	bool line_done, headers_done; /* of the request being read */
 	bool rewriting;
+	bool established;              /* handshake done: counts toward overload */
 	size_t line_bytes, req_bytes;  /* of the request being read */
 	size_t max_hdr;
 	uint64_t requests;

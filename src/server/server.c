@@ -250,7 +250,7 @@ req_within_limits(request *rq)
 		reply(rq, 405, "Method Not Allowed", "only GET and HEAD", rq->close);
 		return false;
 	}
-	if (rq->w->open <= rq->w->overload)
+	if (rq->w->established <= rq->w->overload)
 		return true;
 	(void)RAND_bytes((unsigned char *)&j, sizeof(j));
 	snprintf(retry, sizeof(retry), "%lld", (long long)(rq->cfg->retry_after +

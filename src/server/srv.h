@@ -41,7 +41,8 @@ struct worker {
 	struct evhttp_bound_socket *bound;
 	struct event *stop_ev, *drain_ev;
 	sp_store *store;
-	int64_t open, max_open, overload;
+	int64_t open, max_open;
+	int64_t established, overload; /* past the handshake; 503 above overload */
 	bool paused, draining;
 	uint64_t drain_deadline;
 	LIST_HEAD(, conn) conns;
