@@ -203,18 +203,6 @@ sp_cache_stats_get(sp_cache *c, sp_cache_stats *out)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 sp_result
 sp_etag_key_load(const char *path, uint8_t key[SP_ETAG_KEY_LEN])
 {
@@ -238,7 +226,8 @@ sp_etag_key_load(const char *path, uint8_t key[SP_ETAG_KEY_LEN])
 	    "etag-key-file %s: expected %d hex digits, found %zu bytes", path,
 	    2 * SP_ETAG_KEY_LEN, n);
 	for (size_t i = 0; i < SP_ETAG_KEY_LEN; i++) {
-		int hi = hexval(text.p[2 * i]), lo = hexval(text.p[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)text.p[2 * i]);
+		int lo = OPENSSL_hexchar2int((unsigned char)text.p[2 * i + 1]);
 		ENSURE(hi >= 0 && lo >= 0, SP_E_PARSE,
 		    "etag-key-file %s: not a hex digit at byte %zu", path,
 		    hi < 0 ? 2 * i : 2 * i + 1);
