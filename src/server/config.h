@@ -36,6 +36,7 @@ typedef struct sp_serve_config {
 	char store[SP_CFG_URI_MAX];    /* "" = --store / $SPROV_STORE / default */
 	char user[SP_CFG_STR_MAX];     /* "" = keep privileges */
 	char access_log[SP_CFG_STR_MAX]; /* "-" stdout, "off", or a file */
+	char etag_key_file[SP_CFG_STR_MAX]; /* "" = a random key per start */
 	int workers;                   /* 0 = one per core */
 	sp_idstyle identity;
 	sp_tpl paths[SP_TPLS_MAX];

@@ -1,0 +1,84 @@
+/*
+ * Inside `sprov serve`: the server and worker structures its files share
+ * (server.c: requests, workers, main thread; conn.c: connections;
+ * admin.c: metrics and the admin listener).  Not for other modules.
+ *
+ * One server per process: the TLS hooks reach it through conn->w->s.
+ */
+#ifndef SPROV_SERVER_SRV_H
+#define SPROV_SERVER_SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "server/accesslog.h"
+#include "server/cache.h"
+#include "server/contacts.h"
+#include "server/server.h"
+#include "store/store.h"
+#include "tls/tls.h"
+
+#define SRV_N_STATUS 11 /* status codes counted for /metrics (admin.c) */
+
+typedef struct server server;
+typedef struct worker worker;
+struct conn;
+
+struct worker {
+	server *s;
+	int id;
+	pthread_t th;
+	bool started;
+	int fd;
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	struct event *stop_ev, *drain_ev;
+	sp_store *store;
+	int64_t open, max_open;
+	int64_t established, overload; /* past the handshake; 503 above overload */
+	bool paused, draining;
+	uint64_t drain_deadline;
+	LIST_HEAD(, conn) conns;
+};
+
+struct server {
+	pthread_rwlock_t cfg_mu;
+	sp_serve_config *cfg;
+	const char *config_path;
+	const sp_serve_overrides *ov;
+	char store_uri[SP_STORE_URI_MAX + 1];
+	sp_tls_server *tls;
+	sp_cache *cache;
+	sp_store *store; /* main thread: contact batches */
+	worker *w;
+	int nworkers;
+	struct event_base *base;
+	struct evhttp *admin;
+	struct event *ev_hup, *ev_term, *ev_int, *ev_crl, *ev_flush, *ev_tick;
+	sp_accesslog *access;
+	sp_contacts *contacts;
+	atomic_bool draining;
+
+	atomic_uint_fast64_t st[SRV_N_STATUS + 1]; /* the last: any other status */
+	atomic_uint_fast64_t renders, render_errors, render_ns, db_errors;
+	atomic_uint_fast64_t timeouts[3], rewritten_413;
+	atomic_uint_fast64_t identity_refused, mismatches, overloaded;
+	atomic_uint_fast64_t reload_ok, reload_failed;
+	atomic_int_fast64_t open_total;
+};
+
+/* The configuration in force, read-locked until srv_cfg_release (server.c). */
+const sp_serve_config *srv_cfg_hold(server *s);
+void srv_cfg_release(server *s);
+
+/* A listening socket on HOST:PORT, or -1 with *res set (server.c). */
+int srv_listen(const char *addr, bool reuseport, sp_result *res);
+
+#endif

@@ -1,0 +1,289 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "server/contacts.h"
+#include "store/store.h"
+
+/* A call that must succeed; the failure names the error. */
+static void
+must(sp_result r)
+{
+	if (sp_failed(r))
+		fail_msg("unexpected failure: %s", sp_errmsg());
+}
+
+/* A sink that keeps what it is given, and can refuse chosen batches. */
+typedef struct rec {
+	sp_contact *v;
+	size_t n;
+	size_t calls;
+	size_t fail_call; /* 1-based call to refuse; 0: none */
+} rec;
+
+static sp_result
+rec_sink(void *arg, const sp_contact *v, size_t n)
+{
+	rec *r = arg;
+	sp_contact *nv;
+
+	r->calls++;
+	assert_true(n >= 1 && n <= SP_CONTACT_BATCH_MAX);
+	if (r->calls == r->fail_call)
+		return sp_error(SP_E_IO, "sink refused batch %zu", r->calls);
+	nv = realloc(r->v, (r->n + n) * sizeof(*nv));
+	assert_non_null(nv);
+	memcpy(nv + r->n, v, n * sizeof(*v));
+	r->v = nv;
+	r->n += n;
+	return SP_OK;
+}
+
+static sp_contact
+contact(unsigned int i, const char *etag)
+{
+	sp_contact c;
+
+	memset(&c, 0, sizeof(c));
+	c.mac.b[0] = 0x00;
+	c.mac.b[1] = 0x0e;
+	c.mac.b[2] = 0x08;
+	c.mac.b[3] = (uint8_t)(i >> 16);
+	c.mac.b[4] = (uint8_t)(i >> 8);
+	c.mac.b[5] = (uint8_t)i;
+	c.time = 1700000000 + (int64_t)i;
+	snprintf(c.ip, sizeof(c.ip), "10.0.%u.%u", (i >> 8) & 255, i & 255);
+	snprintf(c.ua, sizeof(c.ua), "Vendor/PN-1.0 (SN%u)", i);
+	snprintf(c.etag, sizeof(c.etag), "\"%s\"", etag);
+	c.status = 200;
+	return c;
+}
+
+static sp_contacts_stats
+stats(sp_contacts *q)
+{
+	sp_contacts_stats st;
+
+	sp_contacts_stats_get(q, &st);
+	return st;
+}
+
+static void
+test_put_and_flush(void **state)
+{
+	sp_contacts *q = NULL;
+	rec r = { 0 };
+	sp_contact a = contact(1, "a"), b = contact(2, "b");
+
+	must(sp_contacts_new(&q));
+	assert_int_equal(stats(q).queued, 0);
+	assert_true(sp_contacts_put(q, &a, 10));
+	assert_true(sp_contacts_put(q, &b, 10));
+	assert_int_equal(stats(q).queued, 2);
+	/* The caller's record is copied: changing it later changes nothing. */
+	snprintf(a.etag, sizeof(a.etag), "changed");
+	sp_contacts_flush(q, rec_sink, &r);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.n, 2);
+	assert_memory_equal(r.v[0].mac.b, contact(1, "a").mac.b, 6);
+	assert_string_equal(r.v[0].etag, "\"a\"");
+	assert_string_equal(r.v[0].ip, "10.0.0.1");
+	assert_string_equal(r.v[1].etag, "\"b\"");
+	assert_int_equal(r.v[1].time, 1700000002);
+	assert_int_equal(stats(q).queued, 0);
+	assert_int_equal(stats(q).written, 2);
+	assert_int_equal(stats(q).dropped, 0);
+	assert_int_equal(stats(q).failed, 0);
+	/* An empty queue calls no sink. */
+	sp_contacts_flush(q, rec_sink, &r);
+	assert_int_equal(r.calls, 1);
+	/* Usable again after a flush. */
+	assert_true(sp_contacts_put(q, &b, 10));
+	assert_int_equal(stats(q).queued, 1);
+	free(r.v);
+	sp_contacts_free(q);
+}
+
+static void
+test_one_record_per_mac(void **state)
+{
+	sp_contacts *q = NULL;
+	rec r = { 0 };
+	sp_contact a1 = contact(1, "a1"), b = contact(2, "b"), a2 = contact(1, "a2");
+	sp_contact p1 = contact(3, "p1"), p2 = contact(3, "p2");
+
+	p1.record_pending = true;
+	snprintf(p1.serial, sizeof(p1.serial), "SN-CERT");
+	snprintf(p1.product, sizeof(p1.product), "PN-CERT");
+	must(sp_contacts_new(&q));
+	assert_true(sp_contacts_put(q, &a1, 10));
+	assert_true(sp_contacts_put(q, &b, 10));
+	assert_true(sp_contacts_put(q, &p1, 10));
+	assert_true(sp_contacts_put(q, &a2, 10));
+	assert_true(sp_contacts_put(q, &p2, 10));
+	assert_int_equal(stats(q).queued, 3);
+	sp_contacts_flush(q, rec_sink, &r);
+	assert_int_equal(r.n, 3);
+	/* The first arrival keeps its place; the last contact wins. */
+	assert_string_equal(r.v[0].etag, "\"a2\"");
+	assert_string_equal(r.v[1].etag, "\"b\"");
+	assert_string_equal(r.v[2].etag, "\"p2\"");
+	/* A pending mark stays, with the serial and product it came with. */
+	assert_true(r.v[2].record_pending);
+	assert_string_equal(r.v[2].serial, "SN-CERT");
+	assert_string_equal(r.v[2].product, "PN-CERT");
+	assert_false(r.v[0].record_pending);
+	free(r.v);
+	sp_contacts_free(q);
+}
+
+static void
+test_bounded(void **state)
+{
+	sp_contacts *q = NULL;
+	rec r = { 0 };
+	sp_contact c;
+	const size_t max = 600, tries = 1000; /* past the first allocation */
+
+	must(sp_contacts_new(&q));
+	for (unsigned int i = 0; i < tries; i++) {
+		c = contact(i, "x");
+		assert_int_equal(sp_contacts_put(q, &c, max), i < max);
+	}
+	assert_int_equal(stats(q).queued, max);
+	assert_int_equal(stats(q).dropped, tries - max);
+	/* Full, a device already queued still updates its record. */
+	c = contact(7, "again");
+	assert_true(sp_contacts_put(q, &c, max));
+	assert_int_equal(stats(q).queued, max);
+	assert_int_equal(stats(q).dropped, tries - max);
+	sp_contacts_flush(q, rec_sink, &r);
+	assert_int_equal(r.n, max);
+	for (unsigned int i = 0; i < max; i++)
+		assert_int_equal(r.v[i].mac.b[5] | (r.v[i].mac.b[4] << 8), i);
+	assert_string_equal(r.v[7].etag, "\"again\"");
+	/* max 0 is treated as 1. */
+	c = contact(1, "y");
+	assert_true(sp_contacts_put(q, &c, 0));
+	c = contact(2, "y");
+	assert_false(sp_contacts_put(q, &c, 0));
+	assert_int_equal(stats(q).queued, 1);
+	assert_int_equal(stats(q).dropped, tries - max + 1);
+	free(r.v);
+	sp_contacts_free(q);
+}
+
+static void
+test_failed_batch(void **state)
+{
+	sp_contacts *q = NULL;
+	rec r = { 0 };
+	sp_contact c;
+	const size_t n = SP_CONTACT_BATCH_MAX + 5;
+
+	must(sp_contacts_new(&q));
+	for (unsigned int i = 0; i < n; i++) {
+		c = contact(i, "x");
+		assert_true(sp_contacts_put(q, &c, n));
+	}
+	r.fail_call = 1;
+	sp_contacts_flush(q, rec_sink, &r);
+	/* The first batch is lost and counted; the second is still written. */
+	assert_int_equal(r.calls, 2);
+	assert_int_equal(r.n, 5);
+	assert_int_equal(r.v[0].mac.b[5] | (r.v[0].mac.b[4] << 8) |
+	    (r.v[0].mac.b[3] << 16), SP_CONTACT_BATCH_MAX);
+	assert_int_equal(stats(q).failed, SP_CONTACT_BATCH_MAX);
+	assert_int_equal(stats(q).written, 5);
+	assert_int_equal(stats(q).queued, 0);
+	/* No sink: the records are discarded, nothing is counted. */
+	c = contact(1, "x");
+	assert_true(sp_contacts_put(q, &c, n));
+	sp_contacts_flush(q, NULL, NULL);
+	assert_int_equal(stats(q).queued, 0);
+	assert_int_equal(stats(q).written, 5);
+	assert_int_equal(stats(q).failed, SP_CONTACT_BATCH_MAX);
+	free(r.v);
+	sp_contacts_free(q);
+}
+
+static void
+test_flush_to_sqlite(void **state)
+{
+	char dir[64], path[128], uri[160], p[160];
+	sp_store *st = NULL;
+	sp_contacts *q = NULL;
+	sp_contact a1 = contact(1, "a1"), b = contact(2, "b"), a2 = contact(1, "a2");
+	sp_contact got;
+	sp_device dev;
+	bool found = false;
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+
+	snprintf(dir, sizeof(dir), "/tmp/sprov-contacts.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	snprintf(uri, sizeof(uri), "sqlite:%s", path);
+	must(sp_store_open_ex(uri, SP_STORE_CREATE, &st));
+	must(sp_contacts_new(&q));
+
+	b.record_pending = true;
+	snprintf(b.serial, sizeof(b.serial), "SN2");
+	snprintf(b.product, sizeof(b.product), "PN2");
+	assert_true(sp_contacts_put(q, &a1, 10));
+	assert_true(sp_contacts_put(q, &b, 10));
+	assert_true(sp_contacts_put(q, &a2, 10));
+	/* Nothing reaches the store before the flush. */
+	must(sp_store_contact_get(st, &a1.mac, &got, &found));
+	assert_false(found);
+	sp_contacts_flush(q, sp_contacts_store_sink, st);
+	assert_int_equal(stats(q).written, 2);
+	assert_int_equal(stats(q).failed, 0);
+
+	must(sp_store_contact_get(st, &a1.mac, &got, &found));
+	assert_true(found);
+	assert_string_equal(got.etag, "\"a2\"");
+	assert_string_equal(got.ip, "10.0.0.1");
+	assert_string_equal(got.ua, "Vendor/PN-1.0 (SN1)");
+	assert_int_equal(got.time, 1700000001);
+	assert_int_equal(got.status, 200);
+	must(sp_store_contact_get(st, &b.mac, &got, &found));
+	assert_true(found);
+	assert_string_equal(got.etag, "\"b\"");
+	/* The pending mark made an unknown device a pending one. */
+	must(sp_store_device_get(st, &b.mac, &dev, &found));
+	assert_true(found);
+	assert_true(dev.pending);
+	assert_string_equal(dev.serial, "SN2");
+	assert_string_equal(dev.product, "PN2");
+	must(sp_store_device_get(st, &a1.mac, &dev, &found));
+	assert_false(found);
+
+	sp_contacts_free(q);
+	sp_store_close(st);
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_and_flush),
+		cmocka_unit_test(test_one_record_per_mac),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_failed_batch),
+		cmocka_unit_test(test_flush_to_sqlite),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
