@@ -79,9 +79,9 @@ sp_accesslog_write(sp_accesslog *a, const sp_reqlog *l)
 		return;
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	sp_quote(sp_slice_mk(l->ua ? l->ua : "", l->ua ? strnlen(l->ua, SP_UA_MAX) : 0), ua,
+	sp_quote_field(sp_slice_mk(l->ua ? l->ua : "", l->ua ? strnlen(l->ua, SP_UA_MAX) : 0), ua,
 	    sizeof(ua));
-	sp_quote(sp_slice_mk(l->path ? l->path : "",
+	sp_quote_field(sp_slice_mk(l->path ? l->path : "",
 	    l->path ? strnlen(l->path, ACCESSLOG_PATH_MAX) : 0), path, sizeof(path));
 	snprintf(line, sizeof(line),
 	    "%s mac=%s serial=%s cert=%s ip=%s ua=\"%s\" method=%s path=\"%s\" "

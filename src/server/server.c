@@ -303,7 +303,7 @@ req_route(request *rq)
 		reply(rq, 404, "Not Found", "not found", rq->close);
 		return false;
 	case SP_ROUTE_MISMATCH:
-		sp_quote(sp_slice_mk(path, strnlen(path, 512)), q, sizeof(q));
+		sp_quote_field(sp_slice_mk(path, strnlen(path, 512)), q, sizeof(q));
 		atomic_fetch_add(&rq->s->mismatches, 1);
 		sp_warn("AUDIT identity mismatch: device mac=%s serial=%s cert=%s ip=%s "
 		    "asked for \"%s\" (template %s)", rq->l.mac,

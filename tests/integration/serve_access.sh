@@ -192,6 +192,12 @@ case "$BODY" in *sip.example.net*) fail "unknown device got the defaults" ;; esa
 note "access log: one line per request, fields present, no parameter values"
 grep -q 'mac=000e08aaaa01 serial=SNA01 .*ip=127.0.0.1 ua="curl/.*path="/profiles/000e08aaaa01.xml" status=200 bytes=[0-9]* dur_us=[0-9]* etag="' \
 	"$T/access.log" || fail "access log line: $(head -3 "$T/access.log")"
+note "access log: a quote in the User-Agent cannot forge a field"
+get "$T/dev/000e08aaaa01" /profiles/000e08aaaa01.xml -A 'evil" status=999 mac="000e08aaaa02'
+expect_code 200
+grep -q 'ua="evil\\x22 status=999 mac=\\x22000e08aaaa02"' "$T/access.log" ||
+	fail "quote not escaped in the access log: $(grep evil "$T/access.log")"
+_TESTS_RUN=$((_TESTS_RUN + 1))
 if grep -q 'secret\|changedAAAA\|sip.example.net' "$T/access.log" "$T/serve.err"; then
 	fail "a parameter value appears in a log"
 fi
