@@ -77,70 +77,9 @@ fmt_time(int64_t t, char out[32])
 		snprintf(out, 32, "-");
 }
 
-/* A JSON string; invalid UTF-8 becomes U+FFFD so the output stays JSON. */
-static void
-json_str(FILE *f, const char *p, size_t n)
-{
-	size_t i = 0;
-
-	fputc('"', f);
-	while (i < n) {
-		unsigned char c = (unsigned char)p[i];
-		size_t len = 0;
-
-		if (c == '"' || c == '\\') {
-			fprintf(f, "\\%c", c);
-			i++;
-			continue;
-		}
-		if (c == '\n' || c == '\t' || c == '\r') {
-			fprintf(f, "\\%c", c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
-			i++;
-			continue;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			fprintf(f, "\\u%04x", c);
-			i++;
-			continue;
-		}
-		if (c < 0x80) {
-			fputc(c, f);
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2;
-		else if (c >= 0xe0 && c <= 0xef)
-			len = 3;
-		else if (c >= 0xf0 && c <= 0xf4)
-			len = 4;
-		for (size_t k = 1; len && k < len; k++)
-			if (i + k >= n || ((unsigned char)p[i + k] & 0xc0) != 0x80)
-				len = 0;
-		if (len == 0) {
-			fputs("\\ufffd", f);
-			i++;
-			continue;
-		}
-		fwrite(p + i, 1, len, f);
-		i += len;
-	}
-	fputc('"', f);
-}
-
-static void
-json_cstr(FILE *f, const char *s)
-{
-	json_str(f, s, strlen(s));
-}
-
-/* A string from the network, safe for a terminal. */
-static const char *
-quoted(const char *s, char *buf, size_t bufsz)
-{
-	sp_quote(sp_slice_of(s), buf, bufsz);
-	return buf;
-}
+/* JSON output goes through common/text; a failed write ends the listing. */
+#define JSON_STR(p, n) TRY(sp_json_fput(stdout, sp_slice_mk((p), (n))))
+#define JSON_CSTR(s) TRY(sp_json_fput(stdout, sp_slice_of(s)))
 
 /* ---- db init ------------------------------------------------------------ */
 
@@ -280,11 +219,11 @@ list_one(void *arg, const sp_device *d)
 		fmt_time(c.time, last);
 	if (lc->json) {
 		printf("%s\n  {\"mac\": \"%s\", \"serial\": ", lc->n ? "," : "", ma);
-		json_cstr(stdout, d->serial);
+		JSON_CSTR(d->serial);
 		printf(", \"product\": ");
-		json_cstr(stdout, d->product);
+		JSON_CSTR(d->product);
 		printf(", \"group\": ");
-		json_cstr(stdout, d->group);
+		JSON_CSTR(d->group);
 		printf(", \"enabled\": %s, \"pending\": %s, \"state\": \"%s\", "
 		    "\"created\": \"%s\", \"last_contact\": ",
 		    d->enabled ? "true" : "false", d->pending ? "true" : "false",
@@ -406,38 +345,38 @@ cmd_devices_show(int argc, char **argv)
 
 	if (json) {
 		printf("{\"mac\": \"%s\", \"serial\": ", ma);
-		json_cstr(stdout, d.serial);
+		JSON_CSTR(d.serial);
 		printf(", \"product\": ");
-		json_cstr(stdout, d.product);
+		JSON_CSTR(d.product);
 		printf(", \"group\": ");
-		json_cstr(stdout, d.group);
+		JSON_CSTR(d.group);
 		printf(", \"enabled\": %s, \"pending\": %s, \"created\": \"%s\",\n",
 		    d.enabled ? "true" : "false", d.pending ? "true" : "false",
 		    created);
 		printf(" \"last_contact\": ");
 		if (cfound) {
 			printf("{\"time\": \"%s\", \"ip\": ", last);
-			json_cstr(stdout, ct.ip);
+			JSON_CSTR(ct.ip);
 			printf(", \"user_agent\": ");
-			json_cstr(stdout, ct.ua);
+			JSON_CSTR(ct.ua);
 			if (ua_ok) {
 				printf(", \"ua_vendor\": ");
-				json_str(stdout, ua.vendor.p, ua.vendor.len);
+				JSON_STR(ua.vendor.p, ua.vendor.len);
 				printf(", \"ua_product\": ");
-				json_str(stdout, ua.product.p, ua.product.len);
+				JSON_STR(ua.product.p, ua.product.len);
 				printf(", \"ua_swver\": ");
-				json_str(stdout, ua.swver.p, ua.swver.len);
+				JSON_STR(ua.swver.p, ua.swver.len);
 				printf(", \"ua_serial\": ");
-				json_str(stdout, ua.serial.p, ua.serial.len);
+				JSON_STR(ua.serial.p, ua.serial.len);
 			}
 			printf(", \"etag\": ");
-			json_cstr(stdout, ct.etag);
+			JSON_CSTR(ct.etag);
 			printf(", \"status\": %d}", ct.status);
 		} else {
 			printf("null");
 		}
 		printf(",\n \"parameters\": %zu, \"profile\": ", ps.n);
-		json_str(stdout, xml.p ? xml.p : "", xml.len);
+		JSON_STR(xml.p ? xml.p : "", xml.len);
 		printf("}\n");
 	} else {
 		printf("mac          %s\n", ma);
@@ -448,11 +387,13 @@ cmd_devices_show(int argc, char **argv)
 		    d.enabled ? "enabled" : "disabled");
 		printf("created      %s\n", created);
 		if (cfound) {
-			printf("last contact %s from %s, status %d", last,
-			    quoted(ct.ip, q, sizeof(q)), ct.status);
-			printf(", etag %s\n", *ct.etag ? quoted(ct.etag, q,
-			    sizeof(q)) : "-");
-			printf("user agent   %s\n", quoted(ct.ua, q, sizeof(q)));
+			sp_quote(sp_slice_of(ct.ip), q, sizeof(q));
+			printf("last contact %s from %s, status %d", last, q,
+			    ct.status);
+			sp_quote(sp_slice_of(ct.etag), q, sizeof(q));
+			printf(", etag %s\n", *ct.etag ? q : "-");
+			sp_quote(sp_slice_of(ct.ua), q, sizeof(q));
+			printf("user agent   %s\n", q);
 			if (ua_ok)
 				printf("             vendor %.*s, product %.*s, "
 				    "version %.*s, serial %.*s\n",
@@ -1050,9 +991,9 @@ cmd_params_list(int argc, char **argv)
 		const sp_param *p = &ps.v[i];
 		if (json) {
 			printf("%s\n  {\"name\": ", i ? "," : "");
-			json_cstr(stdout, p->name);
+			JSON_CSTR(p->name);
 			printf(", \"value\": ");
-			json_str(stdout, p->value, p->value_len);
+			JSON_STR(p->value, p->value_len);
 			if (p->access != SP_ACCESS_UNSET)
 				printf(", \"access\": \"%s\"}",
 				    sp_access_name(p->access));
