@@ -16,7 +16,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +23,21 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "common/util.h"
+#include "common/csv.h"
 #include "common/text.h"
+#include "common/util.h"
 #include "identity/mac.h"
 #include "profile/profile.h"
 #include "store/store.h"
 
 #define SP_CSV_MAX (16u * 1024 * 1024)   /* devices.csv */
-#define SP_CSV_FIELD_MAX 256              /* one unquoted CSV field */
-#define SP_CSV_FIELDS 4                   /* mac,serial,product[,group] */
 #define SP_IMPORT_FILES_MAX 200000        /* profile files in one import */
 
 /* ---- shared helpers ----------------------------------------------------- */
 
-enum { OPT_STORE = 0x100, OPT_JSON, OPT_HELP, OPT_SERIAL, OPT_PRODUCT,
+enum { OPT_STORE = 0x100, OPT_JSON, OPT_SERIAL, OPT_PRODUCT,
 	OPT_GROUP, OPT_DISABLED, OPT_DEFAULT, OPT_DEVICE, OPT_ACCESS, OPT_FIELD,
 	OPT_STDIN };
-
-/* Unknown option or missing argument: exit 2 with a hint. */
-static int
-bad_option(const char *what, int argc, char **argv)
-{
-	const char *arg = optind - 1 < argc ? argv[optind - 1] : "?";
-
-	if (optopt && strchr(arg, '=') == NULL && arg[0] == '-' && arg[1] == '-')
-		return sp_cli_usage(what, "option '%s' needs a value", arg);
-	return sp_cli_usage(what, "unknown option '%s'", arg);
-}
 
 static sp_result
 open_store(const char *opt, int flags, sp_store **out)
@@ -95,26 +82,26 @@ cmd_init(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL;
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
 	int c;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, "db init", init_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
-		case OPT_HELP: fputs(init_help, stdout); return SP_EXIT_OK;
-		default: return bad_option("db init", argc, argv);
+		case OPT_STORE: store = opt.arg; break;
 		}
 	}
-	if (optind != argc)
+	if (c < 0)
+		return opt.rc;
+	if (opt.ind != argc)
 		return sp_cli_usage("db init", "unexpected argument '%s'",
-		    argv[optind]);
+		    argv[opt.ind]);
 	res = open_store(store, SP_STORE_CREATE, &s);
 	if (sp_failed(res))
 		return sp_cli_fail("db init", res);
@@ -144,9 +131,10 @@ cmd_devices_add(int argc, char **argv)
 		{ "product", required_argument, NULL, OPT_PRODUCT },
 		{ "group", required_argument, NULL, OPT_GROUP },
 		{ "disabled", no_argument, NULL, OPT_DISABLED },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL, *serial = "", *product = "", *group = "";
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
@@ -157,22 +145,21 @@ cmd_devices_add(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.enabled = true;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, "db devices add", add_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
-		case OPT_SERIAL: serial = optarg; break;
-		case OPT_PRODUCT: product = optarg; break;
-		case OPT_GROUP: group = optarg; break;
+		case OPT_STORE: store = opt.arg; break;
+		case OPT_SERIAL: serial = opt.arg; break;
+		case OPT_PRODUCT: product = opt.arg; break;
+		case OPT_GROUP: group = opt.arg; break;
 		case OPT_DISABLED: d.enabled = false; break;
-		case OPT_HELP: fputs(add_help, stdout); return SP_EXIT_OK;
-		default: return bad_option("db devices add", argc, argv);
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("db devices add", "expected one MAC");
-	TRY(parse_mac(argv[optind], &d.mac));
+	TRY(parse_mac(argv[opt.ind], &d.mac));
 	TRY(sp_store_field_check("serial", sp_slice_of(serial)));
 	TRY(sp_store_field_check("product", sp_slice_of(product)));
 	TRY(sp_store_field_check("group", sp_slice_of(group)));
@@ -251,27 +238,27 @@ cmd_devices_list(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL;
 	list_ctx lc = { NULL, false, 0 };
 	sp_result res = SP_OK;
 	int c;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, "db devices list", list_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
+		case OPT_STORE: store = opt.arg; break;
 		case OPT_JSON: lc.json = true; break;
-		case OPT_HELP: fputs(list_help, stdout); return SP_EXIT_OK;
-		default: return bad_option("db devices list", argc, argv);
 		}
 	}
-	if (optind != argc)
+	if (c < 0)
+		return opt.rc;
+	if (opt.ind != argc)
 		return sp_cli_usage("db devices list", "unexpected argument '%s'",
-		    argv[optind]);
+		    argv[opt.ind]);
 	TRY(open_store(store, 0, &lc.s));
 	if (lc.json)
 		printf("[");
@@ -299,9 +286,10 @@ cmd_devices_show(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL;
 	bool json = false, found = false, cfound = false;
 	sp_store *s = NULL;
@@ -318,19 +306,18 @@ cmd_devices_show(int argc, char **argv)
 
 	sp_params_init(&ps);
 	sp_buf_init(&xml, SP_PROFILE_MAX);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, "db devices show", show_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
+		case OPT_STORE: store = opt.arg; break;
 		case OPT_JSON: json = true; break;
-		case OPT_HELP: fputs(show_help, stdout); return SP_EXIT_OK;
-		default: return bad_option("db devices show", argc, argv);
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("db devices show", "expected one MAC");
-	TRY(parse_mac(argv[optind], &mac));
+	TRY(parse_mac(argv[opt.ind], &mac));
 	sp_mac_format(&mac, SP_MAC_MA, ma);
 	TRY(open_store(store, 0, &s));
 	TRY(sp_store_device_get(s, &mac, &d, &found));
@@ -427,9 +414,10 @@ mac_command(int argc, char **argv, const char *what, const char *help,
 {
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL;
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
@@ -437,18 +425,17 @@ mac_command(int argc, char **argv, const char *what, const char *help,
 	char ma[SP_MAC_STRLEN];
 	int c;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, what, help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
-		case OPT_HELP: fputs(help, stdout); return SP_EXIT_OK;
-		default: return bad_option(what, argc, argv);
+		case OPT_STORE: store = opt.arg; break;
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage(what, "expected one MAC");
-	TRY(parse_mac(argv[optind], &mac));
+	TRY(parse_mac(argv[opt.ind], &mac));
 	sp_mac_format(&mac, SP_MAC_MA, ma);
 	TRY(open_store(store, 0, &s));
 	switch (op) {
@@ -503,73 +490,30 @@ cmd_devices_disable(int argc, char **argv)
 static const char dimport_help[] =
     "usage: sprov db devices import FILE.csv [--store URI]\n"
     "\n"
-    "Add devices from a CSV file with the columns mac,serial,product[,group].\n"
-    "A first line starting with the word 'mac' is a header and skipped; empty\n"
-    "lines and lines starting with '#' are skipped; fields may be quoted with\n"
-    "\"...\" (\"\" for a quote).  All or nothing: any bad line or duplicate MAC\n"
-    "aborts with its line number and changes nothing.\n";
+    "Add devices from a CSV file with the columns mac,serial,product[,group]\n"
+    "(the file `sprov ca issue --csv` reads).  A first row whose first field\n"
+    "is 'mac' is a header and skipped; empty lines and lines starting with '#'\n"
+    "are skipped; fields may be quoted with \"...\" (\"\" for a quote).  All or\n"
+    "nothing: the whole file is checked first, and any bad line or duplicate\n"
+    "MAC aborts with FILE:LINE and changes nothing.\n";
 
-/*
- * Split one CSV line into at most SP_CSV_FIELDS fields (RFC 4180 quoting,
- * no line breaks inside quotes).  Unquoted fields are trimmed of spaces.
- */
+/* One device row: its fields checked as `devices add` checks them. */
 static sp_result
-csv_split(sp_slice line, char f[SP_CSV_FIELDS][SP_CSV_FIELD_MAX + 1], size_t *n)
+csv_device(const sp_csv_device *cd, sp_device *d)
 {
-	size_t i = 0, k;
+	sp_result res = SP_OK;
 
-	*n = 0;
-	for (;;) {
-		if (*n == SP_CSV_FIELDS)
-			return sp_error(SP_E_PARSE, "more than %d fields",
-			    SP_CSV_FIELDS);
-		k = 0;
-		while (i < line.len && line.p[i] == ' ')
-			i++;
-		if (i < line.len && line.p[i] == '"') {
-			i++;
-			for (;;) {
-				if (i == line.len)
-					return sp_error(SP_E_PARSE,
-					    "unterminated quoted field");
-				if (line.p[i] == '"') {
-					if (i + 1 < line.len && line.p[i + 1] == '"')
-						i++;
-					else
-						break;
-				}
-				if (k == SP_CSV_FIELD_MAX)
-					return sp_error(SP_E_LIMIT,
-					    "field longer than %d bytes",
-					    SP_CSV_FIELD_MAX);
-				f[*n][k++] = line.p[i++];
-			}
-			i++;
-			while (i < line.len && line.p[i] == ' ')
-				i++;
-			if (i < line.len && line.p[i] != ',')
-				return sp_error(SP_E_PARSE,
-				    "text after a quoted field");
-		} else {
-			while (i < line.len && line.p[i] != ',') {
-				if (line.p[i] == '"')
-					return sp_error(SP_E_PARSE,
-					    "quote inside an unquoted field");
-				if (k == SP_CSV_FIELD_MAX)
-					return sp_error(SP_E_LIMIT,
-					    "field longer than %d bytes",
-					    SP_CSV_FIELD_MAX);
-				f[*n][k++] = line.p[i++];
-			}
-			while (k > 0 && f[*n][k - 1] == ' ')
-				k--;
-		}
-		f[*n][k] = '\0';
-		(*n)++;
-		if (i == line.len)
-			return SP_OK;
-		i++; /* the comma */
-	}
+	memset(d, 0, sizeof(*d));
+	d->enabled = true;
+	TRY(parse_mac(cd->mac, &d->mac));
+	TRY(sp_store_field_check("serial", sp_slice_of(cd->serial)));
+	TRY(sp_store_field_check("product", sp_slice_of(cd->product)));
+	TRY(sp_store_field_check("group", sp_slice_of(cd->group)));
+	snprintf(d->serial, sizeof(d->serial), "%s", cd->serial);
+	snprintf(d->product, sizeof(d->product), "%s", cd->product);
+	snprintf(d->group, sizeof(d->group), "%s", cd->group);
+out:
+	return res;
 }
 
 static int
@@ -577,99 +521,75 @@ cmd_devices_import(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL, *path;
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
 	sp_buf file;
-	size_t pos = 0, lineno = 0, added = 0, nf;
-	bool first = true, in_tx = false;
-	char f[SP_CSV_FIELDS][SP_CSV_FIELD_MAX + 1];
+	sp_csv r;
+	sp_csv_row *row = NULL;
+	sp_csv_device cd;
+	sp_device *devs = NULL, *nd;
+	size_t *lines = NULL, *nl, n = 0, cap = 0;
+	bool got, in_tx = false;
 	int c;
 
 	sp_buf_init(&file, SP_CSV_MAX);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, "db devices import", dimport_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
-		case OPT_HELP: fputs(dimport_help, stdout); return SP_EXIT_OK;
-		default: return bad_option("db devices import", argc, argv);
+		case OPT_STORE: store = opt.arg; break;
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("db devices import", "expected one CSV file");
-	path = argv[optind];
+	path = argv[opt.ind];
 	TRY(sp_read_file(path, SP_CSV_MAX, &file));
+	TRY_ALLOC(row, malloc(sizeof(*row)));
+	/* Every row is checked before the store is opened. */
+	sp_csv_init(&r, path, sp_slice_mk(file.p ? file.p : "", file.len));
+	for (;;) {
+		TRY(sp_csv_next_device(&r, row, &cd, &got));
+		if (!got)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			TRY_ALLOC(nd, realloc(devs, cap * sizeof(*devs)));
+			devs = nd;
+			TRY_ALLOC(nl, realloc(lines, cap * sizeof(*lines)));
+			lines = nl;
+		}
+		res = csv_device(&cd, &devs[n]);
+		if (sp_failed(res))
+			TRY(sp_error_wrap(res, "%s:%zu", path, cd.line));
+		lines[n++] = cd.line;
+	}
+	ENSURE(n > 0, SP_E_PARSE, "%s: no devices in the file", path);
 	TRY(open_store(store, 0, &s));
 	TRY(sp_store_begin(s));
 	in_tx = true;
-	while (pos < file.len) {
-		size_t end = pos;
-		sp_slice line;
-		sp_device d;
-
-		while (end < file.len && file.p[end] != '\n')
-			end++;
-		line = sp_slice_mk(file.p + pos, end - pos);
-		pos = end + 1;
-		lineno++;
-		if (line.len && line.p[line.len - 1] == '\r')
-			line.len--;
-		if (sp_slice_trim(line).len == 0 || sp_slice_trim(line).p[0] == '#')
-			continue;
-		ENSURE(!sp_has_ctl(line), SP_E_PARSE,
-		    "%s:%zu: control character", path, lineno);
-		res = csv_split(line, f, &nf);
-		if (sp_failed(res)) {
-			res = sp_error_wrap(res, "%s:%zu", path, lineno);
-			goto out;
-		}
-		if (first && strncasecmp(f[0], "mac", 3) == 0 &&
-		    (f[0][3] == '\0' || f[0][3] == ' ')) {
-			first = false;
-			continue;
-		}
-		first = false;
-		ENSURE(nf >= 3, SP_E_PARSE,
-		    "%s:%zu: expected mac,serial,product[,group], got %zu field%s",
-		    path, lineno, nf, nf == 1 ? "" : "s");
-		memset(&d, 0, sizeof(d));
-		d.enabled = true;
-		res = parse_mac(f[0], &d.mac);
-		if (sp_ok(res))
-			res = sp_store_field_check("serial", sp_slice_of(f[1]));
-		if (sp_ok(res))
-			res = sp_store_field_check("product", sp_slice_of(f[2]));
-		if (sp_ok(res) && nf == 4)
-			res = sp_store_field_check("group", sp_slice_of(f[3]));
-		if (sp_ok(res)) {
-			snprintf(d.serial, sizeof(d.serial), "%s", f[1]);
-			snprintf(d.product, sizeof(d.product), "%s", f[2]);
-			snprintf(d.group, sizeof(d.group), "%s", nf == 4 ? f[3] : "");
-			res = sp_store_device_add(s, &d);
-		}
-		if (sp_failed(res)) {
-			res = sp_error_wrap(res, "%s:%zu", path, lineno);
-			goto out;
-		}
-		added++;
+	for (size_t i = 0; i < n; i++) {
+		res = sp_store_device_add(s, &devs[i]);
+		if (sp_failed(res))
+			TRY(sp_error_wrap(res, "%s:%zu", path, lines[i]));
 	}
-	ENSURE(added > 0, SP_E_PARSE, "%s: no devices in the file", path);
 	in_tx = false;
 	TRY(sp_store_commit(s));
-	printf("imported %zu device%s from %s\n", added, added == 1 ? "" : "s",
-	    path);
+	printf("imported %zu device%s from %s\n", n, n == 1 ? "" : "s", path);
 out:
 	if (in_tx)
 		sp_store_rollback(s);
 	sp_store_close(s);
+	free(devs);
+	free(lines);
+	free(row);
 	sp_buf_free(&file);
-	if (sp_failed(res))
-		return sp_cli_fail("db devices import", res);
-	return SP_EXIT_OK;
+	return sp_ok(res) ? SP_EXIT_OK : sp_cli_fail("db devices import", res);
 }
 
 static const char devices_help[] =
@@ -702,9 +622,9 @@ typedef struct level_opt {
 	int count;
 } level_opt;
 
-static const char level_usage[] =
-    "Exactly one level: --default, --product PN, --group G or --device MAC.\n"
-    "Levels apply in that order, each overriding the one before.\n";
+#define LEVEL_USAGE \
+    "Exactly one level: --default, --product PN, --group G or --device MAC.\n" \
+    "Levels apply in that order, each overriding the one before.\n"
 
 static bool
 level_take(level_opt *lo, int c, const char *arg)
@@ -748,7 +668,8 @@ static const char set_help[] =
     "Without --access an existing access is kept (a new one has none; a\n"
     "level without access inherits the access of the level below).\n"
     "A --device level needs an existing device.\n"
-    "\n";
+    "\n"
+    LEVEL_USAGE;
 
 static sp_result
 name_from(const char *field, const char *name, sp_buf *out)
@@ -800,10 +721,11 @@ cmd_params_set(int argc, char **argv)
 		{ "access", required_argument, NULL, OPT_ACCESS },
 		{ "field", required_argument, NULL, OPT_FIELD },
 		{ "stdin", no_argument, NULL, OPT_STDIN },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		LEVEL_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL, *field = NULL, *access_s = NULL;
 	bool from_stdin = false;
 	sp_buf in;
@@ -818,34 +740,30 @@ cmd_params_set(int argc, char **argv)
 
 	sp_buf_init(&name, SP_PARAM_NAME_MAX + 1);
 	sp_buf_init(&in, SP_PARAM_VALUE_MAX + 2);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (level_take(&lv, c, optarg))
+	sp_opts_init(&opt, "db params set", set_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		if (level_take(&lv, c, opt.arg))
 			continue;
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
+		case OPT_STORE: store = opt.arg; break;
 		case OPT_STDIN: from_stdin = true; break;
-		case OPT_ACCESS: access_s = optarg; break;
-		case OPT_FIELD: field = optarg; break;
-		case OPT_HELP:
-			fputs(set_help, stdout);
-			fputs(level_usage, stdout);
-			return SP_EXIT_OK;
-		default: return bad_option("db params set", argc, argv);
+		case OPT_ACCESS: access_s = opt.arg; break;
+		case OPT_FIELD: field = opt.arg; break;
 		}
 	}
+	if (c < 0)
+		return opt.rc;
 	if (lv.count != 1)
 		return sp_cli_usage("db params set", "%s", "expected exactly one of "
 		    "--default, --product PN, --group G, --device MAC");
-	if (from_stdin && argc - optind != (field ? 0 : 1))
+	if (from_stdin && argc - opt.ind != (field ? 0 : 1))
 		return sp_cli_usage("db params set", field ?
 		    "--stdin with --field takes no argument" :
 		    "--stdin takes one NAME (no =VALUE)");
-	if (!from_stdin && argc - optind != 1)
+	if (!from_stdin && argc - opt.ind != 1)
 		return sp_cli_usage("db params set", field ? "expected one VALUE" :
 		    "expected one NAME=VALUE");
-	arg = optind < argc ? argv[optind] : NULL;
+	arg = opt.ind < argc ? argv[opt.ind] : NULL;
 	if (from_stdin) {
 		if (arg && strchr(arg, '='))
 			return sp_cli_usage("db params set",
@@ -883,7 +801,8 @@ static const char unset_help[] =
     "       sprov db params unset LEVEL --field 'WEB NAME' [--store URI]\n"
     "\n"
     "Remove one parameter from one level (the level below shows through).\n"
-    "\n";
+    "\n"
+    LEVEL_USAGE;
 
 static int
 cmd_params_unset(int argc, char **argv)
@@ -891,10 +810,11 @@ cmd_params_unset(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "field", required_argument, NULL, OPT_FIELD },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		LEVEL_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL, *field = NULL;
 	level_opt lv = { { SP_LEVEL_DEFAULTS, NULL }, 0 };
 	sp_store *s = NULL;
@@ -904,28 +824,24 @@ cmd_params_unset(int argc, char **argv)
 	int c;
 
 	sp_buf_init(&name, SP_PARAM_NAME_MAX + 1);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (level_take(&lv, c, optarg))
+	sp_opts_init(&opt, "db params unset", unset_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		if (level_take(&lv, c, opt.arg))
 			continue;
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
-		case OPT_FIELD: field = optarg; break;
-		case OPT_HELP:
-			fputs(unset_help, stdout);
-			fputs(level_usage, stdout);
-			return SP_EXIT_OK;
-		default: return bad_option("db params unset", argc, argv);
+		case OPT_STORE: store = opt.arg; break;
+		case OPT_FIELD: field = opt.arg; break;
 		}
 	}
+	if (c < 0)
+		return opt.rc;
 	if (lv.count != 1)
 		return sp_cli_usage("db params unset", "%s", "expected exactly one "
 		    "of --default, --product PN, --group G, --device MAC");
-	if (argc - optind != (field ? 0 : 1))
+	if (argc - opt.ind != (field ? 0 : 1))
 		return sp_cli_usage("db params unset", field ?
 		    "--field replaces NAME" : "expected one NAME");
-	TRY(name_from(field, field ? NULL : argv[optind], &name));
+	TRY(name_from(field, field ? NULL : argv[opt.ind], &name));
 	TRY(open_store(store, 0, &s));
 	TRY(sp_store_param_unset(s, &lv.ref, sp_buf_cstr(&name)));
 	level_desc(&lv.ref, where, sizeof(where));
@@ -941,7 +857,8 @@ static const char plist_help[] =
     "\n"
     "The parameters set at one level (not merged; `devices show` shows a\n"
     "device's effective profile).  This prints values.\n"
-    "\n";
+    "\n"
+    LEVEL_USAGE;
 
 static int
 cmd_params_list(int argc, char **argv)
@@ -949,10 +866,11 @@ cmd_params_list(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		LEVEL_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL;
 	level_opt lv = { { SP_LEVEL_DEFAULTS, NULL }, 0 };
 	bool json = false;
@@ -962,27 +880,23 @@ cmd_params_list(int argc, char **argv)
 	int c;
 
 	sp_params_init(&ps);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (level_take(&lv, c, optarg))
+	sp_opts_init(&opt, "db params list", plist_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		if (level_take(&lv, c, opt.arg))
 			continue;
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
+		case OPT_STORE: store = opt.arg; break;
 		case OPT_JSON: json = true; break;
-		case OPT_HELP:
-			fputs(plist_help, stdout);
-			fputs(level_usage, stdout);
-			return SP_EXIT_OK;
-		default: return bad_option("db params list", argc, argv);
 		}
 	}
+	if (c < 0)
+		return opt.rc;
 	if (lv.count != 1)
 		return sp_cli_usage("db params list", "%s", "expected exactly one "
 		    "of --default, --product PN, --group G, --device MAC");
-	if (optind != argc)
+	if (opt.ind != argc)
 		return sp_cli_usage("db params list", "unexpected argument '%s'",
-		    argv[optind]);
+		    argv[opt.ind]);
 	TRY(open_store(store, 0, &s));
 	TRY(sp_store_params_level(s, &lv.ref, &ps));
 	if (json)
@@ -1137,9 +1051,10 @@ cmd_import(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
-		{ "help", no_argument, NULL, OPT_HELP },
+		SP_OPT_HELP_ENTRY,
 		{ NULL, 0, NULL, 0 },
 	};
+	sp_opts opt;
 	const char *store = NULL, *dir;
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
@@ -1152,18 +1067,17 @@ cmd_import(int argc, char **argv)
 	char ma[SP_MAC_STRLEN];
 	int c;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	sp_opts_init(&opt, "db import", import_help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case OPT_STORE: store = optarg; break;
-		case OPT_HELP: fputs(import_help, stdout); return SP_EXIT_OK;
-		default: return bad_option("db import", argc, argv);
+		case OPT_STORE: store = opt.arg; break;
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("db import", "expected one directory");
-	dir = argv[optind];
+	dir = argv[opt.ind];
 	dh = opendir(dir);
 	ENSURE(dh, SP_E_IO, "%s: %s", dir, strerror(errno));
 	while ((errno = 0, de = readdir(dh)) != NULL) {

@@ -223,7 +223,7 @@ refused 1 "exists.csv:2: device 000e08100001 already exists" db devices import e
 printf '000e08200001,A\n' >short.csv
 refused 1 "short.csv:1: expected mac,serial,product[,group], got 2 fields" db devices import short.csv
 printf '000e08200001,A,P,G,X\n' >long.csv
-refused 1 "long.csv:1: more than 4 fields" db devices import long.csv
+refused 1 "long.csv:1: expected mac,serial,product[,group], got 5 fields" db devices import long.csv
 printf '000e08200001,"A,P\n' >quote.csv
 refused 1 "quote.csv:1: unterminated quoted field" db devices import quote.csv
 printf 'mac,serial,product\n' >empty.csv
