@@ -64,6 +64,8 @@ int sp_cli_dispatch(const char *prefix, const sp_cmd *cmds, int argc, char **arg
  */
 #define SP_OPT_HELP 'h'
 #define SP_OPT_HELP_ENTRY { "help", no_argument, NULL, SP_OPT_HELP }
+/* The end of every option table: --help, then the terminator. */
+#define SP_OPT_HELP_AND_END SP_OPT_HELP_ENTRY, { NULL, 0, NULL, 0 }
 #define SP_OPT_END 0
 #define SP_OPT_STOP (-1)
 

@@ -31,8 +31,7 @@ ca_init(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "org", required_argument, NULL, 'O' },
 		{ "allow-domain", required_argument, NULL, 'a' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS];
@@ -90,8 +89,7 @@ ca_sign(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "force", no_argument, NULL, 'f' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *out = "provserver.crt";
@@ -166,8 +164,7 @@ ca_issue(int argc, char **argv)
 		{ "reissue", no_argument, NULL, 'r' },
 		{ "key-type", required_argument, NULL, 't' },
 		{ "out", required_argument, NULL, 'o' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	sp_issue_opts o = { .style = SP_DEVSTYLE_SPROV, .key_type = SP_KEY_EC_P256 };
@@ -239,8 +236,7 @@ ca_revoke(int argc, char **argv)
 		{ "serial", required_argument, NULL, 's' },
 		{ "mac", required_argument, NULL, 'm' },
 		{ "reason", required_argument, NULL, 'r' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *serial = NULL, *mac = NULL;
@@ -285,8 +281,7 @@ ca_crl(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "next-update-days", required_argument, NULL, 'n' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *which = NULL, *out = NULL;
@@ -329,8 +324,7 @@ ca_list(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "revoked", no_argument, NULL, 'r' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	bool json = false, revoked = false;
@@ -368,8 +362,7 @@ ca_policy(int argc, char **argv)
 		{ "allow-domain", required_argument, NULL, 'a' },
 		{ "remove-domain", required_argument, NULL, 'R' },
 		{ "clear", no_argument, NULL, 'C' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *add[MAX_DOMAIN_ARGS], *rm[MAX_DOMAIN_ARGS];

@@ -72,8 +72,7 @@ dev_init(int argc, char **argv)
 		{ "swver", required_argument, NULL, 'w' },
 		{ "hwver", required_argument, NULL, 'W' },
 		{ "force", no_argument, NULL, 'f' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	sp_device_init_opts io;
@@ -146,8 +145,7 @@ dev_resync(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "no-report", no_argument, NULL, 'n' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	sp_resync_opts ro;
@@ -219,8 +217,7 @@ dev_rule(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rule", required_argument, NULL, 'r' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *rule = NULL;
@@ -326,8 +323,7 @@ dev_check_cert(int argc, char **argv)
 		{ "chain", required_argument, NULL, 'c' },
 		{ "host", required_argument, NULL, 'H' },
 		{ "at", required_argument, NULL, 'a' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *roots_path = NULL, *chain_path = NULL, *host = NULL;
@@ -434,8 +430,7 @@ dev_run(int argc, char **argv)
 		{ "time-scale", required_argument, NULL, 't' },
 		{ "rounds", required_argument, NULL, 'n' },
 		{ "syslog", no_argument, NULL, 's' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	sp_daemon_opts dopts;

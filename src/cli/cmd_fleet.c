@@ -86,8 +86,7 @@ sp_cmd_fleet(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "workers", required_argument, NULL, O_WORKERS },
 		{ "seed", required_argument, NULL, O_SEED },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	sp_result res = SP_OK;

@@ -36,8 +36,7 @@ sp_cmd_req(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "key-type", required_argument, NULL, 't' },
 		{ "force", no_argument, NULL, 'f' },
-		SP_OPT_HELP_ENTRY,
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	sp_result res = SP_OK;
