@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "common/text.h"
+
 /* ---- shared helpers ----------------------------------------------------- */
 
 sp_result
@@ -42,6 +44,21 @@ sp_dbcli_fmt_time(int64_t t, char out[32])
 	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
 	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, 32, "-");
+}
+
+sp_result
+sp_dbcli_json_secret(sp_slice s)
+{
+	sp_result res = SP_OK;
+	sp_buf b;
+
+	sp_buf_init(&b, s.len * 6 + 2);
+	TRY(sp_json_str(&b, s));
+	if (b.len && fwrite(b.p, 1, b.len, stdout) != b.len)
+		res = sp_error(SP_E_IO, "write: short write");
+out:
+	sp_buf_free_secret(&b);
+	return res;
 }
 
 /* ---- db init ------------------------------------------------------------ */

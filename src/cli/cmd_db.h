@@ -22,6 +22,9 @@ enum { OPT_STORE = 0x100, OPT_JSON, OPT_SERIAL, OPT_PRODUCT,
 #define JSON_STR(p, n) TRY(sp_json_fput(stdout, sp_slice_mk((p), (n))))
 #define JSON_CSTR(s) TRY(sp_json_fput(stdout, sp_slice_of(s)))
 
+/* A parameter value or a profile as a JSON string; the copy is wiped. */
+SP_MUST_CHECK sp_result sp_dbcli_json_secret(sp_slice s);
+
 /* --store URI, else $SPROV_STORE, else sqlite:sprov.db. */
 SP_MUST_CHECK sp_result sp_dbcli_open_store(const char *opt, int flags,
     sp_store **out);

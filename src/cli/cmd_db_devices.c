@@ -258,7 +258,7 @@ cmd_devices_show(int argc, char **argv)
 			printf("null");
 		}
 		printf(",\n \"parameters\": %zu, \"profile\": ", ps.n);
-		JSON_STR(xml.p ? xml.p : "", xml.len);
+		TRY(sp_dbcli_json_secret(sp_slice_mk(xml.p ? xml.p : "", xml.len)));
 		printf("}\n");
 	} else {
 		printf("mac          %s\n", ma);

@@ -298,7 +298,7 @@ cmd_params_list(int argc, char **argv)
 			printf("%s\n  {\"name\": ", i ? "," : "");
 			JSON_CSTR(p->name);
 			printf(", \"value\": ");
-			JSON_STR(p->value, p->value_len);
+			TRY(sp_dbcli_json_secret(sp_slice_mk(p->value, p->value_len)));
 			if (p->access != SP_ACCESS_UNSET)
 				printf(", \"access\": \"%s\"}",
 				    sp_access_name(p->access));
