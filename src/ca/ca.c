@@ -12,6 +12,7 @@
 
 #include "ca/csr_policy.h"
 #include "ca/db.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "identity/cn.h"
 #include "identity/mac.h"
@@ -393,25 +394,10 @@ typedef struct {
 	size_t n;
 } list_ctx;
 
-static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 static sp_result
 list_row(const sp_certrow *r, void *arg)
 {
+	sp_result res = SP_OK;
 	list_ctx *c = arg;
 	char nb[32], na[32], ra[32];
 
@@ -423,7 +409,7 @@ list_row(const sp_certrow *r, void *arg)
 		    c->n ? "," : "", r->serial, r->ca, r->revoked ? "revoked" :
 		    r->delivered ? "valid" : "valid-undelivered");
 		fputs("\"subject\": ", c->out);
-		json_str(c->out, r->subject);
+		TRY(sp_json_fput(c->out, sp_slice_of(r->subject)));
 		if (r->mac[0])
 			fprintf(c->out, ", \"mac\": \"%s\"", r->mac);
 		else
@@ -442,7 +428,8 @@ list_row(const sp_certrow *r, void *arg)
 		    r->subject);
 	}
 	c->n++;
-	return SP_OK;
+out:
+	return res;
 }
 
 sp_result

@@ -54,7 +54,7 @@ typedef struct sp_issue_opts {
 	const char *dir;
 	const char *outdir;
 	const char *mac;       /* single device, or */
-	const char *csv;       /* a CSV file mac,serial,product */
+	const char *csv;       /* a CSV file mac,serial,product[,group] */
 	const char *serial;    /* single device: optional */
 	const char *product;   /* single device: optional */
 	sp_devstyle style;

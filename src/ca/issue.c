@@ -26,7 +26,6 @@
 
 #include <dirent.h>
 #include <stdarg.h>
-#include <strings.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,8 +44,9 @@
 #include <openssl/x509v3.h>
 
 #include "ca/db.h"
-#include "common/util.h"
+#include "common/csv.h"
 #include "common/text.h"
+#include "common/util.h"
 #include "identity/devid.h"
 #include "identity/mac.h"
 
@@ -192,59 +192,30 @@ out:
 	return res;
 }
 
+/*
+ * The whole file is read and every row checked before anything is issued.
+ * The group column (for `db devices import`) is read and not used.
+ */
 static sp_result
 read_csv(issue_ctx *c)
 {
 	sp_result res = SP_OK;
 	sp_buf b;
-	size_t pos = 0, line = 0, cap = 0;
-	bool first = true;
+	sp_csv r;
+	sp_csv_row *row = NULL;
+	sp_csv_device cd;
+	size_t cap = 0;
+	bool got;
 	dev *nd;
 
 	sp_buf_init(&b, SP_CSV_MAX);
 	TRY(sp_read_file(c->o->csv, SP_CSV_MAX, &b));
-	while (pos < b.len) {
-		size_t eol = pos;
-		char *f[4] = { NULL }, *p;
-		int nf = 0;
-
-		while (eol < b.len && b.p[eol] != '\n')
-			eol++;
-		line++;
-		b.p[eol] = '\0';
-		if (eol > pos && b.p[eol - 1] == '\r')
-			b.p[eol - 1] = '\0';
-		p = b.p + pos;
-		pos = eol + 1;
-		ENSURE(strlen(p) == (size_t)(eol - (size_t)(p - b.p)) ||
-		    (eol > 0 && b.p[eol - 1] == '\0'), SP_E_PARSE,
-		    "%s:%zu: NUL byte in the line", c->o->csv, line);
-		{
-			sp_slice t = sp_slice_trim(sp_slice_of(p));
-			if (t.len == 0 || t.p[0] == '#')
-				continue;
-		}
-		/* Split on commas, trimming blanks around each field. */
-		for (char *s = p;;) {
-			char *comma = strchr(s, ',');
-			sp_slice t;
-			if (comma)
-				*comma = '\0';
-			ENSURE(nf < 3, SP_E_PARSE,
-			    "%s:%zu: too many fields (expected mac,serial,product)",
-			    c->o->csv, line);
-			t = sp_slice_trim(sp_slice_of(s));
-			((char *)t.p)[t.len] = '\0';
-			f[nf++] = (char *)t.p;
-			if (!comma)
-				break;
-			s = comma + 1;
-		}
-		if (first) {
-			first = false;
-			if (strcasecmp(f[0], "mac") == 0)
-				continue;
-		}
+	TRY_ALLOC(row, malloc(sizeof(*row)));
+	sp_csv_init(&r, c->o->csv, sp_slice_mk(b.p ? b.p : "", b.len));
+	for (;;) {
+		TRY(sp_csv_next_device(&r, row, &cd, &got));
+		if (!got)
+			break;
 		if (c->ndevs == cap) {
 			cap = cap ? cap * 2 : 1024;
 			ENSURE(cap <= SP_ISSUE_DEVICES_MAX * 2, SP_E_LIMIT,
@@ -254,15 +225,16 @@ read_csv(issue_ctx *c)
 		}
 		nd = &c->devs[c->ndevs];
 		memset(nd, 0, sizeof(*nd));
-		nd->line = line;
-		res = check_dev(c, f[0], f[1] ? f[1] : "", f[2] ? f[2] : "", nd);
+		nd->line = cd.line;
+		res = check_dev(c, cd.mac, cd.serial, cd.product, nd);
 		if (sp_failed(res))
-			TRY(sp_error_wrap(res, "%s:%zu", c->o->csv, line));
+			TRY(sp_error_wrap(res, "%s:%zu", c->o->csv, cd.line));
 		c->ndevs++;
 	}
 	ENSURE(c->ndevs > 0, SP_E_PARSE, "%s: no devices in the file", c->o->csv);
 	TRY(check_duplicates(c));
 out:
+	free(row);
 	sp_buf_free(&b);
 	return res;
 }

@@ -1,9 +1,15 @@
 #include "cli/cli.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "common/util.h"
 
 int
 sp_cli_fail(const char *what, sp_result r)
@@ -12,16 +18,24 @@ sp_cli_fail(const char *what, sp_result r)
 	return r.code == SP_E_USAGE ? SP_EXIT_USAGE : SP_EXIT_FAIL;
 }
 
+static void SP_PRINTF(2, 0)
+usage_v(const char *what, const char *fmt, va_list ap)
+{
+	const char *sp = *what ? " " : "";
+
+	fprintf(stderr, "sprov%s%s: ", sp, what);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see 'sprov%s%s --help')\n", sp, what);
+}
+
 int
 sp_cli_usage(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "sprov%s%s: ", *what ? " " : "", what);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	usage_v(what, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'sprov%s%s --help'.\n", *what ? " " : "", what);
 	return SP_EXIT_USAGE;
 }
 
@@ -59,4 +73,125 @@ bool
 sp_cli_isatty(void)
 {
 	return isatty(STDERR_FILENO) == 1;
+}
+
+void
+sp_opts_init(sp_opts *o, const char *what, const char *help,
+    const char *shortopts, const struct option *longopts, int argc, char **argv)
+{
+	bool order = shortopts[0] == '+';
+
+	memset(o, 0, sizeof(*o));
+	o->what = what;
+	o->help = help;
+	o->longopts = longopts;
+	o->argc = argc;
+	o->argv = argv;
+	/* "+" (stop at the first argument) stays first, then ':'. */
+	snprintf(o->shortopts, sizeof(o->shortopts), "%s:%s", order ? "+" : "",
+	    shortopts + order);
+	optind = 0;     /* glibc: start afresh */
+	opterr = 0;
+}
+
+/* The option as written, up to any "=value". */
+static void
+opt_text(sp_opts *o, const char *a)
+{
+	size_t n = strcspn(a, "=");
+
+	snprintf(o->name, sizeof(o->name), "%.*s", (int)n, a);
+}
+
+static bool
+takes_no_value(const sp_opts *o, int val)
+{
+	for (const struct option *l = o->longopts; l && l->name; l++)
+		if (l->val == val && l->has_arg == no_argument)
+			return true;
+	return false;
+}
+
+int
+sp_opt_next(sp_opts *o)
+{
+	const char *last;
+	int c, li = -1;
+
+	c = getopt_long(o->argc, o->argv, o->shortopts, o->longopts, &li);
+	o->arg = optarg;
+	last = optind > 0 && optind - 1 < o->argc ? o->argv[optind - 1] : "";
+	if (c == -1) {
+		o->ind = optind;
+		return SP_OPT_END;
+	}
+	if (li >= 0)
+		snprintf(o->name, sizeof(o->name), "--%s", o->longopts[li].name);
+	else if (c != '?' && c != ':')
+		snprintf(o->name, sizeof(o->name), "-%c", c);
+	if (c == ':') {
+		if (strncmp(last, "--", 2) == 0)
+			opt_text(o, last);
+		else
+			snprintf(o->name, sizeof(o->name), "-%c", optopt);
+		return sp_opt_fail(o, "option '%s' needs a value", o->name);
+	}
+	if (c == '?') {
+		if (optopt && strncmp(last, "--", 2) == 0 && strchr(last, '=') &&
+		    takes_no_value(o, optopt)) {
+			opt_text(o, last);
+			return sp_opt_fail(o, "option '%s' takes no value", o->name);
+		}
+		if (optopt)
+			snprintf(o->name, sizeof(o->name), "-%c", optopt);
+		else
+			opt_text(o, last);
+		return sp_opt_fail(o, "unknown option '%s'", o->name);
+	}
+	if (c == SP_OPT_HELP) {
+		fputs(o->help, stdout);
+		o->rc = SP_EXIT_OK;
+		return SP_OPT_STOP;
+	}
+	return c;
+}
+
+int
+sp_opt_fail(sp_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	usage_v(o->what, fmt, ap);
+	va_end(ap);
+	o->rc = SP_EXIT_USAGE;
+	return SP_OPT_STOP;
+}
+
+bool
+sp_opt_i64(sp_opts *o, int64_t min, int64_t max, int64_t *out)
+{
+	if (sp_ok(sp_parse_i64(o->arg ? o->arg : "", min, max, o->name, out)))
+		return true;
+	(void)sp_opt_fail(o, "%s", sp_errmsg());
+	return false;
+}
+
+bool
+sp_opt_double(sp_opts *o, double min, double max, double *out)
+{
+	const char *s = o->arg ? o->arg : "";
+	char *end = NULL;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || end == NULL || *end != '\0' || errno != 0 || !isfinite(v) ||
+	    v < min || v > max) {
+		(void)sp_opt_fail(o, "%s: '%.40s' is not a number in [%g, %g]", o->name,
+		    s, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
 }

@@ -1,5 +1,4 @@
 /* sprov ca: the vendor's PKI (server CA, device CA, device identities). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +8,6 @@
 #include "common/util.h"
 
 #define MAX_DOMAIN_ARGS 64
-
-/* Common getopt loop tail: unknown options and missing arguments are usage errors. */
-#define BAD_OPT(what) \
-	sp_cli_usage(what, "unknown option or missing argument in '%s'", argv[optind - 1])
-
-static int
-parse_days(const char *what, const char *s, int64_t *out)
-{
-	if (sp_failed(sp_parse_i64(s, 1, SP_CA_DAYS_MAX, "--days", out)))
-		return sp_cli_usage(what, "%s", sp_errmsg());
-	return SP_EXIT_OK;
-}
 
 /* ---- init ---- */
 
@@ -44,37 +31,36 @@ ca_init(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "org", required_argument, NULL, 'O' },
 		{ "allow-domain", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS];
 	size_t nd = 0;
 	int c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca init", init_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'O': org = optarg; break;
+		case 'O': org = opt.arg; break;
 		case 'a':
 			if (nd == MAX_DOMAIN_ARGS)
 				return sp_cli_usage("ca init", "too many --allow-domain");
-			domains[nd++] = optarg;
+			domains[nd++] = opt.arg;
 			break;
-		case 'h': fputs(init_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca init");
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca init", "expected one DIR");
-	res = sp_ca_init(argv[optind], org, domains, nd);
+	res = sp_ca_init(argv[opt.ind], org, domains, nd);
 	if (sp_failed(res))
 		return sp_cli_fail("ca init", res);
 	printf("created CA in %s\n  %s/server-ca.crt  server CA: give it to every device "
 	    "(it signs provisioning servers)\n  %s/device-ca.crt  device CA: give it to "
-	    "provisioning servers (it signs devices)\n", argv[optind], argv[optind],
-	    argv[optind]);
+	    "provisioning servers (it signs devices)\n", argv[opt.ind], argv[opt.ind],
+	    argv[opt.ind]);
 	return SP_EXIT_OK;
 }
 
@@ -103,32 +89,31 @@ ca_sign(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *out = "provserver.crt";
 	int64_t days = SP_SIGN_DAYS_DEFAULT;
 	bool force = false;
-	int c, rc;
+	int c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca sign", sign_help, "ho:", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'o': out = optarg; break;
+		case 'o': out = opt.arg; break;
 		case 'd':
-			if ((rc = parse_days("ca sign", optarg, &days)) != 0)
-				return rc;
+			if (!sp_opt_i64(&opt, 1, SP_CA_DAYS_MAX, &days))
+				return opt.rc;
 			break;
 		case 'f': force = true; break;
-		case 'h': fputs(sign_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca sign");
 		}
 	}
-	if (argc - optind != 2)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 2)
 		return sp_cli_usage("ca sign", "expected DIR and CSR");
-	res = sp_ca_sign(argv[optind], argv[optind + 1], out, days, force, stdout);
+	res = sp_ca_sign(argv[opt.ind], argv[opt.ind + 1], out, days, force, stdout);
 	return sp_failed(res) ? sp_cli_fail("ca sign", res) : SP_EXIT_OK;
 }
 
@@ -150,8 +135,11 @@ static const char issue_help[] =
     "  sprov (default)  O=<org>, OU=<product>, CN=<mac>, serialNumber=<serial>\n"
     "  spa              OU=<product>, L=<serial>, ST=<mac>  (as real units carry)\n"
     "\n"
-    "The CSV has the columns mac,serial,product (header optional; blank lines\n"
-    "and lines starting with '#' are ignored); errors give the line number.\n"
+    "The CSV has the columns mac,serial,product[,group] (the file `sprov db\n"
+    "devices import` reads; group is not used here): a first row whose first\n"
+    "field is 'mac' is a header; blank lines and lines starting with '#' are\n"
+    "ignored; fields may be quoted with \"...\" (\"\" for a quote).  The whole\n"
+    "file is checked first; an error names FILE:LINE.\n"
     "\n"
     "Bulk issuance is crash-safe and resumable: rerun the same command after an\n"
     "interruption and it completes the batch.  Devices whose bundle is already\n"
@@ -176,46 +164,45 @@ ca_issue(int argc, char **argv)
 		{ "reissue", no_argument, NULL, 'r' },
 		{ "key-type", required_argument, NULL, 't' },
 		{ "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	sp_issue_opts o = { .style = SP_DEVSTYLE_SPROV, .key_type = SP_KEY_EC_P256 };
 	sp_issue_stats st = { 0 };
-	int c, rc;
+	int c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca issue", issue_help, "ho:", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'm': o.mac = optarg; break;
-		case 's': o.serial = optarg; break;
-		case 'p': o.product = optarg; break;
-		case 'c': o.csv = optarg; break;
+		case 'm': o.mac = opt.arg; break;
+		case 's': o.serial = opt.arg; break;
+		case 'p': o.product = opt.arg; break;
+		case 'c': o.csv = opt.arg; break;
 		case 'S':
-			if (strcmp(optarg, "sprov") == 0)
+			if (strcmp(opt.arg, "sprov") == 0)
 				o.style = SP_DEVSTYLE_SPROV;
-			else if (strcmp(optarg, "spa") == 0)
+			else if (strcmp(opt.arg, "spa") == 0)
 				o.style = SP_DEVSTYLE_SPA;
 			else
 				return sp_cli_usage("ca issue",
-				    "--subject-style '%s' is not sprov or spa", optarg);
+				    "--subject-style '%s' is not sprov or spa", opt.arg);
 			break;
 		case 'd':
-			if ((rc = parse_days("ca issue", optarg, &o.days)) != 0)
-				return rc;
+			if (!sp_opt_i64(&opt, 1, SP_CA_DAYS_MAX, &o.days))
+				return opt.rc;
 			break;
 		case 'r': o.reissue = true; break;
 		case 't':
-			if (sp_failed(sp_key_type_parse(optarg, &o.key_type)))
+			if (sp_failed(sp_key_type_parse(opt.arg, &o.key_type)))
 				return sp_cli_usage("ca issue", "%s", sp_errmsg());
 			break;
-		case 'o': o.outdir = optarg; break;
-		case 'h': fputs(issue_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca issue");
+		case 'o': o.outdir = opt.arg; break;
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca issue", "expected one DIR");
 	if ((o.mac == NULL) == (o.csv == NULL))
 		return sp_cli_usage("ca issue", "give exactly one of --mac and --csv");
@@ -224,7 +211,7 @@ ca_issue(int argc, char **argv)
 		    "in CSV mode they are columns");
 	if (o.outdir == NULL)
 		return sp_cli_usage("ca issue", "--out OUTDIR is required");
-	o.dir = argv[optind];
+	o.dir = argv[opt.ind];
 	o.progress_bar = sp_cli_isatty();
 	res = sp_ca_issue(&o, stdout, &st);
 	if (sp_failed(res))
@@ -249,32 +236,31 @@ ca_revoke(int argc, char **argv)
 		{ "serial", required_argument, NULL, 's' },
 		{ "mac", required_argument, NULL, 'm' },
 		{ "reason", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *serial = NULL, *mac = NULL;
 	int reason = 0, c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca revoke", revoke_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 's': serial = optarg; break;
-		case 'm': mac = optarg; break;
+		case 's': serial = opt.arg; break;
+		case 'm': mac = opt.arg; break;
 		case 'r':
-			if (sp_failed(sp_reason_parse(optarg, &reason)))
+			if (sp_failed(sp_reason_parse(opt.arg, &reason)))
 				return sp_cli_usage("ca revoke", "%s", sp_errmsg());
 			break;
-		case 'h': fputs(revoke_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca revoke");
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca revoke", "expected one DIR");
 	if ((serial == NULL) == (mac == NULL))
 		return sp_cli_usage("ca revoke", "give exactly one of --serial and --mac");
-	res = sp_ca_revoke(argv[optind], serial, mac, reason, stdout);
+	res = sp_ca_revoke(argv[opt.ind], serial, mac, reason, stdout);
 	return sp_failed(res) ? sp_cli_fail("ca revoke", res) : SP_EXIT_OK;
 }
 
@@ -295,34 +281,32 @@ ca_crl(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "next-update-days", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *which = NULL, *out = NULL;
 	int64_t days = SP_CRL_DAYS_DEFAULT;
 	int c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca crl", crl_help, "ho:", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'c': which = optarg; break;
-		case 'o': out = optarg; break;
+		case 'c': which = opt.arg; break;
+		case 'o': out = opt.arg; break;
 		case 'n':
-			if (sp_failed(sp_parse_i64(optarg, 1, SP_CA_DAYS_MAX,
-			    "--next-update-days", &days)))
-				return sp_cli_usage("ca crl", "%s", sp_errmsg());
+			if (!sp_opt_i64(&opt, 1, SP_CA_DAYS_MAX, &days))
+				return opt.rc;
 			break;
-		case 'h': fputs(crl_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca crl");
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca crl", "expected one DIR");
 	if (which == NULL || (strcmp(which, "device") != 0 && strcmp(which, "server") != 0))
 		return sp_cli_usage("ca crl", "--ca device or --ca server is required");
-	res = sp_ca_crl(argv[optind], strcmp(which, "device") == 0, out, days, stdout);
+	res = sp_ca_crl(argv[opt.ind], strcmp(which, "device") == 0, out, days, stdout);
 	return sp_failed(res) ? sp_cli_fail("ca crl", res) : SP_EXIT_OK;
 }
 
@@ -340,26 +324,25 @@ ca_list(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "revoked", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	bool json = false, revoked = false;
 	int c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca list", list_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'r': revoked = true; break;
-		case 'h': fputs(list_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca list");
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca list", "expected one DIR");
-	res = sp_ca_list(argv[optind], json, revoked, stdout);
+	res = sp_ca_list(argv[opt.ind], json, revoked, stdout);
 	return sp_failed(res) ? sp_cli_fail("ca list", res) : SP_EXIT_OK;
 }
 
@@ -379,37 +362,36 @@ ca_policy(int argc, char **argv)
 		{ "allow-domain", required_argument, NULL, 'a' },
 		{ "remove-domain", required_argument, NULL, 'R' },
 		{ "clear", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *add[MAX_DOMAIN_ARGS], *rm[MAX_DOMAIN_ARGS];
 	size_t na = 0, nr = 0;
 	bool clear = false;
 	int c;
 	sp_result res;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "ca policy", policy_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
 		case 'a':
 			if (na == MAX_DOMAIN_ARGS)
 				return sp_cli_usage("ca policy", "too many --allow-domain");
-			add[na++] = optarg;
+			add[na++] = opt.arg;
 			break;
 		case 'R':
 			if (nr == MAX_DOMAIN_ARGS)
 				return sp_cli_usage("ca policy", "too many --remove-domain");
-			rm[nr++] = optarg;
+			rm[nr++] = opt.arg;
 			break;
 		case 'C': clear = true; break;
-		case 'h': fputs(policy_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("ca policy");
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca policy", "expected one DIR");
-	res = sp_ca_policy(argv[optind], add, na, rm, nr, clear, stdout);
+	res = sp_ca_policy(argv[opt.ind], add, na, rm, nr, clear, stdout);
 	return sp_failed(res) ? sp_cli_fail("ca policy", res) : SP_EXIT_OK;
 }
 

@@ -1,5 +1,4 @@
 /* sprov device: the device side (resync, offline rule and certificate checks, daemon). */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +18,6 @@
 #include "device/dns.h"
 #include "device/resync.h"
 
-#define BAD_OPT(what) \
-	sp_cli_usage(what, "unknown option or missing argument in '%s'", argv[optind - 1])
 #define SP_SET_ARGS_MAX 64
 
 /* --dns-server IP[:PORT][,IP[:PORT]...] into a c-ares CSV list. */
@@ -75,9 +72,9 @@ dev_init(int argc, char **argv)
 		{ "swver", required_argument, NULL, 'w' },
 		{ "hwver", required_argument, NULL, 'W' },
 		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	sp_device_init_opts io;
 	const char *sets[SP_SET_ARGS_MAX];
 	size_t nsets = 0;
@@ -85,40 +82,39 @@ dev_init(int argc, char **argv)
 	sp_result res = SP_OK;
 
 	memset(&io, 0, sizeof(io));
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "device init", init_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'b': io.bundle = optarg; break;
-		case 'r': io.rule = optarg; break;
+		case 'b': io.bundle = opt.arg; break;
+		case 'r': io.rule = opt.arg; break;
 		case 's':
 			if (nsets == SP_SET_ARGS_MAX)
 				return sp_cli_usage("device init", "too many --set");
-			if (strchr(optarg, '=') == NULL)
+			if (strchr(opt.arg, '=') == NULL)
 				return sp_cli_usage("device init", "--set wants NAME=VALUE");
-			sets[nsets++] = optarg;
+			sets[nsets++] = opt.arg;
 			break;
-		case 'm': io.mac = optarg; break;
-		case 'S': io.serial = optarg; break;
-		case 'p': io.product = optarg; break;
-		case 'P': io.series = optarg; break;
-		case 'w': io.swver = optarg; break;
-		case 'W': io.hwver = optarg; break;
+		case 'm': io.mac = opt.arg; break;
+		case 'S': io.serial = opt.arg; break;
+		case 'p': io.product = opt.arg; break;
+		case 'P': io.series = opt.arg; break;
+		case 'w': io.swver = opt.arg; break;
+		case 'W': io.hwver = opt.arg; break;
 		case 'f': io.force = true; break;
-		case 'h': fputs(init_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT("device init");
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage("device init", "expected one DIR");
 	if (io.bundle == NULL)
 		return sp_cli_usage("device init", "--bundle BUNDLEDIR is required");
 	io.sets = sets;
 	io.n_sets = nsets;
-	res = sp_device_create(argv[optind], &io);
+	res = sp_device_create(argv[opt.ind], &io);
 	if (sp_failed(res))
 		return sp_cli_fail("device init", res);
-	printf("created device in %s\n", argv[optind]);
+	printf("created device in %s\n", argv[opt.ind]);
 	return SP_EXIT_OK;
 }
 
@@ -149,9 +145,9 @@ dev_resync(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "no-report", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	sp_resync_opts ro;
 	sp_resync_outcome out;
 	sp_buf dns, json;
@@ -165,13 +161,12 @@ dev_resync(int argc, char **argv)
 	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
 	sp_buf_init(&json, SP_DEVICE_OUT_MAX);
 	sp_resync_outcome_init(&out);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "device resync", resync_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'r': ro.rule = optarg; break;
+		case 'r': ro.rule = opt.arg; break;
 		case 'd':
-			res = dns_arg(optarg, &dns);
+			res = dns_arg(opt.arg, &dns);
 			if (sp_failed(res)) {
 				rc = sp_cli_usage("device resync", "%s", sp_errmsg());
 				goto out;
@@ -181,15 +176,17 @@ dev_resync(int argc, char **argv)
 		case 'j': want_json = true; break;
 		case 's': sp_log_set_syslog(true, "sprov-device"); break;
 		case 'n': ro.report = false; break;
-		case 'h': fputs(resync_help, stdout); goto out;
-		default: rc = BAD_OPT("device resync"); goto out;
 		}
 	}
-	if (argc - optind != 1) {
+	if (c < 0) {
+		rc = opt.rc;
+		goto out;
+	}
+	if (argc - opt.ind != 1) {
 		rc = sp_cli_usage("device resync", "expected one DIR");
 		goto out;
 	}
-	res = sp_resync(argv[optind], &ro, &out);
+	res = sp_resync(argv[opt.ind], &ro, &out);
 	if (want_json) {
 		if (sp_ok(sp_resync_json(&out, &json)))
 			fputs(sp_buf_cstr(&json), stdout);
@@ -220,29 +217,30 @@ dev_rule(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rule", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *rule = NULL;
 	sp_buf out;
 	int c, rc = SP_EXIT_OK;
 	sp_result res;
 
 	sp_buf_init(&out, SP_DEVICE_OUT_MAX);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "device rule", rule_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'r': rule = optarg; break;
-		case 'h': fputs(rule_help, stdout); goto out;
-		default: rc = BAD_OPT("device rule"); goto out;
+		case 'r': rule = opt.arg; break;
 		}
 	}
-	if (argc - optind != 1) {
+	if (c < 0) {
+		rc = opt.rc;
+		goto out;
+	}
+	if (argc - opt.ind != 1) {
 		rc = sp_cli_usage("device rule", "expected one DIR");
 		goto out;
 	}
-	res = sp_resync_describe(argv[optind], rule, &out);
+	res = sp_resync_describe(argv[opt.ind], rule, &out);
 	fputs(sp_buf_cstr(&out), stdout);
 	if (sp_failed(res))
 		rc = sp_cli_fail("device rule", res);
@@ -325,9 +323,9 @@ dev_check_cert(int argc, char **argv)
 		{ "chain", required_argument, NULL, 'c' },
 		{ "host", required_argument, NULL, 'H' },
 		{ "at", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	const char *roots_path = NULL, *chain_path = NULL, *host = NULL;
 	int64_t at = sp_now();
 	X509_STORE *roots = NULL;
@@ -340,29 +338,28 @@ dev_check_cert(int argc, char **argv)
 	sp_srvcheck failed = SP_CHECK_CHAIN;
 	const char *what = "device check-cert";
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, what, check_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'r': roots_path = optarg; break;
-		case 'c': chain_path = optarg; break;
-		case 'H': host = optarg; break;
+		case 'r': roots_path = opt.arg; break;
+		case 'c': chain_path = opt.arg; break;
+		case 'H': host = opt.arg; break;
 		case 'a':
-			if (sp_failed(parse_time(optarg, &at)))
+			if (sp_failed(parse_time(opt.arg, &at)))
 				return sp_cli_usage(what, "%s", sp_errmsg());
 			break;
-		case 'h': fputs(check_help, stdout); return SP_EXIT_OK;
-		default: return BAD_OPT(what);
 		}
 	}
-	if (argc - optind != 1)
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
 		return sp_cli_usage(what, "expected one SERVER.pem");
 	if (roots_path == NULL)
 		return sp_cli_usage(what, "--root ROOTS.pem is required");
 	TRY_OSSL_PTR(certs, sk_X509_new_null(), "sk_X509_new_null");
 	TRY_OSSL_PTR(untrusted, sk_X509_new_null(), "sk_X509_new_null");
 	TRY(sp_srvcheck_load_roots(roots_path, &roots));
-	TRY(read_certs(argv[optind], certs));
+	TRY(read_certs(argv[opt.ind], certs));
 	if (chain_path != NULL)
 		TRY(read_certs(chain_path, untrusted));
 	leaf = sk_X509_value(certs, 0);
@@ -433,9 +430,9 @@ dev_run(int argc, char **argv)
 		{ "time-scale", required_argument, NULL, 't' },
 		{ "rounds", required_argument, NULL, 'n' },
 		{ "syslog", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	sp_daemon_opts dopts;
 	sp_buf dns;
 	int64_t v;
@@ -445,12 +442,11 @@ dev_run(int argc, char **argv)
 	memset(&dopts, 0, sizeof(dopts));
 	dopts.time_scale = 1;
 	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "device run", run_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
 		case 'd':
-			res = dns_arg(optarg, &dns);
+			res = dns_arg(opt.arg, &dns);
 			if (sp_failed(res)) {
 				rc = sp_cli_usage("device run", "%s", sp_errmsg());
 				goto out;
@@ -458,29 +454,31 @@ dev_run(int argc, char **argv)
 			dopts.dns_servers = sp_buf_cstr(&dns);
 			break;
 		case 't':
-			if (sp_failed(sp_parse_i64(optarg, 1, SP_TIME_SCALE_MAX, "--time-scale", &v))) {
-				rc = sp_cli_usage("device run", "%s", sp_errmsg());
+			if (!sp_opt_i64(&opt, 1, SP_TIME_SCALE_MAX, &v)) {
+				rc = opt.rc;
 				goto out;
 			}
 			dopts.time_scale = (double)v;
 			break;
 		case 'n':
-			if (sp_failed(sp_parse_i64(optarg, 1, 1000000, "--rounds", &v))) {
-				rc = sp_cli_usage("device run", "%s", sp_errmsg());
+			if (!sp_opt_i64(&opt, 1, 1000000, &v)) {
+				rc = opt.rc;
 				goto out;
 			}
 			dopts.max_rounds = (long)v;
 			break;
 		case 's': sp_log_set_syslog(true, "sprov-device"); break;
-		case 'h': fputs(run_help, stdout); goto out;
-		default: rc = BAD_OPT("device run"); goto out;
 		}
 	}
-	if (argc - optind != 1) {
+	if (c < 0) {
+		rc = opt.rc;
+		goto out;
+	}
+	if (argc - opt.ind != 1) {
 		rc = sp_cli_usage("device run", "expected one DIR");
 		goto out;
 	}
-	res = sp_device_run(argv[optind], &dopts);
+	res = sp_device_run(argv[opt.ind], &dopts);
 	if (sp_failed(res))
 		rc = sp_cli_fail("device run", res);
 out:

@@ -1,6 +1,5 @@
 /* sprov fleet: many simulated devices against a provisioning server (docs/FLEET.md). */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,25 +58,9 @@ on_stop(int sig)
 }
 
 /* A strict decimal number: the whole string, finite, within [min, max]. */
-static sp_result
-parse_num(const char *s, double min, double max, const char *what, double *out)
-{
-	char *end = NULL;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || end == NULL || *end != '\0' || errno != 0 || !isfinite(v) ||
-	    v < min || v > max)
-		return sp_error(SP_E_USAGE, "%s: '%.40s' is not a number in [%g, %g]", what, s,
-		    min, max);
-	*out = v;
-	return SP_OK;
-}
-
 enum { O_BUNDLES = 0x100, O_RULE, O_DNS, O_DEVICES, O_CONC, O_RATE, O_STORM, O_DURATION,
        O_ROUNDS, O_RESUME, O_KEEPALIVE, O_JSON, O_APPLY, O_SCALE, O_RETRIES, O_RETRY_DELAY,
-       O_INTERVAL, O_TIMEOUT, O_WORKERS, O_SEED, O_HELP };
+       O_INTERVAL, O_TIMEOUT, O_WORKERS, O_SEED };
 
 int
 sp_cmd_fleet(int argc, char **argv)
@@ -103,9 +86,9 @@ sp_cmd_fleet(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "workers", required_argument, NULL, O_WORKERS },
 		{ "seed", required_argument, NULL, O_SEED },
-		{ "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	sp_result res = SP_OK;
 	sp_fleet_opts o;
 	sp_fleet_stats *st = NULL;
@@ -118,13 +101,13 @@ sp_cmd_fleet(int argc, char **argv)
 	sp_fleet_opts_init(&o);
 	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
 	sp_buf_init(&out, SP_FLEET_OUT_MAX);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "fleet", fleet_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case O_BUNDLES: o.bundles = optarg; break;
-		case O_RULE: o.rule = optarg; break;
+		case O_BUNDLES: o.bundles = opt.arg; break;
+		case O_RULE: o.rule = opt.arg; break;
 		case O_DNS: {
-			sp_slice s = sp_slice_of(optarg);
+			sp_slice s = sp_slice_of(opt.arg);
 			for (;;) {
 				size_t k = sp_slice_find(s, ',');
 				res = sp_dns_server_add(&dns, sp_slice_mk(s.p, k));
@@ -139,60 +122,73 @@ sp_cmd_fleet(int argc, char **argv)
 			break;
 		}
 		case O_DEVICES:
-			TRY(sp_parse_i64(optarg, 1, SP_FLEET_DEVICES_MAX, "--devices", &v));
+			if (!sp_opt_i64(&opt, 1, SP_FLEET_DEVICES_MAX, &v))
+				goto usage;
 			o.devices = (size_t)v;
 			break;
 		case O_CONC:
-			TRY(sp_parse_i64(optarg, 1, SP_FLEET_CONCURRENCY_MAX, "--concurrency", &v));
+			if (!sp_opt_i64(&opt, 1, SP_FLEET_CONCURRENCY_MAX, &v))
+				goto usage;
 			o.concurrency = (unsigned)v;
 			break;
-		case O_RATE: TRY(parse_num(optarg, 1e-3, FLEET_RATE_MAX, "--rate", &o.rate)); break;
+		case O_RATE:
+			if (!sp_opt_double(&opt, 1e-3, FLEET_RATE_MAX, &o.rate))
+				goto usage;
+			break;
 		case O_STORM: storm = true; break;
 		case O_DURATION:
-			TRY(parse_num(optarg, 1e-3, FLEET_DURATION_MAX, "--duration", &o.duration_s));
+			if (!sp_opt_double(&opt, 1e-3, FLEET_DURATION_MAX, &o.duration_s))
+				goto usage;
 			break;
 		case O_ROUNDS:
-			TRY(sp_parse_i64(optarg, 0, UINT32_MAX, "--rounds", &v));
+			if (!sp_opt_i64(&opt, 0, UINT32_MAX, &v))
+				goto usage;
 			o.rounds = (unsigned)v;
 			break;
 		case O_RESUME: o.resume = true; break;
 		case O_KEEPALIVE: o.keepalive = true; break;
 		case O_JSON: json = true; break;
-		case O_APPLY: o.apply = optarg; break;
+		case O_APPLY: o.apply = opt.arg; break;
 		case O_SCALE:
-			TRY(parse_num(optarg, FLEET_SCALE_MIN, 1e6, "--time-scale", &o.time_scale));
+			if (!sp_opt_double(&opt, FLEET_SCALE_MIN, 1e6, &o.time_scale))
+				goto usage;
 			break;
 		case O_RETRIES:
-			TRY(sp_parse_i64(optarg, 0, UINT32_MAX - 1, "--retries", &v));
+			if (!sp_opt_i64(&opt, 0, UINT32_MAX - 1, &v))
+				goto usage;
 			o.retries = (unsigned)v;
 			break;
 		case O_RETRY_DELAY:
-			TRY(sp_parse_i64(optarg, 0, 366 * 86400, "--retry-delay", &o.error_retry_s));
+			if (!sp_opt_i64(&opt, 0, 366 * 86400, &o.error_retry_s))
+				goto usage;
 			break;
 		case O_INTERVAL:
-			TRY(parse_num(optarg, 0, FLEET_DURATION_MAX, "--interval", &o.interval_s));
+			if (!sp_opt_double(&opt, 0, FLEET_DURATION_MAX, &o.interval_s))
+				goto usage;
 			break;
 		case O_TIMEOUT:
-			TRY(parse_num(optarg, 1e-3, 3600, "--timeout", &d));
+			if (!sp_opt_double(&opt, 1e-3, 3600, &d))
+				goto usage;
 			o.timeout_ms = (long)(d * 1000);
 			break;
 		case O_WORKERS:
-			TRY(sp_parse_i64(optarg, 1, SP_FLEET_WORKERS_MAX, "--workers", &v));
+			if (!sp_opt_i64(&opt, 1, SP_FLEET_WORKERS_MAX, &v))
+				goto usage;
 			o.workers = (unsigned)v;
 			break;
 		case O_SEED:
-			TRY(sp_parse_i64(optarg, 0, INT64_MAX, "--seed", &v));
+			if (!sp_opt_i64(&opt, 0, INT64_MAX, &v))
+				goto usage;
 			o.seed = (uint64_t)v;
 			break;
-		case O_HELP: fputs(fleet_help, stdout); rc = SP_EXIT_OK; goto done;
-		default:
-			rc = sp_cli_usage("fleet", "unknown option or missing argument in '%s'",
-			    argv[optind - 1]);
-			goto done;
 		}
 	}
-	if (optind != argc) {
-		rc = sp_cli_usage("fleet", "unexpected argument '%s'", argv[optind]);
+	if (c < 0) {
+		rc = opt.rc;
+		goto done;
+	}
+	if (opt.ind != argc) {
+		rc = sp_cli_usage("fleet", "unexpected argument '%s'", argv[opt.ind]);
 		goto done;
 	}
 	if (o.bundles == NULL || o.rule == NULL) {
@@ -221,6 +217,9 @@ sp_cmd_fleet(int argc, char **argv)
 out:
 	if (sp_failed(res))
 		rc = sp_cli_fail("fleet", res);
+	goto done;
+usage:
+	rc = opt.rc;
 done:
 	free(st);
 	sp_buf_free(&dns);

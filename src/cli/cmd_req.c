@@ -1,5 +1,4 @@
 /* sprov req: the service provider's key and certificate signing request. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,9 +36,9 @@ sp_cmd_req(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "key-type", required_argument, NULL, 't' },
 		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		SP_OPT_HELP_AND_END,
 	};
+	sp_opts opt;
 	sp_result res = SP_OK;
 	const char *cn = NULL, *out = "provserver.csr", *key_out = NULL, *key_in = NULL;
 	const char *type_s = NULL;
@@ -53,24 +52,21 @@ sp_cmd_req(int argc, char **argv)
 
 	sp_buf_init(&kp, SP_PEM_MAX);
 	sp_buf_init(&cp, SP_PEM_MAX);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	sp_opts_init(&opt, "req", req_help, "+h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
-		case 'c': cn = optarg; break;
-		case 'o': out = optarg; break;
-		case 'K': key_out = optarg; break;
-		case 'k': key_in = optarg; break;
-		case 't': type_s = optarg; break;
+		case 'c': cn = opt.arg; break;
+		case 'o': out = opt.arg; break;
+		case 'K': key_out = opt.arg; break;
+		case 'k': key_in = opt.arg; break;
+		case 't': type_s = opt.arg; break;
 		case 'f': force = true; break;
-		case 'h': fputs(req_help, stdout); return SP_EXIT_OK;
-		default:
-			return sp_cli_usage("req", "unknown or incomplete option '%s'",
-			    argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
-		return sp_cli_usage("req", "unexpected argument '%s'", argv[optind]);
+	if (c < 0)
+		return opt.rc;
+	if (opt.ind < argc)
+		return sp_cli_usage("req", "unexpected argument '%s'", argv[opt.ind]);
 	if (cn == NULL)
 		return sp_cli_usage("req", "--cn is required");
 	if (key_in && (key_out || type_s))

@@ -60,7 +60,7 @@ sp_cmd_serve(int argc, char **argv)
 		if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
 			return sp_cli_usage("serve", "unexpected argument '%s'", a);
 		if (i + 1 >= argc)
-			return sp_cli_usage("serve", "%s needs a value", a);
+			return sp_cli_usage("serve", "option '%s' needs a value", a);
 		if (strcmp(a, "--config") == 0) {
 			config_path = argv[++i];
 			continue;

@@ -51,10 +51,8 @@ refused 1 "sprov ca issue: the server would not accept this identity: generic ce
 first=$(sqlite3 ca/ca.db "select serial from certs where mac='000e08aabbcc'")
 refused 1 "sprov ca issue: MAC 000e08aabbcc was already issued (serial $first on $(sqlite3 ca/ca.db "select strftime('%Y-%m-%dT%H:%M:%SZ', issued_at, 'unixepoch') from certs where serial='$first'"), into $T/w/out) and its bundle is not in other; use --reissue to revoke it and issue a new one" \
 	"$SPROV" ca issue ca --mac 000e08aabbcc --out other
-refused 2 "sprov ca issue: give exactly one of --mac and --csv
-Try 'sprov ca issue --help'." "$SPROV" ca issue ca --out out
-refused 2 "sprov ca issue: --out OUTDIR is required
-Try 'sprov ca issue --help'." "$SPROV" ca issue ca --mac 000e08000001
+refused 2 "sprov ca issue: give exactly one of --mac and --csv (see 'sprov ca issue --help')" "$SPROV" ca issue ca --out out
+refused 2 "sprov ca issue: --out OUTDIR is required (see 'sprov ca issue --help')" "$SPROV" ca issue ca --mac 000e08000001
 
 note "rerun of a delivered device skips it and exits 0"
 h=$(tree_hash out)
@@ -83,11 +81,11 @@ refused 1 "sprov ca issue: bad.csv:5: serial 'SN 2' must be 1-64 characters of A
 printf '001122000001,SN1,PAP2\n0011220000zz,SN2,PAP2\n' > bad2.csv
 refused 1 "sprov ca issue: bad2.csv:2: '0011220000zz' is not a MAC address (expected 000e08aabbcc or 00:0e:08:aa:bb:cc)" \
 	"$SPROV" ca issue ca --csv bad2.csv --out bulk
-printf '001122000001,SN1,PAP2\n001122000002\n00:11:22:00:00:01,SN3\n' > dup.csv
+printf '001122000001,SN1,PAP2\n001122000002,,\n00:11:22:00:00:01,SN3,\n' > dup.csv
 refused 1 "sprov ca issue: dup.csv:3: MAC 001122000001 repeats line 1" "$SPROV" ca issue ca --csv dup.csv --out bulk
-printf '001122000001,SN1,PAP2,extra\n' > wide.csv
-refused 1 "sprov ca issue: wide.csv:1: too many fields (expected mac,serial,product)" "$SPROV" ca issue ca --csv wide.csv --out bulk
-printf '001122000001,SN1\n000e08aabbcc,SN2\n' > taken.csv
+printf '001122000001,SN1,PAP2,group,extra\n' > wide.csv
+refused 1 "sprov ca issue: wide.csv:1: expected mac,serial,product[,group], got 5 fields" "$SPROV" ca issue ca --csv wide.csv --out bulk
+printf '001122000001,SN1,\n000e08aabbcc,SN2,\n' > taken.csv
 refused 1 "sprov ca issue: taken.csv:2: MAC 000e08aabbcc was already issued (serial $(sqlite3 ca/ca.db "select serial from certs where mac='000e08aabbcc' and status='valid'") on $(sqlite3 ca/ca.db "select strftime('%Y-%m-%dT%H:%M:%SZ', issued_at, 'unixepoch') from certs where mac='000e08aabbcc' and status='valid'"), into $T/w/other) and its bundle is not in bulk; use --reissue to revoke it and issue a new one" \
 	"$SPROV" ca issue ca --csv taken.csv --out bulk
 
@@ -118,8 +116,7 @@ refused 1 "sprov ca revoke: MAC 002233000001 has no valid certificate in ca/ca.d
 refused 1 "sprov ca revoke: certificate $victim is already revoked (keyCompromise)" \
 	"$SPROV" ca revoke ca --serial "$victim"
 refused 1 "sprov ca revoke: no certificate with serial 0123 in ca/ca.db" "$SPROV" ca revoke ca --serial 0x123
-refused 2 "sprov ca revoke: reason 'stolen' is not one of keyCompromise, superseded, cessationOfOperation, affiliationChanged, caCompromise, unspecified
-Try 'sprov ca revoke --help'." "$SPROV" ca revoke ca --serial "$victim" --reason stolen
+refused 2 "sprov ca revoke: reason 'stolen' is not one of keyCompromise, superseded, cessationOfOperation, affiliationChanged, caCompromise, unspecified (see 'sprov ca revoke --help')" "$SPROV" ca revoke ca --serial "$victim" --reason stolen
 expect_rc 0 "$SPROV" ca crl ca --ca device
 expect_out_contains "device CA CRL number 1, 302 revoked"
 cat ca/device-ca.crt ca/device-ca.crl > chain-crl.pem
@@ -137,8 +134,7 @@ n1=${n1#0x}; n2=${n2#0x}
 expect_rc 0 "$SPROV" ca crl ca --ca server
 expect_out_contains "server CA CRL number 1, 0 revoked"
 openssl crl -in ca/server-ca.crl -CAfile ca/server-ca.crt -noout 2>&1 | grep -c 'verify OK' >/dev/null || fail "server CRL signature"
-refused 2 "sprov ca crl: --ca device or --ca server is required
-Try 'sprov ca crl --help'." "$SPROV" ca crl ca
+refused 2 "sprov ca crl: --ca device or --ca server is required (see 'sprov ca crl --help')" "$SPROV" ca crl ca
 
 note "list --revoked / --json"
 expect_rc 0 "$SPROV" ca list ca --revoked

@@ -112,10 +112,8 @@ refused 1 "sprov ca sign: missing.csr: No such file or directory" "$SPROV" ca si
 refused 1 "sprov ca sign: provserver.crt: file exists (use --force to replace it)" "$SPROV" ca sign ca ec.csr
 refused 1 "sprov ca sign: nope: no CA here (missing ca.db; run 'sprov ca init nope' first)" \
 	"$SPROV" ca sign nope ec.csr -o x.crt
-refused 2 "sprov ca sign: expected DIR and CSR
-Try 'sprov ca sign --help'." "$SPROV" ca sign ca
-refused 2 "sprov ca sign: --days: 0 is out of range (1 to 36500)
-Try 'sprov ca sign --help'." "$SPROV" ca sign ca ec.csr --days 0
+refused 2 "sprov ca sign: expected DIR and CSR (see 'sprov ca sign --help')" "$SPROV" ca sign ca
+refused 2 "sprov ca sign: --days: 0 is out of range (1 to 36500) (see 'sprov ca sign --help')" "$SPROV" ca sign ca ec.csr --days 0
 
 note "allowed-domain policy"
 expect_rc 0 "$SPROV" ca policy ca --allow-domain telco.net --allow-domain Example.NET

@@ -168,7 +168,7 @@ sqlite3 "$DB" "INSERT INTO contacts (mac, time, ip, ua, ua_vendor, ua_product, u
     VALUES ('000e08aabbcc', 1700000000, '192.0.2.7', 'Cisco/SPA-962-6.1.5 (88012BA01234)', 'Cisco', 'SPA-962', '6.1.5', NULL, '88012BA01234', '\"e1\"', 200),
            ('000e08000002', 1700000001, '192.0.2.8', 'evil' || char(27) || '[31m', NULL, NULL, NULL, NULL, NULL, '', 404)"
 expect_rc 0 db devices show 000e08aabbcc
-expect_out_contains "last contact 2023-11-14T22:13:20Z from 192.0.2.7, status 200, etag \"e1\""
+expect_out_contains "last contact 2023-11-14T22:13:20Z from 192.0.2.7, status 200, etag \\x22e1\\x22"
 expect_out_contains "vendor Cisco, product SPA-962, version 6.1.5, serial 88012BA01234"
 expect_rc 0 db devices show 000e08000002
 expect_out_contains 'evil\x1b[31m'
@@ -223,7 +223,7 @@ refused 1 "exists.csv:2: device 000e08100001 already exists" db devices import e
 printf '000e08200001,A\n' >short.csv
 refused 1 "short.csv:1: expected mac,serial,product[,group], got 2 fields" db devices import short.csv
 printf '000e08200001,A,P,G,X\n' >long.csv
-refused 1 "long.csv:1: more than 4 fields" db devices import long.csv
+refused 1 "long.csv:1: expected mac,serial,product[,group], got 5 fields" db devices import long.csv
 printf '000e08200001,"A,P\n' >quote.csv
 refused 1 "quote.csv:1: unterminated quoted field" db devices import quote.csv
 printf 'mac,serial,product\n' >empty.csv

@@ -1,0 +1,41 @@
+/*
+ * What the `sprov db` files share (cmd_db.c, cmd_db_devices.c,
+ * cmd_db_params.c, cmd_db_import.c): option values, the store, MACs, times.
+ */
+#ifndef SPROV_CLI_CMD_DB_H
+#define SPROV_CLI_CMD_DB_H
+
+#include <stdint.h>
+
+#include "cli/cli.h"
+#include "common/result.h"
+#include "identity/mac.h"
+#include "store/store.h"
+
+enum { OPT_STORE = 0x100, OPT_JSON, OPT_SERIAL, OPT_PRODUCT,
+	OPT_GROUP, OPT_DISABLED, OPT_DEFAULT, OPT_DEVICE, OPT_ACCESS, OPT_FIELD,
+	OPT_STDIN };
+
+#define OPT_STORE_ENTRY { "store", required_argument, NULL, OPT_STORE }
+
+/* JSON output goes through common/text; a failed write ends the listing. */
+#define JSON_STR(p, n) TRY(sp_json_fput(stdout, sp_slice_mk((p), (n))))
+#define JSON_CSTR(s) TRY(sp_json_fput(stdout, sp_slice_of(s)))
+
+/* A parameter value or a profile as a JSON string; the copy is wiped. */
+SP_MUST_CHECK sp_result sp_dbcli_json_secret(sp_slice s);
+
+/* --store URI, else $SPROV_STORE, else sqlite:sprov.db. */
+SP_MUST_CHECK sp_result sp_dbcli_open_store(const char *opt, int flags,
+    sp_store **out);
+SP_MUST_CHECK sp_result sp_dbcli_parse_mac(const char *s, sp_mac *out);
+/* 2026-01-31T12:00:00Z, or "-" for 0 (never). */
+void sp_dbcli_fmt_time(int64_t t, char out[32]);
+
+/* Subcommands of `sprov db` (argv[0] is the subcommand name). */
+int sp_dbcli_devices(int argc, char **argv);
+int sp_dbcli_devices_import(int argc, char **argv);
+int sp_dbcli_params(int argc, char **argv);
+int sp_dbcli_import(int argc, char **argv);
+
+#endif
