@@ -168,7 +168,7 @@ sqlite3 "$DB" "INSERT INTO contacts (mac, time, ip, ua, ua_vendor, ua_product, u
     VALUES ('000e08aabbcc', 1700000000, '192.0.2.7', 'Cisco/SPA-962-6.1.5 (88012BA01234)', 'Cisco', 'SPA-962', '6.1.5', NULL, '88012BA01234', '\"e1\"', 200),
            ('000e08000002', 1700000001, '192.0.2.8', 'evil' || char(27) || '[31m', NULL, NULL, NULL, NULL, NULL, '', 404)"
 expect_rc 0 db devices show 000e08aabbcc
-expect_out_contains "last contact 2023-11-14T22:13:20Z from 192.0.2.7, status 200, etag \\x22e1\\x22"
+expect_out_contains "last contact 2023-11-14T22:13:20Z from 192.0.2.7, status 200, etag \"e1\""
 expect_out_contains "vendor Cisco, product SPA-962, version 6.1.5, serial 88012BA01234"
 expect_rc 0 db devices show 000e08000002
 expect_out_contains 'evil\x1b[31m'
