@@ -351,12 +351,13 @@ out:
 }
 
 sp_result
-sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
-    const uint8_t serial[SP_SERIAL_LEN], int64_t not_before, int64_t not_after,
-    X509 **out)
+sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *cn,
+    const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
+    int64_t not_after, X509 **out)
 {
 	sp_result res = SP_OK;
 	X509 *x = NULL;
+	X509_NAME *name = NULL;
 	X509_EXTENSION *aki = NULL;
 	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
 	X509V3_CTX ctx;
@@ -368,8 +369,15 @@ sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
 	TRY_OSSL_PTR(x, X509_new(), "certificate");
 	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
 	TRY(set_serial(x, serial));
-	/* The subject exactly as requested: the device matches the CN itself. */
-	TRY_OSSL(X509_set_subject_name(x, X509_REQ_get_subject_name(req)), "subject");
+	/*
+	 * CN alone, never the CSR's subject: with both vendor roots in a
+	 * server's client-ca, a copied ST=<MAC>/L=<serial>/OU=<product> would
+	 * make this certificate read as that device's identity.
+	 */
+	TRY_OSSL_PTR(name, X509_NAME_new(), "subject");
+	TRY_OSSL(X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
+	    (const unsigned char *)cn, (int)strlen(cn), -1, 0), "subject CN");
+	TRY_OSSL(X509_set_subject_name(x, name), "subject");
 	TRY_OSSL(X509_set_issuer_name(x, X509_get_subject_name(ca)), "issuer");
 	TRY(set_dates(x, not_before, not_after));
 	TRY_OSSL(X509_set_pubkey(x, pub), "public key");
@@ -387,6 +395,7 @@ sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
 	*out = x;
 	x = NULL;
 out:
+	X509_NAME_free(name);
 	X509_EXTENSION_free(aki);
 	X509_free(x);
 	return res;

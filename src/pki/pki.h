@@ -97,11 +97,13 @@ SP_MUST_CHECK sp_result sp_cert_make_root(EVP_PKEY *key, const char *org,
 
 /*
  * A provisioning server certificate from a CSR that passed the policy: the
- * CSR's subject kept exactly, SAN dNSName = fqdn, EKU serverAuth,
- * keyUsage digitalSignature (+keyEncipherment for RSA), SKI/AKI, CA:FALSE.
+ * subject is CN=cn alone (UTF8String; nothing else of the CSR's subject is
+ * copied, so a CSR cannot borrow a device's ST/L/OU identity), SAN dNSName =
+ * fqdn, EKU serverAuth, keyUsage digitalSignature (+keyEncipherment for RSA),
+ * SKI/AKI, CA:FALSE.  Only the CSR's public key is used.
  */
 SP_MUST_CHECK sp_result sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req,
-    const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
+    const char *cn, const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
     int64_t not_after, X509 **out);
 
 /*
