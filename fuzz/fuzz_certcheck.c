@@ -2,8 +2,8 @@
  * The device's certificate checks (src/device/check.c) on an arbitrary DER
  * certificate: chain verification with the device's store parameters (the
  * input is its own trust anchor, so a well-formed self-signed input gets
- * through the signature and on to every rule), the purpose/EKU rules and the
- * CN rule.  Invariants: a refusal is always SP_E_VERIFY with a message that
+ * through the signature and on to every rule), the strict per-certificate
+ * rules, the purpose/EKU rules and the CN rule.  Invariants: a refusal is always SP_E_VERIFY with a message that
  * names the check; an accepted CN has a FQDN that passes the shared rule.
  */
 #include <stdint.h>
@@ -45,6 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (X509_STORE_add_cert(st, x) == 1)
 		refusal_ok(sp_srvcheck_chain(st, x, NULL, AT));
 	refusal_ok(sp_srvcheck_purpose(x));
+	refusal_ok(sp_srvcheck_strict_cert(x, 0));
+	refusal_ok(sp_srvcheck_strict_cert(x, 1));
 	r = sp_srvcheck_cn(x, fqdn);
 	refusal_ok(r);
 	if (sp_ok(r) && sp_failed(sp_fqdn_check(sp_slice_of(fqdn))))

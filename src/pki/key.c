@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -152,6 +153,13 @@ sp_result
 sp_key_pem(EVP_PKEY *key, sp_buf *out)
 {
 	return pki_encode(PKI_KEY, key, out);
+}
+
+bool
+sp_digest_weak(int md_nid)
+{
+	return md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md5_sha1 ||
+	    md_nid == NID_md4 || md_nid == NID_md2;
 }
 
 void

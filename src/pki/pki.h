@@ -59,6 +59,11 @@ SP_MUST_CHECK sp_result sp_key_pem(EVP_PKEY *key, sp_buf *out);
  * 2048 bits, or EC on P-256 or P-384.  The message names the rule.
  */
 SP_MUST_CHECK sp_result sp_key_policy(EVP_PKEY *key);
+/*
+ * The signature floor shared by the CA's CSR policy and the device: a
+ * digest NID that is refused (SHA-1, MD5, MD5+SHA1, MD4, MD2).
+ */
+bool sp_digest_weak(int md_nid);
 /* "EC P-256", "RSA 2048", ... for messages. */
 void sp_key_describe(EVP_PKEY *key, char *out, size_t outsz);
 
