@@ -218,6 +218,7 @@ test_strict_cert(void **state)
 	EVP_PKEY *k;
 	X509_EXTENSION *e;
 	ASN1_OCTET_STRING *v;
+	ASN1_OBJECT *oid;
 	uint8_t big[21];
 	(void)state;
 
@@ -245,7 +246,9 @@ test_strict_cert(void **state)
 	/* an unknown critical extension */
 	v = ASN1_OCTET_STRING_new();
 	assert_int_equal(ASN1_OCTET_STRING_set(v, (const unsigned char *)"\x05\x00", 2), 1);
-	e = X509_EXTENSION_create_by_OBJ(NULL, OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1), 1, v);
+	oid = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+	e = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, v);
+	ASN1_OBJECT_free(oid);
 	assert_non_null(e);
 	assert_int_equal(X509_add_ext(x, e, -1), 1);
 	strict_refuses(x, "critical extension rule: the certificate at depth 0 has an unknown "
