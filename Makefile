@@ -45,7 +45,8 @@ check-asan: build-asan
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
 
 # Run every libFuzzer target for FUZZ_SECONDS, growing a scratch corpus seeded
-# from fuzz/corpus (the checked-in corpus is not modified).
+# from fuzz/corpus.  Fails if a target is missing or finds anything; each
+# finding is copied to fuzz/corpus/<name>/crash-<sha1> (replayed by check).
 fuzz: build-fuzz
 	sh scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS)
 

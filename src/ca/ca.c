@@ -226,7 +226,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	TRY_ALLOC(row, calloc(1, sizeof(*row)));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_serial_new(serial));
-	TRY(sp_cert_make_server(ca, ca_key, req, info.fqdn, serial, now,
+	TRY(sp_cert_make_server(ca, ca_key, req, info.cn, info.fqdn, serial, now,
 	    days_to_not_after(now, days), &cert));
 	TRY(sp_cert_der(cert, &der));
 	TRY(sp_cert_pem(cert, &pem));

@@ -50,6 +50,25 @@ sp_csr_policy_cn(sp_slice cn, const char *const *domains, size_t ndomains,
 	return res;
 }
 
+/* The signature floor the device applies to certificates, applied to the CSR. */
+static sp_result
+csr_sig_policy(X509_REQ *req)
+{
+	const X509_ALGOR *alg = NULL;
+	int mdnid = NID_undef, pknid = NID_undef;
+
+	X509_REQ_get0_signature(req, NULL, &alg);
+	if (alg == NULL || !OBJ_find_sigid_algs(OBJ_obj2nid(alg->algorithm), &mdnid, &pknid))
+		mdnid = pknid = NID_undef;
+	if (sp_digest_weak(mdnid))
+		return sp_error(SP_E_POLICY, REJ "signature rule: the CSR is signed with %s "
+		    "(SHA-1 and MD5 are refused)", OBJ_nid2sn(mdnid));
+	if (pknid == NID_dsa)
+		return sp_error(SP_E_POLICY, REJ "signature rule: the CSR is signed with DSA "
+		    "(refused)");
+	return SP_OK;
+}
+
 sp_result
 sp_csr_policy(X509_REQ *req, const char *const *domains, size_t ndomains,
     sp_csr_info *out)
@@ -66,6 +85,7 @@ sp_csr_policy(X509_REQ *req, const char *const *domains, size_t ndomains,
 	ENSURE(X509_REQ_verify(req, pub) == 1, SP_E_POLICY,
 	    REJ "signature rule: the CSR's own signature does not verify");
 	ERR_clear_error();
+	TRY(csr_sig_policy(req));
 	res = sp_key_policy(pub);
 	if (sp_failed(res))
 		TRY(sp_error_wrap(res, "CSR rejected"));

@@ -10,6 +10,13 @@
  *   4. address: the connected peer address is among the A/AAAA answers for
  *      the FQDN.
  *
+ * Check 1 is stricter than `openssl verify -x509_strict` (docs/DEVICE.md
+ * lists the rules): the leaf carries EKU serverAuth and is no CA; every
+ * certificate of the chain is v3, has a positive serial of at most 20
+ * octets, no unknown critical extension, no SHA-1/MD5/DSA signature and no
+ * key below RSA 2048 / P-256; AKI/SKI as RFC 5280 requires; name constraints
+ * also bind the CN's FQDN.
+ *
  * One implementation serves `sprov device resync` (inside the TLS handshake,
  * see fetch.c) and `sprov device check-cert` (offline), so both accept and
  * refuse exactly the same certificates.  Every refusal is an SP_E_VERIFY
@@ -37,7 +44,7 @@ typedef enum sp_srvcheck {
 /* "chain", "cn", "host", "address"; "" for NONE. */
 const char *sp_srvcheck_name(sp_srvcheck c);
 
-/* Check 1, second half: the leaf may serve TLS (EKU serverAuth if EKU). */
+/* Check 1, leaf rules: EKU serverAuth present and explicit; not a CA. */
 SP_MUST_CHECK sp_result sp_srvcheck_purpose(X509 *leaf);
 
 /* Check 2.  On success fqdn holds the CN's FQDN part (NUL-terminated). */
@@ -67,6 +74,20 @@ SP_MUST_CHECK sp_result sp_srvcheck_load_roots(const char *path, X509_STORE **ou
  */
 SP_MUST_CHECK sp_result sp_srvcheck_chain(X509_STORE *roots, X509 *leaf,
     STACK_OF(X509) *untrusted, int64_t at);
+
+/*
+ * Check 1, the per-certificate rules on one certificate of a chain (depth 0
+ * is the leaf): version, serial, critical extensions, algorithms.
+ */
+SP_MUST_CHECK sp_result sp_srvcheck_strict_cert(X509 *x, int depth);
+
+/*
+ * Check 1, strict rules over a verified chain (leaf first, as
+ * X509_STORE_CTX_get0_chain gives it): sp_srvcheck_strict_cert on each, and
+ * the leaf CN's FQDN against every CA's name constraints.  sp_srvcheck_chain
+ * runs it; the TLS verify callback runs it at depth 0.
+ */
+SP_MUST_CHECK sp_result sp_srvcheck_strict(STACK_OF(X509) *chain);
 
 /* Prepare a store's verify parameters the way every device check wants them. */
 SP_MUST_CHECK sp_result sp_srvcheck_store_params(X509_STORE *store);

@@ -151,6 +151,10 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	}
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return 1;
+	if (sp_failed(sp_srvcheck_strict(X509_STORE_CTX_get0_chain(xs)))) {
+		record(at, SP_CHECK_CHAIN);
+		return 0;
+	}
 	leaf = X509_STORE_CTX_get_current_cert(xs);
 	if (leaf == NULL || sp_failed(sp_srvcheck_leaf(leaf, sp_slice_of(at->host), at->fqdn,
 	    &failed))) {

@@ -20,6 +20,7 @@
 
 #include "common/util.h"
 #include "identity/cn.h"
+#include "pki/pki_int.h"
 
 /* ---- serials ---- */
 
@@ -134,34 +135,13 @@ out:
 sp_result
 sp_cert_load(const char *path, X509 **out)
 {
-	sp_result res = SP_OK;
-	sp_buf b;
-
-	sp_buf_init(&b, SP_PEM_MAX);
-	TRY(sp_read_file(path, SP_PEM_MAX, &b));
-	res = sp_cert_parse_pem((const uint8_t *)b.p, b.len, out);
-	if (sp_failed(res))
-		res = sp_error_wrap(res, "%s", path);
-out:
-	sp_buf_free(&b);
-	return res;
+	return pki_load(path, PKI_CERT, out);
 }
 
 sp_result
 sp_cert_pem(X509 *cert, sp_buf *out)
 {
-	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	char *p;
-	long n;
-
-	TRY_OSSL_PTR(bio, BIO_new(BIO_s_mem()), "certificate");
-	TRY_OSSL(PEM_write_bio_X509(bio, cert), "certificate encoding");
-	n = BIO_get_mem_data(bio, &p);
-	TRY(sp_buf_append(out, p, (size_t)n));
-out:
-	BIO_free(bio);
-	return res;
+	return pki_encode(PKI_CERT, cert, out);
 }
 
 sp_result
@@ -178,29 +158,10 @@ out:
 	return res;
 }
 
-static sp_result
-name_oneline(const X509_NAME *name, sp_buf *out)
-{
-	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	char *p;
-	long n;
-	unsigned long flags = XN_FLAG_SEP_CPLUS_SPC | XN_FLAG_FN_SN |
-	    (ASN1_STRFLGS_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-
-	TRY_OSSL_PTR(bio, BIO_new(BIO_s_mem()), "subject");
-	ENSURE(X509_NAME_print_ex(bio, name, 0, flags) >= 0, SP_E_CRYPTO, "subject");
-	n = BIO_get_mem_data(bio, &p);
-	TRY(sp_buf_append(out, p, (size_t)n));
-out:
-	BIO_free(bio);
-	return res;
-}
-
 sp_result
 sp_cert_subject(X509 *cert, sp_buf *out)
 {
-	return name_oneline(X509_get_subject_name(cert), out);
+	return pki_encode(PKI_SUBJECT, X509_get_subject_name(cert), out);
 }
 
 static sp_result
@@ -228,15 +189,22 @@ out:
 
 /* ---- building ---- */
 
+/* A new v3 certificate with this serial: the start of every certificate we make. */
 static sp_result
-set_serial(X509 *x, const uint8_t serial[SP_SERIAL_LEN])
+cert_new(const uint8_t serial[SP_SERIAL_LEN], X509 **out)
 {
 	sp_result res = SP_OK;
+	X509 *x = NULL;
 
+	TRY_OSSL_PTR(x, X509_new(), "certificate");
+	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
 	/* Positive, no leading zero byte (sp_serial_new): the raw bytes are the DER content. */
 	TRY_OSSL(ASN1_STRING_set(X509_get_serialNumber(x), serial, SP_SERIAL_LEN),
 	    "serial");
+	*out = x;
+	x = NULL;
 out:
+	X509_free(x);
 	return res;
 }
 
@@ -288,8 +256,8 @@ out:
 	return res;
 }
 
-static sp_result
-make_aki(X509 *ca, X509_EXTENSION **out)
+sp_result
+pki_make_aki(X509 *ca, X509_EXTENSION **out)
 {
 	sp_result res = SP_OK;
 	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
@@ -323,9 +291,7 @@ sp_cert_make_root(EVP_PKEY *key, const char *org, const char *cn,
 	X509_NAME *name = NULL;
 	X509V3_CTX ctx;
 
-	TRY_OSSL_PTR(x, X509_new(), "root certificate");
-	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
-	TRY(set_serial(x, serial));
+	TRY(cert_new(serial, &x));
 	TRY_OSSL_PTR(name, X509_NAME_new(), "root subject");
 	TRY_OSSL(X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8,
 	    (const unsigned char *)org, -1, -1, 0), "root subject O='%s'", org);
@@ -351,12 +317,13 @@ out:
 }
 
 sp_result
-sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
-    const uint8_t serial[SP_SERIAL_LEN], int64_t not_before, int64_t not_after,
-    X509 **out)
+sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *cn,
+    const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
+    int64_t not_after, X509 **out)
 {
 	sp_result res = SP_OK;
 	X509 *x = NULL;
+	X509_NAME *name = NULL;
 	X509_EXTENSION *aki = NULL;
 	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
 	X509V3_CTX ctx;
@@ -365,16 +332,19 @@ sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
 	ENSURE(pub != NULL, SP_E_PARSE, "CSR has no usable public key");
 	ENSURE((size_t)snprintf(san, sizeof(san), "DNS:%s", fqdn) < sizeof(san),
 	    SP_E_LIMIT, "FQDN too long");
-	TRY_OSSL_PTR(x, X509_new(), "certificate");
-	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
-	TRY(set_serial(x, serial));
-	/* The subject exactly as requested: the device matches the CN itself. */
-	TRY_OSSL(X509_set_subject_name(x, X509_REQ_get_subject_name(req)), "subject");
+	TRY(cert_new(serial, &x));
+	/*
+	 * CN alone, never the CSR's subject: with both vendor roots in a
+	 * server's client-ca, a copied ST=<MAC>/L=<serial>/OU=<product> would
+	 * make this certificate read as that device's identity.
+	 */
+	TRY(pki_name_cn(cn, &name));
+	TRY_OSSL(X509_set_subject_name(x, name), "subject");
 	TRY_OSSL(X509_set_issuer_name(x, X509_get_subject_name(ca)), "issuer");
 	TRY(set_dates(x, not_before, not_after));
 	TRY_OSSL(X509_set_pubkey(x, pub), "public key");
 	TRY(add_ski(x));
-	TRY(make_aki(ca, &aki));
+	TRY(pki_make_aki(ca, &aki));
 	TRY_OSSL(X509_add_ext(x, aki, -1), "AKI");
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	TRY(add_ext_conf(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
@@ -387,6 +357,7 @@ sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *fqdn,
 	*out = x;
 	x = NULL;
 out:
+	X509_NAME_free(name);
 	X509_EXTENSION_free(aki);
 	X509_free(x);
 	return res;
@@ -428,7 +399,7 @@ sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key, sp_devcert_maker **out)
 		    conf[i].nid, conf[i].v), "extension %s", conf[i].v);
 		m->nexts++;
 	}
-	TRY(make_aki(ca, &m->exts[m->nexts]));
+	TRY(pki_make_aki(ca, &m->exts[m->nexts]));
 	m->nexts++;
 	TRY_OSSL_PTR(m->sign_tmpl, EVP_MD_CTX_new(), "signing context");
 	TRY_OSSL(EVP_DigestSignInit(m->sign_tmpl, NULL, EVP_sha256(), NULL, ca_key),
@@ -563,9 +534,7 @@ sp_devcert_make(sp_devcert_maker *m, const sp_devcert_req *r, EVP_PKEY *key,
 	dev_attr a[4];
 	size_t n = dev_attrs(r, a);
 
-	TRY_OSSL_PTR(x, X509_new(), "certificate");
-	TRY_OSSL(X509_set_version(x, X509_VERSION_3), "version");
-	TRY(set_serial(x, serial));
+	TRY(cert_new(serial, &x));
 	TRY_OSSL_PTR(name, X509_NAME_new(), "subject");
 	for (size_t i = 0; i < n; i++)
 		TRY(add_attr(name, a[i].nid, a[i].v));

@@ -9,6 +9,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "pki/pki_int.h"
+
 static const struct {
 	const char *name;
 	int code;
@@ -52,11 +54,7 @@ sp_crl_make(X509 *ca, EVP_PKEY *ca_key, const sp_crl_entry *e, size_t n, int64_t
 	ASN1_TIME *t = NULL;
 	ASN1_INTEGER *num = NULL, *ser = NULL;
 	ASN1_ENUMERATED *reason = NULL;
-	AUTHORITY_KEYID *akid = NULL;
-	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(ca);
-	BIO *bio = NULL;
-	char *p;
-	long len;
+	X509_EXTENSION *aki = NULL;
 
 	TRY_OSSL_PTR(crl, X509_CRL_new(), "CRL");
 	TRY_OSSL(X509_CRL_set_version(crl, X509_CRL_VERSION_2), "CRL version");
@@ -96,18 +94,12 @@ sp_crl_make(X509 *ca, EVP_PKEY *ca_key, const sp_crl_entry *e, size_t n, int64_t
 	TRY_OSSL_PTR(num, ASN1_INTEGER_new(), "CRL number");
 	TRY_OSSL(ASN1_INTEGER_set_int64(num, number), "CRL number");
 	TRY_OSSL(X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0), "CRL number");
-	ENSURE(ski != NULL, SP_E_CRYPTO, "CA certificate has no subject key identifier");
-	TRY_OSSL_PTR(akid, AUTHORITY_KEYID_new(), "AKI");
-	TRY_OSSL_PTR(akid->keyid, ASN1_OCTET_STRING_dup(ski), "AKI");
-	TRY_OSSL(X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0), "AKI");
+	TRY(pki_make_aki(ca, &aki));
+	TRY_OSSL(X509_CRL_add_ext(crl, aki, -1), "AKI");
 	TRY_OSSL(X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0 ? 1 : 0, "signing the CRL");
-	TRY_OSSL_PTR(bio, BIO_new(BIO_s_mem()), "CRL");
-	TRY_OSSL(PEM_write_bio_X509_CRL(bio, crl), "CRL encoding");
-	len = BIO_get_mem_data(bio, &p);
-	TRY(sp_buf_append(pem_out, p, (size_t)len));
+	TRY(pki_encode(PKI_CRL, crl, pem_out));
 out:
-	BIO_free(bio);
-	AUTHORITY_KEYID_free(akid);
+	X509_EXTENSION_free(aki);
 	ASN1_ENUMERATED_free(reason);
 	ASN1_INTEGER_free(num);
 	ASN1_INTEGER_free(ser);

@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "common/util.h"
+#include "pki/pki_int.h"
 
 sp_result
 sp_csr_parse(const uint8_t *p, size_t n, X509_REQ **out)
@@ -45,17 +46,7 @@ out:
 sp_result
 sp_csr_load(const char *path, X509_REQ **out)
 {
-	sp_result res = SP_OK;
-	sp_buf b;
-
-	sp_buf_init(&b, SP_PEM_MAX);
-	TRY(sp_read_file(path, SP_PEM_MAX, &b));
-	res = sp_csr_parse((const uint8_t *)b.p, b.len, out);
-	if (sp_failed(res))
-		res = sp_error_wrap(res, "%s", path);
-out:
-	sp_buf_free(&b);
-	return res;
+	return pki_load(path, PKI_CSR, out);
 }
 
 sp_result
@@ -67,10 +58,7 @@ sp_csr_build(EVP_PKEY *key, const char *cn, X509_REQ **out)
 
 	TRY_OSSL_PTR(req, X509_REQ_new(), "CSR");
 	TRY_OSSL(X509_REQ_set_version(req, X509_REQ_VERSION_1), "CSR version");
-	TRY_OSSL_PTR(name, X509_NAME_new(), "CSR subject");
-	/* UTF8String, explicitly: the CN rule has already limited it to ASCII. */
-	TRY_OSSL(X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
-	    (const unsigned char *)cn, (int)strlen(cn), -1, 0), "CSR subject CN");
+	TRY(pki_name_cn(cn, &name));
 	TRY_OSSL(X509_REQ_set_subject_name(req, name), "CSR subject");
 	TRY_OSSL(X509_REQ_set_pubkey(req, key), "CSR public key");
 	TRY_OSSL(X509_REQ_sign(req, key, EVP_sha256()) > 0 ? 1 : 0, "signing the CSR");
@@ -85,16 +73,5 @@ out:
 sp_result
 sp_csr_pem(X509_REQ *req, sp_buf *out)
 {
-	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	char *p;
-	long n;
-
-	TRY_OSSL_PTR(bio, BIO_new(BIO_s_mem()), "CSR");
-	TRY_OSSL(PEM_write_bio_X509_REQ(bio, req), "CSR encoding");
-	n = BIO_get_mem_data(bio, &p);
-	TRY(sp_buf_append(out, p, (size_t)n));
-out:
-	BIO_free(bio);
-	return res;
+	return pki_encode(PKI_CSR, req, out);
 }

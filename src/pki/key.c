@@ -11,10 +11,12 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include "common/util.h"
+#include "pki/pki_int.h"
 
 static const struct {
 	const char *name;
@@ -150,19 +152,14 @@ out:
 sp_result
 sp_key_pem(EVP_PKEY *key, sp_buf *out)
 {
-	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	char *p;
-	long n;
+	return pki_encode(PKI_KEY, key, out);
+}
 
-	TRY_OSSL_PTR(bio, BIO_new(BIO_s_secmem()), "private key");
-	TRY_OSSL(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL),
-	    "private key encoding");
-	n = BIO_get_mem_data(bio, &p);
-	TRY(sp_buf_append(out, p, (size_t)n));
-out:
-	BIO_free(bio);
-	return res;
+bool
+sp_digest_weak(int md_nid)
+{
+	return md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md5_sha1 ||
+	    md_nid == NID_md4 || md_nid == NID_md2;
 }
 
 void

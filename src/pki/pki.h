@@ -59,6 +59,11 @@ SP_MUST_CHECK sp_result sp_key_pem(EVP_PKEY *key, sp_buf *out);
  * 2048 bits, or EC on P-256 or P-384.  The message names the rule.
  */
 SP_MUST_CHECK sp_result sp_key_policy(EVP_PKEY *key);
+/*
+ * The signature floor shared by the CA's CSR policy and the device: a
+ * digest NID that is refused (SHA-1, MD5, MD5+SHA1, MD4, MD2).
+ */
+bool sp_digest_weak(int md_nid);
 /* "EC P-256", "RSA 2048", ... for messages. */
 void sp_key_describe(EVP_PKEY *key, char *out, size_t outsz);
 
@@ -97,11 +102,13 @@ SP_MUST_CHECK sp_result sp_cert_make_root(EVP_PKEY *key, const char *org,
 
 /*
  * A provisioning server certificate from a CSR that passed the policy: the
- * CSR's subject kept exactly, SAN dNSName = fqdn, EKU serverAuth,
- * keyUsage digitalSignature (+keyEncipherment for RSA), SKI/AKI, CA:FALSE.
+ * subject is CN=cn alone (UTF8String; nothing else of the CSR's subject is
+ * copied, so a CSR cannot borrow a device's ST/L/OU identity), SAN dNSName =
+ * fqdn, EKU serverAuth, keyUsage digitalSignature (+keyEncipherment for RSA),
+ * SKI/AKI, CA:FALSE.  Only the CSR's public key is used.
  */
 SP_MUST_CHECK sp_result sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req,
-    const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
+    const char *cn, const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
     int64_t not_after, X509 **out);
 
 /*

@@ -98,7 +98,9 @@ parse_ms(const char *name, const char *v, int64_t lo, int64_t hi, int64_t *out)
 		r = sp_parse_i64(tmp, lo, hi, name, &x);
 	} else {
 		r = sp_parse_i64(v, (lo + 999) / 1000, hi / 1000, name, &x);
-		x *= 1000;
+		/* Only a parsed, in-range x: it is unset after a refusal. */
+		if (sp_ok(r))
+			x *= 1000;
 	}
 	if (sp_ok(r))
 		*out = x;

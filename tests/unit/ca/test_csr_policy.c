@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/dsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -56,6 +57,16 @@ static X509_REQ *
 csr1(EVP_PKEY *key, const char *cn, size_t len)
 {
 	return csr(key, &cn, &len, 1);
+}
+
+/* csr1 signed again with md (the subject and key stay). */
+static X509_REQ *
+csr_md(EVP_PKEY *key, const EVP_MD *md)
+{
+	X509_REQ *r = csr1(key, "sprov.callme.com", 16);
+
+	assert_true(X509_REQ_sign(r, key, md) > 0);
+	return r;
 }
 
 static void
@@ -168,6 +179,54 @@ test_signature_and_key(void **state)
 	    "RSA key of 1024 bits is too small (at least 2048 bits)", NULL);
 }
 
+/* The floor the device applies to certificates: each case refused by name. */
+static void
+test_algorithm_floor(void **state)
+{
+	EVP_PKEY *rsa2048 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	EVP_PKEY *p224 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-224");
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *dsa = NULL;
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "DSA", NULL);
+	EVP_PKEY *params = NULL;
+	(void)state;
+
+	assert_non_null(rsa2048);
+	assert_non_null(p224);
+	/* DSA: parameters, then a key on them (2048/224, the smallest OpenSSL 3 makes). */
+	assert_non_null(pc);
+	assert_int_equal(EVP_PKEY_paramgen_init(pc), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_dsa_paramgen_bits(pc, 2048), 1);
+	assert_int_equal(EVP_PKEY_paramgen(pc, &params), 1);
+	EVP_PKEY_CTX_free(pc);
+	pc = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
+	assert_int_equal(EVP_PKEY_keygen_init(pc), 1);
+	assert_int_equal(EVP_PKEY_keygen(pc, &dsa), 1);
+
+	expect(csr_md(ec_key, EVP_sha1()), NULL, 0, "CSR rejected: signature rule: the CSR is "
+	    "signed with SHA1 (SHA-1 and MD5 are refused)", NULL);
+	expect(csr_md(rsa2048, EVP_md5()), NULL, 0, "CSR rejected: signature rule: the CSR is "
+	    "signed with MD5 (SHA-1 and MD5 are refused)", NULL);
+	expect(csr_md(rsa2048, EVP_sha1()), NULL, 0, "CSR rejected: signature rule: the CSR is "
+	    "signed with SHA1 (SHA-1 and MD5 are refused)", NULL);
+	expect(csr_md(dsa, EVP_sha256()), NULL, 0, "CSR rejected: signature rule: the CSR is "
+	    "signed with DSA (refused)", NULL);
+	expect(csr1(p224, "sprov.callme.com", 16), NULL, 0, "CSR rejected: key rule: EC curve "
+	    "secp224r1 is not allowed (only P-256 and P-384)", NULL);
+	expect(csr1(rsa1024, "sprov.callme.com", 16), NULL, 0, "CSR rejected: key rule: "
+	    "RSA key of 1024 bits is too small (at least 2048 bits)", NULL);
+	/* At the floor: accepted. */
+	expect(csr1(rsa2048, "sprov.callme.com", 16), NULL, 0, NULL, "sprov.callme.com");
+	expect(csr1(p384, "sprov.callme.com", 16), NULL, 0, NULL, "sprov.callme.com");
+	expect(csr_md(ec_key, EVP_sha384()), NULL, 0, NULL, "sprov.callme.com");
+	EVP_PKEY_CTX_free(pc);
+	EVP_PKEY_free(params);
+	EVP_PKEY_free(dsa);
+	EVP_PKEY_free(rsa2048);
+	EVP_PKEY_free(p224);
+	EVP_PKEY_free(p384);
+}
+
 static void
 test_allowed_domains(void **state)
 {
@@ -214,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_subject_shape),
 		cmocka_unit_test(test_signature_and_key),
+		cmocka_unit_test(test_algorithm_floor),
 		cmocka_unit_test(test_allowed_domains),
 		cmocka_unit_test(test_cn_only_matches),
 	};

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "device/check.h"
@@ -33,8 +34,9 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 }
 
 /*
- * A certificate.  cns: '|'-separated CNs (NULL: none); san, eku: extension
- * values or NULL; days_from/days_to relative to now.
+ * A certificate.  cns: '|'-separated CNs (NULL: none); san: extension value
+ * or NULL; eku: value, NULL for serverAuth on a leaf, "" for none;
+ * days_from/days_to relative to now.  SKI and AKI always (RFC 5280).
  */
 static X509 *
 mk(const char *cns, const char *san, const char *eku, bool is_ca, X509 *issuer,
@@ -59,6 +61,10 @@ mk(const char *cns, const char *san, const char *eku, bool is_ca, X509 *issuer,
 	X509_set_subject_name(x, n);
 	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
 	X509_set_pubkey(x, key);
+	add_ext(x, issuer ? issuer : x, NID_subject_key_identifier, "hash");
+	add_ext(x, issuer ? issuer : x, NID_authority_key_identifier, "keyid:always");
+	if (eku == NULL && !is_ca)
+		eku = "serverAuth";
 	if (is_ca) {
 		add_ext(x, issuer ? issuer : x, NID_basic_constraints, "critical,CA:TRUE");
 		add_ext(x, issuer ? issuer : x, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -67,7 +73,7 @@ mk(const char *cns, const char *san, const char *eku, bool is_ca, X509 *issuer,
 	}
 	if (san)
 		add_ext(x, issuer ? issuer : x, NID_subject_alt_name, san);
-	if (eku)
+	if (eku && *eku)
 		add_ext(x, issuer ? issuer : x, NID_ext_key_usage, eku);
 	assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
 	X509_NAME_free(n);
@@ -168,6 +174,148 @@ test_leaf_table(void **state)
 	}
 }
 
+/* sp_srvcheck_strict_cert(x, depth 0) refuses x with a message holding want. */
+static void
+strict_refuses(X509 *x, const char *want)
+{
+	sp_result r = sp_srvcheck_strict_cert(x, 0);
+
+	if (r.code != SP_E_VERIFY || strncmp(sp_errmsg(), "server check 1 (chain): ", 24) != 0 ||
+	    strstr(sp_errmsg(), want) == NULL)
+		fail_msg("code %d, message '%s' lacks '%s'", r.code, sp_errmsg(), want);
+}
+
+static void
+test_strict_leaf(void **state)
+{
+	X509 *noeku = mk("prov.example.test", NULL, "", false, ca, ca_key, leaf_key, -1, 30);
+	X509 *anyeku = mk("prov.example.test", NULL, "anyExtendedKeyUsage", false, ca, ca_key,
+	    leaf_key, -1, 30);
+	X509 *isca = mk("prov.example.test", NULL, "serverAuth", true, ca, ca_key, leaf_key, -1, 30);
+	X509 *good = mk("prov.example.test", NULL, NULL, false, ca, ca_key, leaf_key, -1, 30);
+	(void)state;
+
+	assert_true(sp_ok(sp_srvcheck_purpose(good)));
+	assert_int_equal(sp_srvcheck_purpose(noeku).code, SP_E_VERIFY);
+	assert_string_equal(sp_errmsg(), "server check 1 (chain): EKU rule: the server "
+	    "certificate has no extended key usage (serverAuth is required)");
+	assert_int_equal(sp_srvcheck_purpose(anyeku).code, SP_E_VERIFY);
+	assert_non_null(strstr(sp_errmsg(), "EKU rule: the server certificate is not for TLS "
+	    "server use (its extended key usage lacks serverAuth)"));
+	assert_int_equal(sp_srvcheck_purpose(isca).code, SP_E_VERIFY);
+	assert_string_equal(sp_errmsg(), "server check 1 (chain): CA rule: the server "
+	    "certificate is a CA (basicConstraints CA:TRUE)");
+	X509_free(noeku);
+	X509_free(anyeku);
+	X509_free(isca);
+	X509_free(good);
+}
+
+static void
+test_strict_cert(void **state)
+{
+	X509 *x;
+	EVP_PKEY *k;
+	X509_EXTENSION *e;
+	ASN1_OCTET_STRING *v;
+	ASN1_OBJECT *oid;
+	uint8_t big[21];
+	(void)state;
+
+	x = mk("prov.example.test", NULL, NULL, false, ca, ca_key, leaf_key, -1, 30);
+	assert_true(sp_ok(sp_srvcheck_strict_cert(x, 0)));
+	assert_true(sp_ok(sp_srvcheck_strict_cert(ca, 1)));
+	/* version */
+	assert_int_equal(X509_set_version(x, X509_VERSION_1), 1);
+	strict_refuses(x, "version rule: the certificate at depth 0 is X.509 v1, not v3");
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	/* serial: zero, negative, 21 octets; 20 octets with the top bit clear pass */
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 0), 1);
+	strict_refuses(x, "serial rule: the certificate at depth 0 has a serial number that is not positive");
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), -5), 1);
+	strict_refuses(x, "not positive");
+	memset(big, 0x7f, sizeof(big));
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 1), 1);
+	assert_int_equal(ASN1_STRING_set(X509_get_serialNumber(x), big, 20), 1);
+	assert_true(sp_ok(sp_srvcheck_strict_cert(x, 0)));
+	big[0] = 0x80; /* 20 bytes, top bit set: 21 content octets in DER */
+	assert_int_equal(ASN1_STRING_set(X509_get_serialNumber(x), big, 20), 1);
+	strict_refuses(x, "serial rule: the certificate at depth 0 has a serial number longer than 20 octets");
+	assert_int_equal(ASN1_STRING_set(X509_get_serialNumber(x), big + 1, 21 - 1), 1);
+	assert_true(sp_ok(sp_srvcheck_strict_cert(x, 0)));
+	/* an unknown critical extension */
+	v = ASN1_OCTET_STRING_new();
+	assert_int_equal(ASN1_OCTET_STRING_set(v, (const unsigned char *)"\x05\x00", 2), 1);
+	oid = OBJ_txt2obj("1.3.6.1.4.1.99999.1", 1);
+	e = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, v);
+	ASN1_OBJECT_free(oid);
+	assert_non_null(e);
+	assert_int_equal(X509_add_ext(x, e, -1), 1);
+	strict_refuses(x, "critical extension rule: the certificate at depth 0 has an unknown "
+	    "critical extension 1.3.6.1.4.1.99999.1");
+	X509_EXTENSION_free(e);
+	ASN1_OCTET_STRING_free(v);
+	X509_free(x);
+	/* algorithms */
+	x = mk("prov.example.test", NULL, NULL, false, ca, ca_key, leaf_key, -1, 30);
+	assert_true(X509_sign(x, ca_key, EVP_sha1()) > 0);
+	strict_refuses(x, "algorithm rule: the certificate at depth 0 is signed with SHA1 "
+	    "(SHA-1 and MD5 are refused)");
+	X509_free(x);
+	/* keys: refused below the floor (message), accepted at it (NULL) */
+	for (int i = 0; i < 4; i++) {
+		static const char *const want[] = {
+			"algorithm rule: the certificate at depth 0 has an RSA key of 1024 bits "
+			"(at least 2048)",
+			"algorithm rule: the certificate at depth 0 has an EC key on curve "
+			"secp224r1 (at least P-256)",
+			NULL, NULL,
+		};
+		k = i == 0 ? EVP_RSA_gen(1024) : i == 1 ? EVP_EC_gen("P-224") :
+		    i == 2 ? EVP_EC_gen("P-384") : EVP_RSA_gen(2048);
+		x = mk("prov.example.test", NULL, NULL, false, ca, ca_key, k, -1, 30);
+		if (want[i])
+			strict_refuses(x, want[i]);
+		else
+			assert_true(sp_ok(sp_srvcheck_strict_cert(x, 0)));
+		X509_free(x);
+		EVP_PKEY_free(k);
+	}
+}
+
+static void
+test_strict_name_constraints(void **state)
+{
+	EVP_PKEY *nc_key = EVP_EC_gen("P-256");
+	X509 *nc = mk("Constrained CA", NULL, NULL, true, NULL, NULL, nc_key, -1, 3650);
+	X509 *in, *out_cn, *out_extra;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	(void)state;
+
+	add_ext(nc, nc, NID_name_constraints, "critical,permitted;DNS:example.test");
+	assert_true(X509_sign(nc, nc_key, EVP_sha256()) > 0);
+	in = mk("prov.example.test/info", NULL, NULL, false, nc, nc_key, leaf_key, -1, 30);
+	out_cn = mk("prov.example.org", NULL, NULL, false, nc, nc_key, leaf_key, -1, 30);
+	/* The CN's extra part hides it from OpenSSL's own CN check. */
+	out_extra = mk("prov.example.org/info", NULL, NULL, false, nc, nc_key, leaf_key, -1, 30);
+	assert_int_equal(sk_X509_push(chain, in), 1);
+	assert_int_equal(sk_X509_push(chain, nc), 2);
+	assert_true(sp_ok(sp_srvcheck_strict(chain)));
+	(void)sk_X509_set(chain, 0, out_extra);
+	assert_int_equal(sp_srvcheck_strict(chain).code, SP_E_VERIFY);
+	assert_string_equal(sp_errmsg(), "server check 1 (chain): name constraints rule: the "
+	    "FQDN 'prov.example.org' is outside the name constraints of the certificate at depth 1");
+	(void)sk_X509_set(chain, 0, out_cn);
+	assert_int_equal(sp_srvcheck_strict(chain).code, SP_E_VERIFY);
+	assert_int_equal(sp_srvcheck_strict(NULL).code, SP_E_VERIFY);
+	sk_X509_free(chain);
+	X509_free(in);
+	X509_free(out_cn);
+	X509_free(out_extra);
+	X509_free(nc);
+	EVP_PKEY_free(nc_key);
+}
+
 static void
 test_chain(void **state)
 {
@@ -256,6 +404,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_leaf_table),
 		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_strict_leaf), cmocka_unit_test(test_strict_cert),
+		cmocka_unit_test(test_strict_name_constraints),
 		cmocka_unit_test(test_addr_check),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -202,10 +202,22 @@ test_server_cert(void **state)
 	(void)state;
 	assert_true(sp_ok(sp_key_gen(SP_KEY_EC_P256, &key)));
 	assert_true(sp_ok(sp_csr_build(key, "pv.telco.net/mailto:admin@telco.net", &req)));
+	/* A device's identity in the CSR subject must not reach the certificate. */
+	assert_int_equal(X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(req),
+	    NID_stateOrProvinceName, MBSTRING_UTF8, (const unsigned char *)"0011223344aa",
+	    -1, -1, 0), 1);
 	assert_true(sp_ok(sp_serial_new(serial)));
-	assert_true(sp_ok(sp_cert_make_server(f->root, f->key, req, "pv.telco.net", serial,
+	assert_true(sp_ok(sp_cert_make_server(f->root, f->key, req,
+	    "pv.telco.net/mailto:admin@telco.net", "pv.telco.net", serial,
 	    now, now + 86400, &c)));
 	assert_true(verifies(f->root, c, X509_PURPOSE_SSL_SERVER));
+	{
+		sp_buf subj;
+		sp_buf_init(&subj, 1024);
+		assert_true(sp_ok(sp_cert_subject(c, &subj)));
+		assert_string_equal(sp_buf_cstr(&subj), "CN=pv.telco.net/mailto:admin@telco.net");
+		sp_buf_free(&subj);
+	}
 	san = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
 	assert_non_null(san);
 	assert_int_equal(sk_GENERAL_NAME_num(san), 1);

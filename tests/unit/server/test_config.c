@@ -109,12 +109,46 @@ test_finish(void **state)
 	assert_true(sp_ok(sp_serve_config_finish(&cfg)));
 }
 
+/* Leave non-zero bytes where the next call's locals will be. */
+static __attribute__((noinline)) void
+dirty_stack(void)
+{
+	volatile unsigned char junk[8192];
+
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = 0x7f;
+}
+
+/*
+ * A refused seconds value must be refused without touching the number it
+ * failed to parse: parse_ms multiplied the never-set result by 1000 (a
+ * signed overflow that UBSan stops on; fuzz_config found it).
+ */
+static void
+test_ms_refused(void **state)
+{
+	static const char *const bad[] = {
+		"99999999999999999999", "999999999999", "601", "x", "", "-1", "0",
+	};
+	(void)state;
+	sp_serve_config_init(&cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		dirty_stack();
+		assert_int_equal(sp_serve_config_set(&cfg, "header-timeout", bad[i]).code,
+		    SP_E_PARSE);
+		assert_int_equal(cfg.header_timeout, 10000);
+	}
+	assert_string_equal(sp_errmsg(),
+	    "header-timeout: 0 is out of range (1 to 600)");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults), cmocka_unit_test(test_set),
 		cmocka_unit_test(test_ini), cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_ms_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
