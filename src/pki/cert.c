@@ -20,7 +20,7 @@
 
 #include "common/util.h"
 #include "identity/cn.h"
-#include "pki/pki_int.h"
+#include "pki/pki_internal.h"
 
 /* ---- serials ---- */
 

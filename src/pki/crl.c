@@ -9,7 +9,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "pki/pki_int.h"
+#include "pki/pki_internal.h"
 
 static const struct {
 	const char *name;

@@ -10,7 +10,7 @@
 #include <openssl/x509.h>
 
 #include "common/util.h"
-#include "pki/pki_int.h"
+#include "pki/pki_internal.h"
 
 sp_result
 sp_csr_parse(const uint8_t *p, size_t n, X509_REQ **out)

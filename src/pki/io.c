@@ -1,4 +1,4 @@
-#include "pki/pki_int.h"
+#include "pki/pki_internal.h"
 
 #include <string.h>
 

@@ -16,7 +16,7 @@
 #include <openssl/rsa.h>
 
 #include "common/util.h"
-#include "pki/pki_int.h"
+#include "pki/pki_internal.h"
 
 static const struct {
 	const char *name;
@@ -137,7 +137,7 @@ sp_key_load(const char *path, EVP_PKEY **out)
 	BIO *bio = NULL;
 
 	sp_buf_init(&b, SP_PEM_MAX);
-	TRY(sp_read_file(path, SP_PEM_MAX, &b));
+	TRY(sp_read_file_secret(path, SP_PEM_MAX, &b));
 	TRY_OSSL_PTR(bio, BIO_new_mem_buf(b.p, (int)b.len), "%s", path);
 	/* A NULL callback would prompt on the terminal; refuse encrypted keys instead. */
 	*out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase_cb, NULL);
