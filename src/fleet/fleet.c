@@ -76,7 +76,7 @@ typedef struct fl_xfer {
 	sp_buf body;
 	int64_t start_us;
 	char *key;                /* the rule's --key (secret), NULL: none */
-	char url[SP_URL_MAX + 1];
+	sp_url url;               /* this attempt's: the rule's, then a redirect's */
 	char ca[SP_FLEET_PATH_MAX], crt[SP_FLEET_PATH_MAX], keyfile[SP_FLEET_PATH_MAX];
 	char ua[96];
 } fl_xfer;
@@ -244,25 +244,6 @@ xfer_free(fl_xfer *xf, fl_dev *d)
 	free(xf);
 }
 
-static sp_result
-build_url(const sp_rule_choice *ch, char out[SP_URL_MAX + 1])
-{
-	sp_result res = SP_OK;
-	const char *host = sp_buf_cstr(&ch->host);
-	bool v6 = strchr(host, ':') != NULL;
-
-	/* As resync.c: https only, the server named, the URL bounded. */
-	ENSURE(ch->scheme == SP_SCHEME_HTTPS, SP_E_POLICY,
-	    "scheme %s refused: the device fetches profiles over https only",
-	    sp_scheme_name(ch->scheme));
-	ENSURE(*host != '\0', SP_E_PARSE, "the URL '%s' names no server", sp_buf_cstr(&ch->url));
-	ENSURE((size_t)snprintf(out, SP_URL_MAX + 1, "https://%s%s%s:%u%s", v6 ? "[" : "", host,
-	    v6 ? "]" : "", (unsigned)ch->port, sp_buf_cstr(&ch->path)) <= SP_URL_MAX,
-	    SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
-out:
-	return res;
-}
-
 /*
  * $SN, $PN and $PSN as the device sets them (sprov device init): from the
  * subject of its client.crt, read when the rule may use them; a subject that
@@ -300,7 +281,7 @@ out:
 
 /* The device's macros (identity from its bundle name) and its rule's choice. */
 static sp_result
-choose(worker *w, fl_dev *d, fl_xfer *xf, char *host, size_t hostsz)
+choose(worker *w, fl_dev *d, fl_xfer *xf)
 {
 	sp_result res = SP_OK;
 	sp_macros m;
@@ -322,9 +303,9 @@ choose(worker *w, fl_dev *d, fl_xfer *xf, char *host, size_t hostsz)
 		TRY(ident_macros(xf->crt, &m));
 	TRY(sp_rule_select(w->f->rule, &m, &ch));
 	ENSURE(ch.alt >= 0 && ch.has_url, SP_E_PARSE, "the rule chooses no URL for this device");
-	TRY(build_url(&ch, xf->url));
-	ENSURE(ch.host.len < hostsz, SP_E_LIMIT, "host too long");
-	snprintf(host, hostsz, "%s", sp_buf_cstr(&ch.host));
+	/* As the device's resync: the one https-only check, before any DNS. */
+	TRY(sp_url_https(&ch.target, NULL));
+	xf->url = ch.target;
 	if (ch.has_key)
 		TRY_ALLOC(xf->key, strdup(sp_buf_cstr(&ch.key)));
 out:
@@ -361,8 +342,7 @@ start(worker *w, uint32_t di)
 	const sp_fleet_opts *o = f->o;
 	fl_dev *d = &f->dev[di];
 	fl_xfer *xf = NULL;
-	char host[SP_HOST_MAX + 1], mac[SP_MAC_STRLEN];
-	sp_ipaddr lit;
+	char mac[SP_MAC_STRLEN];
 	sp_result r;
 	CURLMcode mc;
 	bool dns_failed = false;
@@ -391,22 +371,18 @@ start(worker *w, uint32_t di)
 		r = sp_error(SP_E_LIMIT, "bundle path longer than %d bytes", SP_FLEET_PATH_MAX);
 		goto fail;
 	}
-	r = choose(w, d, xf, host, sizeof(host));
+	r = choose(w, d, xf);
 	if (sp_failed(r))
 		goto fail;
-	if (sp_ipaddr_parse(sp_slice_of(host), &lit)) {
-		sp_addrlist_add(&xf->answers, &lit);
-	} else {
-		/*
-		 * XXX: c-ares is driven synchronously here, as the device does:
-		 * against a resolver on the same host it costs tens of
-		 * microseconds, but a slow resolver stalls this worker's loop.
-		 */
-		r = sp_dns_resolve(o->dns_servers, host, &xf->answers);
-		if (sp_failed(r)) {
-			dns_failed = true;
-			goto fail;
-		}
+	/*
+	 * XXX: c-ares is driven synchronously here, as the device does:
+	 * against a resolver on the same host it costs tens of
+	 * microseconds, but a slow resolver stalls this worker's loop.
+	 */
+	r = sp_fetch_resolve(&xf->url, o->dns_servers, &xf->answers);
+	if (sp_failed(r)) {
+		dns_failed = true;
+		goto fail;
 	}
 	xf->fo.cafile = xf->ca;
 	xf->fo.certfile = xf->crt;
@@ -427,7 +403,7 @@ start(worker *w, uint32_t di)
 		if (o->resume || o->keepalive)
 			d->keep = xf->x;
 	}
-	r = sp_fetch_xfer_setup(xf->x, xf->url, &xf->fo, &xf->answers, 0, &xf->body);
+	r = sp_fetch_xfer_setup(xf->x, &xf->url, &xf->fo, &xf->answers, 0, &xf->body);
 	if (sp_failed(r))
 		goto fail;
 	curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_PRIVATE, xf);
@@ -538,7 +514,7 @@ rearm(worker *w, fl_xfer *xf)
 	CURLMcode mc;
 
 	sp_buf_reset(&xf->body);
-	TRY(sp_fetch_xfer_setup(xf->x, xf->url, &xf->fo, &xf->answers, xf->addr_idx, &xf->body));
+	TRY(sp_fetch_xfer_setup(xf->x, &xf->url, &xf->fo, &xf->answers, xf->addr_idx, &xf->body));
 	curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_PRIVATE, xf);
 	pool_attach(w, xf);
 	mc = curl_multi_add_handle(w->multi, sp_fetch_xfer_easy(xf->x));
@@ -556,25 +532,15 @@ static sp_result
 follow(worker *w, fl_xfer *xf, const char *loc, bool *dns_failed)
 {
 	sp_result res = SP_OK;
-	char host[SP_HOST_MAX + 1];
-	sp_ipaddr lit;
 
 	*dns_failed = false;
-	ENSURE(xf->redirects < SP_FETCH_REDIRECTS_MAX, SP_E_NET,
-	    "more than %d redirects (last to %.200s)", SP_FETCH_REDIRECTS_MAX, loc);
-	TRY(sp_fetch_url_host(loc, host));
-	memset(&xf->answers, 0, sizeof(xf->answers));
+	TRY(sp_fetch_redirect(loc, xf->redirects, &xf->url));
 	xf->addr_idx = 0;
-	if (sp_ipaddr_parse(sp_slice_of(host), &lit)) {
-		sp_addrlist_add(&xf->answers, &lit);
-	} else {
-		res = sp_dns_resolve(w->f->o->dns_servers, host, &xf->answers);
-		if (sp_failed(res)) {
-			*dns_failed = true;
-			goto out;
-		}
+	res = sp_fetch_resolve(&xf->url, w->f->o->dns_servers, &xf->answers);
+	if (sp_failed(res)) {
+		*dns_failed = true;
+		goto out;
 	}
-	snprintf(xf->url, sizeof(xf->url), "%s", loc);
 	xf->redirects++;
 	TRY(rearm(w, xf));
 out:
