@@ -180,6 +180,20 @@ typedef struct round {
 	sp_resync_outcome *out;
 } round;
 
+/* The device's side of every fetch of the round: its files, DNS, name. */
+static void
+fetch_opts(const round *rd, size_t body_max, sp_fetch_opts *fo)
+{
+	memset(fo, 0, sizeof(*fo));
+	fo->cafile = rd->ca;
+	fo->certfile = rd->crt;
+	fo->keyfile = rd->key;
+	fo->dns_servers = rd->dns;
+	fo->user_agent = rd->ua;
+	fo->body_max = body_max;
+	fo->cancel = rd->o->cancel;
+}
+
 static void
 set_err(round *rd, const char *prefix, const char *msg)
 {
@@ -239,14 +253,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	snprintf(k_url, sizeof(k_url), "ETag_URL_%zu", slot + 1);
 	snprintf(k_etag, sizeof(k_etag), "ETag_%zu", slot + 1);
 
-	memset(&fo, 0, sizeof(fo));
-	fo.cafile = rd->ca;
-	fo.certfile = rd->crt;
-	fo.keyfile = rd->key;
-	fo.dns_servers = rd->dns;
-	fo.user_agent = rd->ua;
-	fo.body_max = SP_PROFILE_MAX;
-	fo.cancel = rd->o->cancel;
+	fetch_opts(rd, SP_PROFILE_MAX, &fo);
 	fo.on_connect = on_connect;
 	fo.on_connect_arg = &rc;
 	if (strcmp(sp_params_value(rd->state, k_url, ""), url) == 0 &&
@@ -344,14 +351,7 @@ report(round *rd)
 		sp_warn("Report_Rule: --key is not supported for reports; report not sent");
 		goto out;
 	}
-	memset(&fo, 0, sizeof(fo));
-	fo.cafile = rd->ca;
-	fo.certfile = rd->crt;
-	fo.keyfile = rd->key;
-	fo.dns_servers = rd->dns;
-	fo.user_agent = rd->ua;
-	fo.body_max = SP_REPORT_RESPONSE_MAX;
-	fo.cancel = rd->o->cancel;
+	fetch_opts(rd, SP_REPORT_RESPONSE_MAX, &fo);
 	fo.is_post = true;
 	fo.post = xml.p;
 	fo.post_len = xml.len;

@@ -314,7 +314,15 @@ out:
 	return res;
 }
 
-static void schedule_after_failure(worker *w, uint32_t di, long retry_after);
+static void attempt_over(worker *w, uint32_t di, fl_xfer *xf, bool ok, long retry_after);
+
+/* The worker's first error, for the end of the run (-v). */
+static void
+first_error(worker *w, const char *what)
+{
+	if (w->err[0] == '\0')
+		snprintf(w->err, sizeof(w->err), "%s%s", what, sp_errmsg());
+}
 
 /*
  * --keepalive: the device's connection pool (after each setup, which resets
@@ -424,13 +432,8 @@ fail:
 		w->st.dns++;
 	else
 		w->st.setup++;
-	if (w->err[0] == '\0')
-		snprintf(w->err, sizeof(w->err), "%s", sp_errmsg());
-	w->st.failures++;
-	atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
-	outcome(f, false);
-	xfer_free(xf, d);
-	schedule_after_failure(w, di, -1);
+	first_error(w, "");
+	attempt_over(w, di, xf, false, -1);
 }
 
 /* A round is over for device di (success, or given up): the next, or done. */
@@ -479,6 +482,34 @@ schedule_after_failure(worker *w, uint32_t di, long retry_after)
 		w->st.retry_after_honoured++;
 	heap_push(w, di, now_us() +
 	    1000 * sp_retry_delay_ms(retry_after, o->error_retry_s, o->time_scale));
+}
+
+/*
+ * An attempt of device di was judged (xf: its transfer, NULL when none
+ * began): count it, free it, and plan the device's next attempt or round.
+ */
+static void
+attempt_over(worker *w, uint32_t di, fl_xfer *xf, bool ok, long retry_after)
+{
+	fleet *f = w->f;
+	fl_dev *d = &f->dev[di];
+	int64_t t = now_us();
+
+	if (ok) {
+		w->st.successes++;
+		atomic_fetch_add_explicit(&f->successes, 1, memory_order_relaxed);
+		sp_hist_add(&w->st.latency, (uint64_t)(t - xf->start_us));
+		sp_hist_add(&w->st.completion, (uint64_t)(t - d->round_start_us));
+	} else {
+		w->st.failures++;
+		atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
+	}
+	outcome(f, ok);
+	xfer_free(xf, d);
+	if (ok)
+		round_over(w, di);
+	else
+		schedule_after_failure(w, di, retry_after);
 }
 
 static sp_result
@@ -560,7 +591,6 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 	sp_result r;
 	bool retry = false, ok = false, redirect_failed = false, redirect_dns = false;
 	long retry_after = -1;
-	int64_t t;
 
 	sp_fetch_result_init(&fr);
 	sp_params_init(&prof);
@@ -598,8 +628,7 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 			w->st.dns++;
 		else
 			w->st.redirect++;
-		if (w->err[0] == '\0')
-			snprintf(w->err, sizeof(w->err), "redirect: %s", sp_errmsg());
+		first_error(w, "redirect: ");
 	} else if (sp_failed(r)) {
 		if (r.code == SP_E_VERIFY && fr.failed_check != SP_CHECK_NONE)
 			w->st.check[fr.failed_check]++;
@@ -607,8 +636,7 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 			w->st.curl[cc < CURL_LAST ? cc : CURLE_UNSUPPORTED_PROTOCOL]++;
 		else
 			w->st.setup++;
-		if (w->err[0] == '\0')
-			snprintf(w->err, sizeof(w->err), "%s", sp_errmsg());
+		first_error(w, "");
 	} else if (fr.status == 200) {
 		r = sp_profile_decode(sp_slice_mk(xf->body.p ? xf->body.p : "", xf->body.len),
 		    xf->key, &prof);
@@ -616,8 +644,7 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 			w->st.profile++;
 		} else if (o->apply != NULL && sp_failed(r = apply(o, d, &prof))) {
 			w->st.apply++;
-			if (w->err[0] == '\0')
-				snprintf(w->err, sizeof(w->err), "apply: %s", sp_errmsg());
+			first_error(w, "apply: ");
 		} else {
 			ok = true;
 		}
@@ -628,22 +655,7 @@ finished(worker *w, fl_xfer *xf, CURLcode cc)
 		if (fr.status == 503 || fr.status == 429)
 			retry_after = fr.retry_after;
 	}
-	t = now_us();
-	if (ok) {
-		w->st.successes++;
-		atomic_fetch_add_explicit(&f->successes, 1, memory_order_relaxed);
-		sp_hist_add(&w->st.latency, (uint64_t)(t - xf->start_us));
-		sp_hist_add(&w->st.completion, (uint64_t)(t - d->round_start_us));
-	} else {
-		w->st.failures++;
-		atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
-	}
-	outcome(f, ok);
-	xfer_free(xf, d);
-	if (ok)
-		round_over(w, di);
-	else
-		schedule_after_failure(w, di, retry_after);
+	attempt_over(w, di, xf, ok, retry_after);
 out_keep:
 	sp_fetch_result_free(&fr);
 	sp_params_free(&prof);
