@@ -119,9 +119,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c->alt >= 0 && c->n_tried != (size_t)c->alt + 1)
 			abort();
 		if (c->url.len > SP_MACRO_OUT_MAX || c->key.len > SP_MACRO_OUT_MAX ||
-		    c->host.len > SP_URL_HOST_MAX || c->n_assign > SP_RULE_ASSIGNS_MAX)
+		    strlen(c->target.host) > SP_URL_HOST_MAX || c->n_assign > SP_RULE_ASSIGNS_MAX)
 			abort();
-		if (c->has_url && (c->path.len == 0 || c->path.p[0] != '/'))
+		if (c->has_url && c->target.path[0] != '/')
 			abort();
 		if (c->alt != d->alt || c->has_url != d->has_url || !buf_eq(&c->url, &d->url) ||
 		    !buf_eq(&c->uid, &d->uid) || !buf_eq(&c->pwd, &d->pwd) ||

@@ -21,13 +21,6 @@
 
 #define SP_CHECK_MSG_MAX 512
 
-typedef struct url_parts {
-	char scheme[8];
-	char host[SP_HOST_MAX + 1];
-	unsigned port;
-	char path[SP_URL_MAX + 1];
-} url_parts;
-
 /* One connection attempt: what the handshake callbacks need and record. */
 typedef struct attempt {
 	const sp_fetch_opts *o;
@@ -61,8 +54,8 @@ typedef struct attempt {
 struct sp_fetch_xfer {
 	CURL *c;
 	attempt at;
-	url_parts u;
-	char url[SP_URL_MAX + 1];
+	sp_url u;
+	char url[SP_URL_MAX + 1];     /* u as given to libcurl */
 	char addr[SP_ADDRSTR_MAX];
 	struct curl_slist *resolve, *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -303,56 +296,6 @@ xfer_cb(void *userp, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 	return at->o->cancel && *at->o->cancel ? 1 : 0;
 }
 
-static sp_result
-split_url(const char *url, url_parts *u)
-{
-	sp_result res = SP_OK;
-	CURLU *h = NULL;
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
-	int64_t pn;
-	size_t hl;
-
-	memset(u, 0, sizeof(*u));
-	TRY_ALLOC(h, curl_url());
-	ENSURE(curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK, SP_E_PARSE,
-	    "'%.200s' is not a valid URL", url);
-	ENSURE(curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK, SP_E_PARSE,
-	    "'%.200s': no scheme", url);
-	ENSURE(strcasecmp(scheme, "https") == 0, SP_E_POLICY,
-	    "'%.200s': scheme %s refused: the device fetches profiles over https only (the server checks need TLS)",
-	    url, scheme);
-	snprintf(u->scheme, sizeof(u->scheme), "https");
-	ENSURE(curl_url_get(h, CURLUPART_HOST, &host, 0) == CURLUE_OK, SP_E_PARSE,
-	    "'%.200s': no host", url);
-	hl = strlen(host);
-	if (hl >= 2 && host[0] == '[') {
-		host[hl - 1] = '\0';
-		memmove(host, host + 1, hl - 1);
-		/* Zone ids (fe80::1%eth0) have no place in a provisioning URL. */
-		ENSURE(strchr(host, '%') == NULL, SP_E_PARSE, "'%.200s': zone ids are refused", url);
-	}
-	ENSURE(strlen(host) <= SP_HOST_MAX, SP_E_LIMIT, "URL host too long");
-	snprintf(u->host, sizeof(u->host), "%s", host);
-	ENSURE(curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK,
-	    SP_E_PARSE, "'%.200s': bad port", url);
-	TRY(sp_parse_i64(port, 1, 65535, "URL port", &pn));
-	u->port = (unsigned)pn;
-	ENSURE(curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK, SP_E_PARSE,
-	    "'%.200s': bad path", url);
-	if (curl_url_get(h, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
-		query = NULL;
-	ENSURE((size_t)snprintf(u->path, sizeof(u->path), "%s%s%s", path, query ? "?" : "",
-	    query ? query : "") < sizeof(u->path), SP_E_LIMIT, "URL too long");
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(path);
-	curl_free(query);
-	curl_url_cleanup(h);
-	return res;
-}
-
 /*
  * Called by libcurl once the connection is ready, before the request is
  * sent (also for a request on a kept-alive connection).  A handshake that
@@ -463,17 +406,17 @@ sp_fetch_xfer_easy(sp_fetch_xfer *x)
 }
 
 static sp_result
-xfer_setup(sp_fetch_xfer *x, const char *url, const url_parts *u, const sp_fetch_opts *o,
-    const sp_addrlist *answers, size_t idx, bool is_ip, bool send_auth, sp_buf *body)
+xfer_setup(sp_fetch_xfer *x, const sp_url *u, const sp_fetch_opts *o,
+    const sp_addrlist *answers, size_t idx, bool send_auth, sp_buf *body)
 {
 	sp_result res = SP_OK;
-	char buf[SP_HOST_MAX + SP_ADDRSTR_MAX + 64];
+	char buf[SP_URL_HOST_MAX + SP_ADDRSTR_MAX + 64];
 	attempt *at = &x->at;
 	CURL *c = x->c;
+	sp_ipaddr lit;
 
 	ENSURE(idx < answers->n, SP_E_INTERNAL, "no address %zu to connect to", idx);
-	ENSURE(strlen(url) <= SP_URL_MAX, SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
-	snprintf(x->url, sizeof(x->url), "%s", url);
+	TRY(sp_url_https(u, x->url));
 	x->u = *u;
 	/*
 	 * curl_easy_reset keeps the live connection and the session cache of
@@ -487,7 +430,7 @@ xfer_setup(sp_fetch_xfer *x, const char *url, const url_parts *u, const sp_fetch
 	memset(at, 0, sizeof(*at));
 	at->o = o;
 	at->host = x->u.host;
-	at->host_is_ip = is_ip;
+	at->host_is_ip = sp_ipaddr_parse(sp_slice_of(x->u.host), &lit);
 	at->answers = answers;
 	at->pinned = answers->v[idx];
 	at->fd = CURL_SOCKET_BAD;
@@ -594,18 +537,10 @@ out:
 }
 
 sp_result
-sp_fetch_xfer_setup(sp_fetch_xfer *x, const char *url, const sp_fetch_opts *o,
+sp_fetch_xfer_setup(sp_fetch_xfer *x, const sp_url *url, const sp_fetch_opts *o,
     const sp_addrlist *answers, size_t idx, sp_buf *body)
 {
-	sp_result res = SP_OK;
-	url_parts u;
-	sp_ipaddr lit;
-
-	TRY(split_url(url, &u));
-	TRY(xfer_setup(x, url, &u, o, answers, idx, sp_ipaddr_parse(sp_slice_of(u.host), &lit),
-	    true, body));
-out:
-	return res;
+	return xfer_setup(x, url, o, answers, idx, true, body);
 }
 
 /* After the transfer: the same judgement for sp_fetch and for the fleet. */
@@ -615,7 +550,7 @@ xfer_judge(sp_fetch_xfer *x, CURLcode cc, long *status, char *location, bool *re
 	sp_result res = SP_OK;
 	attempt *at = &x->at;
 	const sp_fetch_opts *o = at->o;
-	const url_parts *u = &x->u;
+	const sp_url *u = &x->u;
 	const char *errbuf = x->errbuf;
 	char *loc = NULL;
 
@@ -673,36 +608,46 @@ sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc, sp_fetch_result *r, bool *re
 {
 	sp_result res;
 
-	snprintf(r->url, sizeof(r->url), "%s", x->url);
-	snprintf(r->scheme, sizeof(r->scheme), "%s", x->u.scheme);
-	snprintf(r->host, sizeof(r->host), "%s", x->u.host);
-	snprintf(r->path, sizeof(r->path), "%s", x->u.path);
+	r->url = x->u;
 	snprintf(r->address, sizeof(r->address), "%s", x->addr);
-	r->port = x->u.port;
 	res = xfer_judge(x, cc, &r->status, r->location, retry);
 	xfer_report(x, r);
 	return res;
 }
 
 sp_result
-sp_fetch_url_host(const char *url, char host[SP_HOST_MAX + 1])
+sp_fetch_resolve(const sp_url *u, const char *dns_servers, sp_addrlist *answers)
+{
+	sp_ipaddr lit;
+
+	memset(answers, 0, sizeof(*answers));
+	if (sp_ipaddr_parse(sp_slice_of(u->host), &lit)) {
+		sp_addrlist_add(answers, &lit);
+		return SP_OK;
+	}
+	return sp_dns_resolve(dns_servers, u->host, answers);
+}
+
+sp_result
+sp_fetch_redirect(const char *location, unsigned hops, sp_url *next)
 {
 	sp_result res = SP_OK;
-	url_parts u;
 
-	host[0] = '\0';
-	ENSURE(strlen(url) <= SP_URL_MAX, SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
-	TRY(split_url(url, &u));
-	snprintf(host, SP_HOST_MAX + 1, "%s", u.host);
+	ENSURE(hops < SP_FETCH_REDIRECTS_MAX, SP_E_NET,
+	    "more than %d redirects (last to %.200s)", SP_FETCH_REDIRECTS_MAX, location);
+	res = sp_url_parse(sp_slice_of(location), next);
+	if (sp_ok(res))
+		res = sp_url_https(next, NULL);
+	if (sp_failed(res))
+		res = sp_error_wrap(res, "redirect to '%.200s'", location);
 out:
 	return res;
 }
 
 /* One connection to one address.  *retry: the connect failed, try the next. */
 static sp_result
-attempt_one(const char *url, const url_parts *u, const sp_fetch_opts *o,
-    const sp_addrlist *answers, size_t idx, bool is_ip, bool send_auth, sp_fetch_result *r,
-    char *location, bool *retry)
+attempt_one(const sp_url *u, const sp_fetch_opts *o, const sp_addrlist *answers, size_t idx,
+    bool send_auth, sp_fetch_result *r, char *location, bool *retry)
 {
 	sp_result res = SP_OK;
 	sp_fetch_xfer *x = NULL;
@@ -712,7 +657,7 @@ attempt_one(const char *url, const url_parts *u, const sp_fetch_opts *o,
 	r->status = 0;
 	location[0] = '\0';
 	TRY(sp_fetch_xfer_new(&x));
-	TRY(xfer_setup(x, url, u, o, answers, idx, is_ip, send_auth, &r->body));
+	TRY(xfer_setup(x, u, o, answers, idx, send_auth, &r->body));
 	cc = curl_easy_perform(x->c);
 	res = xfer_judge(x, cc, &r->status, location, retry);
 	xfer_report(x, r);
@@ -722,48 +667,33 @@ out:
 }
 
 sp_result
-sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
+sp_fetch(const sp_url *url, const sp_fetch_opts *o, sp_fetch_result *r)
 {
 	sp_result res = SP_OK;
-	char url[SP_URL_MAX + 1], location[SP_URL_MAX + 1];
-	url_parts u, first;
+	char location[SP_URL_MAX + 1];
+	sp_url u = *url;
 	sp_addrlist answers;
 
 	TRY(sp_fetch_global_init());
 	sp_buf_free_secret(&r->body);
 	sp_buf_init(&r->body, o->body_max);
-	ENSURE(strlen(url0) <= SP_URL_MAX, SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
-	snprintf(url, sizeof(url), "%s", url0);
+	TRY(sp_url_https(&u, NULL));
 	for (r->redirects = 0;; r->redirects++) {
-		sp_ipaddr lit;
-		bool is_ip, retry = false;
+		bool retry = false;
+		/* A redirect elsewhere never receives the credentials. */
+		bool send_auth = strcasecmp(u.host, url->host) == 0 && u.port == url->port;
 
-		TRY(split_url(url, &u));
-		if (r->redirects == 0)
-			first = u;
-		snprintf(r->url, sizeof(r->url), "%s", url);
-		snprintf(r->scheme, sizeof(r->scheme), "%s", u.scheme);
-		snprintf(r->host, sizeof(r->host), "%s", u.host);
-		snprintf(r->path, sizeof(r->path), "%s", u.path);
-		r->port = u.port;
+		r->url = u;
 		r->status = 0;
 		r->address[0] = r->fqdn[0] = r->etag[0] = r->local[0] = '\0';
-		is_ip = sp_ipaddr_parse(sp_slice_of(u.host), &lit);
-		memset(&answers, 0, sizeof(answers));
-		if (is_ip)
-			sp_addrlist_add(&answers, &lit);
-		else
-			TRY(sp_dns_resolve(o->dns_servers, u.host, &answers));
+		TRY(sp_fetch_resolve(&u, o->dns_servers, &answers));
 		for (size_t i = 0; i < answers.n; i++) {
-			/* A redirect elsewhere never receives the credentials. */
-			bool send_auth = strcasecmp(u.host, first.host) == 0 && u.port == first.port;
 			sp_buf_free_secret(&r->body);
 			sp_buf_init(&r->body, o->body_max);
 			sp_ipaddr_format(&answers.v[i], r->address);
 			if (o->on_connect)
 				o->on_connect(o->on_connect_arg, r);
-			res = attempt_one(url, &u, o, &answers, i, is_ip, send_auth, r, location,
-			    &retry);
+			res = attempt_one(&u, o, &answers, i, send_auth, r, location, &retry);
 			if (sp_ok(res) || !retry)
 				break;
 		}
@@ -771,9 +701,7 @@ sp_fetch(const char *url0, const sp_fetch_opts *o, sp_fetch_result *r)
 			goto out;
 		if (location[0] == '\0')
 			break;
-		ENSURE(r->redirects < SP_FETCH_REDIRECTS_MAX, SP_E_NET,
-		    "more than %d redirects (last to %.200s)", SP_FETCH_REDIRECTS_MAX, location);
-		snprintf(url, sizeof(url), "%s", location);
+		TRY(sp_fetch_redirect(location, r->redirects, &u));
 	}
 out:
 	if (sp_failed(res))

@@ -13,7 +13,8 @@
  *    ends early (no close_notify, short Content-Length) is an error.
  *
  * Only https is accepted: the checks that the seed's security rests on need
- * TLS, so a plain-http or tftp URL (or a redirect to one) is refused.
+ * TLS, so a plain-http or tftp URL (or a redirect to one) is refused, by
+ * sp_url_https (profile/url.h), the one place that rule lives.
  */
 #ifndef SPROV_DEVICE_FETCH_H
 #define SPROV_DEVICE_FETCH_H
@@ -28,13 +29,12 @@
 #include "common/result.h"
 #include "device/addr.h"
 #include "device/check.h"
+#include "profile/url.h"
 
-#define SP_URL_MAX 2048
 #define SP_ETAG_MAX 256
 #define SP_FETCH_REDIRECTS_MAX 5
 #define SP_FETCH_CONNECT_TIMEOUT_MS 10000
 #define SP_FETCH_TIMEOUT_MS 60000
-#define SP_HOST_MAX 255
 #define SP_FETCH_RETRY_AFTER_MAX 86400  /* a Retry-After above this is ignored */
 
 struct sp_fetch_result;
@@ -63,7 +63,7 @@ typedef struct sp_fetch_opts {
 	 */
 	bool resume;
 	bool keepalive;
-	/* Called before each connection with url/host/port/path/address set. */
+	/* Called before each connection with url and address set. */
 	void (*on_connect)(void *arg, const struct sp_fetch_result *r);
 	void *on_connect_arg;
 } sp_fetch_opts;
@@ -71,11 +71,7 @@ typedef struct sp_fetch_opts {
 typedef struct sp_fetch_result {
 	long status;                  /* final HTTP status, 0 if none */
 	sp_srvcheck failed_check;     /* which server check refused, or NONE */
-	char url[SP_URL_MAX + 1];     /* the last URL contacted */
-	char scheme[8];
-	char host[SP_HOST_MAX + 1];   /* its host (IPv6 without brackets) */
-	unsigned port;
-	char path[SP_URL_MAX + 1];    /* path and query */
+	sp_url url;                   /* the last URL contacted (a redirect's) */
 	char address[SP_ADDRSTR_MAX]; /* the address connected to, "" if none */
 	char local[SP_ADDRSTR_MAX];   /* our own address on that connection ($IP) */
 	char fqdn[SP_FQDN_MAX + 1];   /* the server certificate's FQDN */
@@ -105,8 +101,22 @@ void sp_fetch_result_free(sp_fetch_result *r);
  * SP_E_NET (DNS, connect, TLS, truncated body), SP_E_LIMIT (body too big),
  * SP_E_POLICY (scheme), SP_E_PARSE (URL).
  */
-SP_MUST_CHECK sp_result sp_fetch(const char *url, const sp_fetch_opts *o,
+SP_MUST_CHECK sp_result sp_fetch(const sp_url *url, const sp_fetch_opts *o,
     sp_fetch_result *r);
+
+/*
+ * The addresses to try for u: its IP literal, or its host's c-ares answers
+ * (dns_servers: CSV, NULL: the system's).  Fails only when DNS does.
+ */
+SP_MUST_CHECK sp_result sp_fetch_resolve(const sp_url *u, const char *dns_servers,
+    sp_addrlist *answers);
+
+/*
+ * A 301/302 to location, after `hops` redirects already followed: the next
+ * URL, parsed and checked (https only) as the first one was.  SP_E_NET
+ * past SP_FETCH_REDIRECTS_MAX hops.
+ */
+SP_MUST_CHECK sp_result sp_fetch_redirect(const char *location, unsigned hops, sp_url *next);
 
 /*
  * One transfer to one pinned address on an easy handle that the caller
@@ -116,24 +126,23 @@ SP_MUST_CHECK sp_result sp_fetch(const char *url, const sp_fetch_opts *o,
  *
  *   sp_fetch_xfer_new        a handle; reuse it for the next transfer to
  *                            keep its connection and TLS session
- *   sp_fetch_xfer_setup      prepare url to answers->v[idx]; o, answers and
- *                            body must stay valid until the transfer ends
+ *   sp_fetch_xfer_setup      prepare url (https only) to answers->v[idx];
+ *                            o, answers and body must stay valid until the
+ *                            transfer ends
  *   sp_fetch_xfer_finish     judge the transfer libcurl ended with cc, as
  *                            sp_fetch does; *retry: the connect failed, the
  *                            next address may be tried; a 301/302 leaves
- *                            its Location in r->location
- *   sp_fetch_url_host        the host of a URL (a redirect's), for the
- *                            caller to resolve: https only, as sp_fetch
+ *                            its Location in r->location, for
+ *                            sp_fetch_redirect
  */
 typedef struct sp_fetch_xfer sp_fetch_xfer;
 
 SP_MUST_CHECK sp_result sp_fetch_xfer_new(sp_fetch_xfer **out);
 void sp_fetch_xfer_free(sp_fetch_xfer *x);
 CURL *sp_fetch_xfer_easy(sp_fetch_xfer *x);
-SP_MUST_CHECK sp_result sp_fetch_xfer_setup(sp_fetch_xfer *x, const char *url,
+SP_MUST_CHECK sp_result sp_fetch_xfer_setup(sp_fetch_xfer *x, const sp_url *url,
     const sp_fetch_opts *o, const sp_addrlist *answers, size_t idx, sp_buf *body);
 SP_MUST_CHECK sp_result sp_fetch_xfer_finish(sp_fetch_xfer *x, CURLcode cc,
     sp_fetch_result *r, bool *retry);
-SP_MUST_CHECK sp_result sp_fetch_url_host(const char *url, char host[SP_HOST_MAX + 1]);
 
 #endif

@@ -115,15 +115,10 @@ static void
 on_connect(void *arg, const sp_fetch_result *r)
 {
 	round_ctx *rc = arg;
-	char port[16];
 
-	snprintf(port, sizeof(port), "%u", r->port);
 	/* The URL may be a redirect's: describe what is contacted now. */
 	if (sp_ok(sp_macros_set(rc->m, SP_M_SERVIP, sp_slice_of(r->address))) &&
-	    sp_ok(sp_macros_set(rc->m, SP_M_SCHEME, sp_slice_of(r->scheme))) &&
-	    sp_ok(sp_macros_set(rc->m, SP_M_SERV, sp_slice_of(r->host))) &&
-	    sp_ok(sp_macros_set(rc->m, SP_M_PORT, sp_slice_of(port))) &&
-	    sp_ok(sp_macros_set(rc->m, SP_M_PATH, sp_slice_of(r->path))))
+	    sp_ok(sp_macros_set_url(rc->m, &r->url)))
 		log_template(rc->eff, "Log_Resync_Request_Msg", DEFAULT_REQUEST_MSG, rc->m,
 		    SP_LOG_INFO, rc->remote);
 }
@@ -148,24 +143,6 @@ dns_servers(const sp_resync_opts *o, const sp_params *eff, sp_buf *csv)
 			goto out;
 		}
 	}
-out:
-	return res;
-}
-
-static sp_result
-build_url(const sp_rule_choice *ch, char out[SP_URL_MAX + 1])
-{
-	sp_result res = SP_OK;
-	const char *host = sp_buf_cstr(&ch->host);
-	bool v6 = strchr(host, ':') != NULL;
-
-	ENSURE(ch->scheme == SP_SCHEME_HTTPS, SP_E_POLICY,
-	    "scheme %s refused: the device fetches profiles over https only (the server checks need TLS)",
-	    sp_scheme_name(ch->scheme));
-	ENSURE(*host != '\0', SP_E_PARSE, "the URL '%s' names no server", sp_buf_cstr(&ch->url));
-	ENSURE((size_t)snprintf(out, SP_URL_MAX + 1, "https://%s%s%s:%u%s", v6 ? "[" : "", host,
-	    v6 ? "]" : "", (unsigned)ch->port, sp_buf_cstr(&ch->path)) <= SP_URL_MAX,
-	    SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
 out:
 	return res;
 }
@@ -202,6 +179,20 @@ typedef struct round {
 	sp_rsyslog *remote;   /* Syslog_Server, NULL: none */
 	sp_resync_outcome *out;
 } round;
+
+/* The device's side of every fetch of the round: its files, DNS, name. */
+static void
+fetch_opts(const round *rd, size_t body_max, sp_fetch_opts *fo)
+{
+	memset(fo, 0, sizeof(*fo));
+	fo->cafile = rd->ca;
+	fo->certfile = rd->crt;
+	fo->keyfile = rd->key;
+	fo->dns_servers = rd->dns;
+	fo->user_agent = rd->ua;
+	fo->body_max = body_max;
+	fo->cancel = rd->o->cancel;
+}
 
 static void
 set_err(round *rd, const char *prefix, const char *msg)
@@ -253,7 +244,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	}
 	if (ch.alt < 0 || !ch.has_url)
 		goto out; /* nothing to fetch */
-	res = build_url(&ch, url);
+	res = sp_url_https(&ch.target, url);
 	if (sp_failed(res)) {
 		set_err(rd, prefix, sp_errmsg());
 		goto out;
@@ -262,14 +253,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	snprintf(k_url, sizeof(k_url), "ETag_URL_%zu", slot + 1);
 	snprintf(k_etag, sizeof(k_etag), "ETag_%zu", slot + 1);
 
-	memset(&fo, 0, sizeof(fo));
-	fo.cafile = rd->ca;
-	fo.certfile = rd->crt;
-	fo.keyfile = rd->key;
-	fo.dns_servers = rd->dns;
-	fo.user_agent = rd->ua;
-	fo.body_max = SP_PROFILE_MAX;
-	fo.cancel = rd->o->cancel;
+	fetch_opts(rd, SP_PROFILE_MAX, &fo);
 	fo.on_connect = on_connect;
 	fo.on_connect_arg = &rc;
 	if (strcmp(sp_params_value(rd->state, k_url, ""), url) == 0 &&
@@ -289,11 +273,11 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		method = "http_post";
 	}
 
-	res = sp_fetch(url, &fo, &fr);
-	snprintf(rd->out->server, sizeof(rd->out->server), "%s", fr.host);
+	res = sp_fetch(&ch.target, &fo, &fr);
+	snprintf(rd->out->server, sizeof(rd->out->server), "%s", fr.url.host);
 	snprintf(rd->out->address, sizeof(rd->out->address), "%s", fr.address);
 	snprintf(rd->out->etag, sizeof(rd->out->etag), "%s", fr.etag);
-	rd->out->port = fr.port;
+	rd->out->port = fr.url.port;
 	rd->out->status = fr.status;
 	rd->out->failed_check = fr.failed_check;
 	if (sp_failed(res)) {
@@ -346,7 +330,6 @@ report(round *rd)
 	sp_fetch_opts fo;
 	sp_params eff;
 	sp_buf xml;
-	char url[SP_URL_MAX + 1];
 	const char *text = sp_params_value(rd->eff, "Report_Rule", "");
 
 	sp_rule_choice_init(&ch);
@@ -356,7 +339,7 @@ report(round *rd)
 	if (*text == '\0')
 		goto out;
 	if (sp_failed(sp_rule_parse(sp_slice_of(text), &rule)) ||
-	    sp_failed(sp_rule_select(rule, rd->m, &ch)) || sp_failed(build_url(&ch, url)) ||
+	    sp_failed(sp_rule_select(rule, rd->m, &ch)) || sp_failed(sp_url_https(&ch.target, NULL)) ||
 	    sp_failed(sp_device_effective(rd->d, &eff)) || sp_failed(sp_profile_render(&eff, &xml))) {
 		sp_warn("Report_Rule: %s", sp_errmsg());
 		goto out;
@@ -368,24 +351,17 @@ report(round *rd)
 		sp_warn("Report_Rule: --key is not supported for reports; report not sent");
 		goto out;
 	}
-	memset(&fo, 0, sizeof(fo));
-	fo.cafile = rd->ca;
-	fo.certfile = rd->crt;
-	fo.keyfile = rd->key;
-	fo.dns_servers = rd->dns;
-	fo.user_agent = rd->ua;
-	fo.body_max = SP_REPORT_RESPONSE_MAX;
-	fo.cancel = rd->o->cancel;
+	fetch_opts(rd, SP_REPORT_RESPONSE_MAX, &fo);
 	fo.is_post = true;
 	fo.post = xml.p;
 	fo.post_len = xml.len;
 	fo.content_type = "application/xml";
-	if (sp_failed(sp_fetch(url, &fo, &fr)))
-		sp_warn("report to %s failed: %s", fr.host, sp_errmsg());
+	if (sp_failed(sp_fetch(&ch.target, &fo, &fr)))
+		sp_warn("report to %s failed: %s", fr.url.host, sp_errmsg());
 	else if (fr.status < 200 || fr.status > 299)
-		sp_warn("report to %s failed: HTTP %ld", fr.host, fr.status);
+		sp_warn("report to %s failed: HTTP %ld", fr.url.host, fr.status);
 	else {
-		sp_info("report sent to %s: HTTP %ld", fr.host, fr.status);
+		sp_info("report sent to %s: HTTP %ld", fr.url.host, fr.status);
 		rd->out->report_sent = true;
 	}
 out:
@@ -622,9 +598,17 @@ sp_resync_describe(const char *dir, const char *rule_text, sp_buf *out)
 			goto out;
 		}
 		TRY(sp_rule_describe(rule, &ch, &m, out));
-		if (ch.has_url && ch.scheme != SP_SCHEME_HTTPS)
-			TRY(sp_buf_printf(out, "warning: a resync refuses scheme %s (https only)\n",
-			    sp_scheme_name(ch.scheme)));
+		if (ch.has_url) {
+			/* The resync's own check (url.h), worded for this listing. */
+			sp_result u = sp_url_https(&ch.target, NULL);
+			if (u.code == SP_E_POLICY)
+				TRY(sp_buf_printf(out, "warning: a resync refuses scheme %s (https only)\n",
+				    sp_scheme_name(ch.target.scheme)));
+			else if (sp_failed(u))
+				TRY(sp_buf_printf(out, "warning: a resync refuses this URL: %s\n",
+				    sp_errmsg()));
+			sp_error_clear();
+		}
 		if (rule_text)
 			break;
 	}

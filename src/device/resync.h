@@ -54,7 +54,7 @@ typedef struct sp_resync_outcome {
 	char rule[24];                 /* the rule that failed or ran last */
 	char err[SP_ERRTEXT_MAX];      /* $ERR */
 	char url[SP_URL_MAX + 1];
-	char server[SP_HOST_MAX + 1];
+	char server[SP_URL_HOST_MAX + 1];
 	char address[SP_ADDRSTR_MAX];
 	unsigned port;
 	long status;

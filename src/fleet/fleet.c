@@ -1,135 +1,36 @@
+/*
+ * The fleet's runner (engine.h): worker threads, each a timer heap of its
+ * devices and a libcurl multi loop; the bundle listing; the whole run and
+ * its figures.  One device's attempt is attempt.c.
+ */
 #include "fleet/fleet.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "common/log.h"
 #include "common/util.h"
-#include "device/check.h"
-#include "device/conf.h"
-#include "device/device.h"
-#include "device/dns.h"
-#include "device/fetch.h"
-#include "fleet/plan.h"
-#include "identity/devid.h"
+#include "fleet/engine.h"
 #include "identity/mac.h"
-#include "profile/profile.h"
-#include "profile/rule.h"
 
 #define FL_POLL_MAX_MS 100       /* longest sleep: stop and deadlines are seen this fast */
 #define FL_NOFILE_SPARE 64       /* descriptors beyond the transfers (DNS, files, logs) */
 #define FL_JOIN_POLL_US 10000    /* the main thread looks for finished workers this often */
-/*
- * --keepalive: a kept connection waits in a libcurl connection pool, and
- * libcurl (7.88) finds a device's own connection by walking the pool's list
- * for the host and port, testing each idle connection on the way (a
- * recv(MSG_PEEK) for liveness, a compare of the TLS settings).  With one
- * pool per worker a reuse cost O(the worker's devices): the second round of
- * 10 000 kept connections ran at ~60 requests/s, the workers busy in recv and
- * strcmp (perf).  So every FL_POOL_DEVICES devices of a worker get a pool of
- * their own: a share object holding only the connection cache (no TLS
- * sessions), used by that worker's thread alone.
- */
-#define FL_POOL_DEVICES 64
-#define FL_KEEP_MAXAGE_S (7L * 86400) /* --keepalive: libcurl's idle limit for a kept connection */
-
-enum { DEV_IDLE, DEV_QUEUED, DEV_ACTIVE, DEV_DONE };
-
-/* One simulated device while idle: a few dozen bytes. */
-typedef struct fl_dev {
-	sp_mac mac;
-	uint8_t state;
-	uint8_t gave_up;          /* a round was given up: the device did not finish well */
-	uint32_t rounds;          /* rounds finished (success or given up) */
-	uint32_t tries;           /* attempts in this round */
-	int64_t round_start_us;
-	sp_fetch_xfer *keep;      /* --resume/--keepalive: the device's easy handle */
-} fl_dev;
-
-typedef struct fl_heap_ent {
-	int64_t due_us;
-	uint32_t dev;
-} fl_heap_ent;
-
-/* One transfer in flight: freed when it ends. */
-typedef struct fl_xfer {
-	struct fl_xfer *prev, *next;  /* the worker's transfers in flight */
-	uint32_t dev;
-	sp_fetch_xfer *x;
-	sp_fetch_opts fo;
-	sp_addrlist answers;
-	size_t addr_idx;
-	unsigned redirects;       /* 301/302 followed in this attempt */
-	sp_buf body;
-	int64_t start_us;
-	char *key;                /* the rule's --key (secret), NULL: none */
-	char url[SP_URL_MAX + 1];
-	char ca[SP_FLEET_PATH_MAX], crt[SP_FLEET_PATH_MAX], keyfile[SP_FLEET_PATH_MAX];
-	char ua[96];
-} fl_xfer;
-
-typedef struct fleet fleet;
-
-typedef struct worker {
-	fleet *f;
-	unsigned id;
-	pthread_t th;
-	bool started;
-	uint32_t first, n;        /* its devices: [first, first + n) of f->dev */
-	unsigned cap;             /* transfers in flight */
-	unsigned active;
-	fl_xfer *live;            /* transfers in flight, for the end of the run */
-	uint32_t done;            /* devices DEV_DONE */
-	uint32_t done_ok;         /* ... with every round a success */
-	CURLM *multi;
-	CURLSH **pools;           /* --keepalive: connection pools, FL_POOL_DEVICES devices each */
-	size_t npools;
-	fl_heap_ent *heap;
-	size_t heap_n;
-	sp_rng rng;
-	int64_t next_arrival_us;  /* --rate */
-	int64_t end_us;           /* when its loop ended: the run's end is the last one */
-	uint64_t arrivals_left;   /* --rate; UINT64_MAX: until the deadline */
-	uint32_t rr;              /* --rate: next device to look at */
-	sp_fleet_stats st;
-	sp_result res;
-	char err[256];
-} worker;
-
-struct fleet {
-	const sp_fleet_opts *o;
-	fl_dev *dev;
-	size_t ndev;
-	sp_rule *rule;
-	bool rule_ident;          /* the rule may name $SN/$PN/$PSN: read each certificate */
-	int64_t t0_us, deadline_us;
-	_Atomic uint64_t attempts, successes, failures, in_flight, done;
-	/* The outage figure, fleet-wide: every judged attempt, in order. */
-	pthread_mutex_t outage_mu;
-	sp_outage outage;
-};
-
 static int64_t
 min_i64(int64_t a, int64_t b)
 {
 	return a < b ? a : b;
 }
 
-static void
-live_add(worker *w, fl_xfer *xf)
+void
+fl_live_add(worker *w, fl_xfer *xf)
 {
 	xf->prev = NULL;
 	xf->next = w->live;
@@ -138,8 +39,8 @@ live_add(worker *w, fl_xfer *xf)
 	w->live = xf;
 }
 
-static void
-live_del(worker *w, fl_xfer *xf)
+void
+fl_live_del(worker *w, fl_xfer *xf)
 {
 	if (xf->prev != NULL)
 		xf->prev->next = xf->next;
@@ -150,28 +51,10 @@ live_del(worker *w, fl_xfer *xf)
 	xf->prev = xf->next = NULL;
 }
 
-static int64_t
-now_us(void)
+int64_t
+fl_now_us(void)
 {
 	return (int64_t)(sp_mono_ns() / 1000u);
-}
-
-/*
- * An attempt was judged: feed the fleet-wide outage figure.  The clock is
- * read under the lock so that the workers' outcomes are seen in order.
- */
-static void
-outcome(fleet *f, bool ok)
-{
-	int64_t t;
-
-	pthread_mutex_lock(&f->outage_mu);
-	t = now_us() - f->t0_us;
-	if (ok)
-		sp_outage_ok(&f->outage, t);
-	else
-		sp_outage_fail(&f->outage, t);
-	pthread_mutex_unlock(&f->outage_mu);
 }
 
 void
@@ -188,8 +71,8 @@ sp_fleet_opts_init(sp_fleet_opts *o)
 
 /* ---- the timer heap: devices by due time ----------------------------------- */
 
-static void
-heap_push(worker *w, uint32_t dev, int64_t due)
+void
+fl_heap_push(worker *w, uint32_t dev, int64_t due)
 {
 	size_t i = w->heap_n++;
 
@@ -227,462 +110,6 @@ heap_pop(worker *w)
 	return top;
 }
 
-/* ---- one attempt ------------------------------------------------------------ */
-
-static void
-xfer_free(fl_xfer *xf, fl_dev *d)
-{
-	if (xf == NULL)
-		return;
-	if (xf->x != NULL && d->keep != xf->x)
-		sp_fetch_xfer_free(xf->x);
-	sp_buf_free_secret(&xf->body);
-	if (xf->key != NULL) {
-		OPENSSL_cleanse(xf->key, strlen(xf->key));
-		free(xf->key);
-	}
-	free(xf);
-}
-
-static sp_result
-build_url(const sp_rule_choice *ch, char out[SP_URL_MAX + 1])
-{
-	sp_result res = SP_OK;
-	const char *host = sp_buf_cstr(&ch->host);
-	bool v6 = strchr(host, ':') != NULL;
-
-	/* As resync.c: https only, the server named, the URL bounded. */
-	ENSURE(ch->scheme == SP_SCHEME_HTTPS, SP_E_POLICY,
-	    "scheme %s refused: the device fetches profiles over https only",
-	    sp_scheme_name(ch->scheme));
-	ENSURE(*host != '\0', SP_E_PARSE, "the URL '%s' names no server", sp_buf_cstr(&ch->url));
-	ENSURE((size_t)snprintf(out, SP_URL_MAX + 1, "https://%s%s%s:%u%s", v6 ? "[" : "", host,
-	    v6 ? "]" : "", (unsigned)ch->port, sp_buf_cstr(&ch->path)) <= SP_URL_MAX,
-	    SP_E_LIMIT, "URL longer than %d bytes", SP_URL_MAX);
-out:
-	return res;
-}
-
-/*
- * $SN, $PN and $PSN as the device sets them (sprov device init): from the
- * subject of its client.crt, read when the rule may use them; a subject that
- * names no device leaves them empty.  Read per attempt, not kept: an idle
- * device stays small.
- */
-static sp_result
-ident_macros(const char *crtfile, sp_macros *m)
-{
-	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	X509 *x = NULL;
-	sp_devid id;
-	char series[SP_DEVID_FIELD_MAX + 1];
-
-	TRY_OSSL_PTR(bio, BIO_new_file(crtfile, "r"), "cannot read %s", crtfile);
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	if (x == NULL) {
-		res = sp_error_ossl(SP_E_PARSE, "%s: not a PEM certificate", crtfile);
-		goto out;
-	}
-	if (sp_failed(sp_devid_from_x509(x, SP_IDSTYLE_AUTO, &id))) {
-		sp_error_clear();
-		goto out;
-	}
-	sp_identity_series_from_product(id.product, series);
-	TRY(sp_macros_set(m, SP_M_SN, sp_slice_of(id.serial)));
-	TRY(sp_macros_set(m, SP_M_PN, sp_slice_of(id.product)));
-	TRY(sp_macros_set(m, SP_M_PSN, sp_slice_of(series)));
-out:
-	X509_free(x);
-	BIO_free(bio);
-	return res;
-}
-
-/* The device's macros (identity from its bundle name) and its rule's choice. */
-static sp_result
-choose(worker *w, fl_dev *d, fl_xfer *xf, char *host, size_t hostsz)
-{
-	sp_result res = SP_OK;
-	sp_macros m;
-	sp_rule_choice ch;
-	char mac[SP_MAC_STRLEN];
-
-	sp_macros_init(&m);
-	sp_rule_choice_init(&ch);
-	sp_mac_format(&d->mac, SP_MAC_MA, mac);
-	TRY(sp_macros_set(&m, SP_M_MA, sp_slice_of(mac)));
-	sp_mac_format(&d->mac, SP_MAC_MAU, mac);
-	TRY(sp_macros_set(&m, SP_M_MAU, sp_slice_of(mac)));
-	snprintf(xf->ua, sizeof(xf->ua), "Sprov/fleet (%s)", mac);
-	sp_mac_format(&d->mac, SP_MAC_MAC, mac);
-	TRY(sp_macros_set(&m, SP_M_MAC, sp_slice_of(mac)));
-	TRY(sp_macros_set(&m, SP_M_CCERT, SP_SLICE_LIT("Installed")));
-	TRY(sp_macros_set(&m, SP_M_PRVST, sp_slice_of(d->rounds ? "1" : "0")));
-	if (w->f->rule_ident)
-		TRY(ident_macros(xf->crt, &m));
-	TRY(sp_rule_select(w->f->rule, &m, &ch));
-	ENSURE(ch.alt >= 0 && ch.has_url, SP_E_PARSE, "the rule chooses no URL for this device");
-	TRY(build_url(&ch, xf->url));
-	ENSURE(ch.host.len < hostsz, SP_E_LIMIT, "host too long");
-	snprintf(host, hostsz, "%s", sp_buf_cstr(&ch.host));
-	if (ch.has_key)
-		TRY_ALLOC(xf->key, strdup(sp_buf_cstr(&ch.key)));
-out:
-	sp_macros_free(&m);
-	sp_rule_choice_free(&ch);
-	return res;
-}
-
-static void schedule_after_failure(worker *w, uint32_t di, long retry_after);
-
-/*
- * --keepalive: the device's connection pool (after each setup, which resets
- * the handle).  libcurl closes a connection idle for more than 118 s
- * (CURLOPT_MAXAGE_CONN) when it next looks in the pool, so a kept connection
- * would not outlive an --interval of two minutes: a device keeps its
- * connection until the server closes it (FL_KEEP_MAXAGE_S).
- */
-static void
-pool_attach(worker *w, fl_xfer *xf)
-{
-	if (w->npools > 0) {
-		curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_SHARE,
-		    w->pools[(xf->dev - w->first) / FL_POOL_DEVICES]);
-		curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_MAXAGE_CONN,
-		    (long)FL_KEEP_MAXAGE_S);
-	}
-}
-
-/* Start device di now.  A failure before any transfer is counted and retried. */
-static void
-start(worker *w, uint32_t di)
-{
-	fleet *f = w->f;
-	const sp_fleet_opts *o = f->o;
-	fl_dev *d = &f->dev[di];
-	fl_xfer *xf = NULL;
-	char host[SP_HOST_MAX + 1], mac[SP_MAC_STRLEN];
-	sp_ipaddr lit;
-	sp_result r;
-	CURLMcode mc;
-	bool dns_failed = false;
-
-	d->state = DEV_ACTIVE;
-	if (d->tries == 0)
-		d->round_start_us = now_us();
-	d->tries++;
-	w->st.attempts++;
-	atomic_fetch_add_explicit(&f->attempts, 1, memory_order_relaxed);
-	xf = calloc(1, sizeof(*xf));
-	if (xf == NULL) {
-		r = sp_error(SP_E_NOMEM, "out of memory");
-		goto fail;
-	}
-	xf->dev = di;
-	xf->start_us = now_us();
-	sp_buf_init(&xf->body, SP_PROFILE_MAX);
-	sp_mac_format(&d->mac, SP_MAC_MA, mac);
-	if ((size_t)snprintf(xf->ca, sizeof(xf->ca), "%s/%s/%s", o->bundles, mac,
-	    SP_DEV_SERVER_CA) >= sizeof(xf->ca) ||
-	    (size_t)snprintf(xf->crt, sizeof(xf->crt), "%s/%s/%s", o->bundles, mac,
-	    SP_DEV_CLIENT_CRT) >= sizeof(xf->crt) ||
-	    (size_t)snprintf(xf->keyfile, sizeof(xf->keyfile), "%s/%s/%s", o->bundles, mac,
-	    SP_DEV_CLIENT_KEY) >= sizeof(xf->keyfile)) {
-		r = sp_error(SP_E_LIMIT, "bundle path longer than %d bytes", SP_FLEET_PATH_MAX);
-		goto fail;
-	}
-	r = choose(w, d, xf, host, sizeof(host));
-	if (sp_failed(r))
-		goto fail;
-	if (sp_ipaddr_parse(sp_slice_of(host), &lit)) {
-		sp_addrlist_add(&xf->answers, &lit);
-	} else {
-		/*
-		 * XXX: c-ares is driven synchronously here, as the device does:
-		 * against a resolver on the same host it costs tens of
-		 * microseconds, but a slow resolver stalls this worker's loop.
-		 */
-		r = sp_dns_resolve(o->dns_servers, host, &xf->answers);
-		if (sp_failed(r)) {
-			dns_failed = true;
-			goto fail;
-		}
-	}
-	xf->fo.cafile = xf->ca;
-	xf->fo.certfile = xf->crt;
-	xf->fo.keyfile = xf->keyfile;
-	xf->fo.dns_servers = o->dns_servers;
-	xf->fo.user_agent = xf->ua;
-	xf->fo.body_max = SP_PROFILE_MAX;
-	xf->fo.timeout_ms = o->timeout_ms;
-	xf->fo.connect_timeout_ms = o->timeout_ms;
-	xf->fo.resume = o->resume;
-	xf->fo.keepalive = o->keepalive;
-	if (d->keep != NULL) {
-		xf->x = d->keep;
-	} else {
-		r = sp_fetch_xfer_new(&xf->x);
-		if (sp_failed(r))
-			goto fail;
-		if (o->resume || o->keepalive)
-			d->keep = xf->x;
-	}
-	r = sp_fetch_xfer_setup(xf->x, xf->url, &xf->fo, &xf->answers, 0, &xf->body);
-	if (sp_failed(r))
-		goto fail;
-	curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_PRIVATE, xf);
-	pool_attach(w, xf);
-	mc = curl_multi_add_handle(w->multi, sp_fetch_xfer_easy(xf->x));
-	if (mc != CURLM_OK) {
-		r = sp_error(SP_E_INTERNAL, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-		goto fail;
-	}
-	w->active++;
-	live_add(w, xf);
-	if (w->active > w->st.max_in_flight)
-		w->st.max_in_flight = w->active;
-	atomic_fetch_add_explicit(&f->in_flight, 1, memory_order_relaxed);
-	return;
-fail:
-	if (dns_failed)
-		w->st.dns++;
-	else
-		w->st.setup++;
-	if (w->err[0] == '\0')
-		snprintf(w->err, sizeof(w->err), "%s", sp_errmsg());
-	w->st.failures++;
-	atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
-	outcome(f, false);
-	xfer_free(xf, d);
-	schedule_after_failure(w, di, -1);
-}
-
-/* A round is over for device di (success, or given up): the next, or done. */
-static void
-round_over(worker *w, uint32_t di)
-{
-	fleet *f = w->f;
-	const sp_fleet_opts *o = f->o;
-	fl_dev *d = &f->dev[di];
-
-	d->rounds++;
-	d->tries = 0;
-	if (o->rounds > 0 && d->rounds >= o->rounds) {
-		d->state = DEV_DONE;
-		w->done++;
-		if (!d->gave_up)
-			w->done_ok++;
-		atomic_fetch_add_explicit(&f->done, 1, memory_order_relaxed);
-		if (d->keep != NULL && !o->keepalive) {
-			/* Nothing left to resume: give the memory back. */
-			sp_fetch_xfer_free(d->keep);
-			d->keep = NULL;
-		}
-		return;
-	}
-	if (o->rate > 0)
-		d->state = DEV_IDLE; /* the next arrival picks it */
-	else
-		heap_push(w, di, now_us() + (int64_t)(o->interval_s * 1e6));
-}
-
-static void
-schedule_after_failure(worker *w, uint32_t di, long retry_after)
-{
-	const sp_fleet_opts *o = w->f->o;
-	fl_dev *d = &w->f->dev[di];
-
-	if (d->tries > o->retries) {
-		w->st.gave_up++;
-		d->gave_up = 1;
-		round_over(w, di);
-		return;
-	}
-	w->st.retries++;
-	if (retry_after >= 0)
-		w->st.retry_after_honoured++;
-	heap_push(w, di, now_us() +
-	    1000 * sp_retry_delay_ms(retry_after, o->error_retry_s, o->time_scale));
-}
-
-static sp_result
-apply(const sp_fleet_opts *o, const fl_dev *d, const sp_params *ps)
-{
-	sp_result res = SP_OK;
-	sp_buf xml;
-	char mac[SP_MAC_STRLEN], dir[SP_FLEET_PATH_MAX], path[SP_FLEET_PATH_MAX + 16];
-
-	sp_buf_init(&xml, SP_PROFILE_MAX_STORE);
-	sp_mac_format(&d->mac, SP_MAC_MA, mac);
-	ENSURE((size_t)snprintf(dir, sizeof(dir), "%s/%s", o->apply, mac) < sizeof(dir),
-	    SP_E_LIMIT, "--apply path too long");
-	snprintf(path, sizeof(path), "%s/%s", dir, SP_DEV_STORE);
-	TRY(sp_mkdirs(dir, 0700));
-	TRY(sp_profile_render(ps, &xml));
-	/*
-	 * Atomic (temporary file + rename) as a device's apply, without the
-	 * fsyncs: a simulated device has no power to lose, and thousands of
-	 * fsyncs would measure the disk, not the server.
-	 */
-	TRY(sp_write_file(path, xml.p, xml.len, 0600, SP_WRITE_NOSYNC));
-out:
-	sp_buf_free_secret(&xml);
-	return res;
-}
-
-/* Set xf's transfer up again (next address, redirect) and hand it back to libcurl. */
-static sp_result
-rearm(worker *w, fl_xfer *xf)
-{
-	sp_result res = SP_OK;
-	CURLMcode mc;
-
-	sp_buf_reset(&xf->body);
-	TRY(sp_fetch_xfer_setup(xf->x, xf->url, &xf->fo, &xf->answers, xf->addr_idx, &xf->body));
-	curl_easy_setopt(sp_fetch_xfer_easy(xf->x), CURLOPT_PRIVATE, xf);
-	pool_attach(w, xf);
-	mc = curl_multi_add_handle(w->multi, sp_fetch_xfer_easy(xf->x));
-	ENSURE(mc == CURLM_OK, SP_E_INTERNAL, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
-out:
-	return res;
-}
-
-/*
- * A 301/302 to loc: as sp_fetch, at most SP_FETCH_REDIRECTS_MAX hops, https
- * only, the new host resolved through c-ares (*dns_failed when that fails),
- * a new connection with every check run again against the new host.
- */
-static sp_result
-follow(worker *w, fl_xfer *xf, const char *loc, bool *dns_failed)
-{
-	sp_result res = SP_OK;
-	char host[SP_HOST_MAX + 1];
-	sp_ipaddr lit;
-
-	*dns_failed = false;
-	ENSURE(xf->redirects < SP_FETCH_REDIRECTS_MAX, SP_E_NET,
-	    "more than %d redirects (last to %.200s)", SP_FETCH_REDIRECTS_MAX, loc);
-	TRY(sp_fetch_url_host(loc, host));
-	memset(&xf->answers, 0, sizeof(xf->answers));
-	xf->addr_idx = 0;
-	if (sp_ipaddr_parse(sp_slice_of(host), &lit)) {
-		sp_addrlist_add(&xf->answers, &lit);
-	} else {
-		res = sp_dns_resolve(w->f->o->dns_servers, host, &xf->answers);
-		if (sp_failed(res)) {
-			*dns_failed = true;
-			goto out;
-		}
-	}
-	snprintf(xf->url, sizeof(xf->url), "%s", loc);
-	xf->redirects++;
-	TRY(rearm(w, xf));
-out:
-	return res;
-}
-
-/* libcurl ended the transfer of xf with cc. */
-static void
-finished(worker *w, fl_xfer *xf, CURLcode cc)
-{
-	fleet *f = w->f;
-	const sp_fleet_opts *o = f->o;
-	fl_dev *d = &f->dev[xf->dev];
-	uint32_t di = xf->dev;
-	sp_fetch_result fr;
-	sp_params prof;
-	sp_result r;
-	bool retry = false, ok = false, redirect_failed = false, redirect_dns = false;
-	long retry_after = -1;
-	int64_t t;
-
-	sp_fetch_result_init(&fr);
-	sp_params_init(&prof);
-	curl_multi_remove_handle(w->multi, sp_fetch_xfer_easy(xf->x));
-	r = sp_fetch_xfer_finish(xf->x, cc, &fr, &retry);
-	if (fr.status > 0) {
-		/* A handshake (or a kept connection) got as far as the request. */
-		if (fr.reused)
-			w->st.reused++;
-		else if (fr.resumed)
-			w->st.resumed++;
-		else
-			w->st.full++;
-	}
-	if (sp_failed(r) && retry && xf->addr_idx + 1 < xf->answers.n) {
-		/* As the device: the next address c-ares gave. */
-		xf->addr_idx++;
-		if (sp_ok(rearm(w, xf)))
-			goto out_keep;
-	}
-	if (sp_ok(r) && (fr.status == 301 || fr.status == 302) && fr.location[0] != '\0') {
-		/* As the device: the same attempt goes on at the Location. */
-		r = follow(w, xf, fr.location, &redirect_dns);
-		if (sp_ok(r)) {
-			w->st.redirects++;
-			goto out_keep;
-		}
-		redirect_failed = true;
-	}
-	w->active--;
-	live_del(w, xf);
-	atomic_fetch_sub_explicit(&f->in_flight, 1, memory_order_relaxed);
-	if (redirect_failed) {
-		if (redirect_dns)
-			w->st.dns++;
-		else
-			w->st.redirect++;
-		if (w->err[0] == '\0')
-			snprintf(w->err, sizeof(w->err), "redirect: %s", sp_errmsg());
-	} else if (sp_failed(r)) {
-		if (r.code == SP_E_VERIFY && fr.failed_check != SP_CHECK_NONE)
-			w->st.check[fr.failed_check]++;
-		else if (cc != CURLE_OK)
-			w->st.curl[cc < CURL_LAST ? cc : CURLE_UNSUPPORTED_PROTOCOL]++;
-		else
-			w->st.setup++;
-		if (w->err[0] == '\0')
-			snprintf(w->err, sizeof(w->err), "%s", sp_errmsg());
-	} else if (fr.status == 200) {
-		r = sp_profile_decode(sp_slice_mk(xf->body.p ? xf->body.p : "", xf->body.len),
-		    xf->key, &prof);
-		if (sp_failed(r)) {
-			w->st.profile++;
-		} else if (o->apply != NULL && sp_failed(r = apply(o, d, &prof))) {
-			w->st.apply++;
-			if (w->err[0] == '\0')
-				snprintf(w->err, sizeof(w->err), "apply: %s", sp_errmsg());
-		} else {
-			ok = true;
-		}
-	} else if (fr.status == 304) {
-		ok = true;
-	} else {
-		w->st.http[fr.status > 0 && fr.status < SP_FLEET_HTTP_STATUS_MAX ? fr.status : 0]++;
-		if (fr.status == 503 || fr.status == 429)
-			retry_after = fr.retry_after;
-	}
-	t = now_us();
-	if (ok) {
-		w->st.successes++;
-		atomic_fetch_add_explicit(&f->successes, 1, memory_order_relaxed);
-		sp_hist_add(&w->st.latency, (uint64_t)(t - xf->start_us));
-		sp_hist_add(&w->st.completion, (uint64_t)(t - d->round_start_us));
-	} else {
-		w->st.failures++;
-		atomic_fetch_add_explicit(&f->failures, 1, memory_order_relaxed);
-	}
-	outcome(f, ok);
-	xfer_free(xf, d);
-	if (ok)
-		round_over(w, di);
-	else
-		schedule_after_failure(w, di, retry_after);
-out_keep:
-	sp_fetch_result_free(&fr);
-	sp_params_free(&prof);
-}
-
 /* ---- the worker loop ------------------------------------------------------- */
 
 static bool
@@ -707,7 +134,7 @@ arrive(worker *w, int64_t now)
 		uint32_t di = w->first + (w->rr + k) % w->n;
 		if (f->dev[di].state == DEV_IDLE) {
 			w->rr = (w->rr + k + 1) % w->n;
-			heap_push(w, di, now);
+			fl_heap_push(w, di, now);
 			return;
 		}
 	}
@@ -722,10 +149,10 @@ abort_all(worker *w)
 	/* Everything still running when the run ends: counted, not judged. */
 	while (w->live != NULL) {
 		fl_xfer *xf = w->live;
-		live_del(w, xf);
+		fl_live_del(w, xf);
 		curl_multi_remove_handle(w->multi, sp_fetch_xfer_easy(xf->x));
 		w->st.unfinished++;
-		xfer_free(xf, &f->dev[xf->dev]);
+		fl_xfer_free(xf, &f->dev[xf->dev]);
 	}
 	atomic_fetch_sub_explicit(&f->in_flight, w->active, memory_order_relaxed);
 	w->active = 0;
@@ -740,7 +167,7 @@ worker_main(void *arg)
 	int running = 0;
 
 	for (;;) {
-		int64_t now = now_us(), wait_ms = FL_POLL_MAX_MS;
+		int64_t now = fl_now_us(), wait_ms = FL_POLL_MAX_MS;
 		long curl_ms = -1;
 		CURLMsg *msg;
 		int left;
@@ -757,18 +184,18 @@ worker_main(void *arg)
 			}
 		}
 		while (w->active < w->cap && w->heap_n > 0 && w->heap[0].due_us <= now)
-			start(w, heap_pop(w).dev);
+			fl_start(w, heap_pop(w).dev);
 		curl_multi_perform(w->multi, &running);
 		while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
 			fl_xfer *xf = NULL;
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&xf);
-			finished(w, xf, msg->data.result);
+			fl_finished(w, xf, msg->data.result);
 		}
 		if (worker_finished(w))
 			break;
-		now = now_us();
+		now = fl_now_us();
 		if (w->active < w->cap && w->heap_n > 0)
 			wait_ms = min_i64(wait_ms, (w->heap[0].due_us - now + 999) / 1000);
 		if (o->rate > 0 && w->arrivals_left > 0)
@@ -781,7 +208,7 @@ worker_main(void *arg)
 			curl_multi_poll(w->multi, NULL, 0, (int)wait_ms, NULL);
 	}
 	abort_all(w);
-	w->end_us = now_us();
+	w->end_us = fl_now_us();
 	return NULL;
 }
 
@@ -860,7 +287,7 @@ static void
 progress(fleet *f, bool final)
 {
 	const sp_fleet_opts *o = f->o;
-	double el = (double)(now_us() - f->t0_us) / 1e6;
+	double el = (double)(fl_now_us() - f->t0_us) / 1e6;
 	uint64_t a = atomic_load(&f->attempts), s = atomic_load(&f->successes),
 	    fl = atomic_load(&f->failures), inf = atomic_load(&f->in_flight),
 	    dn = atomic_load(&f->done);
@@ -1002,7 +429,7 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 			}
 		}
 	}
-	f.t0_us = now_us();
+	f.t0_us = fl_now_us();
 	if (o.duration_s > 0)
 		f.deadline_us = f.t0_us + (int64_t)(o.duration_s * 1e6);
 	for (unsigned i = 0; i < nw; i++) {
@@ -1016,7 +443,7 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 		} else {
 			/* The storm: every device due at once, the cap holds them back. */
 			for (uint32_t k = 0; k < w->n; k++)
-				heap_push(w, w->first + k, f.t0_us);
+				fl_heap_push(w, w->first + k, f.t0_us);
 		}
 	}
 	for (unsigned i = 0; i < nw; i++) {
@@ -1030,7 +457,7 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 	 * FL_JOIN_POLL_US: sleeping a whole report period made every run last
 	 * a whole number of periods.
 	 */
-	for (int64_t next_report = now_us() + (o.progress == 2 ? 250000 : 1000000);;) {
+	for (int64_t next_report = fl_now_us() + (o.progress == 2 ? 250000 : 1000000);;) {
 		bool all = true;
 		for (unsigned i = 0; i < nw; i++) {
 			if (ws[i].started && pthread_tryjoin_np(ws[i].th, NULL) == 0)
@@ -1039,7 +466,7 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 		}
 		if (all)
 			break;
-		if (o.progress && now_us() >= next_report) {
+		if (o.progress && fl_now_us() >= next_report) {
 			progress(&f, false);
 			next_report += o.progress == 2 ? 250000 : 1000000;
 		}
@@ -1062,7 +489,7 @@ out:
 		if (ws[i].end_us > t_end)
 			t_end = ws[i].end_us; /* written before the thread ended, read after the join */
 	if (t_end == 0)
-		t_end = now_us();
+		t_end = fl_now_us();
 	st->elapsed_s = (double)(t_end - f.t0_us) / 1e6;
 	sp_outage_end(&f.outage, t_end - f.t0_us);
 	st->outage_s = f.outage.longest_us >= 0 ? (double)f.outage.longest_us / 1e6 : -1;

@@ -1,6 +1,7 @@
 /* The fleet's figures, as text for a person and as one JSON object. */
 #include <stdio.h>
 
+#include "common/text.h"
 #include "device/check.h"
 #include "fleet/fleet.h"
 
@@ -73,50 +74,48 @@ reason_json(sp_buf *out, const char *name, uint64_t n, bool *first)
 	if (!*first)
 		TRY(sp_buf_append_byte(out, ','));
 	*first = false;
-	TRY(sp_buf_printf(out, "\"%s\":%llu", name, (unsigned long long)n));
+	TRY(sp_json_cstr(out, name));
+	TRY(sp_buf_printf(out, ":%llu", (unsigned long long)n));
 out:
 	return res;
 }
 
+/* A histogram's figures: one line of text, or one JSON member. */
 static sp_result
-hist_text(sp_buf *out, const char *what, const sp_hist *h)
+hist(sp_buf *out, const char *what, const sp_hist *h, bool json)
 {
-	return sp_buf_printf(out, "%-13s p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%llu samples)\n",
-	    what, ms(sp_hist_quantile(h, 0.50)), ms(sp_hist_quantile(h, 0.90)),
-	    ms(sp_hist_quantile(h, 0.99)), ms(h->max), (unsigned long long)h->n);
-}
+	sp_result res = SP_OK;
 
-static sp_result
-hist_json(sp_buf *out, const char *what, const sp_hist *h)
-{
-	return sp_buf_printf(out, "\"%s\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"n\":%llu}",
-	    what, ms(sp_hist_quantile(h, 0.50)), ms(sp_hist_quantile(h, 0.90)),
-	    ms(sp_hist_quantile(h, 0.99)), ms(h->max), (unsigned long long)h->n);
+	if (json)
+		TRY(sp_json_cstr(out, what));
+	else
+		TRY(sp_buf_printf(out, "%-13s", what));
+	TRY(sp_buf_printf(out, json ? ":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"n\":%llu}" :
+	    " p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%llu samples)\n",
+	    ms(sp_hist_quantile(h, 0.50)), ms(sp_hist_quantile(h, 0.90)),
+	    ms(sp_hist_quantile(h, 0.99)), ms(h->max), (unsigned long long)h->n));
+out:
+	return res;
 }
 
 /* The longest stretch of failures, and when the failures happened. */
 static sp_result
-outage_text(sp_buf *out, const sp_fleet_stats *st)
+outage(sp_buf *out, const sp_fleet_stats *st, bool json)
 {
+	const char *open = st->outage_open ? ", still failing at the end of the run" : "";
+
 	if (st->outage_s < 0)
-		return sp_buf_printf(out, "outage        none (no attempt failed)\n");
-	return sp_buf_printf(out, "outage        %.2f s of failures without a success, %.2f s to %.2f s, "
+		return sp_buf_append_str(out, json ? "\"outage\":null," :
+		    "outage        none (no attempt failed)\n");
+	if (json)
+		open = st->outage_open ? "true" : "false";
+	return sp_buf_printf(out, json ?
+	    "\"outage\":{\"longest_s\":%.3f,\"from_s\":%.3f,\"to_s\":%.3f,"
+	    "\"failures\":%llu,\"open\":%s,\"first_failure_s\":%.3f,\"last_failure_s\":%.3f}," :
+	    "outage        %.2f s of failures without a success, %.2f s to %.2f s, "
 	    "%llu failed attempts%s; failures from %.2f s to %.2f s\n",
 	    st->outage_s, st->outage_from_s, st->outage_to_s,
-	    (unsigned long long)st->outage_failures,
-	    st->outage_open ? ", still failing at the end of the run" : "",
-	    st->first_failure_s, st->last_failure_s);
-}
-
-static sp_result
-outage_json(sp_buf *out, const sp_fleet_stats *st)
-{
-	if (st->outage_s < 0)
-		return sp_buf_printf(out, "\"outage\":null,");
-	return sp_buf_printf(out, "\"outage\":{\"longest_s\":%.3f,\"from_s\":%.3f,\"to_s\":%.3f,"
-	    "\"failures\":%llu,\"open\":%s,\"first_failure_s\":%.3f,\"last_failure_s\":%.3f},",
-	    st->outage_s, st->outage_from_s, st->outage_to_s,
-	    (unsigned long long)st->outage_failures, st->outage_open ? "true" : "false",
+	    (unsigned long long)st->outage_failures, open,
 	    st->first_failure_s, st->last_failure_s);
 }
 
@@ -138,15 +137,15 @@ sp_fleet_report_text(const sp_fleet_stats *st, sp_buf *out)
 	    (unsigned long long)st->failures, (unsigned long long)st->retries,
 	    (unsigned long long)st->retry_after_honoured));
 	TRY(each_reason(st, out, reason_text));
-	TRY(outage_text(out, st));
+	TRY(outage(out, st, false));
 	if (st->arrivals_dropped)
 		TRY(sp_buf_printf(out, "arrivals      %llu found no idle device (every one busy)\n",
 		    (unsigned long long)st->arrivals_dropped));
 	TRY(sp_buf_printf(out, "handshakes    full %llu, resumed %llu; requests on a kept connection %llu; redirects followed %llu\n",
 	    (unsigned long long)st->full, (unsigned long long)st->resumed,
 	    (unsigned long long)st->reused, (unsigned long long)st->redirects));
-	TRY(hist_text(out, "latency", &st->latency));
-	TRY(hist_text(out, "completion", &st->completion));
+	TRY(hist(out, "latency", &st->latency, false));
+	TRY(hist(out, "completion", &st->completion, false));
 	TRY(sp_buf_printf(out, "throughput    %.1f successes/s over %.2f s\n",
 	    st->elapsed_s > 0 ? (double)st->successes / st->elapsed_s : 0.0, st->elapsed_s));
 	TRY(sp_buf_printf(out, "cpu           %.2f s (user %.2f, system %.2f), %.0f us per success\n",
@@ -179,10 +178,10 @@ sp_fleet_report_json(const sp_fleet_stats *st, sp_buf *out)
 	    "\"redirects\":%llu,",
 	    (unsigned long long)st->full, (unsigned long long)st->resumed,
 	    (unsigned long long)st->reused, (unsigned long long)st->redirects));
-	TRY(outage_json(out, st));
-	TRY(hist_json(out, "latency_ms", &st->latency));
+	TRY(outage(out, st, true));
+	TRY(hist(out, "latency_ms", &st->latency, true));
 	TRY(sp_buf_append_byte(out, ','));
-	TRY(hist_json(out, "completion_ms", &st->completion));
+	TRY(hist(out, "completion_ms", &st->completion, true));
 	TRY(sp_buf_printf(out, ",\"elapsed_s\":%.3f,\"throughput_per_s\":%.2f,\"cpu_user_s\":%.3f,"
 	    "\"cpu_sys_s\":%.3f,\"peak_rss_kb\":%llu}\n",
 	    st->elapsed_s, st->elapsed_s > 0 ? (double)st->successes / st->elapsed_s : 0.0,

@@ -13,7 +13,6 @@
 
 #include <openssl/crypto.h>
 
-#include "common/text.h"
 
 #define SP_RULE_TRACE_MAX 16384  /* describe text of one selection */
 
@@ -550,22 +549,10 @@ sp_rule_count(const sp_rule *r)
 
 /* ---- selection ---- */
 
-const char *
-sp_scheme_name(sp_scheme s)
-{
-	switch (s) {
-	case SP_SCHEME_HTTP: return "http";
-	case SP_SCHEME_HTTPS: return "https";
-	default: return "tftp";
-	}
-}
-
 static void
 choice_bufs_init(sp_rule_choice *c)
 {
 	sp_buf_init(&c->url, SP_MACRO_OUT_MAX);
-	sp_buf_init(&c->host, SP_URL_HOST_MAX);
-	sp_buf_init(&c->path, SP_MACRO_OUT_MAX);
 	sp_buf_init(&c->key, SP_MACRO_OUT_MAX);
 	sp_buf_init(&c->uid, SP_MACRO_OUT_MAX);
 	sp_buf_init(&c->pwd, SP_MACRO_OUT_MAX);
@@ -586,8 +573,6 @@ void
 sp_rule_choice_free(sp_rule_choice *c)
 {
 	sp_buf_free(&c->url);
-	sp_buf_free(&c->host);
-	sp_buf_free(&c->path);
 	sp_buf_free_secret(&c->key);
 	sp_buf_free(&c->uid);
 	sp_buf_free_secret(&c->pwd);
@@ -815,108 +800,17 @@ out:
 	return res;
 }
 
-static bool
-host_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
-}
-
-static sp_result
-split_url(sp_rule_choice *c)
+sp_result
+sp_macros_set_url(sp_macros *m, const sp_url *u)
 {
 	sp_result res = SP_OK;
-	sp_slice u = sp_slice_mk(c->url.p ? c->url.p : "", c->url.len), auth, rest;
-	char q[80];
-	size_t i;
+	char port[8];
 
-	for (i = 0; i < u.len; i++) {
-		unsigned char ch = (unsigned char)u.p[i];
-		if (ch <= 0x20 || ch == 0x7f) {
-			sp_quote(u, q, sizeof(q));
-			ENSURE(0, SP_E_PARSE, "URL '%s' contains a space or control byte "
-			    "after macro expansion", q);
-		}
-	}
-	c->scheme = SP_SCHEME_TFTP;
-	for (i = 0; i + 2 < u.len; i++)
-		if (u.p[i] == ':' && u.p[i + 1] == '/' && u.p[i + 2] == '/')
-			break;
-	if (i + 2 < u.len && sp_slice_find(sp_slice_mk(u.p, i), '/') == i) {
-		sp_slice s = sp_slice_mk(u.p, i);
-		if (sp_slice_eq_nocase(s, SP_SLICE_LIT("tftp")))
-			c->scheme = SP_SCHEME_TFTP;
-		else if (sp_slice_eq_nocase(s, SP_SLICE_LIT("http")))
-			c->scheme = SP_SCHEME_HTTP;
-		else if (sp_slice_eq_nocase(s, SP_SLICE_LIT("https")))
-			c->scheme = SP_SCHEME_HTTPS;
-		else {
-			sp_quote(s, q, sizeof(q));
-			ENSURE(0, SP_E_PARSE, "URL scheme '%s' is not tftp, http or https", q);
-		}
-		u = sp_slice_mk(u.p + i + 3, u.len - i - 3);
-	}
-	for (i = 0; i < u.len && u.p[i] != '/' && u.p[i] != '?'; i++)
-		;
-	auth = sp_slice_mk(u.p, i);
-	rest = sp_slice_mk(u.p + i, u.len - i);
-	c->port = c->scheme == SP_SCHEME_HTTPS ? 443 : c->scheme == SP_SCHEME_HTTP ? 80 : 69;
-	if (auth.len) {
-		sp_slice host, port = { "", 0 };
-		bool has_port = false;
-		if (auth.p[0] == '[') {
-			size_t e = sp_slice_find(auth, ']');
-			ENSURE(e < auth.len, SP_E_PARSE, "URL: unterminated '[' in the host");
-			host = sp_slice_mk(auth.p + 1, e - 1);
-			for (i = 0; i < host.len; i++) {
-				char ch = host.p[i];
-				ENSURE((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-				    (ch >= 'A' && ch <= 'F') || ch == ':' || ch == '.',
-				    SP_E_PARSE, "URL: bad IPv6 literal");
-			}
-			ENSURE(host.len > 0, SP_E_PARSE, "URL: empty IPv6 literal");
-			if (e + 1 < auth.len) {
-				ENSURE(auth.p[e + 1] == ':', SP_E_PARSE,
-				    "URL: unexpected text after ']'");
-				port = sp_slice_mk(auth.p + e + 2, auth.len - e - 2);
-				has_port = true;
-			}
-		} else {
-			size_t colon = sp_slice_find(auth, ':');
-			host = sp_slice_mk(auth.p, colon);
-			if (colon < auth.len) {
-				port = sp_slice_mk(auth.p + colon + 1, auth.len - colon - 1);
-				has_port = true;
-			}
-			for (i = 0; i < host.len; i++) {
-				if (!host_char(host.p[i])) {
-					sp_quote(host, q, sizeof(q));
-					ENSURE(0, SP_E_PARSE, "URL host '%s' is not a host name or "
-					    "address", q);
-				}
-			}
-		}
-		ENSURE(host.len <= SP_URL_HOST_MAX, SP_E_LIMIT, "URL host longer than %d bytes",
-		    SP_URL_HOST_MAX);
-		if (has_port) {
-			int64_t pv = 0;
-			bool ok = port.len > 0 && port.len <= 5;
-			for (i = 0; ok && i < port.len; i++) {
-				ok = port.p[i] >= '0' && port.p[i] <= '9';
-				pv = pv * 10 + (port.p[i] - '0');
-			}
-			ENSURE(ok && pv >= 1 && pv <= 65535, SP_E_PARSE,
-			    "URL port '%.*s' is not 1..65535", (int)(port.len > 8 ? 8 : port.len),
-			    port.p);
-			c->port = (uint16_t)pv;
-			c->port_explicit = true;
-		}
-		TRY(sp_buf_append(&c->host, host.p, host.len));
-	}
-	if (rest.len == 0 || rest.p[0] == '?')
-		TRY(sp_buf_append(&c->path, "/", 1));
-	TRY(sp_buf_append(&c->path, rest.p, rest.len));
-	TRY(sp_buf_append(&c->host, "", 0));
+	snprintf(port, sizeof(port), "%u", (unsigned)u->port);
+	TRY(sp_macros_set(m, SP_M_SCHEME, sp_slice_of(sp_scheme_name(u->scheme))));
+	TRY(sp_macros_set(m, SP_M_SERV, sp_slice_of(u->host)));
+	TRY(sp_macros_set(m, SP_M_PORT, sp_slice_of(port)));
+	TRY(sp_macros_set(m, SP_M_PATH, sp_slice_of(u->path)));
 out:
 	return res;
 }
@@ -926,7 +820,6 @@ sp_rule_select(const sp_rule *r, sp_macros *m, sp_rule_choice *out)
 {
 	sp_result res = SP_OK;
 	const alt *a = NULL;
-	char port[8];
 
 	sp_rule_choice_free(out);
 	for (size_t i = 0; i < r->n; i++) {
@@ -972,12 +865,8 @@ sp_rule_select(const sp_rule *r, sp_macros *m, sp_rule_choice *out)
 	if (a->has_url) {
 		out->has_url = true;
 		TRY(sp_macro_expand(a->url, m, 0, &out->url));
-		TRY(split_url(out));
-		TRY(sp_macros_set(m, SP_M_SCHEME, sp_slice_of(sp_scheme_name(out->scheme))));
-		TRY(sp_macros_set(m, SP_M_SERV, sp_slice_mk(out->host.p, out->host.len)));
-		snprintf(port, sizeof(port), "%u", (unsigned)out->port);
-		TRY(sp_macros_set(m, SP_M_PORT, sp_slice_of(port)));
-		TRY(sp_macros_set(m, SP_M_PATH, sp_slice_mk(out->path.p, out->path.len)));
+		TRY(sp_url_parse(sp_slice_mk(sp_buf_cstr(&out->url), out->url.len), &out->target));
+		TRY(sp_macros_set_url(m, &out->target));
 	}
 out:
 	return res;
@@ -1023,10 +912,10 @@ sp_rule_describe(const sp_rule *r, const sp_rule_choice *c, const sp_macros *m,
 		TRY(sp_buf_append_str(out, "url: none\n"));
 		goto out;
 	}
-	TRY(sp_buf_printf(out, "url: %.*s\nscheme: %s\nhost: %.*s\nport: %u%s\npath: %.*s\n",
-	    (int)c->url.len, sp_buf_cstr(&c->url), sp_scheme_name(c->scheme),
-	    (int)c->host.len, sp_buf_cstr(&c->host), (unsigned)c->port,
-	    c->port_explicit ? "" : " (default)", (int)c->path.len, sp_buf_cstr(&c->path)));
+	TRY(sp_buf_printf(out, "url: %.*s\nscheme: %s\nhost: %s\nport: %u%s\npath: %s\n",
+	    (int)c->url.len, sp_buf_cstr(&c->url), sp_scheme_name(c->target.scheme),
+	    c->target.host, (unsigned)c->target.port,
+	    c->target.port_explicit ? "" : " (default)", c->target.path));
 out:
 	sp_buf_free(&key);
 	return res;

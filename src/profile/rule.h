@@ -10,7 +10,7 @@
  *   assignments := assign ( ';' assign )* [';']
  *   assign      := ( '$'X | 'GPP_'X ) '=' ( "quoted" | bare-word )   X in A..P
  *   options     := '[' ( --key K | --post x | --alias x | --uid U | --pwd P )* ']'
- *   URL         := [scheme://][server[:port]]/path[?query]   (after expansion)
+ *   URL         := [scheme://][server[:port]]/path[?query]   (after expansion; url.h)
  *
  * Every alternative but the last must have a condition.  A comparison is
  * integer when both (expanded, unquoted) operands are integers, version
@@ -30,6 +30,7 @@
 #include "common/buf.h"
 #include "common/result.h"
 #include "profile/param.h"
+#include "profile/url.h"
 
 #define SP_RULE_MAX 8192          /* rule text, bytes */
 #define SP_RULE_ALTS_MAX 32       /* alternatives per rule */
@@ -37,7 +38,6 @@
 #define SP_RULE_ASSIGNS_MAX 16    /* assignments per alternative */
 #define SP_MACRO_OUT_MAX 8192     /* one expansion's output, bytes */
 #define SP_MACRO_VALUE_MAX SP_PARAM_VALUE_MAX /* one macro value */
-#define SP_URL_HOST_MAX 255
 
 /* ---- macros ----------------------------------------------------------- */
 
@@ -115,9 +115,6 @@ void sp_rule_free(sp_rule *r);
 /* Number of alternatives (0 for an empty or all-comment rule). */
 size_t sp_rule_count(const sp_rule *r);
 
-typedef enum { SP_SCHEME_TFTP, SP_SCHEME_HTTP, SP_SCHEME_HTTPS } sp_scheme;
-const char *sp_scheme_name(sp_scheme s);  /* "tftp", "http", "https" */
-
 typedef struct sp_rule_assign {
 	sp_macro_id target;  /* SP_M_A..SP_M_P */
 	sp_buf value;        /* expanded */
@@ -128,11 +125,7 @@ typedef struct sp_rule_choice {
 	size_t n_tried;          /* alternatives whose condition was evaluated */
 	bool has_url;            /* false: the alternative has no URL */
 	sp_buf url;              /* expanded URL as written (no defaults added) */
-	sp_scheme scheme;
-	sp_buf host;             /* "" when the URL names no server */
-	uint16_t port;           /* explicit or the scheme's default */
-	bool port_explicit;
-	sp_buf path;             /* from the first '/', query included */
+	sp_url target;           /* url, parsed once: what the device fetches */
 	bool has_key;
 	sp_buf key;              /* expanded with SP_MACRO_SECRET: never log */
 	char post;               /* 0 or 'a'..'p' (--post) */
@@ -154,14 +147,17 @@ void sp_rule_choice_free(sp_rule_choice *c);
  * whose condition holds (or that has none).  Its assignments are applied to
  * `m` (GPP A..P) and listed in out->assign, so the caller can store them in
  * GPP_x; then the options and URL are expanded (with the new values) and the
- * URL is split.  SCHEME, SERV, PORT and PATH in `m` are set from the URL
- * (SERVIP is the caller's, after DNS).  No alternative matching is not an
+ * URL is parsed into out->target (url.h).  SCHEME, SERV, PORT and PATH in
+ * `m` are set from it (sp_macros_set_url).  No alternative matching is not an
  * error: out->alt = -1.  `out` must be initialised; it is reset first.
  * Errors: SP_E_PARSE for a URL that is malformed after expansion (bad
  * scheme, port), SP_E_LIMIT.
  */
 SP_MUST_CHECK sp_result sp_rule_select(const sp_rule *r, sp_macros *m,
     sp_rule_choice *out);
+
+/* Set SCHEME, SERV, PORT and PATH from u (SERVIP is the caller's, after DNS). */
+SP_MUST_CHECK sp_result sp_macros_set_url(sp_macros *m, const sp_url *u);
 
 /*
  * Human-readable account of a selection for `sprov device rule`: each

@@ -188,8 +188,8 @@ summarize(const sp_rule_choice *c, char *s, size_t n)
 		return;
 	if (c->has_url)
 		k += snprintf(s + k, n - (size_t)k, " url=%s scheme=%s host=%s port=%u path=%s",
-		    sp_buf_cstr(&c->url), sp_scheme_name(c->scheme), sp_buf_cstr(&c->host),
-		    (unsigned)c->port, sp_buf_cstr(&c->path));
+		    sp_buf_cstr(&c->url), sp_scheme_name(c->target.scheme), c->target.host,
+		    (unsigned)c->target.port, c->target.path);
 	else
 		k += snprintf(s + k, n - (size_t)k, " nourl");
 	if (c->has_key)
@@ -436,10 +436,10 @@ test_assignment_persists(void **state)
 	assert_true(sp_ok(sp_rule_parse(
 	    SP_SLICE_LIT("( $A = 1 )? ( $A = 2 )! /first | /second"), &r)));
 	assert_true(sp_ok(sp_rule_select(r, &m, &c)));
-	assert_string_equal(sp_buf_cstr(&c.path), "/first");
+	assert_string_equal(c.target.path, "/first");
 	assert_true(sp_slice_eq_cstr(sp_macros_get(&m, SP_M_A), "2"));
 	assert_true(sp_ok(sp_rule_select(r, &m, &c)));
-	assert_string_equal(sp_buf_cstr(&c.path), "/second");
+	assert_string_equal(c.target.path, "/second");
 	assert_int_equal(c.n_tried, 2);
 	sp_rule_choice_free(&c);
 	sp_macros_free(&m);
