@@ -50,7 +50,7 @@ sp_device_load(const char *dir, sp_device *d)
 	ENSURE(strlen(dir) < sizeof(d->dir) - 32, SP_E_LIMIT, "%s: path too long", dir);
 	snprintf(d->dir, sizeof(d->dir), "%s", dir);
 	TRY(sp_device_path(d, SP_DEV_CONF, path));
-	res = sp_read_file(path, SP_DEVCONF_MAX, &b);
+	res = sp_read_file_secret(path, SP_DEVCONF_MAX, &b);
 	if (sp_failed(res)) {
 		res = sp_error_wrap(res, "not a device directory (run `sprov device init`)");
 		goto out;
@@ -63,7 +63,7 @@ sp_device_load(const char *dir, sp_device *d)
 	sp_buf_free_secret(&b);
 
 	TRY(sp_device_path(d, SP_DEV_STORE, path));
-	res = sp_read_file(path, SP_PROFILE_MAX_STORE, &b);
+	res = sp_read_file_secret(path, SP_PROFILE_MAX_STORE, &b);
 	if (sp_ok(res)) {
 		res = sp_profile_parse(sp_slice_mk(b.p, b.len), &d->store);
 		if (sp_failed(res)) {
@@ -150,7 +150,7 @@ read_bundle_file(const char *bundle, const char *name, sp_buf *out)
 
 	if ((size_t)snprintf(src, sizeof(src), "%s/%s", bundle, name) >= sizeof(src))
 		return sp_error(SP_E_LIMIT, "%s: path too long", bundle);
-	return sp_read_file(src, SP_BUNDLE_FILE_MAX, out);
+	return sp_read_file_secret(src, SP_BUNDLE_FILE_MAX, out);
 }
 
 static sp_result
