@@ -57,3 +57,18 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- Install and Debian package ----
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the release build's files
+# (binary, man pages, units, sample config, completion, logrotate).
+# `make deb`: ../sprov_<version>_<arch>.deb with debhelper (debian/).
+PREFIX ?= /usr/local
+
+.PHONY: install deb
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)/release --prefix "$(PREFIX)"
+
+deb: deps
+	DEB_BUILD_OPTIONS="nocheck parallel=$(JOBS) $(DEB_BUILD_OPTIONS)" \
+	    dpkg-buildpackage -b -us -uc
