@@ -61,7 +61,8 @@ clean:
 # ---- Install and Debian package ----
 # `make install [PREFIX=/usr/local] [DESTDIR=...]`: the release build's files
 # (binary, man pages, units, sample config, completion, logrotate).
-# `make deb`: ../sprov_<version>_<arch>.deb with debhelper (debian/).
+# `make deb`: $(BUILD)/deb/sprov_<version>_<arch>.deb with debhelper (debian/),
+# built from a copy of the tree (contrib/deb.sh).
 PREFIX ?= /usr/local
 
 .PHONY: install deb
@@ -70,5 +71,4 @@ install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)/release --prefix "$(PREFIX)"
 
 deb: deps
-	DEB_BUILD_OPTIONS="nocheck parallel=$(JOBS) $(DEB_BUILD_OPTIONS)" \
-	    dpkg-buildpackage -b -us -uc
+	JOBS=$(JOBS) sh contrib/deb.sh $(BUILD)/deb
