@@ -115,6 +115,22 @@ expect_err_contains "privkey.pem"
 mv etc/privkey.pem.away etc/privkey.pem
 cd "$T"
 
+note "logrotate: the snippet rotates the access log, recreates it 0640 and runs postrotate"
+lr="$T/root/etc/logrotate.d/sprov"
+grep -qxF '		systemctl kill -s USR1 --kill-whom=main sprov-serve.service >/dev/null 2>&1 || true' "$lr" ||
+	fail "postrotate does not send SIGUSR1 to sprov-serve: $(cat "$lr")"
+grep -q 'SIGUSR1' "$lr" || fail "the snippet no longer says when SIGUSR1 reopen lands"
+mkdir -p "$T/lr/log" && echo "a line" >"$T/lr/log/access.log"
+# Here: this directory, root (no user sprov), and a marker instead of systemctl.
+sed -e "/^#/!{s#/var/log/sprov/#$T/lr/log/#; s/ sprov sprov/ root root/; s#systemctl kill .*#echo rotated >>$T/lr/post#}" \
+	"$lr" >"$T/lr/conf"
+[ "$(diff "$lr" "$T/lr/conf" | grep -c '^>')" -eq 4 ] || fail "logrotate test rewrite: $(diff "$lr" "$T/lr/conf")"
+expect_rc 0 logrotate -f -s "$T/lr/state" "$T/lr/conf"
+[ "$(cat "$T/lr/log/access.log.1")" = "a line" ] || fail "access.log not rotated: $(ls -l "$T/lr/log")"
+[ "$(stat -c %a "$T/lr/log/access.log")" = 640 ] && [ ! -s "$T/lr/log/access.log" ] ||
+	fail "new access.log: $(ls -l "$T/lr/log")"
+[ "$(cat "$T/lr/post")" = rotated ] || fail "postrotate did not run once"
+
 note "bash completion: the options of every command are those it accepts (--help and its gaps)"
 (
 	# Stand-ins for bash-completion's helpers, enough to drive _sprov.
