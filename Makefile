@@ -58,3 +58,18 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- Install and Debian package ----
+# `make install [PREFIX=/usr/local] [DESTDIR=...]`: the release build's files
+# (binary, man pages, units, sample config, completion, logrotate).
+# `make deb`: $(BUILD)/deb/sprov_<version>_<arch>.deb with debhelper (debian/),
+# built from a copy of the tree (contrib/deb.sh).
+PREFIX ?= /usr/local
+
+.PHONY: install deb
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)/release --prefix "$(PREFIX)"
+
+deb: deps
+	JOBS=$(JOBS) sh contrib/deb.sh $(BUILD)/deb
