@@ -1,0 +1,272 @@
+/*
+ * What both backends decide alike (tls_internal.h): building the shared
+ * half of a configuration (CRLs and their dates, the device CAs' dates),
+ * and the checks on a device certificate that are ours rather than the TLS
+ * library's.  Certificates and CRLs are OpenSSL objects on both backends.
+ */
+#include "tls/tls_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+
+#include "common/util.h"
+
+#define TLS_CRLS_MAX 64
+
+int64_t
+sp_tls_asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+sp_result
+sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out)
+{
+	sp_result res = SP_OK;
+	sp_buf data;
+	BIO *bio = NULL;
+	X509_CRL *crl = NULL;
+	STACK_OF(X509_CRL) *crls = NULL;
+
+	sp_buf_init(&data, SP_TLS_CERT_MAX);
+	TRY(sp_read_file(path, SP_TLS_CERT_MAX, &data));
+	TRY_OSSL_PTR(crls, sk_X509_CRL_new_null(), "CRL list");
+	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data.p, (int)data.len), "CRL buffer");
+	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+		ENSURE(sk_X509_CRL_num(crls) < TLS_CRLS_MAX, SP_E_LIMIT,
+		    "%s: more than %d CRLs", path, TLS_CRLS_MAX);
+		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
+		crl = NULL;
+	}
+	ERR_clear_error();
+	if (sk_X509_CRL_num(crls) == 0) {
+		/* Not PEM: one DER CRL. */
+		const unsigned char *p = (const unsigned char *)data.p;
+		crl = d2i_X509_CRL(NULL, &p, (long)data.len);
+		ENSURE(crl != NULL, SP_E_PARSE, "%s: no CRL in PEM or DER", path);
+		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
+		crl = NULL;
+	}
+	*out = crls;
+	crls = NULL;
+out:
+	X509_CRL_free(crl);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	BIO_free(bio);
+	sp_buf_free(&data);
+	ERR_clear_error();
+	return res;
+}
+
+/* The certificates of a PEM file (an empty list if none parse). */
+static sp_result
+certs_load(const char *path, STACK_OF(X509) **out)
+{
+	sp_result res = SP_OK;
+	sp_buf data;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	STACK_OF(X509) *certs = NULL;
+
+	sp_buf_init(&data, SP_TLS_CERT_MAX);
+	TRY(sp_read_file(path, SP_TLS_CERT_MAX, &data));
+	TRY_OSSL_PTR(certs, sk_X509_new_null(), "certificate list");
+	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data.p, (int)data.len), "certificate buffer");
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		ENSURE(sk_X509_push(certs, x) > 0, SP_E_NOMEM, "out of memory");
+		x = NULL;
+	}
+	*out = certs;
+	certs = NULL;
+out:
+	X509_free(x);
+	sk_X509_pop_free(certs, X509_free);
+	BIO_free(bio);
+	sp_buf_free(&data);
+	ERR_clear_error();
+	return res;
+}
+
+sp_result
+sp_tls_crls_check_signed(const char *ca_file, STACK_OF(X509_CRL) *crls)
+{
+	sp_result res = SP_OK;
+	STACK_OF(X509) *cas = NULL;
+
+	TRY(certs_load(ca_file, &cas));
+	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(crls, i);
+		bool ok = false;
+
+		for (int j = 0; j < sk_X509_num(cas) && !ok; j++) {
+			X509 *x = sk_X509_value(cas, j);
+			ok = X509_NAME_cmp(X509_get_subject_name(x), X509_CRL_get_issuer(crl)) == 0 &&
+			    X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1;
+		}
+		ENSURE(ok, SP_E_VERIFY, "CRL %d is not signed by a CA of %s", i + 1, ca_file);
+	}
+out:
+	sk_X509_pop_free(cas, X509_free);
+	ERR_clear_error();
+	return res;
+}
+
+bool
+sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why)
+{
+	*why = "";
+	if (X509_cmp_time(X509_get0_notAfter(cert), NULL) < 0) {
+		*why = "certificate expired";
+		return true;
+	}
+	for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(crls, i);
+		X509_REVOKED *rev = NULL;
+
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_issuer_name(cert)) != 0)
+			continue;
+		if (X509_CRL_get0_by_cert(crl, &rev, cert) == 1) {
+			*why = "certificate revoked";
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The shared half's device CA state: their dates. */
+static sp_result
+conf_cas(sp_tls_conf *c, const sp_tls_config *cfg)
+{
+	sp_result res = SP_OK;
+	STACK_OF(X509) *cas = NULL;
+	int64_t until = 0;
+
+	/* The backend has loaded the file already: a failure here is not one. */
+	if (sp_failed(certs_load(cfg->client_ca_file, &cas)))
+		goto out;
+	for (int i = 0; i < sk_X509_num(cas); i++) {
+		int64_t t = sp_tls_asn1_unix(X509_get0_notAfter(sk_X509_value(cas, i)));
+
+		if (t == 0) {
+			until = 0;
+			break;
+		}
+		if (until == 0 || t < until)
+			until = t;
+	}
+	c->ca_until = until;
+out:
+	sk_X509_pop_free(cas, X509_free);
+	return res;
+}
+
+sp_result
+sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **out)
+{
+	sp_result res = SP_OK;
+	sp_tls_conf *c = NULL;
+
+	ENSURE(cfg->cert_file && cfg->key_file && cfg->client_ca_file, SP_E_USAGE,
+	    "the server certificate, key and device CA files are all required");
+	ENSURE(cfg->verify_depth >= 1 && cfg->verify_depth <= SP_TLS_VERIFY_DEPTH_MAX,
+	    SP_E_USAGE, "verify depth %d is not in 1..%d", cfg->verify_depth,
+	    SP_TLS_VERIFY_DEPTH_MAX);
+	TRY_ALLOC(c, calloc(1, sizeof(*c)));
+	atomic_init(&c->refs, 1);
+	c->gen = atomic_fetch_add(&srv->next_gen, 1) + 1;
+	c->srv = srv;
+	c->crl_grace = cfg->crl_grace;
+	c->depth = cfg->verify_depth;
+	c->rotate = cfg->ticket_rotate > 0 ? cfg->ticket_rotate : SP_TLS_TICKET_ROTATE_DEFAULT;
+	if (cfg->crl_file != NULL) {
+		TRY(sp_error_wrap(sp_tls_crls_load(cfg->crl_file, &c->crls), "CRL"));
+		for (int i = 0; i < sk_X509_CRL_num(c->crls); i++) {
+			X509_CRL *x = sk_X509_CRL_value(c->crls, i);
+			int64_t lu = sp_tls_asn1_unix(X509_CRL_get0_lastUpdate(x));
+			int64_t nu = sp_tls_asn1_unix(X509_CRL_get0_nextUpdate(x));
+
+			if (lu > c->crl_last)
+				c->crl_last = lu;
+			if (nu != 0 && (c->crl_next == 0 || nu < c->crl_next))
+				c->crl_next = nu;
+		}
+	}
+	TRY(srv->ops->conf_build(srv->impl, cfg, c, &c->b));
+	TRY(conf_cas(c, cfg));
+	*out = c;
+	c = NULL;
+out:
+	sp_tls_conf_unref(c);
+	ERR_clear_error();
+	return res;
+}
+
+bool
+sp_tls_crl_expired(const sp_tls_conf *c, int64_t now)
+{
+	return c->crls != NULL && c->crl_next != 0 && now >= c->crl_next &&
+	    now >= c->crl_next + c->crl_grace;
+}
+
+/* Does one of the CRLs come from the leaf's issuer? */
+static bool
+has_issuer_crl(const sp_tls_conf *c, X509 *leaf)
+{
+	for (int i = 0; i < sk_X509_CRL_num(c->crls); i++)
+		if (X509_NAME_cmp(X509_CRL_get_issuer(sk_X509_CRL_value(c->crls, i)),
+		    X509_get_issuer_name(leaf)) == 0)
+			return true;
+	return false;
+}
+
+int
+sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *reason,
+    size_t n)
+{
+	const char *why = "";
+
+	if (c->crls == NULL)
+		return -1;
+	if (sp_tls_crl_expired(c, now))
+		return SP_TLS_VF_CRL_EXPIRED;
+	if (!has_issuer_crl(c, leaf)) {
+		snprintf(reason, n, "no CRL from the certificate's issuer");
+		return SP_TLS_VF_CRL_MISSING;
+	}
+	if (sp_tls_crls_refuse(c->crls, leaf, &why)) {
+		snprintf(reason, n, "%s", why);
+		return strcmp(why, "certificate revoked") == 0 ? SP_TLS_VF_REVOKED :
+		    SP_TLS_VF_EXPIRED;
+	}
+	return -1;
+}
+
+int
+sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n)
+{
+	(void)c;
+	(void)leaf;
+	(void)reason;
+	(void)n;
+	return -1;
+}
+
+bool
+sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
+{
+	sp_tls_conf *c = sp_tls_cur_conf(srv);
+	bool bad = sp_tls_crls_refuse(c ? c->crls : NULL, leaf, why);
+
+	sp_tls_conf_unref(c);
+	return bad;
+}
