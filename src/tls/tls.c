@@ -172,6 +172,8 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 
 	pthread_mutex_lock(&srv->mu);
 	old = srv->cur;
+	if (old != NULL && memcmp(old->trust_md, c->trust_md, SP_TLS_MD_LEN) != 0)
+		atomic_store(&srv->trust_changed, true);
 	srv->cur = c;
 	atomic_store(&srv->cur_gen, c->gen);
 	free(srv->cfg.cert);
@@ -401,6 +403,8 @@ sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
 		atomic_fetch_add(&srv->st.hs[SP_TLS_HS_FAILED], 1);
 		return false;
 	}
+	if (!resumed && pc->leaf != NULL)
+		sp_tls_trust_note(srv, pc->conf, pc->leaf);
 	atomic_fetch_add(&srv->st.hs[resumed ? SP_TLS_HS_RESUMED : SP_TLS_HS_FULL], 1);
 	if (srv->hooks.handshake_done != NULL)
 		srv->hooks.handshake_done(pc->conn, resumed);

@@ -40,7 +40,7 @@
 #define TLS_LEAF_DER_MAX 4096         /* bigger ones are not kept */
 #define TLS_VCACHE 4096               /* verified chains remembered */
 #define TLS_VCACHE_TTL 3600           /* s a remembered verification lasts, at most */
-#define TLS_TCACHE 4096               /* trusted leaves remembered */
+#define TLS_TCACHE 16384              /* trusted leaves remembered */
 #define TLS_SESSION_CACHE_SLOTS 20000 /* TLS 1.2 session IDs kept */
 #define TLS_SESSION_DATA_MAX 16384    /* bytes of one packed session */
 #define TLS_SESSION_ID_MAX 32

@@ -82,6 +82,12 @@ struct sp_tls_server {
 	struct stat crl_stat;
 	bool crl_stat_ok;
 	int64_t crl_warned_at;
+	/*
+	 * A configuration with other device CAs than the one before it was
+	 * installed: from then on a resumed session may have been verified
+	 * under CAs that are no longer trusted (sp_tls_resume_refused).
+	 */
+	atomic_bool trust_changed;
 	sp_tls_cache *cache;
 };
 
@@ -182,10 +188,13 @@ int sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *r
  */
 int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n);
 /*
- * May a resumed session with this peer certificate go on under the
- * CURRENT configuration?  False with *why: refuse it.
+ * Must a resumed session with this peer certificate be refused under the
+ * CURRENT configuration: expired, revoked, or its CA no longer among the
+ * device CAs?  True with *why.
  */
 bool sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
+/* A full handshake under c verified this leaf: remember it for resumption. */
+void sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf);
 
 /* --- caches (tls_cache.c) --- */
 

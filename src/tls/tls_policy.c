@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "common/util.h"
 
@@ -68,20 +69,17 @@ out:
 	return res;
 }
 
-/* The certificates of a PEM file (an empty list if none parse). */
+/* The certificates of PEM text (an empty list if none parse). */
 static sp_result
-certs_load(const char *path, STACK_OF(X509) **out)
+certs_parse(const sp_buf *data, STACK_OF(X509) **out)
 {
 	sp_result res = SP_OK;
-	sp_buf data;
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	STACK_OF(X509) *certs = NULL;
 
-	sp_buf_init(&data, SP_TLS_CERT_MAX);
-	TRY(sp_read_file(path, SP_TLS_CERT_MAX, &data));
 	TRY_OSSL_PTR(certs, sk_X509_new_null(), "certificate list");
-	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data.p, (int)data.len), "certificate buffer");
+	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data->p, (int)data->len), "certificate buffer");
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 		ENSURE(sk_X509_push(certs, x) > 0, SP_E_NOMEM, "out of memory");
 		x = NULL;
@@ -92,8 +90,21 @@ out:
 	X509_free(x);
 	sk_X509_pop_free(certs, X509_free);
 	BIO_free(bio);
-	sp_buf_free(&data);
 	ERR_clear_error();
+	return res;
+}
+
+static sp_result
+certs_load(const char *path, STACK_OF(X509) **out)
+{
+	sp_result res = SP_OK;
+	sp_buf data;
+
+	sp_buf_init(&data, SP_TLS_CERT_MAX);
+	TRY(sp_read_file(path, SP_TLS_CERT_MAX, &data));
+	TRY(certs_parse(&data, out));
+out:
+	sp_buf_free(&data);
 	return res;
 }
 
@@ -143,30 +154,47 @@ sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why)
 	return false;
 }
 
-/* The shared half's device CA state: their dates. */
+/*
+ * The shared half's device CAs: their dates, a store to re-verify a
+ * resumed session's leaf, and the digest of what this store trusts (the
+ * file's bytes and the depth) that binds a session to it.
+ */
 static sp_result
 conf_cas(sp_tls_conf *c, const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
+	sp_buf data;
 	STACK_OF(X509) *cas = NULL;
 	int64_t until = 0;
+	sp_tls_md m;
+	unsigned char depth[1] = { (unsigned char)cfg->verify_depth };
 
-	/* The backend has loaded the file already: a failure here is not one. */
-	if (sp_failed(certs_load(cfg->client_ca_file, &cas)))
-		goto out;
+	sp_buf_init(&data, SP_TLS_CERT_MAX);
+	TRY(sp_read_file(cfg->client_ca_file, SP_TLS_CERT_MAX, &data));
+	ENSURE(sp_tls_md_init(&m), SP_E_CRYPTO, "SHA-256");
+	sp_tls_md_add(&m, (const unsigned char *)data.p, data.len);
+	sp_tls_md_add(&m, depth, sizeof(depth));
+	ENSURE(sp_tls_md_final(&m, c->trust_md), SP_E_CRYPTO, "SHA-256");
+	TRY(certs_parse(&data, &cas));
+	TRY_OSSL_PTR(c->trust, X509_STORE_new(), "device CA store");
 	for (int i = 0; i < sk_X509_num(cas); i++) {
-		int64_t t = sp_tls_asn1_unix(X509_get0_notAfter(sk_X509_value(cas, i)));
+		X509 *x = sk_X509_value(cas, i);
+		int64_t t = sp_tls_asn1_unix(X509_get0_notAfter(x));
 
-		if (t == 0) {
-			until = 0;
-			break;
-		}
-		if (until == 0 || t < until)
+		TRY_OSSL(X509_STORE_add_cert(c->trust, x), "device CA %s", cfg->client_ca_file);
+		if (t == 0 || until < 0)
+			until = -1;
+		else if (until == 0 || t < until)
 			until = t;
 	}
-	c->ca_until = until;
+	/* As the backend does: our depth counts the CAs above the leaf. */
+	TRY_OSSL(X509_STORE_set_depth(c->trust, cfg->verify_depth), "verify depth");
+	TRY_OSSL(X509_STORE_set_purpose(c->trust, X509_PURPOSE_SSL_CLIENT), "purpose");
+	c->ca_until = until > 0 ? until : 0;
 out:
 	sk_X509_pop_free(cas, X509_free);
+	sp_buf_free(&data);
+	ERR_clear_error();
 	return res;
 }
 
@@ -261,12 +289,75 @@ sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n)
 	return -1;
 }
 
+static bool
+leaf_md(X509 *leaf, unsigned char md[SP_TLS_MD_LEN])
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509(leaf, &der);
+	sp_tls_md m;
+	bool ok = n > 0 && sp_tls_md_init(&m);
+
+	if (ok) {
+		sp_tls_md_add(&m, der, (size_t)n);
+		ok = sp_tls_md_final(&m, md);
+	}
+	OPENSSL_free(der);
+	ERR_clear_error();
+	return ok;
+}
+
+void
+sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
+{
+	unsigned char md[SP_TLS_MD_LEN];
+
+	if (leaf_md(leaf, md))
+		sp_tls_tcache_put(srv->cache, md, c->trust_md);
+}
+
+/*
+ * Do the device CAs of c still vouch for this leaf?  Asked only once the
+ * device CAs have changed in this process's life (before, every session
+ * was verified under the current ones).  A session does not carry its
+ * chain, so the leaf is verified against c's CAs and the intermediates
+ * among them, once per leaf and device CA set, unless a full handshake
+ * under this set proved it already (sp_tls_trust_note).  XXX: a leaf whose
+ * intermediates only the device sends, and whose note was evicted, is
+ * refused resumption (a full handshake on OpenSSL; closed on GnuTLS).
+ */
+static bool
+trusted_by(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
+{
+	unsigned char md[SP_TLS_MD_LEN];
+	X509_STORE_CTX *xs = NULL;
+	bool have_md = leaf_md(leaf, md), ok;
+
+	if (c->trust == NULL)
+		return false;
+	if (have_md && (c->ca_until == 0 || sp_now() < c->ca_until) &&
+	    sp_tls_tcache_hit(srv->cache, md, c->trust_md))
+		return true;
+	ok = (xs = X509_STORE_CTX_new()) != NULL &&
+	    X509_STORE_CTX_init(xs, c->trust, leaf, NULL) == 1 &&
+	    X509_verify_cert(xs) == 1;
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	if (ok && have_md)
+		sp_tls_tcache_put(srv->cache, md, c->trust_md);
+	return ok;
+}
+
 bool
 sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
 {
 	sp_tls_conf *c = sp_tls_cur_conf(srv);
 	bool bad = sp_tls_crls_refuse(c ? c->crls : NULL, leaf, why);
 
+	if (!bad && (c == NULL ||
+	    (atomic_load(&srv->trust_changed) && !trusted_by(srv, c, leaf)))) {
+		*why = "certificate's CA is no longer trusted";
+		bad = true;
+	}
 	sp_tls_conf_unref(c);
 	return bad;
 }
