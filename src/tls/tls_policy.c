@@ -279,13 +279,22 @@ sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *reaso
 	return -1;
 }
 
+/*
+ * What we require of a device certificate, whatever verified its chain:
+ * - it allows TLS client authentication: an extended key usage, if it has
+ *   one, lists clientAuth (or anyExtendedKeyUsage), as OpenSSL's
+ *   ssl_client purpose has it; GnuTLS does not check this for a server.
+ */
 int
 sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n)
 {
 	(void)c;
-	(void)leaf;
-	(void)reason;
-	(void)n;
+	if (X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) != 1) {
+		ERR_clear_error();
+		snprintf(reason, n, "unsupported certificate purpose (not for TLS client "
+		    "authentication)");
+		return SP_TLS_VF_OTHER;
+	}
 	return -1;
 }
 
