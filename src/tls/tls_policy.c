@@ -198,6 +198,49 @@ out:
 	return res;
 }
 
+/*
+ * The server CA: the issuers in the server's own chain (cert_file), and
+ * the CAs in it above the leaf.  No device certificate comes from them,
+ * whatever client-ca holds (an operator may put both vendor roots there).
+ */
+static sp_result
+conf_server_cas(sp_tls_conf *c, const sp_tls_config *cfg)
+{
+	sp_result res = SP_OK;
+	STACK_OF(X509) *chain = NULL;
+	X509_NAME *name = NULL;
+
+	TRY(certs_load(cfg->cert_file, &chain));
+	TRY_OSSL_PTR(c->server_cas, sk_X509_NAME_new_null(), "server CA names");
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		for (int k = i == 0 ? 1 : 0; k < 2; k++) {
+			TRY_OSSL_PTR(name, X509_NAME_dup(k == 0 ? X509_get_subject_name(x) :
+			    X509_get_issuer_name(x)), "server CA name");
+			ENSURE(sk_X509_NAME_push(c->server_cas, name) > 0, SP_E_NOMEM,
+			    "out of memory");
+			name = NULL;
+		}
+	}
+out:
+	X509_NAME_free(name);
+	sk_X509_pop_free(chain, X509_free);
+	ERR_clear_error();
+	return res;
+}
+
+/* Was leaf issued by the server CA of c? */
+static bool
+from_server_ca(const sp_tls_conf *c, X509 *leaf)
+{
+	for (int i = 0; c->server_cas != NULL && i < sk_X509_NAME_num(c->server_cas); i++)
+		if (X509_NAME_cmp(sk_X509_NAME_value(c->server_cas, i),
+		    X509_get_issuer_name(leaf)) == 0)
+			return true;
+	return false;
+}
+
 sp_result
 sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **out)
 {
@@ -231,6 +274,7 @@ sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **ou
 	}
 	TRY(srv->ops->conf_build(srv->impl, cfg, c, &c->b));
 	TRY(conf_cas(c, cfg));
+	TRY(conf_server_cas(c, cfg));
 	*out = c;
 	c = NULL;
 out:
@@ -283,12 +327,16 @@ sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *reaso
  * What we require of a device certificate, whatever verified its chain:
  * - it allows TLS client authentication: an extended key usage, if it has
  *   one, lists clientAuth (or anyExtendedKeyUsage), as OpenSSL's
- *   ssl_client purpose has it; GnuTLS does not check this for a server.
+ *   ssl_client purpose has it; GnuTLS does not check this for a server;
+ * - it was not issued by the server CA (conf_server_cas).
  */
 int
 sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n)
 {
-	(void)c;
+	if (from_server_ca(c, leaf)) {
+		snprintf(reason, n, "certificate issued by the server CA");
+		return SP_TLS_VF_UNKNOWN_CA;
+	}
 	if (X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) != 1) {
 		ERR_clear_error();
 		snprintf(reason, n, "unsupported certificate purpose (not for TLS client "
@@ -362,6 +410,10 @@ sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
 	sp_tls_conf *c = sp_tls_cur_conf(srv);
 	bool bad = sp_tls_crls_refuse(c ? c->crls : NULL, leaf, why);
 
+	if (!bad && c != NULL && from_server_ca(c, leaf)) {
+		*why = "certificate issued by the server CA";
+		bad = true;
+	}
 	if (!bad && (c == NULL ||
 	    (atomic_load(&srv->trust_changed) && !trusted_by(srv, c, leaf)))) {
 		*why = "certificate's CA is no longer trusted";
