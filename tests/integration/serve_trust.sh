@@ -7,6 +7,7 @@
 # while a device of the first vendor keeps being served and resuming.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
+. "$SPROV_SRCDIR/tests/lib/resume.sh"
 
 serve_pki
 serve_db
@@ -18,35 +19,9 @@ DEV_X="$T/dev2/000e08bbbb01"
 cat "$T/ca/device-ca.crt" "$T/ca2/device-ca.crt" >"$T/trust.pem"
 serve_start --client-ca "$T/trust.pem"
 
-sclient() { # sclient DEV OUTFILE [s_client args...]: one HTTP/1.0 request
-	local dev=$1 out=$2
-	shift 2
-	printf "GET /spa2102.cfg HTTP/1.0\r\n\r\n" |
-		timeout 10 openssl s_client -ign_eof -connect "127.0.0.1:$PORT" -servername "$SRV_NAME" \
-		-CAfile "$T/ca/server-ca.crt" -cert "$dev/client.crt" -key "$dev/client.key" \
-		"$@" >"$out" 2>/dev/null || true
-}
-kind_args() {
-	case $1 in
-	t13) echo "-tls1_3" ;;
-	t12) echo "-tls1_2" ;;
-	id12) echo "-tls1_2 -no_ticket" ;;
-	esac
-}
-
 note "both vendors' devices are served and resume"
-for who in A X; do
-	dev=$DEV_A
-	[ $who = X ] && dev=$DEV_X
-	for k in t13 t12 id12; do
-		sclient "$dev" "$T/o" $(kind_args $k) -sess_out "$T/sess.$who.$k"
-		grep -q 'HTTP/1.0 200' "$T/o" || fail "$who $k first: $(tail -3 "$T/o")"
-		sclient "$dev" "$T/o" $(kind_args $k) -sess_in "$T/sess.$who.$k"
-		grep -q '^Reused' "$T/o" || fail "$who $k not resumed: $(grep -E '^(New|Reused)' "$T/o")"
-		grep -q 'HTTP/1.0 200' "$T/o" || fail "$who $k resumed request failed"
-		_TESTS_RUN=$((_TESTS_RUN + 1))
-	done
-done
+sessions_save "$DEV_A" A
+sessions_save "$DEV_X" X
 served_before=$(grep -c 'mac=000e08bbbb01 .*status=200' "$T/access.log" || true)
 
 note "the second vendor's CA is removed and SIGHUP sent"
@@ -62,13 +37,7 @@ _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "and on every resumption: TLS 1.3 ticket, TLS 1.2 ticket, TLS 1.2 session ID"
 refused0=$(metric sprov_tls_resumptions_refused_total)
-for k in t13 t12 id12; do
-	sclient "$DEV_X" "$T/o" $(kind_args $k) -sess_in "$T/sess.X.$k"
-	if grep -q 'HTTP/1.0 200' "$T/o"; then
-		fail "untrusted vendor served by resuming a $k session: $(grep -E '^(New|Reused)' "$T/o")"
-	fi
-	_TESTS_RUN=$((_TESTS_RUN + 1))
-done
+sessions_refused "$DEV_X" X "untrusted vendor"
 [ "$(grep -c 'mac=000e08bbbb01 .*status=200' "$T/access.log" || true)" = "$served_before" ] ||
 	fail "a request of the untrusted vendor's device reached the server: $(tail -3 "$T/access.log")"
 refused=$(metric sprov_tls_resumptions_refused_total)
@@ -80,7 +49,7 @@ _TESTS_RUN=$((_TESTS_RUN + 2))
 note "the first vendor's device is still served and still resumes its tickets"
 for k in t13 t12; do
 	sclient "$DEV_A" "$T/o" $(kind_args $k) -sess_in "$T/sess.A.$k"
-	grep -q '^Reused' "$T/o" || fail "A $k not resumed after the reload"
+	resumed "$T/o" || fail "A $k not resumed after the reload"
 	grep -q 'HTTP/1.0 200' "$T/o" || fail "A $k not served after the reload"
 	_TESTS_RUN=$((_TESTS_RUN + 1))
 done
