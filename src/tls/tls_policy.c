@@ -368,7 +368,8 @@ sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
 {
 	unsigned char md[SP_TLS_MD_LEN];
 
-	if (leaf_md(leaf, md))
+	/* A note is read only once the device CAs changed (trusted_by). */
+	if (atomic_load(&srv->trust_changed) && leaf_md(leaf, md))
 		sp_tls_tcache_put(srv->cache, md, c->trust_md);
 }
 
