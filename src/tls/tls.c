@@ -1,20 +1,24 @@
 /*
- * The public side of src/tls/tls.h: pick a backend and forward to it.
- * The metrics are rendered here, from counters both backends keep alike.
+ * The public side of src/tls/tls.h and the shared layer's server
+ * (tls_internal.h): loading and swapping configurations, polling the CRL
+ * file, the per-connection bookkeeping and peer check, and the metrics.
+ * The backends only build their half of a configuration and run the
+ * connections.
  */
 #include "tls/tls.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/err.h>
+
+#include "common/log.h"
 #include "common/util.h"
 #include "tls/tls_internal.h"
 
-struct sp_tls_server {
-	const sp_tls_ops *ops;
-	void *impl;
-	sp_tls_stats st;
-};
+#define TLS_CRL_WARN_EVERY 60 /* seconds between "CRL expired" log lines */
 
 static const char *const vf_names[SP_TLS_VF_N] = {
 	"no_certificate", "unknown_ca", "expired", "revoked", "crl_missing", "crl_expired",
@@ -54,7 +58,12 @@ sp_tls_server_new(sp_tls_backend backend, const sp_tls_hooks *hooks, sp_tls_serv
 
 	TRY_ALLOC(srv, calloc(1, sizeof(*srv)));
 	srv->ops = ops_of(backend);
-	TRY(srv->ops->server_new(hooks, &srv->st, &srv->impl));
+	if (hooks != NULL)
+		srv->hooks = *hooks;
+	pthread_mutex_init(&srv->mu, NULL);
+	srv->cfg.rotate = SP_TLS_TICKET_ROTATE_DEFAULT;
+	TRY(sp_tls_cache_new(&srv->cache));
+	TRY(srv->ops->server_new(srv, &srv->impl));
 	*out = srv;
 	srv = NULL;
 out:
@@ -67,8 +76,15 @@ sp_tls_server_free(sp_tls_server *srv)
 {
 	if (srv == NULL)
 		return;
+	sp_tls_conf_unref(srv->cur);
 	if (srv->impl != NULL)
 		srv->ops->server_free(srv->impl);
+	sp_tls_cache_free(srv->cache);
+	free(srv->cfg.cert);
+	free(srv->cfg.key);
+	free(srv->cfg.ca);
+	free(srv->cfg.crl);
+	pthread_mutex_destroy(&srv->mu);
 	free(srv);
 }
 
@@ -78,25 +94,202 @@ sp_tls_server_backend(const sp_tls_server *srv)
 	return srv->ops == &sp_tls_gnutls_ops ? SP_TLS_GNUTLS : SP_TLS_OPENSSL;
 }
 
+/* --- configurations --- */
+
+void
+sp_tls_conf_unref(sp_tls_conf *c)
+{
+	if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	if (c->b != NULL)
+		c->srv->ops->conf_free(c->b);
+	sk_X509_CRL_pop_free(c->crls, X509_CRL_free);
+	X509_STORE_free(c->trust);
+	sk_X509_NAME_pop_free(c->server_cas, X509_NAME_free);
+	free(c);
+}
+
+sp_tls_conf *
+sp_tls_cur_conf(sp_tls_server *srv)
+{
+	sp_tls_conf *c;
+
+	pthread_mutex_lock(&srv->mu);
+	c = srv->cur;
+	if (c != NULL)
+		atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&srv->mu);
+	return c;
+}
+
+static void
+crl_state_of(const sp_tls_conf *c, int64_t now, sp_tls_crl_state *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (c != NULL && c->crls != NULL) {
+		out->loaded = true;
+		out->last_update = c->crl_last;
+		out->next_update = c->crl_next;
+		out->expired = c->crl_next != 0 && c->crl_next < now;
+		out->in_grace = out->expired && now < c->crl_next + c->crl_grace;
+	}
+}
+
+static const char *
+crl_verdict(const sp_tls_crl_state *cs)
+{
+	return cs->in_grace ? "still in force during crl_grace" :
+	    "ALL DEVICES ARE REFUSED until a fresh CRL is installed";
+}
+
 sp_result
 sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 {
+	sp_result res = SP_OK;
+	sp_tls_conf *c = NULL, *old = NULL;
+	struct stat st;
+	bool st_ok = false;
+	char *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL;
+	sp_tls_crl_state cs;
+	int64_t now;
+
 	if (cfg->backend != sp_tls_server_backend(srv))
 		return sp_error(SP_E_USAGE, "tls-backend cannot change without a restart "
 		    "(running %s)", srv->ops->name);
-	return srv->ops->load(srv->impl, cfg);
+	/* stat first: a CRL replaced while we read it is read again next poll. */
+	if (cfg->crl_file != NULL && stat(cfg->crl_file, &st) == 0)
+		st_ok = true;
+	res = sp_tls_conf_build(srv, cfg, &c);
+	if (sp_failed(res)) {
+		atomic_fetch_add(&srv->st.reload_failed, 1);
+		goto out;
+	}
+	TRY_ALLOC(cert, strdup(cfg->cert_file));
+	TRY_ALLOC(key, strdup(cfg->key_file));
+	TRY_ALLOC(ca, strdup(cfg->client_ca_file));
+	if (cfg->crl_file != NULL)
+		TRY_ALLOC(crl, strdup(cfg->crl_file));
+
+	pthread_mutex_lock(&srv->mu);
+	old = srv->cur;
+	if (old != NULL && memcmp(old->trust_md, c->trust_md, SP_TLS_MD_LEN) != 0)
+		atomic_store(&srv->trust_changed, true);
+	srv->cur = c;
+	atomic_store(&srv->cur_gen, c->gen);
+	free(srv->cfg.cert);
+	free(srv->cfg.key);
+	free(srv->cfg.ca);
+	free(srv->cfg.crl);
+	srv->cfg.cert = cert;
+	srv->cfg.key = key;
+	srv->cfg.ca = ca;
+	srv->cfg.crl = crl;
+	cert = key = ca = crl = NULL;
+	srv->cfg.depth = cfg->verify_depth;
+	srv->cfg.grace = cfg->crl_grace;
+	srv->cfg.rotate = c->rotate;
+	srv->crl_stat_ok = st_ok;
+	if (st_ok)
+		srv->crl_stat = st;
+	pthread_mutex_unlock(&srv->mu);
+	atomic_fetch_add(&srv->st.reload_ok, 1);
+
+	now = sp_now();
+	crl_state_of(c, now, &cs);
+	if (cfg->crl_file == NULL) {
+		sp_warn("tls: no CRL configured: revoked devices are NOT refused");
+	} else {
+		sp_info("tls: CRL %s loaded: %d list(s), nextUpdate in %lld s",
+		    cfg->crl_file, sk_X509_CRL_num(c->crls),
+		    (long long)(c->crl_next ? c->crl_next - now : 0));
+		if (cs.expired)
+			sp_err("tls: CRL %s EXPIRED %lld s ago: %s", cfg->crl_file,
+			    (long long)(now - c->crl_next), crl_verdict(&cs));
+	}
+	c = NULL; /* srv->cur's now */
+out:
+	sp_tls_conf_unref(old);
+	sp_tls_conf_unref(c);
+	free(cert);
+	free(key);
+	free(ca);
+	free(crl);
+	return res;
 }
 
 sp_result
 sp_tls_config_check(const sp_tls_config *cfg)
 {
-	return ops_of(cfg->backend)->config_check(cfg);
+	sp_result res = SP_OK;
+	sp_tls_server *srv = NULL;
+	sp_tls_conf *c = NULL;
+
+	TRY(sp_tls_server_new(cfg->backend, NULL, &srv));
+	TRY(sp_tls_conf_build(srv, cfg, &c));
+out:
+	sp_tls_conf_unref(c);
+	sp_tls_server_free(srv);
+	return res;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
 }
 
 sp_result
 sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 {
-	return srv->ops->poll_crl(srv->impl, reloaded);
+	sp_result res = SP_OK;
+	struct stat st;
+	bool changed = false;
+	sp_tls_config cfg = { .backend = sp_tls_server_backend(srv) };
+	char *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL;
+	sp_tls_crl_state cs;
+	int64_t now = sp_now();
+
+	*reloaded = false;
+	pthread_mutex_lock(&srv->mu);
+	if (srv->cfg.crl != NULL && stat(srv->cfg.crl, &st) == 0) {
+		changed = !srv->crl_stat_ok || st.st_ino != srv->crl_stat.st_ino ||
+		    st.st_size != srv->crl_stat.st_size ||
+		    st.st_mtim.tv_sec != srv->crl_stat.st_mtim.tv_sec ||
+		    st.st_mtim.tv_nsec != srv->crl_stat.st_mtim.tv_nsec ||
+		    st.st_dev != srv->crl_stat.st_dev;
+	}
+	if (changed) {
+		cert = dup_or_null(srv->cfg.cert);
+		key = dup_or_null(srv->cfg.key);
+		ca = dup_or_null(srv->cfg.ca);
+		crl = dup_or_null(srv->cfg.crl);
+		cfg.verify_depth = srv->cfg.depth;
+		cfg.crl_grace = srv->cfg.grace;
+		cfg.ticket_rotate = srv->cfg.rotate;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	if (changed) {
+		ENSURE(cert && key && ca && crl, SP_E_NOMEM, "out of memory");
+		cfg.cert_file = cert;
+		cfg.key_file = key;
+		cfg.client_ca_file = ca;
+		cfg.crl_file = crl;
+		sp_info("tls: CRL file %s changed, reloading", crl);
+		TRY(sp_error_wrap(sp_tls_server_load(srv, &cfg), "CRL reload"));
+		*reloaded = true;
+	}
+	sp_tls_server_crl_state(srv, &cs);
+	if (cs.expired && now - srv->crl_warned_at >= TLS_CRL_WARN_EVERY) {
+		srv->crl_warned_at = now;
+		sp_err("tls: CRL EXPIRED %lld s ago: %s", (long long)(now - cs.next_update),
+		    crl_verdict(&cs));
+	}
+out:
+	free(cert);
+	free(key);
+	free(ca);
+	free(crl);
+	return res;
 }
 
 void
@@ -104,6 +297,17 @@ sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force)
 {
 	srv->ops->rotate_tickets(srv->impl, force);
 }
+
+void
+sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out)
+{
+	sp_tls_conf *c = sp_tls_cur_conf(srv);
+
+	crl_state_of(c, sp_now(), out);
+	sp_tls_conf_unref(c);
+}
+
+/* --- connections --- */
 
 struct bufferevent *
 sp_tls_bufferevent_new(sp_tls_server *srv, struct event_base *base, void *conn)
@@ -118,27 +322,195 @@ sp_tls_bufferevent_close(struct bufferevent *bev)
 		(void)sp_tls_gnutls_ops.bev_close(bev);
 }
 
+static sp_tls_pconn *
+pconn_of(struct bufferevent *bev)
+{
+	sp_tls_pconn *pc;
+
+	if (bev == NULL)
+		return NULL;
+	if ((pc = sp_tls_openssl_ops.bev_pconn(bev)) == NULL)
+		pc = sp_tls_gnutls_ops.bev_pconn(bev);
+	return pc;
+}
+
 void *
 sp_tls_bufferevent_conn(struct bufferevent *bev)
 {
-	void *conn = NULL;
+	sp_tls_pconn *pc = pconn_of(bev);
 
-	if (bev != NULL && !sp_tls_openssl_ops.bev_conn(bev, &conn))
-		(void)sp_tls_gnutls_ops.bev_conn(bev, &conn);
-	return conn;
+	return pc ? pc->conn : NULL;
+}
+
+bool
+sp_tls_pconn_init(sp_tls_pconn *pc, sp_tls_server *srv, void *conn)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->srv = srv;
+	pc->conn = conn;
+	pc->version = "";
+	pc->conf = sp_tls_cur_conf(srv);
+	return pc->conf != NULL;
+}
+
+void
+sp_tls_pconn_fini(sp_tls_pconn *pc)
+{
+	if (pc->srv == NULL)
+		return;
+	if (!pc->done && !pc->counted)
+		atomic_fetch_add(&pc->srv->st.hs[SP_TLS_HS_ABORTED], 1);
+	if (pc->srv->hooks.conn_free != NULL && pc->conn != NULL)
+		pc->srv->hooks.conn_free(pc->conn);
+	pc->conn = NULL;
+	X509_free(pc->leaf);
+	pc->leaf = NULL;
+	sp_tls_conf_unref(pc->conf);
+	pc->conf = NULL;
+}
+
+static void
+subject_of(X509 *cert, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	if (cert != NULL)
+		X509_NAME_oneline(X509_get_subject_name(cert), buf, (int)n);
+}
+
+bool
+sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
+    bool check_resume)
+{
+	sp_tls_server *srv = pc->srv;
+	const char *why;
+	char subj[256];
+
+	if (leaf != NULL) {
+		if (pc->leaf == NULL)
+			pc->leaf = leaf;
+		else
+			X509_free(leaf);
+	}
+	pc->done = true;
+	pc->resumed = resumed;
+	pc->version = version;
+	if (resumed && check_resume && pc->leaf != NULL &&
+	    sp_tls_resume_refused(srv, pc->leaf, &why)) {
+		atomic_fetch_add(&srv->st.resume_refused, 1);
+		subject_of(pc->leaf, subj, sizeof(subj));
+		sp_warn("tls: resumption refused (%s): '%s'; connection closed", why, subj);
+		pc->counted = true;
+		atomic_fetch_add(&srv->st.hs[SP_TLS_HS_FAILED], 1);
+		return false;
+	}
+	if (!resumed && pc->leaf != NULL)
+		sp_tls_trust_note(srv, pc->conf, pc->leaf);
+	atomic_fetch_add(&srv->st.hs[resumed ? SP_TLS_HS_RESUMED : SP_TLS_HS_FULL], 1);
+	if (srv->hooks.handshake_done != NULL)
+		srv->hooks.handshake_done(pc->conn, resumed);
+	return true;
+}
+
+void
+sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert)
+{
+	if (pc->counted)
+		return;
+	pc->counted = true;
+	atomic_fetch_add(&pc->srv->st.hs[SP_TLS_HS_FAILED], 1);
+	if (no_cert)
+		atomic_fetch_add(&pc->srv->st.vf[SP_TLS_VF_NO_CERT], 1);
+}
+
+void
+sp_tls_vf_refused(sp_tls_server *srv, int bucket, X509 *cert, int depth,
+    const char *reason)
+{
+	char subj[256];
+
+	subject_of(cert, subj, sizeof(subj));
+	atomic_fetch_add(&srv->st.vf[bucket], 1);
+	if (bucket == SP_TLS_VF_CRL_EXPIRED)
+		sp_err("tls: CRL EXPIRED: refusing device '%s' (set crl_grace to keep "
+		    "the last CRL in force; publish a new CRL)", subj);
+	else if (depth >= 0)
+		sp_info("tls: client certificate refused: %s (depth %d, subject '%s')",
+		    reason, depth, subj);
+	else
+		sp_info("tls: client certificate refused: %s (subject '%s')", reason, subj);
+}
+
+/*
+ * Is the connection's certificate revoked or expired under the CURRENT
+ * configuration?  The full check (sp_tls_crls_refuse) runs once per
+ * configuration per connection; a keep-alive request under the same one
+ * only compares a generation and the clock (perf: the CRL walk, the
+ * configuration lock and the identity parse were ~6 % of the CPU per
+ * keep-alive request).
+ */
+static bool
+peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why)
+{
+	sp_tls_server *srv = pc->srv;
+	sp_tls_conf *c;
+	bool bad;
+
+	*why = "";
+	if (pc->peer_ok_gen != 0 && pc->peer_ok_gen == atomic_load(&srv->cur_gen) &&
+	    sp_now() < pc->peer_not_after)
+		return false;
+	c = sp_tls_cur_conf(srv);
+	bad = sp_tls_crls_refuse(c ? c->crls : NULL, cert, why);
+	pc->peer_ok_gen = 0;
+	if (!bad && c != NULL) {
+		pc->peer_ok_gen = c->gen;
+		pc->peer_not_after = sp_tls_asn1_unix(X509_get0_notAfter(cert));
+	}
+	sp_tls_conf_unref(c);
+	return bad;
 }
 
 sp_result
 sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev, sp_idstyle style,
     sp_tls_peer *out)
 {
-	return srv->ops->peer_get(srv->impl, bev, style, out);
-}
+	sp_result res = SP_OK;
+	sp_tls_pconn *pc = pconn_of(bev);
+	X509 *cert;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	const char *why;
 
-void
-sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out)
-{
-	srv->ops->crl_state(srv->impl, out);
+	(void)srv;
+	memset(out, 0, sizeof(*out));
+	out->version = "";
+	ENSURE(pc != NULL && pc->done, SP_E_INTERNAL, "not a TLS connection");
+	cert = pc->leaf;
+	if (pc->peer_known && pc->peer_style == style) {
+		*out = pc->peer;
+	} else {
+		pc->peer_known = false;
+		out->resumed = pc->resumed;
+		out->version = pc->version;
+		ENSURE(cert != NULL, SP_E_VERIFY, "no client certificate");
+		TRY_OSSL_PTR(bn, ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL),
+		    "certificate serial");
+		TRY_OSSL_PTR(hex, BN_bn2hex(bn), "certificate serial");
+		snprintf(out->cert_serial, sizeof(out->cert_serial), "%s", hex);
+	}
+	ENSURE(!peer_refused(pc, cert, &why), SP_E_VERIFY, "%s since the handshake%s",
+	    why, out->resumed ? " (resumed session)" : "");
+	if (!pc->peer_known) {
+		TRY(sp_devid_from_x509(cert, style, &out->id));
+		pc->peer = *out;
+		pc->peer_style = style;
+		pc->peer_known = true;
+	}
+out:
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+	return res;
 }
 
 sp_result

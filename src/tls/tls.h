@@ -4,7 +4,10 @@
  * Nothing here names a TLS library's type.  Two backends sit behind the same
  * functions, chosen per server (`tls-backend`): OpenSSL (tls_openssl.c,
  * bufferevent_openssl) and GnuTLS (tls_gnutls.c, a bufferevent_filter).
- * tls.c forwards to the chosen one (tls_internal.h).
+ * The policy both share (loading, CRLs, caches, the checks on a device
+ * certificate, resumption) is in tls.c, tls_policy.c and tls_cache.c; a
+ * backend only builds its half of a configuration and runs connections
+ * (tls_internal.h).
  *
  * An sp_tls_server lives as long as the process.  It holds the ticket keys
  * (shared by every configuration, so a reload does not end resumption), the

@@ -1,14 +1,27 @@
 /*
- * Between src/tls/tls.c (the public functions) and the backends
- * (tls_openssl.c, tls_gnutls.c).  Nothing outside src/tls includes this.
+ * Between the shared layer (tls.c, tls_policy.c, tls_cache.c) and the
+ * backends (tls_openssl.c, tls_gnutls.c).  Nothing outside src/tls includes
+ * this.
  *
- * A backend is a table of functions over its own server object.  The
- * counters for /metrics are shared so both backends report the same names.
+ * As curl's vtls.c does for its backends, the shared layer owns all the
+ * policy: file paths, CRL loading, stat polling and warnings, load logging,
+ * configuration checks, the current configuration and its swap, the
+ * per-connection peer check and its cache, the verified-chain cache, the
+ * resumption policy and the counters.  A backend builds its half of a
+ * configuration (sp_tls_conf.b), runs connections, and answers what only
+ * it can answer (the peer's certificate, whether a session was resumed).
+ *
+ * The shared layer keeps certificates and CRLs as OpenSSL objects on both
+ * backends, so each check is one piece of code.
  */
 #ifndef SPROV_TLS_INTERNAL_H
 #define SPROV_TLS_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
+
+#include <openssl/x509.h>
 
 #include "tls/tls.h"
 
@@ -20,45 +33,203 @@ enum {
 
 enum { SP_TLS_HS_FULL, SP_TLS_HS_RESUMED, SP_TLS_HS_FAILED, SP_TLS_HS_ABORTED, SP_TLS_HS_N };
 
+#define SP_TLS_MD_LEN 32 /* SHA-256 */
+
 typedef struct sp_tls_stats {
 	atomic_uint_fast64_t hs[SP_TLS_HS_N];
 	atomic_uint_fast64_t vf[SP_TLS_VF_N];
 	atomic_uint_fast64_t resume_refused, reload_ok, reload_failed;
 } sp_tls_stats;
 
-typedef struct sp_tls_ops {
-	const char *name;
-	SP_MUST_CHECK sp_result (*server_new)(const sp_tls_hooks *hooks, sp_tls_stats *st,
-	    void **out);
-	void (*server_free)(void *impl);
-	SP_MUST_CHECK sp_result (*load)(void *impl, const sp_tls_config *cfg);
-	SP_MUST_CHECK sp_result (*config_check)(const sp_tls_config *cfg);
-	SP_MUST_CHECK sp_result (*poll_crl)(void *impl, bool *reloaded);
-	void (*rotate_tickets)(void *impl, bool force);
-	struct bufferevent *(*bev_new)(void *impl, struct event_base *base, void *conn);
-	/* The next two return false when bev is not one of this backend's. */
-	bool (*bev_close)(struct bufferevent *bev);
-	bool (*bev_conn)(struct bufferevent *bev, void **conn);
-	SP_MUST_CHECK sp_result (*peer_get)(void *impl, struct bufferevent *bev,
-	    sp_idstyle style, sp_tls_peer *out);
-	void (*crl_state)(void *impl, sp_tls_crl_state *out);
-} sp_tls_ops;
+typedef struct sp_tls_cache sp_tls_cache; /* tls_cache.c */
 
 /*
- * OpenSSL helpers both backends use (tls_openssl.c): the GnuTLS backend
- * keeps the CRLs as OpenSSL objects too, so the per-request revocation
- * re-check is one piece of code.
+ * One configuration: built whole from the files, then immutable.  Reference
+ * counted; every connection holds the one it started with.
  */
-struct asn1_string_st;
-struct stack_st_X509_CRL;
-struct x509_st;
-SP_MUST_CHECK sp_result sp_tls_crls_load(const char *path,
-    struct stack_st_X509_CRL **out);
-bool sp_tls_crls_refuse(struct stack_st_X509_CRL *crls, struct x509_st *cert,
-    const char **why);
-int64_t sp_tls_asn1_unix(const struct asn1_string_st *t);
+typedef struct sp_tls_conf {
+	atomic_int refs;
+	uint64_t gen;                    /* unique per configuration built */
+	struct sp_tls_server *srv;
+	STACK_OF(X509_CRL) *crls;        /* NULL: no CRL configured */
+	int64_t crl_last, crl_next;      /* latest lastUpdate, earliest nextUpdate */
+	int64_t crl_grace;
+	int64_t ca_until;                /* earliest notAfter of the device CAs; 0: none */
+	int depth;
+	int64_t rotate;                  /* ticket rotation period, s */
+	X509_STORE *trust;               /* the device CAs, to re-verify a resumed leaf */
+	unsigned char trust_md[SP_TLS_MD_LEN]; /* the device CA file and the depth */
+	STACK_OF(X509_NAME) *server_cas; /* issuers of the server's own chain */
+	void *b;                         /* the backend's half */
+} sp_tls_conf;
+
+typedef struct sp_tls_ops sp_tls_ops;
+
+struct sp_tls_server {
+	const sp_tls_ops *ops;
+	void *impl;
+	sp_tls_hooks hooks;
+	sp_tls_stats st;
+	pthread_mutex_t mu;              /* cur, cfg, crl_stat */
+	sp_tls_conf *cur;
+	atomic_uint_fast64_t cur_gen;    /* cur->gen, readable without mu */
+	atomic_uint_fast64_t next_gen;
+	struct {
+		char *cert, *key, *ca, *crl;
+		int depth;
+		int64_t grace, rotate;
+	} cfg;
+	struct stat crl_stat;
+	bool crl_stat_ok;
+	int64_t crl_warned_at;
+	/*
+	 * A configuration with other device CAs than the one before it was
+	 * installed: from then on a resumed session may have been verified
+	 * under CAs that are no longer trusted (sp_tls_resume_refused).
+	 */
+	atomic_bool trust_changed;
+	sp_tls_cache *cache;
+};
+
+/*
+ * The shared half of a connection, embedded in each backend's own.  The
+ * backend fills it at the end of the handshake (sp_tls_hs_done).
+ */
+typedef struct sp_tls_pconn {
+	sp_tls_server *srv;
+	sp_tls_conf *conf;          /* referenced: the one the connection started with */
+	void *conn;
+	X509 *leaf;                 /* the peer's verified certificate, referenced */
+	bool done, counted, resumed;
+	const char *version;        /* "TLSv1.3", static */
+	/*
+	 * What sp_tls_peer_get found: the identity (for peer_style) and the
+	 * serial do not change on a connection.  "Not revoked, not expired"
+	 * holds while the current configuration is still peer_ok_gen (CRLs
+	 * never change inside one) and the clock is before the notAfter.
+	 */
+	bool peer_known;
+	sp_idstyle peer_style;
+	sp_tls_peer peer;
+	uint64_t peer_ok_gen;       /* 0: not checked */
+	int64_t peer_not_after;
+} sp_tls_pconn;
+
+struct sp_tls_ops {
+	const char *name;
+	SP_MUST_CHECK sp_result (*server_new)(sp_tls_server *srv, void **out);
+	void (*server_free)(void *impl);
+	/* Build the backend's half of c (c's shared half is complete). */
+	SP_MUST_CHECK sp_result (*conf_build)(void *impl, const sp_tls_config *cfg,
+	    sp_tls_conf *c, void **out);
+	void (*conf_free)(void *b);
+	void (*rotate_tickets)(void *impl, bool force);
+	struct bufferevent *(*bev_new)(void *impl, struct event_base *base, void *conn);
+	/* The next two return false / NULL when bev is not one of this backend's. */
+	bool (*bev_close)(struct bufferevent *bev);
+	sp_tls_pconn *(*bev_pconn)(struct bufferevent *bev);
+};
 
 extern const sp_tls_ops sp_tls_openssl_ops;
 extern const sp_tls_ops sp_tls_gnutls_ops;
+
+/* --- configurations and connections (tls.c) --- */
+
+void sp_tls_conf_unref(sp_tls_conf *c);
+/* The current configuration, referenced (sp_tls_conf_unref it), or NULL. */
+sp_tls_conf *sp_tls_cur_conf(sp_tls_server *srv);
+/* Start a connection on the current configuration; false: none loaded. */
+bool sp_tls_pconn_init(sp_tls_pconn *pc, sp_tls_server *srv, void *conn);
+/* The connection is gone: count an unfinished handshake, call conn_free. */
+void sp_tls_pconn_fini(sp_tls_pconn *pc);
+/*
+ * The handshake completed; leaf is the peer's verified certificate (a
+ * reference the connection takes over) or NULL.  With check_resume, a
+ * resumed session is held to the CURRENT policy (sp_tls_resume_refused)
+ * for a backend that could not do so before resuming it.  False: refused
+ * (logged and counted); the backend closes the connection.
+ */
+bool sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
+    bool check_resume);
+/* The handshake failed; counted once per connection. */
+void sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert);
+/*
+ * A client certificate refused in the handshake: count and log it.  cert:
+ * the one at fault (NULL: unknown); depth: its place in the chain (-1:
+ * not known).
+ */
+void sp_tls_vf_refused(sp_tls_server *srv, int bucket, X509 *cert, int depth,
+    const char *reason);
+
+/* --- policy (tls_policy.c) --- */
+
+int64_t sp_tls_asn1_unix(const ASN1_TIME *t);
+SP_MUST_CHECK sp_result sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out);
+SP_MUST_CHECK sp_result sp_tls_crls_check_signed(const char *ca_file,
+    STACK_OF(X509_CRL) *crls);
+/* Is cert expired, or revoked by one of crls (may be NULL)? */
+bool sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
+/* Build a whole configuration, shared half then the backend's. */
+SP_MUST_CHECK sp_result sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg,
+    sp_tls_conf **out);
+/* Is the CRL expired and out of its grace? */
+bool sp_tls_crl_expired(const sp_tls_conf *c, int64_t now);
+/*
+ * The revocation checks OpenSSL's X509_V_FLAG_CRL_CHECK does on the leaf,
+ * for a chain verified without them (GnuTLS, or a remembered chain): CRL
+ * expired beyond grace, no CRL from the issuer, revoked.  -1: passes; else
+ * the SP_TLS_VF_ bucket, with a reason.
+ */
+int sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *reason,
+    size_t n);
+/*
+ * What we require of a device certificate whatever the chain: see the
+ * comment in tls_policy.c.  -1: passes; else the bucket, with a reason.
+ */
+int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n);
+/*
+ * Must a resumed session with this peer certificate be refused under the
+ * CURRENT configuration: expired, revoked, issued by the server CA, or its
+ * CA no longer among the device CAs?  True with *why.
+ */
+bool sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
+/* A full handshake under c verified this leaf: remember it for resumption. */
+void sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf);
+
+/* --- caches (tls_cache.c) --- */
+
+SP_MUST_CHECK sp_result sp_tls_cache_new(sp_tls_cache **out);
+void sp_tls_cache_free(sp_tls_cache *cc);
+/* A referenced X509 for these DER bytes (X509_free it), or NULL. */
+X509 *sp_tls_leaf_parse(sp_tls_cache *cc, const unsigned char *der, size_t len);
+
+/* SHA-256 over the certificates of a chain, each length-prefixed. */
+typedef struct sp_tls_md {
+	void *ctx;
+} sp_tls_md;
+bool sp_tls_md_init(sp_tls_md *m);
+void sp_tls_md_add(sp_tls_md *m, const unsigned char *der, size_t len);
+bool sp_tls_md_final(sp_tls_md *m, unsigned char md[SP_TLS_MD_LEN]);
+/* Did the chain with this digest verify under configuration gen before? */
+bool sp_tls_vcache_hit(sp_tls_cache *cc, uint64_t gen, const unsigned char *md, int64_t now);
+/*
+ * Remember a chain that verified just now under c.  chain_until: the
+ * earliest notAfter of its certificates (0: unknown, not remembered).
+ */
+void sp_tls_vcache_put(sp_tls_cache *cc, const sp_tls_conf *c, const unsigned char *md,
+    int64_t now, int64_t chain_until);
+/* Is this leaf known to verify under the device CAs with digest trust_md? */
+bool sp_tls_tcache_hit(sp_tls_cache *cc, const unsigned char *leaf_md,
+    const unsigned char *trust_md);
+void sp_tls_tcache_put(sp_tls_cache *cc, const unsigned char *leaf_md,
+    const unsigned char *trust_md);
+
+/* Session-ID cache (TLS 1.2), bounded and direct-mapped. */
+int sp_tls_scache_store(sp_tls_cache *cc, const unsigned char *id, size_t idlen,
+    const unsigned char *data, size_t len, int64_t expires);
+/* A malloc'd copy of the session (free it), or NULL. */
+unsigned char *sp_tls_scache_fetch(sp_tls_cache *cc, const unsigned char *id,
+    size_t idlen, void *(*alloc)(size_t), size_t *len);
+int sp_tls_scache_remove(sp_tls_cache *cc, const unsigned char *id, size_t idlen);
 
 #endif

@@ -1,0 +1,60 @@
+#!/bin/bash
+# sprov serve: a session is bound to the device CAs that verified it.  Two
+# vendors' device CAs are trusted; a device of the second saves its
+# sessions (TLS 1.3 ticket, TLS 1.2 ticket, TLS 1.2 session ID).  The second
+# CA is removed from client-ca and SIGHUP sent: that device is refused on a
+# full handshake AND on every resumption (counted as a refused resumption),
+# while a device of the first vendor keeps being served and resuming.
+. "$SPROV_SRCDIR/tests/lib/testlib.sh"
+. "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
+. "$SPROV_SRCDIR/tests/lib/resume.sh"
+
+serve_pki
+serve_db
+"$SPROV" ca init "$T/ca2" --org Other >/dev/null
+"$SPROV" ca issue "$T/ca2" --mac 000e08bbbb01 --serial SNB01 --product SPA2102 \
+	--out "$T/dev2" >/dev/null
+"$SPROV" db devices add 000e08bbbb01 --serial SNB01 --product SPA2102 >/dev/null
+DEV_X="$T/dev2/000e08bbbb01"
+cat "$T/ca/device-ca.crt" "$T/ca2/device-ca.crt" >"$T/trust.pem"
+serve_start --client-ca "$T/trust.pem"
+
+note "both vendors' devices are served and resume"
+sessions_save "$DEV_A" A
+sessions_save "$DEV_X" X
+served_before=$(grep -c 'mac=000e08bbbb01 .*status=200' "$T/access.log" || true)
+
+note "the second vendor's CA is removed and SIGHUP sent"
+cp "$T/ca/device-ca.crt" "$T/trust.pem"
+kill -HUP "$SERVE_PID"
+for i in $(seq 50); do grep -q 'configuration reloaded' "$T/serve.err" && break; sleep 0.1; done
+grep -q 'configuration reloaded' "$T/serve.err" || fail "no reload: $(tail -3 "$T/serve.err")"
+
+note "its device is refused on a full handshake"
+sclient "$DEV_X" "$T/o"
+if grep -q 'HTTP/1.0 200' "$T/o"; then fail "untrusted vendor served on a full handshake"; fi
+_TESTS_RUN=$((_TESTS_RUN + 1))
+
+note "and on every resumption: TLS 1.3 ticket, TLS 1.2 ticket, TLS 1.2 session ID"
+refused0=$(metric sprov_tls_resumptions_refused_total)
+sessions_refused "$DEV_X" X "untrusted vendor"
+[ "$(grep -c 'mac=000e08bbbb01 .*status=200' "$T/access.log" || true)" = "$served_before" ] ||
+	fail "a request of the untrusted vendor's device reached the server: $(tail -3 "$T/access.log")"
+refused=$(metric sprov_tls_resumptions_refused_total)
+[ "$((refused - refused0))" -ge 2 ] || fail "resumptions refused: $refused0 -> $refused"
+grep -q "resumption refused (certificate's CA is no longer trusted)" "$T/serve.err" ||
+	fail "no resumption refusal logged"
+_TESTS_RUN=$((_TESTS_RUN + 2))
+
+note "the first vendor's device is still served and still resumes its tickets"
+for k in t13 t12; do
+	sclient "$DEV_A" "$T/o" $(kind_args $k) -sess_in "$T/sess.A.$k"
+	resumed "$T/o" || fail "A $k not resumed after the reload"
+	grep -q 'HTTP/1.0 200' "$T/o" || fail "A $k not served after the reload"
+	_TESTS_RUN=$((_TESTS_RUN + 1))
+done
+sclient "$DEV_A" "$T/o"
+grep -q 'HTTP/1.0 200' "$T/o" || fail "A not served on a full handshake after the reload"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+serve_stop
+finish
