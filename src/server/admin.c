@@ -135,7 +135,7 @@ sp_result
 srv_admin_start(server *s, const char *addr)
 {
 	sp_result res = SP_OK;
-	int fd = srv_listen(addr, false, &res);
+	int fd = srv_listen("admin", addr, false, &res);
 
 	if (fd < 0)
 		goto out;

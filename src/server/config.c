@@ -144,6 +144,37 @@ sp_serve_config_set(sp_serve_config *cfg, const char *name, const char *value)
 			    value);
 		goto out;
 	}
+	if (strcmp(name, "access-log-format") == 0) {
+		if (strcmp(value, "text") == 0)
+			cfg->access_log_format = SP_ALOG_TEXT;
+		else if (strcmp(value, "json") == 0)
+			cfg->access_log_format = SP_ALOG_JSON;
+		else
+			ENSURE(false, SP_E_PARSE, "access-log-format: '%s' is not text or json",
+			    value);
+		goto out;
+	}
+	if (strcmp(name, "log") == 0) {
+		if (strcmp(value, "stderr") == 0)
+			cfg->log = SP_LOGTO_STDERR;
+		else if (strcmp(value, "syslog") == 0)
+			cfg->log = SP_LOGTO_SYSLOG;
+		else if (strcmp(value, "journal") == 0)
+			cfg->log = SP_LOGTO_JOURNAL;
+		else
+			ENSURE(false, SP_E_PARSE, "log: '%s' is not stderr, syslog or journal",
+			    value);
+		goto out;
+	}
+	if (strcmp(name, "reuse-port") == 0) {
+		if (strcmp(value, "yes") == 0)
+			cfg->reuse_port = true;
+		else if (strcmp(value, "no") == 0)
+			cfg->reuse_port = false;
+		else
+			ENSURE(false, SP_E_PARSE, "reuse-port: '%s' is not yes or no", value);
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const key *k = &keys[i];
 		char *base = (char *)cfg + k->off;

@@ -15,7 +15,7 @@ PKG_HELP_CMDS=(
 # help_opts WORDS...: the long options `sprov WORDS --help` names, one a line.
 # A few help texts name another command's option in prose; those are not
 # this command's and are left out (word:option).
-PKG_HELP_PROSE=("fleet:--csv")
+PKG_HELP_PROSE=("fleet:--csv" "db devices import:--csv")
 help_opts() {
 	local words="$*" o p skip
 	# shellcheck disable=SC2086
