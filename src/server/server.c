@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "pki/pki.h"
 #include "profile/profile.h"
 #include "server/admin.h"
 #include "server/cache.h"
@@ -418,6 +419,7 @@ on_request(struct evhttp_request *req, void *arg)
 		queue_contact(&rq, e, pending);
 	}
 	sp_accesslog_write(rq.s->access, &rq.l);
+	srv_hist_observe(&rq.s->req_hist, sp_mono_ns() - rq.l.t0);
 	if (rq.c != NULL && rq.c->state == CS_BUSY)
 		conn_next_request(rq.c, rq.cfg);
 	srv_cfg_release(rq.s);
@@ -631,6 +633,21 @@ out:
 	return res;
 }
 
+/* For /metrics: the notAfter of the certificate just loaded. */
+static void
+note_cert(server *s, const char *path)
+{
+	X509 *c = NULL;
+	int64_t nb = 0, na = 0;
+
+	if (sp_ok(sp_cert_load(path, &c)) && sp_ok(sp_cert_dates(c, &nb, &na)))
+		atomic_store(&s->cert_not_after, na);
+	else
+		sp_warn("serve: %s; sprov_server_cert_not_after_seconds not updated",
+		    sp_errmsg());
+	X509_free(c);
+}
+
 static void
 reload(server *s)
 {
@@ -654,6 +671,7 @@ reload(server *s)
 		    sp_errmsg());
 		goto fail;
 	}
+	note_cert(s, nc->cert);
 	pthread_rwlock_wrlock(&s->cfg_mu);
 	old = s->cfg;
 	if (strcmp(old->listen, nc->listen) != 0 || strcmp(old->admin, nc->admin) != 0 ||
@@ -827,6 +845,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
+	note_cert(s, cfg->cert);
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
 	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, etag_key, &s->cache));
 

@@ -27,6 +27,15 @@
 
 #define SRV_N_STATUS 11 /* status codes counted for /metrics (admin.c) */
 
+#define SRV_HIST_BUCKETS 12 /* latency histograms (admin.c) */
+
+/* A Prometheus histogram: per-bucket counts (the last: +Inf) and the sum. */
+typedef struct srv_hist {
+	atomic_uint_fast64_t n[SRV_HIST_BUCKETS + 1];
+	atomic_uint_fast64_t sum_ns;
+} srv_hist;
+void srv_hist_observe(srv_hist *h, uint64_t ns);
+
 typedef struct server server;
 typedef struct worker worker;
 struct conn;
@@ -74,6 +83,8 @@ struct server {
 	atomic_uint_fast64_t identity_refused, mismatches, overloaded;
 	atomic_uint_fast64_t reload_ok, reload_failed;
 	atomic_int_fast64_t open_total;
+	srv_hist req_hist, hs_hist;          /* request, TLS handshake latency */
+	atomic_int_fast64_t cert_not_after;  /* server certificate in force; 0 unknown */
 };
 
 /* The configuration in force, read-locked until srv_cfg_release (server.c). */
