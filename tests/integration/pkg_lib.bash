@@ -31,8 +31,7 @@ help_opts() {
 # Options the program accepts (getopt tables in src/cli) but its --help does
 # not name (word:option).  The man pages and the completion follow the
 # program; these are reported as gaps in --help.
-PKG_HELP_GAPS=("ca crl:--out" "db params set:--defaults" "db params unset:--defaults"
-	"db params list:--defaults")
+PKG_HELP_GAPS=()
 # real_opts WORDS...: help_opts plus the gaps: what the command accepts.
 real_opts() {
 	local p
