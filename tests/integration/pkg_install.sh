@@ -159,7 +159,7 @@ note "bash completion: the options of every command are those it accepts (--help
 		[ "${got/--help /}" = "$want" ] || fail "completing 'sprov $c --': '$got'"
 	done
 	[ "$(comp sprov d)" = "db device " ] || fail "sprov d<TAB>: $(comp sprov d)"
-	[ "$(comp sprov db devices "")" = "--help add disable enable import list rm show " ] ||
+	[ "$(comp sprov db devices "")" = "--help add disable enable export import list rm show " ] ||
 		fail "sprov db devices <TAB>: $(comp sprov db devices "")"
 	[ "$(comp sprov ca issue ca --key-type "")" = "ec-p256 ec-p384 rsa-2048 rsa-3072 rsa-4096 " ] ||
 		fail "--key-type <TAB>: $(comp sprov ca issue ca --key-type "")"

@@ -6,7 +6,7 @@ PKG_HELP_CMDS=(
 	"ca init" "ca sign" "ca issue" "ca revoke" "ca crl" "ca list" "ca policy"
 	"req"
 	"db init" "db devices add" "db devices list" "db devices show" "db devices rm"
-	"db devices enable" "db devices disable" "db devices import"
+	"db devices enable" "db devices disable" "db devices import" "db devices export"
 	"db params set" "db params unset" "db params list" "db import"
 	"device init" "device resync" "device rule" "device check-cert" "device run"
 	"fleet" "serve"
