@@ -39,6 +39,8 @@ sp_cli_usage(const char *what, const char *fmt, ...)
 	return SP_EXIT_USAGE;
 }
 
+#define SP_CLI_HELP_DEPTH 8 /* words after `help` passed on */
+
 int
 sp_cli_dispatch(const char *prefix, const sp_cmd *cmds, int argc, char **argv,
     const char *help_text)
@@ -47,14 +49,21 @@ sp_cli_dispatch(const char *prefix, const sp_cmd *cmds, int argc, char **argv,
 
 	if (name == NULL || strcmp(name, "help") == 0 || strcmp(name, "-h") == 0 ||
 	    strcmp(name, "--help") == 0) {
-		/* `sprov X help Y` is `sprov X Y --help`. */
+		/*
+		 * `sprov X help Y Z...` is `sprov X Y Z... --help`, so the help of
+		 * a nested command (`sprov help db params set`) is that command's.
+		 */
 		if (name && strcmp(name, "help") == 0 && argc > 2) {
-			for (const sp_cmd *c = cmds; c->name; c++) {
-				if (strcmp(c->name, argv[2]) == 0) {
-					char *hargv[] = { argv[2], "--help", NULL };
-					return c->run(2, hargv);
-				}
-			}
+			char *hargv[SP_CLI_HELP_DEPTH + 2];
+			int n = 0;
+			for (int i = 2; i < argc && n < SP_CLI_HELP_DEPTH; i++)
+				hargv[n++] = argv[i];
+			hargv[n++] = "--help";
+			hargv[n] = NULL;
+			for (const sp_cmd *c = cmds; c->name; c++)
+				if (strcmp(c->name, argv[2]) == 0)
+					return c->run(n, hargv);
+			return sp_cli_usage(prefix, "unknown command '%s'", argv[2]);
 		}
 		FILE *f = name ? stdout : stderr;
 		fputs(help_text, f);

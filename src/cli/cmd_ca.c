@@ -36,7 +36,7 @@ ca_init(int argc, char **argv)
 	sp_opts opt;
 	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS];
 	size_t nd = 0;
-	int c;
+	int c, dlen;
 	sp_result res;
 
 	sp_opts_init(&opt, "ca init", init_help, "h", opts, argc, argv);
@@ -57,10 +57,14 @@ ca_init(int argc, char **argv)
 	res = sp_ca_init(argv[opt.ind], org, domains, nd);
 	if (sp_failed(res))
 		return sp_cli_fail("ca init", res);
-	printf("created CA in %s\n  %s/server-ca.crt  server CA: give it to every device "
-	    "(it signs provisioning servers)\n  %s/device-ca.crt  device CA: give it to "
-	    "provisioning servers (it signs devices)\n", argv[opt.ind], argv[opt.ind],
-	    argv[opt.ind]);
+	/* `ca init vendor/` names vendor/server-ca.crt, not vendor//server-ca.crt. */
+	dlen = (int)strlen(argv[opt.ind]);
+	while (dlen > 0 && argv[opt.ind][dlen - 1] == '/')
+		dlen--;
+	printf("created CA in %s\n  %.*s/server-ca.crt  server CA: give it to every device "
+	    "(it signs provisioning servers)\n  %.*s/device-ca.crt  device CA: give it to "
+	    "provisioning servers (it signs devices)\n", argv[opt.ind], dlen, argv[opt.ind],
+	    dlen, argv[opt.ind]);
 	return SP_EXIT_OK;
 }
 
@@ -148,8 +152,18 @@ static const char issue_help[] =
     "certificate (superseded) and issues a new one.  Any refusal found before\n"
     "issuing stops the whole run with nothing written.\n"
     "\n"
-    "  --days N         validity in days instead of 99991231235959Z\n"
-    "  --key-type TYPE  ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n";
+    "  --mac MAC              the one device to issue for\n"
+    "  --serial SN            its serial number (default: none)\n"
+    "  --product PN           its product name (default: none)\n"
+    "  --csv FILE             issue for every device in FILE instead\n"
+    "  --subject-style STYLE  sprov (default) or spa, see above\n"
+    "  --reissue              revoke a device's valid certificate and issue anew\n"
+    "  --out OUTDIR           where the bundles go (required)\n"
+    "  --days N               validity in days instead of 99991231235959Z\n"
+    "  --key-type TYPE        ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
+    "\n"
+    "Example: sprov ca issue vendor/ --csv devices.csv --out bundles/\n"
+    "Exit status: 0 all issued (or already complete), 1 error, 2 usage.\n";
 
 static int
 ca_issue(int argc, char **argv)
@@ -267,12 +281,20 @@ ca_revoke(int argc, char **argv)
 /* ---- crl ---- */
 
 static const char crl_help[] =
-    "usage: sprov ca crl DIR --ca device|server [-o FILE] [--next-update-days N]\n"
+    "usage: sprov ca crl DIR --ca device|server [-o|--out FILE] [--next-update-days N]\n"
     "\n"
     "Write a CRL of the chosen CA listing its revoked certificates, with a CRL\n"
-    "number that only ever increases (kept in ca.db).  Default output:\n"
-    "DIR/device-ca.crl or DIR/server-ca.crl.  nextUpdate defaults to 30 days:\n"
-    "publish a new CRL before then, as servers reject clients on an expired CRL.\n";
+    "number that only ever increases (kept in ca.db).  nextUpdate defaults to 30\n"
+    "days: publish a new CRL before then, as servers reject clients on an\n"
+    "expired CRL.\n"
+    "\n"
+    "  --ca device|server     which CA's CRL\n"
+    "  -o, --out FILE         where to write it (default DIR/device-ca.crl or\n"
+    "                         DIR/server-ca.crl)\n"
+    "  --next-update-days N   nextUpdate N days from now (default 30)\n"
+    "\n"
+    "Example: sprov ca crl vendor/ --ca device -o device-ca.crl\n"
+    "Exit status: 0 written, 1 error (nothing written), 2 usage.\n";
 
 static int
 ca_crl(int argc, char **argv)

@@ -17,7 +17,8 @@ typedef struct level_opt {
 } level_opt;
 
 #define LEVEL_USAGE \
-    "Exactly one level: --default, --product PN, --group G or --device MAC.\n" \
+    "Exactly one level: --default (or --defaults), --product PN, --group G or\n" \
+    "--device MAC.\n" \
     "Levels apply in that order, each overriding the one before.\n"
 
 static bool

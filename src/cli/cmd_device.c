@@ -411,7 +411,8 @@ out:
 /* ---- run ---- */
 
 static const char run_help[] =
-    "usage: sprov device run DIR [--dns-server IP[:PORT]] [--time-scale N] [--syslog]\n"
+    "usage: sprov device run DIR [--dns-server IP[:PORT]] [--time-scale N] [--rounds N]\n"
+    "                            [--syslog]\n"
     "\n"
     "The device as a daemon: resync after a random delay of up to\n"
     "Resync_Random_Delay seconds, then every Resync_Periodic (schedules such as\n"
@@ -419,8 +420,13 @@ static const char run_help[] =
     "(HHmm, plus up to Resync_At_Random_Delay).  Report_Rule is posted after each\n"
     "success.  SIGHUP resyncs now; SIGTERM stops.\n"
     "\n"
-    "  --time-scale N   run the device's clock N times faster (tests)\n"
-    "  --rounds N       stop after N resyncs (tests)\n";
+    "  --dns-server IP[:PORT]  resolve the rule's host there (default: the system's)\n"
+    "  --time-scale N          run the device's clock N times faster (tests)\n"
+    "  --rounds N              stop after N resyncs (tests)\n"
+    "  --syslog                log to syslog as well as stderr\n"
+    "\n"
+    "Example: sprov device run /var/lib/sprov/devices/000e08aabbcc --syslog\n"
+    "Exit status: 0 stopped by SIGTERM or after --rounds, 1 error, 2 usage.\n";
 
 static int
 dev_run(int argc, char **argv)

@@ -28,6 +28,11 @@ static const char fleet_help[] =
     "resync: its rule with its own macros, DNS through c-ares, the four server\n"
     "checks inside the handshake, and the profile decode.\n"
     "\n"
+    "  --bundles DIR       the device bundles, one DIR/<mac>/ each (required)\n"
+    "  --rule URL          the devices' Profile_Rule, macros allowed (required)\n"
+    "  --dns-server IP:PORT  resolve through this server (comma-separated list)\n"
+    "  --devices N         use only the first N bundles (default: all)\n"
+    "  --seed N            seed of the random delays and arrivals (repeatable runs)\n"
     "  --storm             every device starts at once, at most C in flight (default)\n"
     "  --rate R            Poisson arrivals of R resyncs per second\n"
     "  --rounds K          successful resyncs per device (default 1; 0 with --duration:\n"
@@ -45,6 +50,8 @@ static const char fleet_help[] =
     "  --workers W         worker threads (default: one per core)\n"
     "  --json              the figures as one JSON object on stdout\n"
     "\n"
+    "Example: sprov fleet --bundles bundles/ --rule 'https://prov.example.net/$MA.xml'\n"
+    "           --devices 1000 --rate 50 --duration 60\n"
     "Exit status: 0 when every device finished every round (with --rounds 0: gave up\n"
     "no round and is not left retrying a failure), 1 otherwise.\n";
 

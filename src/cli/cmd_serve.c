@@ -15,6 +15,8 @@ static const char serve_help[] =
     "                   [--config sprov.conf] [--check-config] [--user USER]\n"
     "                   [--identity auto|sprov|spa] [--path TEMPLATE]...\n"
     "                   [--unknown-device 404|defaults] [--access-log FILE|-|off]\n"
+    "                   [--access-log-format text|json] [--log stderr|syslog|journal]\n"
+    "                   [--reuse-port yes|no] [--etag-key-file FILE]\n"
     "                   [--crl-grace S] [--crl-poll S] [--verify-depth N]\n"
     "                   [--tls-backend openssl|gnutls]\n"
     "                   [--handshake-timeout S|Nms] [--header-timeout S|Nms]\n"

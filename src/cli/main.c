@@ -27,7 +27,11 @@ main(int argc, char **argv)
 {
 	if (argc > 1 && (strcmp(argv[1], "--version") == 0 ||
 	    strcmp(argv[1], "version") == 0)) {
+		sp_libversion v[SP_LIBVERSIONS];
+		sp_libversions(v);
 		printf("sprov %s\n", SPROV_VERSION);
+		for (int i = 0; i < SP_LIBVERSIONS; i++)
+			printf("%s %s\n", v[i].name, v[i].version);
 		return 0;
 	}
 	return sp_cli_dispatch("", commands, argc, argv, help);

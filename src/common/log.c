@@ -5,8 +5,11 @@
 #include <syslog.h>
 #include <time.h>
 
+#include <systemd/sd-journal.h>
+
 static sp_log_level level = SP_LOG_INFO;
-static bool use_syslog;
+static bool use_syslog, use_journal;
+static const char *journal_ident = "sprov";
 
 void
 sp_log_set_level(sp_log_level lvl)
@@ -25,6 +28,14 @@ sp_log_set_syslog(bool on, const char *ident)
 }
 
 void
+sp_log_set_journal(bool on, const char *ident)
+{
+	use_journal = on;
+	if (ident != NULL)
+		journal_ident = ident;
+}
+
+void
 sp_log(sp_log_level lvl, const char *fmt, ...)
 {
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
@@ -39,6 +50,9 @@ sp_log(sp_log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	if (use_syslog)
 		syslog(prio[lvl], "%s", line);
+	if (use_journal)
+		(void)sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[lvl],
+		    "SYSLOG_IDENTIFIER=%s", journal_ident, NULL);
 	/* One write per line so concurrent workers do not interleave. */
 	fprintf(stderr, "sprov: %s: %s\n", tag[lvl], line);
 }

@@ -1,7 +1,8 @@
 /*
  * The access log: one line per answer, written whole under a lock so lines
  * of different worker threads never interleave.  Untrusted fields
- * (User-Agent, path) are quoted with sp_quote.
+ * (User-Agent, path) are quoted with sp_quote_field (text) or written as
+ * JSON strings with sp_json_* (json).
  */
 #ifndef SPROV_SERVER_ACCESSLOG_H
 #define SPROV_SERVER_ACCESSLOG_H
@@ -37,8 +38,17 @@ typedef struct sp_reqlog {
 
 typedef struct sp_accesslog sp_accesslog;
 
-/* where: "off" (*out NULL), "-" (stdout) or a file, appended to. */
-SP_MUST_CHECK sp_result sp_accesslog_open(const char *where, sp_accesslog **out);
+/*
+ * where: "off" (*out NULL), "-" (stdout) or a file, appended to (created
+ * 0640).  json: one JSON object per line with the text format's fields.
+ */
+SP_MUST_CHECK sp_result sp_accesslog_open(const char *where, bool json,
+    sp_accesslog **out);
+/*
+ * Open the file again under its name (after logrotate moved it); the old
+ * one stays in use if that fails.  NULL or stdout: nothing to do.
+ */
+SP_MUST_CHECK sp_result sp_accesslog_reopen(sp_accesslog *a);
 void sp_accesslog_close(sp_accesslog *a); /* NULL-safe */
 
 /* Write l's line; a NULL log writes nothing.  Thread-safe. */

@@ -3,11 +3,16 @@
  */
 #include "server/admin.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
+
+#include "common/text.h"
+#include "common/version.h"
 
 #define ADMIN_MAX_HEADERS 8192
 #define ADMIN_TIMEOUT_S 10
@@ -30,16 +35,160 @@ srv_count_status(server *s, int code)
 	atomic_fetch_add(&s->st[i], 1);
 }
 
+/*
+ * Every family the server itself exports (the TLS module adds its own,
+ * sprov_tls_* and sprov_crl_*), with its HELP and TYPE: the one list, which
+ * docs/SERVER.md's table must match (tests/integration/serve_metrics.sh).
+ */
+typedef enum {
+	F_BUILD, F_CERT_NOT_AFTER, F_REQUESTS, F_REQUEST_SECONDS, F_HANDSHAKE_SECONDS,
+	F_OPEN, F_CACHE_HITS, F_CACHE_MISSES, F_CACHE_ENTRIES, F_CACHE_BYTES,
+	F_CACHE_FLUSHES, F_RENDERS, F_RENDER_ERRORS, F_RENDER_SECONDS, F_ID_REFUSED,
+	F_ID_MISMATCH, F_OVERLOAD, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
+	F_CONTACTS_WRITTEN, F_CONTACTS_DROPPED, F_CONTACTS_FAILED, F_RELOADS, F_N
+} family_id;
+
+static const struct family {
+	const char *name, *type, *help;
+} families[F_N] = {
+	[F_BUILD] = { "sprov_build_info", "gauge",
+	    "Version of sprov and of the libraries in use (value 1)." },
+	[F_CERT_NOT_AFTER] = { "sprov_server_cert_not_after_seconds", "gauge",
+	    "notAfter of the server certificate in force (Unix time)." },
+	[F_REQUESTS] = { "sprov_requests_total", "counter", "HTTP requests by status." },
+	[F_REQUEST_SECONDS] = { "sprov_request_duration_seconds", "histogram",
+	    "Request arrival to answer queued." },
+	[F_HANDSHAKE_SECONDS] = { "sprov_tls_handshake_duration_seconds", "histogram",
+	    "Connection accepted to TLS handshake done." },
+	[F_OPEN] = { "sprov_open_connections", "gauge", "Open device connections." },
+	[F_CACHE_HITS] = { "sprov_cache_hits_total", "counter", "Profiles served from the cache." },
+	[F_CACHE_MISSES] = { "sprov_cache_misses_total", "counter", "Profile cache misses." },
+	[F_CACHE_ENTRIES] = { "sprov_cache_entries", "gauge", "Profiles in the cache." },
+	[F_CACHE_BYTES] = { "sprov_cache_bytes", "gauge", "Bytes of profiles in the cache." },
+	[F_CACHE_FLUSHES] = { "sprov_cache_flushes_total", "counter",
+	    "Times the cache was emptied at its size limit." },
+	[F_RENDERS] = { "sprov_renders_total", "counter", "Profiles rendered from the store." },
+	[F_RENDER_ERRORS] = { "sprov_render_errors_total", "counter",
+	    "Profile renders that failed (500)." },
+	[F_RENDER_SECONDS] = { "sprov_render_seconds_total", "counter",
+	    "Time spent rendering profiles." },
+	[F_ID_REFUSED] = { "sprov_identity_refused_total", "counter",
+	    "Certificates that name no single device (403)." },
+	[F_ID_MISMATCH] = { "sprov_identity_mismatch_total", "counter",
+	    "Requests for another device's path (403, audited)." },
+	[F_OVERLOAD] = { "sprov_overload_total", "counter", "Requests answered 503 (overload)." },
+	[F_REWRITTEN] = { "sprov_status_rewritten_total", "counter",
+	    "Oversized requests answered 414/431 instead of 413." },
+	[F_TIMEOUTS] = { "sprov_timeouts_total", "counter", "Connections cut by a deadline, by phase." },
+	[F_CONTACT_QUEUE] = { "sprov_contact_queue", "gauge", "Contact records waiting." },
+	[F_CONTACTS_WRITTEN] = { "sprov_contacts_written_total", "counter",
+	    "Contact records written to the store." },
+	[F_CONTACTS_DROPPED] = { "sprov_contacts_dropped_total", "counter",
+	    "Contact records dropped (queue full)." },
+	[F_CONTACTS_FAILED] = { "sprov_contacts_failed_total", "counter",
+	    "Contact records the store refused." },
+	[F_RELOADS] = { "sprov_config_reloads_total", "counter",
+	    "SIGHUP reloads by result." },
+};
+
+static sp_result
+fam(sp_buf *b, family_id f)
+{
+	return sp_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", families[f].name,
+	    families[f].help, families[f].name, families[f].type);
+}
+
+/* A family with one unlabelled sample. */
+static sp_result
+one(sp_buf *b, family_id f, const char *fmt, ...) SP_PRINTF(3, 4);
+static sp_result
+one(sp_buf *b, family_id f, const char *fmt, ...)
+{
+	sp_result res = SP_OK;
+	char v[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	TRY(fam(b, f));
+	TRY(sp_buf_printf(b, "%s %s\n", families[f].name, v));
+out:
+	return res;
+}
+
+/* Upper bounds of the latency buckets, seconds. */
+static const double hist_le[SRV_HIST_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+
+void
+srv_hist_observe(srv_hist *h, uint64_t ns)
+{
+	size_t i;
+
+	for (i = 0; i < SRV_HIST_BUCKETS; i++)
+		if ((double)ns <= hist_le[i] * 1e9)
+			break;
+	atomic_fetch_add(&h->n[i], 1);
+	atomic_fetch_add(&h->sum_ns, ns);
+}
+
+static sp_result
+hist(sp_buf *b, family_id f, srv_hist *h)
+{
+	sp_result res = SP_OK;
+	uint64_t cum = 0;
+	const char *n = families[f].name;
+
+	TRY(fam(b, f));
+	for (size_t i = 0; i <= SRV_HIST_BUCKETS; i++) {
+		cum += atomic_load(&h->n[i]);
+		if (i < SRV_HIST_BUCKETS)
+			TRY(sp_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", n, hist_le[i],
+			    (unsigned long long)cum));
+		else
+			TRY(sp_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", n,
+			    (unsigned long long)cum));
+	}
+	TRY(sp_buf_printf(b, "%s_sum %.9f\n%s_count %llu\n", n,
+	    (double)atomic_load(&h->sum_ns) / 1e9, n, (unsigned long long)cum));
+out:
+	return res;
+}
+
+static sp_result
+build_info(sp_buf *b)
+{
+	sp_result res = SP_OK;
+	sp_libversion v[SP_LIBVERSIONS];
+
+	sp_libversions(v);
+	TRY(fam(b, F_BUILD));
+	TRY(sp_buf_printf(b, "sprov_build_info{version=\"%s\"", SPROV_VERSION));
+	for (size_t i = 0; i < SP_LIBVERSIONS; i++) {
+		char q[96];
+		/* Library strings are not ours: keep them a valid label value. */
+		sp_quote_field(sp_slice_of(v[i].version), q, sizeof(q));
+		TRY(sp_buf_printf(b, ",%s=\"%s\"", v[i].name, q));
+	}
+	TRY(sp_buf_append_str(b, "} 1\n"));
+out:
+	return res;
+}
+
 sp_result
 srv_metrics_text(server *s, sp_buf *b)
 {
 	sp_result res = SP_OK;
 	sp_cache_stats cs;
 	sp_contacts_stats qs;
+	static const char *const phase[] = { "handshake", "idle", "header" };
 
-	TRY(sp_buf_append_str(b,
-	    "# HELP sprov_requests_total HTTP requests by status.\n"
-	    "# TYPE sprov_requests_total counter\n"));
+	TRY(build_info(b));
+	if (atomic_load(&s->cert_not_after) != 0)
+		TRY(one(b, F_CERT_NOT_AFTER, "%lld",
+		    (long long)atomic_load(&s->cert_not_after)));
+	TRY(fam(b, F_REQUESTS));
 	for (size_t i = 0; i <= SRV_N_STATUS; i++) {
 		if (i < SRV_N_STATUS)
 			TRY(sp_buf_printf(b, "sprov_requests_total{status=\"%d\"} %llu\n",
@@ -48,50 +197,36 @@ srv_metrics_text(server *s, sp_buf *b)
 			TRY(sp_buf_printf(b, "sprov_requests_total{status=\"other\"} %llu\n",
 			    (unsigned long long)atomic_load(&s->st[i])));
 	}
+	TRY(hist(b, F_REQUEST_SECONDS, &s->req_hist));
+	TRY(hist(b, F_HANDSHAKE_SECONDS, &s->hs_hist));
 	sp_cache_stats_get(s->cache, &cs);
 	sp_contacts_stats_get(s->contacts, &qs);
-	TRY(sp_buf_printf(b,
-	    "# TYPE sprov_open_connections gauge\n"
-	    "sprov_open_connections %lld\n"
-	    "# TYPE sprov_cache_hits_total counter\nsprov_cache_hits_total %llu\n"
-	    "# TYPE sprov_cache_misses_total counter\nsprov_cache_misses_total %llu\n"
-	    "# TYPE sprov_cache_entries gauge\nsprov_cache_entries %zu\n"
-	    "# TYPE sprov_cache_bytes gauge\nsprov_cache_bytes %zu\n"
-	    "# TYPE sprov_cache_flushes_total counter\nsprov_cache_flushes_total %llu\n"
-	    "# TYPE sprov_renders_total counter\nsprov_renders_total %llu\n"
-	    "# TYPE sprov_render_errors_total counter\nsprov_render_errors_total %llu\n"
-	    "# TYPE sprov_render_seconds_total counter\nsprov_render_seconds_total %.6f\n"
-	    "# TYPE sprov_identity_refused_total counter\nsprov_identity_refused_total %llu\n"
-	    "# TYPE sprov_identity_mismatch_total counter\nsprov_identity_mismatch_total %llu\n"
-	    "# TYPE sprov_overload_total counter\nsprov_overload_total %llu\n"
-	    "# TYPE sprov_status_rewritten_total counter\nsprov_status_rewritten_total %llu\n"
-	    "# TYPE sprov_timeouts_total counter\n"
-	    "sprov_timeouts_total{phase=\"handshake\"} %llu\n"
-	    "sprov_timeouts_total{phase=\"idle\"} %llu\n"
-	    "sprov_timeouts_total{phase=\"header\"} %llu\n"
-	    "# TYPE sprov_contact_queue gauge\nsprov_contact_queue %zu\n"
-	    "# TYPE sprov_contacts_written_total counter\nsprov_contacts_written_total %llu\n"
-	    "# TYPE sprov_contacts_dropped_total counter\nsprov_contacts_dropped_total %llu\n"
-	    "# TYPE sprov_contacts_failed_total counter\nsprov_contacts_failed_total %llu\n"
-	    "# TYPE sprov_config_reloads_total counter\n"
-	    "sprov_config_reloads_total{result=\"ok\"} %llu\n"
+	TRY(one(b, F_OPEN, "%lld", (long long)atomic_load(&s->open_total)));
+	TRY(one(b, F_CACHE_HITS, "%llu", (unsigned long long)cs.hits));
+	TRY(one(b, F_CACHE_MISSES, "%llu", (unsigned long long)cs.misses));
+	TRY(one(b, F_CACHE_ENTRIES, "%zu", cs.entries));
+	TRY(one(b, F_CACHE_BYTES, "%zu", cs.bytes));
+	TRY(one(b, F_CACHE_FLUSHES, "%llu", (unsigned long long)cs.flushes));
+	TRY(one(b, F_RENDERS, "%llu", (unsigned long long)atomic_load(&s->renders)));
+	TRY(one(b, F_RENDER_ERRORS, "%llu",
+	    (unsigned long long)atomic_load(&s->render_errors)));
+	TRY(one(b, F_RENDER_SECONDS, "%.6f", (double)atomic_load(&s->render_ns) / 1e9));
+	TRY(one(b, F_ID_REFUSED, "%llu",
+	    (unsigned long long)atomic_load(&s->identity_refused)));
+	TRY(one(b, F_ID_MISMATCH, "%llu", (unsigned long long)atomic_load(&s->mismatches)));
+	TRY(one(b, F_OVERLOAD, "%llu", (unsigned long long)atomic_load(&s->overloaded)));
+	TRY(one(b, F_REWRITTEN, "%llu", (unsigned long long)atomic_load(&s->rewritten_413)));
+	TRY(fam(b, F_TIMEOUTS));
+	for (size_t i = 0; i < 3; i++)
+		TRY(sp_buf_printf(b, "sprov_timeouts_total{phase=\"%s\"} %llu\n", phase[i],
+		    (unsigned long long)atomic_load(&s->timeouts[i])));
+	TRY(one(b, F_CONTACT_QUEUE, "%zu", qs.queued));
+	TRY(one(b, F_CONTACTS_WRITTEN, "%llu", (unsigned long long)qs.written));
+	TRY(one(b, F_CONTACTS_DROPPED, "%llu", (unsigned long long)qs.dropped));
+	TRY(one(b, F_CONTACTS_FAILED, "%llu", (unsigned long long)qs.failed));
+	TRY(fam(b, F_RELOADS));
+	TRY(sp_buf_printf(b, "sprov_config_reloads_total{result=\"ok\"} %llu\n"
 	    "sprov_config_reloads_total{result=\"failed\"} %llu\n",
-	    (long long)atomic_load(&s->open_total),
-	    (unsigned long long)cs.hits, (unsigned long long)cs.misses, cs.entries,
-	    cs.bytes, (unsigned long long)cs.flushes,
-	    (unsigned long long)atomic_load(&s->renders),
-	    (unsigned long long)atomic_load(&s->render_errors),
-	    (double)atomic_load(&s->render_ns) / 1e9,
-	    (unsigned long long)atomic_load(&s->identity_refused),
-	    (unsigned long long)atomic_load(&s->mismatches),
-	    (unsigned long long)atomic_load(&s->overloaded),
-	    (unsigned long long)atomic_load(&s->rewritten_413),
-	    (unsigned long long)atomic_load(&s->timeouts[0]),
-	    (unsigned long long)atomic_load(&s->timeouts[1]),
-	    (unsigned long long)atomic_load(&s->timeouts[2]), qs.queued,
-	    (unsigned long long)qs.written,
-	    (unsigned long long)qs.dropped,
-	    (unsigned long long)qs.failed,
 	    (unsigned long long)atomic_load(&s->reload_ok),
 	    (unsigned long long)atomic_load(&s->reload_failed)));
 	TRY(sp_tls_server_metrics(s->tls, b));
@@ -135,7 +270,7 @@ sp_result
 srv_admin_start(server *s, const char *addr)
 {
 	sp_result res = SP_OK;
-	int fd = srv_listen(addr, false, &res);
+	int fd = srv_listen("admin", addr, false, &res);
 
 	if (fd < 0)
 		goto out;

@@ -81,6 +81,51 @@ sp_serve_config_init(sp_serve_config *cfg)
 	cfg->npaths = sp_ok(r) ? 2 : 0;
 }
 
+/* Keys with a few named values; the value stored is the index in words. */
+typedef struct choice {
+	const char *name;
+	size_t off;
+	bool is_bool;           /* a bool field (words: no, yes), else an enum */
+	const char *words[4];   /* NULL-terminated */
+} choice;
+
+static const choice choices[] = {
+	{ "unknown-device", offsetof(sp_serve_config, unknown), false, { "404", "defaults" } },
+	{ "access-log-format", offsetof(sp_serve_config, access_log_format), false,
+	    { "text", "json" } },
+	{ "log", offsetof(sp_serve_config, log), false, { "stderr", "syslog", "journal" } },
+	{ "reuse-port", offsetof(sp_serve_config, reuse_port), true, { "no", "yes" } },
+};
+_Static_assert(SP_UNKNOWN_404 == 0 && SP_UNKNOWN_DEFAULTS == 1 && SP_ALOG_JSON == 1 &&
+    SP_LOGTO_SYSLOG == 1 && SP_LOGTO_JOURNAL == 2, "choices follow the enums");
+_Static_assert(sizeof(sp_unknown_mode) == sizeof(int) && sizeof(sp_alog_format) ==
+    sizeof(int) && sizeof(sp_logto) == sizeof(int), "enum fields are stored as int");
+
+/* "'x' is not a, b or c" names the words in the order given. */
+static sp_result
+choice_parse(const choice *c, const char *value, int *out)
+{
+	char list[128] = "";
+	size_t n = 0, len = 0;
+
+	while (n < 4 && c->words[n] != NULL) {
+		if (strcmp(c->words[n], value) == 0) {
+			*out = (int)n;
+			return SP_OK;
+		}
+		n++;
+	}
+	/* reuse-port lists yes first: "'x' is not yes or no". */
+	for (size_t i = 0; i < n; i++) {
+		size_t k = c->is_bool ? n - 1 - i : i;
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+		    i == 0 ? "" : i == n - 1 ? " or " : ", ", c->words[k]);
+		if (len >= sizeof(list))
+			break;
+	}
+	return sp_error(SP_E_PARSE, "%s: '%s' is not %s", c->name, value, list);
+}
+
 /* Seconds with an optional "ms" suffix for the *_timeout / flush keys. */
 static sp_result
 parse_ms(const char *name, const char *v, int64_t lo, int64_t hi, int64_t *out)
@@ -134,14 +179,15 @@ sp_serve_config_set(sp_serve_config *cfg, const char *name, const char *value)
 		TRY(sp_tls_backend_parse(value, &cfg->tls_backend));
 		goto out;
 	}
-	if (strcmp(name, "unknown-device") == 0) {
-		if (strcmp(value, "404") == 0)
-			cfg->unknown = SP_UNKNOWN_404;
-		else if (strcmp(value, "defaults") == 0)
-			cfg->unknown = SP_UNKNOWN_DEFAULTS;
+	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++) {
+		int v_ = 0;
+		if (strcmp(choices[i].name, name) != 0)
+			continue;
+		TRY(choice_parse(&choices[i], value, &v_));
+		if (choices[i].is_bool)
+			*(bool *)(void *)((char *)cfg + choices[i].off) = v_ != 0;
 		else
-			ENSURE(false, SP_E_PARSE, "unknown-device: '%s' is not 404 or defaults",
-			    value);
+			*(int *)(void *)((char *)cfg + choices[i].off) = v_;
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

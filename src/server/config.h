@@ -27,6 +27,8 @@
 #define SP_CONN_MAX 1000000
 
 typedef enum { SP_UNKNOWN_404 = 0, SP_UNKNOWN_DEFAULTS } sp_unknown_mode;
+typedef enum { SP_ALOG_TEXT = 0, SP_ALOG_JSON } sp_alog_format;
+typedef enum { SP_LOGTO_STDERR = 0, SP_LOGTO_SYSLOG, SP_LOGTO_JOURNAL } sp_logto;
 
 typedef struct sp_serve_config {
 	char listen[SP_CFG_STR_MAX];   /* host:port */
@@ -37,6 +39,9 @@ typedef struct sp_serve_config {
 	char user[SP_CFG_STR_MAX];     /* "" = keep privileges */
 	char access_log[SP_CFG_STR_MAX]; /* "-" stdout, "off", or a file */
 	char etag_key_file[SP_CFG_STR_MAX]; /* "" = a random key per start */
+	sp_alog_format access_log_format;
+	sp_logto log;                  /* the server's own messages: stderr and ... */
+	bool reuse_port;               /* share the port with another server */
 	int workers;                   /* 0 = one per core */
 	sp_idstyle identity;
 	sp_tpl paths[SP_TPLS_MAX];

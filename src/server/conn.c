@@ -113,6 +113,7 @@ conn_hook_handshake_done(void *arg, bool resumed)
 	if (!c->established) {
 		c->established = true;
 		c->w->established++;
+		srv_hist_observe(&s->hs_hist, sp_mono_ns() - c->t_accept);
 	}
 	/* The first request follows the handshake at once: header deadline. */
 	conn_arm(c, CS_IDLE, idle);
@@ -316,6 +317,7 @@ conn_bev_cb(struct event_base *base, void *arg)
 		return NULL;
 	c->w = w;
 	c->state = CS_HANDSHAKE;
+	c->t_accept = sp_mono_ns();
 	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->open++;
 	atomic_fetch_add(&s->open_total, 1);

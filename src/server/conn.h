@@ -29,6 +29,7 @@ typedef struct conn {
 	size_t line_bytes, req_bytes;  /* of the request being read */
 	size_t max_hdr;
 	uint64_t requests;
+	uint64_t t_accept;             /* sp_mono_ns() at accept: handshake latency */
 	LIST_ENTRY(conn) link;
 } conn;
 

@@ -10,6 +10,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -40,6 +41,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "pki/pki.h"
 #include "profile/profile.h"
 #include "server/admin.h"
 #include "server/cache.h"
@@ -49,7 +51,6 @@
 #include "store/store.h"
 #include "tls/tls.h"
 
-#define SRV_LISTEN_BACKLOG 1024
 #define SRV_DRAIN_TICK_MS 100
 #define SRV_TICKET_CHECK_S 60
 #define SRV_BODY_MAX 4096 /* read so other methods get 405; larger: 413 */
@@ -418,6 +419,7 @@ on_request(struct evhttp_request *req, void *arg)
 		queue_contact(&rq, e, pending);
 	}
 	sp_accesslog_write(rq.s->access, &rq.l);
+	srv_hist_observe(&rq.s->req_hist, sp_mono_ns() - rq.l.t0);
 	if (rq.c != NULL && rq.c->state == CS_BUSY)
 		conn_next_request(rq.c, rq.cfg);
 	srv_cfg_release(rq.s);
@@ -468,31 +470,6 @@ worker_main(void *arg)
 
 	event_base_dispatch(w->base);
 	return NULL;
-}
-
-int
-srv_listen(const char *addr, bool reuseport, sp_result *res)
-{
-	struct sockaddr_storage ss;
-	int len = sizeof(ss), fd = -1, one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &len) != 0 ||
-	    ((struct sockaddr_in *)&ss)->sin_port == 0) {
-		*res = sp_error(SP_E_USAGE, "listen address '%s' is not HOST:PORT", addr);
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)len) != 0 ||
-	    listen(fd, SRV_LISTEN_BACKLOG) != 0) {
-		*res = sp_error(SP_E_IO, "listen on %s: %s", addr, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 static sp_result
@@ -579,8 +556,9 @@ sp_serve_config_load(const char *config_path, const sp_serve_overrides *ov,
 		TRY(sp_error_wrap(sp_serve_config_set(out, "tls-backend",
 		    getenv("SPROV_TLS_BACKEND")), "SPROV_TLS_BACKEND"));
 	if (config_path != NULL) {
-		TRY(sp_error_wrap(sp_read_file(config_path, SP_CFG_FILE_MAX, &text), "%s",
-		    config_path));
+		/* sp_read_file's message names the file already. */
+		TRY(sp_error_wrap(sp_read_file(config_path, SP_CFG_FILE_MAX, &text),
+		    "config file"));
 		TRY(sp_error_wrap(sp_serve_config_parse(sp_slice_mk(text.p ? text.p : "",
 		    text.len), out), "%s", config_path));
 	}
@@ -607,26 +585,44 @@ tls_cfg_of(const sp_serve_config *cfg, sp_tls_config *t)
 	t->backend = cfg->tls_backend;
 }
 
+/*
+ * The TLS libraries say "Error while reading file" without naming it: open
+ * each file here first so a missing or unreadable one is named.
+ */
+static sp_result
+check_tls_files(const sp_serve_config *cfg)
+{
+	sp_result res = SP_OK;
+	const char *what[] = { "server certificate", "server key", "client CA" };
+	const char *file[] = { cfg->cert, cfg->key, cfg->client_ca };
+
+	for (size_t i = 0; i < sizeof(file) / sizeof(file[0]); i++) {
+		int fd = open(file[i], O_RDONLY | O_CLOEXEC);
+		ENSURE(fd >= 0, SP_E_IO, "%s %s: %s", what[i], file[i], strerror(errno));
+		close(fd);
+	}
+out:
+	return res;
+}
+
 sp_result
 sp_serve_check(const sp_serve_config *cfg)
 {
 	sp_result res = SP_OK;
 	sp_tls_config t;
 	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	socklen_t len;
 	sp_store *st = NULL;
 	const char *uri;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 
+	TRY(check_tls_files(cfg));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_config_check(&t), "TLS"));
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
-	ENSURE(evutil_parse_sockaddr_port(cfg->listen, (struct sockaddr *)&ss, &len) == 0,
-	    SP_E_USAGE, "listen address '%s' is not HOST:PORT", cfg->listen);
-	len = sizeof(ss);
-	ENSURE(cfg->admin[0] == '\0' || strcmp(cfg->admin, "off") == 0 ||
-	    evutil_parse_sockaddr_port(cfg->admin, (struct sockaddr *)&ss, &len) == 0,
-	    SP_E_USAGE, "admin address '%s' is not HOST:PORT", cfg->admin);
+	TRY(srv_addr_resolve("listen", cfg->listen, &ss, &len));
+	if (cfg->admin[0] != '\0' && strcmp(cfg->admin, "off") != 0)
+		TRY(srv_addr_resolve("admin", cfg->admin, &ss, &len));
 	if (cfg->user[0] != '\0')
 		ENSURE(getpwnam(cfg->user) != NULL, SP_E_USAGE, "no such user '%s'", cfg->user);
 	uri = sp_store_uri_default(cfg->store[0] ? cfg->store : NULL);
@@ -635,6 +631,21 @@ out:
 	OPENSSL_cleanse(etag_key, sizeof(etag_key));
 	sp_store_close(st);
 	return res;
+}
+
+/* For /metrics: the notAfter of the certificate just loaded. */
+static void
+note_cert(server *s, const char *path)
+{
+	X509 *c = NULL;
+	int64_t nb = 0, na = 0;
+
+	if (sp_ok(sp_cert_load(path, &c)) && sp_ok(sp_cert_dates(c, &nb, &na)))
+		atomic_store(&s->cert_not_after, na);
+	else
+		sp_warn("serve: %s; sprov_server_cert_not_after_seconds not updated",
+		    sp_errmsg());
+	X509_free(c);
 }
 
 static void
@@ -660,6 +671,7 @@ reload(server *s)
 		    sp_errmsg());
 		goto fail;
 	}
+	note_cert(s, nc->cert);
 	pthread_rwlock_wrlock(&s->cfg_mu);
 	old = s->cfg;
 	if (strcmp(old->listen, nc->listen) != 0 || strcmp(old->admin, nc->admin) != 0 ||
@@ -672,10 +684,12 @@ reload(server *s)
 	free(old);
 	atomic_fetch_add(&s->reload_ok, 1);
 	sp_info("serve: configuration reloaded");
+	srv_notify("READY=1\nSTATUS=configuration reloaded; serving");
 	return;
 fail:
 	free(nc);
 	atomic_fetch_add(&s->reload_failed, 1);
+	srv_notify("READY=1\nSTATUS=reload refused, the old configuration keeps serving");
 }
 
 /* ---- main thread -------------------------------------------------------- */
@@ -686,12 +700,25 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	server *s = arg;
 
 	if (sig == SIGHUP) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		srv_notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+		    (unsigned long long)ts.tv_sec * 1000000ull +
+		    (unsigned long long)ts.tv_nsec / 1000u);
 		sp_info("serve: SIGHUP: reloading certificate, key, CRL and configuration");
 		reload(s);
 		return;
 	}
+	if (sig == SIGUSR1) {
+		if (sp_failed(sp_accesslog_reopen(s->access)))
+			sp_err("serve: SIGUSR1: %s; logging on to the old file", sp_errmsg());
+		else
+			sp_info("serve: SIGUSR1: access log reopened");
+		return;
+	}
 	if (atomic_exchange(&s->draining, true))
 		return;
+	srv_notify("STOPPING=1\nSTATUS=draining connections");
 	sp_info("serve: %s: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	for (int i = 0; i < s->nworkers; i++)
 		if (s->w[i].started)
@@ -721,6 +748,13 @@ static void
 on_flush_timer(evutil_socket_t fd, short what, void *arg)
 {
 	contacts_flush(arg);
+}
+
+/* From the main loop: a stuck loop stops the pings and systemd notices. */
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	srv_notify("WATCHDOG=1");
 }
 
 static void
@@ -782,9 +816,8 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	sp_tls_hooks hooks = { conn_hook_handshake_done, conn_hook_free };
 	sigset_t block, old;
 	const sp_serve_config *cfg;
-	struct sockaddr_storage ss;
-	int len;
 	bool sigs_blocked = false;
+	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
@@ -797,13 +830,22 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	cfg = s->cfg;
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));
+	if (cfg->log == SP_LOGTO_SYSLOG)
+		sp_log_set_syslog(true, "sprov-serve");
+	else if (cfg->log == SP_LOGTO_JOURNAL)
+		sp_log_set_journal(true, "sprov-serve");
 	ENSURE(evthread_use_pthreads() == 0, SP_E_INTERNAL, "libevent threads");
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
+	/* Before anything is loaded: a second server is a mistake. */
+	if (!cfg->reuse_port)
+		TRY(srv_listen_probe(cfg->listen));
+	TRY(check_tls_files(cfg));
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
+	note_cert(s, cfg->cert);
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
 	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, etag_key, &s->cache));
 
@@ -817,14 +859,15 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	for (int i = 0; i < s->nworkers; i++) {
 		s->w[i].s = s;
 		s->w[i].id = i;
-		s->w[i].fd = srv_listen(cfg->listen, true, &res);
+		s->w[i].fd = srv_listen("listen", cfg->listen, true, &res);
 		if (s->w[i].fd < 0)
 			goto out;
 	}
 	TRY_ALLOC(s->base, event_base_new());
 	if (cfg->admin[0] != '\0' && strcmp(cfg->admin, "off") != 0)
 		TRY(srv_admin_start(s, cfg->admin));
-	TRY(sp_accesslog_open(cfg->access_log, &s->access));
+	TRY(sp_accesslog_open(cfg->access_log, cfg->access_log_format == SP_ALOG_JSON,
+	    &s->access));
 	if (cfg->user[0] != '\0')
 		TRY(drop_privileges(cfg->user));
 
@@ -835,9 +878,14 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY_ALLOC(s->ev_hup, evsignal_new(s->base, SIGHUP, on_signal, s));
 	TRY_ALLOC(s->ev_term, evsignal_new(s->base, SIGTERM, on_signal, s));
 	TRY_ALLOC(s->ev_int, evsignal_new(s->base, SIGINT, on_signal, s));
+	TRY_ALLOC(s->ev_usr1, evsignal_new(s->base, SIGUSR1, on_signal, s));
 	event_add(s->ev_hup, NULL);
 	event_add(s->ev_term, NULL);
 	event_add(s->ev_int, NULL);
+	event_add(s->ev_usr1, NULL);
+	if ((wd_usec = srv_watchdog_usec()) > 0)
+		TRY_ALLOC(s->ev_watchdog, add_timer(s, on_watchdog,
+		    wd_usec / 2000 > 0 ? (int64_t)(wd_usec / 2000) : 1));
 	TRY_ALLOC(s->ev_crl, add_timer(s, on_crl_timer, cfg->crl_poll * 1000));
 	TRY_ALLOC(s->ev_flush, add_timer(s, on_flush_timer, cfg->contact_flush));
 	TRY_ALLOC(s->ev_tick, add_timer(s, on_tick, SRV_TICKET_CHECK_S * 1000));
@@ -847,6 +895,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	sigs_blocked = true;
 	for (int i = 0; i < s->nworkers; i++) {
@@ -856,10 +905,10 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	sigs_blocked = false;
-	len = sizeof(ss);
 	sp_info("serve: listening on %s with %d worker thread(s), admin %s, store %s",
 	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", s->store_uri);
-	(void)len;
+	srv_notify("READY=1\nSTATUS=listening on %s with %d worker thread(s)", cfg->listen,
+	    s->nworkers);
 
 	event_base_dispatch(s->base);
 	/* Drain: wait for the workers to finish their connections. */
@@ -893,6 +942,10 @@ out:
 			event_free(s->ev_term);
 		if (s->ev_int)
 			event_free(s->ev_int);
+		if (s->ev_usr1)
+			event_free(s->ev_usr1);
+		if (s->ev_watchdog)
+			event_free(s->ev_watchdog);
 		if (s->ev_crl)
 			event_free(s->ev_crl);
 		if (s->ev_flush)

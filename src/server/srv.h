@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -25,6 +26,15 @@
 #include "tls/tls.h"
 
 #define SRV_N_STATUS 11 /* status codes counted for /metrics (admin.c) */
+
+#define SRV_HIST_BUCKETS 12 /* latency histograms (admin.c) */
+
+/* A Prometheus histogram: per-bucket counts (the last: +Inf) and the sum. */
+typedef struct srv_hist {
+	atomic_uint_fast64_t n[SRV_HIST_BUCKETS + 1];
+	atomic_uint_fast64_t sum_ns;
+} srv_hist;
+void srv_hist_observe(srv_hist *h, uint64_t ns);
 
 typedef struct server server;
 typedef struct worker worker;
@@ -62,6 +72,7 @@ struct server {
 	struct event_base *base;
 	struct evhttp *admin;
 	struct event *ev_hup, *ev_term, *ev_int, *ev_crl, *ev_flush, *ev_tick;
+	struct event *ev_usr1, *ev_watchdog;
 	sp_accesslog *access;
 	sp_contacts *contacts;
 	atomic_bool draining;
@@ -72,13 +83,28 @@ struct server {
 	atomic_uint_fast64_t identity_refused, mismatches, overloaded;
 	atomic_uint_fast64_t reload_ok, reload_failed;
 	atomic_int_fast64_t open_total;
+	srv_hist req_hist, hs_hist;          /* request, TLS handshake latency */
+	atomic_int_fast64_t cert_not_after;  /* server certificate in force; 0 unknown */
 };
 
 /* The configuration in force, read-locked until srv_cfg_release (server.c). */
 const sp_serve_config *srv_cfg_hold(server *s);
 void srv_cfg_release(server *s);
 
-/* A listening socket on HOST:PORT, or -1 with *res set (server.c). */
-int srv_listen(const char *addr, bool reuseport, sp_result *res);
+/*
+ * listen.c.  HOST:PORT, [V6]:PORT or NAME:PORT (resolved now, first
+ * address) into *ss; messages start with "<what> address '<addr>'".
+ */
+SP_MUST_CHECK sp_result srv_addr_resolve(const char *what, const char *addr,
+    struct sockaddr_storage *ss, socklen_t *len);
+/* Refused when another socket already listens on addr (no SO_REUSEPORT). */
+SP_MUST_CHECK sp_result srv_listen_probe(const char *addr);
+/* notify.c: one sd_notify message (no-op outside systemd). */
+void srv_notify(const char *fmt, ...) SP_PRINTF(1, 2);
+/* notify.c: WATCHDOG_USEC if the watchdog is on for us, else 0. */
+uint64_t srv_watchdog_usec(void);
+
+/* A listening socket on addr, or -1 with *res set. */
+int srv_listen(const char *what, const char *addr, bool reuseport, sp_result *res);
 
 #endif

@@ -119,7 +119,8 @@ note "logrotate: the snippet rotates the access log, recreates it 0640 and runs 
 lr="$T/root/etc/logrotate.d/sprov"
 grep -qxF '		systemctl kill -s USR1 --kill-whom=main sprov-serve.service >/dev/null 2>&1 || true' "$lr" ||
 	fail "postrotate does not send SIGUSR1 to sprov-serve: $(cat "$lr")"
-grep -q 'SIGUSR1' "$lr" || fail "the snippet no longer says when SIGUSR1 reopen lands"
+grep -q 'SIGUSR1' "$lr" || fail "the snippet no longer says what SIGUSR1 does"
+! grep -q 'XXX' "$lr" || fail "the snippet still has an XXX note"
 mkdir -p "$T/lr/log" && echo "a line" >"$T/lr/log/access.log"
 # Here: this directory, root (no user sprov), and a marker instead of systemctl.
 sed -e "/^#/!{s#/var/log/sprov/#$T/lr/log/#; s/ sprov sprov/ root root/; s#systemctl kill .*#echo rotated >>$T/lr/post#}" \
@@ -158,7 +159,7 @@ note "bash completion: the options of every command are those it accepts (--help
 		[ "${got/--help /}" = "$want" ] || fail "completing 'sprov $c --': '$got'"
 	done
 	[ "$(comp sprov d)" = "db device " ] || fail "sprov d<TAB>: $(comp sprov d)"
-	[ "$(comp sprov db devices "")" = "--help add disable enable import list rm show " ] ||
+	[ "$(comp sprov db devices "")" = "--help add disable enable export import list rm show " ] ||
 		fail "sprov db devices <TAB>: $(comp sprov db devices "")"
 	[ "$(comp sprov ca issue ca --key-type "")" = "ec-p256 ec-p384 rsa-2048 rsa-3072 rsa-4096 " ] ||
 		fail "--key-type <TAB>: $(comp sprov ca issue ca --key-type "")"

@@ -6,7 +6,7 @@ PKG_HELP_CMDS=(
 	"ca init" "ca sign" "ca issue" "ca revoke" "ca crl" "ca list" "ca policy"
 	"req"
 	"db init" "db devices add" "db devices list" "db devices show" "db devices rm"
-	"db devices enable" "db devices disable" "db devices import"
+	"db devices enable" "db devices disable" "db devices import" "db devices export"
 	"db params set" "db params unset" "db params list" "db import"
 	"device init" "device resync" "device rule" "device check-cert" "device run"
 	"fleet" "serve"
@@ -15,7 +15,7 @@ PKG_HELP_CMDS=(
 # help_opts WORDS...: the long options `sprov WORDS --help` names, one a line.
 # A few help texts name another command's option in prose; those are not
 # this command's and are left out (word:option).
-PKG_HELP_PROSE=("fleet:--csv")
+PKG_HELP_PROSE=("fleet:--csv" "db devices import:--csv")
 help_opts() {
 	local words="$*" o p skip
 	# shellcheck disable=SC2086
@@ -31,8 +31,7 @@ help_opts() {
 # Options the program accepts (getopt tables in src/cli) but its --help does
 # not name (word:option).  The man pages and the completion follow the
 # program; these are reported as gaps in --help.
-PKG_HELP_GAPS=("ca crl:--out" "db params set:--defaults" "db params unset:--defaults"
-	"db params list:--defaults")
+PKG_HELP_GAPS=()
 # real_opts WORDS...: help_opts plus the gaps: what the command accepts.
 real_opts() {
 	local p

@@ -55,7 +55,8 @@ for l in 'ExecStart=/usr/bin/sprov device run /var/lib/sprov/devices/%i --syslog
     'StateDirectory=sprov/devices/%i' NoNewPrivileges=yes ProtectSystem=strict CapabilityBoundingSet=; do
 	grep -qxF "$l" "$d" || fail "sprov-device@.service lacks '$l'"
 done
-grep -q 'sd_notify' "$s" || fail "the unit no longer explains that sd_notify comes later"
+grep -q 'sd_notify' "$s" || fail "the unit no longer explains what the server tells sd_notify"
+! grep -q 'XXX' "$s" || fail "the unit still has an XXX note: $(grep XXX "$s")"
 
 note "systemd-analyze security: the exposure score"
 scored=0

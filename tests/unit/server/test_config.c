@@ -25,6 +25,38 @@ test_defaults(void **state)
 	assert_int_equal(sp_serve_config_finish(&cfg).code, SP_E_USAGE);
 }
 
+/* Keys with named values: each word, and a refusal that leaves the value. */
+static void
+test_choices(void **state)
+{
+	(void)state;
+	sp_serve_config_init(&cfg);
+	assert_int_equal(cfg.access_log_format, SP_ALOG_TEXT);
+	assert_int_equal(cfg.log, SP_LOGTO_STDERR);
+	assert_false(cfg.reuse_port);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "access-log-format", "json")));
+	assert_int_equal(cfg.access_log_format, SP_ALOG_JSON);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "log", "journal")));
+	assert_int_equal(cfg.log, SP_LOGTO_JOURNAL);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "log", "syslog")));
+	assert_int_equal(cfg.log, SP_LOGTO_SYSLOG);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "reuse-port", "yes")));
+	assert_true(cfg.reuse_port);
+	assert_int_equal(sp_serve_config_set(&cfg, "reuse-port", "true").code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "reuse-port: 'true' is not yes or no");
+	assert_true(cfg.reuse_port);
+	assert_int_equal(sp_serve_config_set(&cfg, "log", "Syslog").code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "log: 'Syslog' is not stderr, syslog or journal");
+	assert_int_equal(cfg.log, SP_LOGTO_SYSLOG);
+	assert_int_equal(sp_serve_config_set(&cfg, "access-log-format", "").code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "access-log-format: '' is not text or json");
+	assert_int_equal(cfg.access_log_format, SP_ALOG_JSON);
+	assert_int_equal(sp_serve_config_set(&cfg, "unknown-device", "x").code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "unknown-device: 'x' is not 404 or defaults");
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "reuse-port", "no")));
+	assert_false(cfg.reuse_port);
+}
+
 static void
 test_set(void **state)
 {
@@ -147,6 +179,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults), cmocka_unit_test(test_set),
+		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_ini), cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_ms_refused),
 	};
