@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -16,6 +17,7 @@
 #include "common/util.h"
 #include "identity/cn.h"
 #include "identity/mac.h"
+#include "profile/url.h"
 
 sp_result
 sp_ca_path(const char *dir, const char *file, char *out, size_t outsz)
@@ -149,8 +151,93 @@ check_domain(const char *d)
 	return res;
 }
 
+/* ---- CRL distribution point ---- */
+
+#define CRL_URL_META "crl_url"
+
 sp_result
-sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t ndomains)
+sp_ca_crl_url_check(const char *url)
+{
+	sp_result res = SP_OK;
+	size_t n = strlen(url);
+	char q[80];
+	sp_url u;
+
+	sp_quote(sp_slice_of(url), q, sizeof(q));
+	ENSURE(n <= SP_CA_CRL_URL_MAX, SP_E_LIMIT, "--crl-url: longer than %d bytes",
+	    SP_CA_CRL_URL_MAX);
+	ENSURE(strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0,
+	    SP_E_PARSE, "--crl-url '%s': not an http:// or https:// URL", q);
+	res = sp_url_parse(sp_slice_of(url), &u);
+	if (sp_failed(res)) {
+		res = sp_error_wrap(res, "--crl-url '%s'", q);
+		goto out;
+	}
+	ENSURE(u.host[0] != '\0', SP_E_PARSE, "--crl-url '%s': no host", q);
+	/* A literal URL: no template, nothing a CRL fetcher could read two ways. */
+	ENSURE(strpbrk(url, "%,?#\"'<>\\") == NULL, SP_E_PARSE,
+	    "--crl-url '%s': a base URL holds no %%, comma, query, fragment or quote", q);
+	ENSURE(url[n - 1] == '/', SP_E_PARSE, "--crl-url '%s': a base URL ends with '/' "
+	    "(certificates point at BASE%s and BASE%s)", q, SP_CA_CRL_SERVER_FILE,
+	    SP_CA_CRL_DEVICE_FILE);
+out:
+	return res;
+}
+
+sp_result
+sp_ca_crl_dp(sp_cadb *db, bool device, char out[SP_CA_CRL_DP_MAX])
+{
+	sp_result res = SP_OK;
+	char base[SP_CA_CRL_URL_MAX + 1];
+
+	out[0] = '\0';
+	res = sp_cadb_meta_get(db, CRL_URL_META, base, sizeof(base));
+	if (res.code == SP_E_NOTFOUND) {
+		sp_error_clear();
+		res = SP_OK;
+		goto out;
+	}
+	TRY(res);
+	/* What ca.db holds went through sp_ca_crl_url_check; check again anyway. */
+	TRY(sp_ca_crl_url_check(base));
+	snprintf(out, SP_CA_CRL_DP_MAX, "%s%s", base,
+	    device ? SP_CA_CRL_DEVICE_FILE : SP_CA_CRL_SERVER_FILE);
+out:
+	return res;
+}
+
+sp_result
+sp_ca_set_crl_url(const char *dir, const char *url, FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	char dp[SP_CA_CRL_DP_MAX];
+
+	if (*url)
+		TRY(sp_ca_crl_url_check(url));
+	TRY(open_db(dir, &db));
+	TRY(sp_cadb_begin(db));
+	TRY(sp_cadb_meta_set(db, CRL_URL_META, url));
+	TRY(sp_cadb_commit(db));
+	TRY(sp_ca_crl_dp(db, false, dp));
+	if (dp[0] == '\0') {
+		fprintf(report, "CRL distribution point: none\n");
+	} else {
+		fprintf(report, "CRL distribution point of server certificates: %s\n", dp);
+		TRY(sp_ca_crl_dp(db, true, dp));
+		fprintf(report, "CRL distribution point of device certificates: %s\n", dp);
+	}
+out:
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	return res;
+}
+
+/* ---- init ---- */
+
+sp_result
+sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t ndomains,
+    const char *crl_url)
 {
 	sp_result res = SP_OK;
 	sp_cadb *db = NULL;
@@ -160,6 +247,8 @@ sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t 
 	TRY(check_org(org));
 	for (size_t i = 0; i < ndomains; i++)
 		TRY(check_domain(domains[i]));
+	if (crl_url != NULL)
+		TRY(sp_ca_crl_url_check(crl_url));
 	TRY(dir_empty_or_absent(dir, &absent));
 	if (absent)
 		ENSURE(mkdir(dir, 0700) == 0, SP_E_IO, "%s: mkdir: %s", dir, strerror(errno));
@@ -170,11 +259,13 @@ sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t 
 	/* The database comes last: its presence means the CA is complete. */
 	TRY(sp_ca_path(dir, SP_CA_DB, p, sizeof(p)));
 	TRY(sp_cadb_create(p, org));
-	if (ndomains) {
+	if (ndomains || crl_url != NULL) {
 		TRY(sp_cadb_open(p, &db));
 		TRY(sp_cadb_begin(db));
 		for (size_t i = 0; i < ndomains; i++)
 			TRY(sp_cadb_domain_add(db, domains[i]));
+		if (crl_url != NULL)
+			TRY(sp_cadb_meta_set(db, CRL_URL_META, crl_url));
 		TRY(sp_cadb_commit(db));
 	}
 	TRY(sp_fsync_dir(dir));
@@ -206,6 +297,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	X509 *ca = NULL, *cert = NULL;
 	EVP_PKEY *ca_key = NULL;
 	sp_csr_info info;
+	char crl_dp[SP_CA_CRL_DP_MAX];
 	uint8_t serial[SP_SERIAL_LEN];
 	sp_certrow *row = NULL;
 	sp_buf pem, der, subj;
@@ -217,6 +309,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	sp_buf_init(&subj, SP_CADB_SUBJECT_MAX - 1);
 	TRY(open_db(dir, &db));
 	TRY(sp_cadb_domains(db, &domains, &ndomains));
+	TRY(sp_ca_crl_dp(db, false, crl_dp));
 	TRY(sp_csr_load(csr_path, &req));
 	TRY(sp_csr_policy(req, (const char *const *)domains, ndomains, &info));
 	/* Refuse before anything is recorded: a signed but unwritable cert helps no one. */
@@ -227,7 +320,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	TRY(sp_cadb_begin(db));
 	TRY(sp_serial_new(serial));
 	TRY(sp_cert_make_server(ca, ca_key, req, info.cn, info.fqdn, serial, now,
-	    days_to_not_after(now, days), &cert));
+	    days_to_not_after(now, days), crl_dp, &cert));
 	TRY(sp_cert_der(cert, &der));
 	TRY(sp_cert_pem(cert, &pem));
 	res = sp_cert_subject(cert, &subj);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ca/db.h"
 #include "common/result.h"
 #include "pki/pki.h"
 
@@ -29,11 +30,30 @@
 #define SP_SIGN_DAYS_DEFAULT 397   /* a server certificate is renewed yearly */
 #define SP_CRL_DAYS_DEFAULT 30
 #define SP_ISSUE_CHUNK 256
+/*
+ * CRL distribution point: one base URL per CA directory (meta "crl_url" in
+ * ca.db); certificates of the server CA point at BASE "server-ca.crl", those
+ * of the device CA at BASE "device-ca.crl", the files `sprov ca crl` writes
+ * by default.  Two CAs, two CRLs, one place to publish them.
+ */
+#define SP_CA_CRL_URL_MAX 200
+#define SP_CA_CRL_SERVER_FILE "server-ca.crl"
+#define SP_CA_CRL_DEVICE_FILE "device-ca.crl"
+#define SP_CA_CRL_DP_MAX (SP_CA_CRL_URL_MAX + sizeof(SP_CA_CRL_SERVER_FILE))
 #define SP_CSV_MAX (64 * 1024 * 1024)
 #define SP_ISSUE_DEVICES_MAX 10000000
 
 SP_MUST_CHECK sp_result sp_ca_init(const char *dir, const char *org,
-    const char *const *domains, size_t ndomains);
+    const char *const *domains, size_t ndomains, const char *crl_url);
+
+/*
+ * A --crl-url base: http or https, a host, a path ending in '/', no query,
+ * fragment, '%', ',' or quote, at most SP_CA_CRL_URL_MAX bytes.  Pure.
+ */
+SP_MUST_CHECK sp_result sp_ca_crl_url_check(const char *url);
+
+/* `sprov ca set DIR --crl-url URL` ("" removes it); reports the setting. */
+SP_MUST_CHECK sp_result sp_ca_set_crl_url(const char *dir, const char *url, FILE *report);
 
 SP_MUST_CHECK sp_result sp_ca_sign(const char *dir, const char *csr_path,
     const char *out_path, int64_t days, bool force, FILE *report);
@@ -77,6 +97,8 @@ SP_MUST_CHECK sp_result sp_ca_path(const char *dir, const char *file, char *out,
     size_t outsz);
 SP_MUST_CHECK sp_result sp_ca_load_root(const char *dir, bool device, X509 **cert,
     EVP_PKEY **key);
+/* The CRL distribution point for the device or server CA's certificates; "" if none. */
+SP_MUST_CHECK sp_result sp_ca_crl_dp(sp_cadb *db, bool device, char out[SP_CA_CRL_DP_MAX]);
 void sp_ca_fmt_time(int64_t t, char out[32]);
 
 #endif

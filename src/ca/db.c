@@ -207,6 +207,25 @@ out:
 }
 
 sp_result
+sp_cadb_meta_set(sp_cadb *db, const char *key, const char *value)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db->h, *value ? "INSERT OR REPLACE INTO meta VALUES (?1, ?2)" :
+	    "DELETE FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+		TRY(db_err(db, "meta"));
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (*value)
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		TRY(db_err(db, "meta"));
+out:
+	sqlite3_finalize(st);
+	return res;
+}
+
+sp_result
 sp_cadb_domains(sp_cadb *db, char ***out, size_t *n)
 {
 	sp_result res = SP_OK;

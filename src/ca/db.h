@@ -53,6 +53,9 @@ void sp_cadb_rollback(sp_cadb *db);                  /* no-op outside a transact
 SP_MUST_CHECK sp_result sp_cadb_meta_get(sp_cadb *db, const char *key, char *out,
     size_t outsz);
 
+/* Set (value non-empty) or remove (value "") a meta key, inside a transaction. */
+SP_MUST_CHECK sp_result sp_cadb_meta_set(sp_cadb *db, const char *key, const char *value);
+
 /* Allowed domains for `ca sign`. */
 SP_MUST_CHECK sp_result sp_cadb_domains(sp_cadb *db, char ***out, size_t *n);
 void sp_cadb_domains_free(char **d, size_t n);

@@ -756,7 +756,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 {
 	sp_result res = SP_OK;
 	issue_ctx c;
-	char p[PATH_MAX], rp[PATH_MAX];
+	char p[PATH_MAX], rp[PATH_MAX], crl_dp[SP_CA_CRL_DP_MAX];
 	dev **todo = NULL;
 	size_t ntodo = 0, nrefused = 0, first_refused = 0;
 	char first_msg[1024] = "";
@@ -826,7 +826,8 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 		TRY(sp_ca_path(o->dir, SP_CA_SERVER_CRT, p, sizeof(p)));
 		TRY(sp_read_file(p, SP_PEM_MAX, &c.server_ca));
 		TRY(sp_ca_load_root(o->dir, true, &c.ca, &c.ca_key));
-		TRY(sp_devcert_maker_new(c.ca, c.ca_key, &c.maker));
+		TRY(sp_ca_crl_dp(c.db, true, crl_dp));
+		TRY(sp_devcert_maker_new(c.ca, c.ca_key, crl_dp, &c.maker));
 		TRY(sp_keygen_new(o->key_type, &c.kg));
 		TRY_ALLOC(c.keys, calloc(SP_ISSUE_CHUNK, sizeof(*c.keys)));
 		TRY_ALLOC(c.certs, calloc(SP_ISSUE_CHUNK, sizeof(*c.certs)));

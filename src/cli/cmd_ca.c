@@ -12,7 +12,7 @@
 /* ---- init ---- */
 
 static const char init_help[] =
-    "usage: sprov ca init DIR [--org NAME] [--allow-domain D]...\n"
+    "usage: sprov ca init DIR [--org NAME] [--allow-domain D]... [--crl-url BASE]\n"
     "\n"
     "Create a CA in DIR (which must be absent or empty): two independent roots,\n"
     "the server CA (signs provisioning servers: server-ca.crt/.key, EC P-384) and\n"
@@ -23,7 +23,9 @@ static const char init_help[] =
     "  --org NAME        organisation in the roots and in sprov-style device\n"
     "                    subjects (default \"sprov\")\n"
     "  --allow-domain D  `ca sign` accepts only CNs whose FQDN is D or below it\n"
-    "                    (repeatable; see `sprov ca policy`)\n";
+    "                    (repeatable; see `sprov ca policy`)\n"
+    "  --crl-url BASE    certificates carry a CRL distribution point: BASE\n"
+    "                    server-ca.crl or BASE device-ca.crl (see `sprov ca set`)\n";
 
 static int
 ca_init(int argc, char **argv)
@@ -31,10 +33,11 @@ ca_init(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "org", required_argument, NULL, 'O' },
 		{ "allow-domain", required_argument, NULL, 'a' },
+		{ "crl-url", required_argument, NULL, 'u' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS];
+	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS], *crl_url = NULL;
 	size_t nd = 0;
 	int c, dlen;
 	sp_result res;
@@ -48,13 +51,14 @@ ca_init(int argc, char **argv)
 				return sp_cli_usage("ca init", "too many --allow-domain");
 			domains[nd++] = opt.arg;
 			break;
+		case 'u': crl_url = opt.arg; break;
 		}
 	}
 	if (c < 0)
 		return opt.rc;
 	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca init", "expected one DIR");
-	res = sp_ca_init(argv[opt.ind], org, domains, nd);
+	res = sp_ca_init(argv[opt.ind], org, domains, nd, crl_url);
 	if (sp_failed(res))
 		return sp_cli_fail("ca init", res);
 	/* `ca init vendor/` names vendor/server-ca.crt, not vendor//server-ca.crt. */
@@ -417,6 +421,42 @@ ca_policy(int argc, char **argv)
 	return sp_failed(res) ? sp_cli_fail("ca policy", res) : SP_EXIT_OK;
 }
 
+/* ---- set ---- */
+
+static const char set_help[] =
+    "usage: sprov ca set DIR --crl-url BASE\n"
+    "\n"
+    "Change a setting of an existing CA.  --crl-url: certificates signed from\n"
+    "now on carry a CRL distribution point, BASE server-ca.crl (server CA) or\n"
+    "BASE device-ca.crl (device CA); BASE is an http:// or https:// URL ending\n"
+    "in '/'.  --crl-url '' removes it.  Certificates already issued keep theirs.\n";
+
+static int
+ca_set(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "crl-url", required_argument, NULL, 'u' },
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *crl_url = NULL;
+	int c;
+	sp_result res;
+
+	sp_opts_init(&opt, "ca set", set_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0)
+		if (c == 'u')
+			crl_url = opt.arg;
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 1)
+		return sp_cli_usage("ca set", "expected one DIR");
+	if (crl_url == NULL)
+		return sp_cli_usage("ca set", "nothing to set (--crl-url BASE)");
+	res = sp_ca_set_crl_url(argv[opt.ind], crl_url, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca set", res) : SP_EXIT_OK;
+}
+
 static const sp_cmd ca_cmds[] = {
 	{ "init", ca_init, "create the server CA, the device CA and ca.db in DIR" },
 	{ "sign", ca_sign, "sign a provisioning server's CSR with the server CA" },
@@ -425,6 +465,7 @@ static const sp_cmd ca_cmds[] = {
 	{ "crl", ca_crl, "write the CRL of the device or server CA" },
 	{ "list", ca_list, "list issued certificates" },
 	{ "policy", ca_policy, "show or set the allowed domains for sign" },
+	{ "set", ca_set, "change a setting of the CA (the CRL distribution point)" },
 	{ NULL, NULL, NULL },
 };
 

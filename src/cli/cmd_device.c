@@ -48,6 +48,7 @@ static const char init_help[] =
     "usage: sprov device init DIR --bundle BUNDLEDIR [--rule RULE] [--set NAME=VALUE]...\n"
     "                         [--mac MAC] [--serial SN] [--product PN] [--series PSN]\n"
     "                         [--swver V] [--hwver V] [--force]\n"
+    "                         [--provision-domain DOMAIN[,DOMAIN...]]\n"
     "\n"
     "Create a device state directory from a bundle of `sprov ca issue` (client.crt,\n"
     "client.key, server-ca.crt).  The MAC, serial and product come from client.crt's\n"
@@ -56,6 +57,9 @@ static const char init_help[] =
     "\n"
     "  --rule RULE        Profile_Rule, e.g. 'https://prov.example.com/$MA.xml'\n"
     "  --set NAME=VALUE   any other parameter (Primary_DNS, Resync_Periodic, GPP_A, ...)\n"
+    "  --provision-domain DOMAIN[,DOMAIN...]\n"
+    "                     Provision_Domain: accept only a server certificate whose FQDN\n"
+    "                     is one of these domains or below one (a profile may narrow it)\n"
     "  --force            replace an existing device.conf (the store is kept)\n";
 
 static int
@@ -64,6 +68,7 @@ dev_init(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "bundle", required_argument, NULL, 'b' },
 		{ "rule", required_argument, NULL, 'r' },
+		{ "provision-domain", required_argument, NULL, 'D' },
 		{ "set", required_argument, NULL, 's' },
 		{ "mac", required_argument, NULL, 'm' },
 		{ "serial", required_argument, NULL, 'S' },
@@ -87,6 +92,7 @@ dev_init(int argc, char **argv)
 		switch (c) {
 		case 'b': io.bundle = opt.arg; break;
 		case 'r': io.rule = opt.arg; break;
+		case 'D': io.provision_domain = opt.arg; break;
 		case 's':
 			if (nsets == SP_SET_ARGS_MAX)
 				return sp_cli_usage("device init", "too many --set");

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "common/util.h"
+#include "device/pin.h"
 #include "identity/devid.h"
 #include "profile/profile.h"
 
@@ -186,6 +187,7 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	sp_identity id;
 	sp_params params, check;
 	sp_device probe;
+	sp_pin pin;
 
 	sp_buf_init(&crt, SP_BUNDLE_FILE_MAX);
 	sp_buf_init(&key, SP_BUNDLE_FILE_MAX);
@@ -244,6 +246,11 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 		TRY(sp_params_set(&params, name,
 		    sp_slice_trim(sp_slice_mk(kv.p + eq + 1, kv.len - eq - 1)), SP_ACCESS_UNSET));
 	}
+	if (o->provision_domain != NULL)
+		TRY(sp_params_set_cstr(&params, SP_PIN_PARAM, o->provision_domain,
+		    SP_ACCESS_UNSET));
+	/* A pin that does not parse would stop every resync: refuse it now. */
+	TRY(sp_pin_parse(sp_slice_of(sp_params_value(&params, SP_PIN_PARAM, "")), &pin));
 	res = sp_devconf_render(&id, &params, &conf);
 	/* What we write must read back: refuse a bad identity now, not at resync. */
 	if (sp_ok(res))

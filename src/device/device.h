@@ -52,6 +52,7 @@ SP_MUST_CHECK sp_result sp_device_save_state(const sp_device *d);
 typedef struct sp_device_init_opts {
 	const char *bundle;     /* directory with client.crt, client.key, server-ca.crt */
 	const char *rule;       /* Profile_Rule, may be NULL */
+	const char *provision_domain; /* Provision_Domain (device/pin.h), may be NULL */
 	const char *mac, *serial, *product, *series, *swver, *hwver; /* overrides */
 	const char *const *sets; /* "NAME=VALUE" parameters for device.conf */
 	size_t n_sets;

@@ -115,6 +115,25 @@ record(attempt *at, sp_srvcheck which)
 	snprintf(at->msg, sizeof(at->msg), "%s", sp_errmsg());
 }
 
+/* Checks 1b, 2 (with the Provision_Domain pin) and 3 on the leaf. */
+static sp_result
+leaf_checks(attempt *at, X509 *leaf, sp_srvcheck *failed)
+{
+	sp_result res = SP_OK;
+
+	/* sp_srvcheck_leaf's order, with the pin where check 2 ends. */
+	*failed = SP_CHECK_CHAIN;
+	TRY(sp_srvcheck_purpose(leaf));
+	*failed = SP_CHECK_CN;
+	TRY(sp_srvcheck_cn(leaf, at->fqdn));
+	TRY(sp_pin_check(at->o->pin, at->fqdn));
+	*failed = SP_CHECK_HOST;
+	TRY(sp_srvcheck_host(sp_slice_of(at->host), at->fqdn));
+	*failed = SP_CHECK_NONE;
+out:
+	return res;
+}
+
 /*
  * The heart of the device: called by OpenSSL for each certificate of the
  * chain, deepest first.  Returning 0 aborts the handshake, so a refused
@@ -149,8 +168,7 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		return 0;
 	}
 	leaf = X509_STORE_CTX_get_current_cert(xs);
-	if (leaf == NULL || sp_failed(sp_srvcheck_leaf(leaf, sp_slice_of(at->host), at->fqdn,
-	    &failed))) {
+	if (leaf == NULL || sp_failed(leaf_checks(at, leaf, &failed))) {
 		record(at, leaf ? failed : SP_CHECK_CHAIN);
 		return 0;
 	}
@@ -337,8 +355,7 @@ prereq_cb(void *userp, char *primary_ip, char *local_ip, int primary_port, int l
 		return CURL_PREREQFUNC_ABORT;
 	}
 	leaf = SSL_get0_peer_certificate(ssl);
-	if (leaf == NULL || sp_failed(sp_srvcheck_leaf(leaf, sp_slice_of(at->host), at->fqdn,
-	    &failed))) {
+	if (leaf == NULL || sp_failed(leaf_checks(at, leaf, &failed))) {
 		if (leaf == NULL)
 			(void)sp_error(SP_E_VERIFY, "server check 1 (chain): no server certificate");
 		record(at, leaf ? failed : SP_CHECK_CHAIN);

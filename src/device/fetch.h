@@ -29,6 +29,7 @@
 #include "common/result.h"
 #include "device/addr.h"
 #include "device/check.h"
+#include "device/pin.h"
 #include "profile/url.h"
 
 #define SP_ETAG_MAX 256
@@ -52,6 +53,7 @@ typedef struct sp_fetch_opts {
 	const char *content_type;  /* for POST */
 	size_t body_max;
 	const char *uid, *pwd;     /* HTTP auth (--uid/--pwd), first host only */
+	const sp_pin *pin;         /* Provision_Domain, part of check 2; NULL: none */
 	long connect_timeout_ms;   /* 0: SP_FETCH_CONNECT_TIMEOUT_MS */
 	long timeout_ms;           /* 0: SP_FETCH_TIMEOUT_MS */
 	volatile sig_atomic_t *cancel; /* set non-zero to abort (daemon stop) */

@@ -177,8 +177,54 @@ typedef struct round {
 	char ca[PATH_MAX], crt[PATH_MAX], key[PATH_MAX];
 	bool fnf_fails;
 	sp_rsyslog *remote;   /* Syslog_Server, NULL: none */
+	sp_pin pin;           /* Provision_Domain in force */
 	sp_resync_outcome *out;
 } round;
+
+/*
+ * Finding 10: an IP-literal URL host names no server, so any server
+ * certificate of the vendor whose FQDN resolves to that address passes
+ * checks 3 and 4.  The text of the warning, or false for a host name.
+ */
+static bool
+ip_host_warning(const sp_url *u, const sp_pin *pin, char *out, size_t outsz)
+{
+	sp_ipaddr ip;
+	char list[256];
+
+	if (!sp_ipaddr_parse(sp_slice_of(u->host), &ip))
+		return false;
+	sp_pin_format(pin, list, sizeof(list));
+	if (pin->n == 0)
+		snprintf(out, outsz, "the URL host %s is an IP address: any server certificate "
+		    "of the vendor whose FQDN resolves to it is accepted; set " SP_PIN_PARAM
+		    " to pin the server's domain", u->host);
+	else
+		snprintf(out, outsz, "the URL host %s is an IP address: only " SP_PIN_PARAM
+		    " (%s) limits which server certificate of the vendor is accepted",
+		    u->host, list);
+	return true;
+}
+
+/* The pin in force for d: device.conf's, narrowed by a profile's. */
+static sp_result
+device_pin(const sp_device *d, sp_pin *pin, bool warn)
+{
+	sp_result res = SP_OK;
+	const sp_param *p = sp_params_get(&d->store, SP_PIN_PARAM);
+	char prof[SP_PARAM_VALUE_MAX + 1];
+	bool ignored = false;
+
+	if (p != NULL)
+		snprintf(prof, sizeof(prof), "%.*s", (int)p->value_len, p->value);
+	TRY(sp_pin_effective(sp_params_value(&d->conf, SP_PIN_PARAM, ""), p ? prof : NULL,
+	    pin, &ignored));
+	if (ignored && warn)
+		sp_warn(SP_PIN_PARAM ": the profile's value is ignored (it does not parse, or "
+		    "would widen device.conf's pin); device.conf's stays in force");
+out:
+	return res;
+}
 
 /* The device's side of every fetch of the round: its files, DNS, name. */
 static void
@@ -192,6 +238,7 @@ fetch_opts(const round *rd, size_t body_max, sp_fetch_opts *fo)
 	fo->user_agent = rd->ua;
 	fo->body_max = body_max;
 	fo->cancel = rd->o->cancel;
+	fo->pin = &rd->pin;
 }
 
 static void
@@ -213,7 +260,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 	sp_fetch_opts fo;
 	sp_params prof;
 	sp_buf post;
-	char url[SP_URL_MAX + 1], k_url[32], k_etag[32], prefix[32];
+	char url[SP_URL_MAX + 1], k_url[32], k_etag[32], prefix[32], warn[400];
 	const char *method = "http_get";
 	round_ctx rc = { rd->eff, rd->m, rd->remote };
 
@@ -250,6 +297,8 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		goto out;
 	}
 	snprintf(rd->out->url, sizeof(rd->out->url), "%s", url);
+	if (ip_host_warning(&ch.target, &rd->pin, warn, sizeof(warn)))
+		sp_warn("%s: %s", name, warn);
 	snprintf(k_url, sizeof(k_url), "ETag_URL_%zu", slot + 1);
 	snprintf(k_etag, sizeof(k_etag), "ETag_%zu", slot + 1);
 
@@ -459,6 +508,7 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	TRY(sp_param_bool(sp_params_value(&eff, "Resync_Fails_On_FNF", "Yes"),
 	    "Resync_Fails_On_FNF", &rd.fnf_fails));
 	TRY(dns_servers(o, &eff, &dns));
+	TRY(device_pin(&d, &rd.pin, true));
 	if (*sp_params_value(&eff, "Syslog_Server", "") != '\0') {
 		TRY(sp_rsyslog_parse(sp_slice_of(sp_params_value(&eff, "Syslog_Server", "")),
 		    &remote));
@@ -572,6 +622,8 @@ sp_resync_describe(const char *dir, const char *rule_text, sp_buf *out)
 	sp_macros m;
 	sp_rule *rule = NULL;
 	sp_rule_choice ch;
+	sp_pin pin;
+	char warn[400];
 	bool any = false;
 
 	sp_device_init_empty(&d);
@@ -581,6 +633,11 @@ sp_resync_describe(const char *dir, const char *rule_text, sp_buf *out)
 	TRY(sp_device_load(dir, &d));
 	TRY(sp_device_effective(&d, &eff));
 	TRY(sp_resync_macros(&d, &eff, SP_PRVST_REQUESTED, sp_now(), &m));
+	TRY(device_pin(&d, &pin, false));
+	if (pin.n > 0) {
+		sp_pin_format(&pin, warn, sizeof(warn));
+		TRY(sp_buf_printf(out, SP_PIN_PARAM ": %s\n", warn));
+	}
 	for (size_t i = 0; i < SP_RESYNC_RULES; i++) {
 		const char *name = rule_text ? "--rule" : rule_names[i];
 		const char *text = rule_text ? rule_text : sp_params_value(&eff, rule_names[i], "");
@@ -607,6 +664,8 @@ sp_resync_describe(const char *dir, const char *rule_text, sp_buf *out)
 			else if (sp_failed(u))
 				TRY(sp_buf_printf(out, "warning: a resync refuses this URL: %s\n",
 				    sp_errmsg()));
+			else if (ip_host_warning(&ch.target, &pin, warn, sizeof(warn)))
+				TRY(sp_buf_printf(out, "warning: %s\n", warn));
 			sp_error_clear();
 		}
 		if (rule_text)

@@ -27,6 +27,7 @@
 #include "device/check.h"
 #include "device/device.h"
 #include "device/fetch.h"
+#include "device/pin.h"
 #include "profile/rule.h"
 
 #define SP_ERRTEXT_MAX 512

@@ -317,9 +317,62 @@ out:
 }
 
 sp_result
+sp_cert_crl_dp_ext(const char *url, X509_EXTENSION **out)
+{
+	sp_result res = SP_OK;
+	GENERAL_NAME *g = NULL;
+	ASN1_IA5STRING *ia5 = NULL;
+	DIST_POINT *dp = NULL;
+	CRL_DIST_POINTS *dps = NULL;
+
+	*out = NULL;
+	ENSURE(*url != '\0' && !sp_has_ctl(sp_slice_of(url)), SP_E_PARSE,
+	    "CRL URL: empty or holds a control character");
+	TRY_OSSL_PTR(ia5, ASN1_IA5STRING_new(), "CRL distribution point");
+	TRY_OSSL(ASN1_STRING_set(ia5, url, (int)strlen(url)), "CRL distribution point");
+	TRY_OSSL_PTR(g, GENERAL_NAME_new(), "CRL distribution point");
+	GENERAL_NAME_set0_value(g, GEN_URI, ia5);
+	ia5 = NULL;
+	TRY_OSSL_PTR(dp, DIST_POINT_new(), "CRL distribution point");
+	TRY_OSSL_PTR(dp->distpoint, DIST_POINT_NAME_new(), "CRL distribution point");
+	dp->distpoint->type = 0; /* fullName */
+	TRY_OSSL_PTR(dp->distpoint->name.fullname, GENERAL_NAMES_new(), "CRL distribution point");
+	ENSURE(sk_GENERAL_NAME_push(dp->distpoint->name.fullname, g) > 0, SP_E_NOMEM,
+	    "out of memory");
+	g = NULL;
+	TRY_OSSL_PTR(dps, sk_DIST_POINT_new_null(), "CRL distribution point");
+	ENSURE(sk_DIST_POINT_push(dps, dp) > 0, SP_E_NOMEM, "out of memory");
+	dp = NULL;
+	TRY_OSSL_PTR(*out, X509V3_EXT_i2d(NID_crl_distribution_points, 0, dps),
+	    "CRL distribution point");
+out:
+	ASN1_IA5STRING_free(ia5);
+	GENERAL_NAME_free(g);
+	DIST_POINT_free(dp);
+	sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	return res;
+}
+
+/* Add the CRL distribution point for url, unless url is NULL or "". */
+static sp_result
+add_crl_dp(X509 *x, const char *url)
+{
+	sp_result res = SP_OK;
+	X509_EXTENSION *e = NULL;
+
+	if (url == NULL || *url == '\0')
+		goto out;
+	TRY(sp_cert_crl_dp_ext(url, &e));
+	TRY_OSSL(X509_add_ext(x, e, -1), "CRL distribution point");
+out:
+	X509_EXTENSION_free(e);
+	return res;
+}
+
+sp_result
 sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *cn,
     const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
-    int64_t not_after, X509 **out)
+    int64_t not_after, const char *crl_url, X509 **out)
 {
 	sp_result res = SP_OK;
 	X509 *x = NULL;
@@ -353,6 +406,7 @@ sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req, const char *cn,
 	TRY(add_ext_conf(x, &ctx, NID_ext_key_usage, "serverAuth"));
 	/* CSR extensions are ignored on purpose: the CA decides what a server may do. */
 	TRY(add_ext_conf(x, &ctx, NID_subject_alt_name, san));
+	TRY(add_crl_dp(x, crl_url));
 	TRY(sign_cert(x, ca_key));
 	*out = x;
 	x = NULL;
@@ -368,7 +422,7 @@ out:
 struct sp_devcert_maker {
 	X509 *ca;         /* borrowed */
 	EVP_PKEY *ca_key; /* borrowed */
-	X509_EXTENSION *exts[4];
+	X509_EXTENSION *exts[5];
 	size_t nexts;
 	/*
 	 * An initialised signing context, copied per certificate: cheaper than
@@ -379,7 +433,8 @@ struct sp_devcert_maker {
 };
 
 sp_result
-sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key, sp_devcert_maker **out)
+sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key, const char *crl_url,
+    sp_devcert_maker **out)
 {
 	sp_result res = SP_OK;
 	sp_devcert_maker *m = NULL;
@@ -401,6 +456,10 @@ sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key, sp_devcert_maker **out)
 	}
 	TRY(pki_make_aki(ca, &m->exts[m->nexts]));
 	m->nexts++;
+	if (crl_url != NULL && *crl_url != '\0') {
+		TRY(sp_cert_crl_dp_ext(crl_url, &m->exts[m->nexts]));
+		m->nexts++;
+	}
 	TRY_OSSL_PTR(m->sign_tmpl, EVP_MD_CTX_new(), "signing context");
 	TRY_OSSL(EVP_DigestSignInit(m->sign_tmpl, NULL, EVP_sha256(), NULL, ca_key),
 	    "signing context");

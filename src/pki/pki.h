@@ -109,7 +109,15 @@ SP_MUST_CHECK sp_result sp_cert_make_root(EVP_PKEY *key, const char *org,
  */
 SP_MUST_CHECK sp_result sp_cert_make_server(X509 *ca, EVP_PKEY *ca_key, X509_REQ *req,
     const char *cn, const char *fqdn, const uint8_t serial[SP_SERIAL_LEN], int64_t not_before,
-    int64_t not_after, X509 **out);
+    int64_t not_after, const char *crl_url, X509 **out);
+
+/*
+ * A non-critical CRL distribution point extension with one fullName URI
+ * (RFC 5280 4.2.1.13).  The URL was checked by the CA (sp_ca_crl_url_check);
+ * this refuses only what the extension syntax cannot carry.  Issuers take
+ * crl_url NULL or "" for none.
+ */
+SP_MUST_CHECK sp_result sp_cert_crl_dp_ext(const char *url, X509_EXTENSION **out);
 
 /*
  * Device certificates, many at a time: constant parts are made once.
@@ -129,7 +137,7 @@ typedef struct sp_devcert_req {
 	int64_t not_after;    /* SP_NOTAFTER_FOREVER_EPOCH for 99991231235959Z */
 } sp_devcert_req;
 SP_MUST_CHECK sp_result sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key,
-    sp_devcert_maker **out);
+    const char *crl_url, sp_devcert_maker **out);
 SP_MUST_CHECK sp_result sp_devcert_make(sp_devcert_maker *m, const sp_devcert_req *r,
     EVP_PKEY *key, const uint8_t serial[SP_SERIAL_LEN], X509 **out);
 void sp_devcert_maker_free(sp_devcert_maker *m);

@@ -136,7 +136,7 @@ test_device_cert_styles(void **state)
 	uint8_t serial[SP_SERIAL_LEN];
 	sp_buf subj;
 	(void)state;
-	assert_true(sp_ok(sp_devcert_maker_new(f->root, f->key, &m)));
+	assert_true(sp_ok(sp_devcert_maker_new(f->root, f->key, NULL, &m)));
 	assert_true(sp_ok(sp_key_gen(SP_KEY_EC_P256, &key)));
 	for (int style = 0; style < 2; style++) {
 		/* '_' is not a PrintableString character: serialNumber becomes UTF8. */
@@ -209,7 +209,7 @@ test_server_cert(void **state)
 	assert_true(sp_ok(sp_serial_new(serial)));
 	assert_true(sp_ok(sp_cert_make_server(f->root, f->key, req,
 	    "pv.telco.net/mailto:admin@telco.net", "pv.telco.net", serial,
-	    now, now + 86400, &c)));
+	    now, now + 86400, NULL, &c)));
 	assert_true(verifies(f->root, c, X509_PURPOSE_SSL_SERVER));
 	{
 		sp_buf subj;
