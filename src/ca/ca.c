@@ -22,7 +22,12 @@
 sp_result
 sp_ca_path(const char *dir, const char *file, char *out, size_t outsz)
 {
-	if ((size_t)snprintf(out, outsz, "%s/%s", dir, file) >= outsz)
+	size_t n = strlen(dir);
+
+	/* "vendor/" + "ca.db" is "vendor/ca.db", not "vendor//ca.db" */
+	while (n > 0 && dir[n - 1] == '/')
+		n--;
+	if (n > INT_MAX || (size_t)snprintf(out, outsz, "%.*s/%s", (int)n, dir, file) >= outsz)
 		return sp_error(SP_E_LIMIT, "%s: path too long", dir);
 	return SP_OK;
 }

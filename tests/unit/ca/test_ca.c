@@ -48,11 +48,30 @@ test_crl_url_check(void **state)
 	assert_true(sp_ok(sp_ca_crl_url_check(longurl)));
 }
 
+/* A CA directory given with trailing slashes joins without doubling them. */
+static void
+test_ca_path(void **state)
+{
+	char p[64];
+	(void)state;
+	assert_true(sp_ok(sp_ca_path("vendor", "ca.db", p, sizeof(p))));
+	assert_string_equal(p, "vendor/ca.db");
+	assert_true(sp_ok(sp_ca_path("vendor/", "ca.db", p, sizeof(p))));
+	assert_string_equal(p, "vendor/ca.db");
+	assert_true(sp_ok(sp_ca_path("a/b//", "server-ca.crt", p, sizeof(p))));
+	assert_string_equal(p, "a/b/server-ca.crt");
+	assert_true(sp_ok(sp_ca_path("/", "x", p, sizeof(p))));
+	assert_string_equal(p, "/x");
+	assert_int_equal(sp_ca_path("vendor", "a-very-long-file-name-that-does-not-fit-here.crt",
+	    p, 16).code, SP_E_LIMIT);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crl_url_check),
+		cmocka_unit_test(test_ca_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
