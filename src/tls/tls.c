@@ -160,6 +160,13 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	if (cfg->crl_file != NULL && stat(cfg->crl_file, &st) == 0)
 		st_ok = true;
 	res = sp_tls_conf_build(srv, cfg, &c);
+	if (!sp_failed(res) && c->crls != NULL) {
+		sp_tls_conf *in_force = sp_tls_cur_conf(srv);
+
+		res = sp_tls_crls_check_newer(cfg->crl_file, in_force ? in_force->crls : NULL,
+		    c->crls);
+		sp_tls_conf_unref(in_force);
+	}
 	if (sp_failed(res)) {
 		atomic_fetch_add(&srv->st.reload_failed, 1);
 		goto out;

@@ -434,8 +434,6 @@ gtls_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *sc, void **ou
 	if (cfg->crl_file != NULL) {
 		gnutls_datum_t d;
 
-		TRY(sp_error_wrap(sp_tls_crls_check_signed(cfg->client_ca_file, sc->crls),
-		    "CRL %s", cfg->crl_file));
 		/*
 		 * GnuTLS checks revocation during the chain verification too.
 		 * It drops CRLs that do not verify (an expired one among them):

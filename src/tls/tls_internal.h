@@ -167,6 +167,13 @@ int64_t sp_tls_asn1_unix(const ASN1_TIME *t);
 SP_MUST_CHECK sp_result sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out);
 SP_MUST_CHECK sp_result sp_tls_crls_check_signed(const char *ca_file,
     STACK_OF(X509_CRL) *crls);
+/*
+ * May next replace cur (NULL: none in force)?  Not when a CRL of next has a
+ * lower crlNumber than cur's CRL of the same issuer, or none where cur's
+ * has one: an older, still valid CRL must not un-revoke a device.
+ */
+SP_MUST_CHECK sp_result sp_tls_crls_check_newer(const char *path,
+    STACK_OF(X509_CRL) *cur, STACK_OF(X509_CRL) *next);
 /* Is cert expired, or revoked by one of crls (may be NULL)? */
 bool sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
 /* Build a whole configuration, shared half then the backend's. */
