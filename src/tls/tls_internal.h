@@ -179,6 +179,16 @@ bool sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
 /* Build a whole configuration, shared half then the backend's. */
 SP_MUST_CHECK sp_result sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg,
     sp_tls_conf **out);
+/*
+ * verify-depth, exact and alike on both backends: the verified chain, leaf
+ * and trust anchor included, as OpenSSL builds it from the leaf to a root
+ * in client-ca, holds at most c->depth certificates.  sp_tls_chain_len
+ * builds that chain for a backend that has none (GnuTLS): its length,
+ * INT_MAX if longer than the store allows, -1 if it does not verify.
+ * sp_tls_chain_depth_check: -1 passes; else the bucket, with a reason.
+ */
+int sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted);
+int sp_tls_chain_depth_check(const sp_tls_conf *c, int len, char *reason, size_t n);
 /* Is the CRL expired and out of its grace? */
 bool sp_tls_crl_expired(const sp_tls_conf *c, int64_t now);
 /*

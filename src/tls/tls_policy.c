@@ -6,6 +6,7 @@
  */
 #include "tls/tls_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,7 @@ conf_cas(sp_tls_conf *c, const sp_tls_config *cfg)
 		else if (until == 0 || t < until)
 			until = t;
 	}
-	/* As the backend does: our depth counts the CAs above the leaf. */
+	/* A coarse bound (depth + 2); sp_tls_chain_depth_check is exact. */
 	TRY_OSSL(X509_STORE_set_depth(c->trust, cfg->verify_depth), "verify depth");
 	TRY_OSSL(X509_STORE_set_purpose(c->trust, X509_PURPOSE_SSL_CLIENT), "purpose");
 	c->ca_until = until > 0 ? until : 0;
@@ -380,6 +381,42 @@ out:
 	sp_tls_conf_unref(c);
 	ERR_clear_error();
 	return res;
+}
+
+int
+sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted)
+{
+	X509_STORE_CTX *xs = NULL;
+	int len = -1;
+
+	if (c->trust != NULL && (xs = X509_STORE_CTX_new()) != NULL &&
+	    X509_STORE_CTX_init(xs, c->trust, leaf, untrusted) == 1) {
+		if (X509_verify_cert(xs) == 1)
+			len = sk_X509_num(X509_STORE_CTX_get0_chain(xs));
+		else if (X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_CHAIN_TOO_LONG)
+			len = INT_MAX;
+	}
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	return len;
+}
+
+int
+sp_tls_chain_depth_check(const sp_tls_conf *c, int len, char *reason, size_t n)
+{
+	if (len >= 1 && len <= c->depth)
+		return -1;
+	if (len < 0) {
+		snprintf(reason, n, "certificate chain does not verify under the device CAs");
+		return SP_TLS_VF_UNKNOWN_CA;
+	}
+	if (len == INT_MAX)
+		snprintf(reason, n, "certificate chain longer than verify-depth %d (leaf and "
+		    "root included)", c->depth);
+	else
+		snprintf(reason, n, "certificate chain of %d longer than verify-depth %d (leaf "
+		    "and root included)", len, c->depth);
+	return SP_TLS_VF_CHAIN_TOO_LONG;
 }
 
 bool
@@ -496,7 +533,8 @@ trusted_by(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
 		return true;
 	ok = (xs = X509_STORE_CTX_new()) != NULL &&
 	    X509_STORE_CTX_init(xs, c->trust, leaf, NULL) == 1 &&
-	    X509_verify_cert(xs) == 1;
+	    X509_verify_cert(xs) == 1 &&
+	    sk_X509_num(X509_STORE_CTX_get0_chain(xs)) <= c->depth;
 	X509_STORE_CTX_free(xs);
 	ERR_clear_error();
 	if (ok && have_md)
