@@ -206,8 +206,9 @@ int sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *r
 int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n);
 /*
  * Must a resumed session with this peer certificate be refused under the
- * CURRENT configuration: expired, revoked, issued by the server CA, or its
- * CA no longer among the device CAs?  True with *why.
+ * CURRENT configuration: expired, revoked, its CRL expired past grace,
+ * issued by the server CA, or its CA no longer among the device CAs?  True
+ * with *why.
  */
 bool sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
 /* A full handshake under c verified this leaf: remember it for resumption. */
