@@ -20,15 +20,7 @@ serve_start --crl "$T/short.crl" --crl-grace 0
 
 note "sessions and a keep-alive connection while the CRL is valid"
 sessions_save "$DEV_A" A
-( { printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\n'; while [ ! -e "$T/go" ]; do sleep 0.1; done
-    printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 1; } |
-  timeout $((LIFE + 20)) openssl s_client -quiet -connect "127.0.0.1:$PORT" -servername "$SRV_NAME" \
-	-CAfile "$T/ca/server-ca.crt" -cert "$DEV_A/client.crt" -key "$DEV_A/client.key" \
-	>"$T/ka.out" 2>/dev/null || true ) &
-KA_PID=$!
-_BG_PIDS+=("$KA_PID")
-for i in $(seq 50); do grep -q '^HTTP/1.1 200' "$T/ka.out" 2>/dev/null && break; sleep 0.1; done
-grep -q '^HTTP/1.1 200' "$T/ka.out" || fail "keep-alive first request"
+keepalive_open "$DEV_A" $((LIFE + 20))
 [ $(($(date +%s) - made)) -lt $LIFE ] || fail "setup took longer than the CRL's life ($LIFE s)"
 
 note "the CRL expires"
@@ -43,8 +35,7 @@ grep -qE 'resumption refused \(CRL expired\)|CRL EXPIRED: refusing device' "$T/s
 	fail "no refusal logged: $(tail -3 "$T/serve.err")"
 
 note "the keep-alive connection's next request is refused"
-touch "$T/go"
-wait "$KA_PID" 2>/dev/null || true
+keepalive_next
 [ "$(grep -c '^HTTP/1.1 200' "$T/ka.out")" = 1 ] || fail "keep-alive after expiry: $(cat "$T/ka.out")"
 grep -q '^HTTP/1.1 403' "$T/ka.out" || fail "keep-alive request after expiry not 403: $(cat "$T/ka.out")"
 _TESTS_RUN=$((_TESTS_RUN + 1))
