@@ -160,6 +160,13 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	if (cfg->crl_file != NULL && stat(cfg->crl_file, &st) == 0)
 		st_ok = true;
 	res = sp_tls_conf_build(srv, cfg, &c);
+	if (!sp_failed(res) && c->crls != NULL) {
+		sp_tls_conf *in_force = sp_tls_cur_conf(srv);
+
+		res = sp_tls_crls_check_newer(cfg->crl_file, in_force ? in_force->crls : NULL,
+		    c->crls);
+		sp_tls_conf_unref(in_force);
+	}
 	if (sp_failed(res)) {
 		atomic_fetch_add(&srv->st.reload_failed, 1);
 		goto out;
@@ -394,8 +401,14 @@ sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
 	pc->done = true;
 	pc->resumed = resumed;
 	pc->version = version;
-	if (resumed && check_resume && pc->leaf != NULL &&
-	    sp_tls_resume_refused(srv, pc->leaf, &why)) {
+	/*
+	 * An expired CRL (past crl-grace) refuses a resumption as it refuses a
+	 * full handshake, on every backend: no new configuration marks it, so
+	 * a session-ID cache does not forget sessions made before it.
+	 */
+	why = "CRL expired";
+	if (resumed && pc->leaf != NULL && (sp_tls_crl_expired(pc->conf, sp_now()) ||
+	    (check_resume && sp_tls_resume_refused(srv, pc->leaf, &why)))) {
 		atomic_fetch_add(&srv->st.resume_refused, 1);
 		subject_of(pc->leaf, subj, sizeof(subj));
 		sp_warn("tls: resumption refused (%s): '%s'; connection closed", why, subj);
@@ -461,10 +474,18 @@ peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why)
 		return false;
 	c = sp_tls_cur_conf(srv);
 	bad = sp_tls_crls_refuse(c ? c->crls : NULL, cert, why);
+	if (!bad && c != NULL && sp_tls_crl_expired(c, sp_now())) {
+		*why = "CRL expired";
+		bad = true;
+	}
 	pc->peer_ok_gen = 0;
 	if (!bad && c != NULL) {
 		pc->peer_ok_gen = c->gen;
 		pc->peer_not_after = sp_tls_asn1_unix(X509_get0_notAfter(cert));
+		/* Until the CRL expires past its grace, then checked again. */
+		if (c->crls != NULL && c->crl_next != 0 &&
+		    c->crl_next + (c->crl_grace > 0 ? c->crl_grace : 0) < pc->peer_not_after)
+			pc->peer_not_after = c->crl_next + (c->crl_grace > 0 ? c->crl_grace : 0);
 	}
 	sp_tls_conf_unref(c);
 	return bad;

@@ -32,6 +32,10 @@
 struct bufferevent;
 struct event_base;
 
+/*
+ * verify-depth bounds the verified chain, leaf and trust anchor included,
+ * as OpenSSL builds it up to a root in client-ca; both backends agree.
+ */
 #define SP_TLS_VERIFY_DEPTH_DEFAULT 4     /* leaf + up to 3 CAs above it */
 #define SP_TLS_VERIFY_DEPTH_MAX 10
 #define SP_TLS_SERIAL_HEX_MAX 64          /* 20-byte serials: 40 hex digits */
@@ -51,7 +55,7 @@ typedef struct sp_tls_config {
 	const char *key_file;       /* server key, PEM */
 	const char *client_ca_file; /* device CA(s), PEM; intermediates allowed */
 	const char *crl_file;       /* NULL: no revocation check (logged) */
-	int verify_depth;           /* max chain length above the leaf */
+	int verify_depth;           /* max chain length, leaf and root included */
 	int64_t crl_grace;          /* seconds an expired CRL stays in force */
 	int64_t ticket_rotate;      /* seconds between ticket key rotations */
 	sp_tls_backend backend;     /* fixed for a server's life */

@@ -253,6 +253,36 @@ chain_until(X509 *leaf, const gnutls_datum_t *certs, unsigned int n)
 }
 
 /*
+ * verify-depth as the OpenSSL backend counts it (sp_tls_chain_len): GnuTLS
+ * itself only bounds how many certificates the device sends.  XXX: this
+ * verifies the chain a second time, with OpenSSL, once per chain (the
+ * verified-chain cache remembers the result).
+ */
+static int
+depth_check(sp_tls_conf *c, X509 *leaf, const gnutls_datum_t *certs, unsigned int n,
+    char *reason, size_t rn)
+{
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	int len = -1;
+
+	for (unsigned int i = 1; sent != NULL && i < n; i++) {
+		const unsigned char *p = certs[i].data;
+		X509 *x = d2i_X509(NULL, &p, (long)certs[i].size);
+
+		if (x == NULL || sk_X509_push(sent, x) <= 0) {
+			X509_free(x);
+			sk_X509_pop_free(sent, X509_free);
+			sent = NULL;
+		}
+	}
+	if (sent != NULL)
+		len = sp_tls_chain_len(c, leaf, sent);
+	sk_X509_pop_free(sent, X509_free);
+	ERR_clear_error();
+	return sp_tls_chain_depth_check(c, len, reason, rn);
+}
+
+/*
  * GnuTLS calls this with the device's chain; nonzero fails the handshake.
  * GnuTLS's verification sits behind the shared verified-chain cache
  * (tls_cache.c); the shared CRL checks and leaf policy run every time.
@@ -270,7 +300,7 @@ verify_cb(gnutls_session_t s)
 	const gnutls_datum_t *certs;
 	unsigned int ncerts = 0;
 	unsigned char md[SP_TLS_MD_LEN];
-	bool have_md = false, remember = false;
+	bool have_md = false, remember = false, hit = false;
 	int64_t now = sp_now();
 	bool in_grace = c->crls != NULL && c->crl_next != 0 && now >= c->crl_next &&
 	    now < c->crl_next + c->crl_grace;
@@ -281,6 +311,7 @@ verify_cb(gnutls_session_t s)
 		have_md = chain_md(certs, ncerts, md);
 	if (have_md && sp_tls_vcache_hit(srv->cache, c->gen, md, now)) {
 		rv = 0; /* this chain verified under this configuration before */
+		hit = true;
 	} else {
 		rv = gnutls_certificate_verify_peers2(s, &st);
 		remember = have_md && rv == 0 && st == 0;
@@ -315,6 +346,9 @@ verify_cb(gnutls_session_t s)
 		gnutls_free(txt.data);
 		goto out;
 	}
+	if (!hit && (bucket = depth_check(c, leaf, certs, ncerts, reason,
+	    sizeof(reason))) >= 0)
+		goto out;
 	if ((bucket = sp_tls_leaf_crl_check(c, leaf, now, reason, sizeof(reason))) >= 0)
 		goto out;
 	bucket = sp_tls_leaf_policy(c, leaf, reason, sizeof(reason));
@@ -434,8 +468,6 @@ gtls_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *sc, void **ou
 	if (cfg->crl_file != NULL) {
 		gnutls_datum_t d;
 
-		TRY(sp_error_wrap(sp_tls_crls_check_signed(cfg->client_ca_file, sc->crls),
-		    "CRL %s", cfg->crl_file));
 		/*
 		 * GnuTLS checks revocation during the chain verification too.
 		 * It drops CRLs that do not verify (an expired one among them):

@@ -167,11 +167,28 @@ int64_t sp_tls_asn1_unix(const ASN1_TIME *t);
 SP_MUST_CHECK sp_result sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out);
 SP_MUST_CHECK sp_result sp_tls_crls_check_signed(const char *ca_file,
     STACK_OF(X509_CRL) *crls);
+/*
+ * May next replace cur (NULL: none in force)?  Not when a CRL of next has a
+ * lower crlNumber than cur's CRL of the same issuer, or none where cur's
+ * has one: an older, still valid CRL must not un-revoke a device.
+ */
+SP_MUST_CHECK sp_result sp_tls_crls_check_newer(const char *path,
+    STACK_OF(X509_CRL) *cur, STACK_OF(X509_CRL) *next);
 /* Is cert expired, or revoked by one of crls (may be NULL)? */
 bool sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
 /* Build a whole configuration, shared half then the backend's. */
 SP_MUST_CHECK sp_result sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg,
     sp_tls_conf **out);
+/*
+ * verify-depth, exact and alike on both backends: the verified chain, leaf
+ * and trust anchor included, as OpenSSL builds it from the leaf to a root
+ * in client-ca, holds at most c->depth certificates.  sp_tls_chain_len
+ * builds that chain for a backend that has none (GnuTLS): its length,
+ * INT_MAX if longer than the store allows, -1 if it does not verify.
+ * sp_tls_chain_depth_check: -1 passes; else the bucket, with a reason.
+ */
+int sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted);
+int sp_tls_chain_depth_check(const sp_tls_conf *c, int len, char *reason, size_t n);
 /* Is the CRL expired and out of its grace? */
 bool sp_tls_crl_expired(const sp_tls_conf *c, int64_t now);
 /*
@@ -189,8 +206,9 @@ int sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *r
 int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n);
 /*
  * Must a resumed session with this peer certificate be refused under the
- * CURRENT configuration: expired, revoked, issued by the server CA, or its
- * CA no longer among the device CAs?  True with *why.
+ * CURRENT configuration: expired, revoked, its CRL expired past grace,
+ * issued by the server CA, or its CA no longer among the device CAs?  True
+ * with *why.
  */
 bool sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
 /* A full handshake under c verified this leaf: remember it for resumption. */

@@ -232,6 +232,10 @@ cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	} else {
 		if ((ok = X509_verify_cert(xs)) <= 0)
 			return ok;
+		bucket = sp_tls_chain_depth_check(c, sk_X509_num(X509_STORE_CTX_get0_chain(xs)),
+		    reason, sizeof(reason));
+		if (bucket >= 0)
+			goto refuse;
 		if (have_md)
 			sp_tls_vcache_put(c->srv->cache, c, md, now, sent_until(sent));
 	}

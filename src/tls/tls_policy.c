@@ -6,6 +6,7 @@
  */
 #include "tls/tls_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,26 @@ sp_tls_asn1_unix(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
+/* One DER CRL filling all of der (no trailing bytes), or NULL. */
+static X509_CRL *
+crl_der(const unsigned char *der, long len)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, len);
+
+	if (crl != NULL && p != der + len) {
+		X509_CRL_free(crl);
+		crl = NULL;
+	}
+	return crl;
+}
+
+/*
+ * PEM: every block must be an X509 CRL that parses whole; text between
+ * blocks is allowed, as openssl writes it.  DER: one CRL and nothing after
+ * it.  A block we cannot read is refused rather than skipped: the CRL the
+ * operator meant may be the one we would drop.
+ */
 sp_result
 sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out)
 {
@@ -38,29 +59,54 @@ sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out)
 	BIO *bio = NULL;
 	X509_CRL *crl = NULL;
 	STACK_OF(X509_CRL) *crls = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	long len = 0;
 
 	sp_buf_init(&data, SP_TLS_CERT_MAX);
 	TRY(sp_read_file(path, SP_TLS_CERT_MAX, &data));
 	TRY_OSSL_PTR(crls, sk_X509_CRL_new_null(), "CRL list");
+	if (memmem(data.p, data.len, "-----BEGIN", 10) == NULL) {
+		crl = crl_der((const unsigned char *)data.p, (long)data.len);
+		ENSURE(crl != NULL, SP_E_PARSE, "%s: no CRL in PEM, and not one whole DER "
+		    "CRL (bad encoding or trailing bytes)", path);
+		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
+		crl = NULL;
+		goto done;
+	}
 	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data.p, (int)data.len), "CRL buffer");
-	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+	for (int i = 1;; i++) {
+		ERR_clear_error();
+		if (PEM_read_bio(bio, &name, &header, &der, &len) != 1) {
+			unsigned long e = ERR_peek_last_error();
+
+			ENSURE(i > 1 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE, SP_E_PARSE,
+			    "%s: PEM block %d is not a readable PEM block", path, i);
+			break;
+		}
+		ENSURE(strcmp(name, PEM_STRING_X509_CRL) == 0, SP_E_PARSE,
+		    "%s: PEM block %d is a %s, not an X509 CRL", path, i, name);
 		ENSURE(sk_X509_CRL_num(crls) < TLS_CRLS_MAX, SP_E_LIMIT,
 		    "%s: more than %d CRLs", path, TLS_CRLS_MAX);
+		crl = crl_der(der, len);
+		ENSURE(crl != NULL, SP_E_PARSE, "%s: PEM block %d is not one whole CRL", path,
+		    i);
 		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
 		crl = NULL;
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		name = header = NULL;
+		der = NULL;
 	}
-	ERR_clear_error();
-	if (sk_X509_CRL_num(crls) == 0) {
-		/* Not PEM: one DER CRL. */
-		const unsigned char *p = (const unsigned char *)data.p;
-		crl = d2i_X509_CRL(NULL, &p, (long)data.len);
-		ENSURE(crl != NULL, SP_E_PARSE, "%s: no CRL in PEM or DER", path);
-		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
-		crl = NULL;
-	}
+done:
 	*out = crls;
 	crls = NULL;
 out:
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
 	X509_CRL_free(crl);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
 	BIO_free(bio);
@@ -132,6 +178,57 @@ out:
 	return res;
 }
 
+/* The CRL's crlNumber as a decimal string (OPENSSL_free it), or NULL. */
+static char *
+crl_number(X509_CRL *crl, ASN1_INTEGER **num)
+{
+	*num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	return *num != NULL ? i2s_ASN1_INTEGER(NULL, *num) : NULL;
+}
+
+sp_result
+sp_tls_crls_check_newer(const char *path, STACK_OF(X509_CRL) *cur,
+    STACK_OF(X509_CRL) *next)
+{
+	sp_result res = SP_OK;
+	ASN1_INTEGER *a = NULL, *b = NULL;
+	char *sa = NULL, *sb = NULL;
+	char issuer[256];
+
+	for (int i = 0; cur != NULL && i < sk_X509_CRL_num(next); i++) {
+		X509_CRL *n = sk_X509_CRL_value(next, i);
+
+		for (int j = 0; j < sk_X509_CRL_num(cur); j++) {
+			X509_CRL *o = sk_X509_CRL_value(cur, j);
+
+			if (X509_NAME_cmp(X509_CRL_get_issuer(n), X509_CRL_get_issuer(o)) != 0)
+				continue;
+			sb = crl_number(o, &b);
+			sa = crl_number(n, &a);
+			X509_NAME_oneline(X509_CRL_get_issuer(n), issuer, sizeof(issuer));
+			ENSURE(b == NULL || a != NULL, SP_E_VERIFY, "CRL %s: the CRL of '%s' has "
+			    "no crlNumber, the one in force has %s", path, issuer, sb ? sb : "?");
+			ENSURE(b == NULL || ASN1_INTEGER_cmp(a, b) >= 0, SP_E_VERIFY,
+			    "CRL %s: crlNumber %s of '%s' is lower than %s, the one in force "
+			    "(an older CRL replayed?)", path, sa ? sa : "?", issuer,
+			    sb ? sb : "?");
+			ASN1_INTEGER_free(a);
+			ASN1_INTEGER_free(b);
+			OPENSSL_free(sa);
+			OPENSSL_free(sb);
+			a = b = NULL;
+			sa = sb = NULL;
+		}
+	}
+out:
+	ASN1_INTEGER_free(a);
+	ASN1_INTEGER_free(b);
+	OPENSSL_free(sa);
+	OPENSSL_free(sb);
+	ERR_clear_error();
+	return res;
+}
+
 bool
 sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why)
 {
@@ -187,7 +284,7 @@ conf_cas(sp_tls_conf *c, const sp_tls_config *cfg)
 		else if (until == 0 || t < until)
 			until = t;
 	}
-	/* As the backend does: our depth counts the CAs above the leaf. */
+	/* A coarse bound (depth + 2); sp_tls_chain_depth_check is exact. */
 	TRY_OSSL(X509_STORE_set_depth(c->trust, cfg->verify_depth), "verify depth");
 	TRY_OSSL(X509_STORE_set_purpose(c->trust, X509_PURPOSE_SSL_CLIENT), "purpose");
 	c->ca_until = until > 0 ? until : 0;
@@ -261,6 +358,9 @@ sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **ou
 	c->rotate = cfg->ticket_rotate > 0 ? cfg->ticket_rotate : SP_TLS_TICKET_ROTATE_DEFAULT;
 	if (cfg->crl_file != NULL) {
 		TRY(sp_error_wrap(sp_tls_crls_load(cfg->crl_file, &c->crls), "CRL"));
+		/* Both backends: a CRL no device CA signed never goes in force. */
+		TRY(sp_error_wrap(sp_tls_crls_check_signed(cfg->client_ca_file, c->crls),
+		    "CRL %s", cfg->crl_file));
 		for (int i = 0; i < sk_X509_CRL_num(c->crls); i++) {
 			X509_CRL *x = sk_X509_CRL_value(c->crls, i);
 			int64_t lu = sp_tls_asn1_unix(X509_CRL_get0_lastUpdate(x));
@@ -281,6 +381,42 @@ out:
 	sp_tls_conf_unref(c);
 	ERR_clear_error();
 	return res;
+}
+
+int
+sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted)
+{
+	X509_STORE_CTX *xs = NULL;
+	int len = -1;
+
+	if (c->trust != NULL && (xs = X509_STORE_CTX_new()) != NULL &&
+	    X509_STORE_CTX_init(xs, c->trust, leaf, untrusted) == 1) {
+		if (X509_verify_cert(xs) == 1)
+			len = sk_X509_num(X509_STORE_CTX_get0_chain(xs));
+		else if (X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_CHAIN_TOO_LONG)
+			len = INT_MAX;
+	}
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	return len;
+}
+
+int
+sp_tls_chain_depth_check(const sp_tls_conf *c, int len, char *reason, size_t n)
+{
+	if (len >= 1 && len <= c->depth)
+		return -1;
+	if (len < 0) {
+		snprintf(reason, n, "certificate chain does not verify under the device CAs");
+		return SP_TLS_VF_UNKNOWN_CA;
+	}
+	if (len == INT_MAX)
+		snprintf(reason, n, "certificate chain longer than verify-depth %d (leaf and "
+		    "root included)", c->depth);
+	else
+		snprintf(reason, n, "certificate chain of %d longer than verify-depth %d (leaf "
+		    "and root included)", len, c->depth);
+	return SP_TLS_VF_CHAIN_TOO_LONG;
 }
 
 bool
@@ -397,7 +533,8 @@ trusted_by(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
 		return true;
 	ok = (xs = X509_STORE_CTX_new()) != NULL &&
 	    X509_STORE_CTX_init(xs, c->trust, leaf, NULL) == 1 &&
-	    X509_verify_cert(xs) == 1;
+	    X509_verify_cert(xs) == 1 &&
+	    sk_X509_num(X509_STORE_CTX_get0_chain(xs)) <= c->depth;
 	X509_STORE_CTX_free(xs);
 	ERR_clear_error();
 	if (ok && have_md)
@@ -411,6 +548,10 @@ sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
 	sp_tls_conf *c = sp_tls_cur_conf(srv);
 	bool bad = sp_tls_crls_refuse(c ? c->crls : NULL, leaf, why);
 
+	if (!bad && c != NULL && sp_tls_crl_expired(c, sp_now())) {
+		*why = "CRL expired";
+		bad = true;
+	}
 	if (!bad && c != NULL && from_server_ca(c, leaf)) {
 		*why = "certificate issued by the server CA";
 		bad = true;

@@ -52,3 +52,26 @@ sessions_refused() {
 		_TESTS_RUN=$((_TESTS_RUN + 1))
 	done
 }
+
+# keepalive_open DEV SECONDS: an HTTP/1.1 keep-alive connection as DEV whose
+# first request is served; its second request is sent once $T/go exists
+# (keepalive_next).  Output in $T/ka.out; the connection lasts SECONDS at most.
+keepalive_open() {
+	local dev=$1 secs=$2 i
+	( { printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\n'
+	    while [ ! -e "$T/go" ]; do sleep 0.1; done
+	    printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 1; } |
+	  timeout "$secs" openssl s_client -quiet -connect "127.0.0.1:$PORT" \
+		-servername "$SRV_NAME" -CAfile "${SCLIENT_CAFILE:-$T/ca/server-ca.crt}" \
+		-cert "$dev/client.crt" -key "$dev/client.key" >"$T/ka.out" 2>/dev/null || true ) &
+	KA_PID=$!
+	_BG_PIDS+=("$KA_PID")
+	for i in $(seq 50); do grep -q '^HTTP/1.1 200' "$T/ka.out" 2>/dev/null && break; sleep 0.1; done
+	grep -q '^HTTP/1.1 200' "$T/ka.out" || fail "keep-alive first request"
+}
+
+# keepalive_next: send the second request and wait for the connection's end.
+keepalive_next() {
+	touch "$T/go"
+	wait "$KA_PID" 2>/dev/null || true
+}
