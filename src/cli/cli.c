@@ -40,6 +40,55 @@ sp_cli_usage(const char *what, const char *fmt, ...)
 }
 
 #define SP_CLI_HELP_DEPTH 8 /* words after `help` passed on */
+#define SP_CLI_EXAMPLES "\nExamples:\n"
+#define SP_CLI_STATUS "\nExit status:\n"
+
+/* The exit status of every command unless its help says otherwise. */
+static const char *const status_std[] = {
+	"  0  done\n",
+	"  1  refused or failed: the message on standard error says why\n",
+	"  2  usage error: an unknown option, a missing or bad argument\n",
+};
+static const char status_group_usage[] =
+    "  2  usage error, or no COMMAND (this help then goes to standard error)\n";
+
+void
+sp_cli_help(FILE *f, const char *help, const sp_cmd *cmds)
+{
+	const char *st = strstr(help, SP_CLI_STATUS);
+	const char *end = st ? st : help + strlen(help);
+	const char *ex = strstr(help, SP_CLI_EXAMPLES);
+	const char *line, *nl;
+	int next = 0;
+
+	if (ex == NULL || ex > end)
+		ex = end;
+	fwrite(help, 1, (size_t)(ex - help), f);
+	if (cmds) {
+		fprintf(f, "\nCommands:\n");
+		for (const sp_cmd *c = cmds; c->name; c++)
+			fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	}
+	fwrite(ex, 1, (size_t)(end - ex), f);
+	fputs(SP_CLI_STATUS, f);
+	/* The text's own lines in code order; standard ones fill the gaps. */
+	for (line = st ? st + strlen(SP_CLI_STATUS) : end; *line; line = nl) {
+		nl = strchr(line, '\n');
+		nl = nl ? nl + 1 : line + strlen(line);
+		if (line[0] == ' ' && line[1] == ' ' && line[2] >= '0' && line[2] <= '9' &&
+		    line[3] == ' ') {
+			for (; next < line[2] - '0' && next < 3; next++)
+				fputs(next == 2 && cmds ? status_group_usage : status_std[next], f);
+			if (next == line[2] - '0')
+				next++;
+		}
+		fwrite(line, 1, (size_t)(nl - line), f);
+	}
+	for (; next < 3; next++)
+		fputs(next == 2 && cmds ? status_group_usage : status_std[next], f);
+	if (cmds)
+		fprintf(f, "Each COMMAND's --help states its own exit status.\n");
+}
 
 int
 sp_cli_dispatch(const char *prefix, const sp_cmd *cmds, int argc, char **argv,
@@ -65,11 +114,7 @@ sp_cli_dispatch(const char *prefix, const sp_cmd *cmds, int argc, char **argv,
 					return c->run(n, hargv);
 			return sp_cli_usage(prefix, "unknown command '%s'", argv[2]);
 		}
-		FILE *f = name ? stdout : stderr;
-		fputs(help_text, f);
-		fprintf(f, "\nCommands:\n");
-		for (const sp_cmd *c = cmds; c->name; c++)
-			fprintf(f, "  %-10s %s\n", c->name, c->summary);
+		sp_cli_help(name ? stdout : stderr, help_text, cmds);
 		return name ? SP_EXIT_OK : SP_EXIT_USAGE;
 	}
 	for (const sp_cmd *c = cmds; c->name; c++)
@@ -158,7 +203,7 @@ sp_opt_next(sp_opts *o)
 		return sp_opt_fail(o, "unknown option '%s'", o->name);
 	}
 	if (c == SP_OPT_HELP) {
-		fputs(o->help, stdout);
+		sp_cli_help(stdout, o->help, NULL);
 		o->rc = SP_EXIT_OK;
 		return SP_OPT_STOP;
 	}

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/result.h"
 
@@ -40,6 +41,16 @@ int sp_cli_fail(const char *what, sp_result r);
  *   sprov WHAT: MESSAGE (see 'sprov WHAT --help')
  */
 int sp_cli_usage(const char *what, const char *fmt, ...) SP_PRINTF(2, 3);
+/*
+ * Print a command's help: `help`, then (for a group) its commands, then the
+ * exit status.  The text is a usage line, a description, "Options:" (or,
+ * for a group, the "Commands:" list printed here), "Examples:" and
+ * optionally "Exit status:" with the lines that differ from the standard
+ * ones, e.g. "  1  a device would refuse it\n"; every code it does not
+ * name gets its standard line (0 done, 1 refused or failed, 2 usage
+ * error), so the wording is the same everywhere.
+ */
+void sp_cli_help(FILE *f, const char *help, const sp_cmd *cmds);
 /* Dispatch argv[1] among cmds; prints help for "help", -h, --help. */
 int sp_cli_dispatch(const char *prefix, const sp_cmd *cmds, int argc, char **argv,
     const char *help_text);

@@ -20,12 +20,16 @@ static const char init_help[] =
     "P-256), both valid until 9999-12-31 like the device certificates they\n"
     "anchor, and the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
     "\n"
+    "Options:\n"
     "  --org NAME        organisation in the roots and in sprov-style device\n"
     "                    subjects (default \"sprov\")\n"
     "  --allow-domain D  `ca sign` accepts only CNs whose FQDN is D or below it\n"
     "                    (repeatable; see `sprov ca policy`)\n"
     "  --crl-url BASE    certificates carry a CRL distribution point: BASE\n"
-    "                    server-ca.crl or BASE device-ca.crl (see `sprov ca set`)\n";
+    "                    server-ca.crl or BASE device-ca.crl (see `sprov ca set`)\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca init vendor/ --org \"Acme Phones\" --allow-domain telco.net\n";
 
 static int
 ca_init(int argc, char **argv)
@@ -86,9 +90,14 @@ static const char sign_help[] =
     "dNSName, EKU serverAuth, and a random 128-bit serial recorded in ca.db.\n"
     "A refusal names the rule, writes no file and records nothing.\n"
     "\n"
+    "Options:\n"
     "  -o, --out FILE  where to write the certificate (default provserver.crt)\n"
     "  --days N        validity in days (default 397)\n"
-    "  --force         replace an existing output file\n";
+    "  --force         replace an existing output file\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca sign vendor/ provserver.csr -o provserver.crt\n"
+    "  sprov ca sign vendor/ pv.csr --out pv.crt --days 90\n";
 
 static int
 ca_sign(int argc, char **argv)
@@ -156,18 +165,26 @@ static const char issue_help[] =
     "certificate (superseded) and issues a new one.  Any refusal found before\n"
     "issuing stops the whole run with nothing written.\n"
     "\n"
+    "Options:\n"
     "  --mac MAC              the one device to issue for\n"
     "  --serial SN            its serial number (default: none)\n"
     "  --product PN           its product name (default: none)\n"
     "  --csv FILE             issue for every device in FILE instead\n"
     "  --subject-style STYLE  sprov (default) or spa, see above\n"
     "  --reissue              revoke a device's valid certificate and issue anew\n"
-    "  --out OUTDIR           where the bundles go (required)\n"
+    "  -o, --out OUTDIR       where the bundles go (required)\n"
     "  --days N               validity in days instead of 99991231235959Z\n"
     "  --key-type TYPE        ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
     "\n"
-    "Example: sprov ca issue vendor/ --csv devices.csv --out bundles/\n"
-    "Exit status: 0 all issued (or already complete), 1 error, 2 usage.\n";
+    "Examples:\n"
+    "  sprov ca issue vendor/ --mac 00:0e:08:aa:bb:cc --serial 88012BA01234 \\\n"
+    "      --product SPA2102 --out bundles/\n"
+    "  sprov ca issue vendor/ --csv devices.csv --out bundles/\n"
+    "\n"
+    "Exit status:\n"
+    "  0  every device issued, or skipped as already complete\n"
+    "  1  a device was refused: nothing issued (unless a concurrent run took it:\n"
+    "     then that one is named and the rest issued); or another failure\n";
 
 static int
 ca_issue(int argc, char **argv)
@@ -245,7 +262,15 @@ static const char revoke_help[] =
     "Mark a certificate revoked in ca.db (publish with `sprov ca crl`).  --mac\n"
     "revokes the device's valid certificate.  REASON is one of unspecified\n"
     "(default), keyCompromise, caCompromise, affiliationChanged, superseded,\n"
-    "cessationOfOperation.\n";
+    "cessationOfOperation.\n"
+    "\n"
+    "Options:\n"
+    "  --serial HEX     the certificate's serial, as `sprov ca list` shows it\n"
+    "  --mac MAC        the device whose valid certificate to revoke\n"
+    "  --reason REASON  the CRL reason code (default unspecified)\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca revoke vendor/ --mac 000e08aabbcd --reason keyCompromise\n";
 
 static int
 ca_revoke(int argc, char **argv)
@@ -292,13 +317,18 @@ static const char crl_help[] =
     "days: publish a new CRL before then, as servers reject clients on an\n"
     "expired CRL.\n"
     "\n"
+    "Options:\n"
     "  --ca device|server     which CA's CRL\n"
     "  -o, --out FILE         where to write it (default DIR/device-ca.crl or\n"
     "                         DIR/server-ca.crl)\n"
     "  --next-update-days N   nextUpdate N days from now (default 30)\n"
     "\n"
-    "Example: sprov ca crl vendor/ --ca device -o device-ca.crl\n"
-    "Exit status: 0 written, 1 error (nothing written), 2 usage.\n";
+    "Examples:\n"
+    "  sprov ca crl vendor/ --ca device\n"
+    "  sprov ca crl vendor/ --ca server -o server-ca.crl --next-update-days 7\n"
+    "\n"
+    "Exit status:\n"
+    "  1  refused or failed, nothing written: the message says why\n";
 
 static int
 ca_crl(int argc, char **argv)
@@ -342,7 +372,14 @@ static const char list_help[] =
     "usage: sprov ca list DIR [--json] [--revoked]\n"
     "\n"
     "One entry per certificate issued: serial (hex), CA, status, dates, MAC\n"
-    "(devices) and subject.  --revoked lists only revoked ones.\n";
+    "(devices) and subject.\n"
+    "\n"
+    "Options:\n"
+    "  --json     one JSON array of objects instead of a table\n"
+    "  --revoked  only the revoked certificates\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca list vendor/ --revoked --json\n";
 
 static int
 ca_list(int argc, char **argv)
@@ -379,7 +416,16 @@ static const char policy_help[] =
     "\n"
     "Show or change the allowed-domain policy of `ca sign`: with domains set, a\n"
     "CSR's FQDN must equal one of them or lie below it.  Without options it\n"
-    "lists the domains; --clear removes them all (any FQDN is then accepted).\n";
+    "lists the domains.\n"
+    "\n"
+    "Options:\n"
+    "  --allow-domain D   add D to the allowed domains (repeatable)\n"
+    "  --remove-domain D  remove D from them (repeatable)\n"
+    "  --clear            remove them all: any FQDN is then accepted\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca policy vendor/ --allow-domain voip.example.net\n"
+    "  sprov ca policy vendor/\n";
 
 static int
 ca_policy(int argc, char **argv)
@@ -426,10 +472,17 @@ ca_policy(int argc, char **argv)
 static const char set_help[] =
     "usage: sprov ca set DIR --crl-url BASE\n"
     "\n"
-    "Change a setting of an existing CA.  --crl-url: certificates signed from\n"
-    "now on carry a CRL distribution point, BASE server-ca.crl (server CA) or\n"
-    "BASE device-ca.crl (device CA); BASE is an http:// or https:// URL ending\n"
-    "in '/'.  --crl-url '' removes it.  Certificates already issued keep theirs.\n";
+    "Change a setting of an existing CA.  Certificates already issued keep\n"
+    "theirs.\n"
+    "\n"
+    "Options:\n"
+    "  --crl-url BASE  certificates signed from now on carry a CRL distribution\n"
+    "                  point, BASE server-ca.crl (server CA) or BASE device-ca.crl\n"
+    "                  (device CA); BASE is an http:// or https:// URL ending in\n"
+    "                  '/', and '' removes it\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca set vendor/ --crl-url http://pki.example.net/crl/\n";
 
 static int
 ca_set(int argc, char **argv)
@@ -473,7 +526,11 @@ static const char ca_help[] =
     "usage: sprov ca COMMAND DIR [ARGS...]\n"
     "\n"
     "The vendor's PKI: the server CA that every device trusts, the device CA\n"
-    "that signs each device's client certificate, and the issuance database.\n";
+    "that signs each device's client certificate, and the issuance database.\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca list vendor/\n"
+    "  sprov ca help issue\n";
 
 int
 sp_cmd_ca(int argc, char **argv)

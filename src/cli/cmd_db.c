@@ -68,7 +68,12 @@ static const char init_help[] =
     "\n"
     "Create the device database (mode 0600) with its schema, or upgrade an\n"
     "older schema.  Running it again on a current database changes nothing.\n"
-    "The store is --store URI, else $SPROV_STORE, else sqlite:sprov.db.\n";
+    "\n"
+    "Options:\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db init\n";
 
 static int
 cmd_init(int argc, char **argv)
@@ -111,7 +116,10 @@ static const char db_help[] =
     "levels (defaults, product, group, device).  Every command takes\n"
     "--store URI, else $SPROV_STORE, else sqlite:sprov.db.  URIs:\n"
     "sqlite:PATH (postgresql://... is planned, not built yet).\n"
-    "Exit status: 0 done, 1 refused or failed, 2 usage error.\n";
+    "\n"
+    "Examples:\n"
+    "  sprov db init --store sqlite:sprov.db\n"
+    "  sprov db help params set\n";
 
 static const sp_cmd db_cmds[] = {
 	{ "init", cmd_init, "create the database or upgrade its schema" },

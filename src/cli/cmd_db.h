@@ -17,6 +17,9 @@ enum { OPT_STORE = 0x100, OPT_JSON, OPT_SERIAL, OPT_PRODUCT,
 	OPT_STDIN };
 
 #define OPT_STORE_ENTRY { "store", required_argument, NULL, OPT_STORE }
+/* Its line in every db command's Options (the column is 21 in all of them). */
+#define DB_HELP_STORE \
+    "  --store URI        the database (default $SPROV_STORE, else sqlite:sprov.db)\n"
 
 /* JSON output goes through common/text; a failed write ends the listing. */
 #define JSON_STR(p, n) TRY(sp_json_fput(stdout, sp_slice_mk((p), (n))))

@@ -18,7 +18,18 @@ static const char add_help[] =
     "is stored as 12 lowercase hex digits.  A MAC already in the database is\n"
     "refused, unless it is a pending device (seen by the server): then the\n"
     "pending record is adopted.  Product and group select the parameter\n"
-    "levels that apply to the device.\n";
+    "levels that apply to the device.\n"
+    "\n"
+    "Options:\n"
+    "  --serial SN        its serial number (default: none)\n"
+    "  --product PN       its product: the product level PN applies to it\n"
+    "  --group G          its group: the group level G applies to it\n"
+    "  --disabled         add it disabled: not served until `db devices enable`\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices add 00:0e:08:aa:bb:ce --serial 88012BA01236 \\\n"
+    "      --product SPA2102 --group office\n";
 
 static int
 cmd_devices_add(int argc, char **argv)
@@ -77,7 +88,14 @@ static const char list_help[] =
     "usage: sprov db devices list [--json] [--store URI]\n"
     "\n"
     "List every device, pending ones (seen by the server, not added by an\n"
-    "operator) included and marked, with the time of its last contact.\n";
+    "operator) included and marked, with the time of its last contact.\n"
+    "\n"
+    "Options:\n"
+    "  --json             one JSON array of objects instead of a table\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices list --json\n";
 
 typedef struct list_ctx {
 	sp_store *s;
@@ -174,7 +192,14 @@ static const char show_help[] =
     "Show a device: its record, its last contact (time, IP, User-Agent, ETag\n"
     "served, HTTP status) and its effective profile (defaults, product,\n"
     "group and device levels merged) rendered as the server would serve it.\n"
-    "This prints parameter values, SIP passwords included.\n";
+    "This prints parameter values, SIP passwords included.\n"
+    "\n"
+    "Options:\n"
+    "  --json             one JSON object, the profile in it as a string\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices show 000e08aabbcc\n";
 
 static int
 cmd_devices_show(int argc, char **argv)
@@ -350,16 +375,34 @@ out:
 static const char rm_help[] =
     "usage: sprov db devices rm MAC [--store URI]\n"
     "\n"
-    "Remove a device with its device-level parameters and its contact record.\n";
+    "Remove a device with its device-level parameters and its contact record.\n"
+    "\n"
+    "Options:\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices rm 000e08aabbce\n";
 static const char enable_help[] =
     "usage: sprov db devices enable MAC [--store URI]\n"
     "\n"
-    "Serve this device again.  Enabling a pending device adopts it.\n";
+    "Serve this device again.  Enabling a pending device adopts it.\n"
+    "\n"
+    "Options:\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices enable 000e08aabbce\n";
 static const char disable_help[] =
     "usage: sprov db devices disable MAC [--store URI]\n"
     "\n"
     "Stop serving this device (it gets what an unknown device gets) and\n"
-    "keep its record and parameters.\n";
+    "keep its record and parameters.\n"
+    "\n"
+    "Options:\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices disable 000e08aabbce\n";
 
 static int
 cmd_devices_rm(int argc, char **argv)
@@ -383,7 +426,10 @@ cmd_devices_disable(int argc, char **argv)
 static const char devices_help[] =
     "usage: sprov db devices COMMAND [ARGS...] [--store URI]\n"
     "\n"
-    "The devices the server knows: MAC, serial, product, group, enabled.\n";
+    "The devices the server knows: MAC, serial, product, group, enabled.\n"
+    "\n"
+    "Examples:\n"
+    "  sprov db devices list\n";
 
 static const char export_help[] =
     "usage: sprov db devices export --csv [--store URI]\n"
@@ -394,11 +440,12 @@ static const char export_help[] =
     "and export again gives the same bytes.  The enabled state is not a CSV\n"
     "column: imported devices are enabled.\n"
     "\n"
-    "  --csv        the format (the only one, required so others can follow)\n"
-    "  --store URI  the database (default $SPROV_STORE, else sqlite:sprov.db)\n"
+    "Options:\n"
+    "  --csv              the format (the only one, required so others can follow)\n"
+    DB_HELP_STORE
     "\n"
-    "Example: sprov db devices export --csv >devices.csv\n"
-    "Exit status: 0 written, 1 error, 2 usage.\n";
+    "Examples:\n"
+    "  sprov db devices export --csv >export.csv\n";
 
 /* Store fields are [A-Za-z0-9._:-] and the like: no CSV quoting needed. */
 static sp_result

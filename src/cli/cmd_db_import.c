@@ -30,7 +30,13 @@ static const char dimport_help[] =
     "is 'mac' is a header and skipped; empty lines and lines starting with '#'\n"
     "are skipped; fields may be quoted with \"...\" (\"\" for a quote).  All or\n"
     "nothing: the whole file is checked first, and any bad line or duplicate\n"
-    "MAC aborts with FILE:LINE and changes nothing.\n";
+    "MAC aborts with FILE:LINE and changes nothing.\n"
+    "\n"
+    "Options:\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db devices import devices.csv\n";
 
 /* One device row: its fields checked as `devices add` checks them. */
 static sp_result
@@ -141,7 +147,13 @@ static const char import_help[] =
     "set at that device's level (devices that do not exist are created,\n"
     "enabled, with no serial, product or group); parameters already in the\n"
     "database and absent from the file are kept.  All or nothing: a malformed\n"
-    "file aborts the import with its name and nothing changes.\n";
+    "file aborts the import with its name and nothing changes.\n"
+    "\n"
+    "Options:\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db import profiles/\n";
 
 typedef struct import_file {
 	char *name;

@@ -20,6 +20,13 @@ typedef struct level_opt {
     "Exactly one level: --default (or --defaults), --product PN, --group G or\n" \
     "--device MAC.\n" \
     "Levels apply in that order, each overriding the one before.\n"
+/* The level options' lines in Options (column 21, as DB_HELP_STORE). */
+#define LEVEL_OPTIONS_HELP \
+    "  --default          the defaults level\n" \
+    "  --defaults         the same\n" \
+    "  --product PN       the level of product PN\n" \
+    "  --group G          the level of group G\n" \
+    "  --device MAC       the level of one device\n"
 
 static bool
 level_take(level_opt *lo, int c, const char *arg)
@@ -64,7 +71,19 @@ static const char set_help[] =
     "level without access inherits the access of the level below).\n"
     "A --device level needs an existing device.\n"
     "\n"
-    LEVEL_USAGE;
+    LEVEL_USAGE
+    "\n"
+    "Options:\n"
+    LEVEL_OPTIONS_HELP
+    "  --access na|ro|rw  web page access: none, read-only, read-write\n"
+    "  --field 'WEB NAME' the parameter by its web page field name\n"
+    "  --stdin            read the value from standard input\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db params set --default Proxy_1_=sip.telco.net --access na\n"
+    "  sprov db params set --product SPA2102 --field 'Dial Plan[1]' '(xx.)'\n"
+    "  echo s3cret | sprov db params set --device 000e08aabbcc Password_1_ --stdin\n";
 
 static sp_result
 name_from(const char *field, const char *name, sp_buf *out)
@@ -196,7 +215,15 @@ static const char unset_help[] =
     "\n"
     "Remove one parameter from one level (the level below shows through).\n"
     "\n"
-    LEVEL_USAGE;
+    LEVEL_USAGE
+    "\n"
+    "Options:\n"
+    LEVEL_OPTIONS_HELP
+    "  --field 'WEB NAME' the parameter by its web page field name\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db params unset --product SPA2102 --field 'Dial Plan[1]'\n";
 
 static int
 cmd_params_unset(int argc, char **argv)
@@ -251,7 +278,15 @@ static const char plist_help[] =
     "The parameters set at one level (not merged; `devices show` shows a\n"
     "device's effective profile).  This prints values.\n"
     "\n"
-    LEVEL_USAGE;
+    LEVEL_USAGE
+    "\n"
+    "Options:\n"
+    LEVEL_OPTIONS_HELP
+    "  --json             one JSON array of {name, value, access} objects\n"
+    DB_HELP_STORE
+    "\n"
+    "Examples:\n"
+    "  sprov db params list --device 000e08aabbcc --json\n";
 
 static int
 cmd_params_list(int argc, char **argv)
@@ -324,7 +359,10 @@ static const char params_help[] =
     "\n"
     "Parameters at four levels: defaults, product, group, device, each\n"
     "overriding the one before.  Each has a name, a value and an access\n"
-    "attribute (na, ro, rw, or none).\n";
+    "attribute (na, ro, rw, or none).\n"
+    "\n"
+    "Examples:\n"
+    "  sprov db params list --default\n";
 
 static const sp_cmd params_cmds[] = {
 	{ "set", cmd_params_set, "set a parameter at a level" },

@@ -55,12 +55,24 @@ static const char init_help[] =
     "subject; the options override them (and are needed when the subject names no\n"
     "device).  DIR/device.conf holds the identity and the provisioning parameters.\n"
     "\n"
+    "Options:\n"
+    "  --bundle BUNDLEDIR client.crt, client.key and server-ca.crt (required)\n"
     "  --rule RULE        Profile_Rule, e.g. 'https://prov.example.com/$MA.xml'\n"
     "  --set NAME=VALUE   any other parameter (Primary_DNS, Resync_Periodic, GPP_A, ...)\n"
     "  --provision-domain DOMAIN[,DOMAIN...]\n"
     "                     Provision_Domain: accept only a server certificate whose FQDN\n"
     "                     is one of these domains or below one (a profile may narrow it)\n"
-    "  --force            replace an existing device.conf (the store is kept)\n";
+    "  --mac MAC          the device's MAC, instead of client.crt's\n"
+    "  --serial SN        its serial number, instead of client.crt's\n"
+    "  --product PN       its product name, instead of client.crt's\n"
+    "  --series PSN       its product series (default: from the product name)\n"
+    "  --swver V          its software version (default 1.0.0)\n"
+    "  --hwver V          its hardware version (default 1.0)\n"
+    "  --force            replace an existing device.conf (the store is kept)\n"
+    "\n"
+    "Examples:\n"
+    "  sprov device init dev/ --bundle bundles/000e08aabbcc \\\n"
+    "      --rule 'https://prov.telco.net:18443/profiles/$MA.xml'\n";
 
 static int
 dev_init(int argc, char **argv)
@@ -132,15 +144,22 @@ static const char resync_help[] =
     "\n"
     "One resync: run Profile_Rule, _B, _C, _D (or RULE alone), fetch each profile\n"
     "over mutual-TLS HTTPS after the four server checks (chain, CN, host, DNS\n"
-    "address), decode it and apply everything or nothing.  Exit status 0 on\n"
-    "success, 1 on failure.\n"
+    "address), decode it and apply everything or nothing.\n"
     "\n"
+    "Options:\n"
     "  --rule RULE            run this rule instead of the device's rules\n"
     "  --dns-server IP[:PORT] resolve through this server (repeatable by comma);\n"
     "                         default Primary_DNS/Secondary_DNS, else the system's\n"
     "  --json                 print the outcome as one JSON object on stdout\n"
     "  --syslog               also log the Log_Resync_* messages to syslog\n"
-    "  --no-report            skip Report_Rule after a success\n";
+    "  --no-report            skip Report_Rule after a success\n"
+    "\n"
+    "Examples:\n"
+    "  sprov device resync dev/ --dns-server 127.0.0.1:15353 --json\n"
+    "\n"
+    "Exit status:\n"
+    "  0  the resync succeeded\n"
+    "  1  it failed: the message on standard error names the step that failed\n";
 
 static int
 dev_resync(int argc, char **argv)
@@ -216,7 +235,14 @@ static const char rule_help[] =
     "Offline: show what a resync would do with the device's current parameters:\n"
     "for each of Profile_Rule, _B, _C, _D (or RULE), the alternatives tried, the\n"
     "chosen one, its assignments and options, and the expanded URL.  Contacts\n"
-    "nothing and changes nothing.  Secret macros ($SA..$SD) are never shown.\n";
+    "nothing and changes nothing.  Secret macros ($SA..$SD) are never shown.\n"
+    "\n"
+    "Options:\n"
+    "  --rule RULE  show this rule instead of the device's rules\n"
+    "\n"
+    "Examples:\n"
+    "  sprov device rule dev/\n"
+    "  sprov device rule dev/ --rule 'https://prov.telco.net/$PN/$MA.xml'\n";
 
 static int
 dev_rule(int argc, char **argv)
@@ -265,9 +291,23 @@ static const char check_help[] =
     "checks: 1 the chain to the roots (validity at TIME: UNIX seconds or ISO 8601,\n"
     "default now) and TLS server use; 2 the CN rule (FQDN[/extra], SAN agreement);\n"
     "3 the host match (skipped without --host; an IP passes to check 4).  Check 4\n"
-    "(the DNS answer) needs the network and is skipped.  Exit status 0 if a device\n"
-    "would accept it, 1 otherwise, naming the check that failed.  Certificates after\n"
-    "the first in SERVER.pem are used as intermediates too.\n";
+    "(the DNS answer) needs the network and is skipped.  Certificates after the\n"
+    "first in SERVER.pem are used as intermediates too.\n"
+    "\n"
+    "Options:\n"
+    "  --root ROOTS.pem   the roots a device trusts: its server-ca.crt (required)\n"
+    "  --chain FILE       intermediate certificates, as the server would send them\n"
+    "  --host NAME|IP     the host of the device's rule, for check 3\n"
+    "  --at TIME          check validity at TIME instead of now\n"
+    "\n"
+    "Examples:\n"
+    "  sprov device check-cert --root vendor/server-ca.crt --host prov.telco.net \\\n"
+    "      provserver.crt\n"
+    "\n"
+    "Exit status:\n"
+    "  0  a device would accept the certificate\n"
+    "  1  a device would refuse it (the output names the check that failed), or a\n"
+    "     file could not be read\n";
 
 /* UNIX seconds, or ISO 8601: 2026-01-31, 2026-01-31T12:00:00[Z], "2026-01-31 12:00:00". */
 static sp_result
@@ -426,13 +466,20 @@ static const char run_help[] =
     "(HHmm, plus up to Resync_At_Random_Delay).  Report_Rule is posted after each\n"
     "success.  SIGHUP resyncs now; SIGTERM stops.\n"
     "\n"
+    "Options:\n"
     "  --dns-server IP[:PORT]  resolve the rule's host there (default: the system's)\n"
     "  --time-scale N          run the device's clock N times faster (tests)\n"
     "  --rounds N              stop after N resyncs (tests)\n"
     "  --syslog                log to syslog as well as stderr\n"
     "\n"
-    "Example: sprov device run /var/lib/sprov/devices/000e08aabbcc --syslog\n"
-    "Exit status: 0 stopped by SIGTERM or after --rounds, 1 error, 2 usage.\n";
+    "Examples:\n"
+    "  sprov device run dev/ --dns-server 127.0.0.1:15353\n"
+    "  sprov device run /var/lib/sprov/devices/000e08aabbcc --syslog\n"
+    "\n"
+    "Exit status:\n"
+    "  0  stopped by SIGTERM or SIGINT, or after --rounds N resyncs (a failed\n"
+    "     resync is retried, never an exit)\n"
+    "  1  the daemon could not run: the message on standard error says why\n";
 
 static int
 dev_run(int argc, char **argv)
@@ -511,7 +558,11 @@ static const char device_help[] =
     "usage: sprov device COMMAND [ARGS...]\n"
     "\n"
     "The device side of provisioning: a reference implementation of what a phone\n"
-    "checks and does when it resyncs.\n";
+    "checks and does when it resyncs.\n"
+    "\n"
+    "Examples:\n"
+    "  sprov device rule dev/\n"
+    "  sprov device help check-cert\n";
 
 int
 sp_cmd_device(int argc, char **argv)

@@ -28,6 +28,7 @@ static const char fleet_help[] =
     "resync: its rule with its own macros, DNS through c-ares, the four server\n"
     "checks inside the handshake, and the profile decode.\n"
     "\n"
+    "Options:\n"
     "  --bundles DIR       the device bundles, one DIR/<mac>/ each (required)\n"
     "  --rule URL          the devices' Profile_Rule, macros allowed (required)\n"
     "  --dns-server IP:PORT  resolve through this server (comma-separated list)\n"
@@ -50,10 +51,17 @@ static const char fleet_help[] =
     "  --workers W         worker threads (default: one per core)\n"
     "  --json              the figures as one JSON object on stdout\n"
     "\n"
-    "Example: sprov fleet --bundles bundles/ --rule 'https://prov.example.net/$MA.xml'\n"
-    "           --devices 1000 --rate 50 --duration 60\n"
-    "Exit status: 0 when every device finished every round (with --rounds 0: gave up\n"
-    "no round and is not left retrying a failure), 1 otherwise.\n";
+    "Examples:\n"
+    "  sprov fleet --bundles bundles/ \\\n"
+    "      --rule 'https://prov.telco.net:18443/profiles/$MA.xml' \\\n"
+    "      --dns-server 127.0.0.1:15353 --storm --concurrency 500\n"
+    "  sprov fleet --bundles bundles/ --rule 'https://prov.example.net/$MA.xml' \\\n"
+    "      --devices 1000 --rate 50 --duration 60\n"
+    "\n"
+    "Exit status:\n"
+    "  0  every device finished every round (with --rounds 0: gave up no round\n"
+    "     and is not left retrying a failure)\n"
+    "  1  otherwise: a device gave up or did not finish, or the run failed\n";
 
 static volatile sig_atomic_t stop_flag;
 

@@ -17,6 +17,7 @@ static const char req_help[] =
     "(e.g. pv.telco.net/mailto:admin@telco.net); a CN the CA would refuse is\n"
     "refused here with the same message.\n"
     "\n"
+    "Options:\n"
     "  --cn NAME        subject CN (required)\n"
     "  --out FILE       the CSR (default provserver.csr)\n"
     "  --key-out FILE   the new private key, mode 0600 (default privkey.pem)\n"
@@ -24,7 +25,10 @@ static const char req_help[] =
     "  --key-type TYPE  ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
     "  --force          replace existing output files\n"
     "\n"
-    "Exit status: 0 done, 1 refused or failed, 2 usage error.\n";
+    "Examples:\n"
+    "  sprov req --cn prov.telco.net\n"
+    "  sprov req --cn pv.telco.net/mailto:admin@telco.net --key-type rsa-3072 \\\n"
+    "      --out pv.csr --key-out pv.key\n";
 
 int
 sp_cmd_req(int argc, char **argv)

@@ -33,7 +33,58 @@ static const char serve_help[] =
     "comes from --tls-backend, else $SPROV_TLS_BACKEND, else the default.\n"
     "Signals: SIGHUP reloads certificate, key, CRL and config (a bad config is\n"
     "refused and the old one keeps serving); SIGTERM drains and exits.\n"
-    "--check-config validates the settings, the TLS files and the store, then exits.\n";
+    "--check-config validates the settings, the TLS files and the store, then exits.\n"
+    "\n"
+    "Options (S is seconds, Nms milliseconds):\n"
+    "  --listen              where devices connect (default 0.0.0.0:443)\n"
+    "  --cert                the server certificate, from `sprov ca sign`\n"
+    "  --key                 its private key, from `sprov req`\n"
+    "  --client-ca           the device CAs (PEM, several allowed)\n"
+    "  --crl                 the device CAs' CRLs, re-read when the file changes\n"
+    "  --store               the device database (default sqlite:sprov.db)\n"
+    "  --workers             worker threads (default 0: one per core)\n"
+    "  --admin               HTTP /healthz and /metrics (default 127.0.0.1:9443)\n"
+    "  --config              read the settings from this file first\n"
+    "  --check-config        check everything, then exit instead of serving\n"
+    "  --user                switch to USER after start-up (when started as root)\n"
+    "  --identity            which certificate subject names a device (default auto)\n"
+    "  --path                a URL path template, repeatable (default\n"
+    "                        /profiles/$MA.xml and /spa$PSN.cfg)\n"
+    "  --unknown-device      what an unknown or disabled device gets (default 404)\n"
+    "  --access-log          one line per request (default -: standard output)\n"
+    "  --access-log-format   text (default) or json: one object per line\n"
+    "  --log                 the server's messages also to syslog or the journal\n"
+    "  --reuse-port          yes: share the port with another server (default no)\n"
+    "  --etag-key-file       the ETag key, 64 hex digits (default: random per start)\n"
+    "  --crl-grace           how long an expired CRL stays in force (default 0)\n"
+    "  --crl-poll            how often the CRL file is checked (default 2)\n"
+    "  --verify-depth        the longest device chain accepted (default 4)\n"
+    "  --tls-backend         the TLS library (default gnutls)\n"
+    "  --handshake-timeout   accept to the end of the TLS handshake (default 10)\n"
+    "  --header-timeout      first request byte to the end of headers (default 10)\n"
+    "  --idle-timeout        keep-alive wait for the next request (default 60)\n"
+    "  --drain-timeout       SIGTERM grace for open requests (default 10)\n"
+    "  --max-connections     open connections, whole server (default 4096)\n"
+    "  --overload-connections  above this many, 503 (default 0: 90 % of max)\n"
+    "  --retry-after         a 503's Retry-After is random in [S+1, 2S] (default 30)\n"
+    "  --max-header-size     request line and headers, else 431 (default 8192)\n"
+    "  --max-request-line    the request line, else 414 (default 2048)\n"
+    "  --ticket-rotate       a new session ticket key this often (default 3600)\n"
+    "  --contact-flush       write the contact records this often (default 1)\n"
+    "  --contact-queue       contacts waiting to be written, at most (default 100000)\n"
+    "  -v, --verbose         debug messages\n"
+    "\n"
+    "Examples:\n"
+    "  sprov serve --listen 127.0.0.1:18443 --admin off --cert provserver.crt \\\n"
+    "      --key privkey.pem --client-ca vendor/device-ca.crt \\\n"
+    "      --crl vendor/device-ca.crl --check-config\n"
+    "  sprov serve --config /etc/sprov/sprov.conf\n"
+    "\n"
+    "Exit status:\n"
+    "  0  drained and stopped after SIGTERM, or --check-config found it all good\n"
+    "  1  a setting, a TLS file or the store was refused, or serving failed\n"
+    "  2  usage error: an unknown option, a bad address or user, or a required\n"
+    "     setting (cert, key, client-ca) missing\n";
 
 int
 sp_cmd_serve(int argc, char **argv)
@@ -48,7 +99,7 @@ sp_cmd_serve(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			fputs(serve_help, stdout);
+			sp_cli_help(stdout, serve_help, NULL);
 			return SP_EXIT_OK;
 		}
 		if (strcmp(a, "--check-config") == 0) {

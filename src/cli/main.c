@@ -20,7 +20,11 @@ static const char help[] =
     "usage: sprov COMMAND [ARGS...]\n"
     "       sprov help COMMAND | sprov COMMAND --help | sprov --version\n"
     "\n"
-    "sprov provisions IP phones and adapters over mutual-TLS HTTPS.\n";
+    "sprov provisions IP phones and adapters over mutual-TLS HTTPS.\n"
+    "\n"
+    "Examples:\n"
+    "  sprov help ca issue\n"
+    "  sprov --version\n";
 
 int
 main(int argc, char **argv)

@@ -12,6 +12,18 @@ PKG_HELP_CMDS=(
 	"fleet" "serve"
 )
 
+# help_text WORDS...: the output of `sprov WORDS --help`, run once per test
+# (kept in $T/.help/); a command whose --help fails fails the test.
+help_text() {
+	local k="$T/.help/_${*// /_}"
+	if [ ! -f "$k" ]; then
+		mkdir -p "$T/.help"
+		"$SPROV" "$@" --help >"$k.tmp" || fail "'sprov $* --help' exited $?"
+		mv "$k.tmp" "$k"
+	fi
+	cat "$k"
+}
+
 # help_opts WORDS...: the long options `sprov WORDS --help` names, one a line.
 # A few help texts name another command's option in prose; those are not
 # this command's and are left out (word:option).
@@ -19,13 +31,37 @@ PKG_HELP_PROSE=("fleet:--csv" "db devices import:--csv")
 help_opts() {
 	local words="$*" o p skip
 	# shellcheck disable=SC2086
-	for o in $("$SPROV" $words --help | grep -o -- '--[a-z][a-z0-9-]*' | LC_ALL=C sort -u); do
+	for o in $(help_text $words | grep -o -- '--[a-z][a-z0-9-]*' | LC_ALL=C sort -u); do
 		skip=0
 		for p in "${PKG_HELP_PROSE[@]}"; do
 			[ "$p" = "$words:$o" ] && skip=1
 		done
 		[ $skip = 1 ] || echo "$o"
 	done
+}
+
+# The groups: commands whose --help lists subcommands ("Commands:").
+PKG_HELP_GROUPS=("" "ca" "db" "db devices" "db params" "device")
+
+# help_section WORDS... -- HEADING: the lines of one section of `sprov WORDS
+# --help`, from the line "HEADING:" (or "HEADING (...):") to a blank line.
+help_section() {
+	local words=() head
+	while [ "$1" != -- ]; do words+=("$1"); shift; done
+	head=$2
+	help_text "${words[@]}" | awk -v h="$head" '
+		!on && !done && ($0 == h ":" || index($0, h " (") == 1 && /\):$/) { on = 1; next }
+		on && $0 == "" { on = 0; done = 1 }
+		on { print }'
+}
+
+# help_examples WORDS...: the commands of the Examples section, one a line,
+# a line ending in a backslash joined with the next.
+help_examples() {
+	help_section "$@" -- Examples | awk '
+		{ sub(/^ +/, ""); line = line $0 }
+		/\\$/ { sub(/ *\\$/, " ", line); next }
+		{ print line; line = "" }'
 }
 
 # Options the program accepts (getopt tables in src/cli) but its --help does
