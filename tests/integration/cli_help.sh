@@ -51,65 +51,111 @@ expect_rc 0 "$SPROV" device run --help
 sed -n '1,/^$/p' <<<"$OUT" | grep -q -- '\[--rounds N\]' || fail "device run usage: $OUT"
 
 note "every command: usage, options described, Examples, Exit status"
+# sections TEXT: the sections of a --help into SECT[heading] (the heading
+# without ':' or a parenthesis), and its examples into EXS, one a line,
+# a line ending in a backslash joined with the next.  Plain bash: this runs
+# for every command.
+declare -A SECT
+sections() {
+	local line head="" ex=""
+	SECT=()
+	EXS=""
+	while IFS= read -r line; do
+		if [[ "$line" =~ ^([A-Z][A-Za-z ]*[a-z])( \(.*\))?:$ ]]; then
+			head=${BASH_REMATCH[1]}
+			SECT[$head]=""
+			continue
+		fi
+		[ -n "$line" ] || { head=""; continue; }
+		[ -z "$head" ] || SECT[$head]+="$line"$'\n'
+		if [ "$head" = Examples ]; then
+			line=${line#"${line%%[! ]*}"}
+			if [[ "$line" == *\\ ]]; then
+				ex+="${line%\\}"
+			else
+				EXS+="$ex$line"$'\n'
+				ex=""
+			fi
+		fi
+	done <<<"$1"
+}
 # walk WORDS...: check `sprov WORDS --help`, then the commands it lists.
 WALKED=()
+declare -A EXAMPLES
 walk() {
-	local words=("$@") sub opts ex st o n
-	OUT=$(help_text "${words[@]}")
-	WALKED+=("${words[*]}")
-	[[ "$OUT" == "usage: sprov${1:+ }${words[*]} "* ]] || fail "'sprov ${words[*]} --help' starts: ${OUT%%$'\n'*}"
-	ex=$(help_examples "${words[@]}")
-	[ -n "$ex" ] || fail "'sprov ${words[*]} --help' has no Examples"
+	local words=("$@") w="$*" text st o n described=" "
+	text=$(help_text "${words[@]}")
+	WALKED+=("$w")
+	[[ "$text" == "usage: sprov${w:+ }$w "* ]] || fail "'sprov $w --help' starts: ${text%%$'\n'*}"
+	sections "$text"
+	[ -n "$EXS" ] || fail "'sprov $w --help' has no Examples"
+	EXAMPLES["=$w"]=$EXS
 	while IFS= read -r o; do
-		[[ "$o" == *"sprov ${words[*]}"* || "$o" == *"sprov help"* || -z "${words[*]}" ]] ||
-		[[ "$o" == "sprov ${words[0]} help "* ]] || [[ "$o" == "sprov ${words[0]} ${words[1]:-} "* ]] ||
-			fail "an example of 'sprov ${words[*]}' runs something else: $o"
-	done <<<"$ex"
-	st=$(help_section "${words[@]}" -- "Exit status")
+		[[ "$o" == *"sprov $w"* || "$o" == *"sprov ${words[0]:-} help "* ||
+		   "$o" == *"sprov help "* || -z "$w" ]] ||
+			fail "an example of 'sprov $w' runs something else: $o"
+	done <<<"${EXS%$'\n'}"
+	st=${SECT[Exit status]:-}
 	for n in 0 1 2; do
-		grep -q "^  $n  [a-z]" <<<"$st" || fail "'sprov ${words[*]} --help': no exit status $n: $st"
+		[[ "$st" =~ (^|$'\n')"  $n  "[a-z] ]] || fail "'sprov $w --help': no exit status $n: $st"
+		[[ ! "$st" =~ "  $n  ".*$'\n'"  $n  " ]] || fail "'sprov $w --help' names exit status $n twice: $st"
 	done
-	! grep -E '^  [0-9]  ' <<<"$st" | cut -c3 | uniq -d | grep -q . ||
-		fail "'sprov ${words[*]} --help' names an exit status twice: $st"
-	sub=$(help_section "${words[@]}" -- Commands | awk '{print $1}')
-	if [ -n "$sub" ]; then
-		for o in $sub; do walk "${words[@]}" "$o"; done
+	if [ -n "${SECT[Commands]:-}" ]; then
+		for o in $(while read -r o _; do echo "$o"; done <<<"${SECT[Commands]}"); do
+			walk "${words[@]}" "$o"
+		done
 		return
 	fi
-	opts=$(help_section "${words[@]}" -- Options)
-	[ -n "$opts" ] || fail "'sprov ${words[*]} --help' has no Options"
-	for o in $(help_opts "${words[@]}" | grep -vx -- --help); do
-		grep -Eq -- "^  (-[a-z], )?$o( |$)" <<<"$opts" ||
-			fail "'sprov ${words[*]} --help' names $o but does not describe it under Options"
+	[ -n "${SECT[Options]:-}" ] || fail "'sprov $w --help' has no Options"
+	while IFS= read -r o; do
+		[[ "$o" =~ ^\ \ (-[a-z],\ )?(--[a-z0-9-]+)(\ |$) ]] && described+="${BASH_REMATCH[2]} "
+	done <<<"${SECT[Options]}"
+	for o in $(help_opts "${words[@]}"); do
+		[ "$o" = --help ] || [[ "$described" == *" $o "* ]] ||
+			fail "'sprov $w --help' names $o but does not describe it under Options"
 	done
 }
 walk
 [ ${#WALKED[@]} -ge 35 ] || fail "walked only ${#WALKED[@]} commands: ${WALKED[*]}"
+in_list() { # WORD LIST...: is WORD one of LIST?
+	local w=$1 x
+	shift
+	for x in "$@"; do [ "$x" != "$w" ] || return 0; done
+	return 1
+}
 for c in "${PKG_HELP_CMDS[@]}" "${PKG_HELP_GROUPS[@]}"; do
-	printf '%s\n' "${WALKED[@]}" | grep -qx -- "$c" || fail "'sprov $c' is not reachable from 'sprov --help'"
+	in_list "$c" "${WALKED[@]}" || fail "'sprov $c' is not reachable from 'sprov --help'"
 done
 for c in "${WALKED[@]}"; do
-	printf '%s\n' "${PKG_HELP_CMDS[@]}" "${PKG_HELP_GROUPS[@]}" | grep -qx -- "$c" ||
+	in_list "$c" "${PKG_HELP_CMDS[@]}" "${PKG_HELP_GROUPS[@]}" ||
 		fail "'sprov $c' is not in PKG_HELP_CMDS or PKG_HELP_GROUPS (pkg_lib.bash): its man page goes unchecked"
 done
 echo "-- ${#WALKED[@]} commands walked"
 
 note "the walk can fail: a help without Examples, an exit status or an option line"
-fake_walk() { # HELP-TEXT: walk a fake `sprov x` that prints it
+# fake_walk HELP-TEXT: walk a fake `sprov x` that prints it; "ok" if it passed.
+fake_walk() {
 	printf '#!/bin/sh\ncat <<"EOF"\n%s\nEOF\n' "$1" >"$T/fake"
 	chmod +x "$T/fake"
 	rm -rf "$T/.help"
-	(SPROV="$T/fake" walk x) >"$T/fake.out" 2>&1 && fail "the walk passed: $1"
+	if (SPROV="$T/fake" walk x) >"$T/fake.out" 2>&1; then echo ok >"$T/fake.out"; fi
 	rm -rf "$T/.help"
 }
-good=$'usage: sprov x [--y N]\n\nX.\n\nOptions:\n  --y N  why\n\nExamples:\n  sprov x --y 1\n\nExit status:\n  0  a\n  1  b\n  2  c'
-(SPROV="$T/fake" ; printf '#!/bin/sh\ncat <<"EOF"\n%s\nEOF\n' "$good" >"$T/fake"; chmod +x "$T/fake"
- rm -rf "$T/.help"; SPROV="$T/fake" walk x) || fail "the walk refused a good help"
-rm -rf "$T/.help"
-fake_walk "${good/Examples:/Example:}"; grep -q "has no Examples" "$T/fake.out" || fail "$(cat "$T/fake.out")"
-fake_walk "${good/  1  b/}"; grep -q "no exit status 1" "$T/fake.out" || fail "$(cat "$T/fake.out")"
-fake_walk "${good/  --y N  why/  why}"; grep -q "names --y but does not describe it" "$T/fake.out" || fail "$(cat "$T/fake.out")"
-fake_walk "${good/sprov x --y 1/sprov y}"; grep -q "runs something else" "$T/fake.out" || fail "$(cat "$T/fake.out")"
+good=$'usage: sprov x [--y N]\n\nX.\n\nOptions:\n  --y N  why\n\nExamples:\n  sprov x --y 1 \\\n      --y 2\n\nExit status:\n  0  a\n  1  b\n  2  c'
+fake_walk "$good"
+[ "$(cat "$T/fake.out")" = ok ] || fail "the walk refused a good help: $(cat "$T/fake.out")"
+fake_walk "${good/Examples:/Example:}"
+grep -q "has no Examples" "$T/fake.out" || fail "no Examples: $(cat "$T/fake.out")"
+fake_walk "${good/  1  b/}"
+grep -q "no exit status 1" "$T/fake.out" || fail "no exit 1: $(cat "$T/fake.out")"
+fake_walk "${good/  2  c/  2  c$'\n'  2  d}"
+grep -q "names exit status 2 twice" "$T/fake.out" || fail "exit 2 twice: $(cat "$T/fake.out")"
+fake_walk "${good/  --y N  why/  why}"
+grep -q "names --y but does not describe it" "$T/fake.out" || fail "--y: $(cat "$T/fake.out")"
+fake_walk "${good/sprov x --y 1/sprov y}"
+grep -q "runs something else" "$T/fake.out" || fail "sprov y: $(cat "$T/fake.out")"
+fake_walk "${good/Options:/Usage:}"
+grep -q "has no Options" "$T/fake.out" || fail "no Options: $(cat "$T/fake.out")"
 
 note "the examples work, run in order in an empty directory"
 # Each command's examples, in the order a vendor and then a provider would
@@ -123,27 +169,29 @@ RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca issue" "ca revoke" "ca crl" "ca
 	"device check-cert")
 NOT_RUN=("device resync" "device run" "fleet")
 for c in "${WALKED[@]}"; do
-	printf '%s\n' "${RUN_ORDER[@]}" "${NOT_RUN[@]}" | grep -qx -- "$c" ||
+	in_list "$c" "${RUN_ORDER[@]}" "${NOT_RUN[@]}" ||
 		fail "the examples of 'sprov $c' are neither run nor listed as not run here"
 done
 E="$T/examples"
-mkdir -p "$E/bin" "$E/profiles"
-printf '#!/bin/sh\nexec "%s" "$@"\n' "$SPROV" >"$E/bin/sprov"
-chmod +x "$E/bin/sprov"
+mkdir -p "$E/profiles"
 # The inputs the examples name (the README's quick reference makes the same).
 printf '000e08aabbcc,88012BA01234,SPA2102\n000e08aabbcd,88012BA01235,SPA2102\n' >"$E/devices.csv"
 printf '<flat-profile>\n<Resync_Periodic>3600</Resync_Periodic>\n</flat-profile>\n' >"$E/profiles/_defaults.xml"
 printf '<flat-profile>\n<User_ID_1_>1001</User_ID_1_>\n</flat-profile>\n' >"$E/profiles/000e08aabbcc.xml"
+sprov() { "$SPROV" "$@"; }
+export -f sprov
+# run_example COMMAND EXAMPLE: run it in $E as a user would type it.
+run_example() {
+	(cd "$E" && unset SPROV_STORE && bash -o pipefail -c "$2") >"$T/ex.out" 2>"$T/ex.err" ||
+		fail "the example of 'sprov $1' failed: $2: $(cat "$T/ex.err")"
+}
 ran=0
 for c in "${RUN_ORDER[@]}"; do
-	# shellcheck disable=SC2086
 	while IFS= read -r ex; do
 		[ "$c" != serve ] || [[ "$ex" == *--check-config* ]] || continue
-		(cd "$E" && env -u SPROV_STORE PATH="$E/bin:$PATH" bash -o pipefail -c "$ex") \
-			>"$T/ex.out" 2>"$T/ex.err" ||
-			fail "the example of 'sprov $c' failed: $ex: $(cat "$T/ex.err")"
+		run_example "$c" "$ex"
 		ran=$((ran + 1))
-	done < <(help_examples $c)
+	done <<<"${EXAMPLES["=$c"]%$'\n'}"
 done
 [ $ran -ge 40 ] || fail "only $ran examples ran"
 echo "-- $ran examples ran"
@@ -155,13 +203,15 @@ done
 [ "$(cat "$E/export.csv")" = "mac,serial,product,group
 000e08aabbcc,88012BA01234,SPA2102,
 000e08aabbcd,88012BA01235,SPA2102," ] || fail "export.csv: $(cat "$E/export.csv")"
-(cd "$E" && env -u SPROV_STORE "$SPROV" db params list --device 000e08aabbcc) >"$T/p.out"
+(cd "$E" && unset SPROV_STORE && "$SPROV" db params list --device 000e08aabbcc) >"$T/p.out"
 grep -q '^Password_1_ .* s3cret$' "$T/p.out" || fail "the --stdin example: $(cat "$T/p.out")"
 grep -q '^User_ID_1_ .* 1001$' "$T/p.out" || fail "the db import example: $(cat "$T/p.out")"
 (cd "$E" && "$SPROV" ca list vendor/ --revoked) | grep -q 000e08aabbcd || fail "the revoke example"
 
 note "an example that fails is reported"
-expect_rc 1 bash -c "cd '$E' && PATH='$E/bin:\$PATH' sprov ca init vendor/ --org x"
+in_subshell() { ("$@"); }
+expect_rc 1 in_subshell run_example "ca init" "sprov ca init vendor/ --org x"
+expect_err_contains "FAIL: the example of 'sprov ca init' failed: sprov ca init vendor/ --org x: sprov ca init: "
 
 note "ca init DIR/ names DIR/server-ca.crt"
 expect_rc 0 "$SPROV" ca init "$T/vendor/" --org Test
