@@ -325,10 +325,7 @@ static const char crl_help[] =
     "\n"
     "Examples:\n"
     "  sprov ca crl vendor/ --ca device\n"
-    "  sprov ca crl vendor/ --ca server -o server-ca.crl --next-update-days 7\n"
-    "\n"
-    "Exit status:\n"
-    "  1  refused or failed, nothing written: the message says why\n";
+    "  sprov ca crl vendor/ --ca server -o server-ca.crl --next-update-days 7\n";
 
 static int
 ca_crl(int argc, char **argv)

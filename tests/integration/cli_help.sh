@@ -101,9 +101,9 @@ walk() {
 		[[ ! "$st" =~ "  $n  ".*$'\n'"  $n  " ]] || fail "'sprov $w --help' names exit status $n twice: $st"
 	done
 	if [ -n "${SECT[Commands]:-}" ]; then
-		for o in $(while read -r o _; do echo "$o"; done <<<"${SECT[Commands]}"); do
-			walk "${words[@]}" "$o"
-		done
+		local subs=()
+		while read -r o _; do subs+=("$o"); done <<<"${SECT[Commands]}"
+		for o in "${subs[@]}"; do walk "${words[@]}" "$o"; done
 		return
 	fi
 	[ -n "${SECT[Options]:-}" ] || fail "'sprov $w --help' has no Options"

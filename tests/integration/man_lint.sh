@@ -81,6 +81,52 @@ done
 [ $checked -ge 130 ] || fail "only $checked options compared: the extraction is broken"
 echo "-- $checked options compared"
 
+note "every command's --help has Examples and Exit status; its page has the same"
+# man_examples PAGE: the commands of PAGE's EXAMPLES as rendered, one a line,
+# a line ending in a backslash joined with the next (as help_examples does).
+man_examples() {
+	mandoc -T ascii "$1" | col -bx | awk '
+		/^[A-Z]/ { on = ($0 == "EXAMPLES"); next }
+		on { sub(/^ +/, ""); line = line $0 }
+		on && /\\$/ { sub(/ *\\$/, " ", line); next }
+		on { print line; line = "" }'
+}
+man_exit() { mandoc -T ascii "$1" | col -bx | awk '/^[A-Z]/ { on = ($0 == "EXIT STATUS"); next } on'; }
+for c in "${PKG_HELP_GROUPS[@]}" "${PKG_HELP_CMDS[@]}"; do
+	st=$(help_section $c -- "Exit status")
+	for n in 0 1 2; do
+		grep -q "^  $n  " <<<"$st" || fail "'sprov $c --help' lacks EXIT STATUS (exit status $n): $st"
+	done
+	echo "$st" >"$T/exit.$(echo "${c:-top}" | tr ' ' _)"
+done
+# The exit status most leaves share is the standard; a command that differs
+# must be named in its page's EXIT STATUS (req, fleet, serve have a page each).
+std=$(cd "$T" && cat exit.ca_init)
+own=0
+for c in "${PKG_HELP_GROUPS[@]}" "${PKG_HELP_CMDS[@]}"; do
+	p=$(page_of "${c:-x}"); p=${p:-sprov.1}
+	ex=$(help_examples $c)
+	[ -n "$ex" ] || fail "'sprov $c --help' lacks EXAMPLES"
+	[ -f "$T/man_ex.$p" ] || man_examples "$M/$p" >"$T/man_ex.$p"
+	while IFS= read -r e; do
+		grep -qxF -- "$e" "$T/man_ex.$p" || fail "$p: EXAMPLES lacks '$e' of 'sprov $c --help'"
+	done <<<"$ex"
+	if [ "$(cat "$T/exit.$(echo "${c:-top}" | tr ' ' _)")" != "$std" ] && [ -n "$c" ] &&
+	    ! in_groups "$c" && [ "$c" != "${c#* }" ]; then
+		man_exit "$M/$p" | grep -qw -- "${c##* }" ||
+			fail "$p: EXIT STATUS does not name ${c##* }, whose --help states its own exit status"
+		own=$((own + 1))
+	fi
+done
+[ $own -ge 4 ] || fail "only $own commands with their own exit status: the comparison is broken"
+
+note "the example check can fail: a page missing an example is caught"
+grep -v '^sprov ca crl vendor/ --ca device$' "$M/sprov-ca.1" >"$T/sprov-ca.1"
+man_examples "$T/sprov-ca.1" >"$T/ex.cut"
+! grep -qxF -- "sprov ca crl vendor/ --ca device" "$T/ex.cut" || fail "removing an example went unnoticed"
+grep -qxF -- "sprov ca issue vendor/ --mac 00:0e:08:aa:bb:cc --serial 88012BA01234 --product SPA2102 --out bundles/" "$T/ex.cut" ||
+	fail "a continued example is not joined: $(cat "$T/ex.cut")"
+
 note "the group pages name every option of the group's own --help"
 for c in "" ca db "db devices" "db params" device; do
 	p=$(page_of "${c:-x}"); p=${p:-sprov.1}

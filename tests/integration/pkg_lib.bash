@@ -42,6 +42,11 @@ help_opts() {
 
 # The groups: commands whose --help lists subcommands ("Commands:").
 PKG_HELP_GROUPS=("" "ca" "db" "db devices" "db params" "device")
+in_groups() {
+	local g
+	for g in "${PKG_HELP_GROUPS[@]}"; do [ "$g" != "$1" ] || return 0; done
+	return 1
+}
 
 # help_section WORDS... -- HEADING: the lines of one section of `sprov WORDS
 # --help`, from the line "HEADING:" (or "HEADING (...):") to a blank line.
