@@ -102,7 +102,7 @@ walk() {
 	done
 	if [ -n "${SECT[Commands]:-}" ]; then
 		local subs=()
-		while read -r o _; do subs+=("$o"); done <<<"${SECT[Commands]}"
+		while read -r o _; do [ -z "$o" ] || subs+=("$o"); done <<<"${SECT[Commands]}"
 		for o in "${subs[@]}"; do walk "${words[@]}" "$o"; done
 		return
 	fi
