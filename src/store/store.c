@@ -368,3 +368,35 @@ sp_store_params_level(sp_store *s, const sp_level_ref *lvl, sp_params *out)
 out:
 	return res;
 }
+
+/* ---- the whole store ---------------------------------------------------- */
+
+sp_result
+sp_store_begin_read(sp_store *s)
+{
+	return s->ops->begin_read(s);
+}
+
+sp_result
+sp_store_level_list(sp_store *s, sp_store_level_cb cb, void *arg)
+{
+	return s->ops->level_list(s, cb, arg);
+}
+
+sp_result
+sp_store_contact_list(sp_store *s, sp_store_contact_cb cb, void *arg)
+{
+	return s->ops->contact_list(s, cb, arg);
+}
+
+sp_result
+sp_store_is_empty(sp_store *s, bool *empty)
+{
+	return s->ops->is_empty(s, empty);
+}
+
+sp_result
+sp_store_clear(sp_store *s)
+{
+	return s->ops->clear(s);
+}
