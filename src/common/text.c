@@ -88,6 +88,25 @@ utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
+bool
+sp_utf8_valid(sp_slice s)
+{
+	const unsigned char *p = (const unsigned char *)s.p;
+	size_t i = 0, len;
+
+	while (i < s.len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = utf8_len(p + i, s.len - i);
+		if (len == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 sp_result
 sp_json_str(sp_buf *out, sp_slice s)
 {
