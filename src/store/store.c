@@ -344,6 +344,19 @@ out:
 }
 
 sp_result
+sp_store_param_check(const sp_level_ref *lvl, const char *name, sp_slice value)
+{
+	sp_result res = SP_OK;
+	sp_level_ref norm;
+	char ma[SP_MAC_STRLEN];
+
+	TRY(level_name_check(lvl, name, &norm, ma));
+	TRY(value_check(name, value));
+out:
+	return res;
+}
+
+sp_result
 sp_store_param_unset(sp_store *s, const sp_level_ref *lvl, const char *name)
 {
 	sp_result res = SP_OK;

@@ -248,6 +248,12 @@ SP_MUST_CHECK sp_result sp_store_device_list(sp_store *s, sp_store_device_cb cb,
  */
 SP_MUST_CHECK sp_result sp_store_param_set(sp_store *s, const sp_level_ref *lvl,
     const char *name, sp_slice value, sp_access access);
+/*
+ * The checks sp_store_param_set makes (level key, name, value), without a
+ * store: restore validates a whole dump before it writes anything.
+ */
+SP_MUST_CHECK sp_result sp_store_param_check(const sp_level_ref *lvl,
+    const char *name, sp_slice value);
 /* SP_E_NOTFOUND if the name is not set at that level. */
 SP_MUST_CHECK sp_result sp_store_param_unset(sp_store *s,
     const sp_level_ref *lvl, const char *name);
