@@ -454,6 +454,7 @@ decode(rd *d, sp_slice line)
 		    "not a {\"sprov-dump\":%d,...} header)", SP_DUMP_VERSION);
 		goto out;
 	}
+	ENSURE(line.len > 0, SP_E_PARSE, "an empty line");
 	TRY(res);
 	TRY(kind_of(&d->o, &k));
 	d->r.kind = k;
