@@ -37,6 +37,12 @@ typedef struct sp_store_ops {
 	    const char *name);
 	sp_result (*params_level)(sp_store *s, const sp_level_ref *lvl,
 	    sp_params *out);
+	/* Whole-store operations (sprov db dump / restore). */
+	sp_result (*begin_read)(sp_store *s);
+	sp_result (*level_list)(sp_store *s, sp_store_level_cb cb, void *arg);
+	sp_result (*contact_list)(sp_store *s, sp_store_contact_cb cb, void *arg);
+	sp_result (*is_empty)(sp_store *s, bool *empty);
+	sp_result (*clear)(sp_store *s);
 } sp_store_ops;
 
 /* Every backend's handle starts with this. */
