@@ -21,12 +21,15 @@ static const char dump_help[] =
     "atomically with mode 0600 (it holds SIP passwords) and replaced if it\n"
     "exists; FILE - writes to standard output.\n"
     "\n"
+    "Options:\n"
     "  --store URI  the database (default $SPROV_STORE, else sqlite:sprov.db)\n"
     "\n"
     "Examples:\n"
-    "  sprov db dump backup.jsonl --store sqlite:/var/lib/sprov/sprov.db\n"
-    "  sprov db dump - --store sqlite:old.db | sprov db restore - --store sqlite:new.db\n"
-    "Exit status: 0 written, 1 error (FILE unchanged), 2 usage.\n";
+    "  sprov db dump backup.jsonl\n"
+    "  sprov db dump - --store sqlite:sprov.db | gzip >backup.jsonl.gz\n"
+    "\n"
+    "Exit status:\n"
+    "  1  the store could not be read or FILE not written (FILE is unchanged)\n";
 
 int
 sp_dbcli_dump(int argc, char **argv)
@@ -82,14 +85,18 @@ static const char restore_help[] =
     "anything is written (a bad line is reported as FILE:LINE), then written\n"
     "in one transaction: all or nothing.  FILE - reads standard input.\n"
     "\n"
+    "Options:\n"
     "  --force      replace the content of a store that is not empty\n"
     "  --store URI  the database (default $SPROV_STORE, else sqlite:sprov.db)\n"
     "\n"
     "Examples:\n"
-    "  sprov db init --store sqlite:new.db\n"
-    "  sprov db restore backup.jsonl --store sqlite:new.db\n"
-    "Exit status: 0 restored, 1 refused or failed (the store unchanged),\n"
-    "2 usage.\n";
+    "  sprov db init --store sqlite:new.db && \\\n"
+    "      sprov db restore backup.jsonl --store sqlite:new.db\n"
+    "  zcat backup.jsonl.gz | sprov db restore - --force --store sqlite:new.db\n"
+    "\n"
+    "Exit status:\n"
+    "  1  refused (a store that is not empty, a bad dump: FILE:LINE) or failed;\n"
+    "     the store is unchanged\n";
 
 int
 sp_dbcli_restore(int argc, char **argv)
