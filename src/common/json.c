@@ -4,6 +4,7 @@
  */
 #include "common/json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/text.h"
@@ -40,34 +41,20 @@ at(const jp *p, char c)
 	return p->i < p->in.len && p->in.p[p->i] == c;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits after "\u" at p->i. */
 static bool
 hex4(jp *p, unsigned *out)
 {
-	unsigned v = 0;
+	char h[5];
 
 	if (p->in.len - p->i < 4)
 		return false;
-	for (int k = 0; k < 4; k++) {
-		int h = hexval(p->in.p[p->i + (size_t)k]);
-		if (h < 0)
-			return false;
-		v = v << 4 | (unsigned)h;
-	}
+	memcpy(h, p->in.p + p->i, 4);
+	h[4] = '\0';
+	if (strspn(h, "0123456789abcdefABCDEF") != 4)
+		return false;
+	*out = (unsigned)strtoul(h, NULL, 16);
 	p->i += 4;
-	*out = v;
 	return true;
 }
 

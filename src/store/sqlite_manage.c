@@ -10,17 +10,27 @@
 
 #include "common/util.h"
 
-sp_result
-sq_begin(sp_store *base)
+/*
+ * An explicit transaction: BEGIN IMMEDIATE for writes (the write lock up
+ * front, so busy_timeout applies), plain BEGIN for a read snapshot (WAL
+ * gives the connection one snapshot from its first read).
+ */
+static sp_result
+tx_open(sq_store *s, const char *stmt)
 {
 	sp_result res = SP_OK;
-	sq_store *s = sq(base);
 
 	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
-	TRY(sq_exec(s, "BEGIN IMMEDIATE", "starting a transaction"));
+	TRY(sq_exec(s, stmt, "starting a transaction"));
 	s->in_tx = true;
 out:
 	return res;
+}
+
+sp_result
+sq_begin(sp_store *base)
+{
+	return tx_open(sq(base), "BEGIN IMMEDIATE");
 }
 
 sp_result
@@ -268,15 +278,7 @@ out:
 sp_result
 sq_begin_read(sp_store *base)
 {
-	sp_result res = SP_OK;
-	sq_store *s = sq(base);
-
-	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
-	/* Deferred: WAL gives this connection one snapshot from the first read. */
-	TRY(sq_exec(s, "BEGIN", "starting a transaction"));
-	s->in_tx = true;
-out:
-	return res;
+	return tx_open(sq(base), "BEGIN");
 }
 
 sp_result
