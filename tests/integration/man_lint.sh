@@ -127,6 +127,10 @@ man_examples "$T/sprov-ca.1" >"$T/ex.cut"
 grep -qxF -- "sprov ca issue vendor/ --mac 00:0e:08:aa:bb:cc --serial 88012BA01234 --product SPA2102 --out bundles/" "$T/ex.cut" ||
 	fail "a continued example is not joined: $(cat "$T/ex.cut")"
 
+sed '/^\.It Cm check-cert$/d' "$M/sprov-device.1" >"$T/sprov-device-exit.1"
+man_exit "$M/sprov-device.1" | grep -qw check-cert || fail "sprov-device.1: EXIT STATUS lacks check-cert"
+! man_exit "$T/sprov-device-exit.1" | grep -qw check-cert || fail "removing check-cert from EXIT STATUS went unnoticed"
+
 note "the group pages name every option of the group's own --help"
 for c in "" ca db "db devices" "db params" device; do
 	p=$(page_of "${c:-x}"); p=${p:-sprov.1}
