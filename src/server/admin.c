@@ -172,10 +172,10 @@ build_info(sp_buf *b)
 	TRY(fam(b, F_BUILD));
 	TRY(sp_buf_printf(b, "sprov_build_info{version=\"%s\"", SPROV_VERSION));
 	for (size_t i = 0; i < SP_LIBVERSIONS; i++) {
-		char q[96];
-		/* Library strings are not ours: keep them a valid label value. */
-		sp_quote_field(sp_slice_of(v[i].version), q, sizeof(q));
-		TRY(sp_buf_printf(b, ",%s=\"%s\"", v[i].name, q));
+		/* Library strings are not ours: escaped as a label value. */
+		TRY(sp_buf_printf(b, ",%s=\"", v[i].name));
+		TRY(sp_prom_label(b, sp_slice_of(v[i].version)));
+		TRY(sp_buf_append_str(b, "\""));
 	}
 	TRY(sp_buf_append_str(b, "} 1\n"));
 out:
