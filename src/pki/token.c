@@ -33,6 +33,8 @@
 
 #define KEY_ID_LEN 16
 #define QUOTE_MAX 160
+/* libp11 does not tell a wrong PIN from a locked one: one message for both. */
+#define LOGIN_REFUSED "login refused: wrong PIN, or the PIN is locked"
 
 bool
 sp_token_is_uri(const char *s)
@@ -232,8 +234,10 @@ raw_login(raw_module *m, P11KitUri *u, const char *uri, const char *module,
 	    p11_kit_strerror(rv));
 	m->session = true;
 	rv = m->f->C_Login(m->s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
-	ENSURE(rv == CKR_OK, rv == CKR_PIN_INCORRECT ? SP_E_VERIFY : SP_E_CRYPTO,
-	    "token '%s': login refused: %s", label, p11_kit_strerror(rv));
+	ENSURE(rv != CKR_PIN_INCORRECT && rv != CKR_PIN_LOCKED, SP_E_VERIFY,
+	    "token '%s': %s", label, LOGIN_REFUSED);
+	ENSURE(rv == CKR_OK, SP_E_CRYPTO, "token '%s': login refused: %s", label,
+	    p11_kit_strerror(rv));
 	m->logged_in = true;
 out:
 	free(slots);
@@ -562,8 +566,8 @@ sp_token_key_load(const char *module, const char *key_uri, const char *pin,
 	TRY(find_slot_locked(u, q, module, &slot));
 	if (PKCS11_is_logged_in(slot, 0, &in) != 0 || !in) {
 		ERR_clear_error();
-		ENSURE(PKCS11_login(slot, 0, pin) == 0, SP_E_VERIFY, "token '%s': login "
-		    "refused: wrong PIN, or the PIN is locked", slot->token->label);
+		ENSURE(PKCS11_login(slot, 0, pin) == 0, SP_E_VERIFY, "token '%s': %s",
+		    slot->token->label, LOGIN_REFUSED);
 	}
 	TRY(find_key_locked(slot, u, q, &key));
 	TRY_OSSL_PTR(pk, PKCS11_get_private_key(key), "token '%s': key '%s'",
