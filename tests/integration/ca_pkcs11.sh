@@ -8,14 +8,9 @@
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 mkdir "$T/w" && cd "$T/w"
 
-MODULE=/usr/lib/softhsm/libsofthsm2.so
-[ -r "$MODULE" ] || fail "SoftHSM2 is not installed (scripts/deps.sh installs softhsm2)"
-export SOFTHSM2_CONF="$T/softhsm2.conf"
-mkdir "$T/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/tokens" >"$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label vendor-ca --pin 2468 --so-pin 13579135 >/dev/null
-softhsm2-util --init-token --free --label spare --pin 2468 --so-pin 13579135 >/dev/null
+. "$SPROV_SRCDIR/tests/lib/softhsm.sh"
+softhsm_token vendor-ca 2468
+softhsm_token spare 2468
 URI='pkcs11:token=vendor-ca'
 
 # What a refusal must leave alone: files here and the token's objects

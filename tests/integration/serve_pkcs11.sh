@@ -7,13 +7,8 @@
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
 
 [ "${SPROV_TLS_BACKEND:-openssl}" = openssl ] || { echo "OpenSSL backend only"; finish; exit 0; }
-MODULE=/usr/lib/softhsm/libsofthsm2.so
-[ -r "$MODULE" ] || fail "SoftHSM2 is not installed (scripts/deps.sh installs softhsm2)"
-export SOFTHSM2_CONF="$T/softhsm2.conf"
-mkdir "$T/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$T/tokens" >"$SOFTHSM2_CONF"
-softhsm2-util --init-token --free --label srv-token --pin 4321 --so-pin 87654321 >/dev/null
+. "$SPROV_SRCDIR/tests/lib/softhsm.sh"
+softhsm_token srv-token 4321
 
 serve_pki
 serve_db
