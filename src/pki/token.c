@@ -122,10 +122,16 @@ uri_parse(const char *s, bool want_object, P11KitUri **out)
 	    p11_kit_uri_get_attribute(u, CKA_ID) != NULL;
 	if (want_object)
 		ENSURE(object, SP_E_PARSE, "'%s': names no key (object= or id=)", q);
-	else
+	else {
 		ENSURE(!object && p11_kit_uri_get_attribute(u, CKA_CLASS) == NULL,
 		    SP_E_PARSE, "'%s': names a token, not a key (no object=, id= or type=): "
 		    "sprov names the keys it makes", q);
+		ENSURE(p11_kit_uri_get_module_path(u) == NULL &&
+		    p11_kit_uri_get_module_name(u) == NULL &&
+		    p11_kit_uri_get_pin_source(u) == NULL, SP_E_PARSE, "'%s': give the "
+		    "module with --pkcs11-module and the PIN with --pin-file or %s, not in "
+		    "the URI", q, SP_TOKEN_PIN_ENV);
+	}
 	*out = u;
 	u = NULL;
 out:
@@ -382,27 +388,25 @@ out:
 
 /*
  * A module is initialised once per process (C_Initialize is process-wide),
- * so sprov keeps one libp11 context for as long as any token key lives: a
- * server reloading its key loads the new one before it frees the old.
+ * and libp11 caches each EVP_PKEY it hands out (a second load of the same
+ * key returns the same object) for as long as its slots live.  So sprov
+ * loads one module on first use and keeps it, with its slots, until the
+ * process ends: a key freed by the CA or by an old SSL_CTX after a reload
+ * never outlives the module that signs for it.
  */
 typedef struct loaded {
 	char *module;
 	PKCS11_CTX *ctx;
 	PKCS11_SLOT *slots;
 	unsigned nslots;
-	unsigned refs;
 } loaded;
 
 static pthread_mutex_t lmu = PTHREAD_MUTEX_INITIALIZER;
 static loaded lmod;
-static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
-static int idx = -1;
 
 static void
-lmod_drop_locked(void)
+lmod_free_locked(void)
 {
-	if (lmod.refs > 0 && --lmod.refs > 0)
-		return;
 	if (lmod.slots)
 		PKCS11_release_all_slots(lmod.ctx, lmod.slots, lmod.nslots);
 	if (lmod.ctx) {
@@ -413,48 +417,28 @@ lmod_drop_locked(void)
 	memset(&lmod, 0, sizeof(lmod));
 }
 
-static void
-key_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int i, long argl, void *argp)
-{
-	if (ptr == NULL)
-		return;
-	pthread_mutex_lock(&lmu);
-	lmod_drop_locked();
-	pthread_mutex_unlock(&lmu);
-}
-
-static void
-idx_init(void)
-{
-	idx = EVP_PKEY_get_ex_new_index(0, NULL, NULL, NULL, key_gone);
-}
-
-/* Take a reference on the loaded module, loading it first if need be. */
+/* The loaded module, loading it first if need be. */
 static sp_result
 lmod_get_locked(const char *module)
 {
 	sp_result res = SP_OK;
 
-	if (lmod.refs > 0) {
+	if (lmod.ctx != NULL) {
 		ENSURE(strcmp(lmod.module, module) == 0, SP_E_STATE, "PKCS#11 module %s: "
 		    "%s is already in use in this process", module, lmod.module);
-		lmod.refs++;
 		goto out;
 	}
 	ENSURE(access(module, R_OK) == 0, SP_E_NOTFOUND, "PKCS#11 module %s: %s", module,
 	    strerror(errno));
 	TRY_ALLOC(lmod.module, strdup(module));
 	TRY_OSSL_PTR(lmod.ctx, PKCS11_CTX_new(), "PKCS#11 context");
-	lmod.refs = 1;
 	ENSURE(PKCS11_CTX_load(lmod.ctx, module) == 0, SP_E_IO,
 	    "PKCS#11 module %s: cannot load it", module);
 	ENSURE(PKCS11_enumerate_slots(lmod.ctx, &lmod.slots, &lmod.nslots) == 0,
 	    SP_E_CRYPTO, "PKCS#11 module %s: cannot list its slots", module);
 out:
-	if (sp_failed(res) && lmod.refs <= 1) {
-		lmod.refs = 1;
-		lmod_drop_locked();
-	}
+	if (sp_failed(res))
+		lmod_free_locked();
 	return res;
 }
 
@@ -538,7 +522,7 @@ sp_token_key_load(const char *module, const char *key_uri, const char *pin,
 	PKCS11_KEY *key = NULL;
 	EVP_PKEY *pk = NULL;
 	sp_buf pinb;
-	bool ref = false, locked = false;
+	bool locked = false;
 	char q[QUOTE_MAX];
 	const char *src;
 	int in = 0;
@@ -558,11 +542,9 @@ sp_token_key_load(const char *module, const char *key_uri, const char *pin,
 		TRY(sp_token_pin(src, &pinb));
 		pin = pinb.p;
 	}
-	TRY_OSSL(pthread_once(&idx_once, idx_init) == 0 && idx >= 0, "EVP_PKEY ex_data");
 	pthread_mutex_lock(&lmu);
 	locked = true;
 	TRY(lmod_get_locked(module));
-	ref = true;
 	TRY(find_slot_locked(u, q, module, &slot));
 	if (PKCS11_is_logged_in(slot, 0, &in) != 0 || !in) {
 		ERR_clear_error();
@@ -572,14 +554,8 @@ sp_token_key_load(const char *module, const char *key_uri, const char *pin,
 	TRY(find_key_locked(slot, u, q, &key));
 	TRY_OSSL_PTR(pk, PKCS11_get_private_key(key), "token '%s': key '%s'",
 	    slot->token->label, q);
-	TRY_OSSL(EVP_PKEY_set_ex_data(pk, idx, &lmod), "EVP_PKEY ex_data");
-	ref = false; /* the EVP_PKEY holds it now */
 	*out = pk;
-	pk = NULL;
 out:
-	EVP_PKEY_free(pk);
-	if (ref)
-		lmod_drop_locked();
 	if (locked)
 		pthread_mutex_unlock(&lmu);
 	ERR_clear_error();

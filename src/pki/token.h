@@ -46,7 +46,7 @@ typedef struct sp_token_keyspec {
 
 /*
  * Generate n key pairs inside the token that token_uri names (a URI with
- * token attributes only): private halves CKA_TOKEN, CKA_PRIVATE,
+ * token attributes only, no module-path or pin-source): private halves CKA_TOKEN, CKA_PRIVATE,
  * CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN.  Nothing is generated if the
  * module cannot be loaded, no token matches, the PIN is refused or an object
  * with one of the labels exists; if a later pair fails, the earlier ones are
@@ -58,9 +58,10 @@ SP_MUST_CHECK sp_result sp_token_keygen(const char *module, const char *token_ur
 
 /*
  * The private key that key_uri names (token attributes and object= or id=),
- * as an EVP_PKEY that signs inside the token; the token stays open as long
- * as the EVP_PKEY lives.  module NULL: the URI's module-path, else the p11-kit
- * proxy.  pin NULL: the URI's pin-source file, else $SPROV_PKCS11_PIN.
+ * as an EVP_PKEY that signs inside the token.  The module stays loaded and
+ * logged in until the process ends (one module per process; another is
+ * refused).  module NULL: the URI's module-path, else the p11-kit proxy.
+ * pin NULL: the URI's pin-source file, else $SPROV_PKCS11_PIN.
  */
 SP_MUST_CHECK sp_result sp_token_key_load(const char *module, const char *key_uri,
     const char *pin, EVP_PKEY **out);

@@ -155,6 +155,12 @@ test_uri_refused(void **state)
 	r = sp_token_keygen("/nonexistent.so", "pkcs11:token=t;id=%01", "1", &spec, 1, uris);
 	assert_int_equal(r.code, SP_E_PARSE);
 	assert_null(uris[0]);
+	r = sp_token_keygen("/nonexistent.so", "pkcs11:token=t?module-path=/x.so", "1", &spec,
+	    1, uris);
+	assert_int_equal(r.code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "'pkcs11:token=t?module-path=/x.so': give the "
+	    "module with --pkcs11-module and the PIN with --pin-file or SPROV_PKCS11_PIN, "
+	    "not in the URI");
 	spec.type = SP_KEY_RSA_2048;
 	r = sp_token_keygen("/nonexistent.so", "pkcs11:token=t", "1", &spec, 1, uris);
 	assert_int_equal(r.code, SP_E_POLICY);
