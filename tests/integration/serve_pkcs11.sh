@@ -2,11 +2,11 @@
 # sprov serve --key 'pkcs11:...': the server's TLS key lives in a PKCS#11
 # token (SoftHSM2 here) and never in a file; a device fetches its profile
 # (200) over mutual TLS.  A wrong PIN, a token that does not exist and a PIN
-# in the URI stop the start with one line naming what is wrong.
+# in the URI stop the start with one line naming what is wrong.  OpenSSL
+# backend; the GnuTLS one refuses such a key at start.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
 
-[ "${SPROV_TLS_BACKEND:-openssl}" = openssl ] || { echo "OpenSSL backend only"; finish; exit 0; }
 . "$SPROV_SRCDIR/tests/lib/softhsm.sh"
 softhsm_token srv-token 4321
 
@@ -28,8 +28,18 @@ unset GNUTLS_PIN
 # serve_start passes the file key; the token key replaces it (last one wins).
 KEY="pkcs11:token=srv-token;object=tls;type=private?module-path=$MODULE"
 
-note "a device fetches its profile from a server whose key is in the token"
 export SPROV_PKCS11_PIN=4321
+if [ "${SPROV_TLS_BACKEND:-openssl}" = gnutls ]; then
+	# XXX: the GnuTLS backend hands the URI to GnuTLS, which asks for a PIN
+	# it is never given: refused at start, naming the key.
+	note "GnuTLS backend: a token key is refused at start, naming it"
+	expect_rc 1 "$SPROV" serve --check-config --listen 127.0.0.1:1 --cert "$T/tok.crt" \
+		--client-ca "$T/ca/device-ca.crt" --key "$KEY"
+	expect_err_contains "sprov serve: TLS: server certificate $T/tok.crt / key $KEY: "
+	finish
+	exit 0
+fi
+note "a device fetches its profile from a server whose key is in the token"
 serve_start --cert "$T/tok.crt" --key "$KEY"
 get "$DEV_A" /profiles/000e08aaaa01.xml
 expect_code 200
