@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
@@ -195,10 +196,19 @@ token_keygen(const sp_ca_token *tok, sp_buf *pin, char module[PATH_MAX], char *u
 		{ SP_CA_TOKEN_DEVICE_LABEL, SP_KEY_EC_P256 },
 	};
 	const char *m = tok->module ? tok->module : SP_TOKEN_MODULE_DEFAULT;
+	char cwd[PATH_MAX] = "";
 
-	/* Later commands run from anywhere: keep the module's absolute path. */
-	if (realpath(m, module) == NULL)
-		TRY(sp_error(SP_E_NOTFOUND, "PKCS#11 module %s: %s", m, strerror(errno)));
+	/*
+	 * Later commands run from anywhere: keep an absolute path, but not
+	 * realpath's, which would pin the versioned file behind a symlink such
+	 * as p11-kit-proxy.so and break on the next library upgrade.
+	 */
+	ENSURE(access(m, R_OK) == 0, SP_E_NOTFOUND, "PKCS#11 module %s: %s", m,
+	    strerror(errno));
+	if (m[0] != '/')
+		ENSURE(getcwd(cwd, sizeof(cwd)) != NULL, SP_E_IO, "getcwd: %s", strerror(errno));
+	ENSURE((size_t)snprintf(module, PATH_MAX, "%s%s%s", cwd, cwd[0] ? "/" : "", m) <
+	    PATH_MAX, SP_E_LIMIT, "PKCS#11 module %s: path too long", m);
 	TRY(sp_token_pin(tok->pin_file, pin));
 	TRY(sp_token_keygen(module, tok->uri, pin->p, specs, 2, uris));
 out:

@@ -32,7 +32,7 @@ note "init refusals before the CA exists: nothing in DIR, nothing in the token"
 SPROV_PKCS11_PIN=1111 refused 1 "sprov ca init: token 'vendor-ca': login refused: wrong PIN, or the PIN is locked" \
 	"$SPROV" ca init ca --pkcs11 "$URI" --pkcs11-module "$MODULE"
 [ ! -e ca ] || fail "a wrong PIN created DIR"
-SPROV_PKCS11_PIN=2468 refused 1 "sprov ca init: no token matches 'pkcs11:token=nope' in PKCS#11 module $(realpath "$MODULE")" \
+SPROV_PKCS11_PIN=2468 refused 1 "sprov ca init: no token matches 'pkcs11:token=nope' in PKCS#11 module $MODULE" \
 	"$SPROV" ca init ca --pkcs11 'pkcs11:token=nope' --pkcs11-module "$MODULE"
 SPROV_PKCS11_PIN=2468 refused 1 "sprov ca init: PKCS#11 module $T/none.so: No such file or directory" \
 	"$SPROV" ca init ca --pkcs11 "$URI" --pkcs11-module "$T/none.so"
@@ -62,7 +62,7 @@ expect_rc 0 "$SPROV" ca init ca --org "Token Phones" --pkcs11 "$URI" --pkcs11-mo
 [ "$(find "$T/tokens" -name '*.object' ! -name token.object | wc -l)" = 4 ] || fail "not two key pairs in the token"
 [ "$(sqlite3 ca/ca.db "select value from meta where key='pkcs11_server_key'")" = \
 	"pkcs11:token=vendor-ca;object=sprov-server-ca;type=private" ] || fail "server key URI"
-[ "$(sqlite3 ca/ca.db "select value from meta where key='pkcs11_module'")" = "$(realpath "$MODULE")" ] ||
+[ "$(sqlite3 ca/ca.db "select value from meta where key='pkcs11_module'")" = "$MODULE" ] ||
 	fail "module path not kept"
 GNUTLS_PIN=2468 p11tool --provider "$MODULE" --login --list-privkeys "$URI" >keys.txt 2>/dev/null
 [ "$(grep -c 'Label: sprov-server-ca' keys.txt)" = 1 ] || fail "no server CA key in the token"
