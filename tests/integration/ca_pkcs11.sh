@@ -131,4 +131,13 @@ refused 2 "sprov ca crl: the token needs a PIN: set SPROV_PKCS11_PIN or give --p
 	"$SPROV" ca crl ca --ca device -o x.crl
 [ "$(sqlite3 ca/ca.db "select value from meta where key='crl_number_device'" 2>/dev/null)" != 2 ] ||
 	fail "a refused crl burnt a CRL number"
+
+note "without --pkcs11-module: the p11-kit proxy (SoftHSM2 registers itself with p11-kit)"
+export SPROV_PKCS11_PIN=2468
+expect_rc 0 "$SPROV" ca init ca3 --pkcs11 'pkcs11:token=spare'
+[ "$(sqlite3 ca3/ca.db "select value from meta where key='pkcs11_module'")" = \
+	/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so ] || fail "default module not kept"
+expect_rc 0 "$SPROV" ca issue ca3 --mac 000e08bb0001 --out bundles3
+openssl verify -CAfile ca3/device-ca.crt bundles3/000e08bb0001/client.crt >/dev/null ||
+	fail "a device of the proxy CA does not verify"
 finish
