@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
@@ -17,6 +18,7 @@
 #include "common/util.h"
 #include "identity/cn.h"
 #include "identity/mac.h"
+#include "pki/token.h"
 #include "profile/url.h"
 
 sp_result
@@ -56,21 +58,55 @@ out:
 	return res;
 }
 
-sp_result
-sp_ca_load_root(const char *dir, bool device, X509 **cert, EVP_PKEY **key)
+/* The URI of a root's key in a token and its module; uri "" if the key is a file. */
+static sp_result
+token_ref(sp_cadb *db, bool device, char uri[SP_TOKEN_URI_MAX + 1],
+    char module[PATH_MAX])
 {
 	sp_result res = SP_OK;
-	char p[PATH_MAX];
+
+	res = sp_cadb_meta_get(db, device ? SP_CA_META_DEVICE_KEY : SP_CA_META_SERVER_KEY,
+	    uri, SP_TOKEN_URI_MAX + 1);
+	if (res.code == SP_E_NOTFOUND) {
+		sp_error_clear();
+		uri[0] = '\0';
+		res = SP_OK;
+		goto out;
+	}
+	TRY(res);
+	TRY(sp_cadb_meta_get(db, SP_CA_META_MODULE, module, PATH_MAX));
+out:
+	return res;
+}
+
+sp_result
+sp_ca_load_root(const char *dir, sp_cadb *db, bool device, const char *pin_file,
+    X509 **cert, EVP_PKEY **key)
+{
+	sp_result res = SP_OK;
+	char p[PATH_MAX], uri[SP_TOKEN_URI_MAX + 1], module[PATH_MAX];
+	const char *what = p;
+	sp_buf pin;
 
 	*cert = NULL;
 	*key = NULL;
+	sp_buf_init_secret(&pin, 0);
 	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_CRT : SP_CA_SERVER_CRT, p, sizeof(p)));
 	TRY(sp_cert_load(p, cert));
-	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p, sizeof(p)));
-	TRY(sp_key_load(p, key));
+	TRY(token_ref(db, device, uri, module));
+	if (uri[0] != '\0') {
+		TRY(sp_token_pin(pin_file, &pin));
+		TRY(sp_token_key_load(module, uri, pin.p, key));
+		what = uri;
+	} else {
+		TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p,
+		    sizeof(p)));
+		TRY(sp_key_load(p, key));
+	}
 	ENSURE(X509_check_private_key(*cert, *key) == 1, SP_E_CRYPTO,
-	    "%s does not match its certificate", p);
+	    "%s does not match its certificate", what);
 out:
+	sp_buf_free_secret(&pin);
 	if (sp_failed(res)) {
 		X509_free(*cert);
 		EVP_PKEY_free(*key);
@@ -105,8 +141,13 @@ out:
 	return res;
 }
 
+/*
+ * One root: a fresh key written to DIR, or (key_uri not NULL) the token key
+ * that sp_token_keygen made, which never leaves the token.
+ */
 static sp_result
-make_root(const char *dir, bool device, const char *org)
+make_root(const char *dir, bool device, const char *org, const char *key_uri,
+    const char *module, const char *pin)
 {
 	sp_result res = SP_OK;
 	EVP_PKEY *key = NULL;
@@ -118,13 +159,19 @@ make_root(const char *dir, bool device, const char *org)
 	sp_buf_init(&kp, SP_PEM_MAX);
 	sp_buf_init(&cp, SP_PEM_MAX);
 	snprintf(cn, sizeof(cn), "%s %s CA", org, device ? "Device" : "Server");
-	TRY(sp_key_gen(device ? SP_KEY_EC_P256 : SP_KEY_EC_P384, &key));
+	if (key_uri != NULL)
+		TRY(sp_token_key_load(module, key_uri, pin, &key));
+	else
+		TRY(sp_key_gen(device ? SP_KEY_EC_P256 : SP_KEY_EC_P384, &key));
 	TRY(sp_serial_new(serial));
 	TRY(sp_cert_make_root(key, org, cn, serial, &cert));
-	TRY(sp_key_pem(key, &kp));
 	TRY(sp_cert_pem(cert, &cp));
-	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p, sizeof(p)));
-	TRY(sp_write_file(p, kp.p, kp.len, 0600, SP_WRITE_EXCL));
+	if (key_uri == NULL) {
+		TRY(sp_key_pem(key, &kp));
+		TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p,
+		    sizeof(p)));
+		TRY(sp_write_file(p, kp.p, kp.len, 0600, SP_WRITE_EXCL));
+	}
 	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_CRT : SP_CA_SERVER_CRT, p, sizeof(p)));
 	TRY(sp_write_file(p, cp.p, cp.len, 0644, SP_WRITE_EXCL));
 out:
@@ -132,6 +179,39 @@ out:
 	sp_buf_free(&cp);
 	X509_free(cert);
 	EVP_PKEY_free(key);
+	return res;
+}
+
+/*
+ * Make both roots' keys in the token before DIR is touched: a wrong PIN, a
+ * missing module or token, or a token that already holds sprov's labels
+ * stops `ca init` with nothing written.
+ */
+static sp_result
+token_keygen(const sp_ca_token *tok, sp_buf *pin, char module[PATH_MAX], char *uris[2])
+{
+	sp_result res = SP_OK;
+	static const sp_token_keyspec specs[2] = {
+		{ SP_CA_TOKEN_SERVER_LABEL, SP_KEY_EC_P384 },
+		{ SP_CA_TOKEN_DEVICE_LABEL, SP_KEY_EC_P256 },
+	};
+	const char *m = tok->module ? tok->module : SP_TOKEN_MODULE_DEFAULT;
+	char cwd[PATH_MAX] = "";
+
+	/*
+	 * Later commands run from anywhere: keep an absolute path, but not
+	 * realpath's, which would pin the versioned file behind a symlink such
+	 * as p11-kit-proxy.so and break on the next library upgrade.
+	 */
+	ENSURE(access(m, R_OK) == 0, SP_E_NOTFOUND, "PKCS#11 module %s: %s", m,
+	    strerror(errno));
+	if (m[0] != '/')
+		ENSURE(getcwd(cwd, sizeof(cwd)) != NULL, SP_E_IO, "getcwd: %s", strerror(errno));
+	ENSURE((size_t)snprintf(module, PATH_MAX, "%s%s%s", cwd, cwd[0] ? "/" : "", m) <
+	    PATH_MAX, SP_E_LIMIT, "PKCS#11 module %s: path too long", m);
+	TRY(sp_token_pin(tok->pin_file, pin));
+	TRY(sp_token_keygen(module, tok->uri, pin->p, specs, 2, uris));
+out:
 	return res;
 }
 
@@ -242,41 +322,54 @@ out:
 
 sp_result
 sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t ndomains,
-    const char *crl_url)
+    const char *crl_url, const sp_ca_token *tok)
 {
 	sp_result res = SP_OK;
 	sp_cadb *db = NULL;
 	bool absent;
-	char p[PATH_MAX];
+	char p[PATH_MAX], module[PATH_MAX] = "";
+	char *uris[2] = { NULL, NULL };
+	sp_buf pin;
 
+	sp_buf_init_secret(&pin, 0);
 	TRY(check_org(org));
 	for (size_t i = 0; i < ndomains; i++)
 		TRY(check_domain(domains[i]));
 	if (crl_url != NULL)
 		TRY(sp_ca_crl_url_check(crl_url));
 	TRY(dir_empty_or_absent(dir, &absent));
+	if (tok != NULL)
+		TRY(token_keygen(tok, &pin, module, uris));
 	if (absent)
 		ENSURE(mkdir(dir, 0700) == 0, SP_E_IO, "%s: mkdir: %s", dir, strerror(errno));
 	else
 		ENSURE(chmod(dir, 0700) == 0, SP_E_IO, "%s: chmod: %s", dir, strerror(errno));
-	TRY(make_root(dir, false, org));
-	TRY(make_root(dir, true, org));
+	TRY(make_root(dir, false, org, uris[0], module, pin.p));
+	TRY(make_root(dir, true, org, uris[1], module, pin.p));
 	/* The database comes last: its presence means the CA is complete. */
 	TRY(sp_ca_path(dir, SP_CA_DB, p, sizeof(p)));
 	TRY(sp_cadb_create(p, org));
-	if (ndomains || crl_url != NULL) {
+	if (ndomains || crl_url != NULL || tok != NULL) {
 		TRY(sp_cadb_open(p, &db));
 		TRY(sp_cadb_begin(db));
 		for (size_t i = 0; i < ndomains; i++)
 			TRY(sp_cadb_domain_add(db, domains[i]));
 		if (crl_url != NULL)
 			TRY(sp_cadb_meta_set(db, CRL_URL_META, crl_url));
+		if (tok != NULL) {
+			TRY(sp_cadb_meta_set(db, SP_CA_META_SERVER_KEY, uris[0]));
+			TRY(sp_cadb_meta_set(db, SP_CA_META_DEVICE_KEY, uris[1]));
+			TRY(sp_cadb_meta_set(db, SP_CA_META_MODULE, module));
+		}
 		TRY(sp_cadb_commit(db));
 	}
 	TRY(sp_fsync_dir(dir));
 out:
 	sp_cadb_rollback(db);
 	sp_cadb_close(db);
+	sp_buf_free_secret(&pin);
+	free(uris[0]);
+	free(uris[1]);
 	return res;
 }
 
@@ -292,7 +385,7 @@ days_to_not_after(int64_t now, int64_t days)
 
 sp_result
 sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t days,
-    bool force, FILE *report)
+    bool force, const char *pin_file, FILE *report)
 {
 	sp_result res = SP_OK;
 	sp_cadb *db = NULL;
@@ -320,7 +413,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	/* Refuse before anything is recorded: a signed but unwritable cert helps no one. */
 	ENSURE(force || !sp_file_exists(out_path), SP_E_EXISTS,
 	    "%s: file exists (use --force to replace it)", out_path);
-	TRY(sp_ca_load_root(dir, false, &ca, &ca_key));
+	TRY(sp_ca_load_root(dir, db, false, pin_file, &ca, &ca_key));
 	TRY_ALLOC(row, calloc(1, sizeof(*row)));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_serial_new(serial));
@@ -440,7 +533,7 @@ out:
 
 sp_result
 sp_ca_crl(const char *dir, bool device, const char *out_path, int64_t next_days,
-    FILE *report)
+    const char *pin_file, FILE *report)
 {
 	sp_result res = SP_OK;
 	sp_cadb *db = NULL;
@@ -459,7 +552,7 @@ sp_ca_crl(const char *dir, bool device, const char *out_path, int64_t next_days,
 		out_path = def;
 	}
 	TRY(open_db(dir, &db));
-	TRY(sp_ca_load_root(dir, device, &ca, &ca_key));
+	TRY(sp_ca_load_root(dir, db, device, pin_file, &ca, &ca_key));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_cadb_next_crl_number(db, which, &number));
 	TRY(sp_cadb_each(db, which, true, crl_collect, &acc));

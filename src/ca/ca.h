@@ -43,8 +43,27 @@
 #define SP_CSV_MAX (64 * 1024 * 1024)
 #define SP_ISSUE_DEVICES_MAX 10000000
 
+/*
+ * CA keys in a PKCS#11 token instead of DIR/\*-ca.key: `ca init --pkcs11`
+ * generates them there (objects SP_CA_TOKEN_SERVER_LABEL and
+ * SP_CA_TOKEN_DEVICE_LABEL) and ca.db keeps their URIs and the module path
+ * (meta SP_CA_META_*), so later commands need only the PIN.
+ */
+#define SP_CA_TOKEN_SERVER_LABEL "sprov-server-ca"
+#define SP_CA_TOKEN_DEVICE_LABEL "sprov-device-ca"
+#define SP_CA_META_SERVER_KEY "pkcs11_server_key"
+#define SP_CA_META_DEVICE_KEY "pkcs11_device_key"
+#define SP_CA_META_MODULE "pkcs11_module"
+typedef struct sp_ca_token {
+	const char *uri;       /* pkcs11:token=LABEL (token attributes only) */
+	const char *module;    /* NULL: the p11-kit proxy */
+	const char *pin_file;  /* NULL: $SPROV_PKCS11_PIN */
+} sp_ca_token;
+
+/* tok NULL: keys in DIR as files. */
 SP_MUST_CHECK sp_result sp_ca_init(const char *dir, const char *org,
-    const char *const *domains, size_t ndomains, const char *crl_url);
+    const char *const *domains, size_t ndomains, const char *crl_url,
+    const sp_ca_token *tok);
 
 /*
  * A --crl-url base: http or https, a host, a path ending in '/', no query,
@@ -55,14 +74,15 @@ SP_MUST_CHECK sp_result sp_ca_crl_url_check(const char *url);
 /* `sprov ca set DIR --crl-url URL` ("" removes it); reports the setting. */
 SP_MUST_CHECK sp_result sp_ca_set_crl_url(const char *dir, const char *url, FILE *report);
 
+/* pin_file: a token CA's PIN file (NULL: $SPROV_PKCS11_PIN); unused for file keys. */
 SP_MUST_CHECK sp_result sp_ca_sign(const char *dir, const char *csr_path,
-    const char *out_path, int64_t days, bool force, FILE *report);
+    const char *out_path, int64_t days, bool force, const char *pin_file, FILE *report);
 
 SP_MUST_CHECK sp_result sp_ca_revoke(const char *dir, const char *serial_hex,
     const char *mac, int reason, FILE *report);
 
 SP_MUST_CHECK sp_result sp_ca_crl(const char *dir, bool device, const char *out_path,
-    int64_t next_days, FILE *report);
+    int64_t next_days, const char *pin_file, FILE *report);
 
 SP_MUST_CHECK sp_result sp_ca_list(const char *dir, bool json, bool revoked_only,
     FILE *out);
@@ -82,6 +102,7 @@ typedef struct sp_issue_opts {
 	bool reissue;
 	sp_key_type key_type;
 	bool progress_bar;     /* stderr is a terminal */
+	const char *pin_file;  /* a token CA's PIN file (NULL: $SPROV_PKCS11_PIN) */
 } sp_issue_opts;
 
 /* Exit-status-relevant outcome: refused > 0 means some device was refused. */
@@ -95,8 +116,9 @@ SP_MUST_CHECK sp_result sp_ca_issue(const sp_issue_opts *o, FILE *report,
 /* Helpers shared by ca.c and issue.c. */
 SP_MUST_CHECK sp_result sp_ca_path(const char *dir, const char *file, char *out,
     size_t outsz);
-SP_MUST_CHECK sp_result sp_ca_load_root(const char *dir, bool device, X509 **cert,
-    EVP_PKEY **key);
+/* A root's certificate and key: DIR's key file, or the token key that db names. */
+SP_MUST_CHECK sp_result sp_ca_load_root(const char *dir, sp_cadb *db, bool device,
+    const char *pin_file, X509 **cert, EVP_PKEY **key);
 /* The CRL distribution point for the device or server CA's certificates; "" if none. */
 SP_MUST_CHECK sp_result sp_ca_crl_dp(sp_cadb *db, bool device, char out[SP_CA_CRL_DP_MAX]);
 void sp_ca_fmt_time(int64_t t, char out[32]);

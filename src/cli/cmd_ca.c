@@ -13,12 +13,15 @@
 
 static const char init_help[] =
     "usage: sprov ca init DIR [--org NAME] [--allow-domain D]... [--crl-url BASE]\n"
+    "                     [--pkcs11 URI [--pkcs11-module PATH] [--pin-file FILE]]\n"
     "\n"
     "Create a CA in DIR (which must be absent or empty): two independent roots,\n"
     "the server CA (signs provisioning servers: server-ca.crt/.key, EC P-384) and\n"
     "the device CA (signs device client certificates: device-ca.crt/.key, EC\n"
     "P-256), both valid until 9999-12-31 like the device certificates they\n"
     "anchor, and the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
+    "With --pkcs11 the keys are made inside a token instead, e.g.\n"
+    "  SPROV_PKCS11_PIN=... sprov ca init vendor/ --pkcs11 'pkcs11:token=vendor-ca'\n"
     "\n"
     "Options:\n"
     "  --org NAME        organisation in the roots and in sprov-style device\n"
@@ -27,6 +30,14 @@ static const char init_help[] =
     "                    (repeatable; see `sprov ca policy`)\n"
     "  --crl-url BASE    certificates carry a CRL distribution point: BASE\n"
     "                    server-ca.crl or BASE device-ca.crl (see `sprov ca set`)\n"
+    "  --pkcs11 URI      generate both keys inside the PKCS#11 token that URI\n"
+    "                    names (RFC 7512, e.g. 'pkcs11:token=vendor-ca'), as\n"
+    "                    objects sprov-server-ca and sprov-device-ca that never\n"
+    "                    leave it; DIR holds no key file, ca.db names the keys\n"
+    "  --pkcs11-module PATH  the token's PKCS#11 module (default: the p11-kit\n"
+    "                    proxy); kept in ca.db for later commands\n"
+    "  --pin-file FILE   the token's PIN (mode 0600); default $SPROV_PKCS11_PIN.\n"
+    "                    `ca sign`, `ca issue` and `ca crl` take it too\n"
     "\n"
     "Examples:\n"
     "  sprov ca init vendor/ --org \"Acme Phones\" --allow-domain telco.net\n";
@@ -38,10 +49,14 @@ ca_init(int argc, char **argv)
 		{ "org", required_argument, NULL, 'O' },
 		{ "allow-domain", required_argument, NULL, 'a' },
 		{ "crl-url", required_argument, NULL, 'u' },
+		{ "pkcs11", required_argument, NULL, 'P' },
+		{ "pkcs11-module", required_argument, NULL, 'M' },
+		{ "pin-file", required_argument, NULL, 'F' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
 	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS], *crl_url = NULL;
+	sp_ca_token tok = { 0 };
 	size_t nd = 0;
 	int c, dlen;
 	sp_result res;
@@ -56,13 +71,18 @@ ca_init(int argc, char **argv)
 			domains[nd++] = opt.arg;
 			break;
 		case 'u': crl_url = opt.arg; break;
+		case 'P': tok.uri = opt.arg; break;
+		case 'M': tok.module = opt.arg; break;
+		case 'F': tok.pin_file = opt.arg; break;
 		}
 	}
 	if (c < 0)
 		return opt.rc;
 	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca init", "expected one DIR");
-	res = sp_ca_init(argv[opt.ind], org, domains, nd, crl_url);
+	if (tok.uri == NULL && (tok.module || tok.pin_file))
+		return sp_cli_usage("ca init", "--pkcs11-module and --pin-file go with --pkcs11");
+	res = sp_ca_init(argv[opt.ind], org, domains, nd, crl_url, tok.uri ? &tok : NULL);
 	if (sp_failed(res))
 		return sp_cli_fail("ca init", res);
 	/* `ca init vendor/` names vendor/server-ca.crt, not vendor//server-ca.crt. */
@@ -80,6 +100,7 @@ ca_init(int argc, char **argv)
 
 static const char sign_help[] =
     "usage: sprov ca sign DIR CSR [-o provserver.crt] [--days N] [--force]\n"
+    "                     [--pin-file FILE]\n"
     "\n"
     "Sign a provisioning server's CSR (PEM or DER, from `sprov req` or\n"
     "`openssl req`) with the server CA.  The CSR must carry a valid self-\n"
@@ -94,6 +115,7 @@ static const char sign_help[] =
     "  -o, --out FILE  where to write the certificate (default provserver.crt)\n"
     "  --days N        validity in days (default 397)\n"
     "  --force         replace an existing output file\n"
+    "  --pin-file FILE the PIN of a CA in a token (default $SPROV_PKCS11_PIN)\n"
     "\n"
     "Examples:\n"
     "  sprov ca sign vendor/ provserver.csr -o provserver.crt\n"
@@ -106,10 +128,11 @@ ca_sign(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "pin-file", required_argument, NULL, 'F' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *out = "provserver.crt";
+	const char *out = "provserver.crt", *pin_file = NULL;
 	int64_t days = SP_SIGN_DAYS_DEFAULT;
 	bool force = false;
 	int c;
@@ -124,13 +147,15 @@ ca_sign(int argc, char **argv)
 				return opt.rc;
 			break;
 		case 'f': force = true; break;
+		case 'F': pin_file = opt.arg; break;
 		}
 	}
 	if (c < 0)
 		return opt.rc;
 	if (argc - opt.ind != 2)
 		return sp_cli_usage("ca sign", "expected DIR and CSR");
-	res = sp_ca_sign(argv[opt.ind], argv[opt.ind + 1], out, days, force, stdout);
+	res = sp_ca_sign(argv[opt.ind], argv[opt.ind + 1], out, days, force, pin_file,
+	    stdout);
 	return sp_failed(res) ? sp_cli_fail("ca sign", res) : SP_EXIT_OK;
 }
 
@@ -139,7 +164,7 @@ ca_sign(int argc, char **argv)
 static const char issue_help[] =
     "usage: sprov ca issue DIR (--mac MAC [--serial SN] [--product PN] | --csv FILE)\n"
     "                      [--subject-style sprov|spa] [--days N] [--reissue]\n"
-    "                      [--key-type TYPE] --out OUTDIR\n"
+    "                      [--key-type TYPE] [--pin-file FILE] --out OUTDIR\n"
     "\n"
     "Issue device identities from the device CA.  Each device gets a fresh key\n"
     "(EC P-256 by default), a client certificate (EKU clientAuth, notAfter\n"
@@ -175,6 +200,7 @@ static const char issue_help[] =
     "  -o, --out OUTDIR       where the bundles go (required)\n"
     "  --days N               validity in days instead of 99991231235959Z\n"
     "  --key-type TYPE        ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096\n"
+    "  --pin-file FILE        the PIN of a CA in a token (default $SPROV_PKCS11_PIN)\n"
     "\n"
     "Examples:\n"
     "  sprov ca issue vendor/ --mac 00:0e:08:aa:bb:cc --serial 88012BA01234 \\\n"
@@ -199,6 +225,7 @@ ca_issue(int argc, char **argv)
 		{ "reissue", no_argument, NULL, 'r' },
 		{ "key-type", required_argument, NULL, 't' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "pin-file", required_argument, NULL, 'F' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
@@ -233,6 +260,7 @@ ca_issue(int argc, char **argv)
 				return sp_cli_usage("ca issue", "%s", sp_errmsg());
 			break;
 		case 'o': o.outdir = opt.arg; break;
+		case 'F': o.pin_file = opt.arg; break;
 		}
 	}
 	if (c < 0)
@@ -311,6 +339,7 @@ ca_revoke(int argc, char **argv)
 
 static const char crl_help[] =
     "usage: sprov ca crl DIR --ca device|server [-o|--out FILE] [--next-update-days N]\n"
+    "                    [--pin-file FILE]\n"
     "\n"
     "Write a CRL of the chosen CA listing its revoked certificates, with a CRL\n"
     "number that only ever increases (kept in ca.db).  nextUpdate defaults to 30\n"
@@ -322,6 +351,7 @@ static const char crl_help[] =
     "  -o, --out FILE         where to write it (default DIR/device-ca.crl or\n"
     "                         DIR/server-ca.crl)\n"
     "  --next-update-days N   nextUpdate N days from now (default 30)\n"
+    "  --pin-file FILE        the PIN of a CA in a token (default $SPROV_PKCS11_PIN)\n"
     "\n"
     "Examples:\n"
     "  sprov ca crl vendor/ --ca device\n"
@@ -334,10 +364,11 @@ ca_crl(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'c' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "next-update-days", required_argument, NULL, 'n' },
+		{ "pin-file", required_argument, NULL, 'F' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *which = NULL, *out = NULL;
+	const char *which = NULL, *out = NULL, *pin_file = NULL;
 	int64_t days = SP_CRL_DAYS_DEFAULT;
 	int c;
 	sp_result res;
@@ -351,6 +382,7 @@ ca_crl(int argc, char **argv)
 			if (!sp_opt_i64(&opt, 1, SP_CA_DAYS_MAX, &days))
 				return opt.rc;
 			break;
+		case 'F': pin_file = opt.arg; break;
 		}
 	}
 	if (c < 0)
@@ -359,7 +391,8 @@ ca_crl(int argc, char **argv)
 		return sp_cli_usage("ca crl", "expected one DIR");
 	if (which == NULL || (strcmp(which, "device") != 0 && strcmp(which, "server") != 0))
 		return sp_cli_usage("ca crl", "--ca device or --ca server is required");
-	res = sp_ca_crl(argv[opt.ind], strcmp(which, "device") == 0, out, days, stdout);
+	res = sp_ca_crl(argv[opt.ind], strcmp(which, "device") == 0, out, days, pin_file,
+	    stdout);
 	return sp_failed(res) ? sp_cli_fail("ca crl", res) : SP_EXIT_OK;
 }
 

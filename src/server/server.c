@@ -42,6 +42,7 @@
 #include "common/text.h"
 #include "common/util.h"
 #include "pki/pki.h"
+#include "pki/token.h"
 #include "profile/profile.h"
 #include "server/admin.h"
 #include "server/cache.h"
@@ -597,7 +598,11 @@ check_tls_files(const sp_serve_config *cfg)
 	const char *file[] = { cfg->cert, cfg->key, cfg->client_ca };
 
 	for (size_t i = 0; i < sizeof(file) / sizeof(file[0]); i++) {
-		int fd = open(file[i], O_RDONLY | O_CLOEXEC);
+		int fd;
+
+		if (sp_token_is_uri(file[i]))
+			continue; /* a key in a PKCS#11 token: the TLS layer names it */
+		fd = open(file[i], O_RDONLY | O_CLOEXEC);
 		ENSURE(fd >= 0, SP_E_IO, "%s %s: %s", what[i], file[i], strerror(errno));
 		close(fd);
 	}

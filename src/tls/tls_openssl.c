@@ -48,6 +48,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "pki/token.h"
 
 #define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 #define TLS_CIPHERS_13 \
@@ -375,6 +376,31 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 	}
 }
 
+/*
+ * The server key: a PEM file, or (RFC 7512 URI) a key in a PKCS#11 token
+ * that signs there, whose PIN comes from the URI's pin-source or
+ * $SPROV_PKCS11_PIN (src/pki/token.h).
+ */
+static sp_result
+use_key(SSL_CTX *ctx, const char *key)
+{
+	sp_result res = SP_OK;
+	EVP_PKEY *pk = NULL;
+
+	if (!sp_token_is_uri(key)) {
+		TRY_OSSL(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM),
+		    "server key %s", key);
+		goto out;
+	}
+	res = sp_token_key_load(NULL, key, NULL, &pk);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "server key"));
+	TRY_OSSL(SSL_CTX_use_PrivateKey(ctx, pk), "server key %s", key);
+out:
+	EVP_PKEY_free(pk);
+	return res;
+}
+
 static sp_result
 ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out)
 {
@@ -395,8 +421,7 @@ ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out
 
 	TRY_OSSL(SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file),
 	    "server certificate %s", cfg->cert_file);
-	TRY_OSSL(SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM),
-	    "server key %s", cfg->key_file);
+	TRY(use_key(ctx, cfg->key_file));
 	TRY_OSSL(SSL_CTX_check_private_key(ctx),
 	    "server key %s does not match certificate %s", cfg->key_file, cfg->cert_file);
 
