@@ -9,7 +9,7 @@
 serve_pki
 serve_db
 IDLE=200
-serve_start --max-connections 2000 --overload-connections 8 --workers 1 \
+serve_start --max-connections 2000 --overload-connections 8 --handshakes-per-source 0 --workers 1 \
 	--handshake-timeout 30 --access-log off
 
 note "$IDLE idle TCP connections from 127.0.0.2, then a good device from 127.0.0.1"
