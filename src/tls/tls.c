@@ -204,6 +204,7 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	srv->crl_stat_ok = st_ok;
 	if (st_ok)
 		srv->crl_stat = st;
+	srv->crl_bad_ok = false;
 	pthread_mutex_unlock(&srv->mu);
 	atomic_fetch_add(&srv->st.reload_ok, 1);
 
@@ -251,6 +252,15 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* The same file, unchanged (inode, size, mtime)? */
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 sp_result
 sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 {
@@ -264,13 +274,13 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 
 	*reloaded = false;
 	pthread_mutex_lock(&srv->mu);
-	if (srv->cfg.crl != NULL && stat(srv->cfg.crl, &st) == 0) {
-		changed = !srv->crl_stat_ok || st.st_ino != srv->crl_stat.st_ino ||
-		    st.st_size != srv->crl_stat.st_size ||
-		    st.st_mtim.tv_sec != srv->crl_stat.st_mtim.tv_sec ||
-		    st.st_mtim.tv_nsec != srv->crl_stat.st_mtim.tv_nsec ||
-		    st.st_dev != srv->crl_stat.st_dev;
-	}
+	/*
+	 * A file that failed to load is not tried (and logged) again every
+	 * poll, only once it changes.
+	 */
+	if (srv->cfg.crl != NULL && stat(srv->cfg.crl, &st) == 0)
+		changed = (!srv->crl_stat_ok || !same_file(&st, &srv->crl_stat)) &&
+		    !(srv->crl_bad_ok && same_file(&st, &srv->crl_bad_stat));
 	if (changed) {
 		cert = dup_or_null(srv->cfg.cert);
 		key = dup_or_null(srv->cfg.key);
@@ -289,7 +299,15 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		cfg.client_ca_file = ca;
 		cfg.crl_file = crl;
 		sp_info("tls: CRL file %s changed, reloading", crl);
-		TRY(sp_error_wrap(sp_tls_server_load(srv, &cfg), "CRL reload"));
+		res = sp_tls_server_load(srv, &cfg);
+		if (sp_failed(res)) {
+			pthread_mutex_lock(&srv->mu);
+			srv->crl_bad_stat = st;
+			srv->crl_bad_ok = true;
+			pthread_mutex_unlock(&srv->mu);
+			res = sp_error_wrap(res, "CRL reload (tried again when %s changes)", crl);
+			goto out;
+		}
 		*reloaded = true;
 	}
 	sp_tls_server_crl_state(srv, &cs);

@@ -90,6 +90,9 @@ struct sp_tls_server {
 	} cfg;
 	struct stat crl_stat;
 	bool crl_stat_ok;
+	/* A CRL file that failed to load: polled again only once it changes. */
+	struct stat crl_bad_stat;
+	bool crl_bad_ok;
 	atomic_uint src_cap;             /* handshakes-per-source; 0: off */
 	sp_tls_srcmap *srcmap;
 	int64_t crl_warned_at;

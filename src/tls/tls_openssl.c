@@ -272,8 +272,10 @@ info_cb(const SSL *ssl, int where, int ret)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/*
 		 * Tickets were checked by ticket_dec_cb, before resuming; a
-		 * session ID on an expired CRL is refused here: close it before
-		 * any request is read, as the log line and the GnuTLS backend say.
+		 * session ID on an expired CRL is refused here: shut the socket,
+		 * as the log line says and the GnuTLS backend does.  A request
+		 * already buffered with the client's Finished may still be read;
+		 * no answer can go out.
 		 */
 		if (!sp_tls_hs_done(&tc->pc, resumed, SSL_get_version(ssl), leaf, false) &&
 		    fd >= 0)

@@ -312,6 +312,81 @@ test_depth(void **state)
 	X509_free(leaf1);
 }
 
+static bool
+metrics_have(sp_tls_server *srv, const char *line)
+{
+	sp_buf b;
+	bool ok;
+
+	sp_buf_init(&b, 65536);
+	assert_true(sp_ok(sp_tls_server_metrics(srv, &b)));
+	assert_true(sp_ok(sp_buf_append(&b, "", 1)));
+	ok = strstr(b.p, line) != NULL;
+	sp_buf_free(&b);
+	return ok;
+}
+
+/*
+ * sp_tls_server_poll_crl (tls.c): a CRL file that fails to load is tried
+ * once, and again only when the file changes, not on every poll.
+ */
+static void
+test_poll_bad_once(void **state)
+{
+	sp_tls_server *srv = NULL;
+	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), f("cur.crl"), 4, 0,
+		3600, SP_TLS_OPENSSL, 0 };
+	bool reloaded = true;
+	sp_result r;
+	char want[256];
+	(void)state;
+
+	assert_int_equal(sh("cp %s/n1.crl %s/cur.crl", dir, dir), 0);
+	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
+	if (sp_failed(sp_tls_server_load(srv, &cfg)))
+		fail_msg("load: %s", sp_errmsg());
+	assert_true(sp_ok(sp_tls_server_poll_crl(srv, &reloaded)));
+	assert_false(reloaded);
+
+	/* A forged CRL replaces it (new inode): refused once. */
+	assert_int_equal(sh("cp %s/forged.crl %s/tmp.crl && mv %s/tmp.crl %s/cur.crl", dir,
+	    dir, dir, dir), 0);
+	r = sp_tls_server_poll_crl(srv, &reloaded);
+	assert_int_equal(r.code, SP_E_VERIFY);
+	assert_false(reloaded);
+	snprintf(want, sizeof(want), "CRL reload (tried again when %s changes): CRL %s: CRL 1 "
+	    "is not signed by a CA of %s", f("cur.crl"), f("cur.crl"), f("ca.crt"));
+	assert_string_equal(sp_errmsg(), want);
+	assert_true(metrics_have(srv, "sprov_tls_reloads_total{result=\"failed\"} 1\n"));
+	/* Unchanged: not tried again, nothing to log, not counted. */
+	for (int i = 0; i < 3; i++) {
+		assert_true(sp_ok(sp_tls_server_poll_crl(srv, &reloaded)));
+		assert_false(reloaded);
+	}
+	assert_true(metrics_have(srv, "sprov_tls_reloads_total{result=\"failed\"} 1\n"));
+	assert_true(metrics_have(srv, "sprov_tls_reloads_total{result=\"ok\"} 1\n"));
+
+	/* Changed again, still bad (an older number): tried, refused. */
+	assert_int_equal(sh("cp %s/n2.crl %s/tmp.crl && mv %s/tmp.crl %s/cur.crl", dir, dir,
+	    dir, dir), 0);
+	assert_true(sp_ok(sp_tls_server_poll_crl(srv, &reloaded)));
+	assert_true(reloaded);
+	assert_int_equal(sh("cp %s/n1.crl %s/tmp.crl && mv %s/tmp.crl %s/cur.crl", dir, dir,
+	    dir, dir), 0);
+	assert_int_equal(sp_tls_server_poll_crl(srv, &reloaded).code, SP_E_VERIFY);
+	assert_non_null(strstr(sp_errmsg(), "crlNumber 1 of '/CN=Device CA' is lower than 2"));
+	assert_true(sp_ok(sp_tls_server_poll_crl(srv, &reloaded)));
+	assert_false(reloaded);
+	assert_true(metrics_have(srv, "sprov_tls_reloads_total{result=\"failed\"} 2\n"));
+	/* A good file after a bad one is taken at once. */
+	assert_int_equal(sh("cp %s/n3.crl %s/tmp.crl && mv %s/tmp.crl %s/cur.crl", dir, dir,
+	    dir, dir), 0);
+	assert_true(sp_ok(sp_tls_server_poll_crl(srv, &reloaded)));
+	assert_true(reloaded);
+	assert_true(metrics_have(srv, "sprov_tls_reloads_total{result=\"ok\"} 3\n"));
+	sp_tls_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -320,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_crls_signed),
 		cmocka_unit_test(test_crls_newer),
 		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_poll_bad_once),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
