@@ -11,31 +11,26 @@
 
 #include "tls/tls_internal.h"
 
+/* The key of the address s of family fam (AF_INET or AF_INET6). */
 static sp_tls_srckey
-v4(const char *s)
+key_of(int fam, const char *s)
 {
-	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	sp_tls_srckey k;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	assert_int_equal(inet_pton(AF_INET, s, &sin.sin_addr), 1);
-	assert_true(sp_tls_srckey_of((struct sockaddr *)&sin, sizeof(sin), &k));
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)fam;
+	assert_int_equal(inet_pton(fam, s, fam == AF_INET ? (void *)&sin->sin_addr :
+	    (void *)&sin6->sin6_addr), 1);
+	assert_true(sp_tls_srckey_of((struct sockaddr *)&ss, fam == AF_INET ? sizeof(*sin) :
+	    sizeof(*sin6), &k));
 	return k;
 }
 
-static sp_tls_srckey
-v6(const char *s)
-{
-	struct sockaddr_in6 sin6;
-	sp_tls_srckey k;
-
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	assert_int_equal(inet_pton(AF_INET6, s, &sin6.sin6_addr), 1);
-	assert_true(sp_tls_srckey_of((struct sockaddr *)&sin6, sizeof(sin6), &k));
-	return k;
-}
+#define v4(s) key_of(AF_INET, s)
+#define v6(s) key_of(AF_INET6, s)
 
 static void
 test_keys(void **state)
