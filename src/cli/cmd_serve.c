@@ -22,6 +22,7 @@ static const char serve_help[] =
     "                   [--handshake-timeout S|Nms] [--header-timeout S|Nms]\n"
     "                   [--idle-timeout S|Nms] [--drain-timeout S|Nms]\n"
     "                   [--max-connections N] [--overload-connections N]\n"
+    "                   [--handshakes-per-source N]\n"
     "                   [--retry-after S] [--max-header-size B] [--max-request-line B]\n"
     "                   [--ticket-rotate S] [--contact-flush S|Nms] [--contact-queue N]\n"
     "                   [--verbose]\n"

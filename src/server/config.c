@@ -41,6 +41,8 @@ static const key keys[] = {
 	MS("drain-timeout", drain_timeout, 0, 600000),
 	I("max-connections", max_connections, 1, SP_CONN_MAX),
 	I("overload-connections", overload_connections, 0, SP_CONN_MAX),
+	I("handshakes-per-source", handshakes_per_source, 0,
+	    SP_TLS_HANDSHAKES_PER_SOURCE_MAX),
 	I("retry-after", retry_after, 1, 86400),
 	I("max-header-size", max_header_size, 1024, 1024 * 1024),
 	I("max-request-line", max_request_line, 256, 1024 * 1024),
@@ -69,6 +71,7 @@ sp_serve_config_init(sp_serve_config *cfg)
 	cfg->idle_timeout = 60000;
 	cfg->drain_timeout = 10000;
 	cfg->max_connections = 4096;
+	cfg->handshakes_per_source = SP_TLS_HANDSHAKES_PER_SOURCE_DEFAULT;
 	cfg->retry_after = 30;
 	cfg->max_header_size = 8192;
 	cfg->max_request_line = 2048;

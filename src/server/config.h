@@ -59,6 +59,7 @@ typedef struct sp_serve_config {
 	int64_t drain_timeout;         /* ms: SIGTERM grace */
 	int64_t max_connections;       /* whole server; split among workers */
 	int64_t overload_connections;  /* 503 above this many (0 = 90% of max) */
+	int64_t handshakes_per_source; /* in the TLS handshake per /32 or /64; 0 = off */
 	int64_t retry_after;           /* s: base of the jittered Retry-After */
 	int64_t max_header_size;       /* request line + headers, bytes */
 	int64_t max_request_line;      /* bytes */

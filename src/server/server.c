@@ -583,6 +583,7 @@ tls_cfg_of(const sp_serve_config *cfg, sp_tls_config *t)
 	t->verify_depth = cfg->verify_depth;
 	t->crl_grace = cfg->crl_grace;
 	t->ticket_rotate = cfg->ticket_rotate;
+	t->handshakes_per_source = (unsigned)cfg->handshakes_per_source;
 	t->backend = cfg->tls_backend;
 }
 

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 
@@ -63,6 +66,7 @@ sp_tls_server_new(sp_tls_backend backend, const sp_tls_hooks *hooks, sp_tls_serv
 	pthread_mutex_init(&srv->mu, NULL);
 	srv->cfg.rotate = SP_TLS_TICKET_ROTATE_DEFAULT;
 	TRY(sp_tls_cache_new(&srv->cache));
+	TRY(sp_tls_srcmap_new(&srv->srcmap));
 	TRY(srv->ops->server_new(srv, &srv->impl));
 	*out = srv;
 	srv = NULL;
@@ -80,6 +84,7 @@ sp_tls_server_free(sp_tls_server *srv)
 	if (srv->impl != NULL)
 		srv->ops->server_free(srv->impl);
 	sp_tls_cache_free(srv->cache);
+	sp_tls_srcmap_free(srv->srcmap);
 	free(srv->cfg.cert);
 	free(srv->cfg.key);
 	free(srv->cfg.ca);
@@ -194,10 +199,12 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	cert = key = ca = crl = NULL;
 	srv->cfg.depth = cfg->verify_depth;
 	srv->cfg.grace = cfg->crl_grace;
+	atomic_store(&srv->src_cap, cfg->handshakes_per_source);
 	srv->cfg.rotate = c->rotate;
 	srv->crl_stat_ok = st_ok;
 	if (st_ok)
 		srv->crl_stat = st;
+	srv->crl_bad_ok = false;
 	pthread_mutex_unlock(&srv->mu);
 	atomic_fetch_add(&srv->st.reload_ok, 1);
 
@@ -245,6 +252,15 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* The same file, unchanged (inode, size, mtime)? */
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 sp_result
 sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 {
@@ -258,13 +274,13 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 
 	*reloaded = false;
 	pthread_mutex_lock(&srv->mu);
-	if (srv->cfg.crl != NULL && stat(srv->cfg.crl, &st) == 0) {
-		changed = !srv->crl_stat_ok || st.st_ino != srv->crl_stat.st_ino ||
-		    st.st_size != srv->crl_stat.st_size ||
-		    st.st_mtim.tv_sec != srv->crl_stat.st_mtim.tv_sec ||
-		    st.st_mtim.tv_nsec != srv->crl_stat.st_mtim.tv_nsec ||
-		    st.st_dev != srv->crl_stat.st_dev;
-	}
+	/*
+	 * A file that failed to load is not tried (and logged) again every
+	 * poll, only once it changes.
+	 */
+	if (srv->cfg.crl != NULL && stat(srv->cfg.crl, &st) == 0)
+		changed = (!srv->crl_stat_ok || !same_file(&st, &srv->crl_stat)) &&
+		    !(srv->crl_bad_ok && same_file(&st, &srv->crl_bad_stat));
 	if (changed) {
 		cert = dup_or_null(srv->cfg.cert);
 		key = dup_or_null(srv->cfg.key);
@@ -273,6 +289,7 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		cfg.verify_depth = srv->cfg.depth;
 		cfg.crl_grace = srv->cfg.grace;
 		cfg.ticket_rotate = srv->cfg.rotate;
+		cfg.handshakes_per_source = atomic_load(&srv->src_cap);
 	}
 	pthread_mutex_unlock(&srv->mu);
 	if (changed) {
@@ -282,7 +299,15 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		cfg.client_ca_file = ca;
 		cfg.crl_file = crl;
 		sp_info("tls: CRL file %s changed, reloading", crl);
-		TRY(sp_error_wrap(sp_tls_server_load(srv, &cfg), "CRL reload"));
+		res = sp_tls_server_load(srv, &cfg);
+		if (sp_failed(res)) {
+			pthread_mutex_lock(&srv->mu);
+			srv->crl_bad_stat = st;
+			srv->crl_bad_ok = true;
+			pthread_mutex_unlock(&srv->mu);
+			res = sp_error_wrap(res, "CRL reload (tried again when %s changes)", crl);
+			goto out;
+		}
 		*reloaded = true;
 	}
 	sp_tls_server_crl_state(srv, &cs);
@@ -316,10 +341,86 @@ sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out)
 
 /* --- connections --- */
 
+static sp_tls_pconn *pconn_of(struct bufferevent *bev);
+
+/*
+ * handshakes-per-source: evhttp has set the accepted socket on pc->bev.
+ * Count it toward its source, or close it before the handshake starts.
+ */
+static void
+admit_cb(evutil_socket_t unused, short what, void *arg)
+{
+	sp_tls_pconn *pc = arg;
+	sp_tls_server *srv = pc->srv;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(pc->bev);
+	unsigned cap = atomic_load(&srv->src_cap);
+	sp_tls_src_refusal r;
+	sp_tls_srckey k;
+	char addr[64];
+
+	event_free(pc->admit_ev); /* runs once; freeing it here is allowed */
+	pc->admit_ev = NULL;
+	if (cap == 0 || pc->done || pc->counted || fd < 0 ||
+	    getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    !sp_tls_srckey_of((struct sockaddr *)&ss, sl, &k))
+		return;
+	switch (sp_tls_srcmap_enter(srv->srcmap, &k, cap, sp_mono_ns(), &r)) {
+	case SP_TLS_SRC_COUNTED:
+		pc->src = k;
+		pc->src_held = true;
+		return;
+	case SP_TLS_SRC_UNTRACKED:
+		return;
+	case SP_TLS_SRC_REFUSED:
+		break;
+	}
+	atomic_fetch_add(&srv->st.src_refused, 1);
+	pc->counted = true; /* not an aborted handshake: it never began */
+	if (r.log) {
+		sp_tls_srckey_str(&k, addr, sizeof(addr));
+		sp_warn("tls: %s has %u connections in the TLS handshake "
+		    "(handshakes-per-source = %u): connection closed without a handshake "
+		    "(%llu refused in the last second)", addr, r.in_handshake, cap,
+		    (unsigned long long)r.refused);
+	}
+	/* The backend reads EOF (or fails its first write): evhttp frees it. */
+	shutdown(fd, SHUT_RDWR);
+}
+
+static void
+src_release(sp_tls_pconn *pc)
+{
+	if (pc->src_held) {
+		pc->src_held = false;
+		sp_tls_srcmap_leave(pc->srv->srcmap, &pc->src);
+	}
+}
+
 struct bufferevent *
 sp_tls_bufferevent_new(sp_tls_server *srv, struct event_base *base, void *conn)
 {
-	return srv->ops->bev_new(srv->impl, base, conn);
+	struct bufferevent *bev = srv->ops->bev_new(srv->impl, base, conn);
+	sp_tls_pconn *pc;
+
+	if (bev == NULL || atomic_load(&srv->src_cap) == 0 || (pc = pconn_of(bev)) == NULL)
+		return bev;
+	pc->bev = bev;
+	if ((pc->admit_ev = event_new(base, -1, 0, admit_cb, pc)) == NULL) {
+		sp_err("tls: out of memory for a new connection; closing it");
+		bufferevent_free(bev); /* frees pc and calls conn_free */
+		return NULL;
+	}
+	/* Runs after evhttp's accept callback has set the socket (tls.h). */
+	event_active(pc->admit_ev, EV_TIMEOUT, 1);
+	return bev;
+}
+
+uint64_t
+sp_tls_server_source_refused(sp_tls_server *srv)
+{
+	return atomic_load(&srv->st.src_refused);
 }
 
 void
@@ -367,6 +468,10 @@ sp_tls_pconn_fini(sp_tls_pconn *pc)
 		return;
 	if (!pc->done && !pc->counted)
 		atomic_fetch_add(&pc->srv->st.hs[SP_TLS_HS_ABORTED], 1);
+	if (pc->admit_ev != NULL)
+		event_free(pc->admit_ev);
+	pc->admit_ev = NULL;
+	src_release(pc);
 	if (pc->srv->hooks.conn_free != NULL && pc->conn != NULL)
 		pc->srv->hooks.conn_free(pc->conn);
 	pc->conn = NULL;
@@ -401,6 +506,7 @@ sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
 	pc->done = true;
 	pc->resumed = resumed;
 	pc->version = version;
+	src_release(pc); /* handshakes-per-source counts until here */
 	/*
 	 * An expired CRL (past crl-grace) refuses a resumption as it refuses a
 	 * full handshake, on every backend: no new configuration marks it, so

@@ -42,6 +42,8 @@ struct event_base;
 #define SP_TLS_TICKET_KEYS 3              /* current + 2 older, decrypt only */
 #define SP_TLS_TICKET_ROTATE_DEFAULT 3600 /* seconds between key rotations */
 #define SP_TLS_CERT_MAX (1024 * 1024)     /* PEM file size cap */
+#define SP_TLS_HANDSHAKES_PER_SOURCE_DEFAULT 64
+#define SP_TLS_HANDSHAKES_PER_SOURCE_MAX 1000000
 
 typedef enum { SP_TLS_OPENSSL = 0, SP_TLS_GNUTLS } sp_tls_backend;
 /* GnuTLS: fewer server-CPU microseconds per full handshake (bench/RESULTS.md). */
@@ -59,6 +61,12 @@ typedef struct sp_tls_config {
 	int64_t crl_grace;          /* seconds an expired CRL stays in force */
 	int64_t ticket_rotate;      /* seconds between ticket key rotations */
 	sp_tls_backend backend;     /* fixed for a server's life */
+	/*
+	 * Connections from one source address (IPv4 /32, IPv6 /64) between
+	 * accept and the end of their handshake; one more is closed at once,
+	 * without a handshake.  0: no cap.
+	 */
+	unsigned handshakes_per_source;
 } sp_tls_config;
 
 typedef struct sp_tls_server sp_tls_server;
@@ -97,7 +105,12 @@ void sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force);
 
 /*
  * A server-side TLS bufferevent for evhttp's bevcb (the socket is set by
- * evhttp later).  NULL on failure (out of memory).
+ * evhttp later).  NULL on failure (out of memory).  With
+ * handshakes-per-source on, the connection is counted toward its source's
+ * cap as soon as evhttp has set the socket (an event made active now runs
+ * after evhttp's accept callback, before the next poll and so before any
+ * byte of the handshake is read); over the cap the socket is shut down at
+ * once, without a handshake, and evhttp frees the connection on EOF.
  */
 struct bufferevent *sp_tls_bufferevent_new(sp_tls_server *srv,
     struct event_base *base, void *conn);
@@ -130,6 +143,9 @@ typedef struct sp_tls_peer {
  */
 SP_MUST_CHECK sp_result sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev,
     sp_idstyle style, sp_tls_peer *out);
+
+/* Connections closed unshaken: their source had handshakes-per-source. */
+uint64_t sp_tls_server_source_refused(sp_tls_server *srv);
 
 /* Prometheus text for the TLS counters and the CRL's state. */
 SP_MUST_CHECK sp_result sp_tls_server_metrics(sp_tls_server *srv, sp_buf *out);

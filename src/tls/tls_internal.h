@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/x509.h>
@@ -39,9 +40,17 @@ typedef struct sp_tls_stats {
 	atomic_uint_fast64_t hs[SP_TLS_HS_N];
 	atomic_uint_fast64_t vf[SP_TLS_VF_N];
 	atomic_uint_fast64_t resume_refused, reload_ok, reload_failed;
+	atomic_uint_fast64_t src_refused; /* over handshakes-per-source */
 } sp_tls_stats;
 
 typedef struct sp_tls_cache sp_tls_cache; /* tls_cache.c */
+typedef struct sp_tls_srcmap sp_tls_srcmap; /* tls_source.c */
+
+/* A source address for handshakes-per-source: an IPv4 /32 or an IPv6 /64. */
+typedef struct sp_tls_srckey {
+	uint64_t v;
+	uint8_t fam; /* 4 or 6 */
+} sp_tls_srckey;
 
 /*
  * One configuration: built whole from the files, then immutable.  Reference
@@ -81,6 +90,11 @@ struct sp_tls_server {
 	} cfg;
 	struct stat crl_stat;
 	bool crl_stat_ok;
+	/* A CRL file that failed to load: polled again only once it changes. */
+	struct stat crl_bad_stat;
+	bool crl_bad_ok;
+	atomic_uint src_cap;             /* handshakes-per-source; 0: off */
+	sp_tls_srcmap *srcmap;
 	int64_t crl_warned_at;
 	/*
 	 * A configuration with other device CAs than the one before it was
@@ -99,6 +113,10 @@ typedef struct sp_tls_pconn {
 	sp_tls_server *srv;
 	sp_tls_conf *conf;          /* referenced: the one the connection started with */
 	void *conn;
+	struct bufferevent *bev;    /* set when handshakes-per-source is on */
+	struct event *admit_ev;     /* the per-source check, once the fd is set */
+	sp_tls_srckey src;
+	bool src_held;              /* counted in srv->srcmap under src */
 	X509 *leaf;                 /* the peer's verified certificate, referenced */
 	bool done, counted, resumed;
 	const char *version;        /* "TLSv1.3", static */
@@ -213,6 +231,37 @@ int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n)
 bool sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
 /* A full handshake under c verified this leaf: remember it for resumption. */
 void sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf);
+
+/* --- handshakes per source address (tls_source.c) --- */
+
+#define SP_TLS_SRC_SLOTS 8192 /* distinct sources tracked at once (power of 2) */
+#define SP_TLS_SRC_PROBES 64  /* slots looked at per lookup */
+
+typedef enum {
+	SP_TLS_SRC_COUNTED,   /* under the cap: counted, sp_tls_srcmap_leave later */
+	SP_TLS_SRC_UNTRACKED, /* table full around its slot: admitted, not counted */
+	SP_TLS_SRC_REFUSED,   /* at the cap: close it without a handshake */
+} sp_tls_src_verdict;
+
+typedef struct sp_tls_src_refusal {
+	bool log;              /* the first refusal in a second for this source */
+	uint32_t in_handshake; /* its connections in the handshake */
+	uint64_t refused;      /* refused since the last line, this one included */
+} sp_tls_src_refusal;
+
+/* The key of a peer address; false: not IPv4 or IPv6. */
+bool sp_tls_srckey_of(const struct sockaddr *sa, socklen_t len, sp_tls_srckey *k);
+/* "192.0.2.7" or "2001:db8:1:2::/64". */
+void sp_tls_srckey_str(const sp_tls_srckey *k, char *buf, size_t n);
+SP_MUST_CHECK sp_result sp_tls_srcmap_new(sp_tls_srcmap **out);
+void sp_tls_srcmap_free(sp_tls_srcmap *m);
+/* One more connection from k in the handshake, unless k has cap already. */
+sp_tls_src_verdict sp_tls_srcmap_enter(sp_tls_srcmap *m, const sp_tls_srckey *k,
+    uint32_t cap, uint64_t now_ns, sp_tls_src_refusal *r);
+/* A counted connection finished its handshake or closed. */
+void sp_tls_srcmap_leave(sp_tls_srcmap *m, const sp_tls_srckey *k);
+/* k's count, and how many sources the table holds (tests, metrics). */
+uint32_t sp_tls_srcmap_count(sp_tls_srcmap *m, const sp_tls_srckey *k, size_t *sources);
 
 /* --- caches (tls_cache.c) --- */
 

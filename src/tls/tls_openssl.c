@@ -271,8 +271,16 @@ info_cb(const SSL *ssl, int where, int ret)
 		 */
 		if (fd >= 0)
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		/* Resumption was checked by ticket_dec_cb, before it was granted. */
-		(void)sp_tls_hs_done(&tc->pc, resumed, SSL_get_version(ssl), leaf, false);
+		/*
+		 * Tickets were checked by ticket_dec_cb, before resuming; a
+		 * session ID on an expired CRL is refused here: shut the socket,
+		 * as the log line says and the GnuTLS backend does.  A request
+		 * already buffered with the client's Finished may still be read;
+		 * no answer can go out.
+		 */
+		if (!sp_tls_hs_done(&tc->pc, resumed, SSL_get_version(ssl), leaf, false) &&
+		    fd >= 0)
+			shutdown(fd, SHUT_RDWR);
 	} else if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && !tc->pc.done &&
 	    strcmp(SSL_alert_type_string(ret), "F") == 0) {
 		unsigned long e = ERR_peek_last_error();

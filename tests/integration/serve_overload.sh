@@ -9,19 +9,11 @@
 serve_pki
 serve_db
 IDLE=200
-serve_start --max-connections 2000 --overload-connections 8 --workers 1 \
+serve_start --max-connections 2000 --overload-connections 8 --handshakes-per-source 0 --workers 1 \
 	--handshake-timeout 30 --access-log off
 
 note "$IDLE idle TCP connections from 127.0.0.2, then a good device from 127.0.0.1"
-cat >"$T/idle.py" <<'EOP'
-import socket, sys, time
-port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-held = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
-        for _ in range(n)]
-open(ready, "w").write("%d\n" % len(held))
-time.sleep(60)
-EOP
-bg_start python3 "$T/idle.py" "$PORT" "$IDLE" "$T/idle.ready"
+bg_start python3 "$SPROV_SRCDIR/tests/integration/serve_lib/idle.py" "$PORT" "$IDLE" "$T/idle.ready"
 IDLE_PID=$BG_PID
 for i in $(seq 100); do [ -s "$T/idle.ready" ] && break; sleep 0.1; done
 [ "$(cat "$T/idle.ready" 2>/dev/null)" = "$IDLE" ] || fail "could not open $IDLE idle connections"

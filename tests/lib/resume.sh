@@ -59,7 +59,7 @@ sessions_refused() {
 keepalive_open() {
 	local dev=$1 secs=$2 i
 	( { printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\n'
-	    while [ ! -e "$T/go" ]; do sleep 0.1; done
+	    while [ ! -e "$T/go" ] && [ -d "$T" ]; do sleep 0.1; done
 	    printf 'GET /spa2102.cfg HTTP/1.1\r\nHost: x\r\n\r\n'; sleep 1; } |
 	  timeout "$secs" openssl s_client -quiet -connect "127.0.0.1:$PORT" \
 		-servername "$SRV_NAME" -CAfile "${SCLIENT_CAFILE:-$T/ca/server-ca.crt}" \
