@@ -115,6 +115,9 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER device_params_gen_del AFTER DELETE ON device_params"
 	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
 	"PRAGMA user_version = 1;"),
+	/* 1 -> 2: operators ask "who has not called in since ...". */
+	("CREATE INDEX contacts_time ON contacts (time);"
+	"PRAGMA user_version = 2;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -361,6 +364,7 @@ schema(sq_store *s, int flags)
 	bool mine = false;
 
 	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	s->schema_found = (int)ver;
 	if (ver == SQ_SCHEMA_VERSION)
 		goto out;
 	ENSURE(ver >= 0 && ver < SQ_SCHEMA_VERSION, SP_E_STATE,
@@ -369,6 +373,7 @@ schema(sq_store *s, int flags)
 	TRY(sq_tx_begin(s, true, &mine));
 	/* Again under the write lock: another process may have won. */
 	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	s->schema_found = (int)ver;
 	if (ver == 0) {
 		TRY(pragma_int(s, "SELECT count(*) FROM sqlite_schema", &ntables));
 		ENSURE(ntables == 0, SP_E_STATE,
@@ -523,6 +528,14 @@ static int
 sq_notify_fd(sp_store *base)
 {
 	return -1;
+}
+
+static sp_result
+sq_schema_version(sp_store *base, int *found, int *current)
+{
+	*found = sq(base)->schema_found;
+	*current = SQ_SCHEMA_VERSION;
+	return SP_OK;
 }
 
 sp_result
@@ -800,4 +813,5 @@ static const sp_store_ops sq_ops = {
 	.param_set = sq_param_set,
 	.param_unset = sq_param_unset,
 	.params_level = sq_params_level,
+	.schema_version = sq_schema_version,
 };

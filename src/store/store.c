@@ -68,15 +68,14 @@ sp_store_open_ex(const char *uri, int flags, sp_store **out)
 		goto out;
 	}
 	if (has_prefix(uri, "postgresql://") || has_prefix(uri, "postgres://")) {
-		/* Do not echo the URI: it may carry a password. */
-		res = sp_error(SP_E_USAGE,
-		    "store 'postgresql://...': the PostgreSQL backend is not built "
-		    "yet; use sqlite:PATH");
+		/* libpq gets the whole URI; messages never echo it. */
+		TRY(sp_store_pgsql_open(uri, flags, out));
 		goto out;
 	}
 	sp_quote(sp_slice_mk(uri, strcspn(uri, ":@")), q, sizeof(q));
 	res = sp_error(SP_E_USAGE,
-	    "unknown store URI scheme in '%s...': expected sqlite:PATH", q);
+	    "unknown store URI scheme in '%s...': expected sqlite:PATH or "
+	    "postgresql://...", q);
 out:
 	return res;
 }
@@ -197,6 +196,12 @@ int
 sp_store_notify_fd(sp_store *s)
 {
 	return s->ops->notify_fd ? s->ops->notify_fd(s) : -1;
+}
+
+sp_result
+sp_store_schema_version(sp_store *s, int *found, int *current)
+{
+	return s->ops->schema_version(s, found, current);
 }
 
 sp_result

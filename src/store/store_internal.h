@@ -1,6 +1,6 @@
 /*
  * Between src/store/store.c (the public functions of store.h) and the
- * backends (sqlite.c; later pgsql.c).  Nothing outside src/store includes
+ * backends (sqlite*.c, pgsql*.c).  Nothing outside src/store includes
  * this (tests/lint/layering.sh checks it).
  */
 #ifndef SPROV_STORE_INTERNAL_H
@@ -37,6 +37,8 @@ typedef struct sp_store_ops {
 	    const char *name);
 	sp_result (*params_level)(sp_store *s, const sp_level_ref *lvl,
 	    sp_params *out);
+	/* The schema version found at open (0: created) and the current one. */
+	sp_result (*schema_version)(sp_store *s, int *found, int *current);
 } sp_store_ops;
 
 /* Every backend's handle starts with this. */
@@ -46,6 +48,9 @@ struct sp_store {
 
 /* Backend constructors (the part of the URI after "sqlite:"). */
 SP_MUST_CHECK sp_result sp_store_sqlite_open(const char *path, int flags,
+    sp_store **out);
+/* The whole URI, handed to libpq as it is. */
+SP_MUST_CHECK sp_result sp_store_pgsql_open(const char *uri, int flags,
     sp_store **out);
 
 #endif
