@@ -1,7 +1,8 @@
 /*
- * Inside the PostgreSQL backend: what pgsql.c (connecting, the schema,
- * change notification, the server's hot path) and pgsql_manage.c (the
- * operator's changes) share.  Private to src/store.
+ * Inside the PostgreSQL backend: what pgsql.c (connecting, statements,
+ * the schema, change notification), pgsql_hot.c (the server's hot path)
+ * and pgsql_manage.c (the operator's changes) share.  Private to
+ * src/store.
  */
 #ifndef SPROV_STORE_PGSQL_INTERNAL_H
 #define SPROV_STORE_PGSQL_INTERNAL_H
@@ -98,6 +99,21 @@ int64_t pg_col_i64(PGresult *r, int row, int col);
 void pg_row_device(PGresult *r, int row, int first, sp_device *d);
 /* Rows of (name, value, access) from row `from` on merged into out, in order. */
 SP_MUST_CHECK sp_result pg_merge_rows(PGresult *r, int from, sp_params *out);
+
+/* A generation seen in a snapshot: the cached one is at least that new. */
+void pg_gen_seen(pg_store *s, uint64_t g);
+
+/* pgsql_hot.c: the server's side of sp_store_ops. */
+SP_MUST_CHECK sp_result pg_device_get(sp_store *base, const sp_mac *mac,
+    sp_device *out, bool *found);
+SP_MUST_CHECK sp_result pg_params_effective(sp_store *base, const sp_device *dev,
+    bool defaults_only, sp_params *out, uint64_t *gen);
+SP_MUST_CHECK sp_result pg_device_pending(sp_store *base, const sp_mac *mac,
+    const char *serial, const char *product, int64_t now);
+SP_MUST_CHECK sp_result pg_contact_batch(sp_store *base, const sp_contact *v,
+    size_t n);
+SP_MUST_CHECK sp_result pg_contact_get(sp_store *base, const sp_mac *mac,
+    sp_contact *out, bool *found);
 
 /* pgsql_manage.c: the operator's side of sp_store_ops. */
 SP_MUST_CHECK sp_result pg_begin(sp_store *base);
