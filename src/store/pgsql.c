@@ -492,6 +492,14 @@ make_label(pg_store *s, const char *uri)
 	PQconninfoFree(o);
 }
 
+/* Server notices (and a killed connection's last words) are not ours to print. */
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
 static sp_result
 connect_db(pg_store *s, PGconn **out)
 {
@@ -504,6 +512,7 @@ connect_db(pg_store *s, PGconn **out)
 
 	*out = PQconnectdbParams(kw, val, 1);
 	ENSURE(*out != NULL, SP_E_NOMEM, "out of memory");
+	PQsetNoticeProcessor(*out, quiet, NULL);
 	if (PQstatus(*out) != CONNECTION_OK) {
 		res = conn_err(s, *out, "connecting");
 		goto out;

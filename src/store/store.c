@@ -80,6 +80,61 @@ out:
 	return res;
 }
 
+/* Append n bytes of p to out (size outsz, at *len), truncating. */
+static void
+put(char *out, size_t outsz, size_t *len, const char *p, size_t n)
+{
+	if (*len + n >= outsz)
+		n = outsz - 1 - *len;
+	memcpy(out + *len, p, n);
+	*len += n;
+	out[*len] = '\0';
+}
+
+void
+sp_store_uri_safe(const char *uri, char *out, size_t outsz)
+{
+	const char *a = strstr(uri, "://"), *auth_end, *at = NULL, *p;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (outsz == 0)
+		return;
+	if (a == NULL || has_prefix(uri, "sqlite:")) {
+		put(out, outsz, &len, uri, strlen(uri));
+		return;
+	}
+	a += 3;
+	auth_end = a + strcspn(a, "/?");
+	for (p = a; p < auth_end; p++)
+		if (*p == '@')
+			at = p;
+	if (at && memchr(a, ':', (size_t)(at - a))) {
+		const char *colon = memchr(a, ':', (size_t)(at - a));
+		put(out, outsz, &len, uri, (size_t)(colon + 1 - uri));
+		put(out, outsz, &len, "***", 3);
+		p = at;
+	} else {
+		p = uri;
+	}
+	/* The rest, with any password=VALUE in the query hidden. */
+	while (*p) {
+		const char *k = strstr(p, "password=");
+		if (k == NULL || k < auth_end || (k[-1] != '?' && k[-1] != '&')) {
+			if (k == NULL) {
+				put(out, outsz, &len, p, strlen(p));
+				break;
+			}
+			put(out, outsz, &len, p, (size_t)(k + 1 - p));
+			p = k + 1;
+			continue;
+		}
+		put(out, outsz, &len, p, (size_t)(k + 9 - p));
+		put(out, outsz, &len, "***", 3);
+		p = k + 9 + strcspn(k + 9, "&");
+	}
+}
+
 sp_result
 sp_store_open(const char *uri, sp_store **out)
 {

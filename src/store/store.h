@@ -162,6 +162,12 @@ SP_MUST_CHECK sp_result sp_store_open_ex(const char *uri, int flags,
     sp_store **out);
 void sp_store_close(sp_store *s); /* NULL-safe */
 
+/*
+ * uri with any password (user:PASSWORD@, password=... in the query)
+ * replaced by "***", for messages; truncated to fit outsz.
+ */
+void sp_store_uri_safe(const char *uri, char *out, size_t outsz);
+
 /* The URI from --store, else $SPROV_STORE, else SP_STORE_DEFAULT_URI. */
 const char *sp_store_uri_default(const char *opt);
 
