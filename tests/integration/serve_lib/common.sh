@@ -59,7 +59,7 @@ serve_start() {
 	for try in 1 2 3; do
 		PORT=$(free_port)
 		APORT=$(free_port)
-		mark=$(wc -l <"$T/serve.err" 2>/dev/null || echo 0)
+		mark=$({ wc -l <"$T/serve.err"; } 2>/dev/null || echo 0)
 		bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" \
 			--cert "$T/provserver.crt" --key "$T/privkey.pem" \
 			--client-ca "$T/ca/device-ca.crt" --workers 2 "$@" \
