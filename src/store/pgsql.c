@@ -289,8 +289,8 @@ conn_check(pg_store *s)
 
 	if (PQstatus(s->conn) == CONNECTION_OK)
 		goto out;
-	ENSURE(!s->in_tx, SP_E_DB, "%s: the connection was lost in a transaction",
-	    s->label);
+	ENSURE(!s->tx_open, SP_E_DB,
+	    "%s: the connection was lost in a transaction", s->label);
 	PQreset(s->conn);
 	memset(s->prepared, 0, sizeof(s->prepared));
 	s->gen_valid = false;
@@ -301,6 +301,13 @@ conn_check(pg_store *s)
 	TRY(pg_cmd(s, PG_SESSION_SETUP, "configuring the session"));
 out:
 	return res;
+}
+
+/* A statement failed because the connection did; worth one retry. */
+static bool
+retryable(pg_store *s, int attempt)
+{
+	return attempt == 0 && !s->tx_open && PQstatus(s->conn) != CONNECTION_OK;
 }
 
 sp_result
@@ -315,22 +322,35 @@ pg_run(pg_store *s, int id, const pg_params *p, PGresult **out,
 	if (out)
 		*out = NULL;
 	last_state[0] = '\0';
-	TRY(conn_check(s));
 	snprintf(name, sizeof(name), "sprov_%d", id);
-	if (!s->prepared[id]) {
-		r = PQprepare(s->conn, name, sql[id], 0, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			res = result_err(s, r, "preparing a statement");
-			goto out;
-		}
+	/*
+	 * Outside a transaction a statement that found the connection dead
+	 * (idle across a server restart or a failover) runs once more on a
+	 * new one; inside one the caller's transaction is lost: it fails.
+	 */
+	for (int attempt = 0;; attempt++) {
 		PQclear(r);
 		r = NULL;
-		s->prepared[id] = true;
-	}
-	r = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL,
-	    p ? p->len : NULL, p ? p->fmt : NULL, 0);
-	st = PQresultStatus(r);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		TRY(conn_check(s));
+		if (!s->prepared[id]) {
+			r = PQprepare(s->conn, name, sql[id], 0, NULL);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+				if (retryable(s, attempt))
+					continue;
+				res = result_err(s, r, "preparing a statement");
+				goto out;
+			}
+			PQclear(r);
+			r = NULL;
+			s->prepared[id] = true;
+		}
+		r = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL,
+		    p ? p->len : NULL, p ? p->fmt : NULL, 0);
+		st = PQresultStatus(r);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			break;
+		if (retryable(s, attempt))
+			continue;
 		res = result_err(s, r, what);
 		goto out;
 	}
@@ -380,7 +400,13 @@ pg_tx_begin(pg_store *s, bool *mine)
 	if (s->in_tx)
 		goto out;
 	TRY(conn_check(s));
-	TRY(pg_cmd(s, "BEGIN", "starting a transaction"));
+	res = pg_cmd(s, "BEGIN", "starting a transaction");
+	if (sp_failed(res) && retryable(s, 0)) {
+		TRY(conn_check(s));
+		res = pg_cmd(s, "BEGIN", "starting a transaction");
+	}
+	TRY(res);
+	s->tx_open = true;
 	*mine = true;
 out:
 	return res;
@@ -393,6 +419,7 @@ pg_tx_end(pg_store *s, bool mine, bool wrote, sp_result res)
 		s->gen_valid = false;
 	if (!mine)
 		return res;
+	s->tx_open = false;
 	if (sp_ok(res)) {
 		res = pg_cmd(s, "COMMIT", "committing");
 		if (sp_ok(res))
@@ -405,6 +432,7 @@ pg_tx_end(pg_store *s, bool mine, bool wrote, sp_result res)
 void
 pg_tx_abort(pg_store *s)
 {
+	s->tx_open = false;
 	if (PQstatus(s->conn) == CONNECTION_OK)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }

@@ -47,6 +47,7 @@ typedef struct pg_store {
 	char label[192];     /* "postgresql store DB on HOST": never the URI */
 	bool prepared[PS_COUNT];
 	bool in_tx;          /* explicit sp_store_begin */
+	bool tx_open;        /* any transaction, explicit or a call's own */
 	bool gen_valid;      /* gen is current unless a notification came */
 	uint64_t gen;
 	bool lookup_valid;   /* generation seen by the last device_get */

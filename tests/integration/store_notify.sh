@@ -2,7 +2,8 @@
 # PostgreSQL change notification: a server on a PostgreSQL store serves a
 # parameter changed by another process (`sprov db params set`) within one
 # second, without restarting and without per-request polling of the
-# database; the same for a device disabled elsewhere.
+# database; also after its LISTEN connections were killed (counted in
+# /metrics); the same for a device disabled elsewhere.
 SPROV_TEST_STORE=pg
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
@@ -37,6 +38,18 @@ _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "the proof can fail: without a change the old value stays"
 ! changed_within 1 "<Password_1_>neverSet</Password_1_>" || fail "a value nobody set"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+
+note "LISTEN connections killed, then a change: still served within 1 s, and counted"
+[ "$(metric sprov_store_notify_reconnects_total)" = 0 ] || fail "reconnects before any loss"
+n=$(psql -qAtX "$SPROV_STORE" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	WHERE query = 'LISTEN sprov_changed' AND datname = current_database()")
+[ "$n" -ge 1 ] || fail "no LISTEN connection to kill"
+"$SPROV" db params set --device 000e08aaaa01 Password_1_=againAAAA >/dev/null
+changed_within 1 "<Password_1_>againAAAA</Password_1_>" ||
+	fail "a change made while LISTEN was down is not served: $BODY"
+[ "$(metric sprov_store_notify_reconnects_total)" -ge 1 ] ||
+	fail "the lost LISTEN connection was not counted"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "a device disabled from another process is refused within 1 s"

@@ -538,6 +538,8 @@ test_notify(void **state)
 	fx *f = *state;
 	sp_store *other = NULL;
 	uint64_t g0, g = 0, before;
+	sp_device d;
+	bool found;
 
 	g0 = gen(f->s);
 	if (!f->pg) {
@@ -556,6 +558,25 @@ test_notify(void **state)
 	assert_true(g != g0);
 	assert_int_equal(sp_store_notify_reconnects(), before + 1);
 	assert_true(sp_store_notify_fd(f->s) >= 0);
+
+	/*
+	 * Both connections killed (a database restart): the next call runs
+	 * on a new connection, reads and writes alike.
+	 */
+	raw_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE application_name = 'sprov' AND datname = current_database()");
+	usleep(100000);
+	add_dev(f->s, "000e08aabbcc", "", "", "");
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	assert_true(found);
+	raw_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE application_name = 'sprov' AND datname = current_database()");
+	usleep(100000);
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	assert_true(found);
+	assert_true(gen(f->s) > g);
 }
 
 /*
