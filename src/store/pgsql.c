@@ -482,20 +482,11 @@ pg_merge_rows(PGresult *r, int from, sp_params *out)
 {
 	sp_result res = SP_OK;
 
-	for (int i = from; i < PQntuples(r); i++) {
-		const char *name = PQgetvalue(r, i, 0);
-		sp_access a = SP_ACCESS_UNSET;
-
-		if (!PQgetisnull(r, i, 2))
-			TRY(sp_access_parse(sp_slice_of(PQgetvalue(r, i, 2)), &a));
-		if (a == SP_ACCESS_UNSET) {
-			const sp_param *prev = sp_params_get(out, name);
-			if (prev)
-				a = prev->access;
-		}
-		TRY(sp_params_set(out, sp_slice_mk(name, (size_t)PQgetlength(r, i, 0)),
-		    sp_slice_mk(PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)), a));
-	}
+	for (int i = from; i < PQntuples(r); i++)
+		TRY(sp_store_merge_row(out, sp_slice_mk(PQgetvalue(r, i, 0),
+		    (size_t)PQgetlength(r, i, 0)), sp_slice_mk(PQgetvalue(r, i, 1),
+		    (size_t)PQgetlength(r, i, 1)), PQgetisnull(r, i, 2) ? NULL :
+		    PQgetvalue(r, i, 2)));
 out:
 	return res;
 }

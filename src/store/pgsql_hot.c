@@ -106,16 +106,6 @@ out:
 	return pg_tx_end(s, mine, false, res);
 }
 
-/* As in sqlite.c: an odd certificate field is recorded as "". */
-static const char *
-field_or_empty(const char *what, const char *v)
-{
-	if (sp_ok(sp_store_field_check(what, sp_slice_of(v))))
-		return v;
-	sp_error_clear();
-	return "";
-}
-
 /* A parsed User-Agent part; NULL when absent.  buf holds the copy. */
 static const char *
 ua_part(sp_slice v, bool have, char *buf, size_t bufsz)
@@ -138,8 +128,8 @@ contact_put(pg_store *s, const sp_contact *c)
 
 	sp_mac_format(&c->mac, SP_MAC_MA, ma);
 	if (c->record_pending)
-		TRY(pending_insert(s, ma, field_or_empty("serial", c->serial),
-		    field_or_empty("product", c->product), c->time));
+		TRY(pending_insert(s, ma, sp_store_field_or_empty("serial", c->serial),
+		    sp_store_field_or_empty("product", c->product), c->time));
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
 	if (!parsed)
 		sp_error_clear();

@@ -600,20 +600,12 @@ sq_merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out)
 		const char *val = (const char *)sqlite3_column_text(st, 1);
 		size_t vlen = (size_t)sqlite3_column_bytes(st, 1);
 		const char *acc = (const char *)sqlite3_column_text(st, 2);
-		sp_access a = SP_ACCESS_UNSET;
 
 		ENSURE(name, SP_E_DB, "a parameter row without a name");
 		if (val == NULL)
 			val = "", vlen = 0;
-		if (acc)
-			TRY(sp_access_parse(sp_slice_of(acc), &a));
-		if (a == SP_ACCESS_UNSET) {
-			const sp_param *prev = sp_params_get(out, name);
-			if (prev)
-				a = prev->access;
-		}
-		TRY(sp_params_set(out, sp_slice_mk(name, nlen),
-		    sp_slice_mk(val, vlen), a));
+		TRY(sp_store_merge_row(out, sp_slice_mk(name, nlen),
+		    sp_slice_mk(val, vlen), acc));
 	}
 	if (rc != SQLITE_DONE)
 		res = sq_dberr(s, "reading parameters");
@@ -699,20 +691,6 @@ bind_opt(sqlite3_stmt *st, int i, sp_slice v, bool have)
 	return have ? sq_bind_slice(st, i, v) : sqlite3_bind_null(st, i);
 }
 
-/*
- * A certificate's serial or product that is not a valid field is recorded
- * as "" rather than failing the whole batch: one odd device must not cost
- * every other device its contact record.
- */
-static const char *
-field_or_empty(const char *what, const char *v)
-{
-	if (sp_ok(sp_store_field_check(what, sp_slice_of(v))))
-		return v;
-	sp_error_clear();
-	return "";
-}
-
 static sp_result
 contact_put(sq_store *s, const sp_contact *c)
 {
@@ -724,8 +702,8 @@ contact_put(sq_store *s, const sp_contact *c)
 
 	sp_mac_format(&c->mac, SP_MAC_MA, ma);
 	if (c->record_pending)
-		TRY(pending_insert(s, ma, field_or_empty("serial", c->serial),
-		    field_or_empty("product", c->product), c->time));
+		TRY(pending_insert(s, ma, sp_store_field_or_empty("serial", c->serial),
+		    sp_store_field_or_empty("product", c->product), c->time));
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
 	TRY(sq_st_get(s, ST_CONTACT_PUT, &st));
 	BIND(s, sq_bind_str(st, 1, ma));

@@ -170,6 +170,41 @@ sp_store_field_check(const char *what, sp_slice v)
 	return SP_OK;
 }
 
+sp_result
+sp_store_merge_row(sp_params *out, sp_slice name, sp_slice value,
+    const char *access)
+{
+	sp_result res = SP_OK;
+	sp_access a = SP_ACCESS_UNSET;
+	const sp_param *prev;
+
+	if (access)
+		TRY(sp_access_parse(sp_slice_of(access), &a));
+	if (a == SP_ACCESS_UNSET) {
+		/* Look the name up NUL-terminated: copy it (names are short). */
+		char n[SP_PARAM_NAME_MAX + 1];
+		ENSURE(name.len <= SP_PARAM_NAME_MAX, SP_E_LIMIT,
+		    "parameter name longer than %d bytes", SP_PARAM_NAME_MAX);
+		memcpy(n, name.p, name.len);
+		n[name.len] = '\0';
+		prev = sp_params_get(out, n);
+		if (prev)
+			a = prev->access;
+	}
+	TRY(sp_params_set(out, name, value, a));
+out:
+	return res;
+}
+
+const char *
+sp_store_field_or_empty(const char *what, const char *v)
+{
+	if (sp_ok(sp_store_field_check(what, sp_slice_of(v))))
+		return v;
+	sp_error_clear();
+	return "";
+}
+
 /*
  * A value must render so that a device reads it back unchanged
  * (sp_profile_value_check: UTF-8, no control bytes but tab, no edge

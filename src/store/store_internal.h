@@ -46,6 +46,20 @@ struct sp_store {
 	const sp_store_ops *ops;
 };
 
+/*
+ * Merge one (name, value, access) row of a level into out.  access NULL
+ * (none at this level) keeps the access a lower level gave the name.
+ */
+SP_MUST_CHECK sp_result sp_store_merge_row(sp_params *out, sp_slice name,
+    sp_slice value, const char *access);
+
+/*
+ * A certificate's serial or product that is not a valid field is recorded
+ * as "" rather than failing the whole contact batch: one odd device must
+ * not cost every other device its contact record.
+ */
+const char *sp_store_field_or_empty(const char *what, const char *v);
+
 /* Backend constructors (the part of the URI after "sqlite:"). */
 SP_MUST_CHECK sp_result sp_store_sqlite_open(const char *path, int flags,
     sp_store **out);
