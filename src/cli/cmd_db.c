@@ -6,6 +6,7 @@
  *   sprov db params set|unset|list
  *   sprov db import DIR
  *   sprov db migrate (cmd_db_migrate.c)
+ *   sprov db dump FILE | sprov db restore FILE
  *
  * Every command takes --store URI, else $SPROV_STORE, else sqlite:sprov.db.
  * Exit status: 0 done, 1 refused or failed, 2 usage.  Commands that change
@@ -123,6 +124,8 @@ static const sp_cmd db_cmds[] = {
 	{ "params", sp_dbcli_params, "set, unset, list parameters at a level" },
 	{ "import", sp_dbcli_import, "load a directory of per-device profile files" },
 	{ "migrate", sp_dbcli_migrate, "upgrade the store's schema to this sprov's" },
+	{ "dump", sp_dbcli_dump, "write the whole store to a file (JSON Lines)" },
+	{ "restore", sp_dbcli_restore, "load a dump into an empty store" },
 	{ NULL, NULL, NULL },
 };
 

@@ -88,6 +88,25 @@ utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
+bool
+sp_utf8_valid(sp_slice s)
+{
+	const unsigned char *p = (const unsigned char *)s.p;
+	size_t i = 0, len;
+
+	while (i < s.len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = utf8_len(p + i, s.len - i);
+		if (len == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 sp_result
 sp_json_str(sp_buf *out, sp_slice s)
 {
@@ -133,6 +152,38 @@ sp_json_str(sp_buf *out, sp_slice s)
 		}
 	}
 	TRY(sp_buf_append_byte(out, '"'));
+out:
+	return res;
+}
+
+sp_result
+sp_prom_label(sp_buf *out, sp_slice s)
+{
+	sp_result res = SP_OK;
+	const unsigned char *p = (const unsigned char *)s.p;
+	size_t i = 0, len;
+
+	while (i < s.len) {
+		unsigned char c = p[i];
+
+		if (c == '\\' || c == '"') {
+			char e[2] = { '\\', (char)c };
+			TRY(sp_buf_append(out, e, 2));
+			len = 1;
+		} else if (c == '\n') {
+			TRY(sp_buf_append(out, "\\n", 2));
+			len = 1;
+		} else if (c >= 0x20 && c < 0x7f) {
+			TRY(sp_buf_append_byte(out, (char)c));
+			len = 1;
+		} else if (c >= 0x80 && (len = utf8_len(p + i, s.len - i)) != 0) {
+			TRY(sp_buf_append(out, p + i, len));
+		} else {
+			TRY(sp_buf_append(out, "\xef\xbf\xbd", 3));
+			len = 1;
+		}
+		i += len;
+	}
 out:
 	return res;
 }

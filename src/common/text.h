@@ -14,6 +14,7 @@
 #ifndef SPROV_COMMON_TEXT_H
 #define SPROV_COMMON_TEXT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "common/buf.h"
@@ -22,6 +23,17 @@
 /* Quote s into out (size outsz, NUL-terminated); see above. */
 void sp_quote(sp_slice s, char *out, size_t outsz);
 void sp_quote_field(sp_slice s, char *out, size_t outsz);
+
+/* Is s valid UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF)?  The rule sp_json_str keeps and the JSON reader enforces. */
+bool sp_utf8_valid(sp_slice s);
+
+/*
+ * Append s as a Prometheus label value, without the quotes (text exposition
+ * format): '\\', '"' and LF escaped as \\, \" and \n; other control bytes
+ * and each byte of an invalid UTF-8 sequence become U+FFFD.
+ */
+SP_MUST_CHECK sp_result sp_prom_label(sp_buf *out, sp_slice s);
 
 /* Append s as a JSON string, quotes included. */
 SP_MUST_CHECK sp_result sp_json_str(sp_buf *out, sp_slice s);

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #define ADMIN_MAX_HEADERS 8192
 #define ADMIN_TIMEOUT_S 10
 #define ADMIN_BODY_MAX (1024 * 1024)
+#define ADMIN_CRLS_MAX 64
 
 /* Status codes counted for /metrics; anything else is "other". */
 static const int counted_status[] = { 200, 304, 400, 403, 404, 405, 413, 414,
@@ -41,7 +43,7 @@ srv_count_status(server *s, int code)
  * docs/SERVER.md's table must match (tests/integration/serve_metrics.sh).
  */
 typedef enum {
-	F_BUILD, F_CERT_NOT_AFTER, F_REQUESTS, F_REQUEST_SECONDS, F_HANDSHAKE_SECONDS,
+	F_BUILD, F_CERT_NOT_AFTER, F_CRL_NEXT_UPDATE, F_CRL_NUMBER, F_REQUESTS, F_REQUEST_SECONDS, F_HANDSHAKE_SECONDS,
 	F_OPEN, F_CACHE_HITS, F_CACHE_MISSES, F_CACHE_ENTRIES, F_CACHE_BYTES,
 	F_CACHE_FLUSHES, F_RENDERS, F_RENDER_ERRORS, F_RENDER_SECONDS, F_ID_REFUSED,
 	F_ID_MISMATCH, F_OVERLOAD, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
@@ -56,6 +58,10 @@ static const struct family {
 	    "Version of sprov and of the libraries in use (value 1)." },
 	[F_CERT_NOT_AFTER] = { "sprov_server_cert_not_after_seconds", "gauge",
 	    "notAfter of the server certificate in force (Unix time)." },
+	[F_CRL_NEXT_UPDATE] = { "sprov_crl_next_update_timestamp_seconds", "gauge",
+	    "nextUpdate of each CRL in force, by issuer CN (Unix time)." },
+	[F_CRL_NUMBER] = { "sprov_crl_number", "gauge",
+	    "crlNumber of each CRL in force, by issuer CN." },
 	[F_REQUESTS] = { "sprov_requests_total", "counter", "HTTP requests by status." },
 	[F_REQUEST_SECONDS] = { "sprov_request_duration_seconds", "histogram",
 	    "Request arrival to answer queued." },
@@ -179,6 +185,72 @@ out:
 	return res;
 }
 
+/*
+ * One series per issuer: a CRL file may hold several CRLs of one issuer
+ * (same CN), and a label set must not repeat.  The earliest nextUpdate is
+ * the one to alert on; the highest number the newest CRL.
+ */
+static size_t
+crls_by_issuer(sp_tls_crl_info *v, size_t n)
+{
+	size_t m = 0, j;
+
+	for (size_t i = 0; i < n; i++) {
+		for (j = 0; j < m && strcmp(v[j].issuer, v[i].issuer) != 0; j++)
+			;
+		if (j == m) {
+			v[m++] = v[i];
+			continue;
+		}
+		if (v[i].next_update != 0 && (v[j].next_update == 0 ||
+		    v[i].next_update < v[j].next_update))
+			v[j].next_update = v[i].next_update;
+		if (v[i].has_number && (!v[j].has_number || v[i].number > v[j].number)) {
+			v[j].has_number = true;
+			v[j].number = v[i].number;
+		}
+	}
+	return m;
+}
+
+/* name{issuer="CN"} value, the CN escaped as the exposition format wants. */
+static sp_result
+issuer_row(sp_buf *b, family_id f, const char *issuer, long long v)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_buf_printf(b, "%s{issuer=\"", families[f].name));
+	TRY(sp_prom_label(b, sp_slice_of(issuer)));
+	TRY(sp_buf_printf(b, "\"} %lld\n", v));
+out:
+	return res;
+}
+
+static sp_result
+crl_rows(sp_buf *b, sp_tls_server *tls)
+{
+	sp_result res = SP_OK;
+	sp_tls_crl_info *v = NULL;
+	size_t n;
+
+	TRY_ALLOC(v, calloc(ADMIN_CRLS_MAX, sizeof(*v)));
+	n = crls_by_issuer(v, sp_tls_server_crls(tls, v, ADMIN_CRLS_MAX));
+	if (n == 0)
+		goto out;
+	TRY(fam(b, F_CRL_NEXT_UPDATE));
+	for (size_t i = 0; i < n; i++)
+		if (v[i].next_update != 0)
+			TRY(issuer_row(b, F_CRL_NEXT_UPDATE, v[i].issuer,
+			    (long long)v[i].next_update));
+	TRY(fam(b, F_CRL_NUMBER));
+	for (size_t i = 0; i < n; i++)
+		if (v[i].has_number)
+			TRY(issuer_row(b, F_CRL_NUMBER, v[i].issuer, (long long)v[i].number));
+out:
+	free(v);
+	return res;
+}
+
 sp_result
 srv_metrics_text(server *s, sp_buf *b)
 {
@@ -191,6 +263,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	if (atomic_load(&s->cert_not_after) != 0)
 		TRY(one(b, F_CERT_NOT_AFTER, "%lld",
 		    (long long)atomic_load(&s->cert_not_after)));
+	TRY(crl_rows(b, s->tls));
 	TRY(fam(b, F_REQUESTS));
 	for (size_t i = 0; i <= SRV_N_STATUS; i++) {
 		if (i < SRV_N_STATUS)

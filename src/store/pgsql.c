@@ -185,6 +185,15 @@ static const char *const sql[PS_COUNT] = {
 	    "WHERE level = $1 AND key = $2 ORDER BY name COLLATE \"C\"",
 	[PS_DPARAM_LEVEL] = "SELECT name, value, access FROM device_params "
 	    "WHERE mac = $1 ORDER BY name COLLATE \"C\"",
+	[PS_LEVEL_LIST] = "SELECT lv, key FROM ("
+	    " SELECT DISTINCT level::int AS lv, key FROM params"
+	    " UNION SELECT DISTINCT 3, mac FROM device_params"
+	    ") AS x ORDER BY lv, key COLLATE \"C\"",
+	[PS_CONTACT_LIST] = "SELECT mac, time, ip, ua, etag, status FROM contacts "
+	    "ORDER BY mac COLLATE \"C\"",
+	[PS_IS_EMPTY] = "SELECT (EXISTS (SELECT 1 FROM devices) OR "
+	    "EXISTS (SELECT 1 FROM params) OR EXISTS (SELECT 1 FROM device_params) "
+	    "OR EXISTS (SELECT 1 FROM contacts))::int",
 };
 
 /* ---- parameters and results ------------------------------------------- */
@@ -789,4 +798,9 @@ static const sp_store_ops pg_ops = {
 	.param_unset = pg_param_unset,
 	.params_level = pg_params_level,
 	.schema_version = pg_schema_version,
+	.begin_read = pg_begin_read,
+	.level_list = pg_level_list,
+	.contact_list = pg_contact_list,
+	.is_empty = pg_is_empty,
+	.clear = pg_clear,
 };

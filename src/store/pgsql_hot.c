@@ -166,6 +166,28 @@ out:
 }
 
 sp_result
+pg_row_contact(PGresult *r, int row, int first, sp_contact *c)
+{
+	sp_result res = SP_OK;
+	unsigned char *ua = NULL;
+	size_t ualen = 0;
+
+	c->time = pg_col_i64(r, row, first);
+	pg_col_copy(r, row, first + 1, c->ip, sizeof(c->ip));
+	TRY_ALLOC(ua, PQunescapeBytea((const unsigned char *)PQgetvalue(r, row,
+	    first + 2), &ualen));
+	if (ualen > SP_UA_MAX)
+		ualen = SP_UA_MAX;
+	memcpy(c->ua, ua, ualen);
+	c->ua[ualen] = '\0';
+	pg_col_copy(r, row, first + 3, c->etag, sizeof(c->etag));
+	c->status = (int)pg_col_i64(r, row, first + 4);
+out:
+	PQfreemem(ua);
+	return res;
+}
+
+sp_result
 pg_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
 {
 	sp_result res = SP_OK;
@@ -173,8 +195,6 @@ pg_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
 	PGresult *r = NULL;
 	pg_params p = { 0 };
 	char ma[SP_MAC_STRLEN];
-	unsigned char *ua = NULL;
-	size_t ualen = 0;
 
 	*found = false;
 	sp_mac_format(mac, SP_MAC_MA, ma);
@@ -184,19 +204,9 @@ pg_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
 		goto out;
 	memset(out, 0, sizeof(*out));
 	out->mac = *mac;
-	out->time = pg_col_i64(r, 0, 0);
-	pg_col_copy(r, 0, 1, out->ip, sizeof(out->ip));
-	TRY_ALLOC(ua, PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2),
-	    &ualen));
-	if (ualen > SP_UA_MAX)
-		ualen = SP_UA_MAX;
-	memcpy(out->ua, ua, ualen);
-	out->ua[ualen] = '\0';
-	pg_col_copy(r, 0, 3, out->etag, sizeof(out->etag));
-	out->status = (int)pg_col_i64(r, 0, 4);
+	TRY(pg_row_contact(r, 0, 0, out));
 	*found = true;
 out:
-	PQfreemem(ua);
 	PQclear(r);
 	return res;
 }

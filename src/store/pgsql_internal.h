@@ -33,6 +33,9 @@ enum {
 	PS_DPARAM_UNSET,
 	PS_PARAM_LEVEL,
 	PS_DPARAM_LEVEL,
+	PS_LEVEL_LIST,
+	PS_CONTACT_LIST,
+	PS_IS_EMPTY,
 	PS_COUNT
 };
 
@@ -98,6 +101,9 @@ void pg_col_copy(PGresult *r, int row, int col, char *dst, size_t dstsz);
 int64_t pg_col_i64(PGresult *r, int row, int col);
 /* A device's columns from `first` on: serial, product, grp, enabled, pending, created. */
 void pg_row_device(PGresult *r, int row, int first, sp_device *d);
+/* A contact's columns from `first` on: time, ip, ua (bytea), etag, status. */
+SP_MUST_CHECK sp_result pg_row_contact(PGresult *r, int row, int first,
+    sp_contact *c);
 /* Rows of (name, value, access) from row `from` on merged into out, in order. */
 SP_MUST_CHECK sp_result pg_merge_rows(PGresult *r, int from, sp_params *out);
 
@@ -132,5 +138,12 @@ SP_MUST_CHECK sp_result pg_param_unset(sp_store *base, const sp_level_ref *lvl,
     const char *name);
 SP_MUST_CHECK sp_result pg_params_level(sp_store *base, const sp_level_ref *lvl,
     sp_params *out);
+SP_MUST_CHECK sp_result pg_begin_read(sp_store *base);
+SP_MUST_CHECK sp_result pg_level_list(sp_store *base, sp_store_level_cb cb,
+    void *arg);
+SP_MUST_CHECK sp_result pg_contact_list(sp_store *base, sp_store_contact_cb cb,
+    void *arg);
+SP_MUST_CHECK sp_result pg_is_empty(sp_store *base, bool *empty);
+SP_MUST_CHECK sp_result pg_clear(sp_store *base);
 
 #endif

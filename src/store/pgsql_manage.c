@@ -6,6 +6,7 @@
  */
 #include "store/pgsql_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -237,4 +238,101 @@ pg_params_level(sp_store *base, const sp_level_ref *lvl, sp_params *out)
 out:
 	PQclear(r);
 	return res;
+}
+
+/* ---- the whole store (dump, restore) ------------------------------------ */
+
+/* One snapshot for every listing until sp_store_commit or rollback. */
+sp_result
+pg_begin_read(sp_store *base)
+{
+	sp_result res = SP_OK;
+	pg_store *s = pg(base);
+
+	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
+	TRY(pg_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    "starting a transaction"));
+	s->in_tx = true;
+	s->tx_open = true;
+out:
+	return res;
+}
+
+sp_result
+pg_level_list(sp_store *base, sp_store_level_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	pg_store *s = pg(base);
+	PGresult *r = NULL;
+	char key[SP_STORE_FIELD_MAX + 1];
+	sp_level_ref lvl;
+
+	TRY(pg_run(s, PS_LEVEL_LIST, NULL, &r, "listing parameter levels"));
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t level = pg_col_i64(r, i, 0);
+
+		ENSURE(level >= SP_LEVEL_DEFAULTS && level <= SP_LEVEL_DEVICE &&
+		    PQgetlength(r, i, 1) <= SP_STORE_FIELD_MAX, SP_E_DB,
+		    "a parameter level that is not valid (level %lld)",
+		    (long long)level);
+		pg_col_copy(r, i, 1, key, sizeof(key));
+		lvl.level = (sp_level)level;
+		lvl.key = level == SP_LEVEL_DEFAULTS ? NULL : key;
+		TRY(cb(arg, &lvl));
+	}
+out:
+	PQclear(r);
+	return res;
+}
+
+sp_result
+pg_contact_list(sp_store *base, sp_store_contact_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	pg_store *s = pg(base);
+	PGresult *r = NULL;
+	sp_contact *c = NULL;
+
+	TRY_ALLOC(c, malloc(sizeof(*c)));
+	TRY(pg_run(s, PS_CONTACT_LIST, NULL, &r, "listing contacts"));
+	for (int i = 0; i < PQntuples(r); i++) {
+		memset(c, 0, sizeof(*c));
+		TRY(sp_mac_parse(sp_slice_of(PQgetvalue(r, i, 0)), &c->mac));
+		TRY(pg_row_contact(r, i, 1, c));
+		TRY(cb(arg, c));
+	}
+out:
+	PQclear(r);
+	free(c);
+	return res;
+}
+
+sp_result
+pg_is_empty(sp_store *base, bool *empty)
+{
+	sp_result res = SP_OK;
+	pg_store *s = pg(base);
+	PGresult *r = NULL;
+
+	*empty = false;
+	TRY(pg_run(s, PS_IS_EMPTY, NULL, &r, "reading the store"));
+	ENSURE(PQntuples(r) == 1, SP_E_DB, "reading the store: no answer");
+	*empty = pg_col_i64(r, 0, 0) == 0;
+out:
+	PQclear(r);
+	return res;
+}
+
+sp_result
+pg_clear(sp_store *base)
+{
+	sp_result res = SP_OK;
+	pg_store *s = pg(base);
+	bool mine = false;
+
+	TRY(pg_tx_begin(s, &mine));
+	TRY(pg_cmd(s, "DELETE FROM device_params; DELETE FROM params; "
+	    "DELETE FROM devices; DELETE FROM contacts", "emptying the store"));
+out:
+	return pg_tx_end(s, mine, true, res);
 }

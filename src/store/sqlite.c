@@ -178,6 +178,13 @@ static const char *const sql[ST_COUNT] = {
 	    "WHERE level = ?1 AND key = ?2 ORDER BY name",
 	[ST_DPARAM_LEVEL] = "SELECT name, value, access FROM device_params "
 	    "WHERE mac = ?1 ORDER BY name",
+	[ST_LEVEL_LIST] = "SELECT DISTINCT level, key FROM params "
+	    "UNION SELECT DISTINCT 3, mac FROM device_params ORDER BY 1, 2",
+	[ST_CONTACT_LIST] = "SELECT mac, time, ip, ua, etag, status FROM contacts "
+	    "ORDER BY mac",
+	[ST_IS_EMPTY] = "SELECT EXISTS (SELECT 1 FROM devices) OR "
+	    "EXISTS (SELECT 1 FROM params) OR EXISTS (SELECT 1 FROM device_params) "
+	    "OR EXISTS (SELECT 1 FROM contacts)",
 };
 
 sp_result
@@ -738,6 +745,16 @@ out:
 	return sq_tx_end(s, mine, false, res);
 }
 
+void
+sq_row_contact(sqlite3_stmt *st, int first, sp_contact *c)
+{
+	c->time = sqlite3_column_int64(st, first);
+	sq_col_copy(st, first + 1, c->ip, sizeof(c->ip));
+	sq_col_copy(st, first + 2, c->ua, sizeof(c->ua));
+	sq_col_copy(st, first + 3, c->etag, sizeof(c->etag));
+	c->status = sqlite3_column_int(st, first + 4);
+}
+
 static sp_result
 sq_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
 {
@@ -760,11 +777,7 @@ sq_contact_get(sp_store *base, const sp_mac *mac, sp_contact *out, bool *found)
 	}
 	memset(out, 0, sizeof(*out));
 	out->mac = *mac;
-	out->time = sqlite3_column_int64(st, 0);
-	sq_col_copy(st, 1, out->ip, sizeof(out->ip));
-	sq_col_copy(st, 2, out->ua, sizeof(out->ua));
-	sq_col_copy(st, 3, out->etag, sizeof(out->etag));
-	out->status = sqlite3_column_int(st, 4);
+	sq_row_contact(st, 0, out);
 	*found = true;
 out:
 	sq_st_done(st);
@@ -792,4 +805,9 @@ static const sp_store_ops sq_ops = {
 	.param_unset = sq_param_unset,
 	.params_level = sq_params_level,
 	.schema_version = sq_schema_version,
+	.begin_read = sq_begin_read,
+	.level_list = sq_level_list,
+	.contact_list = sq_contact_list,
+	.is_empty = sq_is_empty,
+	.clear = sq_clear,
 };

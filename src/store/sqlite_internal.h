@@ -33,6 +33,9 @@ enum {
 	ST_DPARAM_UNSET,
 	ST_PARAM_LEVEL,
 	ST_DPARAM_LEVEL,
+	ST_LEVEL_LIST,
+	ST_CONTACT_LIST,
+	ST_IS_EMPTY,
 	ST_COUNT
 };
 
@@ -86,6 +89,8 @@ SP_MUST_CHECK sp_result sq_tx_begin(sq_store *s, bool write, bool *mine);
 SP_MUST_CHECK sp_result sq_tx_end(sq_store *s, bool mine, bool wrote, sp_result res);
 /* A device's columns from `first` on: serial, product, grp, enabled, pending, created. */
 SP_MUST_CHECK sp_result sq_row_device(sqlite3_stmt *st, int first, sp_device *d);
+/* A contact's columns from `first` on: time, ip, ua, etag, status. */
+void sq_row_contact(sqlite3_stmt *st, int first, sp_contact *c);
 /* Rows of (name, value, access) merged into out, in order. */
 SP_MUST_CHECK sp_result sq_merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out);
 
@@ -104,5 +109,11 @@ SP_MUST_CHECK sp_result sq_param_unset(sp_store *base, const sp_level_ref *lvl,
     const char *name);
 SP_MUST_CHECK sp_result sq_params_level(sp_store *base, const sp_level_ref *lvl,
     sp_params *out);
+SP_MUST_CHECK sp_result sq_begin_read(sp_store *base);
+SP_MUST_CHECK sp_result sq_level_list(sp_store *base, sp_store_level_cb cb, void *arg);
+SP_MUST_CHECK sp_result sq_contact_list(sp_store *base, sp_store_contact_cb cb,
+    void *arg);
+SP_MUST_CHECK sp_result sq_is_empty(sp_store *base, bool *empty);
+SP_MUST_CHECK sp_result sq_clear(sp_store *base);
 
 #endif

@@ -5,21 +5,32 @@
  */
 #include "store/sqlite_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 
-sp_result
-sq_begin(sp_store *base)
+/*
+ * An explicit transaction: BEGIN IMMEDIATE for writes (the write lock up
+ * front, so busy_timeout applies), plain BEGIN for a read snapshot (WAL
+ * gives the connection one snapshot from its first read).
+ */
+static sp_result
+tx_open(sq_store *s, const char *stmt)
 {
 	sp_result res = SP_OK;
-	sq_store *s = sq(base);
 
 	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
-	TRY(sq_exec(s, "BEGIN IMMEDIATE", "starting a transaction"));
+	TRY(sq_exec(s, stmt, "starting a transaction"));
 	s->in_tx = true;
 out:
 	return res;
+}
+
+sp_result
+sq_begin(sp_store *base)
+{
+	return tx_open(sq(base), "BEGIN IMMEDIATE");
 }
 
 sp_result
@@ -260,4 +271,101 @@ sq_params_level(sp_store *base, const sp_level_ref *lvl, sp_params *out)
 out:
 	sq_st_done(st);
 	return res;
+}
+
+/* ---- the whole store (dump, restore) ------------------------------------ */
+
+sp_result
+sq_begin_read(sp_store *base)
+{
+	return tx_open(sq(base), "BEGIN");
+}
+
+sp_result
+sq_level_list(sp_store *base, sp_store_level_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	char key[SP_STORE_FIELD_MAX + 1];
+	sp_level_ref lvl;
+	int rc;
+
+	TRY(sq_st_get(s, ST_LEVEL_LIST, &st));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int level = sqlite3_column_int(st, 0);
+
+		ENSURE(level >= SP_LEVEL_DEFAULTS && level <= SP_LEVEL_DEVICE &&
+		    sqlite3_column_bytes(st, 1) <= SP_STORE_FIELD_MAX, SP_E_DB,
+		    "a parameter level that is not valid (level %d)", level);
+		sq_col_copy(st, 1, key, sizeof(key));
+		lvl.level = (sp_level)level;
+		lvl.key = level == SP_LEVEL_DEFAULTS ? NULL : key;
+		TRY(cb(arg, &lvl));
+	}
+	if (rc != SQLITE_DONE)
+		res = sq_dberr(s, "listing parameter levels");
+out:
+	sq_st_done(st);
+	return res;
+}
+
+sp_result
+sq_contact_list(sp_store *base, sp_store_contact_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+	sp_contact *c = NULL;
+	int rc;
+
+	TRY_ALLOC(c, malloc(sizeof(*c)));
+	TRY(sq_st_get(s, ST_CONTACT_LIST, &st));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ma = (const char *)sqlite3_column_text(st, 0);
+
+		memset(c, 0, sizeof(*c));
+		TRY(sp_mac_parse(sp_slice_of(ma), &c->mac));
+		sq_row_contact(st, 1, c);
+		TRY(cb(arg, c));
+	}
+	if (rc != SQLITE_DONE)
+		res = sq_dberr(s, "listing contacts");
+out:
+	sq_st_done(st);
+	free(c);
+	return res;
+}
+
+sp_result
+sq_is_empty(sp_store *base, bool *empty)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	sqlite3_stmt *st = NULL;
+
+	*empty = false;
+	TRY(sq_st_get(s, ST_IS_EMPTY, &st));
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		res = sq_dberr(s, "reading the store");
+		goto out;
+	}
+	*empty = sqlite3_column_int(st, 0) == 0;
+out:
+	sq_st_done(st);
+	return res;
+}
+
+sp_result
+sq_clear(sp_store *base)
+{
+	sp_result res = SP_OK;
+	sq_store *s = sq(base);
+	bool mine = false;
+
+	TRY(sq_tx_begin(s, true, &mine));
+	TRY(sq_exec(s, "DELETE FROM device_params; DELETE FROM params; "
+	    "DELETE FROM devices; DELETE FROM contacts;", "emptying the store"));
+out:
+	return sq_tx_end(s, mine, true, res);
 }

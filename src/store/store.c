@@ -439,6 +439,19 @@ out:
 }
 
 sp_result
+sp_store_param_check(const sp_level_ref *lvl, const char *name, sp_slice value)
+{
+	sp_result res = SP_OK;
+	sp_level_ref norm;
+	char ma[SP_MAC_STRLEN];
+
+	TRY(level_name_check(lvl, name, &norm, ma));
+	TRY(value_check(name, value));
+out:
+	return res;
+}
+
+sp_result
 sp_store_param_unset(sp_store *s, const sp_level_ref *lvl, const char *name)
 {
 	sp_result res = SP_OK;
@@ -462,4 +475,36 @@ sp_store_params_level(sp_store *s, const sp_level_ref *lvl, sp_params *out)
 	TRY(s->ops->params_level(s, &norm, out));
 out:
 	return res;
+}
+
+/* ---- the whole store ---------------------------------------------------- */
+
+sp_result
+sp_store_begin_read(sp_store *s)
+{
+	return s->ops->begin_read(s);
+}
+
+sp_result
+sp_store_level_list(sp_store *s, sp_store_level_cb cb, void *arg)
+{
+	return s->ops->level_list(s, cb, arg);
+}
+
+sp_result
+sp_store_contact_list(sp_store *s, sp_store_contact_cb cb, void *arg)
+{
+	return s->ops->contact_list(s, cb, arg);
+}
+
+sp_result
+sp_store_is_empty(sp_store *s, bool *empty)
+{
+	return s->ops->is_empty(s, empty);
+}
+
+sp_result
+sp_store_clear(sp_store *s)
+{
+	return s->ops->clear(s);
 }

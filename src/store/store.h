@@ -279,12 +279,58 @@ SP_MUST_CHECK sp_result sp_store_device_list(sp_store *s, sp_store_device_cb cb,
  */
 SP_MUST_CHECK sp_result sp_store_param_set(sp_store *s, const sp_level_ref *lvl,
     const char *name, sp_slice value, sp_access access);
+/*
+ * The checks sp_store_param_set makes (level key, name, value), without a
+ * store: restore validates a whole dump before it writes anything.
+ */
+SP_MUST_CHECK sp_result sp_store_param_check(const sp_level_ref *lvl,
+    const char *name, sp_slice value);
 /* SP_E_NOTFOUND if the name is not set at that level. */
 SP_MUST_CHECK sp_result sp_store_param_unset(sp_store *s,
     const sp_level_ref *lvl, const char *name);
 /* The entries of one level only, merged into out. */
 SP_MUST_CHECK sp_result sp_store_params_level(sp_store *s,
     const sp_level_ref *lvl, sp_params *out);
+
+/* ---- the whole store (sprov db dump / restore) ---------------------------
+ *
+ * Listings are in byte order (memcmp of the keys, SQLite's BINARY, a
+ * PostgreSQL backend's COLLATE "C"), so two stores with the same content
+ * list the same way, whatever the backend.
+ */
+
+/*
+ * A read-only snapshot around several reads: every listing inside sees the
+ * same state.  End it with sp_store_commit or sp_store_rollback.  Writes
+ * inside one may be refused.  Not nestable, not inside sp_store_begin.
+ */
+SP_MUST_CHECK sp_result sp_store_begin_read(sp_store *s);
+
+/*
+ * Every level that holds at least one parameter: the defaults (key NULL),
+ * then products and groups (key: the name) and devices (key: $MA), each in
+ * byte order.  Read each level with sp_store_params_level.
+ */
+typedef sp_result (*sp_store_level_cb)(void *arg, const sp_level_ref *lvl);
+SP_MUST_CHECK sp_result sp_store_level_list(sp_store *s, sp_store_level_cb cb,
+    void *arg);
+
+/*
+ * Every contact record, unknown MACs included, ordered by MAC
+ * (record_pending false, serial and product "": a contact keeps neither).
+ */
+typedef sp_result (*sp_store_contact_cb)(void *arg, const sp_contact *c);
+SP_MUST_CHECK sp_result sp_store_contact_list(sp_store *s,
+    sp_store_contact_cb cb, void *arg);
+
+/* True when the store holds no device, parameter or contact record. */
+SP_MUST_CHECK sp_result sp_store_is_empty(sp_store *s, bool *empty);
+
+/*
+ * Remove every device, parameter and contact record (restore --force).
+ * Call it inside sp_store_begin so the store is never seen half-emptied.
+ */
+SP_MUST_CHECK sp_result sp_store_clear(sp_store *s);
 
 /*
  * serial / product / group: at most SP_STORE_FIELD_MAX bytes of printable

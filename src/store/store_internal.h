@@ -39,6 +39,12 @@ typedef struct sp_store_ops {
 	    sp_params *out);
 	/* The schema version found at open (0: created) and the current one. */
 	sp_result (*schema_version)(sp_store *s, int *found, int *current);
+	/* Whole-store operations (sprov db dump / restore). */
+	sp_result (*begin_read)(sp_store *s);
+	sp_result (*level_list)(sp_store *s, sp_store_level_cb cb, void *arg);
+	sp_result (*contact_list)(sp_store *s, sp_store_contact_cb cb, void *arg);
+	sp_result (*is_empty)(sp_store *s, bool *empty);
+	sp_result (*clear)(sp_store *s);
 } sp_store_ops;
 
 /* Every backend's handle starts with this. */

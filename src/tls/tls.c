@@ -534,6 +534,42 @@ out:
 	return res;
 }
 
+static void
+crl_info(X509_CRL *x, sp_tls_crl_info *o)
+{
+	const X509_NAME *name = X509_CRL_get_issuer(x);
+	int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	ASN1_INTEGER *num = X509_CRL_get_ext_d2i(x, NID_crl_number, NULL, NULL);
+	unsigned char *cn = NULL;
+	int len = -1;
+
+	memset(o, 0, sizeof(*o));
+	if (idx >= 0)
+		len = ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(
+		    X509_NAME_get_entry(name, idx)));
+	if (len >= 0)
+		snprintf(o->issuer, sizeof(o->issuer), "%.*s", len, (const char *)cn);
+	else
+		X509_NAME_oneline(name, o->issuer, sizeof(o->issuer));
+	OPENSSL_free(cn);
+	o->next_update = sp_tls_asn1_unix(X509_CRL_get0_nextUpdate(x));
+	o->has_number = num != NULL && ASN1_INTEGER_get_int64(&o->number, num) == 1;
+	ASN1_INTEGER_free(num);
+}
+
+size_t
+sp_tls_server_crls(sp_tls_server *srv, sp_tls_crl_info *out, size_t max)
+{
+	sp_tls_conf *c = sp_tls_cur_conf(srv);
+	size_t n = 0;
+
+	for (int i = 0; c != NULL && c->crls != NULL && i < sk_X509_CRL_num(c->crls) &&
+	    n < max; i++)
+		crl_info(sk_X509_CRL_value(c->crls, i), &out[n++]);
+	sp_tls_conf_unref(c);
+	return n;
+}
+
 sp_result
 sp_tls_server_metrics(sp_tls_server *srv, sp_buf *out)
 {

@@ -143,4 +143,15 @@ typedef struct sp_tls_crl_state {
 } sp_tls_crl_state;
 void sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out);
 
+/* One CRL in force, for /metrics (sprov_crl_next_update_timestamp_seconds). */
+#define SP_TLS_CRL_ISSUER_MAX 256
+typedef struct sp_tls_crl_info {
+	char issuer[SP_TLS_CRL_ISSUER_MAX + 1]; /* its issuer's CN, else the DN */
+	int64_t next_update;  /* Unix time, 0 if the CRL has none */
+	bool has_number;      /* a crlNumber that fits in int64 */
+	int64_t number;
+} sp_tls_crl_info;
+/* Up to max CRLs of the configuration in force, in file order; how many. */
+size_t sp_tls_server_crls(sp_tls_server *srv, sp_tls_crl_info *out, size_t max);
+
 #endif

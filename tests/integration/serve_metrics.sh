@@ -2,7 +2,8 @@
 # /metrics: the exposition parses with prometheus_client's own parser, every
 # family has HELP and TYPE, the latency histograms count requests and
 # handshakes, sprov_build_info names the library versions, the server
-# certificate's notAfter is there, and docs/SERVER.md's metric table names
+# certificate's notAfter is there, the CRL's nextUpdate and crlNumber per
+# issuer agree with `openssl crl`, and docs/SERVER.md's metric table names
 # exactly the families /metrics exports.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
@@ -25,10 +26,15 @@ get "$DEV_A" /nope.xml
 expect_code 404
 curl -sf "http://127.0.0.1:$APORT/metrics" >"$T/metrics" || fail "GET /metrics"
 notafter=$(date -d "$(openssl x509 -in "$T/provserver.crt" -noout -enddate | cut -d= -f2)" +%s)
+crlnext=$(date -d "$(openssl crl -in "$T/device-ca.crl" -noout -nextupdate | cut -d= -f2)" +%s)
+crlnum=$(openssl crl -in "$T/device-ca.crl" -noout -crlnumber | cut -d= -f2)
+crlcn=$(openssl crl -in "$T/device-ca.crl" -noout -issuer -nameopt RFC2253,-esc_msb |
+	sed -n 's/^issuer=.*CN=\([^,]*\).*/\1/p')
+[ -n "$crlcn" ] && [ -n "$crlnum" ] || fail "openssl crl: no CN or crlNumber"
 "$SPROV" --version >"$T/version"
 
 note "prometheus_client parses it; HELP and TYPE everywhere; the values"
-"$PY" - "$T/metrics" "$notafter" "$T/version" <<'EOP' || fail "metrics: see above"
+"$PY" - "$T/metrics" "$notafter" "$T/version" "$crlnext" "$crlnum" "$crlcn" <<'EOP' || fail "metrics: see above"
 import sys
 from prometheus_client.parser import text_string_to_metric_families
 text = open(sys.argv[1]).read()
@@ -66,6 +72,12 @@ ver = dict(l.split(" ", 1) for l in open(sys.argv[3]).read().splitlines())
 assert labels == {"version": ver["sprov"], "openssl": ver["openssl"], "gnutls": ver["gnutls"],
     "libevent": ver["libevent"], "sqlite": ver["sqlite"], "libpq": ver["libpq"]}, labels
 assert samples("sprov_requests_total")[(("status", "200"),)] == 3.0
+# One series per CRL issuer: openssl's nextUpdate (Unix time) and crlNumber.
+nu = samples("sprov_crl_next_update_timestamp_seconds")
+assert nu == {(("issuer", sys.argv[6]),): float(sys.argv[4])}, (nu, sys.argv[4:])
+cn = samples("sprov_crl_number")
+assert cn == {(("issuer", sys.argv[6]),): float(int(sys.argv[5], 16))}, (cn, sys.argv[5:])
+assert fams["sprov_crl_number"].type == "gauge"
 open(sys.argv[1] + ".names", "w").write("\n".join(sorted(
     f.name + ("_total" if f.type == "counter" else "") for f in fams.values())) + "\n")
 EOP

@@ -109,10 +109,32 @@ test_json_fput(void **state)
 	free(mem);
 }
 
+/* Prometheus label values: \\ \" \n escaped, nothing else but U+FFFD. */
+static void
+test_prom_label(void **state)
+{
+	sp_buf b;
+
+	(void)state;
+	sp_buf_init(&b, 256);
+	assert_true(sp_ok(sp_prom_label(&b, sp_slice_of("Example Device CA"))));
+	assert_string_equal(sp_buf_cstr(&b), "Example Device CA");
+	sp_buf_reset(&b);
+	assert_true(sp_ok(sp_prom_label(&b, sp_slice_mk("a\\b\"c\nd\te\x7f\xc3\xa9\xff",
+	    13))));
+	assert_string_equal(sp_buf_cstr(&b),
+	    "a\\\\b\\\"c\\nd\xef\xbf\xbd" "e\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd");
+	sp_buf_reset(&b);
+	assert_true(sp_ok(sp_prom_label(&b, sp_slice_mk("", 0))));
+	assert_string_equal(sp_buf_cstr(&b), "");
+	sp_buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prom_label),
 		cmocka_unit_test(test_quote_escapes),
 		cmocka_unit_test(test_quote_cut),
 		cmocka_unit_test(test_json_escapes),

@@ -989,6 +989,142 @@ test_threads(void **state)
 	sp_params_free(&ps);
 }
 
+/* ---- the whole store: listings, emptiness, clear ----------------------- */
+
+typedef struct seen {
+	char v[16][160];
+	size_t n;
+} seen;
+
+static sp_result
+level_seen(void *arg, const sp_level_ref *l)
+{
+	seen *sn = arg;
+
+	if (sn->n < 16)
+		snprintf(sn->v[sn->n++], sizeof(sn->v[0]), "%s:%s",
+		    sp_level_name(l->level), l->key ? l->key : "(null)");
+	return SP_OK;
+}
+
+static sp_result
+contact_seen(void *arg, const sp_contact *c)
+{
+	seen *sn = arg;
+	char ma[SP_MAC_STRLEN];
+
+	sp_mac_format(&c->mac, SP_MAC_MA, ma);
+	if (sn->n < 16)
+		snprintf(sn->v[sn->n++], sizeof(sn->v[0]), "%s %lld %s %s %d%s", ma,
+		    (long long)c->time, c->ip, c->etag, c->status,
+		    c->record_pending || *c->serial || *c->product ? " !" : "");
+	return SP_OK;
+}
+
+static sp_result
+stop_at_first(void *arg, const sp_level_ref *l)
+{
+	(void)arg;
+	(void)l;
+	return sp_error(SP_E_EXISTS, "stop");
+}
+
+static void
+test_whole_store(void **state)
+{
+	fx *f = *state;
+	seen sn;
+	bool empty = false;
+	sp_contact c[2];
+	sp_params ps;
+
+	OK(sp_store_is_empty(f->s, &empty));
+	assert_true(empty);
+	memset(&sn, 0, sizeof(sn));
+	OK(sp_store_level_list(f->s, level_seen, &sn));
+	assert_int_equal(sn.n, 0);
+
+	/* A contact alone (an unknown MAC) makes a store non-empty. */
+	memset(c, 0, sizeof(c));
+	c[0].mac = mac_of("000e08aabb02");
+	c[0].time = 1700000000;
+	snprintf(c[0].ip, sizeof(c[0].ip), "192.0.2.7");
+	snprintf(c[0].ua, sizeof(c[0].ua), "Linksys/SPA-2102-5.2 (SN1)");
+	snprintf(c[0].etag, sizeof(c[0].etag), "\"e1\"");
+	c[0].status = 404;
+	OK(sp_store_contact_batch(f->s, c, 1));
+	OK(sp_store_is_empty(f->s, &empty));
+	assert_false(empty);
+
+	add_dev(f->s, "000e08aabbcc", "SN", "SPA-2102", "east");
+	add_dev(f->s, "000e08aabb01", "", "", "");
+	pset(f->s, SP_LEVEL_GROUP, "west", "A", "g", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_DEVICE, "000e08aabbcc", "A", "d", SP_ACCESS_RO);
+	pset(f->s, SP_LEVEL_PRODUCT, "SPA-2102", "A", "p", SP_ACCESS_NA);
+	pset(f->s, SP_LEVEL_PRODUCT, "SPA-2102", "B", "p", SP_ACCESS_NA);
+	pset(f->s, SP_LEVEL_PRODUCT, "Aardvark", "A", "p", SP_ACCESS_NA);
+	pset(f->s, SP_LEVEL_GROUP, "east", "A", "g", SP_ACCESS_UNSET);
+	pset(f->s, SP_LEVEL_DEFAULTS, NULL, "A", "x", SP_ACCESS_RW);
+	pset(f->s, SP_LEVEL_DEVICE, "000e08aabb01", "A", "d", SP_ACCESS_UNSET);
+
+	/* Levels: defaults, products, groups, devices, each in byte order. */
+	memset(&sn, 0, sizeof(sn));
+	OK(sp_store_level_list(f->s, level_seen, &sn));
+	assert_int_equal(sn.n, 7);
+	assert_string_equal(sn.v[0], "defaults:(null)");
+	assert_string_equal(sn.v[1], "product:Aardvark");
+	assert_string_equal(sn.v[2], "product:SPA-2102");
+	assert_string_equal(sn.v[3], "group:east");
+	assert_string_equal(sn.v[4], "group:west");
+	assert_string_equal(sn.v[5], "device:000e08aabb01");
+	assert_string_equal(sn.v[6], "device:000e08aabbcc");
+	/* A callback's error ends the listing and comes back as is. */
+	assert_int_equal(sp_store_level_list(f->s, stop_at_first, NULL).code,
+	    SP_E_EXISTS);
+
+	/* Contacts by MAC, known and unknown, without pending data. */
+	c[1] = c[0];
+	c[1].mac = mac_of("000e08aabbcc");
+	c[1].time = 1700000100;
+	c[1].status = 200;
+	c[1].record_pending = true;
+	snprintf(c[1].serial, sizeof(c[1].serial), "SN");
+	OK(sp_store_contact_batch(f->s, &c[1], 1));
+	memset(&sn, 0, sizeof(sn));
+	OK(sp_store_contact_list(f->s, contact_seen, &sn));
+	assert_int_equal(sn.n, 2);
+	assert_string_equal(sn.v[0], "000e08aabb02 1700000000 192.0.2.7 \"e1\" 404");
+	assert_string_equal(sn.v[1], "000e08aabbcc 1700000100 192.0.2.7 \"e1\" 200");
+
+	/* A read snapshot: one transaction, not nestable, ended by commit. */
+	OK(sp_store_begin_read(f->s));
+	assert_int_equal(sp_store_begin_read(f->s).code, SP_E_STATE);
+	assert_int_equal(sp_store_begin(f->s).code, SP_E_STATE);
+	OK(sp_store_commit(f->s));
+
+	/* clear inside a transaction that rolls back changes nothing ... */
+	OK(sp_store_begin(f->s));
+	OK(sp_store_clear(f->s));
+	OK(sp_store_is_empty(f->s, &empty));
+	assert_true(empty);
+	sp_store_rollback(f->s);
+	OK(sp_store_is_empty(f->s, &empty));
+	assert_false(empty);
+	sp_params_init(&ps);
+	OK(sp_store_params_level(f->s, &(sp_level_ref){ SP_LEVEL_DEVICE,
+	    "000e08aabbcc" }, &ps));
+	expect_param(&ps, "A", "d", SP_ACCESS_RO);
+	sp_params_free(&ps);
+	/* ... and on its own empties everything. */
+	OK(sp_store_clear(f->s));
+	OK(sp_store_is_empty(f->s, &empty));
+	assert_true(empty);
+	memset(&sn, 0, sizeof(sn));
+	OK(sp_store_contact_list(f->s, contact_seen, &sn));
+	OK(sp_store_level_list(f->s, level_seen, &sn));
+	assert_int_equal(sn.n, 0);
+}
+
 static void
 test_uri_default(void **state)
 {
@@ -1018,6 +1154,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_transaction_rollback, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_whole_store, setup, teardown),
 		cmocka_unit_test(test_uri_default),
 	};
 	if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
