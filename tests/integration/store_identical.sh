@@ -3,7 +3,9 @@
 # both stores are filled by the same `sprov db` commands (every level,
 # access inherited and overridden, values with markup, UTF-8 and tabs, an
 # unset, a disabled device), a server on each serves several devices, a
-# disabled and an unknown one (defaults only), and the bodies are compared byte for byte.
+# disabled and an unknown one (defaults only), and the bodies are compared
+# byte for byte.  And `db dump` of the SQLite store, restored into
+# PostgreSQL, dumps back byte for byte (devices, levels, contacts).
 SPROV_TEST_STORE=pg
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
@@ -79,5 +81,16 @@ grep -q '<Dial_Plan_1_ ua="rw">(9xx.)</Dial_Plan_1_>' "$T/pg.01.xml" &&
 	fail "device 01's profile lacks a level: $(cat "$T/pg.01.xml")"
 ! grep -q Password "$T/pg.05.xml" || fail "the unknown device got a device's password"
 grep -q Resync_Periodic "$T/pg.05.xml" || fail "the unknown device lacks the defaults"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+
+note "a SQLite dump restored into PostgreSQL dumps back to the same bytes"
+PG2=$(pg_createdb "ident2_$$")
+expect_rc 0 "$SPROV" db dump "$T/sq.jsonl" --store "$SQ_STORE"
+grep -q '"secretAAAA"' "$T/sq.jsonl" || fail "the dump lacks a value"
+grep -q '000e08aaaa05' "$T/sq.jsonl" || fail "the dump lacks the unknown device's contact"
+expect_rc 0 "$SPROV" db init --store "$PG2"
+expect_rc 0 "$SPROV" db restore "$T/sq.jsonl" --store "$PG2"
+expect_rc 0 "$SPROV" db dump "$T/pg.jsonl" --store "$PG2"
+cmp "$T/sq.jsonl" "$T/pg.jsonl" || fail "the dumps differ: $(diff "$T/sq.jsonl" "$T/pg.jsonl" | head)"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 finish
