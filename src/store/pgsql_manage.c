@@ -208,14 +208,8 @@ pg_param_unset(sp_store *base, const sp_level_ref *lvl, const char *name)
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pg_run(s, lvl->level == SP_LEVEL_DEVICE ? PS_DPARAM_UNSET :
 	    PS_PARAM_UNSET, &p, &r, "unsetting a parameter"));
-	if (pg_affected(r) == 0) {
-		if (lvl->level == SP_LEVEL_DEFAULTS)
-			res = sp_error(SP_E_NOTFOUND, "%s is not set in the defaults",
-			    name);
-		else
-			res = sp_error(SP_E_NOTFOUND, "%s is not set for %s '%s'",
-			    name, sp_level_name(lvl->level), lvl->key);
-	}
+	if (pg_affected(r) == 0)
+		res = sp_store_err_not_set(lvl, name);
 out:
 	PQclear(r);
 	return pg_tx_end(s, mine, true, res);

@@ -171,6 +171,15 @@ sp_store_field_check(const char *what, sp_slice v)
 }
 
 sp_result
+sp_store_err_not_set(const sp_level_ref *lvl, const char *name)
+{
+	if (lvl->level == SP_LEVEL_DEFAULTS)
+		return sp_error(SP_E_NOTFOUND, "%s is not set in the defaults", name);
+	return sp_error(SP_E_NOTFOUND, "%s is not set for %s '%s'", name,
+	    sp_level_name(lvl->level), lvl->key);
+}
+
+sp_result
 sp_store_merge_row(sp_params *out, sp_slice name, sp_slice value,
     const char *access)
 {

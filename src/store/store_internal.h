@@ -52,6 +52,10 @@ struct sp_store {
 	const sp_store_ops *ops;
 };
 
+/* SP_E_NOTFOUND: name is not set at (normalised) level lvl. */
+SP_MUST_CHECK sp_result sp_store_err_not_set(const sp_level_ref *lvl,
+    const char *name);
+
 /*
  * Merge one (name, value, access) row of a level into out.  access NULL
  * (none at this level) keeps the access a lower level gave the name.
