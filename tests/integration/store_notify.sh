@@ -10,7 +10,19 @@ SPROV_TEST_STORE=pg
 
 serve_pki
 serve_db
+
+note "a store URI's password is never shown (check-config, db init)"
+expect_rc 1 "$SPROV" serve --check-config --listen 127.0.0.1:9 --cert "$T/provserver.crt" \
+	--key "$T/privkey.pem" --client-ca "$T/ca/device-ca.crt" \
+	--store "postgresql://u:hunter2@127.0.0.1:1/x?connect_timeout=2"
+expect_err_contains "store postgresql://u:***@127.0.0.1:1/x?connect_timeout=2: postgresql store 'x' on 127.0.0.1: connecting"
+case "$ERR$OUT" in *hunter2*) fail "the password was shown: $ERR" ;; esac
+expect_rc 0 "$SPROV" db init --store "${SPROV_STORE%/*}/${SPROV_STORE##*/}?password=hunter2"
+case "$OUT" in *hunter2*) fail "db init showed the password: $OUT" ;; esac
+expect_out_contains "?password=*** is ready"
+
 serve_start --crl "$T/device-ca.crl"
+grep -q "listening on .*store postgresql://" "$T/serve.err" || fail "no store in: $(cat "$T/serve.err")"
 
 # changed_within SECS TEXT: the profile of device A contains TEXT within SECS.
 changed_within() {
