@@ -241,13 +241,13 @@ sp_result
 pg_begin_read(sp_store *base)
 {
 	sp_result res = SP_OK;
-	pg_store *s = pg(base);
 
-	ENSURE(!s->in_tx, SP_E_STATE, "a transaction is already open");
-	TRY(pg_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-	    "starting a transaction"));
-	s->in_tx = true;
-	s->tx_open = true;
+	TRY(pg_begin(base));
+	/* Allowed as the transaction's first statement: no query ran yet. */
+	res = pg_cmd(pg(base), "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY", "starting a read snapshot");
+	if (sp_failed(res))
+		pg_rollback(base);
 out:
 	return res;
 }
