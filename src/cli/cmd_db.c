@@ -5,6 +5,7 @@
  *   sprov db devices add|list|show|rm|enable|disable|import
  *   sprov db params set|unset|list
  *   sprov db import DIR
+ *   sprov db migrate (cmd_db_migrate.c)
  *   sprov db dump FILE | sprov db restore FILE
  *
  * Every command takes --store URI, else $SPROV_STORE, else sqlite:sprov.db.
@@ -87,6 +88,7 @@ cmd_init(int argc, char **argv)
 	const char *store = NULL;
 	sp_store *s = NULL;
 	sp_result res = SP_OK;
+	char safe[SP_STORE_URI_MAX + 1];
 	int c;
 
 	sp_opts_init(&opt, "db init", init_help, "", lo, argc, argv);
@@ -103,7 +105,9 @@ cmd_init(int argc, char **argv)
 	res = sp_dbcli_open_store(store, SP_STORE_CREATE, &s);
 	if (sp_failed(res))
 		return sp_cli_fail("db init", res);
-	printf("store %s is ready\n", sp_store_uri_default(store));
+	/* A postgresql:// URI may hold a password: not on the terminal. */
+	sp_store_uri_safe(sp_store_uri_default(store), safe, sizeof(safe));
+	printf("store %s is ready\n", safe);
 	sp_store_close(s);
 	return SP_EXIT_OK;
 }
@@ -116,7 +120,7 @@ static const char db_help[] =
     "The provider's device database: devices and their parameters at four\n"
     "levels (defaults, product, group, device).  Every command takes\n"
     "--store URI, else $SPROV_STORE, else sqlite:sprov.db.  URIs:\n"
-    "sqlite:PATH (postgresql://... is planned, not built yet).\n"
+    "sqlite:PATH, postgresql://... (any libpq URI).\n"
     "\n"
     "Examples:\n"
     "  sprov db init --store sqlite:sprov.db\n"
@@ -127,6 +131,7 @@ static const sp_cmd db_cmds[] = {
 	{ "devices", sp_dbcli_devices, "add, list, show, remove, import devices" },
 	{ "params", sp_dbcli_params, "set, unset, list parameters at a level" },
 	{ "import", sp_dbcli_import, "load a directory of per-device profile files" },
+	{ "migrate", sp_dbcli_migrate, "upgrade the store's schema to this sprov's" },
 	{ "dump", sp_dbcli_dump, "write the whole store to a file (JSON Lines)" },
 	{ "restore", sp_dbcli_restore, "load a dump into an empty store" },
 	{ NULL, NULL, NULL },

@@ -40,6 +40,7 @@ int sp_dbcli_devices(int argc, char **argv);
 int sp_dbcli_devices_import(int argc, char **argv);
 int sp_dbcli_params(int argc, char **argv);
 int sp_dbcli_import(int argc, char **argv);
+int sp_dbcli_migrate(int argc, char **argv);
 int sp_dbcli_dump(int argc, char **argv);
 int sp_dbcli_restore(int argc, char **argv);
 

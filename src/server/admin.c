@@ -47,7 +47,8 @@ typedef enum {
 	F_OPEN, F_CACHE_HITS, F_CACHE_MISSES, F_CACHE_ENTRIES, F_CACHE_BYTES,
 	F_CACHE_FLUSHES, F_RENDERS, F_RENDER_ERRORS, F_RENDER_SECONDS, F_ID_REFUSED,
 	F_ID_MISMATCH, F_OVERLOAD, F_HS_PER_SOURCE, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
-	F_CONTACTS_WRITTEN, F_CONTACTS_DROPPED, F_CONTACTS_FAILED, F_RELOADS, F_N
+	F_CONTACTS_WRITTEN, F_CONTACTS_DROPPED, F_CONTACTS_FAILED, F_NOTIFY_RECONNECTS,
+	F_RELOADS, F_N
 } family_id;
 
 static const struct family {
@@ -95,6 +96,8 @@ static const struct family {
 	    "Contact records dropped (queue full)." },
 	[F_CONTACTS_FAILED] = { "sprov_contacts_failed_total", "counter",
 	    "Contact records the store refused." },
+	[F_NOTIFY_RECONNECTS] = { "sprov_store_notify_reconnects_total", "counter",
+	    "Store change-notification connections lost and re-established." },
 	[F_RELOADS] = { "sprov_config_reloads_total", "counter",
 	    "SIGHUP reloads by result." },
 };
@@ -301,6 +304,8 @@ srv_metrics_text(server *s, sp_buf *b)
 	TRY(one(b, F_CONTACTS_WRITTEN, "%llu", (unsigned long long)qs.written));
 	TRY(one(b, F_CONTACTS_DROPPED, "%llu", (unsigned long long)qs.dropped));
 	TRY(one(b, F_CONTACTS_FAILED, "%llu", (unsigned long long)qs.failed));
+	TRY(one(b, F_NOTIFY_RECONNECTS, "%llu",
+	    (unsigned long long)sp_store_notify_reconnects()));
 	TRY(fam(b, F_RELOADS));
 	TRY(sp_buf_printf(b, "sprov_config_reloads_total{result=\"ok\"} %llu\n"
 	    "sprov_config_reloads_total{result=\"failed\"} %llu\n",

@@ -615,6 +615,7 @@ sp_result
 sp_serve_check(const sp_serve_config *cfg)
 {
 	sp_result res = SP_OK;
+	char safe[SP_STORE_URI_MAX + 1];
 	sp_tls_config t;
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -632,7 +633,8 @@ sp_serve_check(const sp_serve_config *cfg)
 	if (cfg->user[0] != '\0')
 		ENSURE(getpwnam(cfg->user) != NULL, SP_E_USAGE, "no such user '%s'", cfg->user);
 	uri = sp_store_uri_default(cfg->store[0] ? cfg->store : NULL);
-	TRY(sp_error_wrap(sp_store_open(uri, &st), "store %s", uri));
+	sp_store_uri_safe(uri, safe, sizeof(safe));   /* no password in messages */
+	TRY(sp_error_wrap(sp_store_open(uri, &st), "store %s", safe));
 out:
 	OPENSSL_cleanse(etag_key, sizeof(etag_key));
 	sp_store_close(st);
@@ -825,6 +827,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	bool sigs_blocked = false;
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
+	char safe[SP_STORE_URI_MAX + 1];
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -877,7 +880,8 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	if (cfg->user[0] != '\0')
 		TRY(drop_privileges(cfg->user));
 
-	TRY(sp_error_wrap(sp_store_open(s->store_uri, &s->store), "store %s", s->store_uri));
+	sp_store_uri_safe(s->store_uri, safe, sizeof(safe));   /* no password */
+	TRY(sp_error_wrap(sp_store_open(s->store_uri, &s->store), "store %s", safe));
 	for (int i = 0; i < s->nworkers; i++)
 		TRY(worker_setup(s, &s->w[i], cfg));
 
@@ -912,7 +916,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	sigs_blocked = false;
 	sp_info("serve: listening on %s with %d worker thread(s), admin %s, store %s",
-	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", s->store_uri);
+	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", safe);
 	srv_notify("READY=1\nSTATUS=listening on %s with %d worker thread(s)", cfg->listen,
 	    s->nworkers);
 

@@ -115,6 +115,9 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER device_params_gen_del AFTER DELETE ON device_params"
 	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
 	"PRAGMA user_version = 1;"),
+	/* 1 -> 2: operators ask "who has not called in since ...". */
+	("CREATE INDEX contacts_time ON contacts (time);"
+	"PRAGMA user_version = 2;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -368,6 +371,7 @@ schema(sq_store *s, int flags)
 	bool mine = false;
 
 	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	s->schema_found = (int)ver;
 	if (ver == SQ_SCHEMA_VERSION)
 		goto out;
 	ENSURE(ver >= 0 && ver < SQ_SCHEMA_VERSION, SP_E_STATE,
@@ -376,6 +380,7 @@ schema(sq_store *s, int flags)
 	TRY(sq_tx_begin(s, true, &mine));
 	/* Again under the write lock: another process may have won. */
 	TRY(pragma_int(s, "PRAGMA user_version", &ver));
+	s->schema_found = (int)ver;
 	if (ver == 0) {
 		TRY(pragma_int(s, "SELECT count(*) FROM sqlite_schema", &ntables));
 		ENSURE(ntables == 0, SP_E_STATE,
@@ -532,6 +537,14 @@ sq_notify_fd(sp_store *base)
 	return -1;
 }
 
+static sp_result
+sq_schema_version(sp_store *base, int *found, int *current)
+{
+	*found = sq(base)->schema_found;
+	*current = SQ_SCHEMA_VERSION;
+	return SP_OK;
+}
+
 sp_result
 sq_row_device(sqlite3_stmt *st, int first, sp_device *d)
 {
@@ -594,20 +607,12 @@ sq_merge_rows(sq_store *s, sqlite3_stmt *st, sp_params *out)
 		const char *val = (const char *)sqlite3_column_text(st, 1);
 		size_t vlen = (size_t)sqlite3_column_bytes(st, 1);
 		const char *acc = (const char *)sqlite3_column_text(st, 2);
-		sp_access a = SP_ACCESS_UNSET;
 
 		ENSURE(name, SP_E_DB, "a parameter row without a name");
 		if (val == NULL)
 			val = "", vlen = 0;
-		if (acc)
-			TRY(sp_access_parse(sp_slice_of(acc), &a));
-		if (a == SP_ACCESS_UNSET) {
-			const sp_param *prev = sp_params_get(out, name);
-			if (prev)
-				a = prev->access;
-		}
-		TRY(sp_params_set(out, sp_slice_mk(name, nlen),
-		    sp_slice_mk(val, vlen), a));
+		TRY(sp_store_merge_row(out, sp_slice_mk(name, nlen),
+		    sp_slice_mk(val, vlen), acc));
 	}
 	if (rc != SQLITE_DONE)
 		res = sq_dberr(s, "reading parameters");
@@ -693,20 +698,6 @@ bind_opt(sqlite3_stmt *st, int i, sp_slice v, bool have)
 	return have ? sq_bind_slice(st, i, v) : sqlite3_bind_null(st, i);
 }
 
-/*
- * A certificate's serial or product that is not a valid field is recorded
- * as "" rather than failing the whole batch: one odd device must not cost
- * every other device its contact record.
- */
-static const char *
-field_or_empty(const char *what, const char *v)
-{
-	if (sp_ok(sp_store_field_check(what, sp_slice_of(v))))
-		return v;
-	sp_error_clear();
-	return "";
-}
-
 static sp_result
 contact_put(sq_store *s, const sp_contact *c)
 {
@@ -718,8 +709,8 @@ contact_put(sq_store *s, const sp_contact *c)
 
 	sp_mac_format(&c->mac, SP_MAC_MA, ma);
 	if (c->record_pending)
-		TRY(pending_insert(s, ma, field_or_empty("serial", c->serial),
-		    field_or_empty("product", c->product), c->time));
+		TRY(pending_insert(s, ma, sp_store_field_or_empty("serial", c->serial),
+		    sp_store_field_or_empty("product", c->product), c->time));
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
 	TRY(sq_st_get(s, ST_CONTACT_PUT, &st));
 	BIND(s, sq_bind_str(st, 1, ma));
@@ -813,6 +804,7 @@ static const sp_store_ops sq_ops = {
 	.param_set = sq_param_set,
 	.param_unset = sq_param_unset,
 	.params_level = sq_params_level,
+	.schema_version = sq_schema_version,
 	.begin_read = sq_begin_read,
 	.level_list = sq_level_list,
 	.contact_list = sq_contact_list,

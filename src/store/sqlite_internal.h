@@ -51,6 +51,7 @@ typedef struct sq_store {
 	/* Generation seen by the last device_get (see params_effective). */
 	bool lookup_valid;
 	uint64_t lookup_gen;
+	int schema_found;  /* user_version when opened (0: created) */
 } sq_store;
 
 static inline sq_store *

@@ -239,14 +239,8 @@ sq_param_unset(sp_store *base, const sp_level_ref *lvl, const char *name)
 		BIND(s, sq_bind_str(st, 3, name));
 	}
 	TRY(sq_step_done(s, st, "unsetting a parameter"));
-	if (sqlite3_changes(s->db) == 0) {
-		if (lvl->level == SP_LEVEL_DEFAULTS)
-			res = sp_error(SP_E_NOTFOUND, "%s is not set in the defaults",
-			    name);
-		else
-			res = sp_error(SP_E_NOTFOUND, "%s is not set for %s '%s'",
-			    name, sp_level_name(lvl->level), lvl->key);
-	}
+	if (sqlite3_changes(s->db) == 0)
+		res = sp_store_err_not_set(lvl, name);
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);

@@ -68,17 +68,71 @@ sp_store_open_ex(const char *uri, int flags, sp_store **out)
 		goto out;
 	}
 	if (has_prefix(uri, "postgresql://") || has_prefix(uri, "postgres://")) {
-		/* Do not echo the URI: it may carry a password. */
-		res = sp_error(SP_E_USAGE,
-		    "store 'postgresql://...': the PostgreSQL backend is not built "
-		    "yet; use sqlite:PATH");
+		/* libpq gets the whole URI; messages never echo it. */
+		TRY(sp_store_pgsql_open(uri, flags, out));
 		goto out;
 	}
 	sp_quote(sp_slice_mk(uri, strcspn(uri, ":@")), q, sizeof(q));
 	res = sp_error(SP_E_USAGE,
-	    "unknown store URI scheme in '%s...': expected sqlite:PATH", q);
+	    "unknown store URI scheme in '%s...': expected sqlite:PATH or "
+	    "postgresql://...", q);
 out:
 	return res;
+}
+
+/* Append n bytes of p to out (size outsz, at *len), truncating. */
+static void
+put(char *out, size_t outsz, size_t *len, const char *p, size_t n)
+{
+	if (*len + n >= outsz)
+		n = outsz - 1 - *len;
+	memcpy(out + *len, p, n);
+	*len += n;
+	out[*len] = '\0';
+}
+
+void
+sp_store_uri_safe(const char *uri, char *out, size_t outsz)
+{
+	const char *a = strstr(uri, "://"), *auth_end, *at = NULL, *p;
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (outsz == 0)
+		return;
+	if (a == NULL || has_prefix(uri, "sqlite:")) {
+		put(out, outsz, &len, uri, strlen(uri));
+		return;
+	}
+	a += 3;
+	auth_end = a + strcspn(a, "/?");
+	for (p = a; p < auth_end; p++)
+		if (*p == '@')
+			at = p;
+	if (at && memchr(a, ':', (size_t)(at - a))) {
+		const char *colon = memchr(a, ':', (size_t)(at - a));
+		put(out, outsz, &len, uri, (size_t)(colon + 1 - uri));
+		put(out, outsz, &len, "***", 3);
+		p = at;
+	} else {
+		p = uri;
+	}
+	/* The rest, with any password=VALUE in the query hidden. */
+	while (*p) {
+		const char *k = strstr(p, "password=");
+		if (k == NULL || k < auth_end || (k[-1] != '?' && k[-1] != '&')) {
+			if (k == NULL) {
+				put(out, outsz, &len, p, strlen(p));
+				break;
+			}
+			put(out, outsz, &len, p, (size_t)(k + 1 - p));
+			p = k + 1;
+			continue;
+		}
+		put(out, outsz, &len, p, (size_t)(k + 9 - p));
+		put(out, outsz, &len, "***", 3);
+		p = k + 9 + strcspn(k + 9, "&");
+	}
 }
 
 sp_result
@@ -114,6 +168,50 @@ sp_store_field_check(const char *what, sp_slice v)
 		return sp_error(SP_E_PARSE, "%s '%.*s': leading or trailing space",
 		    what, (int)v.len, v.p);
 	return SP_OK;
+}
+
+sp_result
+sp_store_err_not_set(const sp_level_ref *lvl, const char *name)
+{
+	if (lvl->level == SP_LEVEL_DEFAULTS)
+		return sp_error(SP_E_NOTFOUND, "%s is not set in the defaults", name);
+	return sp_error(SP_E_NOTFOUND, "%s is not set for %s '%s'", name,
+	    sp_level_name(lvl->level), lvl->key);
+}
+
+sp_result
+sp_store_merge_row(sp_params *out, sp_slice name, sp_slice value,
+    const char *access)
+{
+	sp_result res = SP_OK;
+	sp_access a = SP_ACCESS_UNSET;
+	const sp_param *prev;
+
+	if (access)
+		TRY(sp_access_parse(sp_slice_of(access), &a));
+	if (a == SP_ACCESS_UNSET) {
+		/* Look the name up NUL-terminated: copy it (names are short). */
+		char n[SP_PARAM_NAME_MAX + 1];
+		ENSURE(name.len <= SP_PARAM_NAME_MAX, SP_E_LIMIT,
+		    "parameter name longer than %d bytes", SP_PARAM_NAME_MAX);
+		memcpy(n, name.p, name.len);
+		n[name.len] = '\0';
+		prev = sp_params_get(out, n);
+		if (prev)
+			a = prev->access;
+	}
+	TRY(sp_params_set(out, name, value, a));
+out:
+	return res;
+}
+
+const char *
+sp_store_field_or_empty(const char *what, const char *v)
+{
+	if (sp_ok(sp_store_field_check(what, sp_slice_of(v))))
+		return v;
+	sp_error_clear();
+	return "";
 }
 
 /*
@@ -197,6 +295,12 @@ int
 sp_store_notify_fd(sp_store *s)
 {
 	return s->ops->notify_fd ? s->ops->notify_fd(s) : -1;
+}
+
+sp_result
+sp_store_schema_version(sp_store *s, int *found, int *current)
+{
+	return s->ops->schema_version(s, found, current);
 }
 
 sp_result

@@ -2,9 +2,14 @@
  * The provider's device database, behind one interface (docs/STORE.md).
  *
  * A store is opened from a URI:
- *   sqlite:PATH              the embedded default (this release)
- *   postgresql://...         later: several server nodes sharing one DB;
- *                            sp_store_open says clearly it is not built yet
+ *   sqlite:PATH              the embedded default
+ *   postgresql://... or postgres://...
+ *                            several server nodes sharing one database: any
+ *                            libpq connection URI, passed to libpq as it is
+ *                            (multi-host with target_session_attrs too); the
+ *                            database must exist, `sprov db init` creates
+ *                            the schema.  Messages name the database and
+ *                            host, never the URI (it may hold a password).
  * Nothing here names a backend type: the server codes against this header
  * only.  A new backend is a new file that fills sp_store_ops
  * (store_internal.h, private to src/store) plus one line in store.c.
@@ -31,9 +36,12 @@
  * rendered profiles tagged with the generation they were read at and drops
  * them when the number differs.  Polling it is cheap (SQLite: PRAGMA
  * data_version, no I/O, and one indexed row only when another connection
- * committed).  Backends with notification (PostgreSQL LISTEN/NOTIFY) may
- * also expose a descriptor through sp_store_notify_fd(); poll-only backends
- * return -1 and the server keeps polling.
+ * committed).  PostgreSQL: the handle LISTENs for the NOTIFY its triggers
+ * send, so polling reads pending notifications without a round trip, and
+ * a change from another connection is seen once its notification arrives
+ * (milliseconds; test with a wait loop).  Backends with notification
+ * expose its descriptor through sp_store_notify_fd(); poll-only backends
+ * return -1.
  *
  * Threads: an sp_store handle is NOT thread-safe.  Use one handle per
  * thread (per server worker, plus one for the contact flusher); handles
@@ -154,6 +162,12 @@ SP_MUST_CHECK sp_result sp_store_open_ex(const char *uri, int flags,
     sp_store **out);
 void sp_store_close(sp_store *s); /* NULL-safe */
 
+/*
+ * uri with any password (user:PASSWORD@, password=... in the query)
+ * replaced by "***", for messages; truncated to fit outsz.
+ */
+void sp_store_uri_safe(const char *uri, char *out, size_t outsz);
+
 /* The URI from --store, else $SPROV_STORE, else SP_STORE_DEFAULT_URI. */
 const char *sp_store_uri_default(const char *opt);
 
@@ -162,8 +176,25 @@ const char *sp_store_uri_default(const char *opt);
 /* Current generation (see the top of this file). */
 SP_MUST_CHECK sp_result sp_store_generation(sp_store *s, uint64_t *gen);
 
-/* -1 when the backend has no change notification (poll the generation). */
+/*
+ * -1 when the backend has no change notification (poll the generation),
+ * or before the first sp_store_generation opened it.
+ */
 int sp_store_notify_fd(sp_store *s);
+
+/*
+ * Times a notification connection was lost and re-established, in this
+ * process (every change it may have missed is re-read: nothing stale is
+ * served).  For /metrics.
+ */
+uint64_t sp_store_notify_reconnects(void);
+
+/*
+ * The schema version the store had when this handle opened it (0 when
+ * this open created it) and the version it has now (this sprov's).
+ */
+SP_MUST_CHECK sp_result sp_store_schema_version(sp_store *s, int *found,
+    int *current);
 
 /* *found is false (and SP_OK) when the MAC is not in the database. */
 SP_MUST_CHECK sp_result sp_store_device_get(sp_store *s, const sp_mac *mac,

@@ -1,6 +1,6 @@
 /*
  * Between src/store/store.c (the public functions of store.h) and the
- * backends (sqlite.c; later pgsql.c).  Nothing outside src/store includes
+ * backends (sqlite*.c, pgsql*.c).  Nothing outside src/store includes
  * this (tests/lint/layering.sh checks it).
  */
 #ifndef SPROV_STORE_INTERNAL_H
@@ -37,6 +37,8 @@ typedef struct sp_store_ops {
 	    const char *name);
 	sp_result (*params_level)(sp_store *s, const sp_level_ref *lvl,
 	    sp_params *out);
+	/* The schema version found at open (0: created) and the current one. */
+	sp_result (*schema_version)(sp_store *s, int *found, int *current);
 	/* Whole-store operations (sprov db dump / restore). */
 	sp_result (*begin_read)(sp_store *s);
 	sp_result (*level_list)(sp_store *s, sp_store_level_cb cb, void *arg);
@@ -50,8 +52,29 @@ struct sp_store {
 	const sp_store_ops *ops;
 };
 
+/* SP_E_NOTFOUND: name is not set at (normalised) level lvl. */
+SP_MUST_CHECK sp_result sp_store_err_not_set(const sp_level_ref *lvl,
+    const char *name);
+
+/*
+ * Merge one (name, value, access) row of a level into out.  access NULL
+ * (none at this level) keeps the access a lower level gave the name.
+ */
+SP_MUST_CHECK sp_result sp_store_merge_row(sp_params *out, sp_slice name,
+    sp_slice value, const char *access);
+
+/*
+ * A certificate's serial or product that is not a valid field is recorded
+ * as "" rather than failing the whole contact batch: one odd device must
+ * not cost every other device its contact record.
+ */
+const char *sp_store_field_or_empty(const char *what, const char *v);
+
 /* Backend constructors (the part of the URI after "sqlite:"). */
 SP_MUST_CHECK sp_result sp_store_sqlite_open(const char *path, int flags,
+    sp_store **out);
+/* The whole URI, handed to libpq as it is. */
+SP_MUST_CHECK sp_result sp_store_pgsql_open(const char *uri, int flags,
     sp_store **out);
 
 #endif

@@ -163,7 +163,7 @@ RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca issue" "ca revoke" "ca crl" "ca
 	"ca policy" "ca set" "db init" "db" "db devices import" "db devices add" "db devices"
 	"db devices list" "db devices show" "db devices disable" "db devices enable"
 	"db devices rm" "db devices export" "db params set" "db params" "db params list"
-	"db params unset" "db import" "db dump" "db restore" "serve" "device init" "device" "device rule"
+	"db params unset" "db import" "db dump" "db restore" "db migrate" "serve" "device init" "device" "device rule"
 	"device check-cert")
 NOT_RUN=("device resync" "device run" "fleet")
 for c in "${WALKED[@]}"; do

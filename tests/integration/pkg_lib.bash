@@ -8,6 +8,7 @@ PKG_HELP_CMDS=(
 	"db init" "db devices add" "db devices list" "db devices show" "db devices rm"
 	"db devices enable" "db devices disable" "db devices import" "db devices export"
 	"db params set" "db params unset" "db params list" "db import" "db dump" "db restore"
+	"db migrate"
 	"device init" "device resync" "device rule" "device check-cert" "device run"
 	"fleet" "serve"
 )

@@ -104,6 +104,7 @@ wait_note "^STOPPING=1"
 bg_start "$SPROV" serve --config "$T/good.conf" >/dev/null 2>"$T/serve.err"
 SERVE_PID=$BG_PID
 wait_listen "$PORT" "$SERVE_PID" 20 || fail "serve exited: $(cat "$T/serve.err")"
+wait_ready
 serve_stop
 sleep 0.2
 [ ! -s "$T/notes" ] || fail "messages without NOTIFY_SOCKET: $(cat "$T/notes")"

@@ -12,7 +12,7 @@ serve_db
 # server's logs or run_capture's output) and the database.
 state() {
 	(cd "$T" && ls -A | grep -v -x -e .out -e .err -e serve.err -e access.log
-	 sha256sum sprov.db)
+	 store_digest)
 }
 TLS=(--cert "$T/provserver.crt" --key "$T/privkey.pem" --client-ca "$T/ca/device-ca.crt"
 	--crl "$T/device-ca.crl")

@@ -4,7 +4,26 @@
 # and Python.  Source after testlib.sh.
 
 SRV_NAME=prov.test.example
-export SPROV_STORE="sqlite:$T/sprov.db"
+# The store: SQLite in $T, or with SPROV_TEST_STORE=pg (the int_serve_*_pg
+# variants) a fresh database on the test PostgreSQL (tests/lib/pg.sh).
+if [ "${SPROV_TEST_STORE:-sqlite}" = pg ]; then
+	. "$SPROV_SRCDIR/tests/lib/pg.sh"
+	pg_use
+	export SPROV_STORE
+	SPROV_STORE=$(pg_createdb "serve_$(basename "$T" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')")
+else
+	export SPROV_STORE="sqlite:$T/sprov.db"
+fi
+
+# store_digest: a hash of the store's content, to show a refusal changed
+# nothing in it (contact records aside: a running server writes them).
+store_digest() {
+	case "$SPROV_STORE" in
+	sqlite:*) sha256sum "${SPROV_STORE#sqlite:}" | cut -d' ' -f1 ;;
+	*) pg_dump --data-only --exclude-table-data=contacts "$SPROV_STORE" |
+		grep -Ev '^(--|\\(un)?restrict )' | sha256sum | cut -d' ' -f1 ;;
+	esac
+}
 
 # serve_pki: CA, server certificate, devices A (sprov style) and B (spa
 # style), and the first (empty) CRL.
@@ -40,19 +59,35 @@ serve_start() {
 	for try in 1 2 3; do
 		PORT=$(free_port)
 		APORT=$(free_port)
-		mark=$(wc -l <"$T/serve.err" 2>/dev/null || echo 0)
+		mark=$({ wc -l <"$T/serve.err"; } 2>/dev/null || echo 0)
 		bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" \
 			--cert "$T/provserver.crt" --key "$T/privkey.pem" \
 			--client-ca "$T/ca/device-ca.crt" --workers 2 "$@" \
 			>>"$T/access.log" 2>>"$T/serve.err"
 		SERVE_PID=$BG_PID
 		if wait_listen "$PORT" "$SERVE_PID" 20 && wait_listen "$APORT" "$SERVE_PID" 20; then
+			# The ports are bound before the stores open (a PostgreSQL
+			# store takes a moment): ready once it says so.
+			wait_ready "$mark"
 			return 0
 		fi
 		tail -n +"$((mark + 1))" "$T/serve.err" | grep -q 'in use' ||
 			fail "sprov serve exited at start: $(tail -n +"$((mark + 1))" "$T/serve.err" | tail -5)"
 	done
 	fail "sprov serve found no free port in 3 tries: $(tail -3 "$T/serve.err")"
+}
+
+# wait_ready [MARK]: until serve.err, past line MARK, says the server
+# listens (its stores open, its signal handlers set).
+wait_ready() {
+	local i
+	for i in $(seq 200); do
+		tail -n +"$((${1:-0} + 1))" "$T/serve.err" 2>/dev/null |
+			grep -q 'serve: listening on' && return 0
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	fail "sprov serve did not get ready: $(tail -5 "$T/serve.err")"
 }
 
 # serve_stop: SIGTERM; the server must drain and exit 0, and (in the

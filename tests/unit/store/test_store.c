@@ -10,17 +10,87 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "common/util.h"
 #include "store/store.h"
 
+/*
+ * The store interface (store.h), once per backend: with no argument on a
+ * fresh SQLite file per test; with --pg on the PostgreSQL database named
+ * by $SPROV_TEST_PG_URI (tests/lib/pg.sh exec gives a fresh one), its
+ * schema dropped before each test.  --pg without a URI fails.
+ */
+static const char *pg_uri;
+
 typedef struct fx {
 	char dir[64];
 	char path[128];
-	char uri[160];
+	char uri[SP_STORE_URI_MAX + 1];
+	bool pg;
 	sp_store *s;
 } fx;
+
+/* Run SQL on the backend directly (not through sprov). */
+static void
+raw_exec(fx *f, const char *q)
+{
+	if (f->pg) {
+		PGconn *c = PQconnectdb(f->uri);
+		PGresult *r = PQexec(c, q);
+		ExecStatusType st = PQresultStatus(r);
+
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+			fail_msg("%s: %s", q, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+	} else {
+		sqlite3 *db = NULL;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		if (sqlite3_exec(db, q, NULL, NULL, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", q, sqlite3_errmsg(db));
+		sqlite3_close(db);
+	}
+}
+
+/* The first column of the first row as text ("" for none or NULL). */
+static void
+raw_text(fx *f, const char *q, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	if (f->pg) {
+		PGconn *c = PQconnectdb(f->uri);
+		PGresult *r = PQexec(c, q);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			fail_msg("%s: %s", q, PQerrorMessage(c));
+		if (PQntuples(r) > 0)
+			snprintf(out, outsz, "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		PQfinish(c);
+	} else {
+		sqlite3 *db = NULL;
+		sqlite3_stmt *st = NULL;
+
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+			fail_msg("%s: %s", q, sqlite3_errmsg(db));
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			snprintf(out, outsz, "%s", sqlite3_column_text(st, 0));
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+}
+
+/* PostgreSQL: an empty database again. */
+static void
+pg_reset(fx *f)
+{
+	raw_exec(f, "SET client_min_messages = warning; "
+	    "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+}
 
 static void
 rm_store_files(fx *f)
@@ -46,6 +116,11 @@ setup(void **state)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
 	snprintf(f->uri, sizeof(f->uri), "sqlite:%s", f->path);
+	if (pg_uri) {
+		f->pg = true;
+		snprintf(f->uri, sizeof(f->uri), "%s", pg_uri);
+		pg_reset(f);
+	}
 	if (sp_failed(sp_store_open_ex(f->uri, SP_STORE_CREATE, &f->s))) {
 		fprintf(stderr, "open: %s\n", sp_errmsg());
 		return -1;
@@ -132,14 +207,33 @@ expect_param(const sp_params *ps, const char *name, const char *val, sp_access a
 		    sp_access_name(p->access), sp_access_name(a));
 }
 
+/* Refusals common to both backends: URIs that name no store. */
 static void
 test_open_refusals(void **state)
 {
 	fx *f = *state;
 	sp_store *s = NULL;
 	char uri[200], p[160];
-	sqlite3 *db = NULL;
 	struct stat sb;
+	sqlite3 *db = NULL;
+
+	/* Nothing listens there: a one-line error that hides the password. */
+	assert_int_equal(sp_store_open("postgresql://u:secret@127.0.0.1:1/db?"
+	    "connect_timeout=2", &s).code, SP_E_DB);
+	assert_non_null(strstr(sp_errmsg(), "postgresql store 'db' on 127.0.0.1"));
+	assert_null(strstr(sp_errmsg(), "secret"));
+	assert_null(strchr(sp_errmsg(), '\n'));
+	assert_null(s);
+	assert_int_equal(sp_store_open("postgres://u:secret@h/db?bogus=1", &s).code,
+	    SP_E_USAGE);
+	assert_null(strstr(sp_errmsg(), "secret"));
+	assert_int_equal(sp_store_open("mysql://h/db", &s).code, SP_E_USAGE);
+	assert_non_null(strstr(sp_errmsg(), "unknown store URI scheme"));
+	assert_int_equal(sp_store_open("sprov.db", &s).code, SP_E_USAGE);
+	assert_int_equal(sp_store_open("sqlite:", &s).code, SP_E_USAGE);
+	assert_int_equal(sp_store_open("", &s).code, SP_E_USAGE);
+	if (f->pg)
+		return;
 
 	/* A missing file is not created without SP_STORE_CREATE. */
 	snprintf(uri, sizeof(uri), "sqlite:%s/missing.db", f->dir);
@@ -148,16 +242,6 @@ test_open_refusals(void **state)
 	assert_null(s);
 	snprintf(p, sizeof(p), "%s/missing.db", f->dir);
 	assert_false(sp_file_exists(p));
-
-	assert_int_equal(sp_store_open("postgresql://u:secret@h/db", &s).code,
-	    SP_E_USAGE);
-	assert_non_null(strstr(sp_errmsg(), "not built yet"));
-	assert_null(strstr(sp_errmsg(), "secret"));
-	assert_int_equal(sp_store_open("mysql://h/db", &s).code, SP_E_USAGE);
-	assert_non_null(strstr(sp_errmsg(), "unknown store URI scheme"));
-	assert_int_equal(sp_store_open("sprov.db", &s).code, SP_E_USAGE);
-	assert_int_equal(sp_store_open("sqlite:", &s).code, SP_E_USAGE);
-	assert_int_equal(sp_store_open("", &s).code, SP_E_USAGE);
 
 	/* The store holds passwords: 0600. */
 	assert_int_equal(stat(f->path, &sb), 0);
@@ -173,20 +257,106 @@ test_open_refusals(void **state)
 	assert_int_equal(sp_store_open_ex(uri, SP_STORE_CREATE, &s).code,
 	    SP_E_STATE);
 	assert_non_null(strstr(sp_errmsg(), "not an sprov store"));
+}
 
-	/* A newer schema is refused. */
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL,
-	    NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
-	assert_non_null(strstr(sp_errmsg(), "newer"));
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL,
-	    NULL), SQLITE_OK);
-	sqlite3_close(db);
-	OK(sp_store_open(f->uri, &s));
+static size_t ndevices(sp_store *s);
+
+/* Add a device through a handle of its own (as the CLI would). */
+static void
+add_dev_uri(const char *uri, const char *mac)
+{
+	sp_store *s = NULL;
+
+	OK(sp_store_open(uri, &s));
+	add_dev(s, mac, "", "", "");
 	sp_store_close(s);
+}
+
+/* Set the schema version behind sprov's back. */
+static void
+set_version(fx *f, int v)
+{
+	char q[96];
+
+	if (f->pg)
+		snprintf(q, sizeof(q), "UPDATE schema_version SET version = %d", v);
+	else
+		snprintf(q, sizeof(q), "PRAGMA user_version = %d", v);
+	raw_exec(f, q);
+}
+
+static const char *
+version_sql(fx *f)
+{
+	return f->pg ? "SELECT version FROM schema_version" :
+	    "PRAGMA user_version";
+}
+
+/* Schema versions: newer refused, older migrated, uninitialised refused. */
+static void
+test_schema(void **state)
+{
+	fx *f = *state;
+	sp_store *s = NULL;
+	int found = -1, cur = -1;
+	char v[32];
+
+	OK(sp_store_schema_version(f->s, &found, &cur));
+	assert_int_equal(found, 0);   /* setup created it */
+	assert_int_equal(cur, 2);
+	sp_store_close(f->s);
+	f->s = NULL;
+
+	/* A newer schema is refused and left alone. */
+	set_version(f, 99);
+	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
+	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (2)"));
+	assert_null(s);
+	raw_text(f, version_sql(f), v, sizeof(v));
+	assert_string_equal(v, "99");
+
+	/* A version-1 store (2 added the index) is migrated on open. */
+	raw_exec(f, "DROP INDEX contacts_time");
+	set_version(f, 1);
+	add_dev_uri(f->uri, "000e08aabbcc");
+	OK(sp_store_open(f->uri, &s));
+	OK(sp_store_schema_version(s, &found, &cur));
+	assert_int_equal(found, 2);   /* add_dev_uri's open migrated it */
+	sp_store_close(s);
+	raw_text(f, version_sql(f), v, sizeof(v));
+	assert_string_equal(v, "2");
+	raw_text(f, f->pg ? "SELECT count(*) FROM pg_indexes WHERE "
+	    "indexname = 'contacts_time'" : "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'contacts_time'", v, sizeof(v));
+	assert_string_equal(v, "1");
+	raw_exec(f, "DROP INDEX contacts_time");
+	set_version(f, 1);
+	OK(sp_store_open(f->uri, &s));
+	OK(sp_store_schema_version(s, &found, &cur));
+	assert_int_equal(found, 1);
+	assert_int_equal(cur, 2);
+	assert_int_equal(ndevices(s), 1);   /* the data survived */
+	sp_store_close(s);
+
+	if (!f->pg)
+		return;
+	/* PostgreSQL: an empty database needs `db init`; nothing is created. */
+	pg_reset(f);
+	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
+	assert_non_null(strstr(sp_errmsg(), "is not initialised: run 'sprov db init'"));
+	raw_text(f, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+	    v, sizeof(v));
+	assert_string_equal(v, "0");
+	/* A database with a table of ours but no version: refused, even CREATE. */
+	raw_exec(f, "CREATE TABLE devices (x int)");
+	assert_int_equal(sp_store_open_ex(f->uri, SP_STORE_CREATE, &s).code,
+	    SP_E_STATE);
+	assert_non_null(strstr(sp_errmsg(), "not an sprov store"));
+	raw_text(f, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+	    v, sizeof(v));
+	assert_string_equal(v, "1");
+	pg_reset(f);
+	OK(sp_store_open_ex(f->uri, SP_STORE_CREATE, &f->s));
 }
 
 static void
@@ -299,6 +469,11 @@ test_generation(void **state)
 	assert_int_equal(gen(f->s), g0);
 #define CHANGED() do { g = gen(f->s); assert_true(g != g0); g0 = g; } while (0)
 #define SAME() assert_int_equal(gen(f->s), g0)
+	/* Another connection's change arrives as a notification (PostgreSQL). */
+#define CHANGED_SOON() do { \
+	for (int i_ = 0; i_ < 200 && gen(f->s) == g0; i_++) \
+		usleep(10000); \
+	CHANGED(); } while (0)
 	add_dev(f->s, "000e08aabbcc", "", "", "");
 	CHANGED();
 	pset(f->s, SP_LEVEL_DEVICE, "000e08aabbcc", "A", "1", SP_ACCESS_UNSET);
@@ -342,13 +517,66 @@ test_generation(void **state)
 	/* Writes through another handle (another worker, the CLI) are seen. */
 	OK(sp_store_open(f->uri, &other));
 	pset(other, SP_LEVEL_GROUP, "G", "X", "y", SP_ACCESS_UNSET);
-	CHANGED();
+	CHANGED_SOON();
 	OK(sp_store_device_rm(other, &m));
-	CHANGED();
+	CHANGED_SOON();
 	assert_int_equal(gen(other), g0);
 	sp_store_close(other);
 #undef CHANGED
+#undef CHANGED_SOON
 #undef SAME
+}
+
+/*
+ * PostgreSQL: the LISTEN connection is the notify_fd; if it is killed, a
+ * change made meanwhile is still seen (the generation is re-read after
+ * LISTEN again) and the reconnect is counted.  SQLite has no descriptor.
+ */
+static void
+test_notify(void **state)
+{
+	fx *f = *state;
+	sp_store *other = NULL;
+	uint64_t g0, g = 0, before;
+	sp_device d;
+	bool found;
+
+	g0 = gen(f->s);
+	if (!f->pg) {
+		assert_int_equal(sp_store_notify_fd(f->s), -1);
+		return;
+	}
+	assert_true(sp_store_notify_fd(f->s) >= 0);
+	before = sp_store_notify_reconnects();
+	raw_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE query = 'LISTEN sprov_changed'");
+	OK(sp_store_open(f->uri, &other));
+	pset(other, SP_LEVEL_DEFAULTS, NULL, "A", "1", SP_ACCESS_UNSET);
+	sp_store_close(other);
+	for (int i = 0; i < 200 && (g = gen(f->s)) == g0; i++)
+		usleep(10000);
+	assert_true(g != g0);
+	assert_int_equal(sp_store_notify_reconnects(), before + 1);
+	assert_true(sp_store_notify_fd(f->s) >= 0);
+
+	/*
+	 * Both connections killed (a database restart): the next call runs
+	 * on a new connection, reads and writes alike.
+	 */
+	raw_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE application_name = 'sprov' AND datname = current_database()");
+	usleep(100000);
+	add_dev(f->s, "000e08aabbcc", "", "", "");
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	assert_true(found);
+	raw_exec(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE application_name = 'sprov' AND datname = current_database()");
+	usleep(100000);
+	OK(sp_store_device_get(f->s, &(sp_mac){ { 0, 0x0e, 8, 0xaa, 0xbb, 0xcc } },
+	    &d, &found));
+	assert_true(found);
+	assert_true(gen(f->s) > g);
 }
 
 /*
@@ -410,8 +638,7 @@ test_contacts_and_pending(void **state)
 	sp_contact v[3], got;
 	sp_device d;
 	bool found;
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	char txt[256];
 	uint64_t g;
 
 	add_dev(f->s, "000e08aabbcc", "SN1", "SPA-962", "");
@@ -450,17 +677,16 @@ test_contacts_and_pending(void **state)
 	assert_string_equal(got.ua, v[1].ua);
 
 	/* The parsed User-Agent is kept too (operators query firmware). */
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT ua_vendor, ua_swver, "
-	    "ua_mac, ua_serial FROM contacts WHERE mac = '000e08aabbcc'", -1, &st,
-	    NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "Cisco");
-	assert_string_equal((const char *)sqlite3_column_text(st, 1), "7.6.2");
-	assert_string_equal((const char *)sqlite3_column_text(st, 2), "000e08aabbcc");
-	assert_string_equal((const char *)sqlite3_column_text(st, 3), "88012BA01234");
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	raw_text(f, "SELECT ua_vendor || ',' || ua_swver || ',' || ua_mac || ',' "
+	    "|| ua_serial FROM contacts WHERE mac = '000e08aabbcc'", txt,
+	    sizeof(txt));
+	assert_string_equal(txt, "Cisco,7.6.2,000e08aabbcc,88012BA01234");
+
+	/* A User-Agent is the device's bytes, not always UTF-8: kept as sent. */
+	snprintf(v[1].ua, sizeof(v[1].ua), "Odd/\xff\xfe-1 (x)");
+	OK(sp_store_contact_batch(f->s, &v[1], 1));
+	OK(sp_store_contact_get(f->s, &v[1].mac, &got, &found));
+	assert_string_equal(got.ua, "Odd/\xff\xfe-1 (x)");
 
 	/* The unknown device is now pending and disabled. */
 	OK(sp_store_device_get(f->s, &v[2].mac, &d, &found));
@@ -912,13 +1138,15 @@ test_uri_default(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_contacts_and_pending, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_refused, setup,
@@ -929,5 +1157,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_whole_store, setup, teardown),
 		cmocka_unit_test(test_uri_default),
 	};
+	if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
+		pg_uri = getenv("SPROV_TEST_PG_URI");
+		if (pg_uri == NULL || *pg_uri == '\0') {
+			fprintf(stderr, "--pg: SPROV_TEST_PG_URI is not set (run me "
+			    "through tests/lib/pg.sh exec)\n");
+			return 1;
+		}
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

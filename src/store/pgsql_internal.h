@@ -1,0 +1,149 @@
+/*
+ * Inside the PostgreSQL backend: what pgsql.c (connecting, statements,
+ * the schema, change notification), pgsql_hot.c (the server's hot path)
+ * and pgsql_manage.c (the operator's changes) share.  Private to
+ * src/store.
+ */
+#ifndef SPROV_STORE_PGSQL_INTERNAL_H
+#define SPROV_STORE_PGSQL_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include "store/store_internal.h"
+
+/* Every statement, prepared once per connection (sql[] in pgsql.c). */
+enum {
+	PS_GEN,
+	PS_DEV_GET,
+	PS_EFFECTIVE,
+	PS_DEFAULTS,
+	PS_PENDING,
+	PS_CONTACT_PUT,
+	PS_CONTACT_GET,
+	PS_CONTACT_RM,
+	PS_DEV_PENDING_Q,
+	PS_DEV_INSERT,
+	PS_DEV_ADOPT,
+	PS_DEV_RM,
+	PS_DEV_ENABLE,
+	PS_DEV_LIST,
+	PS_PARAM_SET,
+	PS_DPARAM_SET,
+	PS_PARAM_UNSET,
+	PS_DPARAM_UNSET,
+	PS_PARAM_LEVEL,
+	PS_DPARAM_LEVEL,
+	PS_LEVEL_LIST,
+	PS_CONTACT_LIST,
+	PS_IS_EMPTY,
+	PS_COUNT
+};
+
+/* At most this many parameters per statement. */
+#define PG_NPARAMS_MAX 11
+
+typedef struct pg_store {
+	sp_store base;
+	PGconn *conn;        /* queries */
+	PGconn *listen;      /* LISTEN sprov_changed; opened on first generation */
+	char *uri;           /* kept to reconnect; may hold a password (wiped) */
+	char label[192];     /* "postgresql store DB on HOST": never the URI */
+	bool prepared[PS_COUNT];
+	bool in_tx;          /* explicit sp_store_begin */
+	bool tx_open;        /* any transaction, explicit or a call's own */
+	bool gen_valid;      /* gen is current unless a notification came */
+	uint64_t gen;
+	bool lookup_valid;   /* generation seen by the last device_get */
+	uint64_t lookup_gen;
+	int schema_found;    /* schema version when opened (0: created) */
+} pg_store;
+
+static inline pg_store *
+pg(sp_store *s)
+{
+	return (pg_store *)s;
+}
+
+/* Bound parameters of one statement: text format, binary where fmt[i] = 1. */
+typedef struct pg_params {
+	int n;
+	const char *v[PG_NPARAMS_MAX];
+	int len[PG_NPARAMS_MAX];
+	int fmt[PG_NPARAMS_MAX];
+	char num[PG_NPARAMS_MAX][24];   /* storage for numbers */
+} pg_params;
+
+void pg_p_str(pg_params *p, const char *v);       /* NULL binds SQL NULL */
+void pg_p_slice(pg_params *p, sp_slice v);        /* text or bytea, binary */
+void pg_p_i64(pg_params *p, int64_t v);
+void pg_p_access(pg_params *p, sp_access a);
+
+/*
+ * Run prepared statement id; *out (may be NULL) gets the result for the
+ * caller to PQclear.  On failure the message is "what: <server's primary
+ * message>" (never a DETAIL: it may show a row, i.e. a value).
+ */
+SP_MUST_CHECK sp_result pg_run(pg_store *s, int id, const pg_params *p,
+    PGresult **out, const char *what);
+/* The SQLSTATE of the last failed pg_run ("" if none). */
+const char *pg_last_state(void);
+/* Rows affected by a command result. */
+int64_t pg_affected(PGresult *r);
+SP_MUST_CHECK sp_result pg_cmd(pg_store *s, const char *sql, const char *what);
+/* Implicit transactions: a write outside sp_store_begin runs in its own. */
+SP_MUST_CHECK sp_result pg_tx_begin(pg_store *s, bool *mine);
+SP_MUST_CHECK sp_result pg_tx_end(pg_store *s, bool mine, bool wrote,
+    sp_result res);
+/* ROLLBACK if connected; leaves the error message alone. */
+void pg_tx_abort(pg_store *s);
+/* Copy a text column (NULL -> "") into dst, truncated to fit. */
+void pg_col_copy(PGresult *r, int row, int col, char *dst, size_t dstsz);
+int64_t pg_col_i64(PGresult *r, int row, int col);
+/* A device's columns from `first` on: serial, product, grp, enabled, pending, created. */
+void pg_row_device(PGresult *r, int row, int first, sp_device *d);
+/* A contact's columns from `first` on: time, ip, ua (bytea), etag, status. */
+SP_MUST_CHECK sp_result pg_row_contact(PGresult *r, int row, int first,
+    sp_contact *c);
+/* Rows of (name, value, access) from row `from` on merged into out, in order. */
+SP_MUST_CHECK sp_result pg_merge_rows(PGresult *r, int from, sp_params *out);
+
+/* A generation seen in a snapshot: the cached one is at least that new. */
+void pg_gen_seen(pg_store *s, uint64_t g);
+
+/* pgsql_hot.c: the server's side of sp_store_ops. */
+SP_MUST_CHECK sp_result pg_device_get(sp_store *base, const sp_mac *mac,
+    sp_device *out, bool *found);
+SP_MUST_CHECK sp_result pg_params_effective(sp_store *base, const sp_device *dev,
+    bool defaults_only, sp_params *out, uint64_t *gen);
+SP_MUST_CHECK sp_result pg_device_pending(sp_store *base, const sp_mac *mac,
+    const char *serial, const char *product, int64_t now);
+SP_MUST_CHECK sp_result pg_contact_batch(sp_store *base, const sp_contact *v,
+    size_t n);
+SP_MUST_CHECK sp_result pg_contact_get(sp_store *base, const sp_mac *mac,
+    sp_contact *out, bool *found);
+
+/* pgsql_manage.c: the operator's side of sp_store_ops. */
+SP_MUST_CHECK sp_result pg_begin(sp_store *base);
+SP_MUST_CHECK sp_result pg_commit(sp_store *base);
+void pg_rollback(sp_store *base);
+SP_MUST_CHECK sp_result pg_device_add(sp_store *base, const sp_device *d);
+SP_MUST_CHECK sp_result pg_device_rm(sp_store *base, const sp_mac *mac);
+SP_MUST_CHECK sp_result pg_device_set_enabled(sp_store *base, const sp_mac *mac,
+    bool enabled);
+SP_MUST_CHECK sp_result pg_device_list(sp_store *base, sp_store_device_cb cb,
+    void *arg);
+SP_MUST_CHECK sp_result pg_param_set(sp_store *base, const sp_level_ref *lvl,
+    const char *name, sp_slice value, sp_access access);
+SP_MUST_CHECK sp_result pg_param_unset(sp_store *base, const sp_level_ref *lvl,
+    const char *name);
+SP_MUST_CHECK sp_result pg_params_level(sp_store *base, const sp_level_ref *lvl,
+    sp_params *out);
+SP_MUST_CHECK sp_result pg_begin_read(sp_store *base);
+SP_MUST_CHECK sp_result pg_level_list(sp_store *base, sp_store_level_cb cb,
+    void *arg);
+SP_MUST_CHECK sp_result pg_contact_list(sp_store *base, sp_store_contact_cb cb,
+    void *arg);
+SP_MUST_CHECK sp_result pg_is_empty(sp_store *base, bool *empty);
+SP_MUST_CHECK sp_result pg_clear(sp_store *base);
+
+#endif
