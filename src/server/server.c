@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "keyproc/keyproc.h"
 #include "pki/pki.h"
 #include "profile/profile.h"
 #include "server/admin.h"
@@ -665,6 +666,7 @@ reload(server *s)
 		goto fail;
 	}
 	tls_cfg_of(nc, &t);
+	t.keyproc = s->keyproc;
 	r = sp_tls_server_load(s->tls, &t);
 	if (sp_failed(r)) {
 		sp_err("serve: reload refused, old configuration keeps serving: TLS: %s",
@@ -819,6 +821,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	bool sigs_blocked = false;
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
+	const char *key_file;
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -828,6 +831,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY_ALLOC(s->cfg, malloc(sizeof(*s->cfg)));
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
+	key_file = cfg->key;
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));
 	if (cfg->log == SP_LOGTO_SYSLOG)
@@ -842,16 +846,20 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	if (!cfg->reuse_port)
 		TRY(srv_listen_probe(cfg->listen));
 	TRY(check_tls_files(cfg));
+	s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (s->nworkers < 1)
+		s->nworkers = 1;
+	/* Before any thread and the privilege drop: src/keyproc, docs/SECURITY.md. */
+	if (cfg->key_process)
+		TRY(sp_keyproc_start(&key_file, 1, s->nworkers + 1, &s->keyproc));
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
+	t.keyproc = s->keyproc;
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
 	note_cert(s, cfg->cert);
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
 	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, etag_key, &s->cache));
 
-	s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (s->nworkers < 1)
-		s->nworkers = 1;
 	TRY_ALLOC(s->w, calloc((size_t)s->nworkers, sizeof(*s->w)));
 	for (int i = 0; i < s->nworkers; i++)
 		s->w[i].fd = -1;
@@ -958,6 +966,7 @@ out:
 		sp_store_close(s->store);
 		sp_cache_free(s->cache);
 		sp_tls_server_free(s->tls);
+		sp_keyproc_free(s->keyproc);
 		sp_contacts_free(s->contacts);
 		free(s->cfg);
 		pthread_rwlock_destroy(&s->cfg_mu);

@@ -65,6 +65,7 @@ struct server {
 	const sp_serve_overrides *ov;
 	char store_uri[SP_STORE_URI_MAX + 1];
 	sp_tls_server *tls;
+	struct sp_keyproc *keyproc;      /* NULL: key-process = off */
 	sp_cache *cache;
 	sp_store *store; /* main thread: contact batches */
 	worker *w;

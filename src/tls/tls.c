@@ -195,6 +195,7 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	srv->cfg.depth = cfg->verify_depth;
 	srv->cfg.grace = cfg->crl_grace;
 	srv->cfg.rotate = c->rotate;
+	srv->cfg.keyproc = cfg->keyproc;
 	srv->crl_stat_ok = st_ok;
 	if (st_ok)
 		srv->crl_stat = st;
@@ -273,6 +274,7 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		cfg.verify_depth = srv->cfg.depth;
 		cfg.crl_grace = srv->cfg.grace;
 		cfg.ticket_rotate = srv->cfg.rotate;
+		cfg.keyproc = srv->cfg.keyproc;
 	}
 	pthread_mutex_unlock(&srv->mu);
 	if (changed) {

@@ -31,6 +31,7 @@
 
 struct bufferevent;
 struct event_base;
+struct sp_keyproc;
 
 /*
  * verify-depth bounds the verified chain, leaf and trust anchor included,
@@ -59,6 +60,11 @@ typedef struct sp_tls_config {
 	int64_t crl_grace;          /* seconds an expired CRL stays in force */
 	int64_t ticket_rotate;      /* seconds between ticket key rotations */
 	sp_tls_backend backend;     /* fixed for a server's life */
+	/*
+	 * NULL: read key_file here.  Else the key process holds key_file and
+	 * this process signs through it (src/keyproc), never seeing the key.
+	 */
+	struct sp_keyproc *keyproc;
 } sp_tls_config;
 
 typedef struct sp_tls_server sp_tls_server;

@@ -48,6 +48,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "keyproc/keyproc.h"
 
 #define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 #define TLS_CIPHERS_13 \
@@ -375,6 +376,48 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 	}
 }
 
+/*
+ * The server key: from the file, or (key process) a key that signs through
+ * the key process, built on the certificate's public key once the key
+ * process' public key is shown to be the same.
+ */
+static sp_result
+ossl_use_key(SSL_CTX *ctx, const sp_tls_config *cfg)
+{
+	sp_result res = SP_OK;
+	EVP_PKEY *pub, *pk = NULL;
+	unsigned char *der = NULL;
+	int len;
+	uint32_t id;
+	sp_buf spki;
+
+	sp_buf_init(&spki, SP_KP_OUT_MAX);
+	if (cfg->keyproc == NULL) {
+		TRY_OSSL(SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM),
+		    "server key %s", cfg->key_file);
+		TRY_OSSL(SSL_CTX_check_private_key(ctx),
+		    "server key %s does not match certificate %s", cfg->key_file,
+		    cfg->cert_file);
+		goto out;
+	}
+	TRY(sp_keyproc_load(cfg->keyproc, cfg->key_file, &id, &spki));
+	pub = X509_get0_pubkey(SSL_CTX_get0_certificate(ctx));
+	ENSURE(pub != NULL, SP_E_CRYPTO, "server certificate %s: no public key",
+	    cfg->cert_file);
+	TRY_OSSL((len = i2d_PUBKEY(pub, &der)) > 0, "server certificate %s", cfg->cert_file);
+	ENSURE((size_t)len == spki.len && memcmp(der, spki.p, spki.len) == 0, SP_E_CRYPTO,
+	    "server key %s does not match certificate %s (key values mismatch)",
+	    cfg->key_file, cfg->cert_file);
+	TRY(sp_keyproc_evp_pkey(cfg->keyproc, id, pub, &pk));
+	TRY_OSSL(SSL_CTX_use_PrivateKey(ctx, pk), "server key %s (key process)",
+	    cfg->key_file);
+out:
+	EVP_PKEY_free(pk);
+	OPENSSL_free(der);
+	sp_buf_free(&spki);
+	return res;
+}
+
 static sp_result
 ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out)
 {
@@ -395,10 +438,7 @@ ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out
 
 	TRY_OSSL(SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file),
 	    "server certificate %s", cfg->cert_file);
-	TRY_OSSL(SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM),
-	    "server key %s", cfg->key_file);
-	TRY_OSSL(SSL_CTX_check_private_key(ctx),
-	    "server key %s does not match certificate %s", cfg->key_file, cfg->cert_file);
+	TRY(ossl_use_key(ctx, cfg));
 
 	TRY_OSSL(SSL_CTX_load_verify_locations(ctx, cfg->client_ca_file, NULL),
 	    "device CA %s", cfg->client_ca_file);
