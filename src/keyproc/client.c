@@ -114,8 +114,8 @@ roundtrip(sp_keyproc *kp, const sp_kp_req *rq, uint8_t *buf, sp_kp_resp *rs)
 	ENSURE(fd >= 0, SP_E_IO, "key process: no channel left (it is gone)");
 	while ((sent = send(fd, msg, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
 		;
-	ENSURE(sent == (ssize_t)len, SP_E_IO, "key process: %s",
-	    sent < 0 ? strerror(errno) : "short send");
+	ENSURE(sent == (ssize_t)len, SP_E_IO, "key process: %s", sent >= 0 ? "short send" :
+	    errno == EPIPE || errno == ECONNRESET ? "gone" : strerror(errno));
 	TRY(recv_answer(fd, buf, &len));
 	broken = false;
 	TRY(sp_kp_resp_parse(buf, len, rs));
