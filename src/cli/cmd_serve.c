@@ -19,6 +19,7 @@ static const char serve_help[] =
     "                   [--reuse-port yes|no] [--etag-key-file FILE]\n"
     "                   [--crl-grace S] [--crl-poll S] [--verify-depth N]\n"
     "                   [--tls-backend openssl|gnutls] [--key-process on|off]\n"
+    "                   [--sandbox on|off]\n"
     "                   [--handshake-timeout S|Nms] [--header-timeout S|Nms]\n"
     "                   [--idle-timeout S|Nms] [--drain-timeout S|Nms]\n"
     "                   [--max-connections N] [--overload-connections N]\n"

@@ -138,7 +138,8 @@ out:
 }
 
 sp_result
-sp_keyproc_start(const char *const *key_files, size_t n, int nchan, sp_keyproc **out)
+sp_keyproc_start(const char *const *key_files, size_t n, int nchan, bool sandbox,
+    sp_keyproc **out)
 {
 	sp_result res = SP_OK;
 	sp_keyproc *kp = NULL;
@@ -174,7 +175,7 @@ sp_keyproc_start(const char *const *key_files, size_t n, int nchan, sp_keyproc *
 	kp->pid = fork();
 	ENSURE(kp->pid >= 0, SP_E_IO, "key process: fork: %s", strerror(errno));
 	if (kp->pid == 0)
-		sp_kp_child(key_files, n, child, nchan);
+		sp_kp_child(key_files, n, child, nchan, sandbox);
 	for (int i = 0; i < nchan; i++) {
 		close(child[i]);
 		child[i] = -1;

@@ -318,7 +318,8 @@ child_fds(const int *fds, int n, int *out)
 }
 
 void
-sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n)
+sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
+    bool sandbox)
 {
 	sp_kp_keys *ks = NULL;
 	int ch[SP_KP_CHANNELS_MAX];
@@ -341,7 +342,8 @@ sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n)
 	signal(SIGPIPE, SIG_IGN);
 	if (n < 1 || n > SP_KP_CHANNELS_MAX || !child_fds(fds, n, ch))
 		_exit(70);
-	if (sp_failed(sp_kp_keys_new(key_files, nfiles, &ks))) {
+	if (sp_failed(sp_kp_keys_new(key_files, nfiles, &ks)) ||
+	    (sandbox && sp_failed(sp_kp_sandbox()))) {
 		len = answer_err(SP_KP_ST_FAILED, 0, resp);
 		child_send(ch[0], resp, len);
 		_exit(1);

@@ -112,10 +112,11 @@ typedef struct sp_keyproc sp_keyproc;
  * Fork the key process for these key files (slots, n <= SP_KP_SLOTS_MAX)
  * with nchan socketpairs (clamped to 1..SP_KP_CHANNELS_MAX).  Call before
  * any thread is started.  The key process loads every file before this
- * returns: a bad key file fails here, with the file named.
+ * returns: a bad key file fails here, with the file named.  sandbox: it
+ * then runs under its seccomp allow-list (src/keyproc/sandbox.c).
  */
 SP_MUST_CHECK sp_result sp_keyproc_start(const char *const *key_files, size_t n,
-    int nchan, sp_keyproc **out);
+    int nchan, bool sandbox, sp_keyproc **out);
 /* Close the channels (the key process exits) and reap it. */
 void sp_keyproc_free(sp_keyproc *kp);
 pid_t sp_keyproc_pid(const sp_keyproc *kp);

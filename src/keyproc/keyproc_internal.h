@@ -9,10 +9,13 @@
 
 /*
  * The key process after fork: takes over fds[0..n-1], loads the key files
- * (a failure is its first answer on fds[0]), answers until every channel
+ * (a failure is its first answer on fds[0]), with sandbox enters its
+ * seccomp filter (a failure to is one too), answers until every channel
  * is closed, then exits.  Never returns.
  */
-void sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n)
-    __attribute__((noreturn));
+void sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
+    bool sandbox) __attribute__((noreturn));
+/* The key process' seccomp allow-list (sandbox.c), after the keys are loaded. */
+SP_MUST_CHECK sp_result sp_kp_sandbox(void);
 
 #endif

@@ -61,6 +61,7 @@ sp_serve_config_init(sp_serve_config *cfg)
 	cfg->unknown = SP_UNKNOWN_404;
 	cfg->tls_backend = SP_TLS_BACKEND_DEFAULT;
 	cfg->key_process = true;
+	cfg->sandbox = true;
 	cfg->verify_depth = SP_TLS_VERIFY_DEPTH_DEFAULT;
 	cfg->crl_grace = 0;
 	cfg->crl_poll = 2;
@@ -97,6 +98,7 @@ static const choice choices[] = {
 	{ "log", offsetof(sp_serve_config, log), false, { "stderr", "syslog", "journal" } },
 	{ "reuse-port", offsetof(sp_serve_config, reuse_port), true, { "no", "yes" } },
 	{ "key-process", offsetof(sp_serve_config, key_process), true, { "off", "on" } },
+	{ "sandbox", offsetof(sp_serve_config, sandbox), true, { "off", "on" } },
 };
 _Static_assert(SP_UNKNOWN_404 == 0 && SP_UNKNOWN_DEFAULTS == 1 && SP_ALOG_JSON == 1 &&
     SP_LOGTO_SYSLOG == 1 && SP_LOGTO_JOURNAL == 2, "choices follow the enums");

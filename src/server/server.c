@@ -299,6 +299,12 @@ req_route(request *rq)
 		return false;
 	}
 	rq->l.path = path;
+#ifdef SPROV_TEST_TRIGGERS
+	if (srv_test_trigger(path)) {
+		reply(rq, 500, "Internal Server Error", "test trigger", true);
+		return false;
+	}
+#endif
 	switch (sp_route(rq->cfg->paths, rq->cfg->npaths, sp_slice_of(path), &rq->peer.id,
 	    &which)) {
 	case SP_ROUTE_NONE:
@@ -851,7 +857,8 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 		s->nworkers = 1;
 	/* Before any thread and the privilege drop: src/keyproc, docs/SECURITY.md. */
 	if (cfg->key_process)
-		TRY(sp_keyproc_start(&key_file, 1, s->nworkers + 1, &s->keyproc));
+		TRY(sp_keyproc_start(&key_file, 1, s->nworkers + 1, cfg->sandbox,
+		    &s->keyproc));
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
 	t.keyproc = s->keyproc;
@@ -913,6 +920,9 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	sigs_blocked = false;
+	/* Every thread runs: from here on, only what serving needs (sandbox.c). */
+	if (cfg->sandbox)
+		TRY(srv_sandbox());
 	sp_info("serve: listening on %s with %d worker thread(s), admin %s, store %s",
 	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", s->store_uri);
 	srv_notify("READY=1\nSTATUS=listening on %s with %d worker thread(s)", cfg->listen,

@@ -105,6 +105,13 @@ void srv_notify(const char *fmt, ...) SP_PRINTF(1, 2);
 /* notify.c: WATCHDOG_USEC if the watchdog is on for us, else 0. */
 uint64_t srv_watchdog_usec(void);
 
+/* sandbox.c: the serving process' seccomp allow-list, on every thread. */
+SP_MUST_CHECK sp_result srv_sandbox(void);
+#ifdef SPROV_TEST_TRIGGERS
+/* sandbox.c, test builds only: true if path was the trigger (and it fired). */
+bool srv_test_trigger(const char *path);
+#endif
+
 /* A listening socket on addr, or -1 with *res set. */
 int srv_listen(const char *what, const char *addr, bool reuseport, sp_result *res);
 

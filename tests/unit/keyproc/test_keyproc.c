@@ -225,7 +225,7 @@ test_process(void **state)
 	(void)state;
 
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
-	assert_true(sp_ok(sp_keyproc_start(files, 2, 3, &kp)));
+	assert_true(sp_ok(sp_keyproc_start(files, 2, 3, true, &kp)));
 	pid = sp_keyproc_pid(kp);
 	assert_true(pid > 0);
 	assert_true(sp_ok(sp_keyproc_load(kp, eckey, &id, &spki)));
@@ -265,7 +265,7 @@ test_process_refused(void **state)
 	char want[256];
 	(void)state;
 
-	assert_int_equal(sp_keyproc_start(files, 1, 2, &kp).code, SP_E_CRYPTO);
+	assert_int_equal(sp_keyproc_start(files, 1, 2, true, &kp).code, SP_E_CRYPTO);
 	snprintf(want, sizeof(want), "key process: server key %s", bad);
 	assert_non_null(strstr(sp_errmsg(), want));
 	assert_null(kp);
@@ -286,7 +286,7 @@ test_process_gone(void **state)
 	(void)state;
 
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
-	assert_true(sp_ok(sp_keyproc_start(files, 1, 1, &kp)));
+	assert_true(sp_ok(sp_keyproc_start(files, 1, 1, false, &kp)));
 	assert_true(sp_ok(sp_keyproc_load(kp, eckey, &id, &spki)));
 	assert_int_equal(kill(sp_keyproc_pid(kp), SIGKILL), 0);
 	assert_int_equal(waitpid(sp_keyproc_pid(kp), NULL, 0), sp_keyproc_pid(kp));
@@ -332,7 +332,7 @@ test_evp_pkey(void **state)
 	sp_keyproc *kp = NULL;
 	(void)state;
 
-	assert_true(sp_ok(sp_keyproc_start(files, 2, 1, &kp)));
+	assert_true(sp_ok(sp_keyproc_start(files, 2, 1, true, &kp)));
 	for (int i = 0; i < 2; i++) {
 		sp_buf spki;
 		uint32_t id;
