@@ -95,6 +95,20 @@ recv_answer(int fd, uint8_t *buf, size_t *len)
 	return SP_OK;
 }
 
+/* A refused answer as our error, with the key process' message. */
+static sp_result
+refusal(const sp_kp_resp *rs)
+{
+	char m[SP_KP_MSG_MAX + 1];
+
+	if (rs->status == SP_KP_ST_OK)
+		return SP_OK;
+	memcpy(m, rs->data ? (const char *)rs->data : "", rs->len);
+	m[rs->len] = '\0';
+	return sp_error(rs->status == SP_KP_ST_NOKEY ? SP_E_NOTFOUND : SP_E_CRYPTO,
+	    "key process: %s", m);
+}
+
 /*
  * Send rq, parse the answer into *rs (pointing into buf).  A refusal comes
  * back as an error with the key process' message.
@@ -119,15 +133,7 @@ roundtrip(sp_keyproc *kp, const sp_kp_req *rq, uint8_t *buf, sp_kp_resp *rs)
 	TRY(recv_answer(fd, buf, &len));
 	broken = false;
 	TRY(sp_kp_resp_parse(buf, len, rs));
-	if (rs->status != SP_KP_ST_OK) {
-		char m[SP_KP_MSG_MAX + 1];
-
-		memcpy(m, rs->data ? (const char *)rs->data : "", rs->len);
-		m[rs->len] = '\0';
-		res = sp_error(rs->status == SP_KP_ST_NOKEY ? SP_E_NOTFOUND : SP_E_CRYPTO,
-		    "key process: %s", m);
-		goto out;
-	}
+	TRY(refusal(rs));
 	ENSURE(rq->op != SP_KP_OP_SIGN || rs->id == rq->id, SP_E_PARSE,
 	    "key process: answer for key %u, asked %u", rs->id, rq->id);
 out:
@@ -184,14 +190,7 @@ sp_keyproc_start(const char *const *key_files, size_t n, int nchan, bool sandbox
 	kp->live = nchan;
 	TRY(recv_answer(kp->fds[0], buf, &len));
 	TRY(sp_kp_resp_parse(buf, len, &rs));
-	if (rs.status != SP_KP_ST_OK) {
-		char m[SP_KP_MSG_MAX + 1];
-
-		memcpy(m, rs.data ? (const char *)rs.data : "", rs.len);
-		m[rs.len] = '\0';
-		res = sp_error(SP_E_CRYPTO, "key process: %s", m);
-		goto out;
-	}
+	TRY(refusal(&rs));
 	ENSURE(rs.len == sizeof(SP_KP_READY) - 1 && memcmp(rs.data, SP_KP_READY, rs.len) == 0,
 	    SP_E_PARSE, "key process: unexpected first answer");
 	*out = kp;

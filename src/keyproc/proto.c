@@ -85,30 +85,66 @@ req_check(const sp_kp_req *r)
 	}
 }
 
-sp_result
-sp_kp_req_parse(const uint8_t *msg, size_t len, sp_kp_req *out)
-{
-	sp_kp_req r;
-	sp_result res;
+/* The header both directions share: version b1 b2 b3 id(4) len(2) zero(2). */
+typedef struct frame {
+	uint8_t b1, b2, b3;
+	uint32_t id;
+	const uint8_t *data; /* NULL when len is 0 */
+	size_t len;
+} frame;
 
-	memset(out, 0, sizeof(*out));
-	if (len < SP_KP_HDR || len > SP_KP_REQ_MAX)
-		return sp_error(SP_E_PARSE, "keyproc: request of %zu bytes (%d..%d)", len,
-		    SP_KP_HDR, SP_KP_REQ_MAX);
+static sp_result
+frame_parse(const uint8_t *msg, size_t len, size_t max, const char *what, frame *f)
+{
+	if (len < SP_KP_HDR || len > max)
+		return sp_error(SP_E_PARSE, "keyproc: %s of %zu bytes (%d..%zu)", what, len,
+		    SP_KP_HDR, max);
 	if (msg[0] != SP_KP_VERSION)
 		return sp_error(SP_E_PARSE, "keyproc: version %u, not %d", msg[0],
 		    SP_KP_VERSION);
 	if (msg[10] != 0 || msg[11] != 0)
 		return sp_error(SP_E_PARSE, "keyproc: reserved bytes are not zero");
-	r.op = (sp_kp_op)msg[1];
-	r.alg = (sp_kp_alg)msg[2];
-	r.md = (sp_kp_md)msg[3];
-	r.id = get32(msg + 4);
-	r.inlen = (size_t)msg[8] << 8 | msg[9];
-	if (r.inlen != len - SP_KP_HDR)
+	f->b1 = msg[1];
+	f->b2 = msg[2];
+	f->b3 = msg[3];
+	f->id = get32(msg + 4);
+	f->len = (size_t)msg[8] << 8 | msg[9];
+	if (f->len != len - SP_KP_HDR)
 		return sp_error(SP_E_PARSE, "keyproc: length field %zu, %zu bytes follow",
-		    r.inlen, len - SP_KP_HDR);
-	r.in = r.inlen ? msg + SP_KP_HDR : NULL;
+		    f->len, len - SP_KP_HDR);
+	f->data = f->len ? msg + SP_KP_HDR : NULL;
+	return SP_OK;
+}
+
+/* The caller checked f: the bytes fit buf.  The message's length. */
+static size_t
+frame_put(const frame *f, uint8_t *buf)
+{
+	buf[0] = SP_KP_VERSION;
+	buf[1] = f->b1;
+	buf[2] = f->b2;
+	buf[3] = f->b3;
+	put32(buf + 4, f->id);
+	buf[8] = (uint8_t)(f->len >> 8);
+	buf[9] = (uint8_t)f->len;
+	buf[10] = buf[11] = 0;
+	if (f->len)
+		memcpy(buf + SP_KP_HDR, f->data, f->len);
+	return SP_KP_HDR + f->len;
+}
+
+sp_result
+sp_kp_req_parse(const uint8_t *msg, size_t len, sp_kp_req *out)
+{
+	sp_kp_req r;
+	frame f;
+	sp_result res;
+
+	memset(out, 0, sizeof(*out));
+	if (sp_failed(res = frame_parse(msg, len, SP_KP_REQ_MAX, "request", &f)))
+		return res;
+	r = (sp_kp_req){ (sp_kp_op)f.b1, (sp_kp_alg)f.b2, (sp_kp_md)f.b3, f.id, f.data,
+	    f.len };
 	if (sp_failed(res = req_check(&r)))
 		return res;
 	*out = r;
@@ -119,20 +155,12 @@ sp_result
 sp_kp_req_encode(const sp_kp_req *req, uint8_t *buf, size_t *len)
 {
 	sp_result res = req_check(req);
+	frame f = { (uint8_t)req->op, (uint8_t)req->alg, (uint8_t)req->md, req->id, req->in,
+	    req->inlen };
 
 	if (sp_failed(res))
 		return res;
-	buf[0] = SP_KP_VERSION;
-	buf[1] = (uint8_t)req->op;
-	buf[2] = (uint8_t)req->alg;
-	buf[3] = (uint8_t)req->md;
-	put32(buf + 4, req->id);
-	buf[8] = (uint8_t)(req->inlen >> 8);
-	buf[9] = (uint8_t)req->inlen;
-	buf[10] = buf[11] = 0;
-	if (req->inlen)
-		memcpy(buf + SP_KP_HDR, req->in, req->inlen);
-	*len = SP_KP_HDR + req->inlen;
+	*len = frame_put(&f, buf);
 	return SP_OK;
 }
 
@@ -162,24 +190,15 @@ sp_result
 sp_kp_resp_parse(const uint8_t *msg, size_t len, sp_kp_resp *out)
 {
 	sp_kp_resp r;
+	frame f;
 	sp_result res;
 
 	memset(out, 0, sizeof(*out));
-	if (len < SP_KP_HDR || len > SP_KP_RESP_MAX)
-		return sp_error(SP_E_PARSE, "keyproc: answer of %zu bytes (%d..%d)", len,
-		    SP_KP_HDR, SP_KP_RESP_MAX);
-	if (msg[0] != SP_KP_VERSION)
-		return sp_error(SP_E_PARSE, "keyproc: version %u, not %d", msg[0],
-		    SP_KP_VERSION);
-	if (msg[2] != 0 || msg[3] != 0 || msg[10] != 0 || msg[11] != 0)
+	if (sp_failed(res = frame_parse(msg, len, SP_KP_RESP_MAX, "answer", &f)))
+		return res;
+	if (f.b2 != 0 || f.b3 != 0)
 		return sp_error(SP_E_PARSE, "keyproc: reserved bytes are not zero");
-	r.status = (sp_kp_status)msg[1];
-	r.id = get32(msg + 4);
-	r.len = (size_t)msg[8] << 8 | msg[9];
-	if (r.len != len - SP_KP_HDR)
-		return sp_error(SP_E_PARSE, "keyproc: length field %zu, %zu bytes follow",
-		    r.len, len - SP_KP_HDR);
-	r.data = r.len ? msg + SP_KP_HDR : NULL;
+	r = (sp_kp_resp){ (sp_kp_status)f.b1, f.id, f.data, f.len };
 	if (sp_failed(res = resp_check(&r)))
 		return res;
 	*out = r;
@@ -190,18 +209,10 @@ sp_result
 sp_kp_resp_encode(const sp_kp_resp *resp, uint8_t *buf, size_t *len)
 {
 	sp_result res = resp_check(resp);
+	frame f = { (uint8_t)resp->status, 0, 0, resp->id, resp->data, resp->len };
 
 	if (sp_failed(res))
 		return res;
-	buf[0] = SP_KP_VERSION;
-	buf[1] = (uint8_t)resp->status;
-	buf[2] = buf[3] = 0;
-	put32(buf + 4, resp->id);
-	buf[8] = (uint8_t)(resp->len >> 8);
-	buf[9] = (uint8_t)resp->len;
-	buf[10] = buf[11] = 0;
-	if (resp->len)
-		memcpy(buf + SP_KP_HDR, resp->data, resp->len);
-	*len = SP_KP_HDR + resp->len;
+	*len = frame_put(&f, buf);
 	return SP_OK;
 }
