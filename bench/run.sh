@@ -280,8 +280,8 @@ keyproc_bench() {
 		awk -v on="$(median <"$T/kp-$b-on.fullcpu")" -v off="$(median <"$T/kp-$b-off.fullcpu")" \
 		    -v fon="$(median <"$T/kp-$b-on.full")" -v foff="$(median <"$T/kp-$b-off.full")" \
 		    -v b="$b" 'BEGIN {
-			printf "[%s] key process on/off: CPU us per full handshake %.1f / %.1f = %.3f;", b, on, off, off > 0 ? on / off : 0
-			printf " full handshakes/s %.1f / %.1f = %.3f\n", fon, foff, foff > 0 ? fon / foff : 0 }'
+			printf "[%s] key process on/off: CPU us per full handshake %.1f / %.1f = %.3f;", b, on, off, (off > 0 ? on / off : 0)
+			printf " full handshakes/s %.1f / %.1f = %.3f\n", fon, foff, (foff > 0 ? fon / foff : 0) }'
 	done
 }
 if [ "${BENCH_KEYPROC_ONLY:-0}" = 1 ]; then

@@ -18,6 +18,8 @@
 
 #include <openssl/crypto.h>
 
+#include "common/log.h"
+
 struct sp_keyproc {
 	pid_t pid;
 	int nchan;
@@ -58,6 +60,9 @@ chan_put(sp_keyproc *kp, int fd, bool broken)
 	pthread_mutex_lock(&kp->mu);
 	if (broken) {
 		kp->live--;
+		/* A late answer would be taken for the next request's: never reuse it. */
+		sp_err("key process: a channel failed and is closed; %d of %d left%s",
+		    kp->live, kp->nchan, kp->live == 0 ? ": no handshake can be signed" : "");
 		for (int i = 0; i < kp->nchan; i++)
 			if (kp->fds[i] == fd)
 				kp->fds[i] = -1;
