@@ -64,9 +64,14 @@ static const sp_sandbox_rule serve_rules[] = {
 	/* a thread, never a new process; clone3: glibc falls back to clone */
 	SP_ALLOW_IF(clone, 0, CLONE_THREAD, CLONE_THREAD), SP_ERRNO(clone3, ENOSYS),
 #ifdef SPROV_SANITIZE_BUILD
-	/* LeakSanitizer stops the world with ptrace from a helper at exit. */
+	/*
+	 * LeakSanitizer stops the world at exit from a helper task that
+	 * ptraces every thread and watches its parent (getppid, kill).
+	 */
 	SP_ALLOW(ptrace), SP_ALLOW(clone), SP_ALLOW(prctl), SP_ALLOW(open),
-	SP_ALLOW(process_vm_readv),
+	SP_ALLOW(process_vm_readv), SP_ALLOW(getppid), SP_ALLOW(kill), SP_ALLOW(waitid),
+	SP_ALLOW(arch_prctl), SP_ALLOW(set_tid_address), SP_ALLOW(sched_setaffinity),
+	SP_ALLOW(getdents), SP_ALLOW(rt_sigtimedwait), SP_ALLOW(rt_sigqueueinfo),
 #endif
 };
 
