@@ -9,6 +9,7 @@
 # BENCH_IDLE (idle TLS connections for the memory figure, default 2000;
 # the issue's target is 10000), BENCH_KA (keep-alive requests, 2000),
 # BENCH_WORKERS (1), BENCH_STORM_C (storm concurrency, 500),
+# BENCH_KEYPROC_ONLY=1: only the key process on/off handshake figures,
 # BENCH_FLEET_SCALE=1: also run bench/fleet_scale.sh (100 000 idle fleet
 # devices, 10 000 open connections; several minutes, off by default).
 #
@@ -92,15 +93,17 @@ DEV="$T/dev/000e08000001"
 MAC=000e08000001
 
 # --- servers ---------------------------------------------------------------
-start_sprov() { # BACKEND -> PORT, SPID
+start_sprov() { # BACKEND [SERVE ARGS...] -> PORT, SPID
+	local b=$1
+	shift
 	PORT=$(free_port)
 	"$SPROV" serve --listen "127.0.0.1:$PORT" --admin off --cert "$T/p.crt" --key "$T/p.key" \
 		--client-ca "$T/ca/device-ca.crt" --crl "$T/ca.crl" --workers "$WORKERS" \
-		--tls-backend "$1" --access-log off --max-connections $((IDLE + 1000)) \
-		--idle-timeout 600 2>"$T/serve-$1.err" &
+		--tls-backend "$b" --access-log off --max-connections $((IDLE + 1000)) \
+		--idle-timeout 600 "$@" 2>"$T/serve-$b.err" &
 	SPID=$!
 	PIDS+=("$SPID")
-	wait_port "$PORT" || { echo "sprov ($1) did not start:"; cat "$T/serve-$1.err"; exit 1; }
+	wait_port "$PORT" || { echo "sprov ($b) did not start:"; cat "$T/serve-$b.err"; exit 1; }
 }
 
 start_nginx() { # -> PORT, SPID
@@ -253,6 +256,39 @@ start() {
 	esac
 }
 
+# The key process (issue 12): full handshakes with the key in its own
+# process (the default; its CPU counts, it is the server's child) against
+# key-process = off, each backend, alternating.  BENCH_KEYPROC_ONLY=1 runs
+# just this.
+keyproc_bench() {
+	local r b kp f fc
+	echo "== key process: full TLS 1.3 mTLS handshakes+GET, key-process on vs off, $ROUNDS rounds"
+	for r in $(seq "$ROUNDS"); do
+		for b in openssl gnutls; do
+			for kp in on off; do
+				start_sprov "$b" --key-process "$kp"
+				read -r f fc < <(s_time -new -tls1_3)
+				echo "$f" >>"$T/kp-$b-$kp.full"
+				echo "$fc" >>"$T/kp-$b-$kp.fullcpu"
+				printf '   round %d sprov-%-8s key-process %-3s full %8s/s (%7s us CPU)\n' \
+					"$r" "$b" "$kp" "$f" "$fc"
+				stop_server
+			done
+		done
+	done
+	for b in openssl gnutls; do
+		awk -v on="$(median <"$T/kp-$b-on.fullcpu")" -v off="$(median <"$T/kp-$b-off.fullcpu")" \
+		    -v fon="$(median <"$T/kp-$b-on.full")" -v foff="$(median <"$T/kp-$b-off.full")" \
+		    -v b="$b" 'BEGIN {
+			printf "[%s] key process on/off: CPU us per full handshake %.1f / %.1f = %.3f;", b, on, off, (off > 0 ? on / off : 0)
+			printf " full handshakes/s %.1f / %.1f = %.3f\n", fon, foff, (foff > 0 ? fon / foff : 0) }'
+	done
+}
+if [ "${BENCH_KEYPROC_ONLY:-0}" = 1 ]; then
+	keyproc_bench
+	exit 0
+fi
+
 # sanity: every server answers the device with its profile
 for s in $SERVERS; do
 	start "$s"
@@ -277,6 +313,7 @@ for r in $(seq "$ROUNDS"); do
 		stop_server
 	done
 done
+keyproc_bench | tee "$T/keyproc.out"
 for s in $SERVERS; do
 	start "$s"
 	m=$(idle_mem)
@@ -362,6 +399,7 @@ for b in openssl gnutls; do
 done
 echo "nginx CPU per full handshake = $(awk -v a="$(median <"$T/nginx.fullcpu")" -v b="$FLOOR" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') x crypto floor"
 [ "$FLEET" = 1 ] || echo "(no sprov fleet or dnsmasq: storm p99 not measured)"
+grep '^\[.*key process' "$T/keyproc.out" || true
 
 # The fleet's own scale (issue 5): slow, so only when asked.
 if [ "${BENCH_FLEET_SCALE:-0}" = 1 ]; then

@@ -62,6 +62,8 @@ sp_serve_config_init(sp_serve_config *cfg)
 	cfg->identity = SP_IDSTYLE_AUTO;
 	cfg->unknown = SP_UNKNOWN_404;
 	cfg->tls_backend = SP_TLS_BACKEND_DEFAULT;
+	cfg->key_process = true;
+	cfg->sandbox = true;
 	cfg->verify_depth = SP_TLS_VERIFY_DEPTH_DEFAULT;
 	cfg->crl_grace = 0;
 	cfg->crl_poll = 2;
@@ -98,6 +100,8 @@ static const choice choices[] = {
 	    { "text", "json" } },
 	{ "log", offsetof(sp_serve_config, log), false, { "stderr", "syslog", "journal" } },
 	{ "reuse-port", offsetof(sp_serve_config, reuse_port), true, { "no", "yes" } },
+	{ "key-process", offsetof(sp_serve_config, key_process), true, { "off", "on" } },
+	{ "sandbox", offsetof(sp_serve_config, sandbox), true, { "off", "on" } },
 };
 _Static_assert(SP_UNKNOWN_404 == 0 && SP_UNKNOWN_DEFAULTS == 1 && SP_ALOG_JSON == 1 &&
     SP_LOGTO_SYSLOG == 1 && SP_LOGTO_JOURNAL == 2, "choices follow the enums");
@@ -118,7 +122,7 @@ choice_parse(const choice *c, const char *value, int *out)
 		}
 		n++;
 	}
-	/* reuse-port lists yes first: "'x' is not yes or no". */
+	/* Booleans list the true word first: "'x' is not yes or no". */
 	for (size_t i = 0; i < n; i++) {
 		size_t k = c->is_bool ? n - 1 - i : i;
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",

@@ -42,6 +42,8 @@ typedef struct sp_serve_config {
 	sp_alog_format access_log_format;
 	sp_logto log;                  /* the server's own messages: stderr and ... */
 	bool reuse_port;               /* share the port with another server */
+	bool key_process;              /* the server key in its own process (src/keyproc) */
+	bool sandbox;                  /* seccomp allow-lists after start-up */
 	int workers;                   /* 0 = one per core */
 	sp_idstyle identity;
 	sp_tpl paths[SP_TPLS_MAX];

@@ -41,6 +41,7 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "common/util.h"
+#include "keyproc/keyproc.h"
 #include "pki/pki.h"
 #include "pki/token.h"
 #include "profile/profile.h"
@@ -299,6 +300,12 @@ req_route(request *rq)
 		return false;
 	}
 	rq->l.path = path;
+#ifdef SPROV_TEST_TRIGGERS
+	if (srv_test_trigger(path)) {
+		reply(rq, 500, "Internal Server Error", "test trigger", true);
+		return false;
+	}
+#endif
 	switch (sp_route(rq->cfg->paths, rq->cfg->npaths, sp_slice_of(path), &rq->peer.id,
 	    &which)) {
 	case SP_ROUTE_NONE:
@@ -673,6 +680,7 @@ reload(server *s)
 		goto fail;
 	}
 	tls_cfg_of(nc, &t);
+	t.keyproc = s->keyproc;
 	r = sp_tls_server_load(s->tls, &t);
 	if (sp_failed(r)) {
 		sp_err("serve: reload refused, old configuration keeps serving: TLS: %s",
@@ -828,6 +836,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 	char safe[SP_STORE_URI_MAX + 1];
+	const char *key_file;
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -837,6 +846,7 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY_ALLOC(s->cfg, malloc(sizeof(*s->cfg)));
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
+	key_file = cfg->key;
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));
 	if (cfg->log == SP_LOGTO_SYSLOG)
@@ -851,16 +861,24 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	if (!cfg->reuse_port)
 		TRY(srv_listen_probe(cfg->listen));
 	TRY(check_tls_files(cfg));
+	s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (s->nworkers < 1)
+		s->nworkers = 1;
+	/*
+	 * Before any thread and the privilege drop: src/keyproc,
+	 * docs/SECURITY.md.  A key in a PKCS#11 token is already out of reach.
+	 */
+	if (cfg->key_process && !sp_token_is_uri(cfg->key))
+		TRY(sp_keyproc_start(&key_file, 1, s->nworkers + 1, cfg->sandbox,
+		    &s->keyproc));
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
+	t.keyproc = s->keyproc;
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
 	note_cert(s, cfg->cert);
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
 	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, etag_key, &s->cache));
 
-	s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (s->nworkers < 1)
-		s->nworkers = 1;
 	TRY_ALLOC(s->w, calloc((size_t)s->nworkers, sizeof(*s->w)));
 	for (int i = 0; i < s->nworkers; i++)
 		s->w[i].fd = -1;
@@ -915,6 +933,9 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	sigs_blocked = false;
+	/* Every thread runs: from here on, only what serving needs (sandbox.c). */
+	if (cfg->sandbox)
+		TRY(srv_sandbox());
 	sp_info("serve: listening on %s with %d worker thread(s), admin %s, store %s",
 	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", safe);
 	srv_notify("READY=1\nSTATUS=listening on %s with %d worker thread(s)", cfg->listen,
@@ -968,6 +989,7 @@ out:
 		sp_store_close(s->store);
 		sp_cache_free(s->cache);
 		sp_tls_server_free(s->tls);
+		sp_keyproc_free(s->keyproc);
 		sp_contacts_free(s->contacts);
 		free(s->cfg);
 		pthread_rwlock_destroy(&s->cfg_mu);

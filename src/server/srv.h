@@ -65,6 +65,7 @@ struct server {
 	const sp_serve_overrides *ov;
 	char store_uri[SP_STORE_URI_MAX + 1];
 	sp_tls_server *tls;
+	struct sp_keyproc *keyproc;      /* NULL: key-process = off */
 	sp_cache *cache;
 	sp_store *store; /* main thread: contact batches */
 	worker *w;
@@ -103,6 +104,13 @@ SP_MUST_CHECK sp_result srv_listen_probe(const char *addr);
 void srv_notify(const char *fmt, ...) SP_PRINTF(1, 2);
 /* notify.c: WATCHDOG_USEC if the watchdog is on for us, else 0. */
 uint64_t srv_watchdog_usec(void);
+
+/* sandbox.c: the serving process' seccomp allow-list, on every thread. */
+SP_MUST_CHECK sp_result srv_sandbox(void);
+#ifdef SPROV_TEST_TRIGGERS
+/* sandbox.c, test builds only: true if path was the trigger (and it fired). */
+bool srv_test_trigger(const char *path);
+#endif
 
 /* A listening socket on addr, or -1 with *res set. */
 int srv_listen(const char *what, const char *addr, bool reuseport, sp_result *res);

@@ -201,6 +201,7 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	srv->cfg.grace = cfg->crl_grace;
 	atomic_store(&srv->src_cap, cfg->handshakes_per_source);
 	srv->cfg.rotate = c->rotate;
+	srv->cfg.keyproc = cfg->keyproc;
 	srv->crl_stat_ok = st_ok;
 	if (st_ok)
 		srv->crl_stat = st;
@@ -290,6 +291,7 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		cfg.crl_grace = srv->cfg.grace;
 		cfg.ticket_rotate = srv->cfg.rotate;
 		cfg.handshakes_per_source = atomic_load(&srv->src_cap);
+		cfg.keyproc = srv->cfg.keyproc;
 	}
 	pthread_mutex_unlock(&srv->mu);
 	if (changed) {

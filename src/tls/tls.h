@@ -31,6 +31,7 @@
 
 struct bufferevent;
 struct event_base;
+struct sp_keyproc;
 
 /*
  * verify-depth bounds the verified chain, leaf and trust anchor included,
@@ -67,6 +68,11 @@ typedef struct sp_tls_config {
 	 * without a handshake.  0: no cap.
 	 */
 	unsigned handshakes_per_source;
+	/*
+	 * NULL: read key_file here.  Else the key process holds key_file and
+	 * this process signs through it (src/keyproc), never seeing the key.
+	 */
+	struct sp_keyproc *keyproc;
 } sp_tls_config;
 
 typedef struct sp_tls_server sp_tls_server;

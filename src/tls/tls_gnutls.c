@@ -443,7 +443,9 @@ gtls_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *sc, void **ou
 		res = gnutls_fail(rv, "credentials", NULL);
 		goto out;
 	}
-	if ((rv = gnutls_certificate_set_x509_key_file2(c->cred, cfg->cert_file,
+	if (cfg->keyproc != NULL) {
+		TRY(sp_tls_gnutls_keyproc_key(c->cred, cfg));
+	} else if ((rv = gnutls_certificate_set_x509_key_file2(c->cred, cfg->cert_file,
 	    cfg->key_file, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
 		if (rv == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
 			res = sp_error(SP_E_CRYPTO, "server key %s does not match certificate "

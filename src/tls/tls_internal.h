@@ -87,6 +87,7 @@ struct sp_tls_server {
 		char *cert, *key, *ca, *crl;
 		int depth;
 		int64_t grace, rotate;
+		struct sp_keyproc *keyproc;
 	} cfg;
 	struct stat crl_stat;
 	bool crl_stat_ok;
@@ -150,6 +151,14 @@ struct sp_tls_ops {
 
 extern const sp_tls_ops sp_tls_openssl_ops;
 extern const sp_tls_ops sp_tls_gnutls_ops;
+
+/*
+ * GnuTLS (tls_gnutls_key.c): the server chain from cfg->cert_file and a key
+ * that signs through cfg->keyproc, into cred.
+ */
+struct gnutls_certificate_credentials_st;
+SP_MUST_CHECK sp_result sp_tls_gnutls_keyproc_key(
+    struct gnutls_certificate_credentials_st *cred, const sp_tls_config *cfg);
 
 /* --- configurations and connections (tls.c) --- */
 

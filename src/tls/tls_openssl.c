@@ -49,6 +49,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "pki/token.h"
+#include "keyproc/keyproc.h"
 
 #define TLS_CIPHERS_12 "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 #define TLS_CIPHERS_13 \
@@ -385,27 +386,53 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 }
 
 /*
- * The server key: a PEM file, or (RFC 7512 URI) a key in a PKCS#11 token
- * that signs there, whose PIN comes from the URI's pin-source or
- * $SPROV_PKCS11_PIN (src/pki/token.h).
+ * The server key: from the file or a PKCS#11 token (RFC 7512 URI, the PIN
+ * from its pin-source or $SPROV_PKCS11_PIN), or (key process) a key that signs through
+ * the key process, built on the certificate's public key once the key
+ * process' public key is shown to be the same.
  */
 static sp_result
-use_key(SSL_CTX *ctx, const char *key)
+ossl_use_key(SSL_CTX *ctx, const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
-	EVP_PKEY *pk = NULL;
+	EVP_PKEY *pub, *pk = NULL;
+	unsigned char *der = NULL;
+	int len;
+	uint32_t id;
+	sp_buf spki;
 
-	if (!sp_token_is_uri(key)) {
-		TRY_OSSL(SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM),
-		    "server key %s", key);
+	sp_buf_init(&spki, SP_KP_OUT_MAX);
+	if (cfg->keyproc == NULL) {
+		if (sp_token_is_uri(cfg->key_file)) {
+			/* In a PKCS#11 token: it signs there (src/pki/token.h). */
+			res = sp_token_key_load(NULL, cfg->key_file, NULL, &pk);
+			if (sp_failed(res))
+				TRY(sp_error_wrap(res, "server key"));
+			TRY_OSSL(SSL_CTX_use_PrivateKey(ctx, pk), "server key %s",
+			    cfg->key_file);
+		} else
+			TRY_OSSL(SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file,
+			    SSL_FILETYPE_PEM), "server key %s", cfg->key_file);
+		TRY_OSSL(SSL_CTX_check_private_key(ctx),
+		    "server key %s does not match certificate %s", cfg->key_file,
+		    cfg->cert_file);
 		goto out;
 	}
-	res = sp_token_key_load(NULL, key, NULL, &pk);
-	if (sp_failed(res))
-		TRY(sp_error_wrap(res, "server key"));
-	TRY_OSSL(SSL_CTX_use_PrivateKey(ctx, pk), "server key %s", key);
+	TRY(sp_keyproc_load(cfg->keyproc, cfg->key_file, &id, &spki));
+	pub = X509_get0_pubkey(SSL_CTX_get0_certificate(ctx));
+	ENSURE(pub != NULL, SP_E_CRYPTO, "server certificate %s: no public key",
+	    cfg->cert_file);
+	TRY_OSSL((len = i2d_PUBKEY(pub, &der)) > 0, "server certificate %s", cfg->cert_file);
+	ENSURE((size_t)len == spki.len && memcmp(der, spki.p, spki.len) == 0, SP_E_CRYPTO,
+	    "server key %s does not match certificate %s (key values mismatch)",
+	    cfg->key_file, cfg->cert_file);
+	TRY(sp_keyproc_evp_pkey(cfg->keyproc, id, pub, &pk));
+	TRY_OSSL(SSL_CTX_use_PrivateKey(ctx, pk), "server key %s (key process)",
+	    cfg->key_file);
 out:
 	EVP_PKEY_free(pk);
+	OPENSSL_free(der);
+	sp_buf_free(&spki);
 	return res;
 }
 
@@ -429,9 +456,7 @@ ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out
 
 	TRY_OSSL(SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file),
 	    "server certificate %s", cfg->cert_file);
-	TRY(use_key(ctx, cfg->key_file));
-	TRY_OSSL(SSL_CTX_check_private_key(ctx),
-	    "server key %s does not match certificate %s", cfg->key_file, cfg->cert_file);
+	TRY(ossl_use_key(ctx, cfg));
 
 	TRY_OSSL(SSL_CTX_load_verify_locations(ctx, cfg->client_ca_file, NULL),
 	    "device CA %s", cfg->client_ca_file);

@@ -1,0 +1,21 @@
+/* Between the key process (keyproc.c) and its client (client.c) only. */
+#ifndef SPROV_KEYPROC_INTERNAL_H
+#define SPROV_KEYPROC_INTERNAL_H
+
+#include "keyproc/keyproc.h"
+
+#define SP_KP_FILE_MAX (256 * 1024) /* a key file (the PEM cap of src/pki) */
+#define SP_KP_READY "ready"         /* the key process' first answer on channel 0 */
+
+/*
+ * The key process after fork: takes over fds[0..n-1], loads the key files
+ * (a failure is its first answer on fds[0]), with sandbox enters its
+ * seccomp filter (a failure to is one too), answers until every channel
+ * is closed, then exits.  Never returns.
+ */
+void sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
+    bool sandbox) __attribute__((noreturn));
+/* The key process' seccomp allow-list (sandbox.c), after the keys are loaded. */
+SP_MUST_CHECK sp_result sp_kp_sandbox(void);
+
+#endif
