@@ -14,7 +14,7 @@ $S db init >/dev/null
 $S db devices add 000e08000001 --serial S1 --product SPA2102 >/dev/null
 P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ulimit -n 10000
-$S serve --listen 127.0.0.1:$P --admin off --cert $T/p.crt --key $T/p.key --client-ca $T/ca/device-ca.crt --tls-backend $B --access-log off --max-connections $((N+1000)) --idle-timeout 600 2>$T/err &
+$S serve --listen 127.0.0.1:$P --admin off --cert $T/p.crt --key $T/p.key --client-ca $T/ca/device-ca.crt --tls-backend $B --access-log off --max-connections $((N+1000)) --idle-timeout 600 --handshakes-per-source 0 2>$T/err &
 SP=$!
 sleep 1
 python3 - $P $T/dev/000e08000001 $T/ca/server-ca.crt $N <<'PY' &

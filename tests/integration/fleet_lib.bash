@@ -34,7 +34,8 @@ start_serve() {
 	: "${PORT:=$(free_port)}"
 	bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin off \
 		--cert "$T/provserver.crt" --key "$T/privkey.pem" \
-		--client-ca "$T/ca/device-ca.crt" --access-log off "$@" 2>>"$T/serve.err"
+		--client-ca "$T/ca/device-ca.crt" --access-log off \
+		--handshakes-per-source 0 "$@" 2>>"$T/serve.err"
 	SERVE_PID=$BG_PID
 	wait_port "$PORT" 30
 }
