@@ -130,7 +130,7 @@ ADMIN_PORT=$(free_port)
 # The fleet is one loopback address: the per-source handshake cap is off
 # (when this binary has it).
 HS_CAP_OFF=()
-"$SERVE_SPROV" serve --help | grep -q -- --handshakes-per-source && HS_CAP_OFF=(--handshakes-per-source 0)
+grep -q -- --handshakes-per-source <<<"$("$SERVE_SPROV" serve --help)" && HS_CAP_OFF=(--handshakes-per-source 0)
 "$SERVE_SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$ADMIN_PORT" --cert "$T/p.crt" --key "$T/p.key" \
 	--client-ca "$T/ca/device-ca.crt" --workers "$SERVE_WORKERS" --access-log off \
 	--tls-backend "${FS_TLS_BACKEND:-openssl}" \

@@ -97,7 +97,7 @@ MAC=000e08000001
 # per-source handshake cap is off (when the binary has it: older ones are
 # benchmarked too).
 HS_CAP_OFF=()
-"$SPROV" serve --help | grep -q -- --handshakes-per-source && HS_CAP_OFF=(--handshakes-per-source 0)
+grep -q -- --handshakes-per-source <<<"$("$SPROV" serve --help)" && HS_CAP_OFF=(--handshakes-per-source 0)
 start_sprov() { # BACKEND [SERVE ARGS...] -> PORT, SPID
 	local b=$1
 	shift
