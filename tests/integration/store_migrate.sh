@@ -22,7 +22,8 @@ note "--help: options, examples, exit status; usage errors exit 2"
 expect_rc 0 "$SPROV" db migrate --help
 expect_out_contains "usage: sprov db migrate [--store URI]"
 expect_out_contains "Examples:"
-expect_out_contains "Exit status: 0 current or upgraded, 1 refused or failed, 2 usage error."
+expect_out_contains "  0  the schema is current (upgraded, or already so)"
+expect_out_contains "  1  refused (a newer or an empty store) or failed: nothing changed"
 expect_rc 2 "$SPROV" db migrate extra
 expect_err_contains "unexpected argument 'extra'"
 expect_rc 2 "$SPROV" db migrate --frob
