@@ -1,20 +1,29 @@
 /*
- * The GnuTLS backend's server key when the key process holds it
- * (src/keyproc): a gnutls_privkey_t made with gnutls_privkey_import_ext4
- * whose sign callback is a round-trip to the key process, next to the
- * certificate chain read here.  This process never has the key bytes.
+ * The GnuTLS backend's server key when it is not a plain file, next to the
+ * certificate chain read here:
+ * - the key process holds it (src/keyproc): a gnutls_privkey_t made with
+ *   gnutls_privkey_import_ext4 whose sign callback is a round-trip to the key
+ *   process.  This process never has the key bytes.
+ * - a PKCS#11 token holds it (--key 'pkcs11:...'): GnuTLS's own PKCS#11
+ *   layer signs in the token.  The module and the PIN follow the rules of
+ *   src/pki/token.h, as the OpenSSL backend's libp11 path does.
  */
 #include "tls/tls_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/pkcs11.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "keyproc/keyproc.h"
+#include "pki/token.h"
 
 #define TLS_CHAIN_MAX 16 /* certificates in the server's chain file */
 
@@ -113,33 +122,52 @@ key_deinit(gnutls_privkey_t key, void *ud)
 	free(ud);
 }
 
+/* The server's chain from cfg->cert_file into pcerts[TLS_CHAIN_MAX]; *n: how many. */
+static sp_result
+chain_read(const sp_tls_config *cfg, gnutls_pcert_st *pcerts, unsigned int *n)
+{
+	sp_result res = SP_OK;
+	gnutls_datum_t d;
+	sp_buf pem;
+	int rv;
+
+	*n = 0;
+	sp_buf_init(&pem, SP_TLS_CERT_MAX);
+	TRY(sp_read_file(cfg->cert_file, SP_TLS_CERT_MAX, &pem));
+	d.data = (unsigned char *)(pem.p ? pem.p : "");
+	d.size = (unsigned int)pem.len;
+	*n = TLS_CHAIN_MAX;
+	if ((rv = gnutls_pcert_list_import_x509_raw(pcerts, n, &d, GNUTLS_X509_FMT_PEM,
+	    0)) < 0) {
+		*n = 0;
+		res = sp_error(SP_E_CRYPTO, "server certificate %s: %s", cfg->cert_file,
+		    gnutls_strerror(rv));
+		goto out;
+	}
+	if (*n == 0)
+		res = sp_error(SP_E_CRYPTO, "server certificate %s: no certificate",
+		    cfg->cert_file);
+out:
+	sp_buf_free(&pem);
+	return res;
+}
+
 sp_result
 sp_tls_gnutls_keyproc_key(struct gnutls_certificate_credentials_st *cred,
     const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
 	gnutls_pcert_st pcerts[TLS_CHAIN_MAX];
-	unsigned int n = TLS_CHAIN_MAX, bits = 0;
+	unsigned int n = 0, bits = 0;
 	gnutls_privkey_t pk = NULL;
-	gnutls_datum_t d, der = { NULL, 0 };
+	gnutls_datum_t der = { NULL, 0 };
 	gkey *k = NULL;
-	sp_buf pem, spki;
+	sp_buf spki;
 	uint32_t id;
 	int rv, alg;
 
-	sp_buf_init(&pem, SP_TLS_CERT_MAX);
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
-	TRY(sp_read_file(cfg->cert_file, SP_TLS_CERT_MAX, &pem));
-	d.data = (unsigned char *)(pem.p ? pem.p : "");
-	d.size = (unsigned int)pem.len;
-	if ((rv = gnutls_pcert_list_import_x509_raw(pcerts, &n, &d, GNUTLS_X509_FMT_PEM,
-	    0)) < 0) {
-		n = 0;
-		res = sp_error(SP_E_CRYPTO, "server certificate %s: %s", cfg->cert_file,
-		    gnutls_strerror(rv));
-		goto out;
-	}
-	ENSURE(n > 0, SP_E_CRYPTO, "server certificate %s: no certificate", cfg->cert_file);
+	TRY(chain_read(cfg, pcerts, &n));
 	TRY(sp_keyproc_load(cfg->keyproc, cfg->key_file, &id, &spki));
 	ENSURE(gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &der) == 0,
 	    SP_E_CRYPTO, "server certificate %s: public key", cfg->cert_file);
@@ -174,7 +202,152 @@ out:
 	gnutls_privkey_deinit(pk);
 	free(k);
 	gnutls_free(der.data);
-	sp_buf_free(&pem);
 	sp_buf_free(&spki);
 	return res;
+}
+
+/* ---- a key in a PKCS#11 token ---- */
+
+/*
+ * GnuTLS's PKCS#11 layer is process-wide: one module, loaded on first use
+ * and kept (with the PIN, for a login GnuTLS redoes after a fork or a token
+ * reset) until sp_tls_gnutls_p11_deinit; another module is refused, as in
+ * src/pki/token.c.
+ */
+static struct {
+	pthread_mutex_t mu;
+	bool init;
+	char *module;
+	sp_buf pin;    /* secret */
+	bool refused;  /* the token refused the PIN */
+} p11 = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* GnuTLS asks for the PIN; a second attempt means the first was wrong: stop. */
+static int
+p11_pin(void *ud, int attempt, const char *token_url, const char *token_label,
+    unsigned int flags, char *pin, size_t pin_max)
+{
+	(void)ud;
+	(void)token_url;
+	(void)token_label;
+	if (attempt > 0 || (flags & (GNUTLS_PIN_WRONG | GNUTLS_PIN_SO))) {
+		p11.refused = true;
+		return GNUTLS_E_PKCS11_PIN_ERROR;
+	}
+	if (p11.pin.len == 0 || p11.pin.len >= pin_max)
+		return GNUTLS_E_PKCS11_PIN_ERROR;
+	memcpy(pin, p11.pin.p, p11.pin.len);
+	pin[p11.pin.len] = '\0';
+	return 0;
+}
+
+static sp_result
+p11_module_locked(const char *module)
+{
+	sp_result res = SP_OK;
+	int rv;
+
+	if (p11.init) {
+		ENSURE(strcmp(p11.module, module) == 0, SP_E_STATE, "PKCS#11 module %s: %s "
+		    "is already in use in this process", module, p11.module);
+		goto out;
+	}
+	TRY(sp_token_module_check(module));
+	TRY_ALLOC(p11.module, strdup(module));
+	if ((rv = gnutls_pkcs11_init(GNUTLS_PKCS11_FLAG_MANUAL, NULL)) < 0) {
+		res = sp_error(SP_E_CRYPTO, "PKCS#11: %s", gnutls_strerror(rv));
+		goto out;
+	}
+	if ((rv = gnutls_pkcs11_add_provider(module, NULL)) < 0) {
+		gnutls_pkcs11_deinit();
+		res = sp_error(SP_E_IO, "PKCS#11 module %s: cannot load it: %s", module,
+		    gnutls_strerror(rv));
+		goto out;
+	}
+	p11.init = true;
+out:
+	if (!p11.init) {
+		free(p11.module);
+		p11.module = NULL;
+	}
+	return res;
+}
+
+sp_result
+sp_tls_gnutls_p11_key(struct gnutls_certificate_credentials_st *cred,
+    const sp_tls_config *cfg)
+{
+	sp_result res = SP_OK;
+	gnutls_pcert_st pcerts[TLS_CHAIN_MAX];
+	unsigned int n = 0;
+	gnutls_privkey_t pk = NULL;
+	sp_token_ref ref = { 0 };
+	char label[128], q[SP_TOKEN_URI_MAX + 1];
+	size_t len = sizeof(label) - 1;
+	bool locked = false;
+	int rv;
+
+	sp_quote(sp_slice_of(cfg->key_file), q, sizeof(q));
+	res = sp_token_ref_get(cfg->key_file, &ref);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "server key"));
+	TRY(chain_read(cfg, pcerts, &n));
+	pthread_mutex_lock(&p11.mu);
+	locked = true;
+	res = p11_module_locked(ref.module);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "server key"));
+	/* The URI's token= (GnuTLS reads it from the URI), for messages. */
+	memset(label, 0, sizeof(label));
+	if (gnutls_pkcs11_token_get_info(ref.uri, GNUTLS_PKCS11_TOKEN_LABEL, label,
+	    &len) < 0)
+		label[0] = '\0';
+	/* This load's PIN replaces the last one. */
+	sp_buf_free_secret(&p11.pin);
+	p11.pin = ref.pin;
+	sp_buf_init_secret(&ref.pin, SP_TOKEN_PIN_MAX + 2);
+	p11.refused = false;
+	ENSURE(gnutls_privkey_init(&pk) == 0, SP_E_NOMEM, "out of memory");
+	gnutls_privkey_set_pin_function(pk, p11_pin, NULL);
+	rv = gnutls_privkey_import_url(pk, ref.uri, 0);
+	ENSURE(!p11.refused && rv != GNUTLS_E_PKCS11_PIN_ERROR &&
+	    rv != GNUTLS_E_PKCS11_PIN_LOCKED, SP_E_VERIFY, "server key: token '%s': %s",
+	    label, SP_TOKEN_LOGIN_REFUSED);
+	ENSURE(rv != GNUTLS_E_PKCS11_REQUESTED_OBJECT_NOT_AVAILBLE, SP_E_NOTFOUND,
+	    "server key: " SP_TOKEN_NO_TOKEN, q, ref.module);
+	ENSURE(rv != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE, SP_E_NOTFOUND,
+	    "server key: " SP_TOKEN_NO_KEY, label, q);
+	ENSURE(rv >= 0, SP_E_CRYPTO, "server key: token '%s': key '%s': %s", label, q,
+	    gnutls_strerror(rv));
+	/* The credentials take the chain and the key over, and try a signature. */
+	if ((rv = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)n, pk)) < 0) {
+		res = rv == GNUTLS_E_CERTIFICATE_KEY_MISMATCH ? sp_error(SP_E_CRYPTO,
+		    "server key %s does not match certificate %s (key values mismatch)", q,
+		    cfg->cert_file) : sp_error(SP_E_CRYPTO, "server certificate %s / key %s: "
+		    "%s", cfg->cert_file, q, gnutls_strerror(rv));
+		goto out;
+	}
+	pk = NULL;
+	n = 0;
+out:
+	if (locked)
+		pthread_mutex_unlock(&p11.mu);
+	for (unsigned int i = 0; i < n; i++)
+		gnutls_pcert_deinit(&pcerts[i]);
+	gnutls_privkey_deinit(pk);
+	sp_token_ref_free(&ref);
+	return res;
+}
+
+void
+sp_tls_gnutls_p11_deinit(void)
+{
+	pthread_mutex_lock(&p11.mu);
+	if (p11.init)
+		gnutls_pkcs11_deinit();
+	p11.init = false;
+	free(p11.module);
+	p11.module = NULL;
+	sp_buf_free_secret(&p11.pin);
+	pthread_mutex_unlock(&p11.mu);
 }
