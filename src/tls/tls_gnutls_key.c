@@ -122,33 +122,72 @@ key_deinit(gnutls_privkey_t key, void *ud)
 	free(ud);
 }
 
-/* The server's chain from cfg->cert_file into pcerts[TLS_CHAIN_MAX]; *n: how many. */
+/* The server's chain and its key, until the credentials take them over. */
+typedef struct gchain {
+	gnutls_pcert_st c[TLS_CHAIN_MAX];
+	unsigned int n;
+	gnutls_privkey_t pk;
+} gchain;
+
+static void
+chain_free(gchain *ch)
+{
+	for (unsigned int i = 0; i < ch->n; i++)
+		gnutls_pcert_deinit(&ch->c[i]);
+	ch->n = 0;
+	gnutls_privkey_deinit(ch->pk);
+	ch->pk = NULL;
+}
+
+/* The server's chain from cfg->cert_file into ch. */
 static sp_result
-chain_read(const sp_tls_config *cfg, gnutls_pcert_st *pcerts, unsigned int *n)
+chain_read(const sp_tls_config *cfg, gchain *ch)
 {
 	sp_result res = SP_OK;
 	gnutls_datum_t d;
 	sp_buf pem;
 	int rv;
 
-	*n = 0;
+	ch->n = 0;
 	sp_buf_init(&pem, SP_TLS_CERT_MAX);
 	TRY(sp_read_file(cfg->cert_file, SP_TLS_CERT_MAX, &pem));
 	d.data = (unsigned char *)(pem.p ? pem.p : "");
 	d.size = (unsigned int)pem.len;
-	*n = TLS_CHAIN_MAX;
-	if ((rv = gnutls_pcert_list_import_x509_raw(pcerts, n, &d, GNUTLS_X509_FMT_PEM,
+	ch->n = TLS_CHAIN_MAX;
+	if ((rv = gnutls_pcert_list_import_x509_raw(ch->c, &ch->n, &d, GNUTLS_X509_FMT_PEM,
 	    0)) < 0) {
-		*n = 0;
+		ch->n = 0;
 		res = sp_error(SP_E_CRYPTO, "server certificate %s: %s", cfg->cert_file,
 		    gnutls_strerror(rv));
 		goto out;
 	}
-	if (*n == 0)
+	if (ch->n == 0)
 		res = sp_error(SP_E_CRYPTO, "server certificate %s: no certificate",
 		    cfg->cert_file);
 out:
 	sp_buf_free(&pem);
+	return res;
+}
+
+/*
+ * The credentials take the chain and ch->pk over, and try a signature.
+ * key names the key in messages, how says where it signs.
+ */
+static sp_result
+chain_set(struct gnutls_certificate_credentials_st *cred, gchain *ch,
+    const sp_tls_config *cfg, const char *key, const char *how)
+{
+	sp_result res = SP_OK;
+	int rv;
+
+	rv = gnutls_certificate_set_key(cred, NULL, 0, ch->c, (int)ch->n, ch->pk);
+	ENSURE(rv != GNUTLS_E_CERTIFICATE_KEY_MISMATCH, SP_E_CRYPTO, "server key %s does "
+	    "not match certificate %s (key values mismatch)", key, cfg->cert_file);
+	ENSURE(rv >= 0, SP_E_CRYPTO, "server certificate %s / key %s%s: %s", cfg->cert_file,
+	    key, how, gnutls_strerror(rv));
+	ch->pk = NULL;
+	ch->n = 0;
+out:
 	return res;
 }
 
@@ -157,9 +196,8 @@ sp_tls_gnutls_keyproc_key(struct gnutls_certificate_credentials_st *cred,
     const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
-	gnutls_pcert_st pcerts[TLS_CHAIN_MAX];
-	unsigned int n = 0, bits = 0;
-	gnutls_privkey_t pk = NULL;
+	gchain ch = { .n = 0 };
+	unsigned int bits = 0;
 	gnutls_datum_t der = { NULL, 0 };
 	gkey *k = NULL;
 	sp_buf spki;
@@ -167,39 +205,30 @@ sp_tls_gnutls_keyproc_key(struct gnutls_certificate_credentials_st *cred,
 	int rv, alg;
 
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
-	TRY(chain_read(cfg, pcerts, &n));
+	TRY(chain_read(cfg, &ch));
 	TRY(sp_keyproc_load(cfg->keyproc, cfg->key_file, &id, &spki));
-	ENSURE(gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &der) == 0,
+	ENSURE(gnutls_pubkey_export2(ch.c[0].pubkey, GNUTLS_X509_FMT_DER, &der) == 0,
 	    SP_E_CRYPTO, "server certificate %s: public key", cfg->cert_file);
 	ENSURE(der.size == spki.len && memcmp(der.data, spki.p, spki.len) == 0, SP_E_CRYPTO,
 	    "server key %s does not match certificate %s (key values mismatch)",
 	    cfg->key_file, cfg->cert_file);
-	alg = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &bits);
+	alg = gnutls_pubkey_get_pk_algorithm(ch.c[0].pubkey, &bits);
 	ENSURE(alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_ECDSA, SP_E_POLICY,
 	    "server certificate %s: the key process holds EC and RSA keys only",
 	    cfg->cert_file);
 	TRY_ALLOC(k, calloc(1, sizeof(*k)));
 	*k = (gkey){ cfg->keyproc, id, (gnutls_pk_algorithm_t)alg, bits };
-	ENSURE(gnutls_privkey_init(&pk) == 0, SP_E_NOMEM, "out of memory");
-	if ((rv = gnutls_privkey_import_ext4(pk, k, NULL, key_sign_hash, NULL, key_deinit,
+	ENSURE(gnutls_privkey_init(&ch.pk) == 0, SP_E_NOMEM, "out of memory");
+	if ((rv = gnutls_privkey_import_ext4(ch.pk, k, NULL, key_sign_hash, NULL, key_deinit,
 	    key_info, 0)) < 0) {
 		res = sp_error(SP_E_CRYPTO, "server key %s (key process): %s", cfg->key_file,
 		    gnutls_strerror(rv));
 		goto out;
 	}
-	k = NULL; /* pk's now */
-	/* The credentials take the chain and the key over, and try a signature. */
-	if ((rv = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)n, pk)) < 0) {
-		res = sp_error(SP_E_CRYPTO, "server certificate %s / key %s (key process): %s",
-		    cfg->cert_file, cfg->key_file, gnutls_strerror(rv));
-		goto out;
-	}
-	pk = NULL;
-	n = 0;
+	k = NULL; /* ch.pk's now */
+	TRY(chain_set(cred, &ch, cfg, cfg->key_file, " (key process)"));
 out:
-	for (unsigned int i = 0; i < n; i++)
-		gnutls_pcert_deinit(&pcerts[i]);
-	gnutls_privkey_deinit(pk);
+	chain_free(&ch);
 	free(k);
 	gnutls_free(der.data);
 	sp_buf_free(&spki);
@@ -278,10 +307,8 @@ sp_tls_gnutls_p11_key(struct gnutls_certificate_credentials_st *cred,
     const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
-	gnutls_pcert_st pcerts[TLS_CHAIN_MAX];
-	unsigned int n = 0;
-	gnutls_privkey_t pk = NULL;
 	sp_token_ref ref = { 0 };
+	gchain ch = { .n = 0 };
 	char label[128], q[SP_TOKEN_URI_MAX + 1];
 	size_t len = sizeof(label) - 1;
 	bool locked = false;
@@ -291,7 +318,7 @@ sp_tls_gnutls_p11_key(struct gnutls_certificate_credentials_st *cred,
 	res = sp_token_ref_get(cfg->key_file, &ref);
 	if (sp_failed(res))
 		TRY(sp_error_wrap(res, "server key"));
-	TRY(chain_read(cfg, pcerts, &n));
+	TRY(chain_read(cfg, &ch));
 	pthread_mutex_lock(&p11.mu);
 	locked = true;
 	res = p11_module_locked(ref.module);
@@ -307,9 +334,9 @@ sp_tls_gnutls_p11_key(struct gnutls_certificate_credentials_st *cred,
 	p11.pin = ref.pin;
 	sp_buf_init_secret(&ref.pin, SP_TOKEN_PIN_MAX + 2);
 	p11.refused = false;
-	ENSURE(gnutls_privkey_init(&pk) == 0, SP_E_NOMEM, "out of memory");
-	gnutls_privkey_set_pin_function(pk, p11_pin, NULL);
-	rv = gnutls_privkey_import_url(pk, ref.uri, 0);
+	ENSURE(gnutls_privkey_init(&ch.pk) == 0, SP_E_NOMEM, "out of memory");
+	gnutls_privkey_set_pin_function(ch.pk, p11_pin, NULL);
+	rv = gnutls_privkey_import_url(ch.pk, ref.uri, 0);
 	ENSURE(!p11.refused && rv != GNUTLS_E_PKCS11_PIN_ERROR &&
 	    rv != GNUTLS_E_PKCS11_PIN_LOCKED, SP_E_VERIFY, "server key: token '%s': %s",
 	    label, SP_TOKEN_LOGIN_REFUSED);
@@ -319,22 +346,11 @@ sp_tls_gnutls_p11_key(struct gnutls_certificate_credentials_st *cred,
 	    "server key: " SP_TOKEN_NO_KEY, label, q);
 	ENSURE(rv >= 0, SP_E_CRYPTO, "server key: token '%s': key '%s': %s", label, q,
 	    gnutls_strerror(rv));
-	/* The credentials take the chain and the key over, and try a signature. */
-	if ((rv = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)n, pk)) < 0) {
-		res = rv == GNUTLS_E_CERTIFICATE_KEY_MISMATCH ? sp_error(SP_E_CRYPTO,
-		    "server key %s does not match certificate %s (key values mismatch)", q,
-		    cfg->cert_file) : sp_error(SP_E_CRYPTO, "server certificate %s / key %s: "
-		    "%s", cfg->cert_file, q, gnutls_strerror(rv));
-		goto out;
-	}
-	pk = NULL;
-	n = 0;
+	TRY(chain_set(cred, &ch, cfg, q, ""));
 out:
 	if (locked)
 		pthread_mutex_unlock(&p11.mu);
-	for (unsigned int i = 0; i < n; i++)
-		gnutls_pcert_deinit(&pcerts[i]);
-	gnutls_privkey_deinit(pk);
+	chain_free(&ch);
 	sp_token_ref_free(&ref);
 	return res;
 }
