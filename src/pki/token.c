@@ -33,8 +33,7 @@
 
 #define KEY_ID_LEN 16
 #define QUOTE_MAX 160
-/* libp11 does not tell a wrong PIN from a locked one: one message for both. */
-#define LOGIN_REFUSED "login refused: wrong PIN, or the PIN is locked"
+#define LOGIN_REFUSED SP_TOKEN_LOGIN_REFUSED
 
 bool
 sp_token_is_uri(const char *s)
@@ -428,8 +427,7 @@ lmod_get_locked(const char *module)
 		    "%s is already in use in this process", module, lmod.module);
 		goto out;
 	}
-	ENSURE(access(module, R_OK) == 0, SP_E_NOTFOUND, "PKCS#11 module %s: %s", module,
-	    strerror(errno));
+	TRY(sp_token_module_check(module));
 	TRY_ALLOC(lmod.module, strdup(module));
 	TRY_OSSL_PTR(lmod.ctx, PKCS11_CTX_new(), "PKCS#11 context");
 	ENSURE(PKCS11_CTX_load(lmod.ctx, module) == 0, SP_E_IO,
@@ -472,8 +470,7 @@ find_slot_locked(P11KitUri *u, const char *q, const char *module, PKCS11_SLOT **
 		if (found++ == 0)
 			*out = &lmod.slots[i];
 	}
-	ENSURE(found > 0, SP_E_NOTFOUND, "no token matches '%s' in PKCS#11 module %s", q,
-	    module);
+	ENSURE(found > 0, SP_E_NOTFOUND, SP_TOKEN_NO_TOKEN, q, module);
 	ENSURE(found == 1, SP_E_PARSE, "'%s' matches %u tokens in %s; name one (token=, "
 	    "serial=)", q, found, module);
 out:
@@ -504,12 +501,80 @@ find_key_locked(PKCS11_SLOT *slot, P11KitUri *u, const char *q, PKCS11_KEY **out
 		if (found++ == 0)
 			*out = &keys[i];
 	}
-	ENSURE(found > 0, SP_E_NOTFOUND, "token '%s' holds no private key that '%s' names",
-	    slot->token->label, q);
+	ENSURE(found > 0, SP_E_NOTFOUND, SP_TOKEN_NO_KEY, slot->token->label, q);
 	ENSURE(found == 1, SP_E_PARSE, "'%s' names %u keys in token '%s'", q, found,
 	    slot->token->label);
 out:
 	return res;
+}
+
+sp_result
+sp_token_module_check(const char *module)
+{
+	sp_result res = SP_OK;
+
+	ENSURE(access(module, R_OK) == 0, SP_E_NOTFOUND, "PKCS#11 module %s: %s", module,
+	    strerror(errno));
+out:
+	return res;
+}
+
+/*
+ * The module and the PIN for the key that u names: module NULL means the
+ * URI's module-path, else the p11-kit proxy; pin NULL means the URI's
+ * pin-source file, else $SPROV_PKCS11_PIN (read into *pinb).
+ */
+static sp_result
+key_module_pin(P11KitUri *u, const char **module, const char **pin, sp_buf *pinb)
+{
+	sp_result res = SP_OK;
+	const char *src;
+
+	if (*module == NULL)
+		*module = p11_kit_uri_get_module_path(u);
+	if (*module == NULL)
+		*module = SP_TOKEN_MODULE_DEFAULT;
+	if (*pin == NULL) {
+		src = p11_kit_uri_get_pin_source(u);
+		if (src != NULL && strncmp(src, "file:", 5) == 0)
+			src += 5;
+		TRY(sp_token_pin(src, pinb));
+		*pin = pinb->p;
+	}
+out:
+	return res;
+}
+
+sp_result
+sp_token_ref_get(const char *key_uri, sp_token_ref *ref)
+{
+	sp_result res = SP_OK;
+	P11KitUri *u = NULL;
+	const char *module = NULL, *pin = NULL;
+
+	memset(ref, 0, sizeof(*ref));
+	sp_buf_init_secret(&ref->pin, SP_TOKEN_PIN_MAX + 2);
+	TRY(uri_parse(key_uri, true, &u));
+	TRY(key_module_pin(u, &module, &pin, &ref->pin));
+	TRY_ALLOC(ref->module, strdup(module));
+	/* The PIN is read here, by our rules; the library that logs in gets it from us. */
+	p11_kit_uri_set_pin_source(u, NULL);
+	ENSURE(p11_kit_uri_format(u, P11_KIT_URI_FOR_OBJECT_ON_TOKEN, &ref->uri) ==
+	    P11_KIT_URI_OK, SP_E_INTERNAL, "formatting key URI");
+out:
+	if (sp_failed(res))
+		sp_token_ref_free(ref);
+	p11_kit_uri_free(u);
+	return res;
+}
+
+void
+sp_token_ref_free(sp_token_ref *ref)
+{
+	free(ref->uri);
+	free(ref->module);
+	sp_buf_free_secret(&ref->pin);
+	ref->uri = ref->module = NULL;
 }
 
 sp_result
@@ -524,24 +589,13 @@ sp_token_key_load(const char *module, const char *key_uri, const char *pin,
 	sp_buf pinb;
 	bool locked = false;
 	char q[QUOTE_MAX];
-	const char *src;
 	int in = 0;
 
 	*out = NULL;
 	sp_buf_init_secret(&pinb, SP_TOKEN_PIN_MAX + 2);
 	sp_quote(sp_slice_of(key_uri), q, sizeof(q));
 	TRY(uri_parse(key_uri, true, &u));
-	if (module == NULL)
-		module = p11_kit_uri_get_module_path(u);
-	if (module == NULL)
-		module = SP_TOKEN_MODULE_DEFAULT;
-	if (pin == NULL) {
-		src = p11_kit_uri_get_pin_source(u);
-		if (src != NULL && strncmp(src, "file:", 5) == 0)
-			src += 5;
-		TRY(sp_token_pin(src, &pinb));
-		pin = pinb.p;
-	}
+	TRY(key_module_pin(u, &module, &pin, &pinb));
 	pthread_mutex_lock(&lmu);
 	locked = true;
 	TRY(lmod_get_locked(module));

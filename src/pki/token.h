@@ -29,6 +29,11 @@
 #define SP_TOKEN_URI_MAX 1024    /* a key URI as sprov writes it */
 #define SP_TOKEN_KEYGEN_MAX 4    /* key pairs made by one sp_token_keygen */
 
+/* Messages both users of a token key give (libp11 and GnuTLS). */
+#define SP_TOKEN_LOGIN_REFUSED "login refused: wrong PIN, or the PIN is locked"
+#define SP_TOKEN_NO_TOKEN "no token matches '%s' in PKCS#11 module %s"
+#define SP_TOKEN_NO_KEY "token '%s' holds no private key that '%s' names"
+
 /* s starts with "pkcs11:" (case-insensitive, RFC 7512). */
 bool sp_token_is_uri(const char *s);
 
@@ -65,5 +70,24 @@ SP_MUST_CHECK sp_result sp_token_keygen(const char *module, const char *token_ur
  */
 SP_MUST_CHECK sp_result sp_token_key_load(const char *module, const char *key_uri,
     const char *pin, EVP_PKEY **out);
+
+/*
+ * For a library other than libp11 that loads key_uri itself (the GnuTLS
+ * backend): the URI checked as sp_token_key_load checks it, the module by
+ * the same rule (its module-path, else the p11-kit proxy) and the PIN (its
+ * pin-source file, else $SPROV_PKCS11_PIN).  uri is key_uri without its
+ * pin-source, so that the library asks for the PIN read here.
+ */
+typedef struct sp_token_ref {
+	char *uri;
+	char *module;
+	sp_buf pin; /* secret */
+} sp_token_ref;
+
+SP_MUST_CHECK sp_result sp_token_ref_get(const char *key_uri, sp_token_ref *ref);
+void sp_token_ref_free(sp_token_ref *ref);
+
+/* The module file is there and readable: "PKCS#11 module PATH: why" if not. */
+SP_MUST_CHECK sp_result sp_token_module_check(const char *module);
 
 #endif

@@ -74,6 +74,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "pki/token.h"
 #include "tls/tls_internal.h"
 
 /*
@@ -445,6 +446,8 @@ gtls_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *sc, void **ou
 	}
 	if (cfg->keyproc != NULL) {
 		TRY(sp_tls_gnutls_keyproc_key(c->cred, cfg));
+	} else if (sp_token_is_uri(cfg->key_file)) {
+		TRY(sp_tls_gnutls_p11_key(c->cred, cfg));
 	} else if ((rv = gnutls_certificate_set_x509_key_file2(c->cred, cfg->cert_file,
 	    cfg->key_file, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
 		if (rv == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
@@ -531,6 +534,7 @@ gtls_server_free(void *impl)
 	}
 	pthread_rwlock_destroy(&gs->key_mu);
 	free(gs);
+	sp_tls_gnutls_p11_deinit(); /* the token's module, if a key came from one */
 }
 
 static void

@@ -1,20 +1,29 @@
 /*
- * The GnuTLS backend's server key when the key process holds it
- * (src/keyproc): a gnutls_privkey_t made with gnutls_privkey_import_ext4
- * whose sign callback is a round-trip to the key process, next to the
- * certificate chain read here.  This process never has the key bytes.
+ * The GnuTLS backend's server key when it is not a plain file, next to the
+ * certificate chain read here:
+ * - the key process holds it (src/keyproc): a gnutls_privkey_t made with
+ *   gnutls_privkey_import_ext4 whose sign callback is a round-trip to the key
+ *   process.  This process never has the key bytes.
+ * - a PKCS#11 token holds it (--key 'pkcs11:...'): GnuTLS's own PKCS#11
+ *   layer signs in the token.  The module and the PIN follow the rules of
+ *   src/pki/token.h, as the OpenSSL backend's libp11 path does.
  */
 #include "tls/tls_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/pkcs11.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "keyproc/keyproc.h"
+#include "pki/token.h"
 
 #define TLS_CHAIN_MAX 16 /* certificates in the server's chain file */
 
@@ -113,68 +122,248 @@ key_deinit(gnutls_privkey_t key, void *ud)
 	free(ud);
 }
 
+/* The server's chain and its key, until the credentials take them over. */
+typedef struct gchain {
+	gnutls_pcert_st c[TLS_CHAIN_MAX];
+	unsigned int n;
+	gnutls_privkey_t pk;
+} gchain;
+
+static void
+chain_free(gchain *ch)
+{
+	for (unsigned int i = 0; i < ch->n; i++)
+		gnutls_pcert_deinit(&ch->c[i]);
+	ch->n = 0;
+	gnutls_privkey_deinit(ch->pk);
+	ch->pk = NULL;
+}
+
+/* The server's chain from cfg->cert_file into ch. */
+static sp_result
+chain_read(const sp_tls_config *cfg, gchain *ch)
+{
+	sp_result res = SP_OK;
+	gnutls_datum_t d;
+	sp_buf pem;
+	int rv;
+
+	ch->n = 0;
+	sp_buf_init(&pem, SP_TLS_CERT_MAX);
+	TRY(sp_read_file(cfg->cert_file, SP_TLS_CERT_MAX, &pem));
+	d.data = (unsigned char *)(pem.p ? pem.p : "");
+	d.size = (unsigned int)pem.len;
+	ch->n = TLS_CHAIN_MAX;
+	if ((rv = gnutls_pcert_list_import_x509_raw(ch->c, &ch->n, &d, GNUTLS_X509_FMT_PEM,
+	    0)) < 0) {
+		ch->n = 0;
+		res = sp_error(SP_E_CRYPTO, "server certificate %s: %s", cfg->cert_file,
+		    gnutls_strerror(rv));
+		goto out;
+	}
+	if (ch->n == 0)
+		res = sp_error(SP_E_CRYPTO, "server certificate %s: no certificate",
+		    cfg->cert_file);
+out:
+	sp_buf_free(&pem);
+	return res;
+}
+
+/*
+ * The credentials take the chain and ch->pk over, and try a signature.
+ * key names the key in messages, how says where it signs.
+ */
+static sp_result
+chain_set(struct gnutls_certificate_credentials_st *cred, gchain *ch,
+    const sp_tls_config *cfg, const char *key, const char *how)
+{
+	sp_result res = SP_OK;
+	int rv;
+
+	rv = gnutls_certificate_set_key(cred, NULL, 0, ch->c, (int)ch->n, ch->pk);
+	ENSURE(rv != GNUTLS_E_CERTIFICATE_KEY_MISMATCH, SP_E_CRYPTO, "server key %s does "
+	    "not match certificate %s (key values mismatch)", key, cfg->cert_file);
+	ENSURE(rv >= 0, SP_E_CRYPTO, "server certificate %s / key %s%s: %s", cfg->cert_file,
+	    key, how, gnutls_strerror(rv));
+	ch->pk = NULL;
+	ch->n = 0;
+out:
+	return res;
+}
+
 sp_result
 sp_tls_gnutls_keyproc_key(struct gnutls_certificate_credentials_st *cred,
     const sp_tls_config *cfg)
 {
 	sp_result res = SP_OK;
-	gnutls_pcert_st pcerts[TLS_CHAIN_MAX];
-	unsigned int n = TLS_CHAIN_MAX, bits = 0;
-	gnutls_privkey_t pk = NULL;
-	gnutls_datum_t d, der = { NULL, 0 };
+	gchain ch = { .n = 0 };
+	unsigned int bits = 0;
+	gnutls_datum_t der = { NULL, 0 };
 	gkey *k = NULL;
-	sp_buf pem, spki;
+	sp_buf spki;
 	uint32_t id;
 	int rv, alg;
 
-	sp_buf_init(&pem, SP_TLS_CERT_MAX);
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
-	TRY(sp_read_file(cfg->cert_file, SP_TLS_CERT_MAX, &pem));
-	d.data = (unsigned char *)(pem.p ? pem.p : "");
-	d.size = (unsigned int)pem.len;
-	if ((rv = gnutls_pcert_list_import_x509_raw(pcerts, &n, &d, GNUTLS_X509_FMT_PEM,
-	    0)) < 0) {
-		n = 0;
-		res = sp_error(SP_E_CRYPTO, "server certificate %s: %s", cfg->cert_file,
-		    gnutls_strerror(rv));
-		goto out;
-	}
-	ENSURE(n > 0, SP_E_CRYPTO, "server certificate %s: no certificate", cfg->cert_file);
+	TRY(chain_read(cfg, &ch));
 	TRY(sp_keyproc_load(cfg->keyproc, cfg->key_file, &id, &spki));
-	ENSURE(gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &der) == 0,
+	ENSURE(gnutls_pubkey_export2(ch.c[0].pubkey, GNUTLS_X509_FMT_DER, &der) == 0,
 	    SP_E_CRYPTO, "server certificate %s: public key", cfg->cert_file);
 	ENSURE(der.size == spki.len && memcmp(der.data, spki.p, spki.len) == 0, SP_E_CRYPTO,
 	    "server key %s does not match certificate %s (key values mismatch)",
 	    cfg->key_file, cfg->cert_file);
-	alg = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &bits);
+	alg = gnutls_pubkey_get_pk_algorithm(ch.c[0].pubkey, &bits);
 	ENSURE(alg == GNUTLS_PK_RSA || alg == GNUTLS_PK_ECDSA, SP_E_POLICY,
 	    "server certificate %s: the key process holds EC and RSA keys only",
 	    cfg->cert_file);
 	TRY_ALLOC(k, calloc(1, sizeof(*k)));
 	*k = (gkey){ cfg->keyproc, id, (gnutls_pk_algorithm_t)alg, bits };
-	ENSURE(gnutls_privkey_init(&pk) == 0, SP_E_NOMEM, "out of memory");
-	if ((rv = gnutls_privkey_import_ext4(pk, k, NULL, key_sign_hash, NULL, key_deinit,
+	ENSURE(gnutls_privkey_init(&ch.pk) == 0, SP_E_NOMEM, "out of memory");
+	if ((rv = gnutls_privkey_import_ext4(ch.pk, k, NULL, key_sign_hash, NULL, key_deinit,
 	    key_info, 0)) < 0) {
 		res = sp_error(SP_E_CRYPTO, "server key %s (key process): %s", cfg->key_file,
 		    gnutls_strerror(rv));
 		goto out;
 	}
-	k = NULL; /* pk's now */
-	/* The credentials take the chain and the key over, and try a signature. */
-	if ((rv = gnutls_certificate_set_key(cred, NULL, 0, pcerts, (int)n, pk)) < 0) {
-		res = sp_error(SP_E_CRYPTO, "server certificate %s / key %s (key process): %s",
-		    cfg->cert_file, cfg->key_file, gnutls_strerror(rv));
-		goto out;
-	}
-	pk = NULL;
-	n = 0;
+	k = NULL; /* ch.pk's now */
+	TRY(chain_set(cred, &ch, cfg, cfg->key_file, " (key process)"));
 out:
-	for (unsigned int i = 0; i < n; i++)
-		gnutls_pcert_deinit(&pcerts[i]);
-	gnutls_privkey_deinit(pk);
+	chain_free(&ch);
 	free(k);
 	gnutls_free(der.data);
-	sp_buf_free(&pem);
 	sp_buf_free(&spki);
 	return res;
+}
+
+/* ---- a key in a PKCS#11 token ---- */
+
+/*
+ * GnuTLS's PKCS#11 layer is process-wide: one module, loaded on first use
+ * and kept (with the PIN, for a login GnuTLS redoes after a fork or a token
+ * reset) until sp_tls_gnutls_p11_deinit; another module is refused, as in
+ * src/pki/token.c.
+ */
+static struct {
+	pthread_mutex_t mu;
+	bool init;
+	char *module;
+	sp_buf pin;    /* secret */
+	bool refused;  /* the token refused the PIN */
+} p11 = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* GnuTLS asks for the PIN; a second attempt means the first was wrong: stop. */
+static int
+p11_pin(void *ud, int attempt, const char *token_url, const char *token_label,
+    unsigned int flags, char *pin, size_t pin_max)
+{
+	(void)ud;
+	(void)token_url;
+	(void)token_label;
+	if (attempt > 0 || (flags & (GNUTLS_PIN_WRONG | GNUTLS_PIN_SO))) {
+		p11.refused = true;
+		return GNUTLS_E_PKCS11_PIN_ERROR;
+	}
+	if (p11.pin.len == 0 || p11.pin.len >= pin_max)
+		return GNUTLS_E_PKCS11_PIN_ERROR;
+	memcpy(pin, p11.pin.p, p11.pin.len);
+	pin[p11.pin.len] = '\0';
+	return 0;
+}
+
+static sp_result
+p11_module_locked(const char *module)
+{
+	sp_result res = SP_OK;
+	int rv;
+
+	if (p11.init) {
+		ENSURE(strcmp(p11.module, module) == 0, SP_E_STATE, "PKCS#11 module %s: %s "
+		    "is already in use in this process", module, p11.module);
+		goto out;
+	}
+	TRY(sp_token_module_check(module));
+	TRY_ALLOC(p11.module, strdup(module));
+	if ((rv = gnutls_pkcs11_init(GNUTLS_PKCS11_FLAG_MANUAL, NULL)) < 0) {
+		res = sp_error(SP_E_CRYPTO, "PKCS#11: %s", gnutls_strerror(rv));
+		goto out;
+	}
+	if ((rv = gnutls_pkcs11_add_provider(module, NULL)) < 0) {
+		gnutls_pkcs11_deinit();
+		res = sp_error(SP_E_IO, "PKCS#11 module %s: cannot load it: %s", module,
+		    gnutls_strerror(rv));
+		goto out;
+	}
+	p11.init = true;
+out:
+	if (!p11.init) {
+		free(p11.module);
+		p11.module = NULL;
+	}
+	return res;
+}
+
+sp_result
+sp_tls_gnutls_p11_key(struct gnutls_certificate_credentials_st *cred,
+    const sp_tls_config *cfg)
+{
+	sp_result res = SP_OK;
+	sp_token_ref ref = { 0 };
+	gchain ch = { .n = 0 };
+	char label[128], q[SP_TOKEN_URI_MAX + 1];
+	size_t len = sizeof(label) - 1;
+	bool locked = false;
+	int rv;
+
+	sp_quote(sp_slice_of(cfg->key_file), q, sizeof(q));
+	res = sp_token_ref_get(cfg->key_file, &ref);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "server key"));
+	TRY(chain_read(cfg, &ch));
+	pthread_mutex_lock(&p11.mu);
+	locked = true;
+	res = p11_module_locked(ref.module);
+	if (sp_failed(res))
+		TRY(sp_error_wrap(res, "server key"));
+	/* The URI's token= (GnuTLS reads it from the URI), for messages. */
+	memset(label, 0, sizeof(label));
+	if (gnutls_pkcs11_token_get_info(ref.uri, GNUTLS_PKCS11_TOKEN_LABEL, label,
+	    &len) < 0)
+		label[0] = '\0';
+	/* This load's PIN replaces the last one. */
+	sp_buf_free_secret(&p11.pin);
+	p11.pin = ref.pin;
+	sp_buf_init_secret(&ref.pin, SP_TOKEN_PIN_MAX + 2);
+	p11.refused = false;
+	ENSURE(gnutls_privkey_init(&ch.pk) == 0, SP_E_NOMEM, "out of memory");
+	gnutls_privkey_set_pin_function(ch.pk, p11_pin, NULL);
+	rv = gnutls_privkey_import_url(ch.pk, ref.uri, 0);
+	ENSURE(!p11.refused && rv != GNUTLS_E_PKCS11_PIN_ERROR &&
+	    rv != GNUTLS_E_PKCS11_PIN_LOCKED, SP_E_VERIFY, "server key: token '%s': %s",
+	    label, SP_TOKEN_LOGIN_REFUSED);
+	ENSURE(rv != GNUTLS_E_PKCS11_REQUESTED_OBJECT_NOT_AVAILBLE, SP_E_NOTFOUND,
+	    "server key: " SP_TOKEN_NO_TOKEN, q, ref.module);
+	ENSURE(rv != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE, SP_E_NOTFOUND,
+	    "server key: " SP_TOKEN_NO_KEY, label, q);
+	ENSURE(rv >= 0, SP_E_CRYPTO, "server key: token '%s': key '%s': %s", label, q,
+	    gnutls_strerror(rv));
+	TRY(chain_set(cred, &ch, cfg, q, ""));
+out:
+	if (locked)
+		pthread_mutex_unlock(&p11.mu);
+	chain_free(&ch);
+	sp_token_ref_free(&ref);
+	return res;
+}
+
+void
+sp_tls_gnutls_p11_deinit(void)
+{
+	pthread_mutex_lock(&p11.mu);
+	if (p11.init)
+		gnutls_pkcs11_deinit();
+	p11.init = false;
+	free(p11.module);
+	p11.module = NULL;
+	sp_buf_free_secret(&p11.pin);
+	pthread_mutex_unlock(&p11.mu);
 }

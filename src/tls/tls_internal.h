@@ -159,6 +159,14 @@ extern const sp_tls_ops sp_tls_gnutls_ops;
 struct gnutls_certificate_credentials_st;
 SP_MUST_CHECK sp_result sp_tls_gnutls_keyproc_key(
     struct gnutls_certificate_credentials_st *cred, const sp_tls_config *cfg);
+/*
+ * GnuTLS (tls_gnutls_p11.c): the server chain from cfg->cert_file and the
+ * key in a PKCS#11 token that cfg->key_file names (GnuTLS's own PKCS#11
+ * layer; the module stays loaded until sp_tls_gnutls_p11_deinit).
+ */
+SP_MUST_CHECK sp_result sp_tls_gnutls_p11_key(
+    struct gnutls_certificate_credentials_st *cred, const sp_tls_config *cfg);
+void sp_tls_gnutls_p11_deinit(void);
 
 /* --- configurations and connections (tls.c) --- */
 

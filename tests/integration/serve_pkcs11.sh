@@ -2,8 +2,9 @@
 # sprov serve --key 'pkcs11:...': the server's TLS key lives in a PKCS#11
 # token (SoftHSM2 here) and never in a file; a device fetches its profile
 # (200) over mutual TLS.  A wrong PIN, a token that does not exist and a PIN
-# in the URI stop the start with one line naming what is wrong.  OpenSSL
-# backend; the GnuTLS one refuses such a key at start.
+# in the URI stop the start with one line naming what is wrong.  Both
+# backends (int_serve_pkcs11 OpenSSL through libp11, int_serve_pkcs11_gnutls
+# GnuTLS's own PKCS#11 layer), with the same messages.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
 
@@ -29,16 +30,6 @@ unset GNUTLS_PIN
 KEY="pkcs11:token=srv-token;object=tls;type=private?module-path=$MODULE"
 
 export SPROV_PKCS11_PIN=4321
-if [ "${SPROV_TLS_BACKEND:-openssl}" = gnutls ]; then
-	# XXX: the GnuTLS backend hands the URI to GnuTLS, which asks for a PIN
-	# it is never given: refused at start, naming the key.
-	note "GnuTLS backend: a token key is refused at start, naming it"
-	expect_rc 1 "$SPROV" serve --check-config --listen 127.0.0.1:1 --cert "$T/tok.crt" \
-		--client-ca "$T/ca/device-ca.crt" --key "$KEY"
-	expect_err_contains "sprov serve: TLS: server certificate $T/tok.crt / key $KEY: "
-	finish
-	exit 0
-fi
 note "a device fetches its profile from a server whose key is in the token"
 serve_start --cert "$T/tok.crt" --key "$KEY"
 get "$DEV_A" /profiles/000e08aaaa01.xml
@@ -58,6 +49,16 @@ get "$DEV_A" /profiles/000e08aaaa01.xml
 expect_code 200
 serve_stop
 
+note "a wrong PIN: the server does not start, one line, nothing listens"
+PORT=$(free_port)
+SPROV_PKCS11_PIN=1111 expect_rc 1 "$SPROV" serve --listen "127.0.0.1:$PORT" \
+	--cert "$T/tok.crt" --key "$KEY" --client-ca "$T/ca/device-ca.crt" \
+	--workers 2
+[ "$ERR" = "sprov serve: TLS: server key: token 'srv-token': login refused: wrong PIN, or the PIN is locked" ] ||
+	fail "got: $ERR"
+[ -z "$OUT" ] || fail "stdout: $OUT"
+! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || fail "something listens on $PORT"
+
 note "refusals: one line naming what is wrong, nothing served"
 refused() {
 	local want=$1; shift
@@ -68,6 +69,8 @@ refused() {
 SPROV_PKCS11_PIN=1111 refused "server key: token 'srv-token': login refused: wrong PIN, or the PIN is locked" "$KEY"
 refused "server key: no token matches 'pkcs11:token=nope;object=tls;type=private?module-path=$MODULE' in PKCS#11 module $MODULE" \
 	"pkcs11:token=nope;object=tls;type=private?module-path=$MODULE"
+refused "server key: token 'srv-token' holds no private key that 'pkcs11:token=srv-token;object=nokey;type=private?module-path=$MODULE' names" \
+	"pkcs11:token=srv-token;object=nokey;type=private?module-path=$MODULE"
 refused "server key: 'pkcs11:token=srv-token;object=tls?pin-value=4321': a PIN is never put in a URI (command lines are visible to every user); use SPROV_PKCS11_PIN or a PIN file" \
 	"pkcs11:token=srv-token;object=tls?pin-value=4321"
 refused "server key: PKCS#11 module $T/none.so: No such file or directory" \

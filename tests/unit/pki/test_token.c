@@ -167,6 +167,63 @@ test_uri_refused(void **state)
 	assert_string_equal(sp_errmsg(), "a token key is EC P-256 or P-384, not rsa-2048");
 }
 
+/* What a library other than libp11 (GnuTLS) gets: the URI checked, module, PIN. */
+static void
+test_ref(void **state)
+{
+	sp_token_ref ref;
+	sp_result r;
+	const char *p;
+	char uri[400];
+
+	setenv(SP_TOKEN_PIN_ENV, "1234", 1);
+	assert_true(sp_ok(sp_token_ref_get("pkcs11:token=t;object=k;type=private", &ref)));
+	assert_string_equal(ref.module, SP_TOKEN_MODULE_DEFAULT);
+	assert_string_equal(ref.pin.p, "1234");
+	assert_true(ref.pin.secret);
+	assert_non_null(strstr(ref.uri, "token=t"));
+	assert_non_null(strstr(ref.uri, "object=k"));
+	sp_token_ref_free(&ref);
+	assert_null(ref.uri);
+	assert_null(ref.module);
+
+	/* The URI's pin-source is read here (and then left out of uri). */
+	p = pinfile("src", "5678\n", 0600);
+	snprintf(uri, sizeof(uri), "pkcs11:token=t;object=k?module-path=/x.so&"
+	    "pin-source=file:%s", p);
+	assert_true(sp_ok(sp_token_ref_get(uri, &ref)));
+	assert_string_equal(ref.module, "/x.so");
+	assert_string_equal(ref.pin.p, "5678");
+	assert_null(strstr(ref.uri, "pin-source"));
+	assert_null(strstr(ref.uri, p));
+	sp_token_ref_free(&ref);
+
+	/* Refusals leave nothing to free. */
+	p = pinfile("src644", "5678\n", 0644);
+	snprintf(uri, sizeof(uri), "pkcs11:token=t;object=k?pin-source=%s", p);
+	r = sp_token_ref_get(uri, &ref);
+	assert_int_equal(r.code, SP_E_POLICY);
+	assert_non_null(strstr(sp_errmsg(), "mode 0644 lets group or others read it"));
+	assert_null(ref.uri);
+	assert_null(ref.module);
+	assert_null(ref.pin.p);
+	r = sp_token_ref_get("pkcs11:token=t;object=k?pin-value=1234", &ref);
+	assert_int_equal(r.code, SP_E_POLICY);
+	assert_null(ref.uri);
+	r = sp_token_ref_get("pkcs11:token=t", &ref);
+	assert_int_equal(r.code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "'pkcs11:token=t': names no key (object= or id=)");
+	unsetenv(SP_TOKEN_PIN_ENV);
+	r = sp_token_ref_get("pkcs11:token=t;object=k", &ref);
+	assert_int_equal(r.code, SP_E_USAGE);
+	assert_null(ref.module);
+
+	r = sp_token_module_check("/nonexistent.so");
+	assert_int_equal(r.code, SP_E_NOTFOUND);
+	assert_string_equal(sp_errmsg(), "PKCS#11 module /nonexistent.so: No such file or "
+	    "directory");
+}
+
 int
 main(void)
 {
@@ -175,6 +232,7 @@ main(void)
 		cmocka_unit_test(test_pin_env),
 		cmocka_unit_test(test_pin_file),
 		cmocka_unit_test(test_uri_refused),
+		cmocka_unit_test(test_ref),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
