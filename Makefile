@@ -36,8 +36,10 @@ build-fuzz: deps $(BUILD)/fuzz/Makefile
 # Unit + integration tests and fuzz-corpus replay, in a normal build and again
 # under ASan+UBSan.  The ASan pass leaves out the serve_* tests' PostgreSQL
 # variants (label serve_pg): the server code runs under ASan in their two
-# TLS variants, and pgsql.c in unit_store_*_pg and store_*.sh; this keeps
-# `make check` within 25 minutes on two cores.
+# TLS variants, and pgsql.c in unit_store_*_pg and store_*.sh; and the
+# testssl.sh scans (label scan), whose many handshakes the other serve_*
+# tests' paths cover.  This keeps `make check` within 25 minutes on two
+# cores.
 check: check-release check-asan
 
 check-release: build
@@ -45,7 +47,7 @@ check-release: build
 
 check-asan: build-asan
 	cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE serve_pg
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan'
 
 # Run every libFuzzer target for FUZZ_SECONDS, growing a scratch corpus seeded
 # from fuzz/corpus.  Fails if a target is missing or finds anything; each
