@@ -272,7 +272,7 @@ sp_keyproc_renew(sp_keyproc *kp)
 out:
 	for (int i = 0; i < n; i++)
 		close(peer[i]);
-	if (sp_failed(res))
+	if (sp_failed(res) && kp->ctl >= 0) /* half a set is no set */
 		chan_close_all(kp);
 	return res;
 }
