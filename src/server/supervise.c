@@ -133,11 +133,14 @@ sup_spawn(sup *sv, const char *config_path, const sp_serve_overrides *ov,
 		close(rp[0]);
 		rp[0] = -1;
 		h.ready_fd = rp[1];
-		/* A parent gone (SIGKILL) leaves no serving process behind: it drains. */
-		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/*
+		 * A parent killed outright takes the serving process with it, as
+		 * when they were one process: nothing is left holding the port.
+		 */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		(void)prctl(PR_SET_NAME, "sprov-serve");
 		if (getppid() != sv->parent)
-			raise(SIGTERM);
+			raise(SIGKILL);
 		pthread_sigmask(SIG_SETMASK, oldmask, NULL);
 		/* systemd's watchdog watches the serving process' main loop. */
 		if (getenv("WATCHDOG_PID") != NULL) {
@@ -152,8 +155,7 @@ sup_spawn(sup *sv, const char *config_path, const sp_serve_overrides *ov,
 		for (int i = 0; i < sv->nfds; i++)
 			sv->fds[i] = -1;
 		sv->admin_fd = -1;
-		close(rp[1]);
-		return res;
+		goto out;
 	}
 	close(rp[1]);
 	rp[1] = -1;
