@@ -30,6 +30,7 @@ struct sp_keyproc {
 	int nfree, live;
 	char *files[SP_KP_SLOTS_MAX];
 	size_t nfiles;
+	int ctl;                         /* control socket; -1: detached */
 };
 
 pid_t
@@ -154,7 +155,7 @@ sp_keyproc_start(const char *const *key_files, size_t n, int nchan, bool sandbox
 {
 	sp_result res = SP_OK;
 	sp_keyproc *kp = NULL;
-	int child[SP_KP_CHANNELS_MAX];
+	int child[SP_KP_CHANNELS_MAX], ctl[2] = { -1, -1 };
 	uint8_t buf[SP_KP_RESP_MAX];
 	size_t len = 0;
 	sp_kp_resp rs;
@@ -166,6 +167,7 @@ sp_keyproc_start(const char *const *key_files, size_t n, int nchan, bool sandbox
 		child[i] = -1;
 	TRY_ALLOC(kp, calloc(1, sizeof(*kp)));
 	kp->pid = -1;
+	kp->ctl = -1;
 	pthread_mutex_init(&kp->mu, NULL);
 	pthread_cond_init(&kp->cv, NULL);
 	for (int i = 0; i < SP_KP_CHANNELS_MAX; i++)
@@ -183,10 +185,14 @@ sp_keyproc_start(const char *const *key_files, size_t n, int nchan, bool sandbox
 		child[i] = sv[1];
 		kp->nchan = i + 1;
 	}
+	ENSURE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == 0, SP_E_IO,
+	    "key process: socketpair: %s", strerror(errno));
+	kp->ctl = ctl[0];
+	ctl[0] = -1;
 	kp->pid = fork();
 	ENSURE(kp->pid >= 0, SP_E_IO, "key process: fork: %s", strerror(errno));
 	if (kp->pid == 0)
-		sp_kp_child(key_files, n, child, nchan, sandbox);
+		sp_kp_child(key_files, n, child, nchan, ctl[1], sandbox);
 	for (int i = 0; i < nchan; i++) {
 		close(child[i]);
 		child[i] = -1;
@@ -204,8 +210,86 @@ out:
 	for (int i = 0; i < nchan; i++)
 		if (child[i] >= 0)
 			close(child[i]);
+	if (ctl[1] >= 0)
+		close(ctl[1]);
 	sp_keyproc_free(kp);
 	return res;
+}
+
+/* Close this process' channels (the key process drops its ends). */
+static void
+chan_close_all(sp_keyproc *kp)
+{
+	for (int i = 0; i < kp->nchan; i++)
+		if (kp->fds[i] >= 0)
+			close(kp->fds[i]);
+	for (int i = 0; i < SP_KP_CHANNELS_MAX; i++)
+		kp->fds[i] = -1;
+	kp->nfree = kp->live = 0;
+}
+
+sp_result
+sp_keyproc_renew(sp_keyproc *kp)
+{
+	sp_result res = SP_OK;
+	int peer[SP_KP_CHANNELS_MAX], n = 0;
+	char cbuf[CMSG_SPACE(SP_KP_CHANNELS_MAX * sizeof(int))];
+	uint8_t b = 'c', buf[SP_KP_RESP_MAX];
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf };
+	struct cmsghdr *c;
+	size_t len = 0;
+	ssize_t sent;
+	sp_kp_resp rs;
+
+	ENSURE(kp->ctl >= 0, SP_E_STATE, "key process: no control socket here");
+	chan_close_all(kp);
+	for (n = 0; n < kp->nchan; n++) {
+		int sv[2];
+
+		ENSURE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0, SP_E_IO,
+		    "key process: socketpair: %s", strerror(errno));
+		kp->fds[n] = sv[0];
+		peer[n] = sv[1];
+	}
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(c), peer, (size_t)n * sizeof(int));
+	while ((sent = sendmsg(kp->ctl, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	ENSURE(sent == 1, SP_E_IO, "key process: new channels: %s",
+	    sent < 0 ? strerror(errno) : "short send");
+	TRY(sp_error_wrap(recv_answer(kp->ctl, buf, &len), "key process: new channels"));
+	TRY(sp_kp_resp_parse(buf, len, &rs));
+	TRY(refusal(&rs));
+	for (int i = 0; i < kp->nchan; i++)
+		kp->free[kp->nfree++] = kp->fds[i];
+	kp->live = kp->nchan;
+out:
+	for (int i = 0; i < n; i++)
+		close(peer[i]);
+	if (sp_failed(res) && kp->ctl >= 0) /* half a set is no set */
+		chan_close_all(kp);
+	return res;
+}
+
+void
+sp_keyproc_release(sp_keyproc *kp)
+{
+	chan_close_all(kp);
+}
+
+void
+sp_keyproc_detach(sp_keyproc *kp)
+{
+	if (kp->ctl >= 0)
+		close(kp->ctl);
+	kp->ctl = -1;
+	kp->pid = -1;
 }
 
 void
@@ -216,6 +300,8 @@ sp_keyproc_free(sp_keyproc *kp)
 	for (int i = 0; i < kp->nchan; i++)
 		if (kp->fds[i] >= 0)
 			close(kp->fds[i]);
+	if (kp->ctl >= 0)
+		close(kp->ctl);
 	if (kp->pid > 0) {
 		int st;
 

@@ -317,16 +317,60 @@ child_fds(const int *fds, int n, int *out)
 	return true;
 }
 
+/*
+ * A new set of channels from ctl (SCM_RIGHTS) into the free entries of
+ * pfd[1..]: 1 taken, 0 refused (no room), -1 ctl closed.
+ */
+static int
+child_adopt(int ctl, struct pollfd *pfd, int npfd, int *live)
+{
+	uint8_t b;
+	char cbuf[CMSG_SPACE(SP_KP_CHANNELS_MAX * sizeof(int))];
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	ssize_t got;
+	bool ok = true;
+
+	while ((got = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (got <= 0)
+		return got < 0 && errno == EAGAIN ? 0 : -1;
+	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		int nfd, fds[SP_KP_CHANNELS_MAX];
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		memcpy(fds, CMSG_DATA(c), (size_t)nfd * sizeof(int));
+		for (int i = 0, j = 1; i < nfd; i++) {
+			while (j < npfd && pfd[j].fd >= 0)
+				j++;
+			if (j == npfd) { /* no room: refused, the sender hears it */
+				close(fds[i]);
+				ok = false;
+				continue;
+			}
+			pfd[j] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+			(*live)++;
+		}
+	}
+	return ok && (mh.msg_flags & MSG_CTRUNC) == 0 ? 1 : 0;
+}
+
 void
-sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
+sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n, int ctl,
     bool sandbox)
 {
 	sp_kp_keys *ks = NULL;
-	int ch[SP_KP_CHANNELS_MAX];
-	struct pollfd pfd[SP_KP_CHANNELS_MAX];
-	uint8_t req[SP_KP_REQ_MAX + 1], resp[SP_KP_RESP_MAX];
+	int all[SP_KP_CHANNELS_MAX + 1], ch[SP_KP_CHANNELS_MAX + 1];
+	/* [0]: the control socket; then room for two sets of channels (old, new) */
+	struct pollfd pfd[1 + 2 * SP_KP_CHANNELS_MAX];
+	const int npfd = 1 + 2 * SP_KP_CHANNELS_MAX;
+	uint8_t req[SP_KP_REQ_MAX + 1], resp[SP_KP_RESP_MAX], rdy[SP_KP_RESP_MAX];
 	int live = n;
-	size_t len;
+	size_t len, rlen;
 	sp_kp_resp ready = { .status = SP_KP_ST_OK, .data = (const uint8_t *)SP_KP_READY,
 	    .len = sizeof(SP_KP_READY) - 1 };
 
@@ -340,7 +384,11 @@ sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	if (n < 1 || n > SP_KP_CHANNELS_MAX || !child_fds(fds, n, ch))
+	if (n < 1 || n > SP_KP_CHANNELS_MAX)
+		_exit(70);
+	memcpy(all, fds, (size_t)n * sizeof(int));
+	all[n] = ctl;
+	if (!child_fds(all, n + 1, ch))
 		_exit(70);
 	if (sp_failed(sp_kp_keys_new(key_files, nfiles, &ks)) ||
 	    (sandbox && sp_failed(sp_kp_sandbox()))) {
@@ -348,18 +396,23 @@ sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
 		child_send(ch[0], resp, len);
 		_exit(1);
 	}
-	if (sp_failed(sp_kp_resp_encode(&ready, resp, &len)))
+	if (sp_failed(sp_kp_resp_encode(&ready, rdy, &rlen)))
 		_exit(70);
-	child_send(ch[0], resp, len);
+	child_send(ch[0], rdy, rlen);
+	for (int i = 0; i < npfd; i++)
+		pfd[i] = (struct pollfd){ .fd = -1 };
+	pfd[0] = (struct pollfd){ .fd = ch[n], .events = POLLIN };
 	for (int i = 0; i < n; i++)
-		pfd[i] = (struct pollfd){ .fd = ch[i], .events = POLLIN };
-	while (live > 0) {
-		if (poll(pfd, (nfds_t)n, -1) < 0) {
+		pfd[1 + i] = (struct pollfd){ .fd = ch[i], .events = POLLIN };
+	/* Until the control socket and every channel are closed. */
+	while (live > 0 || pfd[0].fd >= 0) {
+		if (poll(pfd, (nfds_t)npfd, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		for (int i = 0; i < n; i++) {
+		/* Channels first: a dead serving process' ones close before a new set comes. */
+		for (int i = 1; i < npfd; i++) {
 			ssize_t got;
 
 			if (pfd[i].fd < 0 || pfd[i].revents == 0)
@@ -377,6 +430,22 @@ sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
 			len = sp_kp_answer(ks, req, (size_t)got, resp);
 			OPENSSL_cleanse(req, sizeof(req));
 			child_send(pfd[i].fd, resp, len);
+		}
+		if (pfd[0].fd >= 0 && pfd[0].revents != 0) {
+			int got = child_adopt(pfd[0].fd, pfd, npfd, &live);
+
+			if (got < 0) { /* the supervisor is gone: end with the last channel */
+				close(pfd[0].fd);
+				pfd[0].fd = -1;
+				continue;
+			}
+			if (got == 0) {
+				(void)sp_error(SP_E_LIMIT, "no room for a new set of channels");
+				len = answer_err(SP_KP_ST_FAILED, 0, resp);
+				child_send(pfd[0].fd, resp, len);
+			} else {
+				child_send(pfd[0].fd, rdy, rlen);
+			}
 		}
 	}
 	sp_kp_keys_free(ks);

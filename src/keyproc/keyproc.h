@@ -119,6 +119,24 @@ SP_MUST_CHECK sp_result sp_keyproc_start(const char *const *key_files, size_t n,
     int nchan, bool sandbox, sp_keyproc **out);
 /* Close the channels (the key process exits) and reap it. */
 void sp_keyproc_free(sp_keyproc *kp);
+
+/*
+ * A supervisor keeps one key process across serving processes
+ * (src/server/supervise.c).  Each serving process gets channels of its
+ * own, so a dead one's half-finished round-trip can never answer the next
+ * one's request:
+ *   sp_keyproc_renew   (supervisor, before fork) fresh channels, handed
+ *                      to the key process over its control socket;
+ *   sp_keyproc_release (supervisor, after fork) close its copies;
+ *   sp_keyproc_detach  (serving process, after fork) drop the control
+ *                      socket and the key process' pid: it neither hands
+ *                      out channels nor reaps the key process.
+ * The key process ends once the control socket and every channel are
+ * closed.
+ */
+SP_MUST_CHECK sp_result sp_keyproc_renew(sp_keyproc *kp);
+void sp_keyproc_release(sp_keyproc *kp);
+void sp_keyproc_detach(sp_keyproc *kp);
 pid_t sp_keyproc_pid(const sp_keyproc *kp);
 
 /*

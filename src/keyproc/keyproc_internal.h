@@ -8,13 +8,15 @@
 #define SP_KP_READY "ready"         /* the key process' first answer on channel 0 */
 
 /*
- * The key process after fork: takes over fds[0..n-1], loads the key files
- * (a failure is its first answer on fds[0]), with sandbox enters its
- * seccomp filter (a failure to is one too), answers until every channel
- * is closed, then exits.  Never returns.
+ * The key process after fork: takes over fds[0..n-1] and the control
+ * socket ctl, loads the key files (a failure is its first answer on
+ * fds[0]), with sandbox enters its seccomp filter (a failure to is one
+ * too), answers until ctl and every channel are closed, then exits.  A
+ * message on ctl carries a new set of channels (SCM_RIGHTS); the answer
+ * on ctl is "ready" or a refusal.  Never returns.
  */
 void sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
-    bool sandbox) __attribute__((noreturn));
+    int ctl, bool sandbox) __attribute__((noreturn));
 /* The key process' seccomp allow-list (sandbox.c), after the keys are loaded. */
 SP_MUST_CHECK sp_result sp_kp_sandbox(void);
 

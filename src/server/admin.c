@@ -48,7 +48,7 @@ typedef enum {
 	F_CACHE_FLUSHES, F_RENDERS, F_RENDER_ERRORS, F_RENDER_SECONDS, F_ID_REFUSED,
 	F_ID_MISMATCH, F_OVERLOAD, F_HS_PER_SOURCE, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
 	F_CONTACTS_WRITTEN, F_CONTACTS_DROPPED, F_CONTACTS_FAILED, F_NOTIFY_RECONNECTS,
-	F_RELOADS, F_N
+	F_RELOADS, F_RESTARTS, F_N
 } family_id;
 
 static const struct family {
@@ -100,6 +100,8 @@ static const struct family {
 	    "Store change-notification connections lost and re-established." },
 	[F_RELOADS] = { "sprov_config_reloads_total", "counter",
 	    "SIGHUP reloads by result." },
+	[F_RESTARTS] = { "sprov_serve_restarts_total", "counter",
+	    "Serving processes the supervising parent started after one died." },
 };
 
 static sp_result
@@ -311,6 +313,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	    "sprov_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)atomic_load(&s->reload_ok),
 	    (unsigned long long)atomic_load(&s->reload_failed)));
+	TRY(one(b, F_RESTARTS, "%llu", (unsigned long long)s->restarts));
 	TRY(sp_tls_server_metrics(s->tls, b));
 out:
 	return res;
@@ -349,10 +352,12 @@ on_admin(struct evhttp_request *req, void *arg)
 }
 
 sp_result
-srv_admin_start(server *s, const char *addr)
+srv_admin_start(server *s, const char *addr, int fd)
 {
 	sp_result res = SP_OK;
-	int fd = srv_listen("admin", addr, false, &res);
+
+	if (fd < 0)
+		fd = srv_listen("admin", addr, false, &res);
 
 	if (fd < 0)
 		goto out;

@@ -13,8 +13,11 @@
 /* Count an answer with this status for /metrics.  Thread-safe. */
 void srv_count_status(server *s, int code);
 
-/* Listen on addr and serve the admin paths from s->base (sets s->admin). */
-SP_MUST_CHECK sp_result srv_admin_start(server *s, const char *addr);
+/*
+ * Serve the admin paths from s->base on fd (bound by the supervising
+ * parent), or with fd -1 on a socket bound to addr now (sets s->admin).
+ */
+SP_MUST_CHECK sp_result srv_admin_start(server *s, const char *addr, int fd);
 void srv_admin_free(server *s); /* NULL-safe */
 
 /* The /metrics text, appended to b. */

@@ -598,8 +598,8 @@ tls_cfg_of(const sp_serve_config *cfg, sp_tls_config *t)
  * The TLS libraries say "Error while reading file" without naming it: open
  * each file here first so a missing or unreadable one is named.
  */
-static sp_result
-check_tls_files(const sp_serve_config *cfg)
+sp_result
+srv_check_tls_files(const sp_serve_config *cfg)
 {
 	sp_result res = SP_OK;
 	const char *what[] = { "server certificate", "server key", "client CA" };
@@ -630,7 +630,7 @@ sp_serve_check(const sp_serve_config *cfg)
 	const char *uri;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 
-	TRY(check_tls_files(cfg));
+	TRY(srv_check_tls_files(cfg));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_config_check(&t), "TLS"));
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
@@ -824,7 +824,7 @@ add_timer(server *s, event_callback_fn fn, int64_t ms)
 }
 
 sp_result
-sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
+srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_handoff *h)
 {
 	sp_result res = SP_OK;
 	server *s = NULL;
@@ -836,7 +836,6 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 	char safe[SP_STORE_URI_MAX + 1];
-	const char *key_file;
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -846,7 +845,8 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY_ALLOC(s->cfg, malloc(sizeof(*s->cfg)));
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
-	key_file = cfg->key;
+	s->keyproc = h->keyproc;
+	s->restarts = h->restarts;
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));
 	if (cfg->log == SP_LOGTO_SYSLOG)
@@ -857,20 +857,8 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	/* Before anything is loaded: a second server is a mistake. */
-	if (!cfg->reuse_port)
-		TRY(srv_listen_probe(cfg->listen));
-	TRY(check_tls_files(cfg));
-	s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (s->nworkers < 1)
-		s->nworkers = 1;
-	/*
-	 * Before any thread and the privilege drop: src/keyproc,
-	 * docs/SECURITY.md.  A key in a PKCS#11 token is already out of reach.
-	 */
-	if (cfg->key_process && !sp_token_is_uri(cfg->key))
-		TRY(sp_keyproc_start(&key_file, 1, s->nworkers + 1, cfg->sandbox,
-		    &s->keyproc));
+	/* The parent's count: its sockets and key channels were made for that many. */
+	s->nworkers = h->nlisten;
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
 	tls_cfg_of(cfg, &t);
 	t.keyproc = s->keyproc;
@@ -882,17 +870,14 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 	TRY_ALLOC(s->w, calloc((size_t)s->nworkers, sizeof(*s->w)));
 	for (int i = 0; i < s->nworkers; i++)
 		s->w[i].fd = -1;
-	/* Bind everything while still privileged. */
 	for (int i = 0; i < s->nworkers; i++) {
 		s->w[i].s = s;
 		s->w[i].id = i;
-		s->w[i].fd = srv_listen("listen", cfg->listen, true, &res);
-		if (s->w[i].fd < 0)
-			goto out;
+		s->w[i].fd = h->listen_fds[i];
 	}
 	TRY_ALLOC(s->base, event_base_new());
-	if (cfg->admin[0] != '\0' && strcmp(cfg->admin, "off") != 0)
-		TRY(srv_admin_start(s, cfg->admin));
+	if (h->admin_fd >= 0)
+		TRY(srv_admin_start(s, cfg->admin, h->admin_fd));
 	TRY(sp_accesslog_open(cfg->access_log, cfg->access_log_format == SP_ALOG_JSON,
 	    &s->access));
 	if (cfg->user[0] != '\0')
@@ -938,8 +923,15 @@ sp_serve_run(const char *config_path, const sp_serve_overrides *ov)
 		TRY(srv_sandbox());
 	sp_info("serve: listening on %s with %d worker thread(s), admin %s, store %s",
 	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", safe);
-	srv_notify("READY=1\nSTATUS=listening on %s with %d worker thread(s)", cfg->listen,
-	    s->nworkers);
+	/* READY=1 once per service: a restarted serving process only says so. */
+	if (h->restarts == 0)
+		srv_notify("READY=1\nSTATUS=listening on %s with %d worker thread(s)",
+		    cfg->listen, s->nworkers);
+	else
+		srv_notify("STATUS=listening on %s again (restart %llu)", cfg->listen,
+		    (unsigned long long)h->restarts);
+	if (h->ready_fd >= 0)
+		(void)!write(h->ready_fd, "r", 1);
 
 	event_base_dispatch(s->base);
 	/* Drain: wait for the workers to finish their connections. */

@@ -86,7 +86,28 @@ struct server {
 	atomic_int_fast64_t open_total;
 	srv_hist req_hist, hs_hist;          /* request, TLS handshake latency */
 	atomic_int_fast64_t cert_not_after;  /* server certificate in force; 0 unknown */
+	uint64_t restarts;                   /* serving processes started before this one */
 };
+
+/*
+ * What the supervising parent (supervise.c) hands a serving process it
+ * forked: the key process' channels, the sockets it bound while
+ * privileged, the restart count.  The serving process owns them from then.
+ */
+typedef struct srv_handoff {
+	struct sp_keyproc *keyproc;  /* NULL: key-process = off, or a token key */
+	const int *listen_fds;       /* nlisten listening sockets */
+	int nlisten;
+	int admin_fd;                /* -1: admin = off */
+	uint64_t restarts;
+	int ready_fd;                /* one byte once it listens; -1: none */
+} srv_handoff;
+
+/* server.c: each TLS file opens (named if not); tokens are the TLS layer's. */
+SP_MUST_CHECK sp_result srv_check_tls_files(const sp_serve_config *cfg);
+/* server.c: the serving process, until SIGTERM/SIGINT (then drain, SP_OK). */
+SP_MUST_CHECK sp_result srv_serve(const char *config_path, const sp_serve_overrides *ov,
+    const srv_handoff *h);
 
 /* The configuration in force, read-locked until srv_cfg_release (server.c). */
 const sp_serve_config *srv_cfg_hold(server *s);

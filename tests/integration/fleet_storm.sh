@@ -30,7 +30,10 @@ note "each device applied its own profile, and only its own"
 check_applied $N
 
 note "the server's memory stayed bounded"
-hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+# The serving process (sprov-serve), a child of the supervising parent.
+SPID=$(pgrep -P "$SERVE_PID" -x sprov-serve | head -1)
+[ -n "$SPID" ] || fail "no serving process under $SERVE_PID"
+hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$SPID/status")
 limit=$((200 * 1024))
 [ "${SPROV_SANITIZE:-0}" = 1 ] && limit=$((800 * 1024))
 [ "$hwm" -lt $limit ] || fail "sprov serve peaked at $hwm KiB (limit $limit KiB)"

@@ -147,7 +147,7 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	chmod 0711 "$T"
 	cp "$T/good.conf" "$T/user.conf"
 	serve_start --store "sqlite:$T/db2/sprov.db" --user nobody
-	uid=$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$SERVE_PID/status")
+	uid=$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$(serving_pid)/status")
 	[ "$uid" = "$(id -u nobody)$(id -u nobody)$(id -u nobody)$(id -u nobody)" ] ||
 		fail "still uid $uid"
 	get "$DEV_A" /profiles/000e08aaaa01.xml

@@ -2,7 +2,9 @@
 # seccomp (docs/SECURITY.md): after start-up every thread of the serving
 # process and the key process run under a filter (Seccomp: 2); a forbidden
 # system call (a packet socket, from the test-only trigger of the test
-# build) kills the serving process with SIGSYS, its key process with it;
+# build) kills the serving process with SIGSYS; the supervising parent
+# logs it and starts a new serving process (the key process lives on), and
+# SIGTERM to the parent leaves no process behind;
 # with sandbox = off the same call goes through and the server lives on.
 # An unarmed trigger (no SPROV_TEST_TRIGGERS=1) is an ordinary unknown path.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
@@ -16,7 +18,7 @@ keyproc_pid() { pgrep -P "$SERVE_PID" -x sprov-keyproc | head -1; }
 
 note "sandbox on (default): every thread of the server and the key process filtered"
 serve_start
-for st in /proc/"$SERVE_PID"/task/*/status; do
+for st in /proc/"$(serving_pid)"/task/*/status; do
 	[ "$(awk '/^Seccomp:/ { print $2 }' "$st")" = 2 ] || fail "thread $st is not filtered"
 done
 KPID=$(keyproc_pid)
@@ -27,26 +29,55 @@ expect_code 200
 note "the trigger is inert unless armed: an unknown path, the server lives"
 get "$DEV_A" "$TRIGGER"
 expect_code 404
-kill -0 "$SERVE_PID" || fail "the unarmed trigger killed the server"
+kill -0 "$(serving_pid)" || fail "the unarmed trigger killed the server"
 serve_stop
 
-note "an armed trigger: socket(AF_PACKET) kills the serving process by SIGSYS"
-export SPROV_TEST_TRIGGERS=1
+note "an armed trigger: SIGSYS kills the serving process; the parent starts a new one"
+: >"$T/serve.err"
+export SPROV_TEST_TRIGGERS=1 SERVE_RESTARTS_OK=1
 serve_start
+CPID=$(serving_pid)
 KPID=$(keyproc_pid)
+[ "$CPID" != "$SERVE_PID" ] || fail "no serving process under the parent $SERVE_PID"
+[ -n "$KPID" ] || fail "no key process under the parent $SERVE_PID"
 get "$DEV_A" "$TRIGGER"
 [ "$CODE" = 000 ] || fail "the trigger was answered ($CODE): not killed"
-rc=0
-wait "$SERVE_PID" || rc=$?
-[ $rc -eq $((128 + 31)) ] || fail "serve exited $rc, not by SIGSYS (159): $(tail -3 "$T/serve.err")"
 grep -q 'test trigger: socket(AF_PACKET)' "$T/serve.err" || fail "the trigger did not run"
-for _ in $(seq 50); do kill -0 "$KPID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$KPID" 2>/dev/null && fail "the key process outlived the serving process"
+want="serve: serving process $CPID killed by SIGSYS; restarting in 1 s (restart 1)"
+for _ in $(seq 100); do grep -qF "$want" "$T/serve.err" && break; sleep 0.1; done
+grep -qF "$want" "$T/serve.err" || fail "no restart line; stderr: $(tail -5 "$T/serve.err")"
+kill -0 "$SERVE_PID" || fail "the parent died with the serving process"
+for _ in $(seq 100); do
+	get "$DEV_A" /profiles/000e08aaaa01.xml
+	[ "$CODE" = 200 ] && break
+	sleep 0.1
+done
+expect_code 200
+NPID=$(serving_pid)
+[ -n "$NPID" ] && [ "$NPID" != "$CPID" ] && [ "$NPID" != "$SERVE_PID" ] ||
+	fail "no new serving process ($NPID, was $CPID)"
+[ "$(seccomp_of "$NPID")" = 2 ] || fail "the new serving process is not filtered"
+[ "$(keyproc_pid)" = "$KPID" ] || fail "the key process changed: $KPID -> $(keyproc_pid)"
+curl -sS "http://127.0.0.1:$APORT/metrics" >"$T/metrics" || fail "no /metrics"
+grep -qx 'sprov_serve_restarts_total 1' "$T/metrics" ||
+	fail "restarts: $(grep restarts "$T/metrics")"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+
+note "SIGTERM to the parent: the serving process drains, the key process ends, exit 0"
+serve_stop
+for p in "$NPID" "$KPID"; do
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$p" 2>/dev/null && fail "process $p outlived the parent"
+done
+[ -z "$(pgrep -P "$SERVE_PID")" ] || fail "children of $SERVE_PID left behind"
+grep -q 'serve: stopped' "$T/serve.err" || fail "the serving process did not drain"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "sandbox = off: the same call goes through, nothing is filtered"
+: >"$T/serve.err"
+unset SERVE_RESTARTS_OK
 serve_start --sandbox off
-[ "$(seccomp_of "$SERVE_PID")" = 0 ] || fail "sandbox off, but the server is filtered"
+[ "$(seccomp_of "$(serving_pid)")" = 0 ] || fail "sandbox off, but the server is filtered"
 [ "$(seccomp_of "$(keyproc_pid)")" = 0 ] || fail "sandbox off, but the key process is filtered"
 get "$DEV_A" "$TRIGGER"
 expect_code 500

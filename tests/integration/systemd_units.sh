@@ -36,7 +36,7 @@ MANPATH="$T/nowhere" verify "$T/units/sprov-serve.service"
 
 note "the settings asked for"
 s="$T/root/lib/systemd/system/sprov-serve.service"
-for l in Type=notify NotifyAccess=main WatchdogSec=30 \
+for l in Type=notify NotifyAccess=all KillMode=mixed WatchdogSec=30 \
     'ExecStart=/usr/bin/sprov serve --config /etc/sprov/sprov.conf' \
     'ExecReload=/bin/kill -HUP $MAINPID' User=sprov Group=sprov \
     StateDirectory=sprov LogsDirectory=sprov ConfigurationDirectory=sprov \

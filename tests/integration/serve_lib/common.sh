@@ -97,6 +97,10 @@ serve_stop() {
 	kill -TERM "$SERVE_PID" 2>/dev/null || true
 	wait "$SERVE_PID" 2>/dev/null || rc=$?
 	[ $rc -eq 0 ] || fail "sprov serve exited $rc; stderr: $(tail -20 "$T/serve.err")"
+	# A crash the supervising parent restarted would go unseen otherwise.
+	if [ -z "${SERVE_RESTARTS_OK:-}" ] && grep -q 'serving process .*; restarting in' "$T/serve.err"; then
+		fail "the serving process was restarted: $(grep -B5 'restarting in' "$T/serve.err" | head -20)"
+	fi
 	if grep -q 'Sanitizer\|runtime error' "$T/serve.err"; then
 		fail "sanitizer report: $(grep -A20 'Sanitizer\|runtime error' "$T/serve.err" | head -40)"
 	fi
@@ -175,4 +179,12 @@ make_cert() {
 	openssl ca -batch -config "$T/oca/ca.cnf" -cert "$cacert" -keyfile "$cakey" \
 		-in "$out/client.csr" -out "$out/client.crt" -notext "$@" 2>"$out/ca.err" ||
 		fail "openssl ca: $(cat "$out/ca.err")"
+}
+
+# serving_pid: the serving process of the server $SERVE_PID: its child
+# sprov-serve under the supervising parent, else $SERVE_PID itself.
+serving_pid() {
+	local c
+	c=$(pgrep -P "$SERVE_PID" -x sprov-serve | head -1)
+	echo "${c:-$SERVE_PID}"
 }

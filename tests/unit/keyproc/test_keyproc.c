@@ -301,6 +301,70 @@ test_process_gone(void **state)
 	sp_buf_free(&spki);
 }
 
+/*
+ * The supervisor's handover: fresh channels over the control socket, the
+ * same key process and key ids; released channels sign nothing; a
+ * detached handle hands out nothing; the process ends with the last socket.
+ */
+static void
+test_process_renew(void **state)
+{
+	const char *files[] = { eckey };
+	sp_keyproc *kp = NULL;
+	sp_buf spki;
+	uint32_t id, id2;
+	uint8_t sig[SP_KP_OUT_MAX];
+	size_t n = sizeof(sig);
+	pid_t pid;
+	(void)state;
+
+	sp_buf_init(&spki, SP_KP_OUT_MAX);
+	assert_true(sp_ok(sp_keyproc_start(files, 1, 2, true, &kp)));
+	pid = sp_keyproc_pid(kp);
+	assert_true(sp_ok(sp_keyproc_load(kp, eckey, &id, &spki)));
+	sp_keyproc_release(kp);
+	assert_int_equal(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32, sig,
+	    &n).code, SP_E_IO);
+	assert_string_equal(sp_errmsg(), "key process: no channel left (it is gone)");
+	/* Every channel closed, the control socket open: it lives on. */
+	usleep(100 * 1000);
+	assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	for (int round = 0; round < 3; round++) {
+		assert_true(sp_ok(sp_keyproc_renew(kp)));
+		n = sizeof(sig);
+		assert_true(sp_ok(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32,
+		    sig, &n)));
+		spki.len = 0;
+		assert_true(sp_ok(sp_keyproc_load(kp, eckey, &id2, &spki)));
+		assert_int_equal(id2, id);
+		assert_int_equal(sp_keyproc_pid(kp), pid);
+	}
+	sp_keyproc_free(kp);
+	assert_int_equal(kill(pid, 0), -1);
+
+	/* A detached handle (the serving process') cannot ask for channels. */
+	assert_true(sp_ok(sp_keyproc_start(files, 1, 1, false, &kp)));
+	pid = sp_keyproc_pid(kp);
+	sp_keyproc_detach(kp);
+	assert_int_equal(sp_keyproc_renew(kp).code, SP_E_STATE);
+	assert_string_equal(sp_errmsg(), "key process: no control socket here");
+	n = sizeof(sig);
+	/* Its channels still sign (the first key loaded has the same id everywhere). */
+	assert_true(sp_ok(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32, sig,
+	    &n)));
+	sp_keyproc_free(kp); /* detached: closes, does not reap */
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+
+	/* A key process gone: renewing fails with a message, it does not hang. */
+	assert_true(sp_ok(sp_keyproc_start(files, 1, 1, false, &kp)));
+	assert_int_equal(kill(sp_keyproc_pid(kp), SIGKILL), 0);
+	assert_int_equal(waitpid(sp_keyproc_pid(kp), NULL, 0), sp_keyproc_pid(kp));
+	assert_int_equal(sp_keyproc_renew(kp).code, SP_E_IO);
+	assert_non_null(strstr(sp_errmsg(), "key process: new channels"));
+	sp_keyproc_free(kp);
+	sp_buf_free(&spki);
+}
+
 /* The OpenSSL key that signs through the key process: EC, RSA PKCS#1 and PSS. */
 static void
 digest_sign(EVP_PKEY *pk, EVP_PKEY *pub, int pad)
@@ -365,6 +429,7 @@ main(void)
 		cmocka_unit_test(test_process),
 		cmocka_unit_test(test_process_refused),
 		cmocka_unit_test(test_process_gone),
+		cmocka_unit_test(test_process_renew),
 		cmocka_unit_test(test_evp_pkey),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
