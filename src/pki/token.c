@@ -107,7 +107,11 @@ uri_parse(const char *s, bool want_object, P11KitUri **out)
 	bool object;
 
 	*out = NULL;
-	sp_quote(sp_slice_of(s), q, sizeof(q));
+	/*
+	 * Messages show the path part only: the query may hold pin-value, a
+	 * secret that must not reach a log even when it is refused.
+	 */
+	sp_quote(sp_slice_mk(s, strcspn(s, "?")), q, sizeof(q));
 	TRY_ALLOC(u, p11_kit_uri_new());
 	rc = p11_kit_uri_parse(s, P11_KIT_URI_FOR_ANY, u);
 	ENSURE(rc == P11_KIT_URI_OK, SP_E_PARSE, "'%s': not a PKCS#11 URI (RFC 7512): %s", q,

@@ -44,7 +44,7 @@ refused 2 "sprov ca init: the token needs a PIN: set SPROV_PKCS11_PIN or give --
 	"$SPROV" ca init ca --pkcs11 "$URI" --pkcs11-module "$MODULE"
 SPROV_PKCS11_PIN=2468 refused 1 "sprov ca init: 'pkcs11:token=vendor-ca;object=k': names a token, not a key (no object=, id= or type=): sprov names the keys it makes" \
 	"$SPROV" ca init ca --pkcs11 'pkcs11:token=vendor-ca;object=k' --pkcs11-module "$MODULE"
-SPROV_PKCS11_PIN=2468 refused 1 "sprov ca init: 'pkcs11:token=vendor-ca?pin-value=2468': a PIN is never put in a URI (command lines are visible to every user); use SPROV_PKCS11_PIN or a PIN file" \
+SPROV_PKCS11_PIN=2468 refused 1 "sprov ca init: 'pkcs11:token=vendor-ca': a PIN is never put in a URI (command lines are visible to every user); use SPROV_PKCS11_PIN or a PIN file" \
 	"$SPROV" ca init ca --pkcs11 'pkcs11:token=vendor-ca?pin-value=2468' --pkcs11-module "$MODULE"
 refused 2 "sprov ca init: --pkcs11-module and --pin-file go with --pkcs11 (see 'sprov ca init --help')" \
 	"$SPROV" ca init ca --pkcs11-module "$MODULE"

@@ -71,7 +71,7 @@ refused "server key: no token matches 'pkcs11:token=nope;object=tls;type=private
 	"pkcs11:token=nope;object=tls;type=private?module-path=$MODULE"
 refused "server key: token 'srv-token' holds no private key that 'pkcs11:token=srv-token;object=nokey;type=private?module-path=$MODULE' names" \
 	"pkcs11:token=srv-token;object=nokey;type=private?module-path=$MODULE"
-refused "server key: 'pkcs11:token=srv-token;object=tls?pin-value=4321': a PIN is never put in a URI (command lines are visible to every user); use SPROV_PKCS11_PIN or a PIN file" \
+refused "server key: 'pkcs11:token=srv-token;object=tls': a PIN is never put in a URI (command lines are visible to every user); use SPROV_PKCS11_PIN or a PIN file" \
 	"pkcs11:token=srv-token;object=tls?pin-value=4321"
 refused "server key: PKCS#11 module $T/none.so: No such file or directory" \
 	"pkcs11:token=srv-token;object=tls?module-path=$T/none.so"
