@@ -581,11 +581,7 @@ peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why)
 	    sp_now() < pc->peer_not_after)
 		return false;
 	c = sp_tls_cur_conf(srv);
-	bad = sp_tls_crls_refuse(c ? c->crls : NULL, cert, why);
-	if (!bad && c != NULL && sp_tls_crl_expired(c, sp_now())) {
-		*why = "CRL expired";
-		bad = true;
-	}
+	bad = sp_tls_crl_refuses(c, cert, why);
 	pc->peer_ok_gen = 0;
 	if (!bad && c != NULL) {
 		pc->peer_ok_gen = c->gen;

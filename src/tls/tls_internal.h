@@ -211,6 +211,11 @@ SP_MUST_CHECK sp_result sp_tls_crls_check_newer(const char *path,
     STACK_OF(X509_CRL) *cur, STACK_OF(X509_CRL) *next);
 /* Is cert expired, or revoked by one of crls (may be NULL)? */
 bool sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
+/*
+ * The configuration's revocation verdict on cert: sp_tls_crls_refuse, or
+ * its CRL expired past crl-grace (*why "CRL expired").  c may be NULL.
+ */
+bool sp_tls_crl_refuses(const sp_tls_conf *c, X509 *cert, const char **why);
 /* Build a whole configuration, shared half then the backend's. */
 SP_MUST_CHECK sp_result sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg,
     sp_tls_conf **out);

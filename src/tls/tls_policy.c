@@ -543,15 +543,23 @@ trusted_by(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
 }
 
 bool
+sp_tls_crl_refuses(const sp_tls_conf *c, X509 *cert, const char **why)
+{
+	if (sp_tls_crls_refuse(c ? c->crls : NULL, cert, why))
+		return true;
+	if (c != NULL && sp_tls_crl_expired(c, sp_now())) {
+		*why = "CRL expired";
+		return true;
+	}
+	return false;
+}
+
+bool
 sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
 {
 	sp_tls_conf *c = sp_tls_cur_conf(srv);
-	bool bad = sp_tls_crls_refuse(c ? c->crls : NULL, leaf, why);
+	bool bad = sp_tls_crl_refuses(c, leaf, why);
 
-	if (!bad && c != NULL && sp_tls_crl_expired(c, sp_now())) {
-		*why = "CRL expired";
-		bad = true;
-	}
 	if (!bad && c != NULL && from_server_ca(c, leaf)) {
 		*why = "certificate issued by the server CA";
 		bad = true;
