@@ -53,7 +53,7 @@ note "a wrong PIN: the server does not start, one line, nothing listens"
 PORT=$(free_port)
 SPROV_PKCS11_PIN=1111 expect_rc 1 "$SPROV" serve --listen "127.0.0.1:$PORT" \
 	--cert "$T/tok.crt" --key "$KEY" --client-ca "$T/ca/device-ca.crt" \
-	--workers 2
+	--workers 2 --admin off
 [ "$ERR" = "sprov serve: TLS: server key: token 'srv-token': login refused: wrong PIN, or the PIN is locked" ] ||
 	fail "got: $ERR"
 [ -z "$OUT" ] || fail "stdout: $OUT"
