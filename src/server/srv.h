@@ -1,7 +1,7 @@
 /*
  * Inside `sprov serve`: the server and worker structures its files share
- * (server.c: requests, workers, main thread; conn.c: connections;
- * admin.c: metrics and the admin listener).  Not for other modules.
+ * (request.c: one request; server.c: workers, main thread; conn.c:
+ * connections; admin.c: metrics and the admin listener).  Not for other modules.
  *
  * One server per process: the TLS hooks reach it through conn->w->s.
  */
@@ -108,6 +108,9 @@ SP_MUST_CHECK sp_result srv_check_tls_files(const sp_serve_config *cfg);
 /* server.c: the serving process, until SIGTERM/SIGINT (then drain, SP_OK). */
 SP_MUST_CHECK sp_result srv_serve(const char *config_path, const sp_serve_overrides *ov,
     const srv_handoff *h);
+
+/* request.c: evhttp's callback for every request on a worker (arg: worker). */
+void srv_on_request(struct evhttp_request *req, void *arg);
 
 /* The configuration in force, read-locked until srv_cfg_release (server.c). */
 const sp_serve_config *srv_cfg_hold(server *s);

@@ -1,0 +1,396 @@
+/*
+ * `sprov serve`: one request, from the TLS connection to the reply.
+ *
+ * on_request runs the steps in order (TLS connection, limits, identity,
+ * route, profile); each either answers or hands on.  Profiles come from
+ * the cache (cache.c) or are rendered from the store; the contact record
+ * is queued for the write-behind flush (contacts.c).
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/rand.h>
+
+#include "common/log.h"
+#include "common/text.h"
+#include "common/util.h"
+#include "profile/profile.h"
+#include "server/admin.h"
+#include "server/cache.h"
+#include "server/conn.h"
+#include "server/srv.h"
+#include "server/template.h"
+#include "store/store.h"
+#include "tls/tls.h"
+
+/* ---- requests ----------------------------------------------------------- */
+
+/*
+ * One request on its way through the steps of on_request.  Each step
+ * either answers (and returns false: stop) or fills in what the next one
+ * needs (and returns true).
+ */
+typedef struct request {
+	worker *w;
+	server *s;
+	struct evhttp_request *req;
+	struct evkeyvalq *ih, *oh;
+	enum evhttp_cmd_type cmd;
+	const sp_serve_config *cfg;   /* held for the whole request */
+	struct bufferevent *bev;
+	conn *c;
+	bool close;                   /* answer with Connection: close */
+	sp_tls_peer peer;
+	sp_reqlog l;
+} request;
+
+static void
+reply(request *rq, int code, const char *reason, const char *text, bool close)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(rq->oh, "Content-Type", "text/plain; charset=utf-8");
+	evhttp_add_header(rq->oh, "Cache-Control", "no-store");
+	if (close)
+		evhttp_add_header(rq->oh, "Connection", "close");
+	if (b != NULL && text != NULL) {
+		evbuffer_add_printf(b, "%s\n", text);
+		rq->l.bytes = evbuffer_get_length(b);
+	}
+	rq->l.status = code;
+	evhttp_send_reply(rq->req, code, reason, b);
+	if (b != NULL)
+		evbuffer_free(b);
+	srv_count_status(rq->s, code);
+}
+
+static bool
+etag_matches(const char *inm, const char *etag)
+{
+	const char *p = inm;
+
+	while (*p != '\0') {
+		const char *start, *end;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - start) == 1 && *start == '*')
+			return true;
+		if ((size_t)(end - start) == strlen(etag) &&
+		    memcmp(start, etag, (size_t)(end - start)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+body_release(const void *data, size_t len, void *arg)
+{
+	sp_cache_release(arg);
+}
+
+/* Render a device's profile (cache miss).  *out NULL with SP_OK: 404. */
+static sp_result
+render(worker *w, const sp_serve_config *cfg, const sp_devid *id, uint64_t gen_now,
+    sp_cache_entry **out, bool *pending)
+{
+	sp_result res = SP_OK;
+	server *s = w->s;
+	sp_device dev;
+	bool found = false, defaults_only = false;
+	sp_params ps;
+	sp_buf body;
+	uint64_t gen = gen_now, t0 = sp_mono_ns();
+
+	*out = NULL;
+	*pending = false;
+	sp_params_init(&ps);
+	sp_buf_init(&body, SP_PROFILE_MAX);
+	TRY(sp_store_device_get(w->store, &id->mac, &dev, &found));
+	if (!found || !dev.enabled) {
+		if (cfg->unknown == SP_UNKNOWN_404)
+			goto out;
+		defaults_only = true;
+		*pending = !found;
+		TRY(sp_store_params_defaults(w->store, &ps, &gen));
+	} else {
+		TRY(sp_store_params_effective(w->store, &dev, &ps, &gen));
+	}
+	TRY(sp_profile_render(&ps, &body));
+	TRY(sp_cache_entry_new(s->cache, &id->mac, gen, defaults_only, body.p ? body.p : "",
+	    body.len, out));
+	sp_cache_put(s->cache, *out);
+	atomic_fetch_add(&s->renders, 1);
+	atomic_fetch_add(&s->render_ns, sp_mono_ns() - t0);
+out:
+	sp_params_free(&ps);
+	sp_buf_free_secret(&body);
+	return res;
+}
+
+static void
+on_close(struct evhttp_connection *evcon, void *arg)
+{
+	sp_tls_bufferevent_close(evhttp_connection_get_bufferevent(evcon));
+}
+
+/* What the access log says before anything is decided. */
+static void
+req_begin(request *rq, worker *w, struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char *peer_addr = NULL;
+	ev_uint16_t peer_port = 0;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->w = w;
+	rq->s = w->s;
+	rq->req = req;
+	rq->ih = evhttp_request_get_input_headers(req);
+	rq->oh = evhttp_request_get_output_headers(req);
+	rq->cmd = evhttp_request_get_command(req);
+	rq->bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	rq->c = sp_tls_bufferevent_conn(rq->bev);
+	rq->l.t0 = sp_mono_ns();
+	rq->l.ua = evhttp_find_header(rq->ih, "User-Agent");
+	rq->l.method = rq->cmd == EVHTTP_REQ_GET ? "GET" :
+	    rq->cmd == EVHTTP_REQ_HEAD ? "HEAD" : "other";
+	rq->l.path = evhttp_request_get_uri(req);
+	rq->cfg = srv_cfg_hold(rq->s);
+	rq->close = w->draining;
+	if (evcon != NULL) {
+		evhttp_connection_get_peer(evcon, &peer_addr, &peer_port);
+		if (peer_addr != NULL)
+			snprintf(rq->l.ip, sizeof(rq->l.ip), "%s", peer_addr);
+	}
+}
+
+/* Only our TLS connections are served; the connection is now BUSY. */
+static bool
+req_tls_conn(request *rq)
+{
+	if (rq->c == NULL) {
+		reply(rq, 403, "Forbidden", "TLS required", true);
+		return false;
+	}
+	if (rq->c->requests++ == 0)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(rq->req),
+		    on_close, rq->c);
+	conn_arm(rq->c, CS_BUSY, 0);
+	return true;
+}
+
+/* Request line length, method, and the overload threshold. */
+static bool
+req_within_limits(request *rq)
+{
+	const char *uri = evhttp_request_get_uri(rq->req);
+	char retry[32];
+	uint32_t j = 0;
+
+	if (uri != NULL && strlen(uri) > (size_t)rq->cfg->max_request_line) {
+		reply(rq, 414, "URI Too Long", "request line too long", true);
+		return false;
+	}
+	if (rq->cmd != EVHTTP_REQ_GET && rq->cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(rq->oh, "Allow", "GET, HEAD");
+		reply(rq, 405, "Method Not Allowed", "only GET and HEAD", rq->close);
+		return false;
+	}
+	if (rq->w->established <= rq->w->overload)
+		return true;
+	(void)RAND_bytes((unsigned char *)&j, sizeof(j));
+	snprintf(retry, sizeof(retry), "%lld", (long long)(rq->cfg->retry_after +
+	    (int64_t)(j % (uint32_t)rq->cfg->retry_after + 1)));
+	evhttp_add_header(rq->oh, "Retry-After", retry);
+	atomic_fetch_add(&rq->s->overloaded, 1);
+	reply(rq, 503, "Service Unavailable", "overloaded, retry later", true);
+	return false;
+}
+
+/* The client certificate must name exactly one device. */
+static bool
+req_identify(request *rq)
+{
+	sp_result r = sp_tls_peer_get(rq->s->tls, rq->bev, rq->cfg->identity, &rq->peer);
+
+	snprintf(rq->l.cert_serial, sizeof(rq->l.cert_serial), "%s", rq->peer.cert_serial);
+	rq->l.resumed = rq->peer.resumed;
+	rq->l.tlsver = rq->peer.version;
+	if (sp_failed(r)) {
+		atomic_fetch_add(&rq->s->identity_refused, 1);
+		sp_warn("serve: refused %s (certificate serial %s): %s", rq->l.ip,
+		    rq->peer.cert_serial[0] ? rq->peer.cert_serial : "-", sp_errmsg());
+		rq->l.note = r.code == SP_E_POLICY ? "no-single-device" : "certificate-refused";
+		reply(rq, 403, "Forbidden", "certificate does not identify one device", true);
+		return false;
+	}
+	sp_mac_format(&rq->peer.id.mac, SP_MAC_MA, rq->l.mac);
+	snprintf(rq->l.serial, sizeof(rq->l.serial), "%s", rq->peer.id.serial);
+	return true;
+}
+
+/* The path must be one of the configured templates, for this device. */
+static bool
+req_route(request *rq)
+{
+	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(rq->req);
+	const char *path = u ? evhttp_uri_get_path(u) : NULL;
+	char q[600];
+	size_t which;
+
+	if (path == NULL || path[0] != '/') {
+		reply(rq, 400, "Bad Request", "bad request target", true);
+		return false;
+	}
+	rq->l.path = path;
+#ifdef SPROV_TEST_TRIGGERS
+	if (srv_test_trigger(path)) {
+		reply(rq, 500, "Internal Server Error", "test trigger", true);
+		return false;
+	}
+#endif
+	switch (sp_route(rq->cfg->paths, rq->cfg->npaths, sp_slice_of(path), &rq->peer.id,
+	    &which)) {
+	case SP_ROUTE_NONE:
+		reply(rq, 404, "Not Found", "not found", rq->close);
+		return false;
+	case SP_ROUTE_MISMATCH:
+		sp_quote_field(sp_slice_mk(path, strnlen(path, 512)), q, sizeof(q));
+		atomic_fetch_add(&rq->s->mismatches, 1);
+		sp_warn("AUDIT identity mismatch: device mac=%s serial=%s cert=%s ip=%s "
+		    "asked for \"%s\" (template %s)", rq->l.mac,
+		    rq->l.serial[0] ? rq->l.serial : "-", rq->l.cert_serial, rq->l.ip, q,
+		    rq->cfg->paths[which].src);
+		rq->l.note = "identity-mismatch";
+		reply(rq, 403, "Forbidden", "this path names another device", rq->close);
+		return false;
+	case SP_ROUTE_SELF:
+		break;
+	}
+	return true;
+}
+
+/* The device's profile, from the cache or rendered; *e is then held. */
+static bool
+req_profile(request *rq, sp_cache_entry **e, bool *pending)
+{
+	uint64_t gen = 0;
+	sp_result r = sp_store_generation(rq->w->store, &gen);
+
+	if (sp_ok(r))
+		*e = sp_cache_get(rq->s->cache, &rq->peer.id.mac, gen);
+	if (sp_ok(r) && *e == NULL)
+		r = render(rq->w, rq->cfg, &rq->peer.id, gen, e, pending);
+	if (sp_failed(r)) {
+		atomic_fetch_add(&rq->s->render_errors, 1);
+		sp_err("serve: profile for %s failed: %s", rq->l.mac, sp_errmsg());
+		reply(rq, 500, "Internal Server Error", "internal error", true);
+		return false;
+	}
+	if (*e == NULL) {
+		rq->l.note = "unknown-or-disabled";
+		reply(rq, 404, "Not Found", "unknown device", rq->close);
+		return false;
+	}
+	*pending = *pending || (*e)->defaults_only;
+	return true;
+}
+
+/* 304 if the device has this version, else 200 with the profile. */
+static void
+send_profile(request *rq, sp_cache_entry *e)
+{
+	const char *inm = evhttp_find_header(rq->ih, "If-None-Match");
+	struct evbuffer *b;
+
+	rq->l.etag = e->etag;
+	evhttp_add_header(rq->oh, "ETag", e->etag);
+	evhttp_add_header(rq->oh, "Cache-Control", "no-store");
+	if (rq->close)
+		evhttp_add_header(rq->oh, "Connection", "close");
+	if (inm != NULL && etag_matches(inm, e->etag)) {
+		rq->l.status = 304;
+		evhttp_send_reply(rq->req, 304, "Not Modified", NULL);
+		srv_count_status(rq->s, 304);
+		return;
+	}
+	b = evbuffer_new();
+	evhttp_add_header(rq->oh, "Content-Type", "application/xml");
+	if (b != NULL && rq->cmd == EVHTTP_REQ_GET) {
+		atomic_fetch_add(&e->refs, 1);
+		if (evbuffer_add_reference(b, e->body, e->len, body_release, e) != 0)
+			sp_cache_release(e);
+		else
+			rq->l.bytes = e->len;
+	} else if (b != NULL) {
+		/* HEAD: evhttp sends no body; say how long it would be. */
+		char len[32];
+		snprintf(len, sizeof(len), "%zu", e->len);
+		evhttp_add_header(rq->oh, "Content-Length", len);
+	}
+	rq->l.status = 200;
+	evhttp_send_reply(rq->req, 200, "OK", b);
+	if (b != NULL)
+		evbuffer_free(b);
+	srv_count_status(rq->s, 200);
+}
+
+/* Record the contact, written behind by the flush timer. */
+static void
+queue_contact(request *rq, const sp_cache_entry *e, bool pending)
+{
+	sp_contact ct;
+
+	memset(&ct, 0, sizeof(ct));
+	ct.mac = rq->peer.id.mac;
+	ct.time = sp_now();
+	snprintf(ct.ip, sizeof(ct.ip), "%s", rq->l.ip);
+	if (rq->l.ua != NULL)
+		snprintf(ct.ua, sizeof(ct.ua), "%.*s", (int)strnlen(rq->l.ua, SP_UA_MAX),
+		    rq->l.ua);
+	snprintf(ct.etag, sizeof(ct.etag), "%s", e->etag);
+	ct.status = rq->l.status;
+	ct.record_pending = pending;
+	snprintf(ct.serial, sizeof(ct.serial), "%s", rq->peer.id.serial);
+	snprintf(ct.product, sizeof(ct.product), "%s", rq->peer.id.product);
+	(void)sp_contacts_put(rq->s->contacts, &ct, (size_t)rq->cfg->contact_queue);
+}
+
+void
+srv_on_request(struct evhttp_request *req, void *arg)
+{
+	request rq;
+	sp_cache_entry *e = NULL;
+	bool pending = false;
+
+	req_begin(&rq, arg, req);
+	if (req_tls_conn(&rq) && req_within_limits(&rq) && req_identify(&rq) &&
+	    req_route(&rq) && req_profile(&rq, &e, &pending)) {
+		send_profile(&rq, e);
+		queue_contact(&rq, e, pending);
+	}
+	sp_accesslog_write(rq.s->access, &rq.l);
+	srv_hist_observe(&rq.s->req_hist, sp_mono_ns() - rq.l.t0);
+	if (rq.c != NULL && rq.c->state == CS_BUSY)
+		conn_next_request(rq.c, rq.cfg);
+	srv_cfg_release(rq.s);
+	sp_cache_release(e);
+}
