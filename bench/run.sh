@@ -261,32 +261,67 @@ start() {
 	esac
 }
 
+# s_time_par N ARGS... -> "conns/s us_cpu_per_conn": N s_time clients at
+# once (the server's CPU over all of them).
+s_time_par() {
+	local n=$1 c0 c1 i cps=()
+	shift
+	c0=$(cpu_ticks)
+	for i in $(seq "$n"); do
+		openssl s_time -connect "127.0.0.1:$PORT" -cert "$DEV/client.crt" \
+			-key "$DEV/client.key" -CAfile "$T/ca/server-ca.crt" \
+			-www "/profiles/$MAC.xml" -time "$SECS" "$@" >"$T/stp.$i" 2>&1 &
+		cps+=($!)
+	done
+	wait "${cps[@]}" || true
+	c1=$(cpu_ticks)
+	cat "$T"/stp.* | awk -v t=$((c1 - c0)) -v hz="$HZ" -v secs="$SECS" '
+		/connections in .* real seconds/ { c += $1 }
+		END { if (c == 0) print "0 0"; else printf "%.1f %.1f\n", c / secs, t / hz / c * 1e6 }'
+	rm -f "$T"/stp.*
+}
+
 # The key process (issue 12): full handshakes with the key in its own
 # process (the default; its CPU counts, it is the server's child) against
-# key-process = off, each backend, alternating.  BENCH_KEYPROC_ONLY=1 runs
-# just this.
+# key-process = off, each backend, alternating, in two shapes:
+#   seq: one client, one worker: every signature wakes the key process
+#        from sleep and the worker from its wait (the worst case);
+#   par: BENCH_KP_CLIENTS (4) clients, two workers: the server saturated,
+#        as a provider's is during a storm.
+# BENCH_KEYPROC_ONLY=1 runs just this.
 keyproc_bench() {
-	local r b kp f fc
+	local r b kp f fc shape
+	local par=${BENCH_KP_CLIENTS:-4}
 	echo "== key process: full TLS 1.3 mTLS handshakes+GET, key-process on vs off, $ROUNDS rounds"
 	for r in $(seq "$ROUNDS"); do
 		for b in openssl gnutls; do
-			for kp in on off; do
-				start_sprov "$b" --key-process "$kp"
-				read -r f fc < <(s_time -new -tls1_3)
-				echo "$f" >>"$T/kp-$b-$kp.full"
-				echo "$fc" >>"$T/kp-$b-$kp.fullcpu"
-				printf '   round %d sprov-%-8s key-process %-3s full %8s/s (%7s us CPU)\n' \
-					"$r" "$b" "$kp" "$f" "$fc"
-				stop_server
+			for shape in seq par; do
+				for kp in on off; do
+					if [ "$shape" = seq ]; then
+						start_sprov "$b" --key-process "$kp"
+						read -r f fc < <(s_time -new -tls1_3)
+					else
+						start_sprov "$b" --key-process "$kp" --workers 2
+						read -r f fc < <(s_time_par "$par" -new -tls1_3)
+					fi
+					echo "$f" >>"$T/kp-$b-$shape-$kp.full"
+					echo "$fc" >>"$T/kp-$b-$shape-$kp.fullcpu"
+					printf '   round %d sprov-%-8s %s key-process %-3s full %8s/s (%7s us CPU)\n' \
+						"$r" "$b" "$shape" "$kp" "$f" "$fc"
+					stop_server
+				done
 			done
 		done
 	done
 	for b in openssl gnutls; do
-		awk -v on="$(median <"$T/kp-$b-on.fullcpu")" -v off="$(median <"$T/kp-$b-off.fullcpu")" \
-		    -v fon="$(median <"$T/kp-$b-on.full")" -v foff="$(median <"$T/kp-$b-off.full")" \
-		    -v b="$b" 'BEGIN {
-			printf "[%s] key process on/off: CPU us per full handshake %.1f / %.1f = %.3f;", b, on, off, (off > 0 ? on / off : 0)
-			printf " full handshakes/s %.1f / %.1f = %.3f\n", fon, foff, (foff > 0 ? fon / foff : 0) }'
+		for shape in seq par; do
+			awk -v on="$(median <"$T/kp-$b-$shape-on.fullcpu")" \
+			    -v off="$(median <"$T/kp-$b-$shape-off.fullcpu")" \
+			    -v fon="$(median <"$T/kp-$b-$shape-on.full")" \
+			    -v foff="$(median <"$T/kp-$b-$shape-off.full")" -v b="$b" -v sh="$shape" 'BEGIN {
+				printf "[%s %s] key process on/off: CPU us per full handshake %.1f / %.1f = %.3f;", b, sh, on, off, (off > 0 ? on / off : 0)
+				printf " full handshakes/s %.1f / %.1f = %.3f\n", fon, foff, (foff > 0 ? fon / foff : 0) }'
+		done
 	done
 }
 if [ "${BENCH_KEYPROC_ONLY:-0}" = 1 ]; then

@@ -27,8 +27,18 @@
 
 #include "common/util.h"
 
+/*
+ * Signing contexts kept initialised per (algorithm, digest): OpenSSL 3
+ * fetches the signature implementation from the provider on every
+ * EVP_PKEY_sign_init (name-map walks and string compares), which perf put
+ * at about a third of the key process' CPU per handshake.  EVP_PKEY_sign
+ * may be called again on an initialised context.
+ */
+#define KP_CTX_N (SP_KP_ALG_N * SP_KP_MD_N)
+
 typedef struct kp_key {
 	EVP_PKEY *pk;          /* NULL: a free entry */
+	EVP_PKEY_CTX *ctx[KP_CTX_N]; /* by alg * SP_KP_MD_N + md; NULL: none yet */
 	uint32_t id;
 	int slot;
 	uint64_t loaded;       /* when, in loads: the oldest is replaced first */
@@ -47,6 +57,8 @@ struct sp_kp_keys {
 static void
 key_clear(kp_key *k)
 {
+	for (int i = 0; i < KP_CTX_N; i++)
+		EVP_PKEY_CTX_free(k->ctx[i]);
 	EVP_PKEY_free(k->pk);
 	OPENSSL_free(k->spki);
 	memset(k, 0, sizeof(*k));
@@ -184,20 +196,19 @@ md_of(sp_kp_md md)
 	}
 }
 
+/* A context for k, rq's algorithm and digest, initialised for signing. */
 static sp_result
-key_sign(kp_key *k, const sp_kp_req *rq, uint8_t *sig, size_t *siglen)
+key_ctx(kp_key *k, const sp_kp_req *rq, EVP_PKEY_CTX **out)
 {
 	sp_result res = SP_OK;
 	EVP_PKEY_CTX *ctx = NULL;
-	bool ec = EVP_PKEY_get_base_id(k->pk) == EVP_PKEY_EC;
 	const EVP_MD *md = md_of(rq->md);
-	size_t need = (size_t)EVP_PKEY_get_size(k->pk);
+	size_t i = (size_t)rq->alg * SP_KP_MD_N + (size_t)rq->md;
 
-	ENSURE(ec == (rq->alg == SP_KP_ECDSA), SP_E_POLICY, "key %u is %s, not for this "
-	    "algorithm", k->id, ec ? "EC" : "RSA");
-	ENSURE(need <= *siglen, SP_E_LIMIT, "signature of %zu bytes", need);
-	ENSURE(rq->alg != SP_KP_RSA_RAW || rq->inlen == need, SP_E_POLICY,
-	    "raw RSA input of %zu bytes, key of %zu", rq->inlen, need);
+	ENSURE(rq->alg < SP_KP_ALG_N && rq->md < SP_KP_MD_N, SP_E_POLICY,
+	    "unknown algorithm or digest");
+	if ((*out = k->ctx[i]) != NULL)
+		goto out;
 	TRY_OSSL_PTR(ctx, EVP_PKEY_CTX_new(k->pk, NULL), "sign");
 	TRY_OSSL(EVP_PKEY_sign_init(ctx), "sign");
 	switch (rq->alg) {
@@ -218,10 +229,30 @@ key_sign(kp_key *k, const sp_kp_req *rq, uint8_t *sig, size_t *siglen)
 	default:
 		break;
 	}
+	*out = k->ctx[i] = ctx;
+	ctx = NULL;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return res;
+}
+
+static sp_result
+key_sign(kp_key *k, const sp_kp_req *rq, uint8_t *sig, size_t *siglen)
+{
+	sp_result res = SP_OK;
+	EVP_PKEY_CTX *ctx = NULL;
+	bool ec = EVP_PKEY_get_base_id(k->pk) == EVP_PKEY_EC;
+	size_t need = (size_t)EVP_PKEY_get_size(k->pk);
+
+	ENSURE(ec == (rq->alg == SP_KP_ECDSA), SP_E_POLICY, "key %u is %s, not for this "
+	    "algorithm", k->id, ec ? "EC" : "RSA");
+	ENSURE(need <= *siglen, SP_E_LIMIT, "signature of %zu bytes", need);
+	ENSURE(rq->alg != SP_KP_RSA_RAW || rq->inlen == need, SP_E_POLICY,
+	    "raw RSA input of %zu bytes, key of %zu", rq->inlen, need);
+	TRY(key_ctx(k, rq, &ctx));
 	TRY_OSSL(EVP_PKEY_sign(ctx, sig, siglen, rq->in, rq->inlen), "sign with key %u",
 	    k->id);
 out:
-	EVP_PKEY_CTX_free(ctx);
 	ERR_clear_error();
 	return res;
 }

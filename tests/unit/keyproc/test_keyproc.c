@@ -89,7 +89,7 @@ verifies(EVP_PKEY *pub, sp_kp_alg alg, const EVP_MD *md, const uint8_t *d, size_
 	return ok;
 }
 
-static const uint8_t dgst[32] = "0123456789abcdef0123456789abcdef";
+static const uint8_t dgst[48] = "0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /* Answer one request in-process; parse the answer. */
 static sp_kp_resp
@@ -142,6 +142,21 @@ test_answer(void **state)
 	    .md = SP_KP_MD_SHA256, .id = rsaid, .in = dgst, .inlen = 32 }, resp);
 	assert_true(verifies(rsapub, SP_KP_RSA_PKCS1, EVP_sha256(), dgst, 32, rs.data, rs.len));
 	assert_false(verifies(rsapub, SP_KP_RSA_PKCS1, EVP_sha384(), dgst, 32, rs.data, rs.len));
+	/*
+	 * Signing contexts are kept per (algorithm, digest): the same one
+	 * again, and digests alternating on one key, each signature right.
+	 */
+	for (int i = 0; i < 3; i++) {
+		rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_RSA_PSS,
+		    .md = i % 2 ? SP_KP_MD_SHA384 : SP_KP_MD_SHA256, .id = rsaid, .in = dgst,
+		    .inlen = i % 2 ? 48 : 32 }, resp);
+		assert_int_equal(rs.status, SP_KP_ST_OK);
+		assert_true(verifies(rsapub, SP_KP_RSA_PSS, i % 2 ? EVP_sha384() : EVP_sha256(),
+		    dgst, i % 2 ? 48 : 32, rs.data, rs.len));
+		rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_ECDSA, .id = ecid,
+		    .in = dgst, .inlen = 32 }, resp);
+		assert_true(verifies(ecpub, SP_KP_ECDSA, NULL, dgst, 32, rs.data, rs.len));
+	}
 
 	/* Refusals: unknown key, wrong algorithm for the key, bad raw size, junk. */
 	rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_ECDSA, .id = 999,
