@@ -8,7 +8,6 @@
 #include "keyproc/keyproc_internal.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,22 +74,34 @@ chan_put(sp_keyproc *kp, int fd, bool broken)
 	pthread_mutex_unlock(&kp->mu);
 }
 
+/*
+ * Our end of a channel or of the control socket: a receive that waits no
+ * longer than SP_KP_TIMEOUT_MS, so a round trip is one send and one recv
+ * (no poll: every system call here is paid per handshake).
+ */
+static sp_result
+chan_timeout(int fd)
+{
+	struct timeval tv = { .tv_sec = SP_KP_TIMEOUT_MS / 1000,
+	    .tv_usec = (SP_KP_TIMEOUT_MS % 1000) * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+		return sp_error(SP_E_IO, "key process: SO_RCVTIMEO: %s", strerror(errno));
+	return SP_OK;
+}
+
 /* One message from fd within the timeout into buf (SP_KP_RESP_MAX). */
 static sp_result
 recv_answer(int fd, uint8_t *buf, size_t *len)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
 	uint8_t tmp[SP_KP_RESP_MAX + 1];
 	ssize_t got;
-	int rv;
 
-	while ((rv = poll(&p, 1, SP_KP_TIMEOUT_MS)) < 0 && errno == EINTR)
-		;
-	if (rv == 0)
-		return sp_error(SP_E_IO, "key process: no answer within %d ms",
-		    SP_KP_TIMEOUT_MS);
 	while ((got = recv(fd, tmp, sizeof(tmp), MSG_TRUNC)) < 0 && errno == EINTR)
 		;
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return sp_error(SP_E_IO, "key process: no answer within %d ms",
+		    SP_KP_TIMEOUT_MS);
 	if (got <= 0)
 		return sp_error(SP_E_IO, "key process: %s", got == 0 ? "gone" : strerror(errno));
 	if ((size_t)got > SP_KP_RESP_MAX)
@@ -184,11 +195,13 @@ sp_keyproc_start(const char *const *key_files, size_t n, int nchan, bool sandbox
 		kp->fds[i] = sv[0];
 		child[i] = sv[1];
 		kp->nchan = i + 1;
+		TRY(chan_timeout(sv[0]));
 	}
 	ENSURE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == 0, SP_E_IO,
 	    "key process: socketpair: %s", strerror(errno));
 	kp->ctl = ctl[0];
 	ctl[0] = -1;
+	TRY(chan_timeout(kp->ctl));
 	kp->pid = fork();
 	ENSURE(kp->pid >= 0, SP_E_IO, "key process: fork: %s", strerror(errno));
 	if (kp->pid == 0)
@@ -252,6 +265,8 @@ sp_keyproc_renew(sp_keyproc *kp)
 		kp->fds[n] = sv[0];
 		peer[n] = sv[1];
 	}
+	for (int i = 0; i < n; i++)
+		TRY(chan_timeout(kp->fds[i]));
 	memset(cbuf, 0, sizeof(cbuf));
 	mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
 	c = CMSG_FIRSTHDR(&mh);

@@ -437,13 +437,17 @@ sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n, 
 		pfd[1 + i] = (struct pollfd){ .fd = ch[i], .events = POLLIN };
 	/* Until the control socket and every channel are closed. */
 	while (live > 0 || pfd[0].fd >= 0) {
-		if (poll(pfd, (nfds_t)npfd, -1) < 0) {
+		int top = npfd; /* poll only up to the last open entry */
+
+		while (top > 1 && pfd[top - 1].fd < 0)
+			top--;
+		if (poll(pfd, (nfds_t)top, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		/* Channels first: a dead serving process' ones close before a new set comes. */
-		for (int i = 1; i < npfd; i++) {
+		for (int i = 1; i < top; i++) {
 			ssize_t got;
 
 			if (pfd[i].fd < 0 || pfd[i].revents == 0)

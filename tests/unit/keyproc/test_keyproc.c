@@ -18,6 +18,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "common/util.h"
 #include "keyproc/keyproc.h"
 
 static char dir[64], eckey[128], rsakey[128], bad[128], enc[128];
@@ -317,6 +318,43 @@ test_process_gone(void **state)
 }
 
 /*
+ * A key process that does not answer (stopped): the round trip gives up
+ * after SP_KP_TIMEOUT_MS with its own message, and that channel is done
+ * (a late answer must never be taken for the next request's); the other
+ * channel still signs once the process runs again.
+ */
+static void
+test_process_timeout(void **state)
+{
+	const char *files[] = { eckey };
+	sp_keyproc *kp = NULL;
+	sp_buf spki;
+	uint32_t id;
+	uint8_t sig[SP_KP_OUT_MAX];
+	size_t n = sizeof(sig);
+	uint64_t t0;
+	(void)state;
+
+	sp_buf_init(&spki, SP_KP_OUT_MAX);
+	assert_true(sp_ok(sp_keyproc_start(files, 1, 2, false, &kp)));
+	assert_true(sp_ok(sp_keyproc_load(kp, eckey, &id, &spki)));
+	assert_int_equal(kill(sp_keyproc_pid(kp), SIGSTOP), 0);
+	t0 = sp_mono_ns();
+	assert_int_equal(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32, sig,
+	    &n).code, SP_E_IO);
+	assert_string_equal(sp_errmsg(), "key process: no answer within 5000 ms");
+	assert_true(sp_mono_ns() - t0 >= (uint64_t)(SP_KP_TIMEOUT_MS - 100) * 1000000u);
+	assert_int_equal(kill(sp_keyproc_pid(kp), SIGCONT), 0);
+	for (int i = 0; i < 3; i++) {
+		n = sizeof(sig);
+		assert_true(sp_ok(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32,
+		    sig, &n)));
+	}
+	sp_keyproc_free(kp);
+	sp_buf_free(&spki);
+}
+
+/*
  * The supervisor's handover: fresh channels over the control socket, the
  * same key process and key ids; released channels sign nothing; a
  * detached handle hands out nothing; the process ends with the last socket.
@@ -444,6 +482,7 @@ main(void)
 		cmocka_unit_test(test_process),
 		cmocka_unit_test(test_process_refused),
 		cmocka_unit_test(test_process_gone),
+		cmocka_unit_test(test_process_timeout),
 		cmocka_unit_test(test_process_renew),
 		cmocka_unit_test(test_evp_pkey),
 	};
