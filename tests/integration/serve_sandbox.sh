@@ -63,6 +63,34 @@ grep -qx 'sprov_serve_restarts_total 1' "$T/metrics" ||
 	fail "restarts: $(grep restarts "$T/metrics")"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
+# The supervisor is the same for every TLS backend and store: its backoff
+# and its death are tested once, in the default variant.
+SUPERVISOR_ONCE=false
+[ "${SPROV_TLS_BACKEND:-openssl}" = openssl ] && [ "${SPROV_TEST_STORE:-sqlite}" = sqlite ] &&
+	SUPERVISOR_ONCE=true
+if $SUPERVISOR_ONCE; then
+note "a second crash within a minute: the backoff doubles, then it serves again"
+get "$DEV_A" "$TRIGGER"
+[ "$CODE" = 000 ] || fail "the trigger was answered ($CODE): not killed"
+want="serve: serving process $NPID killed by SIGSYS; restarting in 2 s (restart 2)"
+for _ in $(seq 100); do grep -qF "$want" "$T/serve.err" && break; sleep 0.1; done
+grep -qF "$want" "$T/serve.err" || fail "no doubled backoff; stderr: $(tail -3 "$T/serve.err")"
+t0=$(date +%s%N)
+for _ in $(seq 60); do
+	get "$DEV_A" /profiles/000e08aaaa01.xml
+	[ "$CODE" = 200 ] && break
+	sleep 0.1
+done
+expect_code 200
+waited=$((($(date +%s%N) - t0) / 1000000))
+[ "$waited" -ge 1500 ] || fail "served again after ${waited} ms, before the 2 s backoff"
+NPID=$(serving_pid)
+curl -sS "http://127.0.0.1:$APORT/metrics" >"$T/metrics" || fail "no /metrics"
+grep -qx 'sprov_serve_restarts_total 2' "$T/metrics" ||
+	fail "restarts: $(grep restarts "$T/metrics")"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+fi
+
 note "SIGTERM to the parent: the serving process drains, the key process ends, exit 0"
 serve_stop
 for p in "$NPID" "$KPID"; do
@@ -72,6 +100,23 @@ done
 [ -z "$(pgrep -P "$SERVE_PID")" ] || fail "children of $SERVE_PID left behind"
 grep -q 'serve: stopped' "$T/serve.err" || fail "the serving process did not drain"
 _TESTS_RUN=$((_TESTS_RUN + 1))
+
+if $SUPERVISOR_ONCE; then
+note "SIGKILL to the parent: the serving and key processes die with it, the port is free"
+: >"$T/serve.err"
+unset SERVE_RESTARTS_OK
+serve_start
+CPID=$(serving_pid)
+KPID=$(keyproc_pid)
+kill -KILL "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+for p in "$CPID" "$KPID"; do
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$p" 2>/dev/null && fail "process $p outlived its SIGKILLed parent"
+done
+! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || fail "something still listens on $PORT"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+fi
 
 note "sandbox = off: the same call goes through, nothing is filtered"
 : >"$T/serve.err"
