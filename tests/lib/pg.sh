@@ -59,8 +59,9 @@ pg_use() {
 	fi
 	_PG_OWN=$(mktemp -d /tmp/sprov-pg.XXXXXX)
 	PG_BASE=$(_pg_start "$_PG_OWN") || fail "could not start PostgreSQL"
-	_pg_own_stop() { _pg_stop "$_PG_OWN"; }
-	# testlib's EXIT trap kills background jobs; stop ours there too.
+	# testlib's EXIT trap kills background jobs; stop ours there too,
+	# keeping the exit status the test ended with for _cleanup.
+	_pg_own_stop() { local rc=$?; _pg_stop "$_PG_OWN"; return $rc; }
 	trap '_pg_own_stop; _cleanup' EXIT
 }
 
