@@ -4,9 +4,7 @@
  * one thing key-process = on changes in a full handshake.  Not a test.
  *
  *   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out /tmp/k.pem
- *   gcc -O2 -D_GNU_SOURCE -Isrc bench/keyproc_sign.c build/release/libsprovlib.a \
- *       $(pkg-config --libs openssl libevent gnutls libseccomp) -lpthread -o /tmp/kps
- *   /tmp/kps /tmp/k.pem
+ *   build/release/bench_keyproc_sign /tmp/k.pem
  */
 #include <stdio.h>
 #include <sys/resource.h>

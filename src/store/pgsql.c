@@ -319,6 +319,28 @@ retryable(pg_store *s, int attempt)
 	return attempt == 0 && !s->tx_open && PQstatus(s->conn) != CONNECTION_OK;
 }
 
+/* Prepare statement id on this connection, once. */
+static sp_result
+prepare(pg_store *s, int id)
+{
+	sp_result res = SP_OK;
+	PGresult *r = NULL;
+	char name[16];
+
+	if (s->prepared[id])
+		goto out;
+	snprintf(name, sizeof(name), "sprov_%d", id);
+	r = PQprepare(s->conn, name, sql[id], 0, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		res = result_err(s, r, "preparing a statement");
+		goto out;
+	}
+	s->prepared[id] = true;
+out:
+	PQclear(r);
+	return res;
+}
+
 sp_result
 pg_run(pg_store *s, int id, const pg_params *p, PGresult **out,
     const char *what)
@@ -341,18 +363,13 @@ pg_run(pg_store *s, int id, const pg_params *p, PGresult **out,
 		PQclear(r);
 		r = NULL;
 		TRY(conn_check(s));
-		if (!s->prepared[id]) {
-			r = PQprepare(s->conn, name, sql[id], 0, NULL);
-			if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-				if (retryable(s, attempt))
-					continue;
-				res = result_err(s, r, "preparing a statement");
-				goto out;
-			}
-			PQclear(r);
-			r = NULL;
-			s->prepared[id] = true;
+		res = prepare(s, id);
+		if (sp_failed(res) && retryable(s, attempt)) {
+			sp_error_clear();
+			res = SP_OK;
+			continue;
 		}
+		TRY(res);
 		r = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL,
 		    p ? p->len : NULL, p ? p->fmt : NULL, 0);
 		st = PQresultStatus(r);
@@ -378,6 +395,95 @@ pg_affected(PGresult *r)
 	const char *t = PQcmdTuples(r);
 
 	return t && *t ? strtoll(t, NULL, 10) : 0;
+}
+
+/*
+ * Pipelines (libpq's pipeline mode): statements sent back to back and their
+ * results read after one sync, so a batch of N costs one round trip, not
+ * N.  Only inside a transaction the caller opened (a lost connection fails
+ * the whole transaction, as in pg_run).  The caller syncs every
+ * PG_PIPE_MAX statements: in blocking mode a pipeline whose results fill
+ * the socket buffers while we still send would deadlock.
+ */
+sp_result
+pg_pipe_begin(pg_store *s, const int *ids, size_t nids)
+{
+	sp_result res = SP_OK;
+
+	ENSURE(s->tx_open, SP_E_STATE, "%s: a pipeline outside a transaction", s->label);
+	for (size_t i = 0; i < nids; i++)
+		TRY(prepare(s, ids[i]));
+	if (PQenterPipelineMode(s->conn) != 1)
+		res = conn_err(s, s->conn, "entering pipeline mode");
+out:
+	return res;
+}
+
+sp_result
+pg_pipe_send(pg_store *s, int id, const pg_params *p, const char *what)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "sprov_%d", id);
+	if (PQsendQueryPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL,
+	    p ? p->len : NULL, p ? p->fmt : NULL, 0) != 1)
+		return conn_err(s, s->conn, what);
+	return SP_OK;
+}
+
+sp_result
+pg_pipe_sync(pg_store *s, const char *what)
+{
+	sp_result res = SP_OK;
+	PGresult *r;
+	bool synced = false;
+
+	if (PQpipelineSync(s->conn) != 1)
+		return conn_err(s, s->conn, what);
+	/* Every statement's result (each followed by NULL), then the sync. */
+	while (!synced) {
+		if ((r = PQgetResult(s->conn)) == NULL) {
+			if (PQstatus(s->conn) != CONNECTION_OK) {
+				if (sp_ok(res))
+					res = conn_err(s, s->conn, what);
+				break;
+			}
+			continue;
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_PIPELINE_SYNC:
+			synced = true;
+			break;
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+		case PGRES_PIPELINE_ABORTED: /* after the failure we report */
+			break;
+		default:
+			if (sp_ok(res))
+				res = result_err(s, r, what);
+			break;
+		}
+		PQclear(r);
+	}
+	return res;
+}
+
+void
+pg_pipe_end(pg_store *s)
+{
+	if (PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF || PQexitPipelineMode(s->conn) == 1)
+		return;
+	/* Results still unread (a failed send): read up to a sync point. */
+	if (PQstatus(s->conn) == CONNECTION_OK) {
+		if (sp_failed(pg_pipe_sync(s, "ending a pipeline")))
+			sp_error_clear();
+		if (PQexitPipelineMode(s->conn) == 1)
+			return;
+	}
+	/* Still in it: a new connection leaves pipeline mode for sure. */
+	PQreset(s->conn);
+	memset(s->prepared, 0, sizeof(s->prepared));
+	s->gen_valid = false;
 }
 
 /* A constant command (no values): BEGIN, COMMIT, SET, LISTEN. */

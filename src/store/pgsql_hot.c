@@ -116,20 +116,26 @@ ua_part(sp_slice v, bool have, char *buf, size_t bufsz)
 	return buf;
 }
 
+/* Queue one contact (and its pending device) on the open pipeline. */
 static sp_result
-contact_put(pg_store *s, const sp_contact *c)
+contact_send(pg_store *s, const sp_contact *c, size_t *nsent)
 {
 	sp_result res = SP_OK;
-	pg_params p = { 0 };
+	pg_params p = { 0 }, pp = { 0 };
 	char ma[SP_MAC_STRLEN];
 	char part[5][SP_UA_MAX + 1];
 	sp_ua ua;
 	bool parsed;
 
 	sp_mac_format(&c->mac, SP_MAC_MA, ma);
-	if (c->record_pending)
-		TRY(pending_insert(s, ma, sp_store_field_or_empty("serial", c->serial),
-		    sp_store_field_or_empty("product", c->product), c->time));
+	if (c->record_pending) {
+		pg_p_str(&pp, ma);
+		pg_p_str(&pp, sp_store_field_or_empty("serial", c->serial));
+		pg_p_str(&pp, sp_store_field_or_empty("product", c->product));
+		pg_p_i64(&pp, c->time);
+		TRY(pg_pipe_send(s, PS_PENDING, &pp, "recording a pending device"));
+		(*nsent)++;
+	}
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
 	if (!parsed)
 		sp_error_clear();
@@ -145,22 +151,38 @@ contact_put(pg_store *s, const sp_contact *c)
 	pg_p_str(&p, ua_part(ua.serial, parsed, part[4], sizeof(part[4])));
 	pg_p_str(&p, c->etag);
 	pg_p_i64(&p, c->status);
-	TRY(pg_run(s, PS_CONTACT_PUT, &p, NULL, "recording a contact"));
+	TRY(pg_pipe_send(s, PS_CONTACT_PUT, &p, "recording a contact"));
+	(*nsent)++;
 out:
 	return res;
 }
 
+/*
+ * One transaction, its statements pipelined: a batch of n costs about
+ * n / PG_PIPE_MAX + 2 round trips instead of n + 2 (bench/contact_batch).
+ */
 sp_result
 pg_contact_batch(sp_store *base, const sp_contact *v, size_t n)
 {
+	static const int ids[] = { PS_PENDING, PS_CONTACT_PUT };
 	sp_result res = SP_OK;
 	pg_store *s = pg(base);
-	bool mine = false;
+	bool mine = false, piped = false;
+	size_t nsent = 0;
 
 	TRY(pg_tx_begin(s, &mine));
-	for (size_t i = 0; i < n; i++)
-		TRY(contact_put(s, &v[i]));
+	TRY(pg_pipe_begin(s, ids, sizeof(ids) / sizeof(ids[0])));
+	piped = true;
+	for (size_t i = 0; i < n; i++) {
+		TRY(contact_send(s, &v[i], &nsent));
+		if (nsent >= PG_PIPE_MAX - 1 || i + 1 == n) {
+			TRY(pg_pipe_sync(s, "recording contacts"));
+			nsent = 0;
+		}
+	}
 out:
+	if (piped)
+		pg_pipe_end(s);
 	/* Contacts and pending devices do not move the generation. */
 	return pg_tx_end(s, mine, false, res);
 }

@@ -85,6 +85,19 @@ void pg_p_access(pg_params *p, sp_access a);
  */
 SP_MUST_CHECK sp_result pg_run(pg_store *s, int id, const pg_params *p,
     PGresult **out, const char *what);
+/*
+ * Pipelines inside a transaction (pgsql.c): begin prepares ids and enters
+ * pipeline mode; send queues one statement; sync sends a sync point and
+ * reads every result up to it (the first failure is returned); end leaves
+ * pipeline mode (always call it after a successful begin).  Sync at least
+ * every PG_PIPE_MAX statements.
+ */
+#define PG_PIPE_MAX 256
+SP_MUST_CHECK sp_result pg_pipe_begin(pg_store *s, const int *ids, size_t nids);
+SP_MUST_CHECK sp_result pg_pipe_send(pg_store *s, int id, const pg_params *p,
+    const char *what);
+SP_MUST_CHECK sp_result pg_pipe_sync(pg_store *s, const char *what);
+void pg_pipe_end(pg_store *s);
 /* The SQLSTATE of the last failed pg_run ("" if none). */
 const char *pg_last_state(void);
 /* Rows affected by a command result. */

@@ -746,6 +746,51 @@ test_contacts_and_pending(void **state)
 	assert_int_equal(sp_store_contact_batch(f->s, v, 1).code, SP_E_INTERNAL);
 }
 
+/*
+ * A batch is all or nothing, also when a statement fails in the middle
+ * (PostgreSQL: past the first pipeline sync point, 300 of 600): nothing of
+ * it is written, the error names the step, and the handle still works.
+ */
+static void
+test_contact_batch_fails_whole(void **state)
+{
+	fx *f = *state;
+	enum { N = 600 };
+	sp_contact *v = calloc(N, sizeof(*v));
+	sp_contact got;
+	bool found;
+	char txt[64];
+
+	assert_non_null(v);
+	for (int i = 0; i < N; i++) {
+		v[i].mac = (sp_mac){ { 0, 0x0e, 8, 0, (uint8_t)(i >> 8), (uint8_t)i } };
+		v[i].time = 1000 + i;
+		v[i].status = 200;
+		snprintf(v[i].ip, sizeof(v[i].ip), "10.0.%d.%d", i >> 8, i & 255);
+	}
+	if (f->pg)
+		raw_exec(f, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS "
+		    "$$ BEGIN IF NEW.mac = '000e0800012c' THEN RAISE EXCEPTION 'boom'; END IF; "
+		    "RETURN NEW; END $$; CREATE TRIGGER boom BEFORE INSERT ON contacts "
+		    "FOR EACH ROW EXECUTE FUNCTION boom()");
+	else
+		raw_exec(f, "CREATE TRIGGER boom BEFORE INSERT ON contacts "
+		    "WHEN NEW.mac = '000e0800012c' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+	assert_int_equal(sp_store_contact_batch(f->s, v, N).code, SP_E_DB);
+	assert_non_null(strstr(sp_errmsg(), "boom"));
+	raw_text(f, "SELECT count(*) FROM contacts", txt, sizeof(txt));
+	assert_string_equal(txt, "0");
+	/* The handle is usable: the next batch (without the bad row) is written. */
+	raw_exec(f, f->pg ? "DROP TRIGGER boom ON contacts" : "DROP TRIGGER boom");
+	OK(sp_store_contact_batch(f->s, v, N));
+	raw_text(f, "SELECT count(*) FROM contacts", txt, sizeof(txt));
+	assert_string_equal(txt, "600");
+	OK(sp_store_contact_get(f->s, &v[599].mac, &got, &found));
+	assert_true(found);
+	assert_int_equal(got.time, 1599);
+	free(v);
+}
+
 static sp_result
 count_cb(void *arg, const sp_device *d)
 {
@@ -1147,6 +1192,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contact_batch_fails_whole, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_contacts_and_pending, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_and_refused, setup,
