@@ -47,28 +47,26 @@ refuse(const char **why, const char *reason)
 	return SP_PROXY_REFUSED;
 }
 
+/* An address (4 or 16 bytes at a) and a port (2 at p, both network order). */
 static void
-set_in4(struct sockaddr_storage *ss, socklen_t *len, const uint8_t *a, const uint8_t *p)
+set_addr(struct sockaddr_storage *ss, socklen_t *len, const uint8_t *a, size_t alen,
+    const uint8_t *p)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	in->sin_family = AF_INET;
-	memcpy(&in->sin_addr, a, 4);
-	memcpy(&in->sin_port, p, 2);  /* both in network order */
-	*len = sizeof(*in);
-}
-
-static void
-set_in6(struct sockaddr_storage *ss, socklen_t *len, const uint8_t *a, const uint8_t *p)
-{
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
 
 	memset(ss, 0, sizeof(*ss));
-	in6->sin6_family = AF_INET6;
-	memcpy(&in6->sin6_addr, a, 16);
-	memcpy(&in6->sin6_port, p, 2);
-	*len = sizeof(*in6);
+	if (alen == 4) {
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, a, 4);
+		memcpy(&in->sin_port, p, 2);
+		*len = sizeof(*in);
+	} else {
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, a, 16);
+		memcpy(&in6->sin6_port, p, 2);
+		*len = sizeof(*in6);
+	}
 }
 
 sp_proxy_status
@@ -127,11 +125,11 @@ sp_proxy_parse(sp_slice in, sp_proxy_hdr *out, const char **why)
 	if (out->local)
 		return SP_PROXY_OK;
 	if (fam == FAM_INET) {
-		set_in4(&out->src, &out->src_len, b + 16, b + 24);
-		set_in4(&out->dst, &out->dst_len, b + 20, b + 26);
+		set_addr(&out->src, &out->src_len, b + 16, 4, b + 24);
+		set_addr(&out->dst, &out->dst_len, b + 20, 4, b + 26);
 	} else {
-		set_in6(&out->src, &out->src_len, b + 16, b + 48);
-		set_in6(&out->dst, &out->dst_len, b + 32, b + 50);
+		set_addr(&out->src, &out->src_len, b + 16, 16, b + 48);
+		set_addr(&out->dst, &out->dst_len, b + 32, 16, b + 50);
 	}
 	return SP_PROXY_OK;
 }

@@ -38,12 +38,7 @@ haproxy_wait_up 3
 served() { cat "$T"/node*.access 2>/dev/null | grep -c ' status=200 ' || true; }
 
 note "$N devices arrive at $RATE/s through HAProxy; node $KILLED is killed when a third are served"
-"$SPROV" fleet --bundles "$T/bundles" --rule "https://$FQDN:$HA_PORT/profiles/\$MA.xml" \
-	--dns-server "$DNS" --rate $RATE --rounds 1 --concurrency 16 --apply "$T/applied" \
-	--json --time-scale 0.01 --retry-delay 20 --timeout 5 \
-	>"$T/fleet.out" 2>"$T/fleet.err" &
-FLEET_PID=$!
-_BG_PIDS+=("$FLEET_PID")
+fleet_retrying_bg "$HA_PORT" $RATE
 i=0
 until [ "$(served)" -ge $((N / 3)) ]; do
 	i=$((i + 1))
@@ -55,20 +50,7 @@ grep -q ' status=200 ' "$T/node$KILLED.access" || fail "node $KILLED served noth
 node_kill $KILLED KILL
 note "killed node $KILLED (SIGKILL) after $(served) devices were served"
 
-set +e
-wait "$FLEET_PID"
-RC=$?
-set -e
-OUT=$(cat "$T/fleet.out")
-[ "$RC" -eq 0 ] || fail "the fleet exited $RC: $(tail -5 "$T/fleet.err"); $OUT"
-_TESTS_RUN=$((_TESTS_RUN + 1))
-note "$OUT"
-
-note "every device finished, each with its own profile"
-[ "$(json_get devices_ok)" = $N ] || fail "not every device finished: $OUT"
-[ "$(json_get successes)" = $N ] || fail "successes: $OUT"
-[ "$(json_get gave_up)" = 0 ] || fail "rounds given up: $OUT"
-check_applied $N
+fleet_wait_all "$FLEET_PID" $N
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "the surviving nodes served the rest, and stop cleanly"

@@ -44,13 +44,7 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(b"show stat\n")
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
-lines = data.decode().splitlines()
+lines = s.makefile(encoding="utf-8").read().splitlines()
 hdr = lines[0].lstrip("# ").split(",")
 up = 0
 for l in lines[1:]:
