@@ -34,7 +34,8 @@ mk4(uint8_t *out, const uint8_t *extra, size_t elen)
 {
 	uint8_t body[64] = { 203, 0, 113, 7, 192, 0, 2, 1, 0x9c, 0x40, 0x01, 0xbb };
 
-	memcpy(body + 12, extra, elen);
+	if (elen > 0)
+		memcpy(body + 12, extra, elen);
 	return mk(out, 0x21, 0x11, body, 12 + elen);
 }
 
