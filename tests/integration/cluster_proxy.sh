@@ -15,7 +15,8 @@ RAW="$SPROV_SRCDIR/tests/integration/cluster_lib/rawclient.py"
 
 serve_pki
 serve_db
-node_start 1 contact-flush=100ms handshake-timeout=1
+node_start 1 contact-flush=100ms handshake-timeout=1 handshakes-per-source=1
+node_start 2 tls-backend=openssl handshakes-per-source=1
 haproxy_start "127.0.0.1:${NODE_PORT[1]}"
 haproxy_wait_up 1
 
@@ -118,10 +119,24 @@ sleep 0.2 # two contact flush intervals: a record would be written by now
 	fail "contact records changed: $(psql -qAtX "$SPROV_STORE" -c 'TABLE contacts')"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
+note "a header and TLS from a proxy-from source, as HAProxy sends them: served as 10.9.9.9 (both TLS backends)"
+for i in 1 2; do
+	expect_rc 0 python3 "$RAW" proxy-tls 127.0.0.1 "${NODE_PORT[$i]}" "$DEV_A" "$T/ca/server-ca.crt"
+	expect_out_contains "served b'HTTP/1.1 200"
+	case "$(tail -1 "$T/node$i.access")" in *" ip=10.9.9.9 "*) ;; *) fail "node $i: $(tail -1 "$T/node$i.access")" ;; esac
+done
+
+note "handshakes-per-source counts the header's address, not the balancer's"
+expect_rc 0 python3 "$RAW" proxy-cap 127.0.0.1 "${NODE_PORT[2]}" 10.9.9.5 10.9.9.6
+grep -q "tls: 10.9.9.5 has 1 connections in the TLS handshake (handshakes-per-source = 1)" "$T/node2.err" ||
+	fail "no per-source refusal naming 10.9.9.5: $(tail -3 "$T/node2.err")"
+! grep -q "tls: 127.0.0.1 has" "$T/node2.err" || fail "the cap counted the balancer's address"
+
 note "HAProxy still serves 127.0.0.7 after all that"
 PORT=$HA_PORT get "$DEV_A" /profiles/000e08aaaa01.xml --interface 127.0.0.7
 expect_code 200
 
 haproxy_stop
 node_stop 1
+node_stop 2
 finish
