@@ -15,6 +15,21 @@ RAW="$SPROV_SRCDIR/tests/integration/cluster_lib/rawclient.py"
 
 serve_pki
 serve_db
+
+note "a bad proxy-from is refused by --check-config and at start, naming the entry; nothing written"
+# What is in $T but expect_rc's own capture files.
+t_state() { find "$T" -mindepth 1 ! -name .out ! -name .err -printf '%p %s %T@\n' | LC_ALL=C sort | sha256sum; }
+printf '[serve]\nproxy-from = 127.0.0.1, localhost\n' >"$T/bad.conf"
+before=$(t_state)
+expect_rc 1 "$SPROV" serve --check-config --listen 127.0.0.1:9 --cert "$T/provserver.crt" \
+	--key "$T/privkey.pem" --client-ca "$T/ca/device-ca.crt" --proxy-from "127.0.0.1, 10.0.0.1/8"
+[ "$ERR" = "sprov serve: --proxy-from: proxy-from: '10.0.0.1/8' has host bits set under its /8" ] ||
+	fail "message: $ERR"
+expect_rc 1 "$SPROV" serve --config "$T/bad.conf" --listen 127.0.0.1:9 --admin off \
+	--cert "$T/provserver.crt" --key "$T/privkey.pem" --client-ca "$T/ca/device-ca.crt"
+[ "$ERR" = "sprov serve: $T/bad.conf: config line 2: proxy-from: 'localhost' is not an IP address or CIDR prefix" ] ||
+	fail "message: $ERR"
+[ "$(t_state)" = "$before" ] || fail "a refused start wrote something in $T"
 node_start 1 contact-flush=100ms handshake-timeout=1 handshakes-per-source=1
 node_start 2 tls-backend=openssl handshakes-per-source=1
 haproxy_start "127.0.0.1:${NODE_PORT[1]}"
