@@ -9,7 +9,7 @@ libexpat1-dev libsqlite3-dev sqlite3 libpq-dev postgresql libinih-dev
 libcmocka-dev zlib1g-dev libgnutls28-dev libsystemd-dev libseccomp-dev gnutls-bin dnsmasq-base nginx-light
 python3 python3-prometheus-client procps psmisc iproute2 testssl.sh
 debhelper dpkg-dev fakeroot lintian logrotate mandoc systemd
-libp11-dev libp11-kit-dev p11-kit-modules softhsm2"
+libp11-dev libp11-kit-dev p11-kit-modules softhsm2 haproxy"
 
 missing=""
 for p in $PKGS; do

@@ -46,7 +46,7 @@ typedef enum {
 	F_BUILD, F_CERT_NOT_AFTER, F_CRL_NEXT_UPDATE, F_CRL_NUMBER, F_REQUESTS, F_REQUEST_SECONDS, F_HANDSHAKE_SECONDS,
 	F_OPEN, F_CACHE_HITS, F_CACHE_MISSES, F_CACHE_ENTRIES, F_CACHE_BYTES,
 	F_CACHE_FLUSHES, F_RENDERS, F_RENDER_ERRORS, F_RENDER_SECONDS, F_ID_REFUSED,
-	F_ID_MISMATCH, F_OVERLOAD, F_HS_PER_SOURCE, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
+	F_ID_MISMATCH, F_OVERLOAD, F_HS_PER_SOURCE, F_PROXY_REFUSED, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
 	F_CONTACTS_WRITTEN, F_CONTACTS_DROPPED, F_CONTACTS_FAILED, F_NOTIFY_RECONNECTS,
 	F_RELOADS, F_RESTARTS, F_N
 } family_id;
@@ -86,6 +86,8 @@ static const struct family {
 	[F_OVERLOAD] = { "sprov_overload_total", "counter", "Requests answered 503 (overload)." },
 	[F_HS_PER_SOURCE] = { "sprov_handshakes_refused_per_source_total", "counter",
 	    "Connections closed before the TLS handshake (handshakes-per-source)." },
+	[F_PROXY_REFUSED] = { "sprov_proxy_refused_total", "counter",
+	    "Connections from proxy-from peers closed without a valid PROXY v2 header." },
 	[F_REWRITTEN] = { "sprov_status_rewritten_total", "counter",
 	    "Oversized requests answered 414/431 instead of 413." },
 	[F_TIMEOUTS] = { "sprov_timeouts_total", "counter", "Connections cut by a deadline, by phase." },
@@ -297,6 +299,8 @@ srv_metrics_text(server *s, sp_buf *b)
 	TRY(one(b, F_OVERLOAD, "%llu", (unsigned long long)atomic_load(&s->overloaded)));
 	TRY(one(b, F_HS_PER_SOURCE, "%llu",
 	    (unsigned long long)sp_tls_server_source_refused(s->tls)));
+	TRY(one(b, F_PROXY_REFUSED, "%llu",
+	    (unsigned long long)atomic_load(&s->proxy_refused)));
 	TRY(one(b, F_REWRITTEN, "%llu", (unsigned long long)atomic_load(&s->rewritten_413)));
 	TRY(fam(b, F_TIMEOUTS));
 	for (size_t i = 0; i < 3; i++)

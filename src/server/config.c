@@ -182,6 +182,10 @@ sp_serve_config_set(sp_serve_config *cfg, const char *name, const char *value)
 		TRY(sp_idstyle_parse(value, &cfg->identity));
 		goto out;
 	}
+	if (strcmp(name, "proxy-from") == 0) {
+		TRY(sp_proxy_acl_parse(v, &cfg->proxy_from));
+		goto out;
+	}
 	if (strcmp(name, "tls-backend") == 0) {
 		TRY(sp_tls_backend_parse(value, &cfg->tls_backend));
 		goto out;

@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/result.h"
 #include "identity/devid.h"
+#include "server/proxy.h"
 #include "server/template.h"
 #include "tls/tls.h"
 
@@ -67,6 +68,7 @@ typedef struct sp_serve_config {
 	int64_t max_request_line;      /* bytes */
 	int64_t contact_flush;         /* ms between contact batch writes */
 	int64_t contact_queue;         /* queued contacts before dropping */
+	sp_proxy_acl proxy_from;       /* peers that must send a PROXY v2 header */
 } sp_serve_config;
 
 /* Defaults, with the default path templates. */

@@ -33,6 +33,7 @@
 #include "server/conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/admin.h"
+#include "server/proxy.h"
+
+#define PROXY_LOG_EVERY_NS 1000000000ull /* one "PROXY refused" line a second */
 
 static const char *const cs_names[] = { "handshake", "idle", "header" };
 
@@ -58,6 +62,144 @@ conn_arm(conn *c, enum conn_state st, int64_t ms)
 		evtimer_del(c->timer);
 	else
 		evtimer_add(c->timer, &tv);
+}
+
+/*
+ * proxy-from (see docs/SERVER.md).  A connection from a listed peer must
+ * start with a PROXY v2 header.  The TLS bufferevent is made with
+ * sp_tls_bufferevent_new_proxied; once evhttp has set its socket, and
+ * before the event loop polls (so before the TLS layer reads a byte),
+ * proxy_start looks at the peer.  Not listed: served as without
+ * proxy-from.  Listed: the bufferevent is disabled (its handshake events
+ * deleted) and proxy_read takes the header off the socket itself,
+ * non-blocking, never a byte past it (sp_proxy_parse says how many it
+ * needs); then the source is known, handshakes-per-source counts it, and
+ * the bufferevent is enabled: the TLS layer reads the ClientHello next.
+ * The handshake deadline runs from accept, over the header too.
+ */
+static void
+proxy_done(conn *c)
+{
+	if (c->proxy_ev != NULL)
+		event_free(c->proxy_ev);
+	c->proxy_ev = NULL;
+	free(c->proxy_buf);
+	c->proxy_buf = NULL;
+}
+
+/* Close a connection still reading its header, before any handshake. */
+static void
+proxy_close(conn *c)
+{
+	proxy_done(c);
+	sp_tls_bufferevent_refuse(c->bev);
+	/* Enabled again so the TLS layer reads the EOF and evhttp frees it. */
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+proxy_refuse(conn *c, const char *peer, const char *why)
+{
+	server *s = c->w->s;
+	uint64_t now = sp_mono_ns(), last = atomic_load(&s->proxy_log_ns);
+
+	atomic_fetch_add(&s->proxy_refused, 1);
+	atomic_fetch_add(&s->proxy_unlogged, 1);
+	if ((last == 0 || now - last >= PROXY_LOG_EVERY_NS) &&
+	    atomic_compare_exchange_strong(&s->proxy_log_ns, &last, now))
+		sp_warn("serve: PROXY v2 header refused from %s: %s; connection closed "
+		    "(%llu refused since the previous such line)", peer, why,
+		    (unsigned long long)atomic_exchange(&s->proxy_unlogged, 0));
+	proxy_close(c);
+}
+
+static void
+proxy_read(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+	sp_proxy_hdr h;
+	const char *why = "";
+	char peer[SP_CONTACT_IP_MAX + 1];
+	sp_proxy_status st;
+
+	for (;;) {
+		ssize_t r;
+
+		st = sp_proxy_parse(sp_slice_mk((const char *)c->proxy_buf, c->proxy_n), &h, &why);
+		if (st != SP_PROXY_MORE)
+			break;
+		r = recv(fd, c->proxy_buf + c->proxy_n, h.len - c->proxy_n, 0);
+		if (r > 0) {
+			c->proxy_n += (size_t)r;
+			continue;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return; /* the rest when the socket is readable again */
+		if (r == 0 && c->proxy_n == 0) {
+			/*
+			 * Connected and closed without a byte: a load balancer's
+			 * health check (HAProxy's `check`).  Nothing to refuse.
+			 */
+			proxy_close(c);
+			return;
+		}
+		st = SP_PROXY_REFUSED;
+		why = r == 0 ? "connection closed inside the header" : "read failed";
+		break;
+	}
+	/* c->src holds the TCP peer's address until the header is accepted. */
+	snprintf(peer, sizeof(peer), "%s", c->src);
+	if (st == SP_PROXY_REFUSED) {
+		proxy_refuse(c, peer, why);
+		return;
+	}
+	proxy_done(c);
+	if (!h.local) {
+		sp_proxy_addr_str((struct sockaddr *)&h.src, h.src_len, c->src, sizeof(c->src));
+		sp_tls_bufferevent_admit(c->bev, (struct sockaddr *)&h.src, h.src_len);
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+			sp_tls_bufferevent_admit(c->bev, (struct sockaddr *)&ss, sl);
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* evhttp has set the socket; the loop has not polled it yet. */
+static void
+proxy_start(evutil_socket_t unused, short what, void *arg)
+{
+	conn *c = arg;
+	server *s = c->w->s;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	const sp_serve_config *cfg;
+	bool listed;
+
+	event_free(c->proxy_ev);  /* runs once; freeing it here is allowed */
+	c->proxy_ev = NULL;
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	sp_proxy_addr_str((struct sockaddr *)&ss, sl, c->src, sizeof(c->src));
+	cfg = srv_cfg_hold(s);
+	listed = sp_proxy_acl_match(&cfg->proxy_from, (struct sockaddr *)&ss, sl);
+	srv_cfg_release(s);
+	if (!listed) {
+		sp_tls_bufferevent_admit(c->bev, (struct sockaddr *)&ss, sl);
+		return;
+	}
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if ((c->proxy_buf = malloc(SP_PROXY_HDR_MAX)) == NULL ||
+	    (c->proxy_ev = event_new(c->w->base, fd, EV_READ | EV_PERSIST, proxy_read,
+	    c)) == NULL || event_add(c->proxy_ev, NULL) != 0) {
+		sp_err("serve: out of memory for a new connection; closing it");
+		proxy_close(c);
+		return;
+	}
+	c->proxy_n = 0;
+	proxy_read(fd, EV_READ, c); /* HAProxy sends it at once: often there already */
 }
 
 void
@@ -74,6 +216,10 @@ conn_kill(conn *c)
 	 */
 	if (c->bev == NULL)
 		return;
+	if (c->proxy_buf != NULL) {
+		proxy_close(c);
+		return;
+	}
 	bufferevent_getcb(c->bev, NULL, NULL, &alive, NULL);
 	if (alive == NULL)
 		return;
@@ -92,6 +238,12 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	atomic_fetch_add(&c->w->s->timeouts[c->state], 1);
 	sp_debug("serve: %s timeout, closing connection", cs_names[c->state]);
+	if (c->proxy_buf != NULL) {
+		char peer[SP_CONTACT_IP_MAX + 1];
+		snprintf(peer, sizeof(peer), "%s", c->src);
+		proxy_refuse(c, peer, "no complete header within handshake-timeout");
+		return;
+	}
 	conn_kill(c);
 }
 
@@ -135,6 +287,7 @@ conn_hook_free(void *arg)
 	}
 	if (c->timer)
 		event_free(c->timer);
+	proxy_done(c);
 	LIST_REMOVE(c, link);
 	w->open--;
 	if (c->established)
@@ -251,7 +404,9 @@ evhttp_answer_log(conn *c, int code)
 	l.t0 = sp_mono_ns();
 	l.status = code;
 	l.note = "answered-by-evhttp";
-	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+	if (c->src[0] != '\0')
+		snprintf(l.ip, sizeof(l.ip), "%s", c->src);
+	else if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, l.ip,
 			    sizeof(l.ip));
@@ -312,6 +467,7 @@ conn_bev_cb(struct event_base *base, void *arg)
 	struct bufferevent *bev;
 	const sp_serve_config *cfg;
 	int64_t hs;
+	bool proxied;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
@@ -330,9 +486,23 @@ conn_bev_cb(struct event_base *base, void *arg)
 	 * 2.1 falls back to a plain socket bufferevent; on_request refuses
 	 * such a connection (no conn, no certificate), so nothing is served.
 	 */
-	if ((bev = sp_tls_bufferevent_new(s->tls, base, c)) == NULL)
+	cfg = srv_cfg_hold(s);
+	proxied = cfg->proxy_from.n > 0;
+	srv_cfg_release(s);
+	bev = proxied ? sp_tls_bufferevent_new_proxied(s->tls, base, c) :
+	    sp_tls_bufferevent_new(s->tls, base, c);
+	if (bev == NULL)
 		return NULL;
 	c->bev = bev;
+	/* After evhttp's accept callback has set the socket (proxy_start). */
+	if (proxied) {
+		if ((c->proxy_ev = event_new(base, -1, 0, proxy_start, c)) == NULL) {
+			sp_err("serve: out of memory for a new connection; closing it");
+			bufferevent_free(bev); /* frees c through conn_hook_free */
+			return NULL;
+		}
+		event_active(c->proxy_ev, EV_TIMEOUT, 1);
+	}
 	c->in_cbe = evbuffer_add_cb(bufferevent_get_input(bev), conn_input, c);
 	c->out_cbe = evbuffer_add_cb(bufferevent_get_output(bev), conn_output, c);
 	cfg = srv_cfg_hold(s);

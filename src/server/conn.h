@@ -30,6 +30,15 @@ typedef struct conn {
 	size_t max_hdr;
 	uint64_t requests;
 	uint64_t t_accept;             /* sp_mono_ns() at accept: handshake latency */
+	/*
+	 * The device's address for the access log, contact records and
+	 * warnings: the PROXY header's source, else the TCP peer's.  ""
+	 * until known (then request.c asks evhttp).
+	 */
+	char src[SP_CONTACT_IP_MAX + 1];
+	struct event *proxy_ev;        /* proxy-from: reading the PROXY v2 header */
+	uint8_t *proxy_buf;            /* its bytes so far (SP_PROXY_HDR_MAX) */
+	size_t proxy_n;
 	LIST_ENTRY(conn) link;
 } conn;
 

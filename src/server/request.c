@@ -175,7 +175,10 @@ req_begin(request *rq, worker *w, struct evhttp_request *req)
 	rq->l.path = evhttp_request_get_uri(req);
 	rq->cfg = srv_cfg_hold(rq->s);
 	rq->close = w->draining;
-	if (evcon != NULL) {
+	/* The connection's source: a PROXY header's, when proxy-from let one in. */
+	if (rq->c != NULL && rq->c->src[0] != '\0') {
+		snprintf(rq->l.ip, sizeof(rq->l.ip), "%s", rq->c->src);
+	} else if (evcon != NULL) {
 		evhttp_connection_get_peer(evcon, &peer_addr, &peer_port);
 		if (peer_addr != NULL)
 			snprintf(rq->l.ip, sizeof(rq->l.ip), "%s", peer_addr);

@@ -83,6 +83,8 @@ struct server {
 	atomic_uint_fast64_t timeouts[3], rewritten_413;
 	atomic_uint_fast64_t identity_refused, mismatches, overloaded;
 	atomic_uint_fast64_t reload_ok, reload_failed;
+	atomic_uint_fast64_t proxy_refused;  /* proxy-from peers without a valid header */
+	atomic_uint_fast64_t proxy_log_ns, proxy_unlogged; /* one line a second (conn.c) */
 	atomic_int_fast64_t open_total;
 	srv_hist req_hist, hs_hist;          /* request, TLS handshake latency */
 	atomic_int_fast64_t cert_not_after;  /* server certificate in force; 0 unknown */

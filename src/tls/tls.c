@@ -346,27 +346,20 @@ sp_tls_server_crl_state(sp_tls_server *srv, sp_tls_crl_state *out)
 static sp_tls_pconn *pconn_of(struct bufferevent *bev);
 
 /*
- * handshakes-per-source: evhttp has set the accepted socket on pc->bev.
- * Count it toward its source, or close it before the handshake starts.
+ * handshakes-per-source: count the connection toward source sa, or close
+ * it before the handshake starts.
  */
 static void
-admit_cb(evutil_socket_t unused, short what, void *arg)
+admit(sp_tls_pconn *pc, const struct sockaddr *sa, socklen_t sl)
 {
-	sp_tls_pconn *pc = arg;
 	sp_tls_server *srv = pc->srv;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	evutil_socket_t fd = bufferevent_getfd(pc->bev);
 	unsigned cap = atomic_load(&srv->src_cap);
 	sp_tls_src_refusal r;
 	sp_tls_srckey k;
 	char addr[64];
 
-	event_free(pc->admit_ev); /* runs once; freeing it here is allowed */
-	pc->admit_ev = NULL;
-	if (cap == 0 || pc->done || pc->counted || fd < 0 ||
-	    getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
-	    !sp_tls_srckey_of((struct sockaddr *)&ss, sl, &k))
+	if (cap == 0 || pc->done || pc->counted || fd < 0 || !sp_tls_srckey_of(sa, sl, &k))
 		return;
 	switch (sp_tls_srcmap_enter(srv->srcmap, &k, cap, sp_mono_ns(), &r)) {
 	case SP_TLS_SRC_COUNTED:
@@ -389,6 +382,21 @@ admit_cb(evutil_socket_t unused, short what, void *arg)
 	}
 	/* The backend reads EOF (or fails its first write): evhttp frees it. */
 	shutdown(fd, SHUT_RDWR);
+}
+
+/* evhttp has set the accepted socket on pc->bev: admit its TCP peer. */
+static void
+admit_cb(evutil_socket_t unused, short what, void *arg)
+{
+	sp_tls_pconn *pc = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(pc->bev);
+
+	event_free(pc->admit_ev); /* runs once; freeing it here is allowed */
+	pc->admit_ev = NULL;
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		admit(pc, (struct sockaddr *)&ss, sl);
 }
 
 static void
@@ -417,6 +425,38 @@ sp_tls_bufferevent_new(sp_tls_server *srv, struct event_base *base, void *conn)
 	/* Runs after evhttp's accept callback has set the socket (tls.h). */
 	event_active(pc->admit_ev, EV_TIMEOUT, 1);
 	return bev;
+}
+
+struct bufferevent *
+sp_tls_bufferevent_new_proxied(sp_tls_server *srv, struct event_base *base, void *conn)
+{
+	struct bufferevent *bev = srv->ops->bev_new(srv->impl, base, conn);
+	sp_tls_pconn *pc = pconn_of(bev);
+
+	if (pc != NULL)
+		pc->bev = bev;
+	return bev;
+}
+
+void
+sp_tls_bufferevent_admit(struct bufferevent *bev, const struct sockaddr *sa, socklen_t len)
+{
+	sp_tls_pconn *pc = pconn_of(bev);
+
+	if (pc != NULL && pc->bev == bev)
+		admit(pc, sa, len);
+}
+
+void
+sp_tls_bufferevent_refuse(struct bufferevent *bev)
+{
+	sp_tls_pconn *pc = pconn_of(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	if (pc != NULL)
+		pc->counted = true; /* not an aborted handshake: it never began */
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 }
 
 uint64_t

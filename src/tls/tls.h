@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/buf.h"
 #include "common/result.h"
@@ -120,6 +121,21 @@ void sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force);
  */
 struct bufferevent *sp_tls_bufferevent_new(sp_tls_server *srv,
     struct event_base *base, void *conn);
+
+/*
+ * Like sp_tls_bufferevent_new, for a connection whose source the caller
+ * learns from the connection itself (a PROXY protocol header, read before
+ * the handshake: the caller keeps the bufferevent disabled until then).
+ * Nothing is counted toward handshakes-per-source until the caller names
+ * the source with sp_tls_bufferevent_admit (over the cap: shut down at
+ * once), or closes the connection before any handshake with
+ * sp_tls_bufferevent_refuse (not counted as an aborted handshake).
+ */
+struct bufferevent *sp_tls_bufferevent_new_proxied(sp_tls_server *srv,
+    struct event_base *base, void *conn);
+void sp_tls_bufferevent_admit(struct bufferevent *bev, const struct sockaddr *sa,
+    socklen_t len);
+void sp_tls_bufferevent_refuse(struct bufferevent *bev);
 
 /*
  * The connection is about to be closed after a clean HTTP exchange: send

@@ -72,6 +72,35 @@ check_applied() {
 	[ "$bad" -eq 0 ] || fail "$bad devices did not apply their own profile"
 }
 
+# fleet_retrying_bg PORT RATE: the fleet in the background against
+# https://$FQDN:PORT, arrivals at RATE/s, one round each, quick retries
+# (0.2 s) so it rides out a server going away; pid in $FLEET_PID.
+fleet_retrying_bg() {
+	"$SPROV" fleet --bundles "$T/bundles" --rule "https://$FQDN:$1/profiles/\$MA.xml" \
+		--dns-server "$DNS" --rate "$2" --rounds 1 --concurrency 16 --apply "$T/applied" \
+		--json --time-scale 0.01 --retry-delay 20 --timeout 5 \
+		>"$T/fleet.out" 2>"$T/fleet.err" &
+	FLEET_PID=$!
+	_BG_PIDS+=("$FLEET_PID")
+}
+
+# fleet_wait_all PID N: the fleet PID (output in $T/fleet.out, $T/fleet.err)
+# exits 0 and every one of N devices finished its round with its own
+# profile; $OUT holds its JSON.
+fleet_wait_all() {
+	local rc=0
+	wait "$1" || rc=$?
+	OUT=$(cat "$T/fleet.out")
+	[ "$rc" -eq 0 ] || fail "the fleet exited $rc: $(tail -5 "$T/fleet.err"); $OUT"
+	_TESTS_RUN=$((_TESTS_RUN + 1))
+	note "$OUT"
+	note "every device finished, each with its own profile"
+	[ "$(json_get devices_ok)" = "$2" ] || fail "not every device finished: $OUT"
+	[ "$(json_get successes)" = "$2" ] || fail "successes: $OUT"
+	[ "$(json_get gave_up)" = 0 ] || fail "rounds given up: $OUT"
+	check_applied "$2"
+}
+
 # json_get KEY.PATH: a value from the fleet's --json output in $OUT (0 when
 # absent; keys may hold spaces, as "failure_reasons.http 503").  jq: a python
 # start per figure cost seconds on a loaded machine.

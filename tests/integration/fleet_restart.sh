@@ -19,12 +19,7 @@ start_serve --access-log "$T/access1.log"
 FIRST_PID=$SERVE_PID
 
 note "$N devices arrive at $RATE/s; the server is killed when half have been served"
-"$SPROV" fleet --bundles "$T/bundles" --rule "https://$FQDN:$PORT/profiles/\$MA.xml" \
-	--dns-server "$DNS" --rate $RATE --rounds 1 --concurrency 16 --apply "$T/applied" \
-	--json --time-scale 0.01 --retry-delay 20 --timeout 5 \
-	>"$T/fleet.out" 2>"$T/fleet.err" &
-FLEET_PID=$!
-_BG_PIDS+=("$FLEET_PID")
+fleet_retrying_bg "$PORT" $RATE
 
 served() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 i=0
@@ -43,20 +38,7 @@ start_serve --access-log "$T/access2.log"
 restarted=$(date +%s.%N) # listening again
 note "restarted on port $PORT"
 
-set +e
-wait "$FLEET_PID"
-RC=$?
-set -e
-OUT=$(cat "$T/fleet.out")
-[ "$RC" -eq 0 ] || fail "the fleet exited $RC: $(tail -5 "$T/fleet.err"); $OUT"
-_TESTS_RUN=$((_TESTS_RUN + 1))
-note "$OUT"
-
-note "every device finished, each with its own profile"
-[ "$(json_get devices_ok)" = $N ] || fail "not every device finished: $OUT"
-[ "$(json_get successes)" = $N ] || fail "successes: $OUT"
-[ "$(json_get gave_up)" = 0 ] || fail "rounds given up: $OUT"
-check_applied $N
+fleet_wait_all "$FLEET_PID" $N
 after=$(served "$T/access2.log")
 [ "$after" -gt 0 ] || fail "the restarted server served nothing"
 serve_alive

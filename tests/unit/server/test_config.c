@@ -123,6 +123,26 @@ test_ini(void **state)
 	    SP_E_PARSE);
 }
 
+/* proxy-from: empty by default; a refused list leaves the one before. */
+static void
+test_proxy_from(void **state)
+{
+	(void)state;
+	sp_serve_config_init(&cfg);
+	assert_int_equal(cfg.proxy_from.n, 0);
+	assert_true(sp_ok(sp_serve_config_parse(
+	    SP_SLICE_LIT("proxy-from = 127.0.0.1, 10.0.0.0/8, fd00::/8\n"), &cfg)));
+	assert_int_equal(cfg.proxy_from.n, 3);
+	assert_int_equal(cfg.proxy_from.net[1].prefix, 8);
+	assert_int_equal(sp_serve_config_parse(SP_SLICE_LIT("proxy-from = 10.0.0.1/8\n"),
+	    &cfg).code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(),
+	    "config line 1: proxy-from: '10.0.0.1/8' has host bits set under its /8");
+	assert_int_equal(cfg.proxy_from.n, 3);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "proxy-from", "")));
+	assert_int_equal(cfg.proxy_from.n, 0);
+}
+
 static void
 test_finish(void **state)
 {
@@ -181,7 +201,7 @@ main(void)
 		cmocka_unit_test(test_defaults), cmocka_unit_test(test_set),
 		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_ini), cmocka_unit_test(test_finish),
-		cmocka_unit_test(test_ms_refused),
+		cmocka_unit_test(test_ms_refused), cmocka_unit_test(test_proxy_from),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
