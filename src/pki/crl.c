@@ -172,8 +172,8 @@ sp_crls_each(sp_slice data, const char *what, sp_crl_cb cb, void *arg)
 
 	if (memmem(data.p, data.len, "-----BEGIN", 10) == NULL) {
 		crl = crl_of_der((const unsigned char *)data.p, (long)data.len);
-		ENSURE(crl != NULL, SP_E_PARSE, "%s: not a CRL (neither PEM nor one "
-		    "whole DER CRL)", what);
+		ENSURE(crl != NULL, SP_E_PARSE, "%s: no CRL in PEM, and not one whole DER "
+		    "CRL (bad encoding or trailing bytes)", what);
 		res = crl_visit(crl, (const unsigned char *)data.p, (long)data.len, cb, arg);
 		goto out;
 	}
@@ -188,10 +188,10 @@ sp_crls_each(sp_slice data, const char *what, sp_crl_cb cb, void *arg)
 			    "%s: PEM block %d is not a readable PEM block", what, i);
 			break;
 		}
-		ENSURE(i <= SP_CRLS_EACH_MAX, SP_E_LIMIT, "%s: more than %d CRLs", what,
-		    SP_CRLS_EACH_MAX);
 		ENSURE(strcmp(name, PEM_STRING_X509_CRL) == 0, SP_E_PARSE,
 		    "%s: PEM block %d is a %s, not an X509 CRL", what, i, name);
+		ENSURE(i <= SP_CRLS_EACH_MAX, SP_E_LIMIT, "%s: more than %d CRLs", what,
+		    SP_CRLS_EACH_MAX);
 		crl = crl_of_der(der, len);
 		ENSURE(crl != NULL, SP_E_PARSE, "%s: PEM block %d is not one whole CRL",
 		    what, i);

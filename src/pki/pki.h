@@ -157,10 +157,13 @@ SP_MUST_CHECK sp_result sp_crl_make(X509 *ca, EVP_PKEY *ca_key, const sp_crl_ent
     size_t n, int64_t number, int64_t this_update, int64_t next_update, sp_buf *pem_out);
 
 /*
- * Each CRL of data, DER (one CRL, nothing after it) or PEM (every block an
- * X509 CRL; at most SP_CRLS_EACH_MAX), given to cb in order.  `what`
- * names the source in messages.  Only the encoding is checked here: the
- * signature is the server's business (it knows the CAs).
+ * Each CRL of data, given to cb in order.  PEM: every block must be an
+ * X509 CRL that parses whole (at most SP_CRLS_EACH_MAX); text between
+ * blocks is allowed, as openssl writes it.  DER: one CRL and nothing after
+ * it.  A block we cannot read is refused rather than skipped: the CRL the
+ * operator meant may be the one we would drop.  `what` names the source
+ * in messages.  Only the encoding is checked here: the signature is the
+ * server's business (it knows the CAs).
  */
 #define SP_CRL_ISSUER_ID_LEN 64 /* hex SHA-256 of the issuer name's DER */
 #define SP_CRLS_EACH_MAX 64

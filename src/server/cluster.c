@@ -99,6 +99,24 @@ seal_aad(const char *name, int64_t version, unsigned char *aad, size_t cap)
 	return n;
 }
 
+/* ctx set up for AES-256-GCM (enc 1: seal, 0: open), the row's AAD fed. */
+static sp_result
+gcm_start(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *key, const unsigned char *nonce,
+    const unsigned char *aad, size_t alen)
+{
+	sp_result res = SP_OK;
+	int len = 0;
+
+	TRY_OSSL(EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc),
+	    "AES-256-GCM");
+	TRY_OSSL(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SP_CLUSTER_NONCE_LEN,
+	    NULL), "AES-256-GCM nonce length");
+	TRY_OSSL(EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc), "AES-256-GCM key");
+	TRY_OSSL(EVP_CipherUpdate(ctx, NULL, &len, aad, (int)alen), "AES-256-GCM AAD");
+out:
+	return res;
+}
+
 sp_result
 sp_cluster_seal(const uint8_t key[SP_CLUSTER_KEY_LEN], const char *name,
     int64_t version, sp_slice plain, sp_buf *out)
@@ -117,11 +135,7 @@ sp_cluster_seal(const uint8_t key[SP_CLUSTER_KEY_LEN], const char *name,
 	TRY_OSSL(RAND_bytes(hdr + 1, SP_CLUSTER_NONCE_LEN), "nonce for %s", name);
 	TRY_ALLOC(ct, malloc(plain.len + 1));
 	TRY_OSSL_PTR(ctx, EVP_CIPHER_CTX_new(), "AES-256-GCM");
-	TRY_OSSL(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL), "AES-256-GCM");
-	TRY_OSSL(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SP_CLUSTER_NONCE_LEN,
-	    NULL), "AES-256-GCM nonce length");
-	TRY_OSSL(EVP_EncryptInit_ex(ctx, NULL, NULL, key, hdr + 1), "AES-256-GCM key");
-	TRY_OSSL(EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)alen), "AES-256-GCM AAD");
+	TRY(gcm_start(ctx, 1, key, hdr + 1, aad, alen));
 	TRY_OSSL(EVP_EncryptUpdate(ctx, ct, &len, (const unsigned char *)plain.p,
 	    (int)plain.len), "AES-256-GCM");
 	TRY_OSSL(EVP_EncryptFinal_ex(ctx, ct + len, &fin), "AES-256-GCM");
@@ -155,11 +169,7 @@ sp_cluster_open(const uint8_t key[SP_CLUSTER_KEY_LEN], const char *name,
 	clen = sealed.len - SP_CLUSTER_SEAL_OVERHEAD;
 	TRY_ALLOC(pt, malloc(clen + 1));
 	TRY_OSSL_PTR(ctx, EVP_CIPHER_CTX_new(), "AES-256-GCM");
-	TRY_OSSL(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL), "AES-256-GCM");
-	TRY_OSSL(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SP_CLUSTER_NONCE_LEN,
-	    NULL), "AES-256-GCM nonce length");
-	TRY_OSSL(EVP_DecryptInit_ex(ctx, NULL, NULL, key, p + 1), "AES-256-GCM key");
-	TRY_OSSL(EVP_DecryptUpdate(ctx, NULL, &len, aad, (int)alen), "AES-256-GCM AAD");
+	TRY(gcm_start(ctx, 0, key, p + 1, aad, alen));
 	TRY_OSSL(EVP_DecryptUpdate(ctx, pt, &len, p + 1 + SP_CLUSTER_NONCE_LEN, (int)clen),
 	    "AES-256-GCM");
 	TRY_OSSL(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SP_CLUSTER_TAG_LEN,

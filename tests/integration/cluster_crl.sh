@@ -83,7 +83,7 @@ sql "INSERT INTO cluster_data (name, version, created, data)
 	SELECT name, 4, 0, 'not a CRL'::bytea FROM cluster_data WHERE name LIKE 'crl/%' LIMIT 1"
 on A
 for i in $(seq 50); do grep -q 'CRL from the store: ' "$T/serve.err" && break; sleep 0.1; done
-grep -q "serve: CRL from the store: crl/[0-9a-f]*: not a CRL (neither PEM nor one whole DER CRL); the CRL in force stays" "$T/serve.err" ||
+grep -q "serve: CRL from the store: crl/[0-9a-f]*: no CRL in PEM, and not one whole DER CRL (bad encoding or trailing bytes); the CRL in force stays" "$T/serve.err" ||
 	fail "no one-line refusal: $(grep 'CRL from' "$T/serve.err" | tail -2)"
 [ "$(sha256sum "$T/A.crl")" = "$h" ] || fail "A's copy changed"
 get "$DEV_A" /spa2102.cfg
