@@ -2,9 +2,10 @@
 # Two `sprov serve` nodes on one PostgreSQL store with the same
 # cluster-key-file, on each TLS backend: a device's session ticket from
 # node A resumes on node B (B's access log says resumed=1), and both give
-# the same ETag.  Once B no longer trusts a device's CA (client-ca changed,
-# SIGHUP), B refuses that device's ticket from A, while A still resumes it;
-# so does a B started without that CA (the binding holds across nodes).
+# the same ETag; Python's ssl client resumes A's session on B too.  Once B
+# no longer trusts a device's CA (client-ca changed, SIGHUP), B refuses that
+# device's ticket from A, while A still resumes it; so does a B started
+# without that CA (the binding holds across nodes).
 # Refused: a key file of the wrong mode or size (one line naming the file,
 # nothing stored); a sealed key altered in the database (one line, the keys
 # in use stay and tickets keep resuming).
@@ -79,6 +80,34 @@ for be in openssl gnutls; do
 	done
 	[ "$(grep -c 'mac=000e08aaaa01 .*status=200 .*resumed=1' "$T/B.log")" = 2 ] ||
 		fail "$be: B's access log does not show two resumptions: $(cat "$T/B.log")"
+
+	note "$be: another client (Python's ssl): a session from A resumes on B"
+	python3 - "$PORT_A" "$PORT_B" "$SRV_NAME" "$T/ca/server-ca.crt" "$DEV_A" <<'EOP' ||
+import socket, ssl, sys
+pa, pb, name, ca, dev = sys.argv[1:]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(ca)
+ctx.load_cert_chain(dev + "/client.crt", dev + "/client.key")
+def get(port, session=None):
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=name, session=session) as s:
+            s.sendall(b"GET /spa2102.cfg HTTP/1.0\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            assert data.startswith(b"HTTP/1.0 200"), data[:40]
+            return s.session, s.session_reused
+sess, _ = get(pa)
+_, reused = get(pb, sess)
+sys.exit(0 if reused else 1)
+EOP
+		fail "$be: Python's session from A not resumed on B"
+	[ "$(grep -c 'mac=000e08aaaa01 .*status=200 .*resumed=1' "$T/B.log")" = 3 ] ||
+		fail "$be: B's access log does not show the third resumption"
+	_TESTS_RUN=$((_TESTS_RUN + 1))
 
 	note "$be: both nodes give the same ETag"
 	on A; get "$DEV_A" /spa2102.cfg; expect_code 200
