@@ -6,6 +6,9 @@
 #include "ca/ca.h"
 #include "cli/cli.h"
 #include "common/util.h"
+#include "pki/pki.h"
+#include "server/cluster.h"
+#include "store/store.h"
 
 #define MAX_DOMAIN_ARGS 64
 
@@ -339,12 +342,15 @@ ca_revoke(int argc, char **argv)
 
 static const char crl_help[] =
     "usage: sprov ca crl DIR --ca device|server [-o|--out FILE] [--next-update-days N]\n"
-    "                    [--pin-file FILE]\n"
+    "                    [--pin-file FILE] [--publish STORE]\n"
+    "       sprov ca crl --publish STORE --from FILE\n"
     "\n"
     "Write a CRL of the chosen CA listing its revoked certificates, with a CRL\n"
     "number that only ever increases (kept in ca.db).  nextUpdate defaults to 30\n"
     "days: publish a new CRL before then, as servers reject clients on an\n"
-    "expired CRL.\n"
+    "expired CRL.  --publish also stores it in a store (keyed by its issuer),\n"
+    "from which every server with crl-from-store = on takes it within its\n"
+    "crl-poll; --from publishes a CRL already signed (PEM or DER, one CRL).\n"
     "\n"
     "Options:\n"
     "  --ca device|server     which CA's CRL\n"
@@ -352,10 +358,85 @@ static const char crl_help[] =
     "                         DIR/server-ca.crl)\n"
     "  --next-update-days N   nextUpdate N days from now (default 30)\n"
     "  --pin-file FILE        the PIN of a CA in a token (default $SPROV_PKCS11_PIN)\n"
+    "  --publish STORE        store the CRL in STORE (a store URI) as well\n"
+    "  --from FILE            with --publish: the CRL to publish, instead of a new one\n"
     "\n"
     "Examples:\n"
     "  sprov ca crl vendor/ --ca device\n"
-    "  sprov ca crl vendor/ --ca server -o server-ca.crl --next-update-days 7\n";
+    "  sprov ca crl vendor/ --ca server -o server-ca.crl --next-update-days 7\n"
+    "  sprov ca crl vendor/ --ca device --publish sqlite:sprov.db\n"
+    "  sprov ca crl --publish sqlite:sprov.db --from server-ca.crl\n"
+    "\n"
+    "Exit status:\n"
+    "  1  failed, or --publish refused a CRL whose number is not above the\n"
+    "     published one of its issuer (nothing stored)\n";
+
+/* One CRL to publish: the first, and a count to refuse files with more. */
+typedef struct crl_pub {
+	size_t n;
+	sp_crl_info info;
+	sp_buf der;
+} crl_pub;
+
+static sp_result
+crl_pub_take(void *arg, const sp_crl_info *crl)
+{
+	crl_pub *p = arg;
+
+	if (p->n++ > 0)
+		return SP_OK;
+	p->info = *crl;
+	p->info.der = (sp_slice){ NULL, 0 };
+	return sp_buf_append(&p->der, crl->der.p, crl->der.len);
+}
+
+static sp_result
+newest_version(void *arg, const sp_cluster_row *row)
+{
+	*(int64_t *)arg = row->version;
+	return SP_OK;
+}
+
+/* Store the CRL in path in the store at uri, as version = its CRL number. */
+static sp_result
+crl_publish(const char *uri, const char *path, FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_store *st = NULL;
+	sp_buf data;
+	crl_pub p = { 0 };
+	char name[SP_CLUSTER_NAME_MAX + 1], safe[SP_STORE_URI_MAX + 1];
+
+	sp_buf_init(&data, SP_CLUSTER_DATA_MAX);
+	sp_buf_init(&p.der, SP_CLUSTER_DATA_MAX);
+	sp_store_uri_safe(uri, safe, sizeof(safe));   /* no password */
+	TRY(sp_read_file(path, SP_CLUSTER_DATA_MAX, &data));
+	TRY(sp_crls_each((sp_slice){ data.p, data.len }, path, crl_pub_take, &p));
+	ENSURE(p.n == 1, SP_E_PARSE, "%s holds %zu CRLs: publish one at a time", path,
+	    p.n);
+	ENSURE(p.info.number >= 1, SP_E_PARSE, "%s: the CRL of '%s' has no CRL number "
+	    "(or one past 2^63): nothing to order it by", path, p.info.issuer);
+	sp_cluster_crl_name(p.info.issuer_id, name, sizeof(name));
+	TRY(sp_error_wrap(sp_store_open(uri, &st), "store %s", safe));
+	res = sp_store_cluster_put(st, name, p.info.number, sp_now(),
+	    (sp_slice){ p.der.p, p.der.len }, 1);
+	if (res.code == SP_E_EXISTS) {
+		int64_t newest = 0;
+
+		TRY(sp_store_cluster_get(st, name, 1, newest_version, &newest));
+		res = sp_error(SP_E_EXISTS, "CRL number %lld of '%s' is not above the "
+		    "published %lld: refusing a stale CRL", (long long)p.info.number,
+		    p.info.issuer, (long long)newest);
+	}
+	TRY(res);
+	fprintf(report, "published CRL number %lld of '%s' to %s\n",
+	    (long long)p.info.number, p.info.issuer, safe);
+out:
+	sp_store_close(st);
+	sp_buf_free(&data);
+	sp_buf_free(&p.der);
+	return res;
+}
 
 static int
 ca_crl(int argc, char **argv)
@@ -365,10 +446,14 @@ ca_crl(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "next-update-days", required_argument, NULL, 'n' },
 		{ "pin-file", required_argument, NULL, 'F' },
+		{ "publish", required_argument, NULL, 'P' },
+		{ "from", required_argument, NULL, 'f' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *which = NULL, *out = NULL, *pin_file = NULL;
+	const char *which = NULL, *out = NULL, *pin_file = NULL, *publish = NULL;
+	const char *from = NULL;
+	char def[4096];
 	int64_t days = SP_CRL_DAYS_DEFAULT;
 	int c;
 	sp_result res;
@@ -383,16 +468,35 @@ ca_crl(int argc, char **argv)
 				return opt.rc;
 			break;
 		case 'F': pin_file = opt.arg; break;
+		case 'P': publish = opt.arg; break;
+		case 'f': from = opt.arg; break;
 		}
 	}
 	if (c < 0)
 		return opt.rc;
+	if (from != NULL) {
+		if (publish == NULL)
+			return sp_cli_usage("ca crl", "--from needs --publish STORE");
+		if (argc - opt.ind != 0 || which || out)
+			return sp_cli_usage("ca crl", "--from publishes a file: no DIR, "
+			    "--ca or --out");
+		res = crl_publish(publish, from, stdout);
+		return sp_failed(res) ? sp_cli_fail("ca crl", res) : SP_EXIT_OK;
+	}
 	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca crl", "expected one DIR");
 	if (which == NULL || (strcmp(which, "device") != 0 && strcmp(which, "server") != 0))
 		return sp_cli_usage("ca crl", "--ca device or --ca server is required");
 	res = sp_ca_crl(argv[opt.ind], strcmp(which, "device") == 0, out, days, pin_file,
 	    stdout);
+	if (sp_ok(res) && publish != NULL) {
+		if (out == NULL) {
+			snprintf(def, sizeof(def), "%s/%s", argv[opt.ind], strcmp(which,
+			    "device") == 0 ? SP_CA_CRL_DEVICE_FILE : SP_CA_CRL_SERVER_FILE);
+			out = def;
+		}
+		res = crl_publish(publish, out, stdout);
+	}
 	return sp_failed(res) ? sp_cli_fail("ca crl", res) : SP_EXIT_OK;
 }
 

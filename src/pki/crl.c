@@ -4,6 +4,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -105,6 +106,123 @@ out:
 	ASN1_INTEGER_free(ser);
 	ASN1_TIME_free(t);
 	X509_REVOKED_free(rev);
+	X509_CRL_free(crl);
+	return res;
+}
+
+/* One whole DER CRL, nothing after it; NULL otherwise. */
+static X509_CRL *
+crl_of_der(const unsigned char *der, long len)
+{
+	const unsigned char *p = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, len);
+
+	if (crl != NULL && p != der + len) {
+		X509_CRL_free(crl);
+		crl = NULL;
+	}
+	return crl;
+}
+
+/* Fill info from crl (its DER in der) and call cb. */
+static sp_result
+crl_visit(X509_CRL *crl, const unsigned char *der, long len, sp_crl_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	sp_crl_info info;
+	unsigned char *name = NULL, md[32];
+	int nlen, crit = -1;
+	ASN1_INTEGER *num = NULL;
+	sp_buf subj;
+
+	memset(&info, 0, sizeof(info));
+	sp_buf_init(&subj, sizeof(info.issuer));
+	TRY_OSSL((nlen = i2d_X509_NAME(X509_CRL_get_issuer(crl), &name)) > 0 ? 1 : 0,
+	    "CRL issuer");
+	TRY_OSSL(EVP_Digest(name, (size_t)nlen, md, NULL, EVP_sha256(), NULL), "SHA-256");
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(info.issuer_id + 2 * i, 3, "%02x", md[i]);
+	if (sp_ok(pki_encode(PKI_SUBJECT, X509_CRL_get_issuer(crl), &subj)))
+		snprintf(info.issuer, sizeof(info.issuer), "%.*s", (int)subj.len, subj.p);
+	else
+		sp_error_clear();
+	info.number = -1;
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
+	if (num != NULL && ASN1_INTEGER_get_int64(&info.number, num) != 1)
+		info.number = -1;
+	ERR_clear_error();
+	info.der = (sp_slice){ (const char *)der, (size_t)len };
+	res = cb(arg, &info);
+out:
+	ASN1_INTEGER_free(num);
+	OPENSSL_free(name);
+	sp_buf_free(&subj);
+	return res;
+}
+
+sp_result
+sp_crls_each(sp_slice data, const char *what, sp_crl_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+	BIO *bio = NULL;
+	X509_CRL *crl = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	long len = 0;
+
+	if (memmem(data.p, data.len, "-----BEGIN", 10) == NULL) {
+		crl = crl_of_der((const unsigned char *)data.p, (long)data.len);
+		ENSURE(crl != NULL, SP_E_PARSE, "%s: no CRL in PEM, and not one whole DER "
+		    "CRL (bad encoding or trailing bytes)", what);
+		res = crl_visit(crl, (const unsigned char *)data.p, (long)data.len, cb, arg);
+		goto out;
+	}
+	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data.p, (int)data.len), "CRL buffer");
+	for (int i = 1;; i++) {
+		ERR_clear_error();
+		if (PEM_read_bio(bio, &name, &header, &der, &len) != 1) {
+			unsigned long e = ERR_peek_last_error();
+
+			ENSURE(i > 1 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE, SP_E_PARSE,
+			    "%s: PEM block %d is not a readable PEM block", what, i);
+			break;
+		}
+		ENSURE(strcmp(name, PEM_STRING_X509_CRL) == 0, SP_E_PARSE,
+		    "%s: PEM block %d is a %s, not an X509 CRL", what, i, name);
+		ENSURE(i <= SP_CRLS_EACH_MAX, SP_E_LIMIT, "%s: more than %d CRLs", what,
+		    SP_CRLS_EACH_MAX);
+		crl = crl_of_der(der, len);
+		ENSURE(crl != NULL, SP_E_PARSE, "%s: PEM block %d is not one whole CRL",
+		    what, i);
+		TRY(crl_visit(crl, der, len, cb, arg));
+		X509_CRL_free(crl);
+		crl = NULL;
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		name = header = NULL;
+		der = NULL;
+	}
+out:
+	ERR_clear_error();
+	X509_CRL_free(crl);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(bio);
+	return res;
+}
+
+sp_result
+sp_crl_der_to_pem(sp_slice der, sp_buf *out)
+{
+	sp_result res = SP_OK;
+	X509_CRL *crl = crl_of_der((const unsigned char *)der.p, (long)der.len);
+
+	ENSURE(crl != NULL, SP_E_PARSE, "not one whole DER CRL");
+	TRY(pki_encode(PKI_CRL, crl, out));
+out:
 	X509_CRL_free(crl);
 	return res;
 }

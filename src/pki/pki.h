@@ -156,6 +156,29 @@ const char *sp_reason_name(int reason);
 SP_MUST_CHECK sp_result sp_crl_make(X509 *ca, EVP_PKEY *ca_key, const sp_crl_entry *e,
     size_t n, int64_t number, int64_t this_update, int64_t next_update, sp_buf *pem_out);
 
+/*
+ * Each CRL of data, given to cb in order.  PEM: every block must be an
+ * X509 CRL that parses whole (at most SP_CRLS_EACH_MAX); text between
+ * blocks is allowed, as openssl writes it.  DER: one CRL and nothing after
+ * it.  A block we cannot read is refused rather than skipped: the CRL the
+ * operator meant may be the one we would drop.  `what` names the source
+ * in messages.  Only the encoding is checked here: the signature is the
+ * server's business (it knows the CAs).
+ */
+#define SP_CRL_ISSUER_ID_LEN 64 /* hex SHA-256 of the issuer name's DER */
+#define SP_CRLS_EACH_MAX 64
+typedef struct sp_crl_info {
+	char issuer_id[SP_CRL_ISSUER_ID_LEN + 1];
+	char issuer[256];   /* one-line DN, for messages */
+	int64_t number;     /* crlNumber; -1: none, or past int64 */
+	sp_slice der;       /* the CRL, DER (valid in cb) */
+} sp_crl_info;
+typedef sp_result (*sp_crl_cb)(void *arg, const sp_crl_info *crl);
+SP_MUST_CHECK sp_result sp_crls_each(sp_slice data, const char *what, sp_crl_cb cb,
+    void *arg);
+/* One CRL as PEM, appended to out. */
+SP_MUST_CHECK sp_result sp_crl_der_to_pem(sp_slice der, sp_buf *out);
+
 /* Hex string -> bytes (for serials typed by a person). */
 SP_MUST_CHECK sp_result sp_hex_decode(const char *hex, uint8_t *out, size_t outsz,
     size_t *outlen);

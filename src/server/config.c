@@ -29,6 +29,7 @@ static const key keys[] = {
 	S("listen", listen), S("admin", admin), S("cert", cert), S("key", key),
 	S("client-ca", client_ca), S("crl", crl), S("user", user),
 	S("access-log", access_log), S("etag-key-file", etag_key_file),
+	S("cluster-key-file", cluster_key_file),
 	{ "store", K_URI, offsetof(sp_serve_config, store), 0, 0 },
 	I("workers", workers, 0, SP_WORKERS_MAX),
 	I("verify-depth", verify_depth, 1, SP_TLS_VERIFY_DEPTH_MAX),
@@ -102,6 +103,7 @@ static const choice choices[] = {
 	{ "reuse-port", offsetof(sp_serve_config, reuse_port), true, { "no", "yes" } },
 	{ "key-process", offsetof(sp_serve_config, key_process), true, { "off", "on" } },
 	{ "sandbox", offsetof(sp_serve_config, sandbox), true, { "off", "on" } },
+	{ "crl-from-store", offsetof(sp_serve_config, crl_from_store), true, { "off", "on" } },
 };
 _Static_assert(SP_UNKNOWN_404 == 0 && SP_UNKNOWN_DEFAULTS == 1 && SP_ALOG_JSON == 1 &&
     SP_LOGTO_SYSLOG == 1 && SP_LOGTO_JOURNAL == 2, "choices follow the enums");
@@ -303,6 +305,8 @@ sp_serve_config_finish(sp_serve_config *cfg)
 	ENSURE(cfg->overload_connections <= cfg->max_connections, SP_E_USAGE,
 	    "overload-connections (%lld) is above max-connections (%lld)",
 	    (long long)cfg->overload_connections, (long long)cfg->max_connections);
+	ENSURE(!cfg->crl_from_store || cfg->crl[0], SP_E_USAGE,
+	    "crl-from-store = on needs crl = FILE (where this node keeps its copy)");
 	ENSURE(cfg->max_request_line <= cfg->max_header_size, SP_E_USAGE,
 	    "max-request-line (%lld) is above max-header-size (%lld)",
 	    (long long)cfg->max_request_line, (long long)cfg->max_header_size);

@@ -40,6 +40,9 @@ typedef struct sp_serve_config {
 	char user[SP_CFG_STR_MAX];     /* "" = keep privileges */
 	char access_log[SP_CFG_STR_MAX]; /* "-" stdout, "off", or a file */
 	char etag_key_file[SP_CFG_STR_MAX]; /* "" = a random key per start */
+	/* "" = none: ticket and ETag keys per process (server/cluster.h) */
+	char cluster_key_file[SP_CFG_STR_MAX];
+	bool crl_from_store;           /* crl is the node's copy of the store's CRLs */
 	sp_alog_format access_log_format;
 	sp_logto log;                  /* the server's own messages: stderr and ... */
 	bool reuse_port;               /* share the port with another server */

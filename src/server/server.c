@@ -266,11 +266,14 @@ sp_serve_check(const sp_serve_config *cfg)
 	sp_store *st = NULL;
 	const char *uri;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
+	sp_cluster *cl = NULL;
 
 	TRY(srv_check_tls_files(cfg));
 	tls_cfg_of(cfg, &t);
 	TRY(sp_error_wrap(sp_tls_config_check(&t), "TLS"));
 	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
+	TRY(sp_cluster_new(&(sp_cluster_config){ cfg->cluster_key_file, cfg->ticket_rotate,
+	    cfg->crl_poll, cfg->crl, cfg->crl_from_store }, &cl));
 	TRY(srv_addr_resolve("listen", cfg->listen, &ss, &len));
 	if (cfg->admin[0] != '\0' && strcmp(cfg->admin, "off") != 0)
 		TRY(srv_addr_resolve("admin", cfg->admin, &ss, &len));
@@ -281,6 +284,7 @@ sp_serve_check(const sp_serve_config *cfg)
 	TRY(sp_error_wrap(sp_store_open(uri, &st), "store %s", safe));
 out:
 	OPENSSL_cleanse(etag_key, sizeof(etag_key));
+	sp_cluster_free(cl);
 	sp_store_close(st);
 	return res;
 }
@@ -386,6 +390,8 @@ on_crl_timer(evutil_socket_t fd, short what, void *arg)
 	server *s = arg;
 	bool reloaded = false;
 
+	/* XXX: store calls on the main thread; they move to the store thread. */
+	sp_cluster_sync(s->cluster, s->store, s->tls, sp_now());
 	if (sp_failed(sp_tls_server_poll_crl(s->tls, &reloaded)))
 		sp_err("serve: %s; the previous CRL stays in force", sp_errmsg());
 }
@@ -473,6 +479,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 	char safe[SP_STORE_URI_MAX + 1];
+	bool etag_set = false;
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -497,11 +504,16 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	/* The parent's count: its sockets and key channels were made for that many. */
 	s->nworkers = h->nlisten;
 	TRY(sp_tls_server_new(cfg->tls_backend, &hooks, &s->tls));
+	TRY(sp_cluster_new(&(sp_cluster_config){ cfg->cluster_key_file, cfg->ticket_rotate,
+	    cfg->crl_poll, cfg->crl, cfg->crl_from_store }, &s->cluster));
+	TRY(sp_cluster_start(s->cluster, s->store_uri, s->tls, cfg->etag_key_file[0] == '\0',
+	    etag_key, &etag_set));
 	tls_cfg_of(cfg, &t);
 	t.keyproc = s->keyproc;
 	TRY(sp_error_wrap(sp_tls_server_load(s->tls, &t), "TLS"));
 	note_cert(s, cfg->cert);
-	TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
+	if (!etag_set)
+		TRY(sp_etag_key_load(cfg->etag_key_file, etag_key));
 	TRY(sp_cache_new(SP_CACHE_MAX_DEFAULT, etag_key, &s->cache));
 
 	TRY_ALLOC(s->w, calloc((size_t)s->nworkers, sizeof(*s->w)));
@@ -617,6 +629,7 @@ out:
 		sp_accesslog_close(s->access);
 		sp_store_close(s->store);
 		sp_cache_free(s->cache);
+		sp_cluster_free(s->cluster);
 		sp_tls_server_free(s->tls);
 		sp_keyproc_free(s->keyproc);
 		sp_contacts_free(s->contacts);

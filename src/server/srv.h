@@ -20,6 +20,7 @@
 
 #include "server/accesslog.h"
 #include "server/cache.h"
+#include "server/cluster.h"
 #include "server/contacts.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -67,6 +68,7 @@ struct server {
 	sp_tls_server *tls;
 	struct sp_keyproc *keyproc;      /* NULL: key-process = off */
 	sp_cache *cache;
+	sp_cluster *cluster;             /* cluster secrets, store CRLs (cluster.h) */
 	sp_store *store; /* main thread: contact batches */
 	worker *w;
 	int nworkers;

@@ -114,6 +114,13 @@ static const char *const migrations[] = {
 	"  ON device_params FOR EACH ROW EXECUTE FUNCTION sprov_changed();"),
 	/* 1 -> 2: operators ask "who has not called in since ...". */
 	("CREATE INDEX contacts_time ON contacts (time);"),
+	/* 2 -> 3: what every node shares (sp_store_cluster_put). */
+	("CREATE TABLE cluster_data ("
+	"  name text NOT NULL CHECK (length(name) BETWEEN 1 AND 128),"
+	"  version bigint NOT NULL CHECK (version >= 1),"
+	"  created bigint NOT NULL,"
+	"  data bytea NOT NULL,"
+	"  PRIMARY KEY (name, version));"),
 };
 #define PG_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -194,6 +201,21 @@ static const char *const sql[PS_COUNT] = {
 	[PS_IS_EMPTY] = "SELECT (EXISTS (SELECT 1 FROM devices) OR "
 	    "EXISTS (SELECT 1 FROM params) OR EXISTS (SELECT 1 FROM device_params) "
 	    "OR EXISTS (SELECT 1 FROM contacts))::int",
+	/* Only above every stored version: stale or racing writers insert nothing. */
+	[PS_CL_PUT] = "INSERT INTO cluster_data (name, version, created, data) "
+	    "SELECT $1::text, $2::bigint, $3::bigint, $4::bytea WHERE NOT EXISTS "
+	    "(SELECT 1 FROM cluster_data WHERE name = $1::text AND "
+	    "version >= $2::bigint) ON CONFLICT DO NOTHING",
+	[PS_CL_MAX] = "SELECT coalesce(max(version), 0) FROM cluster_data "
+	    "WHERE name = $1",
+	[PS_CL_PRUNE] = "DELETE FROM cluster_data WHERE name = $1 AND "
+	    "version <= $2::bigint",
+	[PS_CL_GET] = "SELECT name, version, created, data FROM cluster_data "
+	    "WHERE name = $1 ORDER BY version DESC LIMIT $2::bigint",
+	[PS_CL_NEWEST] = "SELECT name, version, created, data FROM cluster_data c "
+	    "WHERE substr(name, 1, length($1::text)) = $1::text AND version = "
+	    "(SELECT max(version) FROM cluster_data WHERE name = c.name) "
+	    "ORDER BY name COLLATE \"C\"",
 };
 
 /* ---- parameters and results ------------------------------------------- */
@@ -904,6 +926,8 @@ static const sp_store_ops pg_ops = {
 	.param_unset = pg_param_unset,
 	.params_level = pg_params_level,
 	.schema_version = pg_schema_version,
+	.cluster_put = pg_cluster_put,
+	.cluster_get = pg_cluster_get,
 	.begin_read = pg_begin_read,
 	.level_list = pg_level_list,
 	.contact_list = pg_contact_list,

@@ -36,6 +36,11 @@ enum {
 	PS_LEVEL_LIST,
 	PS_CONTACT_LIST,
 	PS_IS_EMPTY,
+	PS_CL_PUT,
+	PS_CL_MAX,
+	PS_CL_PRUNE,
+	PS_CL_GET,
+	PS_CL_NEWEST,
 	PS_COUNT
 };
 
@@ -158,5 +163,11 @@ SP_MUST_CHECK sp_result pg_contact_list(sp_store *base, sp_store_contact_cb cb,
     void *arg);
 SP_MUST_CHECK sp_result pg_is_empty(sp_store *base, bool *empty);
 SP_MUST_CHECK sp_result pg_clear(sp_store *base);
+
+/* pgsql_cluster.c: cluster data. */
+SP_MUST_CHECK sp_result pg_cluster_put(sp_store *base, const char *name,
+    int64_t version, int64_t created, sp_slice data, int64_t keep);
+SP_MUST_CHECK sp_result pg_cluster_get(sp_store *base, const char *name, int max,
+    bool prefix_newest, sp_store_cluster_cb cb, void *arg);
 
 #endif

@@ -118,6 +118,15 @@ static const char *const migrations[] = {
 	/* 1 -> 2: operators ask "who has not called in since ...". */
 	("CREATE INDEX contacts_time ON contacts (time);"
 	"PRAGMA user_version = 2;"),
+	/* 2 -> 3: what every node shares (sp_store_cluster_put). */
+	("CREATE TABLE cluster_data ("
+	"  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 128),"
+	"  version INTEGER NOT NULL CHECK (version >= 1),"
+	"  created INTEGER NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY (name, version)"
+	") WITHOUT ROWID;"
+	"PRAGMA user_version = 3;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -185,6 +194,17 @@ static const char *const sql[ST_COUNT] = {
 	[ST_IS_EMPTY] = "SELECT EXISTS (SELECT 1 FROM devices) OR "
 	    "EXISTS (SELECT 1 FROM params) OR EXISTS (SELECT 1 FROM device_params) "
 	    "OR EXISTS (SELECT 1 FROM contacts)",
+	/* Only above every stored version: stale or racing writers insert nothing. */
+	[ST_CL_PUT] = "INSERT INTO cluster_data (name, version, created, data) "
+	    "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM cluster_data "
+	    "WHERE name = ?1 AND version >= ?2) ON CONFLICT DO NOTHING",
+	[ST_CL_MAX] = "SELECT max(version) FROM cluster_data WHERE name = ?1",
+	[ST_CL_PRUNE] = "DELETE FROM cluster_data WHERE name = ?1 AND version <= ?2",
+	[ST_CL_GET] = "SELECT name, version, created, data FROM cluster_data "
+	    "WHERE name = ?1 ORDER BY version DESC LIMIT ?2",
+	[ST_CL_NEWEST] = "SELECT name, version, created, data FROM cluster_data c "
+	    "WHERE substr(name, 1, length(?1)) = ?1 AND version = "
+	    "(SELECT max(version) FROM cluster_data WHERE name = c.name) ORDER BY name",
 };
 
 sp_result
@@ -805,6 +825,8 @@ static const sp_store_ops sq_ops = {
 	.param_unset = sq_param_unset,
 	.params_level = sq_params_level,
 	.schema_version = sq_schema_version,
+	.cluster_put = sq_cluster_put,
+	.cluster_get = sq_cluster_get,
 	.begin_read = sq_begin_read,
 	.level_list = sq_level_list,
 	.contact_list = sq_contact_list,

@@ -36,6 +36,11 @@ enum {
 	ST_LEVEL_LIST,
 	ST_CONTACT_LIST,
 	ST_IS_EMPTY,
+	ST_CL_PUT,
+	ST_CL_MAX,
+	ST_CL_PRUNE,
+	ST_CL_GET,
+	ST_CL_NEWEST,
 	ST_COUNT
 };
 
@@ -115,5 +120,11 @@ SP_MUST_CHECK sp_result sq_contact_list(sp_store *base, sp_store_contact_cb cb,
     void *arg);
 SP_MUST_CHECK sp_result sq_is_empty(sp_store *base, bool *empty);
 SP_MUST_CHECK sp_result sq_clear(sp_store *base);
+
+/* sqlite_cluster.c: cluster data. */
+SP_MUST_CHECK sp_result sq_cluster_put(sp_store *base, const char *name,
+    int64_t version, int64_t created, sp_slice data, int64_t keep);
+SP_MUST_CHECK sp_result sq_cluster_get(sp_store *base, const char *name, int max,
+    bool prefix_newest, sp_store_cluster_cb cb, void *arg);
 
 #endif

@@ -517,3 +517,67 @@ sp_store_clear(sp_store *s)
 {
 	return s->ops->clear(s);
 }
+
+/* ---- cluster data ------------------------------------------------------- */
+
+sp_result
+sp_store_cluster_name_check(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > SP_CLUSTER_NAME_MAX)
+		return sp_error(SP_E_USAGE, "cluster data name must be 1 to %d bytes",
+		    SP_CLUSTER_NAME_MAX);
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < 0x21 || name[i] > 0x7e) {
+			char q[2 * SP_CLUSTER_NAME_MAX];
+
+			sp_quote(sp_slice_of(name), q, sizeof(q));
+			return sp_error(SP_E_USAGE, "cluster data name %s: byte %zu "
+			    "is not printable ASCII", q, i);
+		}
+	return SP_OK;
+}
+
+sp_result
+sp_store_cluster_put(sp_store *s, const char *name, int64_t version,
+    int64_t created, sp_slice data, int64_t keep)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_cluster_name_check(name));
+	ENSURE(version >= 1, SP_E_USAGE, "cluster data %s: version %lld is below 1",
+	    name, (long long)version);
+	ENSURE(data.len <= SP_CLUSTER_DATA_MAX, SP_E_LIMIT,
+	    "cluster data %s: %zu bytes, more than %d", name, data.len,
+	    SP_CLUSTER_DATA_MAX);
+	ENSURE(keep >= 0, SP_E_USAGE, "cluster data %s: negative keep", name);
+	res = s->ops->cluster_put(s, name, version, created, data, keep);
+out:
+	return res;
+}
+
+sp_result
+sp_store_cluster_get(sp_store *s, const char *name, int max,
+    sp_store_cluster_cb cb, void *arg)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_cluster_name_check(name));
+	ENSURE(max >= 1, SP_E_USAGE, "cluster data %s: max below 1", name);
+	res = s->ops->cluster_get(s, name, max, false, cb, arg);
+out:
+	return res;
+}
+
+sp_result
+sp_store_cluster_newest(sp_store *s, const char *prefix, sp_store_cluster_cb cb,
+    void *arg)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_cluster_name_check(prefix));
+	res = s->ops->cluster_get(s, prefix, 0, true, cb, arg);
+out:
+	return res;
+}

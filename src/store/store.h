@@ -339,4 +339,46 @@ SP_MUST_CHECK sp_result sp_store_clear(sp_store *s);
  */
 SP_MUST_CHECK sp_result sp_store_field_check(const char *what, sp_slice v);
 
+/* ---- cluster data (schema 3) ---------------------------------------------
+ *
+ * Versioned blobs every node shares, one row per (name, version): the
+ * server's encrypted ticket keys and ETag key (src/server/cluster.c) and
+ * the CRLs `sprov ca crl --publish` stores.  Nothing here encrypts: a
+ * caller that stores a secret seals it first.  They change no generation,
+ * are not in dumps and survive sp_store_clear.
+ */
+#define SP_CLUSTER_NAME_MAX 128          /* printable ASCII */
+#define SP_CLUSTER_DATA_MAX (1024 * 1024)
+#define SP_CLUSTER_KEEP_ALL 0
+
+/*
+ * Store version `version` (>= 1) of name, only if it is above every
+ * version of name already stored: SP_E_EXISTS otherwise (another node or
+ * publisher got there first, or the caller is stale), with nothing
+ * written.  Race-free across nodes.  keep > 0: versions of name at or below
+ * version - keep are deleted in the same transaction.
+ */
+SP_MUST_CHECK sp_result sp_store_cluster_put(sp_store *s, const char *name,
+    int64_t version, int64_t created, sp_slice data, int64_t keep);
+
+/* One stored version; data points into the backend's row (valid in cb). */
+typedef struct sp_cluster_row {
+	const char *name;
+	int64_t version;
+	int64_t created;
+	sp_slice data;
+} sp_cluster_row;
+typedef sp_result (*sp_store_cluster_cb)(void *arg, const sp_cluster_row *row);
+
+/* Up to max (>= 1) versions of name, newest first.  None: cb not called. */
+SP_MUST_CHECK sp_result sp_store_cluster_get(sp_store *s, const char *name,
+    int max, sp_store_cluster_cb cb, void *arg);
+
+/* The newest version of every name that starts with prefix, by name. */
+SP_MUST_CHECK sp_result sp_store_cluster_newest(sp_store *s, const char *prefix,
+    sp_store_cluster_cb cb, void *arg);
+
+/* A name as the functions above take it: 1..SP_CLUSTER_NAME_MAX printable. */
+SP_MUST_CHECK sp_result sp_store_cluster_name_check(const char *name);
+
 #endif

@@ -45,6 +45,11 @@ typedef struct sp_store_ops {
 	sp_result (*contact_list)(sp_store *s, sp_store_contact_cb cb, void *arg);
 	sp_result (*is_empty)(sp_store *s, bool *empty);
 	sp_result (*clear)(sp_store *s);
+	/* Cluster data; arguments checked by store.c. */
+	sp_result (*cluster_put)(sp_store *s, const char *name, int64_t version,
+	    int64_t created, sp_slice data, int64_t keep);
+	sp_result (*cluster_get)(sp_store *s, const char *name, int max,
+	    bool prefix_newest, sp_store_cluster_cb cb, void *arg);
 } sp_store_ops;
 
 /* Every backend's handle starts with this. */

@@ -329,7 +329,26 @@ out:
 void
 sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force)
 {
-	srv->ops->rotate_tickets(srv->impl, force);
+	if (!atomic_load(&srv->external_tickets))
+		srv->ops->rotate_tickets(srv->impl, force);
+}
+
+void
+sp_tls_server_set_ticket_keys(sp_tls_server *srv,
+    const uint8_t (*keys)[SP_TLS_TICKET_SECRET_LEN], size_t n)
+{
+	if (n == 0)
+		return;
+	if (n > SP_TLS_TICKET_KEYS_EXT)
+		n = SP_TLS_TICKET_KEYS_EXT;
+	atomic_store(&srv->external_tickets, true);
+	/*
+	 * A ticket may now come from another node, whose device CAs may not
+	 * be ours: check every resumed leaf against ours (trusted_by, cached
+	 * per leaf and CA set).
+	 */
+	atomic_store(&srv->trust_changed, true);
+	srv->ops->set_tickets(srv->impl, keys, n);
 }
 
 void

@@ -111,6 +111,25 @@ SP_MUST_CHECK sp_result sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloade
 void sp_tls_server_rotate_tickets(sp_tls_server *srv, bool force);
 
 /*
+ * Ticket keys supplied from outside, the same on every node of a cluster
+ * (src/server/cluster.c keeps them in the store).  keys[0] encrypts new
+ * tickets; every key decrypts (a ticket under another is renewed under
+ * keys[0]).  n is 1..SP_TLS_TICKET_KEYS_EXT; each key is
+ * SP_TLS_TICKET_SECRET_LEN random bytes.  From the first call on, the
+ * server makes no keys of its own (sp_tls_server_rotate_tickets does
+ * nothing), and every resumed session is held to the current device CAs
+ * (sp_tls_resume_refused), since another node, trusting other CAs, may
+ * have issued it.  GnuTLS takes one master key, keys[0] (its first 64
+ * bytes), and derives its time-based keys from it alike on every node; a
+ * ticket issued before keys[0] changed needs a full handshake there.
+ * The keys are copied; the caller wipes its own.
+ */
+#define SP_TLS_TICKET_SECRET_LEN 80 /* OpenSSL: name 16, AES 32, HMAC 32 */
+#define SP_TLS_TICKET_KEYS_EXT (SP_TLS_TICKET_KEYS + 1) /* + one not yet in use */
+void sp_tls_server_set_ticket_keys(sp_tls_server *srv,
+    const uint8_t (*keys)[SP_TLS_TICKET_SECRET_LEN], size_t n);
+
+/*
  * A server-side TLS bufferevent for evhttp's bevcb (the socket is set by
  * evhttp later).  NULL on failure (out of memory).  With
  * handshakes-per-source on, the connection is counted toward its source's

@@ -46,11 +46,10 @@
  *
  * Session cache.  TLS 1.2 session IDs go to a bounded direct-mapped cache
  * (gnutls_db_*, tls_cache.c), shared by all configurations: the check above makes that
- * safe across CRL reloads.  Tickets (1.2 and 1.3) use one master key;
- * GnuTLS derives time-based ticket keys from it and rotates them itself
- * every cache-expiration period (accepting the previous one), so the
- * periodic rotate is a no-op and a forced rotate replaces the master key.
- */
+ * safe across CRL reloads.  Tickets (1.2 and 1.3) use one master key (a
+ * cluster's: keys[0] of set_tickets); GnuTLS derives time-based keys from it
+ * alike on every node and rotates them every cache-expiration period (accepting
+ * the previous one): a periodic rotate is a no-op, a forced one replaces it. */
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -537,19 +536,12 @@ gtls_server_free(void *impl)
 	sp_tls_gnutls_p11_deinit(); /* the token's module, if a key came from one */
 }
 
+/* Make k the master key (taken over) and wipe the old one. */
 static void
-gtls_rotate_tickets(void *impl, bool force)
+key_swap(gtls_server *gs, gnutls_datum_t k)
 {
-	gtls_server *gs = impl;
-	gnutls_datum_t k = { NULL, 0 }, old;
+	gnutls_datum_t old;
 
-	/* GnuTLS rotates the derived keys itself; see the top of this file. */
-	if (!force)
-		return;
-	if (gnutls_session_ticket_key_generate(&k) < 0) {
-		sp_err("tls: no randomness for a new ticket key; keeping the old one");
-		return;
-	}
 	pthread_rwlock_wrlock(&gs->key_mu);
 	old = gs->ticket_key;
 	gs->ticket_key = k;
@@ -558,6 +550,33 @@ gtls_rotate_tickets(void *impl, bool force)
 		gnutls_memset(old.data, 0, old.size);
 		gnutls_free(old.data);
 	}
+}
+
+static void
+gtls_rotate_tickets(void *impl, bool force)
+{
+	gnutls_datum_t k = { NULL, 0 };
+	/* GnuTLS rotates the derived keys itself; see the top of this file. */
+	if (force && gnutls_session_ticket_key_generate(&k) < 0)
+		sp_err("tls: no randomness for a new ticket key; keeping the old one");
+	else if (force)
+		key_swap(impl, k);
+}
+
+#define TLS_TICKET_MASTER_LEN 64 /* gnutls_session_ticket_key_generate's */
+_Static_assert(TLS_TICKET_MASTER_LEN <= SP_TLS_TICKET_SECRET_LEN, "master key fits");
+/* One master key: keys[0] (see sp_tls_server_set_ticket_keys). */
+static void
+gtls_set_tickets(void *impl, const uint8_t (*keys)[SP_TLS_TICKET_SECRET_LEN], size_t n)
+{
+	gnutls_datum_t k = { gnutls_malloc(TLS_TICKET_MASTER_LEN), TLS_TICKET_MASTER_LEN };
+
+	if (k.data == NULL) {
+		sp_err("tls: out of memory for a ticket key; keeping the old one");
+		return;
+	}
+	memcpy(k.data, keys[0], TLS_TICKET_MASTER_LEN);
+	key_swap(impl, k);
 }
 
 /* --- connections --- */
@@ -974,6 +993,7 @@ const sp_tls_ops sp_tls_gnutls_ops = {
 	.conf_build = gtls_conf_build,
 	.conf_free = gtls_conf_free,
 	.rotate_tickets = gtls_rotate_tickets,
+	.set_tickets = gtls_set_tickets,
 	.bev_new = gtls_bev_new,
 	.bev_close = gtls_bev_close,
 	.bev_pconn = gtls_bev_pconn,

@@ -103,6 +103,8 @@ struct sp_tls_server {
 	 * under CAs that are no longer trusted (sp_tls_resume_refused).
 	 */
 	atomic_bool trust_changed;
+	/* Ticket keys come from outside (cluster): no rotation of our own. */
+	atomic_bool external_tickets;
 	sp_tls_cache *cache;
 };
 
@@ -143,6 +145,9 @@ struct sp_tls_ops {
 	    sp_tls_conf *c, void **out);
 	void (*conf_free)(void *b);
 	void (*rotate_tickets)(void *impl, bool force);
+	/* Install keys supplied from outside (see sp_tls_server_set_ticket_keys). */
+	void (*set_tickets)(void *impl, const uint8_t (*keys)[SP_TLS_TICKET_SECRET_LEN],
+	    size_t n);
 	struct bufferevent *(*bev_new)(void *impl, struct event_base *base, void *conn);
 	/* The next two return false / NULL when bev is not one of this backend's. */
 	bool (*bev_close)(struct bufferevent *bev);

@@ -73,7 +73,8 @@ typedef struct tls_conn {
 typedef struct ossl_server {
 	sp_tls_server *srv;
 	pthread_rwlock_t keys_mu;
-	ticket_key keys[SP_TLS_TICKET_KEYS]; /* [0] is current */
+	/* [0] is current; [SP_TLS_TICKET_KEYS] only with keys from outside. */
+	ticket_key keys[SP_TLS_TICKET_KEYS_EXT];
 	int64_t keys_at;
 } ossl_server;
 
@@ -310,7 +311,7 @@ ticket_key_cb(SSL *s, unsigned char *key_name, unsigned char *iv,
 	if (enc) {
 		which = 0;
 	} else {
-		for (int i = 0; i < SP_TLS_TICKET_KEYS; i++)
+		for (int i = 0; i < SP_TLS_TICKET_KEYS_EXT; i++)
 			if (os->keys[i].set &&
 			    memcmp(key_name, os->keys[i].name, 16) == 0) {
 				which = i;
@@ -556,6 +557,23 @@ ossl_server_free(void *impl)
 }
 
 static void
+ossl_set_tickets(void *impl, const uint8_t (*keys)[SP_TLS_TICKET_SECRET_LEN], size_t n)
+{
+	ossl_server *os = impl;
+
+	pthread_rwlock_wrlock(&os->keys_mu);
+	OPENSSL_cleanse(os->keys, sizeof(os->keys));
+	for (size_t i = 0; i < n && i < SP_TLS_TICKET_KEYS_EXT; i++) {
+		memcpy(os->keys[i].name, keys[i], 16);
+		memcpy(os->keys[i].aes, keys[i] + 16, 32);
+		memcpy(os->keys[i].hmac, keys[i] + 48, 32);
+		os->keys[i].set = true;
+	}
+	os->keys_at = sp_now();
+	pthread_rwlock_unlock(&os->keys_mu);
+}
+
+static void
 ossl_rotate_tickets(void *impl, bool force)
 {
 	ossl_server *os = impl;
@@ -636,6 +654,7 @@ const sp_tls_ops sp_tls_openssl_ops = {
 	.conf_build = ossl_conf_build,
 	.conf_free = ossl_conf_free,
 	.rotate_tickets = ossl_rotate_tickets,
+	.set_tickets = ossl_set_tickets,
 	.bev_new = ossl_bev_new,
 	.bev_close = ossl_bev_close,
 	.bev_pconn = ossl_bev_pconn,

@@ -18,8 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/util.h"
-
-#define TLS_CRLS_MAX 64
+#include "pki/pki.h"
 
 int64_t
 sp_tls_asn1_unix(const ASN1_TIME *t)
@@ -31,85 +30,37 @@ sp_tls_asn1_unix(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm);
 }
 
-/* One DER CRL filling all of der (no trailing bytes), or NULL. */
-static X509_CRL *
-crl_der(const unsigned char *der, long len)
+/* One more CRL for the list arg (the encoding is sp_crls_each's business). */
+static sp_result
+crl_push(void *arg, const sp_crl_info *info)
 {
-	const unsigned char *p = der;
-	X509_CRL *crl = d2i_X509_CRL(NULL, &p, len);
+	STACK_OF(X509_CRL) *crls = arg;
+	const unsigned char *p = (const unsigned char *)info->der.p;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)info->der.len);
 
-	if (crl != NULL && p != der + len) {
+	if (crl == NULL || sk_X509_CRL_push(crls, crl) <= 0) {
 		X509_CRL_free(crl);
-		crl = NULL;
+		return sp_error(SP_E_NOMEM, "out of memory");
 	}
-	return crl;
+	return SP_OK;
 }
 
-/*
- * PEM: every block must be an X509 CRL that parses whole; text between
- * blocks is allowed, as openssl writes it.  DER: one CRL and nothing after
- * it.  A block we cannot read is refused rather than skipped: the CRL the
- * operator meant may be the one we would drop.
- */
+/* The file's CRLs, as sp_crls_each (pki.h) reads them. */
 sp_result
 sp_tls_crls_load(const char *path, STACK_OF(X509_CRL) **out)
 {
 	sp_result res = SP_OK;
 	sp_buf data;
-	BIO *bio = NULL;
-	X509_CRL *crl = NULL;
 	STACK_OF(X509_CRL) *crls = NULL;
-	char *name = NULL, *header = NULL;
-	unsigned char *der = NULL;
-	long len = 0;
 
 	sp_buf_init(&data, SP_TLS_CERT_MAX);
 	TRY(sp_read_file(path, SP_TLS_CERT_MAX, &data));
 	TRY_OSSL_PTR(crls, sk_X509_CRL_new_null(), "CRL list");
-	if (memmem(data.p, data.len, "-----BEGIN", 10) == NULL) {
-		crl = crl_der((const unsigned char *)data.p, (long)data.len);
-		ENSURE(crl != NULL, SP_E_PARSE, "%s: no CRL in PEM, and not one whole DER "
-		    "CRL (bad encoding or trailing bytes)", path);
-		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
-		crl = NULL;
-		goto done;
-	}
-	TRY_OSSL_PTR(bio, BIO_new_mem_buf(data.p, (int)data.len), "CRL buffer");
-	for (int i = 1;; i++) {
-		ERR_clear_error();
-		if (PEM_read_bio(bio, &name, &header, &der, &len) != 1) {
-			unsigned long e = ERR_peek_last_error();
-
-			ENSURE(i > 1 && ERR_GET_LIB(e) == ERR_LIB_PEM &&
-			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE, SP_E_PARSE,
-			    "%s: PEM block %d is not a readable PEM block", path, i);
-			break;
-		}
-		ENSURE(strcmp(name, PEM_STRING_X509_CRL) == 0, SP_E_PARSE,
-		    "%s: PEM block %d is a %s, not an X509 CRL", path, i, name);
-		ENSURE(sk_X509_CRL_num(crls) < TLS_CRLS_MAX, SP_E_LIMIT,
-		    "%s: more than %d CRLs", path, TLS_CRLS_MAX);
-		crl = crl_der(der, len);
-		ENSURE(crl != NULL, SP_E_PARSE, "%s: PEM block %d is not one whole CRL", path,
-		    i);
-		ENSURE(sk_X509_CRL_push(crls, crl) > 0, SP_E_NOMEM, "out of memory");
-		crl = NULL;
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_free(der);
-		name = header = NULL;
-		der = NULL;
-	}
-done:
+	TRY(sp_crls_each((sp_slice){ data.p, data.len }, path, crl_push, crls));
 	*out = crls;
 	crls = NULL;
 out:
-	OPENSSL_free(name);
-	OPENSSL_free(header);
-	OPENSSL_free(der);
-	X509_CRL_free(crl);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);
-	BIO_free(bio);
 	sp_buf_free(&data);
 	ERR_clear_error();
 	return res;

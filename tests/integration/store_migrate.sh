@@ -47,15 +47,18 @@ for be in sqlite pg; do
 			fail "migrate created tables"
 	fi
 
-	note "$be: a version-1 store with data is upgraded to 2 and used"
+	note "$be: a version-1 store with data is upgraded to 3 and used"
 	expect_rc 0 "$SPROV" db init
 	expect_rc 0 "$SPROV" db devices add 000e08aabbcc --product P
 	expect_rc 0 "$SPROV" db params set --device 000e08aabbcc Password_1_=pw1
 	$SQL "DROP INDEX contacts_time" >/dev/null
+	$SQL "DROP TABLE cluster_data" >/dev/null
 	SETV 1 >/dev/null
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 2: migrated from version 1" ] || fail "migrate said: $OUT"
-	[ "$($SQL "$VER")" = 2 ] || fail "version is $($SQL "$VER")"
+	[ "$OUT" = "schema version 3: migrated from version 1" ] || fail "migrate said: $OUT"
+	[ "$($SQL "$VER")" = 3 ] || fail "version is $($SQL "$VER")"
+	[ "$($SQL "SELECT count(*) FROM cluster_data")" = 0 ] ||
+		fail "the version-3 table cluster_data is missing"
 	if [ $be = sqlite ]; then
 		[ "$(sq_sql "SELECT count(*) FROM sqlite_schema WHERE name = 'contacts_time'")" = 1 ]
 	else
@@ -66,10 +69,19 @@ for be in sqlite pg; do
 	expect_out_contains "<Password_1_>pw1</Password_1_>"
 	expect_out_contains "<Password_2_>pw2</Password_2_>"
 
+	note "$be: a version-2 store is upgraded to 3; its data stays"
+	$SQL "DROP TABLE cluster_data" >/dev/null
+	SETV 2 >/dev/null
+	expect_rc 0 "$SPROV" db migrate
+	[ "$OUT" = "schema version 3: migrated from version 2" ] || fail "migrate said: $OUT"
+	[ "$($SQL "SELECT count(*) FROM cluster_data")" = 0 ] || fail "no cluster_data"
+	expect_rc 0 "$SPROV" db devices show 000e08aabbcc
+	expect_out_contains "<Password_2_>pw2</Password_2_>"
+
 	note "$be: a current store: nothing to do, nothing changed"
 	h=$(digest $be)
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 2: already current" ] || fail "migrate said: $OUT"
+	[ "$OUT" = "schema version 3: already current" ] || fail "migrate said: $OUT"
 	[ "$(digest $be)" = "$h" ] || fail "a current store changed"
 
 	note "$be: a newer store is refused in one line, unchanged"
@@ -77,7 +89,7 @@ for be in sqlite pg; do
 	h=$(digest $be)
 	expect_rc 1 "$SPROV" db migrate
 	case "$ERR" in
-	"sprov db migrate: "*"has schema version 7, newer than this sprov knows (2): upgrade sprov") ;;
+	"sprov db migrate: "*"has schema version 7, newer than this sprov knows (3): upgrade sprov") ;;
 	*) fail "newer store: stderr was: $ERR" ;;
 	esac
 	[ "$(echo "$ERR" | wc -l)" = 1 ] || fail "more than one line: $ERR"

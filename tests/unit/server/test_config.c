@@ -159,6 +159,19 @@ test_finish(void **state)
 	assert_int_equal(sp_serve_config_finish(&cfg).code, SP_E_USAGE);
 	assert_true(sp_ok(sp_serve_config_set(&cfg, "max-request-line", "2000")));
 	assert_true(sp_ok(sp_serve_config_finish(&cfg)));
+	/* crl-from-store needs crl, the node's copy. */
+	assert_false(cfg.crl_from_store);
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "crl-from-store", "on")));
+	assert_true(cfg.crl_from_store);
+	assert_int_equal(sp_serve_config_set(&cfg, "crl-from-store", "yes").code, SP_E_PARSE);
+	assert_string_equal(sp_errmsg(), "crl-from-store: 'yes' is not on or off");
+	assert_int_equal(sp_serve_config_finish(&cfg).code, SP_E_USAGE);
+	assert_string_equal(sp_errmsg(), "crl-from-store = on needs crl = FILE (where this "
+	    "node keeps its copy)");
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "crl", "/var/lib/sprov/d.crl")));
+	assert_true(sp_ok(sp_serve_config_finish(&cfg)));
+	assert_true(sp_ok(sp_serve_config_set(&cfg, "cluster-key-file", "/etc/k")));
+	assert_string_equal(cfg.cluster_key_file, "/etc/k");
 }
 
 /* Leave non-zero bytes where the next call's locals will be. */

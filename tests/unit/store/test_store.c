@@ -303,40 +303,55 @@ test_schema(void **state)
 
 	OK(sp_store_schema_version(f->s, &found, &cur));
 	assert_int_equal(found, 0);   /* setup created it */
-	assert_int_equal(cur, 2);
+	assert_int_equal(cur, 3);
 	sp_store_close(f->s);
 	f->s = NULL;
 
 	/* A newer schema is refused and left alone. */
 	set_version(f, 99);
 	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
-	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (2)"));
+	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (3)"));
 	assert_null(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
 	assert_string_equal(v, "99");
 
-	/* A version-1 store (2 added the index) is migrated on open. */
+	/* A version-1 store (2 added the index, 3 cluster_data) is migrated on open. */
 	raw_exec(f, "DROP INDEX contacts_time");
+	raw_exec(f, "DROP TABLE cluster_data");
 	set_version(f, 1);
 	add_dev_uri(f->uri, "000e08aabbcc");
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
-	assert_int_equal(found, 2);   /* add_dev_uri's open migrated it */
+	assert_int_equal(found, 3);   /* add_dev_uri's open migrated it */
 	sp_store_close(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
-	assert_string_equal(v, "2");
+	assert_string_equal(v, "3");
 	raw_text(f, f->pg ? "SELECT count(*) FROM pg_indexes WHERE "
 	    "indexname = 'contacts_time'" : "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'contacts_time'", v, sizeof(v));
 	assert_string_equal(v, "1");
 	raw_exec(f, "DROP INDEX contacts_time");
+	raw_exec(f, "DROP TABLE cluster_data");
 	set_version(f, 1);
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 1);
-	assert_int_equal(cur, 2);
+	assert_int_equal(cur, 3);
 	assert_int_equal(ndevices(s), 1);   /* the data survived */
 	sp_store_close(s);
+
+	/* 2 -> 3 alone: cluster_data appears, usable, the devices stay. */
+	raw_exec(f, "DROP TABLE cluster_data");
+	set_version(f, 2);
+	OK(sp_store_open(f->uri, &s));
+	OK(sp_store_schema_version(s, &found, &cur));
+	assert_int_equal(found, 2);
+	assert_int_equal(cur, 3);
+	OK(sp_store_cluster_put(s, "t", 1, 1, sp_slice_of("x"), 0));
+	assert_int_equal(ndevices(s), 1);
+	sp_store_close(s);
+	raw_text(f, "SELECT count(*) FROM cluster_data", v, sizeof(v));
+	assert_string_equal(v, "1");
 
 	if (!f->pg)
 		return;
@@ -1074,6 +1089,105 @@ stop_at_first(void *arg, const sp_level_ref *l)
 	return sp_error(SP_E_EXISTS, "stop");
 }
 
+/* Cluster data: versions only go up, races have one winner, prune, prefix. */
+typedef struct cl_seen {
+	int n;
+	char names[8][SP_CLUSTER_NAME_MAX + 1];
+	int64_t versions[8];
+	char data[8][64];
+} cl_seen;
+
+static sp_result
+cl_cb(void *arg, const sp_cluster_row *row)
+{
+	cl_seen *c = arg;
+
+	if (c->n >= 8)
+		return sp_error(SP_E_LIMIT, "too many rows");
+	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", row->name);
+	c->versions[c->n] = row->version;
+	if (row->data.len >= sizeof(c->data[0]))
+		return sp_error(SP_E_LIMIT, "row too long");
+	memcpy(c->data[c->n], row->data.p, row->data.len);
+	c->n++;
+	return SP_OK;
+}
+
+static void
+test_cluster_data(void **state)
+{
+	fx *f = *state;
+	cl_seen c;
+	sp_store *other = NULL;
+	uint64_t g0 = gen(f->s);
+	const char bin[] = { 'a', '\0', '\377', 'b' };
+	char v[32];
+
+	memset(&c, 0, sizeof(c));
+	OK(sp_store_cluster_get(f->s, "ticket", 3, cl_cb, &c));
+	assert_int_equal(c.n, 0);
+
+	OK(sp_store_cluster_put(f->s, "ticket", 1, 100, sp_slice_of("one"), 3));
+	/* A second handle (another node) racing for the same version loses. */
+	OK(sp_store_open(f->uri, &other));
+	assert_int_equal(sp_store_cluster_put(other, "ticket", 1, 101,
+	    sp_slice_of("uno"), 3).code, SP_E_EXISTS);
+	assert_non_null(strstr(sp_errmsg(), "ticket: version 1 is not above the "
+	    "newest stored (1)"));
+	OK(sp_store_cluster_put(other, "ticket", 2, 200, sp_slice_of("two"), 3));
+	/* Stale: below the newest.  Nothing written. */
+	assert_int_equal(sp_store_cluster_put(f->s, "ticket", 1, 300,
+	    sp_slice_of("old"), 3).code, SP_E_EXISTS);
+	raw_text(f, "SELECT count(*) FROM cluster_data", v, sizeof(v));
+	assert_string_equal(v, "2");
+	sp_store_close(other);
+
+	/* Binary data round-trips; keep 3 prunes version 1 when 4 arrives. */
+	OK(sp_store_cluster_put(f->s, "ticket", 3, 300,
+	    (sp_slice){ bin, sizeof(bin) }, 3));
+	OK(sp_store_cluster_put(f->s, "ticket", 4, 400, sp_slice_of("four"), 3));
+	memset(&c, 0, sizeof(c));
+	OK(sp_store_cluster_get(f->s, "ticket", 10, cl_cb, &c));
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.versions[0], 4);
+	assert_int_equal(c.versions[1], 3);
+	assert_int_equal(c.versions[2], 2);
+	assert_memory_equal(c.data[1], bin, sizeof(bin));
+	memset(&c, 0, sizeof(c));
+	OK(sp_store_cluster_get(f->s, "ticket", 1, cl_cb, &c));
+	assert_int_equal(c.n, 1);
+	assert_string_equal(c.data[0], "four");
+
+	/* Newest per name under a prefix, by name; other names untouched. */
+	OK(sp_store_cluster_put(f->s, "crl/bb", 5, 1, sp_slice_of("b5"), 1));
+	OK(sp_store_cluster_put(f->s, "crl/bb", 9, 1, sp_slice_of("b9"), 1));
+	OK(sp_store_cluster_put(f->s, "crl/aa", 2, 1, sp_slice_of("a2"), 0));
+	memset(&c, 0, sizeof(c));
+	OK(sp_store_cluster_newest(f->s, "crl/", cl_cb, &c));
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.names[0], "crl/aa");
+	assert_string_equal(c.data[0], "a2");
+	assert_string_equal(c.names[1], "crl/bb");
+	assert_int_equal(c.versions[1], 9);
+	raw_text(f, "SELECT count(*) FROM cluster_data WHERE name = 'crl/bb'", v,
+	    sizeof(v));
+	assert_string_equal(v, "1");   /* keep 1: version 5 went */
+
+	/* Refusals, nothing written; no generation change for any of it. */
+	assert_int_equal(sp_store_cluster_put(f->s, "", 1, 1, sp_slice_of("x"),
+	    0).code, SP_E_USAGE);
+	assert_int_equal(sp_store_cluster_put(f->s, "a b", 1, 1, sp_slice_of("x"),
+	    0).code, SP_E_USAGE);
+	assert_non_null(strstr(sp_errmsg(), "is not printable ASCII"));
+	assert_int_equal(sp_store_cluster_put(f->s, "z", 0, 1, sp_slice_of("x"),
+	    0).code, SP_E_USAGE);
+	assert_int_equal(sp_store_cluster_put(f->s, "z", 1, 1,
+	    (sp_slice){ "", SP_CLUSTER_DATA_MAX + 1 }, 0).code, SP_E_LIMIT);
+	raw_text(f, "SELECT count(*) FROM cluster_data", v, sizeof(v));
+	assert_string_equal(v, "5");
+	assert_true(gen(f->s) == g0);
+}
+
 static void
 test_whole_store(void **state)
 {
@@ -1202,6 +1316,7 @@ main(int argc, char **argv)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cluster_data, setup, teardown),
 		cmocka_unit_test(test_uri_default),
 	};
 	if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
