@@ -61,7 +61,8 @@ pg_use() {
 	PG_BASE=$(_pg_start "$_PG_OWN") || fail "could not start PostgreSQL"
 	_pg_own_stop() { _pg_stop "$_PG_OWN"; }
 	# testlib's EXIT trap kills background jobs; stop ours there too.
-	trap '_pg_own_stop; _cleanup' EXIT
+	# Keep the test's exit status for _cleanup (it exits with $?).
+	trap '_pg_rc=$?; set +e; _pg_own_stop; (exit $_pg_rc); _cleanup' EXIT
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
