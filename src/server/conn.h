@@ -30,6 +30,7 @@ typedef struct conn {
 	size_t max_hdr;
 	uint64_t requests;
 	uint64_t t_accept;             /* sp_mono_ns() at accept: handshake latency */
+	void *waiting;                 /* request.c: its request the store thread holds */
 	LIST_ENTRY(conn) link;
 } conn;
 
