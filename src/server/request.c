@@ -127,6 +127,7 @@ srv_request_orphan(conn *c)
 	if (p == NULL)
 		return;
 	p->cancelled = true;
+	atomic_store(&p->job.cancelled, true);   /* the store thread may skip it */
 	c->waiting = NULL;
 	if (p->req != NULL && evhttp_request_get_connection(p->req) == NULL)
 		evhttp_request_free(p->req);

@@ -211,7 +211,7 @@ st_run_job(struct srv_store_thread *t, srv_job *j)
 	char mac[SP_MAC_STRLEN];
 
 	j->outcome = SRV_JOB_UNAVAILABLE;
-	if (atomic_load(&t->s->store_up)) {
+	if (atomic_load(&t->s->store_up) && !atomic_load(&j->cancelled)) {
 		if (sp_ok(render(t, j))) {
 			j->outcome = j->e != NULL ? SRV_JOB_OK : SRV_JOB_NOTFOUND;
 		} else {

@@ -10,6 +10,7 @@
 #ifndef SPROV_SERVER_STORETHREAD_H
 #define SPROV_SERVER_STORETHREAD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -41,6 +42,7 @@ typedef struct srv_job {
 	enum srv_job_outcome outcome;
 	sp_cache_entry *e;         /* SRV_JOB_OK: held for the owner */
 	bool pending;              /* unknown device served the defaults */
+	atomic_bool cancelled;     /* its connection closed: skip the render */
 	STAILQ_ENTRY(srv_job) link;
 } srv_job;
 
