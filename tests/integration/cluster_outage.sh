@@ -10,34 +10,20 @@
 . "$SPROV_SRCDIR/tests/lib/pg.sh"
 . "$SPROV_SRCDIR/tests/integration/device_lib.bash"
 . "$SPROV_SRCDIR/tests/integration/fleet_lib.bash"
+. "$SPROV_SRCDIR/tests/integration/cluster_lib.bash" outage
 
 N=120
 [ "${SPROV_SANITIZE:-0}" = 1 ] && N=60
 CACHED=$((N / 2)) # devices 0 .. CACHED-1 are served once before the outage
 DOWN=10           # seconds PostgreSQL is away
 
-unset SPROV_PG_FIXTURE # our own server: we stop it
-pg_use
-PG_PORT=${PG_BASE##*:}
-pg_ctl_() { _pg_as "$PG_BIN/pg_ctl" -D "$_PG_OWN/data" -l "$_PG_OWN/server.log" "$@"; }
-pg_down() { pg_ctl_ -m fast -w stop >/dev/null || fail "pg_ctl stop failed"; }
-pg_up() {
-	pg_ctl_ -w -t 30 -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $_PG_OWN \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-		-c max_connections=200" start >/dev/null || fail "pg_ctl start failed"
-}
-export SPROV_STORE
-SPROV_STORE=$(pg_createdb outage)
-sql() { psql -qAtX "$SPROV_STORE" -c "$1"; }
 
 fleet_pki $N
 start_dns
-APORT=$(free_port)
 start_serve --admin "127.0.0.1:$APORT" --access-log "$T/access.log" --retry-after 1 \
 	--contact-flush 100ms --contact-spill "$T/contacts.spill" --workers 2
 wait_port "$APORT" 10
 health() { curl -s -o "$T/health" -w '%{http_code}' "http://127.0.0.1:$APORT/healthz"; }
-metric() { curl -s "http://127.0.0.1:$APORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 # dev_get I: curl as fleet device I; sets CODE, headers in $T/hdr.
 dev_get() {
 	local mac d
@@ -47,15 +33,6 @@ dev_get() {
 		--cacert "$d/server-ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
 		-D "$T/hdr" -o /dev/null -w '%{http_code}' "https://$FQDN:$PORT/profiles/$mac.xml" \
 		2>"$T/curl.err") || true
-}
-# wait_until SECS CMD...: until CMD succeeds, or fail after SECS.
-wait_until() {
-	local end=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -lt $end ] || return 1
-		sleep 0.1
-	done
 }
 
 note "healthy: /healthz ok, sprov_store_up 1; $CACHED devices served once (cached)"

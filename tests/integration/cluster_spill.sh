@@ -10,43 +10,21 @@
 . "$SPROV_SRCDIR/tests/lib/pg.sh"
 . "$SPROV_SRCDIR/tests/integration/device_lib.bash"
 . "$SPROV_SRCDIR/tests/integration/fleet_lib.bash"
+. "$SPROV_SRCDIR/tests/integration/cluster_lib.bash" spill
 
 N=40
 Q=5
 
-unset SPROV_PG_FIXTURE # our own server: we stop it
-pg_use
-PG_PORT=${PG_BASE##*:}
-pg_ctl_() { _pg_as "$PG_BIN/pg_ctl" -D "$_PG_OWN/data" -l "$_PG_OWN/server.log" "$@"; }
-pg_down() { pg_ctl_ -m fast -w stop >/dev/null || fail "pg_ctl stop failed"; }
-pg_up() {
-	pg_ctl_ -w -t 30 -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $_PG_OWN \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-		-c max_connections=200" start >/dev/null || fail "pg_ctl start failed"
-}
-export SPROV_STORE
-SPROV_STORE=$(pg_createdb spill)
-sql() { psql -qAtX "$SPROV_STORE" -c "$1"; }
 SPILL="$T/contacts.spill"
 
 fleet_pki $N
 start_dns
-APORT=$(free_port)
 node() {
 	start_serve --admin "127.0.0.1:$APORT" --contact-queue $Q --contact-flush 100ms \
 		--contact-spill "$SPILL" --workers 2
 	wait_port "$APORT" 10
 }
 health() { curl -s "http://127.0.0.1:$APORT/healthz"; }
-metric() { curl -s "http://127.0.0.1:$APORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
-wait_until() {
-	local end=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -lt $end ] || return 1
-		sleep 0.1
-	done
-}
 # spilled: good records in the spill file (the format of src/server/spill.h).
 spilled() {
 	python3 - "$SPILL" <<'PY'

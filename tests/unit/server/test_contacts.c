@@ -188,19 +188,29 @@ test_bounded(void **state)
 	sp_contacts_free(q);
 }
 
-static void
-test_failed_batch(void **state)
+/* A new queue holding devices 0 .. n-1, in order. */
+static sp_contacts *
+filled(size_t n, const char *etag)
 {
 	sp_contacts *q = NULL;
-	rec r = { 0 };
 	sp_contact c;
-	const size_t n = SP_CONTACT_BATCH_MAX + 5;
 
 	must(sp_contacts_new(&q));
 	for (unsigned int i = 0; i < n; i++) {
-		c = contact(i, "x");
+		c = contact(i, etag);
 		assert_true(sp_contacts_put(q, &c, n));
 	}
+	return q;
+}
+
+static void
+test_failed_batch(void **state)
+{
+	const size_t n = SP_CONTACT_BATCH_MAX + 5;
+	sp_contacts *q = filled(n, "x");
+	rec r = { 0 };
+	sp_contact c;
+
 	r.fail_call = 1;
 	assert_true(sp_contacts_flush(q, rec_sink, &r));
 	/* Refused for good: the first batch is lost and counted; the second is written. */
@@ -226,16 +236,11 @@ test_failed_batch(void **state)
 static void
 test_unreachable_requeues(void **state)
 {
-	sp_contacts *q = NULL;
+	const size_t n = SP_CONTACT_BATCH_MAX + 5;
+	sp_contacts *q = filled(n, "old");
 	rec r = { 0 };
 	sp_contact c;
-	const size_t n = SP_CONTACT_BATCH_MAX + 5;
 
-	must(sp_contacts_new(&q));
-	for (unsigned int i = 0; i < n; i++) {
-		c = contact(i, "old");
-		assert_true(sp_contacts_put(q, &c, n));
-	}
 	r.fail_from = 2;
 	r.fail_code = SP_E_DB;
 	assert_false(sp_contacts_flush(q, rec_sink, &r));
