@@ -476,8 +476,15 @@ jobs_run(worker *w, bool answer)
 	while ((j = STAILQ_FIRST(&q)) != NULL) {
 		request *p = j->owner;
 		STAILQ_REMOVE_HEAD(&q, link);
-		if (!answer)
-			p->cancelled = true;   /* evhttp_free freed its request */
+		/*
+		 * The loop has ended: evhttp_free freed the request.  Its conn is
+		 * alive if p is not cancelled (conn_hook_free would have): it
+		 * must not point at p once p is freed.
+		 */
+		if (!answer && !p->cancelled) {
+			p->c->waiting = NULL;
+			p->cancelled = true;
+		}
 		job_answer(p);
 		free(p);
 	}
