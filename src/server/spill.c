@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -143,9 +146,21 @@ sp_result
 sp_spill_check(const char *path)
 {
 	sp_result res = SP_OK;
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
 
-	ENSURE(fd >= 0, SP_E_IO, "contact-spill %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		goto out;
+	ENSURE(errno == ENOENT, SP_E_IO, "contact-spill %s: %s", path, strerror(errno));
+	/* Not there yet: its directory must take a new file (made at the first spill). */
+	snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : slash == path ? 1 :
+	    (int)(slash - path), slash == NULL ? "." : path);
+	ENSURE(stat(dir, &st) == 0, SP_E_IO, "contact-spill %s: %s", path, strerror(errno));
+	ENSURE(S_ISDIR(st.st_mode), SP_E_IO, "contact-spill %s: %s", path, strerror(ENOTDIR));
+	ENSURE(access(dir, W_OK | X_OK) == 0, SP_E_IO, "contact-spill %s: %s", path,
+	    strerror(errno));
 out:
 	if (fd >= 0)
 		close(fd);

@@ -51,8 +51,9 @@ SP_MUST_CHECK sp_result sp_spill_parse(sp_slice in, sp_spill_cb cb, void *arg,
     size_t *n, size_t *used);
 
 /*
- * Check that path can be opened for appending (created 0600 if missing):
- * the startup test, so a bad contact-spill fails at once, naming the file.
+ * Check that path can be opened for appending, or (missing) that its
+ * directory takes a new file: the startup test, so a bad contact-spill
+ * fails at once, naming the file.  Creates nothing.
  */
 SP_MUST_CHECK sp_result sp_spill_check(const char *path);
 

@@ -151,6 +151,18 @@ test_file(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/sprov-spill.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/contacts.spill", dir);
+	/* The start-up check: a new file in a writable directory is fine, made later. */
+	must(sp_spill_check(path));
+	assert_false(sp_file_exists(path));
+	{
+		char bad[200];
+		sp_result r;
+		snprintf(bad, sizeof(bad), "%s/missing/x.spill", dir);
+		r = sp_spill_check(bad);
+		assert_int_equal(r.code, SP_E_IO);
+		assert_non_null(strstr(sp_errmsg(), "No such file or directory"));
+		assert_non_null(strstr(sp_errmsg(), bad));
+	}
 	/* No file: no records, nothing created. */
 	must(sp_spill_load(path, &got_v, &n, &dropped));
 	assert_int_equal(n, 0);
@@ -188,6 +200,7 @@ test_file(void **state)
 		sp_result r = sp_spill_check(path);
 		assert_int_equal(r.code, SP_E_IO);
 		assert_non_null(strstr(sp_errmsg(), path));
+		assert_non_null(strstr(sp_errmsg(), "Permission denied"));
 		assert_false(sp_file_exists(path));
 		r = sp_spill_append(path, v, 1);
 		assert_int_equal(r.code, SP_E_IO);
