@@ -13,8 +13,8 @@ export SPROV_TEST_RENDER_DELAY_MS=300
 serve_start --workers 1
 unset SPROV_TEST_RENDER_DELAY_MS
 
-# hangup N WAIT: N connections as device A, each sends a request for its own
-# profile and closes WAIT seconds later (before the 300 ms render is done).
+# hangup N WAIT: N connections as device A send a request for its own
+# profile together and close WAIT seconds later (before the 300 ms render).
 hangup() {
 	python3 - "$PORT" "$T/ca/server-ca.crt" "$DEV_A/client.crt" "$DEV_A/client.key" \
 		"$SRV_NAME" "$1" "$2" <<'PY'
@@ -22,11 +22,12 @@ import socket, ssl, sys, time
 port, ca, crt, key, name, n, wait = sys.argv[1:8]
 ctx = ssl.create_default_context(cafile=ca)
 ctx.load_cert_chain(crt, key)
-socks = []
-for i in range(int(n)):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))), server_hostname=name)
+# Handshakes first (slow under ASan), then every request at once: all
+# are cache misses waiting for the store thread when the device hangs up.
+socks = [ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))),
+    server_hostname=name) for i in range(int(n))]
+for s in socks:
     s.sendall(b"GET /profiles/000e08aaaa01.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-    socks.append(s)
 time.sleep(float(wait))
 for s in socks:
     s.close()
