@@ -10,11 +10,13 @@
  * (on_close).  The contact record is queued for the write-behind flush
  * (contacts.c).
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -56,6 +58,7 @@ typedef struct request {
 	sp_tls_peer peer;
 	sp_reqlog l;
 	srv_job job;                  /* waiting for the store thread */
+	struct event *hup_ev;         /* while waiting: the device hanging up */
 	bool cancelled;               /* its connection closed meanwhile */
 } request;
 
@@ -129,6 +132,9 @@ srv_request_orphan(conn *c)
 	p->cancelled = true;
 	atomic_store(&p->job.cancelled, true);   /* the store thread may skip it */
 	c->waiting = NULL;
+	if (p->hup_ev != NULL)
+		event_free(p->hup_ev);
+	p->hup_ev = NULL;
 	if (p->req != NULL && evhttp_request_get_connection(p->req) == NULL)
 		evhttp_request_free(p->req);
 	p->req = NULL;
@@ -295,6 +301,37 @@ reply_unavailable(request *rq)
 	reply_later(rq, "database unavailable, retry later");
 }
 
+static void req_end(request *rq, sp_cache_entry *e);
+
+/*
+ * The socket of a waiting request is readable.  evhttp reads nothing while
+ * a request is being answered, so it would only find a device that hung
+ * up when the answer is written; we look (without taking bytes): EOF or an
+ * error is a device gone, answered 499 (logged, nothing sent that it could
+ * read) and its job cancelled.  Bytes (a pipelined request, TLS data) are
+ * left for evhttp, and the watch ends.
+ */
+static void
+on_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	request *p = arg;
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	event_free(p->hup_ev);
+	p->hup_ev = NULL;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+		return;
+	p->cancelled = true;
+	atomic_store(&p->job.cancelled, true);
+	p->c->waiting = NULL;
+	p->cfg = srv_cfg_hold(p->s);
+	p->l.note = "client-gone";
+	reply(p, 499, "Client Closed Request", NULL, true);
+	req_end(p, NULL);
+	/* p itself stays the store thread's until its job comes back. */
+}
+
 /*
  * Hand a cache miss to the store thread: the request moves off the stack
  * (*rq stays for the caller to finish; it must not answer).  false: not
@@ -313,10 +350,14 @@ req_wait(request *rq)
 	p->job.owner = p;
 	p->job.id = rq->peer.id;
 	p->job.unknown = rq->cfg->unknown;
-	if (!srv_store_submit(rq->s, &p->job)) {
+	p->hup_ev = event_new(rq->w->base, bufferevent_getfd(rq->bev), EV_READ, on_hangup, p);
+	if (p->hup_ev == NULL || !srv_store_submit(rq->s, &p->job)) {
+		if (p->hup_ev != NULL)
+			event_free(p->hup_ev);
 		free(p);
 		return false;
 	}
+	event_add(p->hup_ev, NULL);
 	rq->c->waiting = p;
 	return true;
 }
@@ -444,6 +485,9 @@ job_answer(request *p)
 		sp_cache_release(j->e);
 		return;
 	}
+	if (p->hup_ev != NULL)
+		event_free(p->hup_ev);
+	p->hup_ev = NULL;
 	p->c->waiting = NULL;
 	p->cfg = srv_cfg_hold(p->s);
 	switch (j->outcome) {
@@ -484,6 +528,9 @@ jobs_run(worker *w, bool answer)
 		if (!answer && !p->cancelled) {
 			p->c->waiting = NULL;
 			p->cancelled = true;
+			if (p->hup_ev != NULL)
+				event_free(p->hup_ev);
+			p->hup_ev = NULL;
 		}
 		job_answer(p);
 		free(p);
