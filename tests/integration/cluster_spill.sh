@@ -104,12 +104,14 @@ wait_until 3 eval '[ "$(health)" = degraded ]' || fail "not degraded: $(health)"
 fleet
 wait_until 5 spilled_most || fail "spilled $(spilled), queued $(metric sprov_contact_queue)"
 K=$(spilled)
-bg_kill "$SERVE_PID" KILL
+bg_kill "$SERVE_PID" -KILL # testlib: kill "$2" "$1" (the dash is ours)
 pg_up
 node
 replayed2() { [ "$(rows_since "$E2")" -ge "$K" ] && [ ! -s "$SPILL" ]; }
 wait_until 10 replayed2 || fail "rows since the outage $(rows_since "$E2") < $K spilled"
 [ "$(rows_since "$E2")" -ge $((N - Q)) ] || fail "more than the queue ($Q) lost: $(rows_since "$E2")"
+# Exactly the spilled ones: a graceful stop would have spilled the queue too.
+[ "$(rows_since "$E2")" = "$K" ] || fail "$(rows_since "$E2") arrived, $K spilled: was it a SIGKILL?"
 note "$K spilled, $(rows_since "$E2") of $N arrived"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 kill -TERM "$SERVE_PID"
