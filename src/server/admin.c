@@ -48,6 +48,7 @@ typedef enum {
 	F_CACHE_FLUSHES, F_RENDERS, F_RENDER_ERRORS, F_RENDER_SECONDS, F_ID_REFUSED,
 	F_ID_MISMATCH, F_OVERLOAD, F_HS_PER_SOURCE, F_PROXY_REFUSED, F_REWRITTEN, F_TIMEOUTS, F_CONTACT_QUEUE,
 	F_CONTACTS_WRITTEN, F_CONTACTS_DROPPED, F_CONTACTS_FAILED, F_NOTIFY_RECONNECTS,
+	F_STORE_UP, F_UNAVAILABLE,
 	F_RELOADS, F_RESTARTS, F_N
 } family_id;
 
@@ -95,11 +96,15 @@ static const struct family {
 	[F_CONTACTS_WRITTEN] = { "sprov_contacts_written_total", "counter",
 	    "Contact records written to the store." },
 	[F_CONTACTS_DROPPED] = { "sprov_contacts_dropped_total", "counter",
-	    "Contact records dropped (queue full)." },
+	    "Contact records dropped (queue and headroom full, or the spill file failed)." },
 	[F_CONTACTS_FAILED] = { "sprov_contacts_failed_total", "counter",
-	    "Contact records the store refused." },
+	    "Contact records the store refused for good." },
 	[F_NOTIFY_RECONNECTS] = { "sprov_store_notify_reconnects_total", "counter",
 	    "Store change-notification connections lost and re-established." },
+	[F_STORE_UP] = { "sprov_store_up", "gauge",
+	    "1 if the store answered its last call, 0 while it is unreachable." },
+	[F_UNAVAILABLE] = { "sprov_store_unavailable_total", "counter",
+	    "Cache misses answered 503 because the store was unreachable or busy." },
 	[F_RELOADS] = { "sprov_config_reloads_total", "counter",
 	    "SIGHUP reloads by result." },
 	[F_RESTARTS] = { "sprov_serve_restarts_total", "counter",
@@ -312,6 +317,8 @@ srv_metrics_text(server *s, sp_buf *b)
 	TRY(one(b, F_CONTACTS_FAILED, "%llu", (unsigned long long)qs.failed));
 	TRY(one(b, F_NOTIFY_RECONNECTS, "%llu",
 	    (unsigned long long)sp_store_notify_reconnects()));
+	TRY(one(b, F_STORE_UP, "%d", atomic_load(&s->store_up) ? 1 : 0));
+	TRY(one(b, F_UNAVAILABLE, "%llu", (unsigned long long)atomic_load(&s->unavailable)));
 	TRY(fam(b, F_RELOADS));
 	TRY(sp_buf_printf(b, "sprov_config_reloads_total{result=\"ok\"} %llu\n"
 	    "sprov_config_reloads_total{result=\"failed\"} %llu\n",
@@ -341,9 +348,17 @@ on_admin(struct evhttp_request *req, void *arg)
 		evhttp_add_header(oh, "Allow", "GET");
 		evhttp_send_reply(req, 405, "Method Not Allowed", NULL);
 	} else if (strcmp(path, "/healthz") == 0) {
+		/*
+		 * "degraded" (store unreachable) is still 200: cached devices are
+		 * served, and a balancer that drops every node of a cluster at
+		 * once for a database outage would serve nobody.  Only draining
+		 * asks to be taken out (503).
+		 */
+		bool draining = atomic_load(&s->draining);
 		evhttp_add_header(oh, "Content-Type", "text/plain");
-		evbuffer_add_printf(out, "%s\n", atomic_load(&s->draining) ? "draining" : "ok");
-		evhttp_send_reply(req, atomic_load(&s->draining) ? 503 : 200, NULL, out);
+		evbuffer_add_printf(out, "%s\n", draining ? "draining" :
+		    atomic_load(&s->store_up) ? "ok" : "degraded");
+		evhttp_send_reply(req, draining ? 503 : 200, NULL, out);
 	} else if (strcmp(path, "/metrics") == 0 && sp_ok(srv_metrics_text(s, &b))) {
 		evhttp_add_header(oh, "Content-Type", "text/plain; version=0.0.4");
 		evbuffer_add(out, b.p, b.len);

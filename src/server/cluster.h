@@ -8,9 +8,9 @@
  * row does not open).  Stored as 0x01 || nonce (12) || ciphertext || tag
  * (16).  The cluster key is never logged and is wiped on free.
  *
- * Every store call here runs from one function, sp_cluster_sync, on the
- * main thread's timer (never on a worker's event loop), so it can move to
- * a store thread as it is.
+ * Every store call here runs from one function, sp_cluster_sync, which the
+ * store thread (storethread.c) calls every crl-poll seconds, never a
+ * worker's event loop.
  */
 #ifndef SPROV_SERVER_CLUSTER_H
 #define SPROV_SERVER_CLUSTER_H

@@ -30,6 +30,7 @@ static const key keys[] = {
 	S("client-ca", client_ca), S("crl", crl), S("user", user),
 	S("access-log", access_log), S("etag-key-file", etag_key_file),
 	S("cluster-key-file", cluster_key_file),
+	S("contact-spill", contact_spill),
 	{ "store", K_URI, offsetof(sp_serve_config, store), 0, 0 },
 	I("workers", workers, 0, SP_WORKERS_MAX),
 	I("verify-depth", verify_depth, 1, SP_TLS_VERIFY_DEPTH_MAX),

@@ -31,6 +31,8 @@ typedef enum { SP_UNKNOWN_404 = 0, SP_UNKNOWN_DEFAULTS } sp_unknown_mode;
 typedef enum { SP_ALOG_TEXT = 0, SP_ALOG_JSON } sp_alog_format;
 typedef enum { SP_LOGTO_STDERR = 0, SP_LOGTO_SYSLOG, SP_LOGTO_JOURNAL } sp_logto;
 
+#define SP_SPILL_DEFAULT_PATH "/var/lib/sprov/contacts.spill"
+
 typedef struct sp_serve_config {
 	char listen[SP_CFG_STR_MAX];   /* host:port */
 	char admin[SP_CFG_STR_MAX];    /* host:port, or "" for none */
@@ -70,7 +72,9 @@ typedef struct sp_serve_config {
 	int64_t max_header_size;       /* request line + headers, bytes */
 	int64_t max_request_line;      /* bytes */
 	int64_t contact_flush;         /* ms between contact batch writes */
-	int64_t contact_queue;         /* queued contacts before dropping */
+	int64_t contact_queue;         /* queued contacts before spilling */
+	/* "" = next to a SQLite store, else SP_SPILL_DEFAULT_PATH; "off" = none */
+	char contact_spill[SP_CFG_STR_MAX];
 	sp_proxy_acl proxy_from;       /* peers that must send a PROXY v2 header */
 } sp_serve_config;
 

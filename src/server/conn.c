@@ -279,6 +279,8 @@ conn_hook_free(void *arg)
 	conn *c = arg;
 	worker *w = c->w;
 
+	if (c->waiting != NULL)
+		srv_request_orphan(c);
 	if (c->bev != NULL) {
 		if (c->in_cbe)
 			evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cbe);

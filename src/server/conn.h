@@ -39,6 +39,7 @@ typedef struct conn {
 	struct event *proxy_ev;        /* proxy-from: reading the PROXY v2 header */
 	uint8_t *proxy_buf;            /* its bytes so far (SP_PROXY_HDR_MAX) */
 	size_t proxy_n;
+	void *waiting;                 /* request.c: its request the store thread holds */
 	LIST_ENTRY(conn) link;
 } conn;
 

@@ -28,6 +28,9 @@ struct sp_contacts {
 	size_t n, cap;
 	uint32_t *idx;    /* MAC -> slot + 1; 0: empty */
 	size_t idx_cap;   /* a power of two, >= 2 * cap */
+	size_t soft;      /* kick past this many records; 0: never */
+	void (*kick)(void *);
+	void *kick_arg;
 	atomic_uint_fast64_t written, dropped, failed;
 };
 
@@ -53,13 +56,33 @@ cq_probe(sp_contacts *q, const sp_mac *mac)
 	}
 }
 
-/* Room for one more record, and an index for it; false: full or no memory. */
+/*
+ * Index every record again (the order or the capacity changed).  Out of
+ * memory: no index (put rebuilds one when it next finds room).  mu held.
+ */
 static bool
-cq_room(sp_contacts *q, size_t max)
+cq_reindex(sp_contacts *q)
 {
 	size_t icap;
 	uint32_t *ni;
 
+	for (icap = CQ_FIRST_IDX_CAP; icap < 2 * q->cap; icap *= 2)
+		;
+	ni = calloc(icap, sizeof(*ni));
+	free(q->idx);
+	q->idx = ni;
+	q->idx_cap = ni != NULL ? icap : 0;
+	if (ni == NULL)
+		return false;
+	for (size_t k = 0; k < q->n; k++)
+		*cq_probe(q, &q->v[k].mac) = (uint32_t)(k + 1);
+	return true;
+}
+
+/* Room for one more record, and an index for it; false: full or no memory. */
+static bool
+cq_room(sp_contacts *q, size_t max)
+{
 	if (q->n == q->cap) {
 		size_t ncap = q->cap ? q->cap * 2 : CQ_FIRST_CAP;
 		sp_contact *nv;
@@ -75,16 +98,7 @@ cq_room(sp_contacts *q, size_t max)
 	}
 	if (q->idx != NULL && q->idx_cap >= 2 * q->cap)
 		return true;
-	for (icap = CQ_FIRST_IDX_CAP; icap < 2 * q->cap; icap *= 2)
-		;
-	if ((ni = calloc(icap, sizeof(*ni))) == NULL)
-		return false;
-	free(q->idx);
-	q->idx = ni;
-	q->idx_cap = icap;
-	for (size_t k = 0; k < q->n; k++)
-		*cq_probe(q, &q->v[k].mac) = (uint32_t)(k + 1);
-	return true;
+	return cq_reindex(q);
 }
 
 /* Overwrite a queued record with a newer contact of the same MAC. */
@@ -136,7 +150,7 @@ bool
 sp_contacts_put(sp_contacts *q, const sp_contact *c, size_t max)
 {
 	uint32_t *e = NULL;
-	bool queued = true;
+	bool queued = true, kick = false;
 
 	pthread_mutex_lock(&q->mu);
 	if (q->idx != NULL && q->idx_cap >= 2 * q->cap)
@@ -146,19 +160,67 @@ sp_contacts_put(sp_contacts *q, const sp_contact *c, size_t max)
 	} else if (cq_room(q, max > 0 ? max : 1)) {
 		q->v[q->n] = *c;
 		*cq_probe(q, &c->mac) = (uint32_t)(++q->n);
+		kick = q->soft > 0 && q->n == q->soft + 1 && q->kick != NULL;
 	} else {
 		atomic_fetch_add(&q->dropped, 1);
 		queued = false;
 	}
 	pthread_mutex_unlock(&q->mu);
+	if (kick)
+		q->kick(q->kick_arg);
 	return queued;
 }
 
 void
+sp_contacts_set_kick(sp_contacts *q, size_t soft, void (*kick)(void *), void *arg)
+{
+	pthread_mutex_lock(&q->mu);
+	q->soft = soft;
+	q->kick = kick;
+	q->kick_arg = arg;
+	pthread_mutex_unlock(&q->mu);
+}
+
+/*
+ * Replace the queue with front[0..nf) (older) followed by what is queued
+ * now; a front record whose MAC is queued now is superseded and left out.
+ * Takes ownership of front.  mu held.  false: out of memory (front lost).
+ */
+static bool
+cq_prepend(sp_contacts *q, sp_contact *front, size_t nf)
+{
+	size_t k = 0;
+	sp_contact *nv;
+
+	for (size_t i = 0; i < nf; i++) {
+		uint32_t *e = q->n > 0 && q->idx != NULL && q->idx_cap >= 2 * q->cap ?
+		    cq_probe(q, &front[i].mac) : NULL;
+		if (e == NULL || *e == 0)
+			front[k++] = front[i];
+	}
+	if (k == 0) {
+		free(front);
+		return true;
+	}
+	if ((nv = realloc(front, (k + q->n) * sizeof(*nv))) == NULL) {
+		free(front);
+		return false;
+	}
+	if (q->n > 0)
+		memcpy(nv + k, q->v, q->n * sizeof(*nv));
+	free(q->v);
+	q->v = nv;
+	q->n = q->cap = k + q->n;
+	cq_reindex(q);
+	return true;
+}
+
+bool
 sp_contacts_flush(sp_contacts *q, sp_contact_sink sink, void *arg)
 {
 	sp_contact *v;
-	size_t n;
+	size_t n, off = 0;
+	bool ok = true;
 
 	/* Detach the records so requests never wait for the database. */
 	pthread_mutex_lock(&q->mu);
@@ -169,18 +231,61 @@ sp_contacts_flush(sp_contacts *q, sp_contact_sink sink, void *arg)
 	if (q->idx != NULL)
 		memset(q->idx, 0, q->idx_cap * sizeof(*q->idx));
 	pthread_mutex_unlock(&q->mu);
-	for (size_t off = 0; off < n && sink != NULL;) {
+	while (off < n && sink != NULL) {
 		size_t k = n - off > SP_CONTACT_BATCH_MAX ? SP_CONTACT_BATCH_MAX : n - off;
 		sp_result r = sink(arg, v + off, k);
+		if (sp_failed(r) && r.code != SP_E_POLICY) {
+			ok = false;
+			break;
+		}
 		if (sp_failed(r)) {
 			atomic_fetch_add(&q->failed, k);
-			sp_err("serve: writing %zu contact records failed: %s", k, sp_errmsg());
+			sp_err("serve: %zu contact records refused for good: %s", k, sp_errmsg());
 		} else {
 			atomic_fetch_add(&q->written, k);
 		}
 		off += k;
 	}
-	free(v);
+	if (ok || off == n) {
+		free(v);
+		return ok;
+	}
+	/* Refused: this batch and the rest go back in front, oldest first. */
+	memmove(v, v + off, (n - off) * sizeof(*v));
+	pthread_mutex_lock(&q->mu);
+	if (!cq_prepend(q, v, n - off))
+		atomic_fetch_add(&q->dropped, n - off);
+	pthread_mutex_unlock(&q->mu);
+	return false;
+}
+
+sp_result
+sp_contacts_take_oldest(sp_contacts *q, size_t keep, sp_contact **v, size_t *n)
+{
+	sp_result res = SP_OK;
+	size_t m;
+
+	*v = NULL;
+	*n = 0;
+	pthread_mutex_lock(&q->mu);
+	if (q->n <= keep)
+		goto out;
+	m = q->n - keep;
+	TRY_ALLOC(*v, malloc(m * sizeof(**v)));
+	memcpy(*v, q->v, m * sizeof(**v));
+	memmove(q->v, q->v + m, keep * sizeof(*q->v));
+	q->n = keep;
+	*n = m;
+	cq_reindex(q);
+out:
+	pthread_mutex_unlock(&q->mu);
+	return res;
+}
+
+void
+sp_contacts_count_dropped(sp_contacts *q, size_t n)
+{
+	atomic_fetch_add(&q->dropped, n);
 }
 
 sp_result

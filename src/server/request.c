@@ -3,14 +3,20 @@
  *
  * on_request runs the steps in order (TLS connection, limits, identity,
  * route, profile); each either answers or hands on.  Profiles come from
- * the cache (cache.c) or are rendered from the store; the contact record
- * is queued for the write-behind flush (contacts.c).
+ * the cache (cache.c), tagged with the generation the store thread last
+ * published; a miss becomes a job for the store thread (storethread.c)
+ * and the request waits, off the stack, until srv_jobs_done answers it on
+ * this worker's event base.  A connection closed meanwhile cancels it
+ * (on_close).  The contact record is queued for the write-behind flush
+ * (contacts.c).
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -27,6 +33,7 @@
 #include "server/cache.h"
 #include "server/conn.h"
 #include "server/srv.h"
+#include "server/storethread.h"
 #include "server/template.h"
 #include "store/store.h"
 #include "tls/tls.h"
@@ -50,6 +57,9 @@ typedef struct request {
 	bool close;                   /* answer with Connection: close */
 	sp_tls_peer peer;
 	sp_reqlog l;
+	srv_job job;                  /* waiting for the store thread */
+	struct event *hup_ev;         /* while waiting: the device hanging up */
+	bool cancelled;               /* its connection closed meanwhile */
 } request;
 
 static void
@@ -106,49 +116,49 @@ body_release(const void *data, size_t len, void *arg)
 	sp_cache_release(arg);
 }
 
-/* Render a device's profile (cache miss).  *out NULL with SP_OK: 404. */
-static sp_result
-render(worker *w, const sp_serve_config *cfg, const sp_devid *id, uint64_t gen_now,
-    sp_cache_entry **out, bool *pending)
+/*
+ * A request waiting for the store thread whose connection goes: the job
+ * comes back cancelled and srv_jobs_done only frees it.  evhttp detaches
+ * a request it has not answered when the peer closes (EOF) and leaves it
+ * to us: free it now; one still attached is freed with the connection.
+ */
+void
+srv_request_orphan(conn *c)
 {
-	sp_result res = SP_OK;
-	server *s = w->s;
-	sp_device dev;
-	bool found = false, defaults_only = false;
-	sp_params ps;
-	sp_buf body;
-	uint64_t gen = gen_now, t0 = sp_mono_ns();
+	request *p = c->waiting;
 
-	*out = NULL;
-	*pending = false;
-	sp_params_init(&ps);
-	sp_buf_init(&body, SP_PROFILE_MAX);
-	TRY(sp_store_device_get(w->store, &id->mac, &dev, &found));
-	if (!found || !dev.enabled) {
-		if (cfg->unknown == SP_UNKNOWN_404)
-			goto out;
-		defaults_only = true;
-		*pending = !found;
-		TRY(sp_store_params_defaults(w->store, &ps, &gen));
-	} else {
-		TRY(sp_store_params_effective(w->store, &dev, &ps, &gen));
-	}
-	TRY(sp_profile_render(&ps, &body));
-	TRY(sp_cache_entry_new(s->cache, &id->mac, gen, defaults_only, body.p ? body.p : "",
-	    body.len, out));
-	sp_cache_put(s->cache, *out);
-	atomic_fetch_add(&s->renders, 1);
-	atomic_fetch_add(&s->render_ns, sp_mono_ns() - t0);
-out:
-	sp_params_free(&ps);
-	sp_buf_free_secret(&body);
-	return res;
+	if (p == NULL)
+		return;
+	p->cancelled = true;
+	atomic_store(&p->job.cancelled, true);   /* the store thread may skip it */
+	c->waiting = NULL;
+	if (p->hup_ev != NULL)
+		event_free(p->hup_ev);
+	p->hup_ev = NULL;
+	if (p->req != NULL && evhttp_request_get_connection(p->req) == NULL)
+		evhttp_request_free(p->req);
+	p->req = NULL;
 }
 
 static void
 on_close(struct evhttp_connection *evcon, void *arg)
 {
+	srv_request_orphan(arg);
 	sp_tls_bufferevent_close(evhttp_connection_get_bufferevent(evcon));
+}
+
+/* 503 with a jittered Retry-After: retry-after + 1..retry-after seconds. */
+static void
+reply_later(request *rq, const char *text)
+{
+	char retry[32];
+	uint32_t j = 0;
+
+	(void)RAND_bytes((unsigned char *)&j, sizeof(j));
+	snprintf(retry, sizeof(retry), "%lld", (long long)(rq->cfg->retry_after +
+	    (int64_t)(j % (uint32_t)rq->cfg->retry_after + 1)));
+	evhttp_add_header(rq->oh, "Retry-After", retry);
+	reply(rq, 503, "Service Unavailable", text, true);
 }
 
 /* What the access log says before anything is decided. */
@@ -205,8 +215,6 @@ static bool
 req_within_limits(request *rq)
 {
 	const char *uri = evhttp_request_get_uri(rq->req);
-	char retry[32];
-	uint32_t j = 0;
 
 	if (uri != NULL && strlen(uri) > (size_t)rq->cfg->max_request_line) {
 		reply(rq, 414, "URI Too Long", "request line too long", true);
@@ -219,12 +227,8 @@ req_within_limits(request *rq)
 	}
 	if (rq->w->established <= rq->w->overload)
 		return true;
-	(void)RAND_bytes((unsigned char *)&j, sizeof(j));
-	snprintf(retry, sizeof(retry), "%lld", (long long)(rq->cfg->retry_after +
-	    (int64_t)(j % (uint32_t)rq->cfg->retry_after + 1)));
-	evhttp_add_header(rq->oh, "Retry-After", retry);
 	atomic_fetch_add(&rq->s->overloaded, 1);
-	reply(rq, 503, "Service Unavailable", "overloaded, retry later", true);
+	reply_later(rq, "overloaded, retry later");
 	return false;
 }
 
@@ -291,29 +295,93 @@ req_route(request *rq)
 	return true;
 }
 
-/* The device's profile, from the cache or rendered; *e is then held. */
-static bool
-req_profile(request *rq, sp_cache_entry **e, bool *pending)
+/* The store cannot render it now (unreachable, or its queue is full). */
+static void
+reply_unavailable(request *rq)
 {
-	uint64_t gen = 0;
-	sp_result r = sp_store_generation(rq->w->store, &gen);
+	atomic_fetch_add(&rq->s->unavailable, 1);
+	rq->l.note = "store-unavailable";
+	reply_later(rq, "database unavailable, retry later");
+}
 
-	if (sp_ok(r))
-		*e = sp_cache_get(rq->s->cache, &rq->peer.id.mac, gen);
-	if (sp_ok(r) && *e == NULL)
-		r = render(rq->w, rq->cfg, &rq->peer.id, gen, e, pending);
-	if (sp_failed(r)) {
-		atomic_fetch_add(&rq->s->render_errors, 1);
-		sp_err("serve: profile for %s failed: %s", rq->l.mac, sp_errmsg());
-		reply(rq, 500, "Internal Server Error", "internal error", true);
+static void req_end(request *rq, sp_cache_entry *e);
+
+/*
+ * The socket of a waiting request is readable.  evhttp reads nothing while
+ * a request is being answered, so it would only find a device that hung
+ * up when the answer is written; we look (without taking bytes): EOF or an
+ * error is a device gone, answered 499 (logged, nothing sent that it could
+ * read) and its job cancelled.  Bytes (a pipelined request, TLS data) are
+ * left for evhttp, and the watch ends.
+ */
+static void
+on_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	request *p = arg;
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	event_free(p->hup_ev);
+	p->hup_ev = NULL;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+		return;
+	p->cancelled = true;
+	atomic_store(&p->job.cancelled, true);
+	p->c->waiting = NULL;
+	p->cfg = srv_cfg_hold(p->s);
+	p->l.note = "client-gone";
+	reply(p, 499, "Client Closed Request", NULL, true);
+	req_end(p, NULL);
+	/* p itself stays the store thread's until its job comes back. */
+}
+
+/*
+ * Hand a cache miss to the store thread: the request moves off the stack
+ * (*rq stays for the caller to finish; it must not answer).  false: not
+ * queued, nothing changed.
+ */
+static bool
+req_wait(request *rq)
+{
+	request *p = malloc(sizeof(*p));
+
+	if (p == NULL)
+		return false;
+	*p = *rq;
+	memset(&p->job, 0, sizeof(p->job));
+	p->job.w = rq->w;
+	p->job.owner = p;
+	p->job.id = rq->peer.id;
+	p->job.unknown = rq->cfg->unknown;
+	p->hup_ev = event_new(rq->w->base, bufferevent_getfd(rq->bev), EV_READ, on_hangup, p);
+	if (p->hup_ev == NULL || !srv_store_submit(rq->s, &p->job)) {
+		if (p->hup_ev != NULL)
+			event_free(p->hup_ev);
+		free(p);
 		return false;
 	}
+	event_add(p->hup_ev, NULL);
+	rq->c->waiting = p;
+	return true;
+}
+
+/*
+ * The device's profile from the cache (*e is then held).  false: answered,
+ * or (*waiting) handed to the store thread.
+ */
+static bool
+req_profile(request *rq, sp_cache_entry **e, bool *pending, bool *waiting)
+{
+	server *s = rq->s;
+
+	if (atomic_load(&s->gen_known))
+		*e = sp_cache_get(s->cache, &rq->peer.id.mac, atomic_load(&s->gen));
 	if (*e == NULL) {
-		rq->l.note = "unknown-or-disabled";
-		reply(rq, 404, "Not Found", "unknown device", rq->close);
+		if (!(*waiting = req_wait(rq)))
+			reply_unavailable(rq);
 		return false;
 	}
-	*pending = *pending || (*e)->defaults_only;
+	*pending = (*e)->defaults_only;
 	return true;
 }
 
@@ -374,7 +442,20 @@ queue_contact(request *rq, const sp_cache_entry *e, bool pending)
 	ct.record_pending = pending;
 	snprintf(ct.serial, sizeof(ct.serial), "%s", rq->peer.id.serial);
 	snprintf(ct.product, sizeof(ct.product), "%s", rq->peer.id.product);
-	(void)sp_contacts_put(rq->s->contacts, &ct, (size_t)rq->cfg->contact_queue);
+	(void)sp_contacts_put(rq->s->contacts, &ct,
+	    (size_t)rq->cfg->contact_queue + SRV_SPILL_HEADROOM);
+}
+
+/* After the answer: log, count, next request; releases cfg and e. */
+static void
+req_end(request *rq, sp_cache_entry *e)
+{
+	sp_accesslog_write(rq->s->access, &rq->l);
+	srv_hist_observe(&rq->s->req_hist, sp_mono_ns() - rq->l.t0);
+	if (rq->c != NULL && rq->c->state == CS_BUSY)
+		conn_next_request(rq->c, rq->cfg);
+	srv_cfg_release(rq->s);
+	sp_cache_release(e);
 }
 
 void
@@ -382,18 +463,91 @@ srv_on_request(struct evhttp_request *req, void *arg)
 {
 	request rq;
 	sp_cache_entry *e = NULL;
-	bool pending = false;
+	bool pending = false, waiting = false;
 
 	req_begin(&rq, arg, req);
 	if (req_tls_conn(&rq) && req_within_limits(&rq) && req_identify(&rq) &&
-	    req_route(&rq) && req_profile(&rq, &e, &pending)) {
+	    req_route(&rq) && req_profile(&rq, &e, &pending, &waiting)) {
 		send_profile(&rq, e);
 		queue_contact(&rq, e, pending);
 	}
-	sp_accesslog_write(rq.s->access, &rq.l);
-	srv_hist_observe(&rq.s->req_hist, sp_mono_ns() - rq.l.t0);
-	if (rq.c != NULL && rq.c->state == CS_BUSY)
-		conn_next_request(rq.c, rq.cfg);
-	srv_cfg_release(rq.s);
-	sp_cache_release(e);
+	if (waiting) {
+		srv_cfg_release(rq.s);   /* held again by srv_jobs_done */
+		return;
+	}
+	req_end(&rq, e);
+}
+
+/* A job the store thread finished: answer its request, unless cancelled. */
+static void
+job_answer(request *p)
+{
+	srv_job *j = &p->job;
+
+	if (p->cancelled) {
+		sp_cache_release(j->e);
+		return;
+	}
+	if (p->hup_ev != NULL)
+		event_free(p->hup_ev);
+	p->hup_ev = NULL;
+	p->c->waiting = NULL;
+	p->cfg = srv_cfg_hold(p->s);
+	switch (j->outcome) {
+	case SRV_JOB_OK:
+		send_profile(p, j->e);
+		queue_contact(p, j->e, j->pending || j->e->defaults_only);
+		break;
+	case SRV_JOB_NOTFOUND:
+		p->l.note = "unknown-or-disabled";
+		reply(p, 404, "Not Found", "unknown device", p->close);
+		break;
+	case SRV_JOB_ERROR:
+		atomic_fetch_add(&p->s->render_errors, 1);
+		reply(p, 500, "Internal Server Error", "internal error", true);
+		break;
+	case SRV_JOB_UNAVAILABLE:
+		reply_unavailable(p);
+		break;
+	}
+	req_end(p, j->e);
+}
+
+static void
+jobs_run(worker *w, bool answer)
+{
+	struct srv_jobq q = STAILQ_HEAD_INITIALIZER(q);
+	srv_job *j;
+
+	srv_jobs_take(w, &q);
+	while ((j = STAILQ_FIRST(&q)) != NULL) {
+		request *p = j->owner;
+		STAILQ_REMOVE_HEAD(&q, link);
+		/*
+		 * The loop has ended: evhttp_free freed the request.  Its conn is
+		 * alive if p is not cancelled (conn_hook_free would have): it
+		 * must not point at p once p is freed.
+		 */
+		if (!answer && !p->cancelled) {
+			p->c->waiting = NULL;
+			p->cancelled = true;
+			if (p->hup_ev != NULL)
+				event_free(p->hup_ev);
+			p->hup_ev = NULL;
+		}
+		job_answer(p);
+		free(p);
+	}
+}
+
+void
+srv_jobs_done(evutil_socket_t fd, short what, void *arg)
+{
+	jobs_run(arg, true);
+}
+
+void
+srv_jobs_discard(worker *w)
+{
+	jobs_run(w, false);
 }

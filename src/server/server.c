@@ -50,6 +50,7 @@
 #include "server/cache.h"
 #include "server/conn.h"
 #include "server/srv.h"
+#include "server/storethread.h"
 #include "server/template.h"
 #include "store/store.h"
 #include "tls/tls.h"
@@ -126,6 +127,8 @@ worker_setup(server *s, worker *w, const sp_serve_config *cfg)
 	struct event_config *ecfg = NULL;
 
 	LIST_INIT(&w->conns);
+	STAILQ_INIT(&w->done);
+	ENSURE(pthread_mutex_init(&w->done_mu, NULL) == 0, SP_E_INTERNAL, "worker lock");
 	w->max_open = cfg->max_connections / s->nworkers;
 	if (w->max_open < 1)
 		w->max_open = 1;
@@ -162,7 +165,7 @@ worker_setup(server *s, worker *w, const sp_serve_config *cfg)
 	TRY_ALLOC(w->bound, evhttp_accept_socket_with_handle(w->http, w->fd));
 	TRY_ALLOC(w->stop_ev, event_new(w->base, -1, 0, worker_stop, w));
 	TRY_ALLOC(w->drain_ev, evtimer_new(w->base, worker_drain_tick, w));
-	TRY(sp_error_wrap(sp_store_open(s->store_uri, &w->store), "worker store"));
+	TRY_ALLOC(w->done_ev, event_new(w->base, -1, 0, srv_jobs_done, w));
 out:
 	if (ecfg != NULL)
 		event_config_free(ecfg);
@@ -174,6 +177,9 @@ worker_free(worker *w)
 {
 	if (w->http)
 		evhttp_free(w->http);
+	srv_jobs_discard(w);
+	if (w->done_ev)
+		event_free(w->done_ev);
 	if (w->stop_ev)
 		event_free(w->stop_ev);
 	if (w->drain_ev)
@@ -182,7 +188,7 @@ worker_free(worker *w)
 		event_base_free(w->base);
 	if (w->bound == NULL && w->fd >= 0)
 		close(w->fd);
-	sp_store_close(w->store);
+	pthread_mutex_destroy(&w->done_mu);
 }
 
 /* ---- configuration ------------------------------------------------------ */
@@ -390,23 +396,9 @@ on_crl_timer(evutil_socket_t fd, short what, void *arg)
 	server *s = arg;
 	bool reloaded = false;
 
-	/* XXX: store calls on the main thread; they move to the store thread. */
-	sp_cluster_sync(s->cluster, s->store, s->tls, sp_now());
+	/* The store thread keeps the file of a crl-from-store CRL current. */
 	if (sp_failed(sp_tls_server_poll_crl(s->tls, &reloaded)))
 		sp_err("serve: %s; the previous CRL stays in force", sp_errmsg());
-}
-
-static void
-contacts_flush(server *s)
-{
-	sp_contacts_flush(s->contacts, s->store != NULL ? sp_contacts_store_sink : NULL,
-	    s->store);
-}
-
-static void
-on_flush_timer(evutil_socket_t fd, short what, void *arg)
-{
-	contacts_flush(arg);
 }
 
 /* From the main loop: a stuck loop stops the pings and systemd notices. */
@@ -480,6 +472,8 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 	char safe[SP_STORE_URI_MAX + 1];
 	bool etag_set = false;
+	sp_store *store = NULL;
+	sp_result r;
 
 	TRY_ALLOC(s, calloc(1, sizeof(*s)));
 	pthread_rwlock_init(&s->cfg_mu, NULL);
@@ -533,9 +527,16 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 		TRY(drop_privileges(cfg->user));
 
 	sp_store_uri_safe(s->store_uri, safe, sizeof(safe));   /* no password */
-	TRY(sp_error_wrap(sp_store_open(s->store_uri, &s->store), "store %s", safe));
+	r = sp_store_open(s->store_uri, &store);
+	/* A database server may come back: serve (503 until then) and retry. */
+	if (sp_failed(r) && r.code == SP_E_DB && strncmp(s->store_uri, "postgres", 8) == 0)
+		sp_err("serve: store %s: %s; starting without it, retrying", safe,
+		    sp_errmsg());
+	else if (sp_failed(r))
+		TRY(sp_error_wrap(r, "store %s", safe));
 	for (int i = 0; i < s->nworkers; i++)
 		TRY(worker_setup(s, &s->w[i], cfg));
+	TRY(srv_store_start(s, &store));
 
 	TRY_ALLOC(s->ev_hup, evsignal_new(s->base, SIGHUP, on_signal, s));
 	TRY_ALLOC(s->ev_term, evsignal_new(s->base, SIGTERM, on_signal, s));
@@ -549,7 +550,6 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 		TRY_ALLOC(s->ev_watchdog, add_timer(s, on_watchdog,
 		    wd_usec / 2000 > 0 ? (int64_t)(wd_usec / 2000) : 1));
 	TRY_ALLOC(s->ev_crl, add_timer(s, on_crl_timer, cfg->crl_poll * 1000));
-	TRY_ALLOC(s->ev_flush, add_timer(s, on_flush_timer, cfg->contact_flush));
 	TRY_ALLOC(s->ev_tick, add_timer(s, on_tick, SRV_TICKET_CHECK_S * 1000));
 
 	/* Workers never take the process signals: the main loop does. */
@@ -590,23 +590,23 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 			s->w[i].started = false;
 		}
 	}
-	contacts_flush(s);
+	srv_store_stop(s);   /* writes the contact queue, or spills it */
 	sp_info("serve: stopped");
 out:
 	OPENSSL_cleanse(etag_key, sizeof(etag_key));
 	if (sigs_blocked)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (s != NULL) {
-		if (s->w != NULL) {
-			for (int i = 0; i < s->nworkers; i++) {
-				if (s->w[i].started) {
-					event_active(s->w[i].stop_ev, 0, 0);
-					pthread_join(s->w[i].th, NULL);
-				}
-				worker_free(&s->w[i]);
+		for (int i = 0; s->w != NULL && i < s->nworkers; i++) {
+			if (s->w[i].started) {
+				event_active(s->w[i].stop_ev, 0, 0);
+				pthread_join(s->w[i].th, NULL);
 			}
-			free(s->w);
 		}
+		srv_store_stop(s);
+		for (int i = 0; s->w != NULL && i < s->nworkers; i++)
+			worker_free(&s->w[i]);
+		free(s->w);
 		srv_admin_free(s);
 		if (s->ev_hup)
 			event_free(s->ev_hup);
@@ -620,14 +620,12 @@ out:
 			event_free(s->ev_watchdog);
 		if (s->ev_crl)
 			event_free(s->ev_crl);
-		if (s->ev_flush)
-			event_free(s->ev_flush);
 		if (s->ev_tick)
 			event_free(s->ev_tick);
 		if (s->base)
 			event_base_free(s->base);
 		sp_accesslog_close(s->access);
-		sp_store_close(s->store);
+		sp_store_close(store);
 		sp_cache_free(s->cache);
 		sp_cluster_free(s->cluster);
 		sp_tls_server_free(s->tls);

@@ -40,6 +40,9 @@ void srv_hist_observe(srv_hist *h, uint64_t ns);
 typedef struct server server;
 typedef struct worker worker;
 struct conn;
+struct srv_job;
+struct srv_store_thread;
+STAILQ_HEAD(srv_jobq, srv_job);
 
 struct worker {
 	server *s;
@@ -51,7 +54,9 @@ struct worker {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct event *stop_ev, *drain_ev;
-	sp_store *store;
+	struct event *done_ev;           /* the store thread finished jobs */
+	pthread_mutex_t done_mu;
+	struct srv_jobq done;            /* those jobs, under done_mu */
 	int64_t open, max_open;
 	int64_t established, overload; /* past the handshake; 503 above overload */
 	bool paused, draining;
@@ -69,12 +74,17 @@ struct server {
 	struct sp_keyproc *keyproc;      /* NULL: key-process = off */
 	sp_cache *cache;
 	sp_cluster *cluster;             /* cluster secrets, store CRLs (cluster.h) */
-	sp_store *store; /* main thread: contact batches */
+	struct srv_store_thread *storeth; /* the only caller of sp_store_* */
+	/* Published by the store thread (storethread.c), read by the workers. */
+	atomic_uint_fast64_t gen;        /* store generation last read */
+	atomic_bool gen_known;           /* gen was read at least once */
+	atomic_bool store_up;            /* the store answered its last call */
+	atomic_uint_fast64_t unavailable; /* cache misses answered 503: store down */
 	worker *w;
 	int nworkers;
 	struct event_base *base;
 	struct evhttp *admin;
-	struct event *ev_hup, *ev_term, *ev_int, *ev_crl, *ev_flush, *ev_tick;
+	struct event *ev_hup, *ev_term, *ev_int, *ev_crl, *ev_tick;
 	struct event *ev_usr1, *ev_watchdog;
 	sp_accesslog *access;
 	sp_contacts *contacts;
@@ -115,6 +125,8 @@ SP_MUST_CHECK sp_result srv_serve(const char *config_path, const sp_serve_overri
 
 /* request.c: evhttp's callback for every request on a worker (arg: worker). */
 void srv_on_request(struct evhttp_request *req, void *arg);
+/* request.c: connection c is going away; its waiting request is never answered. */
+void srv_request_orphan(struct conn *c);
 
 /* The configuration in force, read-locked until srv_cfg_release (server.c). */
 const sp_serve_config *srv_cfg_hold(server *s);

@@ -26,6 +26,10 @@ typedef struct rec {
 	size_t n;
 	size_t calls;
 	size_t fail_call; /* 1-based call to refuse; 0: none */
+	size_t fail_from; /* 1-based: refuse this call and every later one; 0: none */
+	sp_code fail_code; /* how: SP_E_POLICY (for good) unless set */
+	sp_contacts *put_q; /* when refusing, put put_c into it (a request meanwhile) */
+	sp_contact put_c;
 } rec;
 
 static sp_result
@@ -36,8 +40,12 @@ rec_sink(void *arg, const sp_contact *v, size_t n)
 
 	r->calls++;
 	assert_true(n >= 1 && n <= SP_CONTACT_BATCH_MAX);
-	if (r->calls == r->fail_call)
-		return sp_error(SP_E_IO, "sink refused batch %zu", r->calls);
+	if ((r->calls == r->fail_call || (r->fail_from > 0 && r->calls >= r->fail_from)) &&
+	    r->put_q != NULL)
+		assert_true(sp_contacts_put(r->put_q, &r->put_c, 100));
+	if (r->calls == r->fail_call || (r->fail_from > 0 && r->calls >= r->fail_from))
+		return sp_error(r->fail_code ? r->fail_code : SP_E_POLICY,
+		    "sink refused batch %zu", r->calls);
 	nv = realloc(r->v, (r->n + n) * sizeof(*nv));
 	assert_non_null(nv);
 	memcpy(nv + r->n, v, n * sizeof(*v));
@@ -180,22 +188,32 @@ test_bounded(void **state)
 	sp_contacts_free(q);
 }
 
-static void
-test_failed_batch(void **state)
+/* A new queue holding devices 0 .. n-1, in order. */
+static sp_contacts *
+filled(size_t n, const char *etag)
 {
 	sp_contacts *q = NULL;
-	rec r = { 0 };
 	sp_contact c;
-	const size_t n = SP_CONTACT_BATCH_MAX + 5;
 
 	must(sp_contacts_new(&q));
 	for (unsigned int i = 0; i < n; i++) {
-		c = contact(i, "x");
+		c = contact(i, etag);
 		assert_true(sp_contacts_put(q, &c, n));
 	}
+	return q;
+}
+
+static void
+test_failed_batch(void **state)
+{
+	const size_t n = SP_CONTACT_BATCH_MAX + 5;
+	sp_contacts *q = filled(n, "x");
+	rec r = { 0 };
+	sp_contact c;
+
 	r.fail_call = 1;
-	sp_contacts_flush(q, rec_sink, &r);
-	/* The first batch is lost and counted; the second is still written. */
+	assert_true(sp_contacts_flush(q, rec_sink, &r));
+	/* Refused for good: the first batch is lost and counted; the second is written. */
 	assert_int_equal(r.calls, 2);
 	assert_int_equal(r.n, 5);
 	assert_int_equal(r.v[0].mac.b[5] | (r.v[0].mac.b[4] << 8) |
@@ -211,6 +229,128 @@ test_failed_batch(void **state)
 	assert_int_equal(stats(q).written, 5);
 	assert_int_equal(stats(q).failed, SP_CONTACT_BATCH_MAX);
 	free(r.v);
+	sp_contacts_free(q);
+}
+
+/* The store unreachable: refused batches go back in front, in order. */
+static void
+test_unreachable_requeues(void **state)
+{
+	const size_t n = SP_CONTACT_BATCH_MAX + 5;
+	sp_contacts *q = filled(n, "old");
+	rec r = { 0 };
+	sp_contact c;
+
+	r.fail_from = 2;
+	r.fail_code = SP_E_DB;
+	assert_false(sp_contacts_flush(q, rec_sink, &r));
+	/* The first batch was written; the second stays queued, not counted. */
+	assert_int_equal(r.calls, 2);
+	assert_int_equal(r.n, SP_CONTACT_BATCH_MAX);
+	assert_int_equal(stats(q).written, SP_CONTACT_BATCH_MAX);
+	assert_int_equal(stats(q).failed, 0);
+	assert_int_equal(stats(q).dropped, 0);
+	assert_int_equal(stats(q).queued, 5);
+	/* Meanwhile: a newer record of a requeued MAC and a new MAC. */
+	c = contact(SP_CONTACT_BATCH_MAX + 1, "new");
+	assert_true(sp_contacts_put(q, &c, n));
+	c = contact(n + 7, "new");
+	assert_true(sp_contacts_put(q, &c, n));
+	assert_int_equal(stats(q).queued, 6);
+	/* Refused again, while a request queues a newer record of a requeued MAC. */
+	r.fail_from = 3;
+	r.put_q = q;
+	r.put_c = contact(SP_CONTACT_BATCH_MAX + 1, "newer");
+	assert_false(sp_contacts_flush(q, rec_sink, &r));
+	assert_int_equal(stats(q).queued, 6);
+	/* Back: requeued first (oldest), the newer record replaced its old one. */
+	r.fail_from = 0;
+	r.put_q = NULL;
+	assert_true(sp_contacts_flush(q, rec_sink, &r));
+	assert_int_equal(r.n, SP_CONTACT_BATCH_MAX + 6);
+	for (size_t i = 0; i < 6; i++) {
+		const sp_contact *g = &r.v[SP_CONTACT_BATCH_MAX + i];
+		unsigned int id = (unsigned)(g->mac.b[5] | (g->mac.b[4] << 8) |
+		    (g->mac.b[3] << 16));
+		static const unsigned int want[] = { SP_CONTACT_BATCH_MAX,
+		    SP_CONTACT_BATCH_MAX + 2, SP_CONTACT_BATCH_MAX + 3,
+		    SP_CONTACT_BATCH_MAX + 4, SP_CONTACT_BATCH_MAX + 5 + 7,
+		    SP_CONTACT_BATCH_MAX + 1 };
+		static const char *const etag[] = { "\"old\"", "\"old\"", "\"old\"",
+		    "\"old\"", "\"new\"", "\"newer\"" };
+		assert_int_equal(id, want[i]);
+		assert_string_equal(g->etag, etag[i]);
+	}
+	assert_int_equal(stats(q).queued, 0);
+	assert_int_equal(stats(q).failed, 0);
+	free(r.v);
+	sp_contacts_free(q);
+}
+
+/* take_oldest leaves the newest keep records, oldest first out. */
+static void
+test_take_oldest(void **state)
+{
+	sp_contacts *q = NULL;
+	rec r = { 0 };
+	sp_contact c, *v = NULL;
+	size_t n = 0;
+
+	must(sp_contacts_new(&q));
+	for (unsigned int i = 0; i < 10; i++) {
+		c = contact(i, "x");
+		assert_true(sp_contacts_put(q, &c, 100));
+	}
+	must(sp_contacts_take_oldest(q, 20, &v, &n));
+	assert_null(v);
+	assert_int_equal(n, 0);
+	must(sp_contacts_take_oldest(q, 3, &v, &n));
+	assert_int_equal(n, 7);
+	for (unsigned int i = 0; i < 7; i++)
+		assert_int_equal(v[i].mac.b[5], i);
+	assert_int_equal(stats(q).queued, 3);
+	/* The index still finds the rest: a repeat overwrites, no new slot. */
+	c = contact(8, "again");
+	assert_true(sp_contacts_put(q, &c, 100));
+	assert_int_equal(stats(q).queued, 3);
+	assert_true(sp_contacts_flush(q, rec_sink, &r));
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.v[0].mac.b[5], 7);
+	assert_string_equal(r.v[1].etag, "\"again\"");
+	free(v);
+	free(r.v);
+	sp_contacts_free(q);
+}
+
+static int kicks;
+static void
+count_kick(void *arg)
+{
+	(void)arg;
+	kicks++;
+}
+
+/* Past the soft bound the store thread is kicked, once per crossing. */
+static void
+test_kick(void **state)
+{
+	sp_contacts *q = NULL;
+	sp_contact c;
+
+	must(sp_contacts_new(&q));
+	sp_contacts_set_kick(q, 3, count_kick, NULL);
+	kicks = 0;
+	for (unsigned int i = 0; i < 6; i++) {
+		c = contact(i, "x");
+		assert_true(sp_contacts_put(q, &c, 10));
+		assert_int_equal(kicks, i >= 3 ? 1 : 0);
+	}
+	sp_contacts_flush(q, NULL, NULL);
+	for (unsigned int i = 0; i < 4; i++) {
+		c = contact(i, "x");
+		assert_true(sp_contacts_put(q, &c, 10));
+	}
+	assert_int_equal(kicks, 2);
 	sp_contacts_free(q);
 }
 
@@ -282,6 +422,9 @@ main(void)
 		cmocka_unit_test(test_one_record_per_mac),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_failed_batch),
+		cmocka_unit_test(test_unreachable_requeues),
+		cmocka_unit_test(test_take_oldest),
+		cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_flush_to_sqlite),
 	};
 
