@@ -94,7 +94,7 @@ proxy_close(conn *c)
 	proxy_done(c);
 	sp_tls_bufferevent_refuse(c->bev);
 	/* Enabled again so the TLS layer reads the EOF and evhttp frees it. */
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 }
 
 static void
@@ -163,7 +163,12 @@ proxy_read(evutil_socket_t fd, short what, void *arg)
 		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
 			sp_tls_bufferevent_admit(c->bev, (struct sockaddr *)&ss, sl);
 	}
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/*
+	 * As evhttp had it before proxy_start: reading, not writing.  With
+	 * EV_WRITE on too, an HTTP/1.0 answer was sent and the connection
+	 * never closed (cluster_proxy.sh).
+	 */
+	bufferevent_enable(c->bev, EV_READ);
 }
 
 /* evhttp has set the socket; the loop has not polled it yet. */

@@ -141,6 +141,12 @@ for i in 1 2; do
 	case "$(tail -1 "$T/node$i.access")" in *" ip=10.9.9.9 "*) ;; *) fail "node $i: $(tail -1 "$T/node$i.access")" ;; esac
 done
 
+note "an HTTP/1.0 request after a PROXY header: answered, then the connection closes"
+for i in 1 2; do
+	RAW_HTTP10=1 expect_rc 0 python3 "$RAW" proxy-tls 127.0.0.1 "${NODE_PORT[$i]}" "$DEV_A" "$T/ca/server-ca.crt"
+	expect_out_contains "served b'HTTP/1.0 200"
+done
+
 note "handshakes-per-source counts the header's address, not the balancer's"
 expect_rc 0 python3 "$RAW" proxy-cap 127.0.0.1 "${NODE_PORT[2]}" 10.9.9.5 10.9.9.6
 grep -q "tls: 10.9.9.5 has 1 connections in the TLS handshake (handshakes-per-source = 1)" "$T/node2.err" ||

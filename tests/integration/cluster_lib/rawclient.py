@@ -18,6 +18,7 @@ rawclient.py MODE SRC PORT [CERTDIR CAFILE | CLAIM OTHER]
   partial    from SRC: 10 bytes of the signature, then silence; the same.
 """
 import select
+import os
 import socket
 import ssl
 import struct
@@ -73,8 +74,23 @@ if mode == "proxy-tls":
     ctx.load_cert_chain(certdir + "/client.crt", certdir + "/client.key")
     try:
         t = ctx.wrap_socket(s, server_hostname="prov.test.example")
-        t.sendall(b"GET /profiles/000e08aaaa01.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = t.recv(200)
+        if os.environ.get("RAW_HTTP10"):
+            # HTTP/1.0: the answer, then the node closes (read to EOF).
+            t.sendall(b"GET /profiles/000e08aaaa01.xml HTTP/1.0\r\n\r\n")
+            t.settimeout(5)
+            data = b""
+            try:
+                while True:
+                    d = t.recv(4096)
+                    if not d:
+                        break
+                    data += d
+            except socket.timeout:
+                print("not closed 5 s after an HTTP/1.0 answer:", data[:40])
+                sys.exit(1)
+        else:
+            t.sendall(b"GET /profiles/000e08aaaa01.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = t.recv(200)
     except (ssl.SSLError, OSError) as e:
         print("refused:", e)
         sys.exit(3)
