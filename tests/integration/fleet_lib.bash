@@ -31,13 +31,23 @@ fleet_pki() {
 
 # start_serve [OPTIONS...]: sprov serve on $PORT (chosen once), pid in $SERVE_PID.
 start_serve() {
+	local mark i
 	: "${PORT:=$(free_port)}"
+	mark=$({ wc -l <"$T/serve.err"; } 2>/dev/null || echo 0)
 	bg_start "$SPROV" serve --listen "127.0.0.1:$PORT" --admin off \
 		--cert "$T/provserver.crt" --key "$T/privkey.pem" \
 		--client-ca "$T/ca/device-ca.crt" --access-log off \
 		--handshakes-per-source 0 "$@" 2>>"$T/serve.err"
 	SERVE_PID=$BG_PID
 	wait_port "$PORT" 30
+	# The parent binds the port before the serving process opens its store
+	# and access log: ready once that process says it listens.
+	for i in $(seq 600); do
+		tail -n +"$((mark + 1))" "$T/serve.err" | grep -q 'serve: listening on' && return 0
+		kill -0 "$SERVE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	fail "sprov serve did not get ready: $(tail -5 "$T/serve.err")"
 }
 
 # serve_alive: sprov serve still runs (else fail with its sanitizer report or
