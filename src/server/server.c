@@ -475,7 +475,12 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	sp_store *store = NULL;
 	sp_result r;
 
-	TRY_ALLOC(s, calloc(1, sizeof(*s)));
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		sp_keyproc_free(h->keyproc); /* handed to us: ours to free */
+		return sp_error(SP_E_NOMEM, "out of memory");
+	}
+	/* Ours from here on every path, the early failures included. */
+	s->keyproc = h->keyproc;
 	pthread_rwlock_init(&s->cfg_mu, NULL);
 	s->config_path = config_path;
 	s->ov = ov;
@@ -483,7 +488,6 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	TRY_ALLOC(s->cfg, malloc(sizeof(*s->cfg)));
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
-	s->keyproc = h->keyproc;
 	s->restarts = h->restarts;
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));

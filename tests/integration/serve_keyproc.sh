@@ -197,9 +197,13 @@ client-ca = $T/ca/device-ca.crt
 EOF
 }
 conf provserver.crt privkey.pem
+mark=$(wc -l <"$T/serve.err")
 bg_start "$SPROV" serve --config "$T/srv.conf" >>"$T/access.log" 2>>"$T/serve.err"
 SERVE_PID=$BG_PID
 wait_listen "$PORT" "$SERVE_PID" 20 || fail "serve --config: $(tail -5 "$T/serve.err")"
+# The parent listens before the serving process has read the file: rewrite
+# it only once that process says it serves (else it starts on the new one).
+wait_ready "$mark"
 conf k_rsa-2048.crt k_rsa-2048.key
 mark=$(wc -l <"$T/serve.err")
 kill -HUP "$SERVE_PID"
