@@ -38,7 +38,9 @@ build-fuzz: deps $(BUILD)/fuzz/Makefile
 # variants (label serve_pg): the server code runs under ASan in their two
 # TLS variants, and pgsql.c in unit_store_*_pg and store_*.sh; and the
 # testssl.sh scans (label scan), whose many handshakes the other serve_*
-# tests' paths cover.  This keeps `make check` within 25 minutes on two
+# tests' paths cover; and the packaging and documentation checks (label
+# package: man pages, .deb, install, units, README), which run nothing the
+# other tests do not.  This keeps `make check` within 25 minutes on two
 # cores.
 check: check-release check-asan
 
@@ -47,7 +49,7 @@ check-release: build
 
 check-asan: build-asan
 	cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan'
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan|package'
 
 # Run every libFuzzer target for FUZZ_SECONDS, growing a scratch corpus seeded
 # from fuzz/corpus.  Fails if a target is missing or finds anything; each
@@ -60,6 +62,7 @@ demo: build
 
 bench: build
 	bash bench/run.sh $(BUILD)/release/sprov
+	bash bench/cluster.sh $(BUILD)/release/sprov
 
 clean:
 	rm -rf $(BUILD)
