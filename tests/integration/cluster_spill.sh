@@ -104,7 +104,7 @@ wait_until 3 eval '[ "$(health)" = degraded ]' || fail "not degraded: $(health)"
 fleet
 wait_until 5 spilled_most || fail "spilled $(spilled), queued $(metric sprov_contact_queue)"
 K=$(spilled)
-bg_kill "$SERVE_PID" -KILL # testlib: kill "$2" "$1" (the dash is ours)
+bg_kill "$SERVE_PID" KILL
 pg_up
 node
 replayed2() { [ "$(rows_since "$E2")" -ge "$K" ] && [ ! -s "$SPILL" ]; }

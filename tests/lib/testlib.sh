@@ -30,7 +30,12 @@ note() { echo "-- $*"; }
 
 # Start a command in the background; its pid is in $BG_PID.
 bg_start() { "$@" & BG_PID=$!; _BG_PIDS+=("$BG_PID"); }
-bg_kill() { kill "${2:-TERM}" "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# bg_kill PID [SIGNAL]: send SIGNAL (TERM, KILL, -KILL...; default TERM), reap.
+bg_kill() {
+	local sig=${2:-TERM}
+	kill -s "${sig#-}" "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
 
 # run_capture CMD...: runs it, sets $RC, $OUT, $ERR (never exits).
 run_capture() {
