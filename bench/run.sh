@@ -20,7 +20,10 @@
 #   - openssl s_time -reuse -tls1_2 (resumed TLS 1.2 handshakes + GET),
 #   - curl, BENCH_KA GETs on one kept-alive connection (requests/s, and
 #     the server's run time per request from /proc/PID/task/*/schedstat),
-#   - BENCH_IDLE idle TLS connections: peak server RSS (VmHWM),
+#   - BENCH_IDLE idle TLS connections: the server's memory with them open,
+#     as Pss summed over its processes (/proc/PID/smaps_rollup: shared pages
+#     split between the processes that map them, so a server of three
+#     processes is not charged three times for its libraries),
 # with the server's CPU (utime+stime of all its processes, /proc) measured
 # before and after each run.  Servers alternate A B C A B C.  Also prints
 # the crypto floor from `openssl speed`.  Not a test: figures are noisy.
@@ -175,11 +178,11 @@ cpu_ticks() {
 	done
 	echo "$t"
 }
-hwm_kb() {
+pss_kb() {
 	local m=0 p v
 	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
-		v=$(awk '/^VmHWM/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
-		m=$((m + v))
+		v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+		m=$((m + ${v:-0}))
 	done
 	echo "$m"
 }
@@ -227,7 +230,7 @@ keepalive() { # -> "req/s us_cpu_per_request"
 	    'BEGIN { printf "%.1f %.1f\n", n / (b - a), ns / n / 1e3 }'
 }
 
-idle_mem() { # -> KiB peak RSS with $IDLE idle TLS connections
+idle_mem() { # -> KiB (Pss, all the server's processes) with $IDLE idle TLS connections
 	python3 - "$PORT" "$DEV" "$T/ca/server-ca.crt" "$IDLE" <<'EOF' >"$T/idle.out" 2>&1 &
 import socket, ssl, sys, time
 port, dev, ca, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -245,7 +248,7 @@ EOF
 	local cp=$! i
 	for i in $(seq 1200); do grep -q '^open' "$T/idle.out" 2>/dev/null && break; sleep 0.1; done
 	sleep 0.5
-	hwm_kb
+	pss_kb
 	kill "$cp" 2>/dev/null || true
 	wait "$cp" 2>/dev/null || true
 }
@@ -358,7 +361,7 @@ for s in $SERVERS; do
 	start "$s"
 	m=$(idle_mem)
 	echo "$m" >"$T/$s.mem"
-	printf '   %-14s peak RSS with %d idle TLS connections: %d KiB\n' "$s" "$IDLE" "$m"
+	printf '   %-14s memory (Pss) with %d idle TLS connections: %d KiB\n' "$s" "$IDLE" "$m"
 	stop_server
 done
 
@@ -413,7 +416,7 @@ row "server CPU us per full handshake" fullcpu
 row "resumed TLS 1.2 handshakes /s" res
 row "keep-alive requests /s" ka
 row "server CPU us per keep-alive req" kacpu
-row "peak RSS KiB, $IDLE idle conns" mem
+row "memory (Pss) KiB, $IDLE idle conns" mem
 [ "$FLEET" = 1 ] && row "storm p99 ms, $NDEV devices" p99
 echo
 # Handshakes per server-CPU-second, from the CPU per handshake.
