@@ -12,17 +12,17 @@ export SPROV_STORE="sqlite:$T/unused.db" # replaced below, before any use
 
 PGD=$(mktemp -d /tmp/sprov-pgha.XXXXXX)
 [ "$(id -u)" = 0 ] && chown postgres: "$PGD"
-# At exit: both servers stopped, their directory gone, and the test's own
-# exit status kept for testlib's _cleanup.
+# At exit: both servers stopped, their directory gone, then testlib's
+# _cleanup (the nodes) with the test's own exit status. The trap runs under
+# set -e: nothing in it may fail before _cleanup.
 pgha_stop() {
-	local rc=$? d
+	local d
 	for d in "$PGD"/p1 "$PGD"/p2; do
 		[ -d "$d" ] && { _pg_as "$PG_BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; }
 	done
 	rm -rf "$PGD"
-	return $rc
 }
-trap 'pgha_stop; _cleanup' EXIT
+trap '_ha_rc=$?; set +e; pgha_stop; (exit $_ha_rc); _cleanup' EXIT
 
 # pg_up DIR PORT: start the server in DIR on PORT (unix socket in $PGD).
 pg_up() {

@@ -59,10 +59,11 @@ pg_use() {
 	fi
 	_PG_OWN=$(mktemp -d /tmp/sprov-pg.XXXXXX)
 	PG_BASE=$(_pg_start "$_PG_OWN") || fail "could not start PostgreSQL"
-	# testlib's EXIT trap kills background jobs; stop ours there too,
-	# keeping the exit status the test ended with for _cleanup.
-	_pg_own_stop() { local rc=$?; _pg_stop "$_PG_OWN"; return $rc; }
-	trap '_pg_own_stop; _cleanup' EXIT
+	# testlib's EXIT trap kills background jobs; stop ours there too. The
+	# trap runs under set -e: nothing in it may fail before _cleanup runs,
+	# and _cleanup must see the status the test ended with (it exits $?).
+	_pg_own_stop() { _pg_stop "$_PG_OWN"; }
+	trap '_pg_rc=$?; set +e; _pg_own_stop; (exit $_pg_rc); _cleanup' EXIT
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
