@@ -17,16 +17,20 @@ mkdir "$T/bin" "$T/run"
 ln -s "$SPROV" "$T/bin/sprov"
 ln -s /usr/sbin/dnsmasq "$T/bin/dnsmasq"
 sed -i "s/18443/$PORT/g; s/15353/$DNS_PORT/g" "$T/quickref.sh"
+# The servers it starts in the background are its shell's jobs: that shell
+# stops them when it ends (a job list read from outside it is empty, and
+# they would outlive the test).
+sed -i '1i trap '"'"'for p in $(jobs -p); do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done'"'"' EXIT' "$T/quickref.sh"
 
 note "running the quick reference"
 set +e
-(cd "$T/run" && PATH="$T/bin:$PATH" bash -e -x "$T/quickref.sh"; rc=$?
- for p in $(jobs -p); do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; exit $rc) \
-	>"$T/out" 2>"$T/err"
+(cd "$T/run" && PATH="$T/bin:$PATH" bash -e -x "$T/quickref.sh") >"$T/out" 2>"$T/err"
 rc=$?
 set -e
 [ $rc -eq 0 ] || fail "the quick reference failed ($rc): $(tail -20 "$T/err")"
 ! grep -q 'Sanitizer\|runtime error' "$T/err" || fail "sanitizer report: $(grep -A20 Sanitizer "$T/err")"
+! pgrep -f -- "--listen 127.0.0.1:$PORT " >/dev/null || fail "sprov serve outlived the quick reference"
+! pgrep -f -- "--port=$DNS_PORT " >/dev/null || fail "dnsmasq outlived the quick reference"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "what it left behind"
