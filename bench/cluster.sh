@@ -76,6 +76,7 @@ run() {
 	n1=$(ticks "${NODE_PID[@]}")
 	[ -n "${HA_PID:-}" ] && h1=$(ticks "$HA_PID")
 	conns=$(cat "$T"/st.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
+	[ "$conns" -gt 0 ] || tail -3 "$T"/st.* >&2
 	rm -f "$T"/st.*
 	awk -v c="$conns" -v s="$SECS" -v n=$((n1 - n0)) -v h=$((h1 - h0)) -v hz="$HZ" 'BEGIN {
 		if (c == 0) { print "0 0 0"; exit }
@@ -116,6 +117,8 @@ for r in $(seq "$ROUNDS"); do
 			;;
 		esac
 		read -r hs node ha < <(run "$port")
+		# No handshake at all is a broken setup, not a figure.
+		[ "$hs" != 0 ] || fail "$shape: no handshake completed (s_time: $(cat "$T"/st.* 2>/dev/null | tail -2))"
 		echo "$hs" >>"$T/$shape.hs"
 		echo "$node" >>"$T/$shape.node"
 		echo "$ha" >>"$T/$shape.ha"
