@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The module graph of docs/DEVELOPING.md, enforced:
-#   common <- identity <- {pki, profile, keyproc} <- {ca, store, tls} <- {server, device}
+#   common <- identity <- {pki, profile, keyproc, firmware} <- {ca, store, tls} <- {server, device}
 #          <- fleet <- cli
 # A file in src/M may include a header of src/N only when N sits on a lower
 # floor than M (or N is M).  A module's *_internal.h is for that module alone.
@@ -9,7 +9,7 @@ set -euo pipefail
 src=${SPROV_SRCDIR:?}/src
 
 declare -A floor=(
-	[common]=0 [identity]=1 [pki]=2 [profile]=2 [ca]=3 [store]=3 [tls]=3 [keyproc]=2
+	[common]=0 [identity]=1 [pki]=2 [profile]=2 [firmware]=2 [ca]=3 [store]=3 [tls]=3 [keyproc]=2
 	[server]=4 [device]=4 [fleet]=5 [cli]=6
 )
 
