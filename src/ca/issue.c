@@ -825,7 +825,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	if (ntodo > 0) {
 		TRY(sp_ca_path(o->dir, SP_CA_SERVER_CRT, p, sizeof(p)));
 		TRY(sp_read_file(p, SP_PEM_MAX, &c.server_ca));
-		TRY(sp_ca_load_root(o->dir, c.db, true, o->pin_file, &c.ca, &c.ca_key));
+		TRY(sp_ca_load_root(o->dir, c.db, SP_ROOT_DEVICE, o->pin_file, &c.ca, &c.ca_key));
 		TRY(sp_ca_crl_dp(c.db, true, crl_dp));
 		TRY(sp_devcert_maker_new(c.ca, c.ca_key, crl_dp, &c.maker));
 		TRY(sp_keygen_new(o->key_type, &c.kg));

@@ -17,14 +17,20 @@
 static const char init_help[] =
     "usage: sprov ca init DIR [--org NAME] [--allow-domain D]... [--crl-url BASE]\n"
     "                     [--pkcs11 URI [--pkcs11-module PATH] [--pin-file FILE]]\n"
+    "       sprov ca init DIR --add-firmware-key [--pin-file FILE]\n"
     "\n"
-    "Create a CA in DIR (which must be absent or empty): two independent roots,\n"
-    "the server CA (signs provisioning servers: server-ca.crt/.key, EC P-384) and\n"
-    "the device CA (signs device client certificates: device-ca.crt/.key, EC\n"
-    "P-256), both valid until 9999-12-31 like the device certificates they\n"
-    "anchor, and the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
+    "Create a CA in DIR (which must be absent or empty): three independent\n"
+    "roots, the server CA (signs provisioning servers: server-ca.crt/.key, EC\n"
+    "P-384), the device CA (signs device client certificates: device-ca.crt/.key,\n"
+    "EC P-256) and the firmware-signing key (signs firmware images, `ca\n"
+    "sign-firmware`: firmware-ca.crt/.key, EC P-384; its certificate is no CA),\n"
+    "all valid until 9999-12-31 like the device certificates they anchor, and\n"
+    "the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
     "With --pkcs11 the keys are made inside a token instead, e.g.\n"
     "  SPROV_PKCS11_PIN=... sprov ca init vendor/ --pkcs11 'pkcs11:token=vendor-ca'\n"
+    "--add-firmware-key gives a CA made before firmware signing its\n"
+    "firmware-signing key (in its token, for a token CA); refused, with\n"
+    "nothing changed, if it has one.\n"
     "\n"
     "Options:\n"
     "  --org NAME        organisation in the roots and in sprov-style device\n"
@@ -40,7 +46,9 @@ static const char init_help[] =
     "  --pkcs11-module PATH  the token's PKCS#11 module (default: the p11-kit\n"
     "                    proxy); kept in ca.db for later commands\n"
     "  --pin-file FILE   the token's PIN (mode 0600); default $SPROV_PKCS11_PIN.\n"
-    "                    `ca sign`, `ca issue` and `ca crl` take it too\n"
+    "                    `ca sign`, `ca issue`, `ca crl` and `ca sign-firmware`\n"
+    "                    take it too\n"
+    "  --add-firmware-key  add the firmware-signing key to the existing CA in DIR\n"
     "\n"
     "Examples:\n"
     "  sprov ca init vendor/ --org \"Acme Phones\" --allow-domain telco.net\n";
@@ -55,12 +63,14 @@ ca_init(int argc, char **argv)
 		{ "pkcs11", required_argument, NULL, 'P' },
 		{ "pkcs11-module", required_argument, NULL, 'M' },
 		{ "pin-file", required_argument, NULL, 'F' },
+		{ "add-firmware-key", no_argument, NULL, 'A' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS], *crl_url = NULL;
+	const char *org = NULL, *domains[MAX_DOMAIN_ARGS], *crl_url = NULL;
 	sp_ca_token tok = { 0 };
 	size_t nd = 0;
+	bool add_fw = false;
 	int c, dlen;
 	sp_result res;
 
@@ -77,15 +87,25 @@ ca_init(int argc, char **argv)
 		case 'P': tok.uri = opt.arg; break;
 		case 'M': tok.module = opt.arg; break;
 		case 'F': tok.pin_file = opt.arg; break;
+		case 'A': add_fw = true; break;
 		}
 	}
 	if (c < 0)
 		return opt.rc;
 	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca init", "expected one DIR");
+	if (add_fw) {
+		/* The CA exists: everything but its token's PIN is in ca.db already. */
+		if (org || nd || crl_url || tok.uri || tok.module)
+			return sp_cli_usage("ca init", "--add-firmware-key takes only --pin-file "
+			    "(the CA in DIR keeps its settings and its token)");
+		res = sp_ca_add_firmware_key(argv[opt.ind], tok.pin_file, stdout);
+		return sp_failed(res) ? sp_cli_fail("ca init", res) : SP_EXIT_OK;
+	}
 	if (tok.uri == NULL && (tok.module || tok.pin_file))
 		return sp_cli_usage("ca init", "--pkcs11-module and --pin-file go with --pkcs11");
-	res = sp_ca_init(argv[opt.ind], org, domains, nd, crl_url, tok.uri ? &tok : NULL);
+	res = sp_ca_init(argv[opt.ind], org ? org : "sprov", domains, nd, crl_url,
+	    tok.uri ? &tok : NULL);
 	if (sp_failed(res))
 		return sp_cli_fail("ca init", res);
 	/* `ca init vendor/` names vendor/server-ca.crt, not vendor//server-ca.crt. */
@@ -94,8 +114,9 @@ ca_init(int argc, char **argv)
 		dlen--;
 	printf("created CA in %s\n  %.*s/server-ca.crt  server CA: give it to every device "
 	    "(it signs provisioning servers)\n  %.*s/device-ca.crt  device CA: give it to "
-	    "provisioning servers (it signs devices)\n", argv[opt.ind], dlen, argv[opt.ind],
-	    dlen, argv[opt.ind]);
+	    "provisioning servers (it signs devices)\n  %.*s/firmware-ca.crt  "
+	    "firmware-signing key: give it to every device (it signs firmware images)\n",
+	    argv[opt.ind], dlen, argv[opt.ind], dlen, argv[opt.ind], dlen, argv[opt.ind]);
 	return SP_EXIT_OK;
 }
 
