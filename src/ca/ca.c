@@ -44,8 +44,8 @@ sp_ca_fmt_time(int64_t t, char out[32])
 		snprintf(out, 32, "%lld", (long long)t);
 }
 
-static sp_result
-open_db(const char *dir, sp_cadb **db)
+sp_result
+sp_ca_open_db(const char *dir, sp_cadb **db)
 {
 	sp_result res = SP_OK;
 	char p[PATH_MAX];
@@ -326,7 +326,7 @@ sp_ca_set_crl_url(const char *dir, const char *url, FILE *report)
 
 	if (*url)
 		TRY(sp_ca_crl_url_check(url));
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_cadb_meta_set(db, CRL_URL_META, url));
 	TRY(sp_cadb_commit(db));
@@ -447,7 +447,7 @@ sp_ca_add_firmware_key(const char *dir, const char *pin_file, FILE *report)
 	sp_token_keyspec spec = { SP_CA_TOKEN_FIRMWARE_LABEL, SP_KEY_EC_P384 };
 
 	sp_buf_init_secret(&pin, 0);
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_meta_get(db, "org", org, sizeof(org)));
 	TRY(no_firmware_root(dir, db));
 	TRY(sp_ca_path(dir, SP_CA_FIRMWARE_CRT, p, sizeof(p)));
@@ -514,7 +514,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	sp_buf_init(&pem, SP_PEM_MAX);
 	sp_buf_init(&der, SP_PEM_MAX);
 	sp_buf_init(&subj, SP_CADB_SUBJECT_MAX - 1);
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_domains(db, &domains, &ndomains));
 	TRY(sp_ca_crl_dp(db, false, crl_dp));
 	TRY(sp_csr_load(csr_path, &req));
@@ -579,7 +579,7 @@ sp_ca_revoke(const char *dir, const char *serial_hex, const char *mac, int reaso
 	sp_mac m;
 
 	TRY_ALLOC(row, calloc(1, sizeof(*row)));
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_begin(db));
 	if (serial_hex) {
 		TRY(sp_hex_decode(serial_hex, sb, sizeof(sb), &sn));
@@ -660,7 +660,7 @@ sp_ca_crl(const char *dir, bool device, const char *out_path, int64_t next_days,
 		    sizeof(def)));
 		out_path = def;
 	}
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_ca_load_root(dir, db, device ? SP_ROOT_DEVICE : SP_ROOT_SERVER, pin_file, &ca,
 	    &ca_key));
 	TRY(sp_cadb_begin(db));
@@ -740,7 +740,7 @@ sp_ca_list(const char *dir, bool json, bool revoked_only, FILE *out)
 	sp_cadb *db = NULL;
 	list_ctx c = { out, json, 0 };
 
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	if (json)
 		fputc('[', out);
 	TRY(sp_cadb_each(db, NULL, revoked_only, list_row, &c));
@@ -765,7 +765,7 @@ sp_ca_policy(const char *dir, const char *const *add, size_t nadd,
 
 	for (size_t i = 0; i < nadd; i++)
 		TRY(check_domain(add[i]));
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	if (nadd || nremove || clear) {
 		TRY(sp_cadb_begin(db));
 		if (clear)

@@ -132,7 +132,21 @@ typedef struct sp_issue_stats {
 SP_MUST_CHECK sp_result sp_ca_issue(const sp_issue_opts *o, FILE *report,
     sp_issue_stats *stats);
 
-/* Helpers shared by ca.c and issue.c. */
+/*
+ * `sprov ca sign-firmware`: IMAGE as a signed container (docs/FIRMWARE.md)
+ * for product and version, signed with the firmware-signing key (a file or
+ * token key), written atomically to out_path and checked against
+ * firmware-ca.crt as a device will check it.  A bad product or version, an
+ * existing out_path without force, or a CA without the key: refused with
+ * nothing written.
+ */
+SP_MUST_CHECK sp_result sp_ca_sign_firmware(const char *dir, const char *image,
+    const char *product, const char *version, const char *out_path, bool force,
+    const char *pin_file, FILE *report);
+
+/* Helpers shared by ca.c, issue.c and firmware.c. */
+/* ca.db of the CA in dir: "no CA here" if there is none. */
+SP_MUST_CHECK sp_result sp_ca_open_db(const char *dir, sp_cadb **db);
 SP_MUST_CHECK sp_result sp_ca_path(const char *dir, const char *file, char *out,
     size_t outsz);
 /*

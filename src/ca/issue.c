@@ -776,11 +776,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	sp_buf_init(&c.server_ca, SP_PEM_MAX);
 	sp_buf_init(&c.firmware_ca, SP_PEM_MAX);
 
-	TRY(sp_ca_path(o->dir, SP_CA_DB, p, sizeof(p)));
-	ENSURE(sp_file_exists(p), SP_E_NOTFOUND,
-	    "%s: no CA here (missing %s; run 'sprov ca init %s' first)", o->dir, SP_CA_DB,
-	    o->dir);
-	TRY(sp_cadb_open(p, &c.db));
+	TRY(sp_ca_open_db(o->dir, &c.db));
 	TRY(sp_cadb_meta_get(c.db, "org", c.org, sizeof(c.org)));
 
 	/* Input first: a bad line refuses the batch before anything happens. */

@@ -183,6 +183,77 @@ ca_sign(int argc, char **argv)
 	return sp_failed(res) ? sp_cli_fail("ca sign", res) : SP_EXIT_OK;
 }
 
+/* ---- sign-firmware ---- */
+
+static const char sign_firmware_help[] =
+    "usage: sprov ca sign-firmware DIR IMAGE --product P --version V [-o OUT]\n"
+    "                              [--force] [--pin-file FILE]\n"
+    "\n"
+    "Sign a firmware image with the firmware-signing key: OUT is the signed\n"
+    "container (docs/FIRMWARE.md) that carries product, version, length and\n"
+    "SHA-256 of IMAGE under an ECDSA signature, which devices check against\n"
+    "firmware-ca.crt before they flash.  The image is streamed, not held in\n"
+    "memory.  A CA made before firmware signing gets the key from `sprov ca\n"
+    "init` (see its help).  A refusal writes nothing.\n"
+    "\n"
+    "Options:\n"
+    "  --product P      the product the image is for, as devices report it\n"
+    "                   (1-64 of A-Z a-z 0-9 . _ -)\n"
+    "  --version V      the image's software version (1-32 of A-Z a-z 0-9\n"
+    "                   . _ ( ) -, e.g. 7.6.2 or 2.0.3(0412s))\n"
+    "  -o, --out OUT    where to write the container (default IMAGE.sfw)\n"
+    "  --force          replace an existing OUT\n"
+    "  --pin-file FILE  the PIN of a CA in a token (default $SPROV_PKCS11_PIN)\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca sign-firmware vendor/ spa962-7.6.2.bin --product SPA-962 \\\n"
+    "      --version 7.6.2 -o spa962-7.6.2.sfw\n";
+
+static int
+ca_sign_firmware(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "product", required_argument, NULL, 'p' },
+		{ "version", required_argument, NULL, 'V' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "pin-file", required_argument, NULL, 'F' },
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *product = NULL, *version = NULL, *out = NULL, *pin_file = NULL;
+	char def[4096];
+	bool force = false;
+	int c;
+	sp_result res;
+
+	sp_opts_init(&opt, "ca sign-firmware", sign_firmware_help, "ho:", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case 'p': product = opt.arg; break;
+		case 'V': version = opt.arg; break;
+		case 'o': out = opt.arg; break;
+		case 'f': force = true; break;
+		case 'F': pin_file = opt.arg; break;
+		}
+	}
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 2)
+		return sp_cli_usage("ca sign-firmware", "expected DIR and IMAGE");
+	if (product == NULL || version == NULL)
+		return sp_cli_usage("ca sign-firmware", "--product and --version are required");
+	if (out == NULL) {
+		if ((size_t)snprintf(def, sizeof(def), "%s.sfw", argv[opt.ind + 1]) >=
+		    sizeof(def))
+			return sp_cli_usage("ca sign-firmware", "IMAGE: path too long");
+		out = def;
+	}
+	res = sp_ca_sign_firmware(argv[opt.ind], argv[opt.ind + 1], product, version, out,
+	    force, pin_file, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca sign-firmware", res) : SP_EXIT_OK;
+}
+
 /* ---- issue ---- */
 
 static const char issue_help[] =
@@ -670,6 +741,7 @@ static const sp_cmd ca_cmds[] = {
 	{ "init", ca_init, "create the server CA, the device CA and ca.db in DIR" },
 	{ "sign", ca_sign, "sign a provisioning server's CSR with the server CA" },
 	{ "issue", ca_issue, "issue device identities (one MAC or a CSV)" },
+	{ "sign-firmware", ca_sign_firmware, "sign a firmware image with the firmware key" },
 	{ "revoke", ca_revoke, "revoke a certificate by serial or MAC" },
 	{ "crl", ca_crl, "write the CRL of the device or server CA" },
 	{ "list", ca_list, "list issued certificates" },
@@ -682,7 +754,8 @@ static const char ca_help[] =
     "usage: sprov ca COMMAND DIR [ARGS...]\n"
     "\n"
     "The vendor's PKI: the server CA that every device trusts, the device CA\n"
-    "that signs each device's client certificate, and the issuance database.\n"
+    "that signs each device's client certificate, the firmware-signing key\n"
+    "that signs firmware images, and the issuance database.\n"
     "\n"
     "Examples:\n"
     "  sprov ca list vendor/\n"
