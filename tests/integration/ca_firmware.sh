@@ -90,6 +90,32 @@ version: 2.0.3(0412s)"
 [ "$(head -c 29 spa962-7.6.2.bin.sfw | tail -c 12)" = "2.0.3(0412s)" ] || fail "default output"
 rm spa962-7.6.2.bin.sfw
 
+note "docs/FIRMWARE.md's openssl-only check: accepts it, refuses every broken copy"
+awk '/^## Checking a container with openssl alone/ { on = 1 }
+	on && /^```sh$/ { b = 1; next } b && /^```$/ { exit } b' "$SPROV_SRCDIR/docs/FIRMWARE.md" >check.sh
+[ -s check.sh ] || fail "no openssl check in docs/FIRMWARE.md"
+mkdir doc && cp ca/firmware-ca.crt doc/
+# doc_check MESSAGE: the documented check in doc/ on doc/spa962-7.6.2.sfw says MESSAGE.
+doc_check() {
+	local want=$1 rc=1
+	[ "${want#OK}" = "$want" ] || rc=0
+	expect_rc $rc bash -c "cd doc && bash ../check.sh"
+	[ "$OUT" = "$want" ] || fail "documented check: got '$OUT', want '$want'"
+}
+cp spa962-7.6.2.sfw doc/
+doc_check "OK: SPA-962 7.6.2, 300000 bytes"
+head -c -1 spa962-7.6.2.sfw >doc/spa962-7.6.2.sfw
+doc_check "truncated, or trailing bytes"
+{ cat spa962-7.6.2.sfw; printf x; } >doc/spa962-7.6.2.sfw
+doc_check "truncated, or trailing bytes"
+cp spa962-7.6.2.sfw doc/
+printf '\377' | dd of=doc/spa962-7.6.2.sfw bs=1 seek=1000 conv=notrunc status=none
+doc_check "payload digest mismatch"
+cp spa962-7.6.2.sfw doc/
+printf 'X' | dd of=doc/spa962-7.6.2.sfw bs=1 seek=10 conv=notrunc status=none   # SPA-962 -> SXA-962
+doc_check "not signed by the firmware key"
+rm -r doc check.sh
+
 note "sign-firmware refusals: syntax, existing output, missing image, no CA; nothing written"
 refused 2 "sprov ca sign-firmware: --product 'SPA 962': 1-64 of A-Z a-z 0-9 . _ - (the container's product syntax)" \
 	"$SPROV" ca sign-firmware ca spa962-7.6.2.bin --product 'SPA 962' --version 7.6.2 -o x.sfw
