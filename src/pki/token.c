@@ -396,7 +396,13 @@ sp_token_uri_of_token(const char *key_uri, char **out)
 
 	*out = NULL;
 	TRY(uri_parse(key_uri, true, &u));
-	/* FOR_TOKEN keeps the token's attributes and drops object, id, type and PIN. */
+	/*
+	 * FOR_TOKEN keeps the token's attributes and drops object, id and type;
+	 * the query (PIN source, module) goes by hand: keygen takes them apart.
+	 */
+	p11_kit_uri_set_pin_source(u, NULL);
+	p11_kit_uri_set_module_path(u, NULL);
+	p11_kit_uri_set_module_name(u, NULL);
 	ENSURE(p11_kit_uri_format(u, P11_KIT_URI_FOR_TOKEN, out) == P11_KIT_URI_OK,
 	    SP_E_INTERNAL, "formatting a token URI");
 	/* What we made must be what sp_token_keygen takes. */
