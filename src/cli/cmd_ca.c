@@ -738,7 +738,7 @@ ca_set(int argc, char **argv)
 }
 
 static const sp_cmd ca_cmds[] = {
-	{ "init", ca_init, "create the server CA, the device CA and ca.db in DIR" },
+	{ "init", ca_init, "create the server CA, the device CA, the firmware key and ca.db" },
 	{ "sign", ca_sign, "sign a provisioning server's CSR with the server CA" },
 	{ "issue", ca_issue, "issue device identities (one MAC or a CSV)" },
 	{ "sign-firmware", ca_sign_firmware, "sign a firmware image with the firmware key" },
