@@ -1,4 +1,4 @@
-/* sprov ca: the vendor's PKI (server CA, device CA, device identities). */
+/* sprov ca: the vendor's PKI (server CA, device CA, firmware signing, device identities). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 static const sp_cmd commands[] = {
 	/* One line per subcommand, in the order `sprov help` lists them. */
 	{ "req", sp_cmd_req, "make a provisioning server key and CSR (service provider)" },
-	{ "ca", sp_cmd_ca, "vendor PKI: server CA, device CA, device identities" },
+	{ "ca", sp_cmd_ca, "vendor PKI: server CA, device CA, firmware key, devices" },
 	{ "db", sp_cmd_db, "the provider's device database: devices and parameters" },
 	{ "serve", sp_cmd_serve, "run the provisioning server" },
 	{ "device", sp_cmd_device, "the device: resync, rule check, certificate check, daemon" },
