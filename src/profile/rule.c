@@ -6,6 +6,7 @@
  * between resyncs while the rule does not.
  */
 #include "profile/rule.h"
+#include "profile/version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -606,132 +607,30 @@ as_int(sp_slice s, bool *neg, sp_slice *digits)
 	return true;
 }
 
-/* Compare two non-negative digit strings of any length. */
-static int
-cmp_digits(sp_slice a, sp_slice b)
-{
-	while (a.len > 1 && a.p[0] == '0') {
-		a.p++;
-		a.len--;
-	}
-	while (b.len > 1 && b.p[0] == '0') {
-		b.p++;
-		b.len--;
-	}
-	if (a.len != b.len)
-		return a.len < b.len ? -1 : 1;
-	int c = a.len ? memcmp(a.p, b.p, a.len) : 0;
-	return c < 0 ? -1 : c > 0;
-}
-
-static int
-cmp_bytes(sp_slice a, sp_slice b)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = n ? memcmp(a.p, b.p, n) : 0;
-
-	if (c)
-		return c < 0 ? -1 : 1;
-	return a.len < b.len ? -1 : a.len > b.len;
-}
-
-static size_t
-digit_run(sp_slice s, size_t i)
-{
-	size_t j = i;
-
-	while (j < s.len && s.p[j] >= '0' && s.p[j] <= '9')
-		j++;
-	return j - i;
-}
-
-/* N(.N)*[(build)] : the dotted part and the build (without parentheses). */
-static bool
-as_version(sp_slice s, sp_slice *dotted, sp_slice *build, bool *has_build)
-{
-	size_t i = 0;
-
-	*has_build = false;
-	for (;;) {
-		size_t d = digit_run(s, i);
-		if (d == 0)
-			return false;
-		i += d;
-		if (i < s.len && s.p[i] == '.') {
-			i++;
-			continue;
-		}
-		break;
-	}
-	*dotted = sp_slice_mk(s.p, i);
-	if (i == s.len)
-		return true;
-	if (s.p[i] != '(' || s.p[s.len - 1] != ')')
-		return false;
-	*build = sp_slice_mk(s.p + i + 1, s.len - i - 2);
-	if (sp_slice_find(*build, '(') != build->len || sp_slice_find(*build, ')') != build->len)
-		return false;
-	*has_build = true;
-	return true;
-}
-
-static int
-cmp_version(sp_slice a, sp_slice b)
-{
-	sp_slice da, db, ba = { "", 0 }, bb = { "", 0 };
-	bool ha, hb;
-	size_t i = 0, j = 0;
-
-	(void)as_version(a, &da, &ba, &ha);
-	(void)as_version(b, &db, &bb, &hb);
-	/* Component by component; a missing component is 0. */
-	while (i < da.len || j < db.len) {
-		size_t na = i < da.len ? digit_run(da, i) : 0;
-		size_t nb = j < db.len ? digit_run(db, j) : 0;
-		int c = cmp_digits(na ? sp_slice_mk(da.p + i, na) : SP_SLICE_LIT("0"),
-		    nb ? sp_slice_mk(db.p + j, nb) : SP_SLICE_LIT("0"));
-		if (c)
-			return c;
-		i += na + (i + na < da.len ? 1 : 0);
-		j += nb + (j + nb < db.len ? 1 : 0);
-		if (na == 0)
-			i = da.len;
-		if (nb == 0)
-			j = db.len;
-	}
-	/* Build: leading number, then the rest byte-wise ("0412s"). */
-	size_t ra = digit_run(ba, 0), rb = digit_run(bb, 0);
-	int c = cmp_digits(ra ? sp_slice_mk(ba.p, ra) : SP_SLICE_LIT("0"),
-	    rb ? sp_slice_mk(bb.p, rb) : SP_SLICE_LIT("0"));
-	if (c)
-		return c;
-	return cmp_bytes(sp_slice_mk(ba.p + ra, ba.len - ra), sp_slice_mk(bb.p + rb, bb.len - rb));
-}
-
 typedef enum { CMP_STRING, CMP_INT, CMP_VERSION } cmp_kind;
 static const char *const kind_names[] = { "string", "integer", "version" };
 
 static int
 compare_values(sp_slice a, bool aq, sp_slice b, bool bq, cmp_kind *kind)
 {
-	bool na, nb, h;
-	sp_slice da, db, x;
+	bool na, nb;
+	sp_slice da, db;
 
 	*kind = CMP_STRING;
 	if (aq || bq)
-		return cmp_bytes(a, b);
+		return sp_bytes_cmp(a, b);
 	if (as_int(a, &na, &da) && as_int(b, &nb, &db)) {
 		*kind = CMP_INT;
 		if (na != nb)
 			return na ? -1 : 1;
-		int c = cmp_digits(da, db);
+		int c = sp_digits_cmp(da, db);
 		return na ? -c : c;
 	}
-	if (as_version(a, &da, &x, &h) && as_version(b, &db, &x, &h)) {
+	if (sp_version_ok(a) && sp_version_ok(b)) {
 		*kind = CMP_VERSION;
-		return cmp_version(a, b);
+		return sp_version_cmp(a, b);
 	}
-	return cmp_bytes(a, b);
+	return sp_bytes_cmp(a, b);
 }
 
 static bool
