@@ -38,6 +38,8 @@ typedef struct attempt {
 	bool send_auth;               /* credentials go to the first host only */
 	sp_buf *body;
 	bool body_too_big;
+	bool sink_failed;             /* o->sink refused the bytes */
+	uint64_t sunk;                /* bytes given to o->sink */
 	char etag[SP_ETAG_MAX + 1];
 	bool framed;                  /* Content-Length or chunked: an end we can see */
 	bool close_notify;            /* the server's TLS close_notify arrived */
@@ -282,6 +284,22 @@ write_cb(char *p, size_t size, size_t n, void *userp)
 {
 	attempt *at = userp;
 
+	if (at->o->sink) {
+		long status = 0;
+		if (curl_easy_getinfo(at->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+		    status != 200)
+			return n;  /* not the body we stream */
+		if (n > at->o->body_max - at->sunk) {
+			at->body_too_big = true;
+			return 0;
+		}
+		if (!at->o->sink(at->o->sink_arg, p, n)) {
+			at->sink_failed = true;
+			return 0;
+		}
+		at->sunk += n;
+		return n;
+	}
 	if (sp_failed(sp_buf_append(at->body, p, n))) {
 		at->body_too_big = true;
 		return 0;
@@ -478,6 +496,8 @@ xfer_setup(sp_fetch_xfer *x, const sp_url *u, const sp_fetch_opts *o,
 	at->retry_after = -1;
 	at->curl = c;
 	sp_ipaddr_format(&at->pinned, x->addr);
+	ENSURE(o->sink == NULL || o->sink(o->sink_arg, NULL, 0), SP_E_IO,
+	    "cannot start the download over");
 #define SETOPT(opt, val)                                                        \
 	ENSURE(curl_easy_setopt(c, opt, val) == CURLE_OK, SP_E_INTERNAL,        \
 	    "libcurl refused option " #opt)
@@ -606,7 +626,8 @@ xfer_judge(sp_fetch_xfer *x, CURLcode cc, long *status, char *location, bool *re
 		    u->host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	}
 	ENSURE(!at->body_too_big && cc != CURLE_FILESIZE_EXCEEDED, SP_E_LIMIT,
-	    "the profile is larger than %zu bytes", o->body_max);
+	    "the %s is larger than %zu bytes", o->sink ? "download" : "profile", o->body_max);
+	ENSURE(!at->sink_failed, SP_E_IO, "writing the download failed: %s", sp_errmsg());
 	ENSURE(!(o->cancel && *o->cancel), SP_E_NET, "cancelled");
 	ENSURE(cc == CURLE_OK, SP_E_NET, "%s (%s port %u): %s", curl_easy_strerror(cc), x->addr,
 	    u->port, errbuf[0] ? errbuf : curl_easy_strerror(cc));

@@ -67,6 +67,15 @@ typedef struct sp_fetch_opts {
 	 */
 	bool resume;
 	bool keepalive;
+	/*
+	 * Stream the body instead of buffering it (firmware images, up to
+	 * body_max bytes): sink receives the bytes of a 200 response only
+	 * (a redirect's or a 401's body is dropped), and is called with
+	 * (NULL, 0) before each connection: start over.  false from it stops
+	 * the transfer (SP_E_IO).  r->body stays empty.
+	 */
+	bool (*sink)(void *arg, const void *p, size_t n);
+	void *sink_arg;
 	/* Called before each connection with url and address set. */
 	void (*on_connect)(void *arg, const struct sp_fetch_result *r);
 	void *on_connect_arg;
