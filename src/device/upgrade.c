@@ -336,6 +336,7 @@ fetch_and_flash(upg *u, const char *dns)
 	sp_pin pin;
 
 	sp_fetch_result_init(&fr);
+	out->attempted = true;
 	TRY(sp_url_https(&u->target, out->url));
 	TRY(sp_resync_pin(&u->d, &pin, true));
 	if (sp_resync_ip_warning(&u->target, &pin, warn, sizeof(warn)))
@@ -367,7 +368,6 @@ fetch_and_flash(upg *u, const char *dns)
 		fo.uid = sp_buf_cstr(&u->ch.uid);
 	if (u->ch.has_pwd)
 		fo.pwd = sp_buf_cstr(&u->ch.pwd);
-	out->attempted = true;
 	res = sp_fetch(&u->target, &fo, &fr);
 	snprintf(out->server, sizeof(out->server), "%s", fr.url.host);
 	snprintf(out->address, sizeof(out->address), "%s", fr.address);

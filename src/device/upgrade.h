@@ -53,7 +53,7 @@ typedef struct sp_upgrade_opts {
 typedef struct sp_upgrade_outcome {
 	bool ok;                     /* no failure: flashed, or nothing to do */
 	bool upgraded;               /* a new image was flashed */
-	bool attempted;              /* an image was requested */
+	bool attempted;              /* the rule chose an image to fetch */
 	sp_srvcheck failed_check;
 	int64_t retry_delay;         /* after a failure: seconds, -1: not retried */
 	char err[SP_ERRTEXT_MAX];    /* what happened ($ERR) */
@@ -72,8 +72,9 @@ void sp_upgrade_outcome_init(sp_upgrade_outcome *o);
 /*
  * One upgrade attempt on the device in dir.  SP_OK when nothing failed
  * (out->upgraded says whether an image was flashed); otherwise the error
- * (also in out->err).  The Log_Upgrade_* messages are logged when an image
- * is requested.
+ * (also in out->err).  Log_Upgrade_Request_Msg is logged on each
+ * connection, Log_Upgrade_Success_Msg / _Failure_Msg once the rule chose an
+ * image.
  */
 SP_MUST_CHECK sp_result sp_upgrade(const char *dir, const sp_upgrade_opts *o,
     sp_upgrade_outcome *out);
