@@ -33,6 +33,14 @@ head -c -1 "$W/fw/SPA2102/2.0.1.sfw" >"$W/fw/truncated.sfw"
 { cat "$W/fw/SPA2102/2.0.1.sfw"; printf 'x'; } >"$W/fw/trailing.sfw"
 bash "$MKFW" verify "$P/fw.crt" "$W/fw/SPA2102/2.0.1.sfw" >/dev/null || fail "mkfw image does not verify"
 
+note "device init refuses a bundle whose firmware-ca.crt is not a certificate, writing nothing"
+mkdir -p "$T/badbundle"
+cp "$P/bundle/"* "$T/badbundle/"
+printf 'not a certificate\n' >"$T/badbundle/firmware-ca.crt"
+expect_rc 1 "$SPROV" device init "$T/baddev" --bundle "$T/badbundle"
+expect_err_contains "$T/badbundle/firmware-ca.crt: not a PEM certificate"
+[ ! -e "$T/baddev" ] || fail "a refused init left $(ls -A "$T/baddev")"
+
 D=$T/dev
 expect_rc 0 "$SPROV" device init "$D" --bundle "$P/bundle" \
 	--rule "https://$FQDN:$PORT_good/p.xml" --set Downgrade_Rev_Limit=1.0

@@ -587,6 +587,69 @@ test_alt_holds(void **state)
 	sp_rule_free(r);
 }
 
+/*
+ * The guide's Upgrade_Rule forms, run at several running versions: the URL
+ * chosen (or none), and whether the choosing condition still holds once
+ * $SWVER is the image's version (the device's no-loop refusal).
+ */
+static void
+test_upgrade_rule_cases(void **state)
+{
+	static const struct {
+		const char *rule, *swver;
+		const char *path;   /* NULL: nothing chosen */
+		const char *image;  /* the image's version */
+		bool loops;         /* the condition still holds for the image */
+	} cases[] = {
+		{ "(<1.0)? /fw/1.0.sfw", "0.9.8", "/fw/1.0.sfw", "1.0", false },
+		{ "(<1.0)? /fw/1.0.sfw", "1.0", NULL, NULL, false },
+		{ "(<1.0)? /fw/0.9.9.sfw", "0.9.8", "/fw/0.9.9.sfw", "0.9.9", true },
+		{ "(! 1.0.2)? /fw/1.0.2.sfw", "1.0.1", "/fw/1.0.2.sfw", "1.0.2", false },
+		{ "(! 1.0.2)? /fw/1.0.2.sfw", "1.0.2", NULL, NULL, false },
+		{ "(! 1.0.2)? /fw/1.0.2.sfw", "2.0", "/fw/1.0.2.sfw", "1.0.2", false },
+		{ "(! 1.0.2)? /fw/1.0.2.sfw", "1.0.1", "/fw/1.0.2.sfw", "1.0.3", true },
+		{ "(!= 2.0.3(0412s))? /fw/new.sfw", "2.0.3(0411s)", "/fw/new.sfw",
+		  "2.0.3(0412s)", false },
+		{ "(>= 2.0 and < 2.0.5)? /fw/2.0.5.sfw", "2.0.1", "/fw/2.0.5.sfw", "2.0.5", false },
+		{ "(>= 2.0 and < 2.0.5)? /fw/2.0.5.sfw", "1.9", NULL, NULL, false },
+		{ "( $SWVER lt 3.0 )? /fw/3.0.sfw | (< 4.0)? /fw/4.0.sfw", "3.1", "/fw/4.0.sfw",
+		  "4.0", false },
+		{ "(<1.0)? /fw/1.0.sfw | (<2.0)? /fw/2.0.sfw", "1.5", "/fw/2.0.sfw", "2.0", false },
+		{ "(<1.0)? /fw/1.0.sfw | /fw/2.0.sfw", "1.5", "/fw/2.0.sfw", "2.0", false },
+		{ "https://fw.example.com/$PN/2.0.sfw", "1.0", "/SPA2102/2.0.sfw", "2.0", false },
+	};
+	(void)state;
+	for (size_t i = 0; i < SP_ARRAY_LEN(cases); i++) {
+		sp_rule *r = NULL;
+		sp_rule_choice c;
+		sp_macros m;
+		bool holds;
+
+		fill(&m);
+		sp_rule_choice_init(&c);
+		assert_true(sp_ok(sp_macros_set_cstr(&m, "SWVER", cases[i].swver)));
+		assert_true(sp_ok(sp_rule_parse(sp_slice_of(cases[i].rule), &r)));
+		assert_true(sp_ok(sp_rule_select(r, &m, &c)));
+		if (cases[i].path == NULL) {
+			if (c.alt != -1)
+				fail_msg("case %zu: chose %d", i, c.alt);
+		} else {
+			if (c.alt < 0 || strcmp(c.target.path, cases[i].path) != 0)
+				fail_msg("case %zu: chose %d '%s'", i, c.alt, c.target.path);
+			assert_true(sp_ok(sp_macros_set_cstr(&m, "SWVER", cases[i].image)));
+			assert_true(sp_ok(sp_rule_alt_holds(r, c.alt, &m, &holds)));
+			if (sp_rule_alt_has_cond(r, c.alt) && holds != cases[i].loops)
+				fail_msg("case %zu: the condition %s for the image", i,
+				    holds ? "still holds" : "fails");
+			if (!sp_rule_alt_has_cond(r, c.alt))
+				assert_false(cases[i].loops);
+		}
+		sp_rule_choice_free(&c);
+		sp_macros_free(&m);
+		sp_rule_free(r);
+	}
+}
+
 static void
 test_rule_limits(void **state)
 {
@@ -655,6 +718,7 @@ main(void)
 		cmocka_unit_test(test_describe_hides_secrets),
 		cmocka_unit_test(test_describe_assignments),
 		cmocka_unit_test(test_alt_holds),
+		cmocka_unit_test(test_upgrade_rule_cases),
 		cmocka_unit_test(test_rule_limits),
 		cmocka_unit_test(test_rule_prefixes),
 	};
