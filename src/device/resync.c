@@ -570,30 +570,44 @@ out:
 }
 
 sp_result
+sp_resync_json_fetch(sp_buf *out, bool ok, sp_srvcheck check, const char *err,
+    const char *rule, const char *url, const char *server, const char *address,
+    unsigned port, long status)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_buf_printf(out, "{\"ok\":%s,\"check\":", ok ? "true" : "false"));
+	if (check == SP_CHECK_NONE)
+		TRY(sp_buf_append_str(out, "null"));
+	else
+		TRY(sp_json_cstr(out, sp_srvcheck_name(check)));
+	TRY(sp_buf_append_str(out, ",\"error\":"));
+	TRY(sp_json_cstr(out, ok ? "" : err));
+	TRY(sp_buf_append_str(out, ",\"result\":"));
+	TRY(sp_json_cstr(out, err));
+	TRY(sp_buf_append_str(out, ",\"rule\":"));
+	TRY(sp_json_cstr(out, rule));
+	TRY(sp_buf_append_str(out, ",\"url\":"));
+	TRY(sp_json_cstr(out, url));
+	TRY(sp_buf_append_str(out, ",\"server\":"));
+	TRY(sp_json_cstr(out, server));
+	TRY(sp_buf_append_str(out, ",\"address\":"));
+	TRY(sp_json_cstr(out, address));
+	TRY(sp_buf_printf(out, ",\"port\":%u,\"status\":%ld", port, status));
+out:
+	return res;
+}
+
+sp_result
 sp_resync_json(const sp_resync_outcome *o, sp_buf *out)
 {
 	sp_result res = SP_OK;
 	const char *p = sp_buf_cstr(&o->changed);
 	bool first = true;
 
-	TRY(sp_buf_printf(out, "{\"ok\":%s,\"check\":", o->ok ? "true" : "false"));
-	if (o->failed_check == SP_CHECK_NONE)
-		TRY(sp_buf_append_str(out, "null"));
-	else
-		TRY(sp_json_cstr(out, sp_srvcheck_name(o->failed_check)));
-	TRY(sp_buf_append_str(out, ",\"error\":"));
-	TRY(sp_json_cstr(out, o->ok ? "" : o->err));
-	TRY(sp_buf_append_str(out, ",\"result\":"));
-	TRY(sp_json_cstr(out, o->err));
-	TRY(sp_buf_append_str(out, ",\"rule\":"));
-	TRY(sp_json_cstr(out, o->rule));
-	TRY(sp_buf_append_str(out, ",\"url\":"));
-	TRY(sp_json_cstr(out, o->url));
-	TRY(sp_buf_append_str(out, ",\"server\":"));
-	TRY(sp_json_cstr(out, o->server));
-	TRY(sp_buf_append_str(out, ",\"address\":"));
-	TRY(sp_json_cstr(out, o->address));
-	TRY(sp_buf_printf(out, ",\"port\":%u,\"status\":%ld,\"etag\":", o->port, o->status));
+	TRY(sp_resync_json_fetch(out, o->ok, o->failed_check, o->err, o->rule, o->url,
+	    o->server, o->address, o->port, o->status));
+	TRY(sp_buf_append_str(out, ",\"etag\":"));
 	TRY(sp_json_cstr(out, o->etag));
 	TRY(sp_buf_append_str(out, ",\"changed\":["));
 	while (*p) {

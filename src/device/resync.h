@@ -78,6 +78,15 @@ void sp_resync_outcome_free(sp_resync_outcome *o);
 SP_MUST_CHECK sp_result sp_resync(const char *dir, const sp_resync_opts *o,
     sp_resync_outcome *out);
 
+/*
+ * The opening of a resync's or an upgrade's JSON object, without the
+ * closing brace: {"ok","check","error","result","rule","url","server",
+ * "address","port","status".
+ */
+SP_MUST_CHECK sp_result sp_resync_json_fetch(sp_buf *out, bool ok, sp_srvcheck check,
+    const char *err, const char *rule, const char *url, const char *server,
+    const char *address, unsigned port, long status);
+
 /* The outcome as one JSON object (no secrets: names, never values). */
 SP_MUST_CHECK sp_result sp_resync_json(const sp_resync_outcome *o, sp_buf *out);
 

@@ -454,6 +454,7 @@ sp_upgrade(const char *dir, const sp_upgrade_opts *o, sp_upgrade_outcome *out)
 	TRY(sp_fetch_global_init());
 	TRY(prepare(&u, dir, o->rule, now));
 	snprintf(out->from, sizeof(out->from), "%s", u.d.id.swver);
+	snprintf(out->rule, sizeof(out->rule), "%s", u.name);
 	TRY(sp_param_bool(sp_params_value(&u.eff, "Upgrade_Enable", "Yes"), "Upgrade_Enable",
 	    &enabled));
 	TRY(sp_parse_i64(sp_params_value(&u.eff, "Upgrade_Error_Retry_Delay", "3600"), 0,
@@ -502,23 +503,9 @@ sp_upgrade_json(const sp_upgrade_outcome *o, sp_buf *out)
 {
 	sp_result res = SP_OK;
 
-	TRY(sp_buf_printf(out, "{\"ok\":%s,\"upgraded\":%s,\"check\":", o->ok ? "true" : "false",
-	    o->upgraded ? "true" : "false"));
-	if (o->failed_check == SP_CHECK_NONE)
-		TRY(sp_buf_append_str(out, "null"));
-	else
-		TRY(sp_json_cstr(out, sp_srvcheck_name(o->failed_check)));
-	TRY(sp_buf_append_str(out, ",\"error\":"));
-	TRY(sp_json_cstr(out, o->ok ? "" : o->err));
-	TRY(sp_buf_append_str(out, ",\"result\":"));
-	TRY(sp_json_cstr(out, o->err));
-	TRY(sp_buf_append_str(out, ",\"url\":"));
-	TRY(sp_json_cstr(out, o->url));
-	TRY(sp_buf_append_str(out, ",\"server\":"));
-	TRY(sp_json_cstr(out, o->server));
-	TRY(sp_buf_append_str(out, ",\"address\":"));
-	TRY(sp_json_cstr(out, o->address));
-	TRY(sp_buf_printf(out, ",\"port\":%u,\"status\":%ld,\"from\":", o->port, o->status));
+	TRY(sp_resync_json_fetch(out, o->ok, o->failed_check, o->err, o->rule, o->url,
+	    o->server, o->address, o->port, o->status));
+	TRY(sp_buf_printf(out, ",\"upgraded\":%s,\"from\":", o->upgraded ? "true" : "false"));
 	TRY(sp_json_cstr(out, o->from));
 	TRY(sp_buf_append_str(out, ",\"product\":"));
 	TRY(sp_json_cstr(out, o->product));

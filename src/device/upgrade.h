@@ -57,6 +57,7 @@ typedef struct sp_upgrade_outcome {
 	sp_srvcheck failed_check;
 	int64_t retry_delay;         /* after a failure: seconds, -1: not retried */
 	char err[SP_ERRTEXT_MAX];    /* what happened ($ERR) */
+	char rule[24];               /* "Upgrade_Rule" or "--rule" */
 	char url[SP_URL_MAX + 1];
 	char server[SP_URL_HOST_MAX + 1];
 	char address[SP_ADDRSTR_MAX];

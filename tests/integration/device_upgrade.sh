@@ -110,8 +110,8 @@ expect_out_contains "chosen: none"
 note "success: the four checks, verified, flashed atomically, the User-Agent follows"
 H_CONF=$(sha256sum <"$D/device.conf")
 upgrade 0 --json
-expect_out_contains '"ok":true,"upgraded":true'
-expect_out_contains '"from":"1.0.0","product":"SPA2102","version":"2.0.1"'
+expect_out_contains '"ok":true,"check":null,"error":"","result":"SPA2102 2.0.1 flashed (was 1.0.0)","rule":"Upgrade_Rule"'
+expect_out_contains '"upgraded":true,"from":"1.0.0","product":"SPA2102","version":"2.0.1","retry_delay":-1}'
 expect_out_contains "\"url\":\"https://$FQDN:$PORT_good/fw/SPA2102/2.0.1.sfw\""
 expect_err_contains "SPA2102 00:0e:08:aa:bb:cc -- Requesting upgrade https://127.0.0.1:$PORT_good/fw/SPA2102/2.0.1.sfw"
 expect_err_contains "Successful upgrade https://127.0.0.1:$PORT_good/fw/SPA2102/2.0.1.sfw -- SPA2102 2.0.1 flashed (was 1.0.0)"
