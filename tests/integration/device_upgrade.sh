@@ -144,6 +144,14 @@ upgrade 1
 expect_err_contains "upgrades are disabled (Upgrade_Enable = No)"
 sed -i '/^Upgrade_Enable/d' "$D/device.conf"
 
+note "a URL without a server, and a Profile_Rule without one either"
+D3=$T/dev3
+expect_rc 0 "$SPROV" device init "$D3" --bundle "$P/bundle" --rule '/spa$PSN.cfg'
+expect_rc 1 "$SPROV" device upgrade "$D3" --dns-server "$DNS" --rule '(! 2.0.1)? /fw/$PN/2.0.1.sfw'
+expect_err_contains "--rule: the URL '/fw/SPA2102/2.0.1.sfw' names no server, and Profile_Rule gives none to take"
+[ ! -e "$D3/firmware.img" ] || fail "firmware.img written after a refusal"
+grep -q '^Software_Version = 1.0.0$' "$D3/device.conf" || fail "Software_Version changed after a refusal"
+
 note "sprov device run: after a successful resync the upgrade timer runs Upgrade_Rule"
 D2=$T/dev2
 expect_rc 0 "$SPROV" device init "$D2" --bundle "$P/bundle" \
