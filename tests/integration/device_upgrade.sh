@@ -9,7 +9,27 @@
 . "$SPROV_SRCDIR/tests/integration/device_lib.bash"
 
 MKFW=$SPROV_SRCDIR/tests/lib/mkfw.sh
-make_pki
+# The part of make_pki this test needs (the whole matrix is device_resync's):
+# the device bundle, a good server and one under another CA.
+make_pki_upgrade() {
+	local p=$T/pki
+	mkdir -p "$p/bundle"
+	_root "$p/server-ca" "/O=Test Vendor/CN=Test Server CA"
+	_root "$p/device-ca" "/O=Test Vendor/CN=Test Device CA"
+	_root "$p/other-ca" "/O=Evil/CN=Other CA"
+	_ext "$p/client.ext" "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+		"extendedKeyUsage=clientAuth"
+	_leaf "$p/device" "$p/device-ca" \
+		"/O=Test Vendor/OU=SPA2102/CN=000e08aabbcc/serialNumber=88012BA01234" "$p/client.ext"
+	cp "$p/device.crt" "$p/bundle/client.crt"
+	cp "$p/device.key" "$p/bundle/client.key"
+	cp "$p/server-ca.crt" "$p/bundle/server-ca.crt"
+	_ext "$p/srv.ext" "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+		"extendedKeyUsage=serverAuth" "subjectAltName=DNS:$FQDN"
+	_leaf "$p/good" "$p/server-ca" "/O=Provider/CN=$FQDN" "$p/srv.ext"
+	_leaf "$p/wrongca" "$p/other-ca" "/O=Provider/CN=$FQDN" "$p/srv.ext"
+}
+make_pki_upgrade
 start_dns
 start_nginx good wrongca
 W=$T/www
@@ -163,4 +183,15 @@ cmp -s "$D2/firmware.img" "$W/fw/SPA2102/2.0.1.sfw" || fail "the daemon did not 
 grep -q '^Software_Version = 2.0.1$' "$D2/device.conf" || fail "daemon: Software_Version not set"
 tail -1 "$T/nginx/access.log" | grep -q 'Sprov/SPA2102-2.0.1 ' ||
 	fail "the resync after the daemon's upgrade: $(tail -1 "$T/nginx/access.log")"
+note "sprov device run: a failed upgrade is retried after Upgrade_Error_Retry_Delay"
+D4=$T/dev4
+expect_rc 0 "$SPROV" device init "$D4" --bundle "$P/bundle" \
+	--rule "https://$FQDN:$PORT_good/p.xml" --set Resync_Random_Delay=0 \
+	--set Upgrade_Error_Retry_Delay=600 --set "Upgrade_Rule=(! 2.0.1)? /fw/product.sfw"
+printf 'factory image\n' >"$D4/firmware.img"
+expect_rc 0 timeout 20 "$SPROV" device run "$D4" --dns-server "$DNS" --time-scale 3600 --rounds 2
+[ "$(grep -c 'Upgrade failed: image refused: the image is for product SPA962' <<<"$ERR")" -ge 2 ] ||
+	fail "the failed upgrade was not retried: $ERR"
+expect_err_contains "next upgrade attempt in 600 s"
+[ "$(cat "$D4/firmware.img")" = "factory image" ] || fail "the daemon changed firmware.img"
 finish
