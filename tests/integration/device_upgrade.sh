@@ -9,27 +9,13 @@
 . "$SPROV_SRCDIR/tests/integration/device_lib.bash"
 
 MKFW=$SPROV_SRCDIR/tests/lib/mkfw.sh
-# The part of make_pki this test needs (the whole matrix is device_resync's):
-# the device bundle, a good server and one under another CA.
-make_pki_upgrade() {
-	local p=$T/pki
-	mkdir -p "$p/bundle"
-	_root "$p/server-ca" "/O=Test Vendor/CN=Test Server CA"
-	_root "$p/device-ca" "/O=Test Vendor/CN=Test Device CA"
-	_root "$p/other-ca" "/O=Evil/CN=Other CA"
-	_ext "$p/client.ext" "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-		"extendedKeyUsage=clientAuth"
-	_leaf "$p/device" "$p/device-ca" \
-		"/O=Test Vendor/OU=SPA2102/CN=000e08aabbcc/serialNumber=88012BA01234" "$p/client.ext"
-	cp "$p/device.crt" "$p/bundle/client.crt"
-	cp "$p/device.key" "$p/bundle/client.key"
-	cp "$p/server-ca.crt" "$p/bundle/server-ca.crt"
-	_ext "$p/srv.ext" "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
-		"extendedKeyUsage=serverAuth" "subjectAltName=DNS:$FQDN"
-	_leaf "$p/good" "$p/server-ca" "/O=Provider/CN=$FQDN" "$p/srv.ext"
-	_leaf "$p/wrongca" "$p/other-ca" "/O=Provider/CN=$FQDN" "$p/srv.ext"
-}
-make_pki_upgrade
+# The bundle, a good server and one under another CA: the part of
+# make_pki's matrix this test needs.
+make_pki_bundle
+_ext "$T/pki/srv.ext" "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+	"extendedKeyUsage=serverAuth" "subjectAltName=DNS:$FQDN"
+_leaf "$T/pki/good" "$T/pki/server-ca" "/O=Provider/CN=$FQDN" "$T/pki/srv.ext"
+_leaf "$T/pki/wrongca" "$T/pki/other-ca" "/O=Provider/CN=$FQDN" "$T/pki/srv.ext"
 start_dns
 start_nginx good wrongca
 W=$T/www
