@@ -115,15 +115,24 @@ out:
 	return res;
 }
 
-/* Load, the macros, the rule and its choice: shared by the upgrade and describe. */
+/*
+ * Load, the macros, the rule and its choice: shared by the upgrade and
+ * describe.  must_enable: Upgrade_Enable = No fails before the rule is read.
+ */
 static sp_result
-prepare(upg *u, const char *dir, const char *rule_text, int64_t now)
+prepare(upg *u, const char *dir, const char *rule_text, int64_t now, bool must_enable)
 {
 	sp_result res = SP_OK;
+	bool enabled = true;
 
 	TRY(sp_device_load(dir, &u->d));
 	u->loaded = true;
 	TRY(sp_device_effective(&u->d, &u->eff));
+	if (must_enable) {
+		TRY(sp_param_bool(sp_params_value(&u->eff, "Upgrade_Enable", "Yes"),
+		    "Upgrade_Enable", &enabled));
+		ENSURE(enabled, SP_E_STATE, "upgrades are disabled (Upgrade_Enable = No)");
+	}
 	TRY(sp_resync_macros(&u->d, &u->eff, SP_PRVST_REQUESTED, now, &u->m));
 	u->name = rule_text ? "--rule" : "Upgrade_Rule";
 	u->text = rule_text ? rule_text : sp_params_value(&u->eff, "Upgrade_Rule", "");
@@ -446,20 +455,17 @@ sp_upgrade(const char *dir, const sp_upgrade_opts *o, sp_upgrade_outcome *out)
 	upg u;
 	sp_buf dns;
 	int64_t now = o->now ? o->now : sp_now(), delay = SP_UPGRADE_RETRY_DEFAULT;
-	bool enabled = true, once = false;
+	bool once = false;
 
 	upg_init(&u, o, out);
 	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
 	out->ok = false;
 	TRY(sp_fetch_global_init());
-	TRY(prepare(&u, dir, o->rule, now));
+	TRY(prepare(&u, dir, o->rule, now, true));
 	snprintf(out->from, sizeof(out->from), "%s", u.d.id.swver);
 	snprintf(out->rule, sizeof(out->rule), "%s", u.name);
-	TRY(sp_param_bool(sp_params_value(&u.eff, "Upgrade_Enable", "Yes"), "Upgrade_Enable",
-	    &enabled));
 	TRY(sp_parse_i64(sp_params_value(&u.eff, "Upgrade_Error_Retry_Delay", "3600"), 0,
 	    SP_SCHED_SECONDS_MAX, "Upgrade_Error_Retry_Delay", &delay));
-	ENSURE(enabled, SP_E_STATE, "upgrades are disabled (Upgrade_Enable = No)");
 	TRY(sp_resync_dns_servers(o->dns_servers, &u.eff, &dns));
 	if (*sp_params_value(&u.eff, "Syslog_Server", "") != '\0') {
 		TRY(sp_rsyslog_parse(sp_slice_of(sp_params_value(&u.eff, "Syslog_Server", "")),
@@ -528,7 +534,7 @@ sp_upgrade_describe(const char *dir, const char *rule_text, sp_buf *out)
 	memset(&o, 0, sizeof(o));
 	sp_upgrade_outcome_init(&dummy);
 	upg_init(&u, &o, &dummy);
-	res = prepare(&u, dir, rule_text, sp_now());
+	res = prepare(&u, dir, rule_text, sp_now(), false);
 	if (sp_failed(res) && u.rule == NULL)
 		goto out;
 	TRY(sp_buf_printf(out, "%s:\n", u.name));
