@@ -160,7 +160,6 @@ test_refused_before_fetch(void **state)
 	    "--rule: --key and --post do not apply to a firmware image");
 	assert_int_equal(attempt("( $A = 1 )? /x | ( bad", &out), SP_E_PARSE);
 	assert_non_null(strstr(out.err, "--rule: profile rule: "));
-	write_conf("Downgrade_Rev_Limit = 1.0\n");
 	assert_false(exists("firmware.img"));
 }
 
