@@ -44,8 +44,8 @@ sp_ca_fmt_time(int64_t t, char out[32])
 		snprintf(out, 32, "%lld", (long long)t);
 }
 
-static sp_result
-open_db(const char *dir, sp_cadb **db)
+sp_result
+sp_ca_open_db(const char *dir, sp_cadb **db)
 {
 	sp_result res = SP_OK;
 	char p[PATH_MAX];
@@ -58,15 +58,33 @@ out:
 	return res;
 }
 
+/* The three roots: their files, their token objects, their keys. */
+typedef struct root_def {
+	const char *crt, *key;     /* files in DIR */
+	const char *meta, *label;  /* ca.db meta naming the token key; its CKA_LABEL */
+	const char *cn;            /* subject CN after the organisation */
+	sp_key_type type;
+} root_def;
+
+static const root_def roots[] = {
+	[SP_ROOT_SERVER] = { SP_CA_SERVER_CRT, SP_CA_SERVER_KEY, SP_CA_META_SERVER_KEY,
+		SP_CA_TOKEN_SERVER_LABEL, "Server CA", SP_KEY_EC_P384 },
+	[SP_ROOT_DEVICE] = { SP_CA_DEVICE_CRT, SP_CA_DEVICE_KEY, SP_CA_META_DEVICE_KEY,
+		SP_CA_TOKEN_DEVICE_LABEL, "Device CA", SP_KEY_EC_P256 },
+	[SP_ROOT_FIRMWARE] = { SP_CA_FIRMWARE_CRT, SP_CA_FIRMWARE_KEY,
+		SP_CA_META_FIRMWARE_KEY, SP_CA_TOKEN_FIRMWARE_LABEL, "Firmware Signing",
+		SP_KEY_EC_P384 },
+};
+#define NROOTS SP_ARRAY_LEN(roots)
+
 /* The URI of a root's key in a token and its module; uri "" if the key is a file. */
 static sp_result
-token_ref(sp_cadb *db, bool device, char uri[SP_TOKEN_URI_MAX + 1],
+token_ref(sp_cadb *db, sp_root_kind kind, char uri[SP_TOKEN_URI_MAX + 1],
     char module[PATH_MAX])
 {
 	sp_result res = SP_OK;
 
-	res = sp_cadb_meta_get(db, device ? SP_CA_META_DEVICE_KEY : SP_CA_META_SERVER_KEY,
-	    uri, SP_TOKEN_URI_MAX + 1);
+	res = sp_cadb_meta_get(db, roots[kind].meta, uri, SP_TOKEN_URI_MAX + 1);
 	if (res.code == SP_E_NOTFOUND) {
 		sp_error_clear();
 		uri[0] = '\0';
@@ -80,7 +98,7 @@ out:
 }
 
 sp_result
-sp_ca_load_root(const char *dir, sp_cadb *db, bool device, const char *pin_file,
+sp_ca_load_root(const char *dir, sp_cadb *db, sp_root_kind kind, const char *pin_file,
     X509 **cert, EVP_PKEY **key)
 {
 	sp_result res = SP_OK;
@@ -91,16 +109,18 @@ sp_ca_load_root(const char *dir, sp_cadb *db, bool device, const char *pin_file,
 	*cert = NULL;
 	*key = NULL;
 	sp_buf_init_secret(&pin, 0);
-	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_CRT : SP_CA_SERVER_CRT, p, sizeof(p)));
+	TRY(sp_ca_path(dir, roots[kind].crt, p, sizeof(p)));
+	ENSURE(kind != SP_ROOT_FIRMWARE || sp_file_exists(p), SP_E_NOTFOUND,
+	    "%s: the CA has no firmware-signing key (no %s); add it with 'sprov ca init "
+	    "%s --add-firmware-key'", dir, SP_CA_FIRMWARE_CRT, dir);
 	TRY(sp_cert_load(p, cert));
-	TRY(token_ref(db, device, uri, module));
+	TRY(token_ref(db, kind, uri, module));
 	if (uri[0] != '\0') {
 		TRY(sp_token_pin(pin_file, &pin));
 		TRY(sp_token_key_load(module, uri, pin.p, key));
 		what = uri;
 	} else {
-		TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p,
-		    sizeof(p)));
+		TRY(sp_ca_path(dir, roots[kind].key, p, sizeof(p)));
 		TRY(sp_key_load(p, key));
 	}
 	ENSURE(X509_check_private_key(*cert, *key) == 1, SP_E_CRYPTO,
@@ -143,10 +163,12 @@ out:
 
 /*
  * One root: a fresh key written to DIR, or (key_uri not NULL) the token key
- * that sp_token_keygen made, which never leaves the token.
+ * that sp_token_keygen made, which never leaves the token.  The certificate
+ * is written last: its presence means the root is there.  If it cannot be
+ * written, the key file written here goes again.
  */
 static sp_result
-make_root(const char *dir, bool device, const char *org, const char *key_uri,
+make_root(const char *dir, sp_root_kind kind, const char *org, const char *key_uri,
     const char *module, const char *pin)
 {
 	sp_result res = SP_OK;
@@ -154,26 +176,30 @@ make_root(const char *dir, bool device, const char *org, const char *key_uri,
 	X509 *cert = NULL;
 	uint8_t serial[SP_SERIAL_LEN];
 	sp_buf kp, cp;
-	char p[PATH_MAX], cn[SP_CA_ORG_MAX + 32];
+	char p[PATH_MAX], kpath[PATH_MAX] = "", cn[SP_CA_ORG_MAX + 32];
 
 	sp_buf_init(&kp, SP_PEM_MAX);
 	sp_buf_init(&cp, SP_PEM_MAX);
-	snprintf(cn, sizeof(cn), "%s %s CA", org, device ? "Device" : "Server");
+	snprintf(cn, sizeof(cn), "%s %s", org, roots[kind].cn);
 	if (key_uri != NULL)
 		TRY(sp_token_key_load(module, key_uri, pin, &key));
 	else
-		TRY(sp_key_gen(device ? SP_KEY_EC_P256 : SP_KEY_EC_P384, &key));
+		TRY(sp_key_gen(roots[kind].type, &key));
 	TRY(sp_serial_new(serial));
-	TRY(sp_cert_make_root(key, org, cn, serial, &cert));
+	if (kind == SP_ROOT_FIRMWARE)
+		TRY(sp_cert_make_fwroot(key, org, cn, serial, &cert));
+	else
+		TRY(sp_cert_make_root(key, org, cn, serial, &cert));
 	TRY(sp_cert_pem(cert, &cp));
+	TRY(sp_ca_path(dir, roots[kind].crt, p, sizeof(p)));
 	if (key_uri == NULL) {
 		TRY(sp_key_pem(key, &kp));
-		TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_KEY : SP_CA_SERVER_KEY, p,
-		    sizeof(p)));
-		TRY(sp_write_file(p, kp.p, kp.len, 0600, SP_WRITE_EXCL));
+		TRY(sp_ca_path(dir, roots[kind].key, kpath, sizeof(kpath)));
+		TRY(sp_write_file(kpath, kp.p, kp.len, 0600, SP_WRITE_EXCL));
 	}
-	TRY(sp_ca_path(dir, device ? SP_CA_DEVICE_CRT : SP_CA_SERVER_CRT, p, sizeof(p)));
-	TRY(sp_write_file(p, cp.p, cp.len, 0644, SP_WRITE_EXCL));
+	res = sp_write_file(p, cp.p, cp.len, 0644, SP_WRITE_EXCL);
+	if (sp_failed(res) && kpath[0] != '\0')
+		unlink(kpath);
 out:
 	sp_buf_free_secret(&kp);
 	sp_buf_free(&cp);
@@ -183,18 +209,16 @@ out:
 }
 
 /*
- * Make both roots' keys in the token before DIR is touched: a wrong PIN, a
+ * Make the roots' keys in the token before DIR is touched: a wrong PIN, a
  * missing module or token, or a token that already holds sprov's labels
  * stops `ca init` with nothing written.
  */
 static sp_result
-token_keygen(const sp_ca_token *tok, sp_buf *pin, char module[PATH_MAX], char *uris[2])
+token_keygen(const sp_ca_token *tok, sp_buf *pin, char module[PATH_MAX],
+    char *uris[NROOTS])
 {
 	sp_result res = SP_OK;
-	static const sp_token_keyspec specs[2] = {
-		{ SP_CA_TOKEN_SERVER_LABEL, SP_KEY_EC_P384 },
-		{ SP_CA_TOKEN_DEVICE_LABEL, SP_KEY_EC_P256 },
-	};
+	sp_token_keyspec specs[NROOTS];
 	const char *m = tok->module ? tok->module : SP_TOKEN_MODULE_DEFAULT;
 	char cwd[PATH_MAX] = "";
 
@@ -209,8 +233,10 @@ token_keygen(const sp_ca_token *tok, sp_buf *pin, char module[PATH_MAX], char *u
 		ENSURE(getcwd(cwd, sizeof(cwd)) != NULL, SP_E_IO, "getcwd: %s", strerror(errno));
 	ENSURE((size_t)snprintf(module, PATH_MAX, "%s%s%s", cwd, cwd[0] ? "/" : "", m) <
 	    PATH_MAX, SP_E_LIMIT, "PKCS#11 module %s: path too long", m);
+	for (size_t i = 0; i < NROOTS; i++)
+		specs[i] = (sp_token_keyspec){ roots[i].label, roots[i].type };
 	TRY(sp_token_pin(tok->pin_file, pin));
-	TRY(sp_token_keygen(module, tok->uri, pin->p, specs, 2, uris));
+	TRY(sp_token_keygen(module, tok->uri, pin->p, specs, NROOTS, uris));
 out:
 	return res;
 }
@@ -300,7 +326,7 @@ sp_ca_set_crl_url(const char *dir, const char *url, FILE *report)
 
 	if (*url)
 		TRY(sp_ca_crl_url_check(url));
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_cadb_meta_set(db, CRL_URL_META, url));
 	TRY(sp_cadb_commit(db));
@@ -328,7 +354,7 @@ sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t 
 	sp_cadb *db = NULL;
 	bool absent;
 	char p[PATH_MAX], module[PATH_MAX] = "";
-	char *uris[2] = { NULL, NULL };
+	char *uris[NROOTS] = { NULL };
 	sp_buf pin;
 
 	sp_buf_init_secret(&pin, 0);
@@ -344,8 +370,8 @@ sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t 
 		ENSURE(mkdir(dir, 0700) == 0, SP_E_IO, "%s: mkdir: %s", dir, strerror(errno));
 	else
 		ENSURE(chmod(dir, 0700) == 0, SP_E_IO, "%s: chmod: %s", dir, strerror(errno));
-	TRY(make_root(dir, false, org, uris[0], module, pin.p));
-	TRY(make_root(dir, true, org, uris[1], module, pin.p));
+	for (size_t i = 0; i < NROOTS; i++)
+		TRY(make_root(dir, (sp_root_kind)i, org, uris[i], module, pin.p));
 	/* The database comes last: its presence means the CA is complete. */
 	TRY(sp_ca_path(dir, SP_CA_DB, p, sizeof(p)));
 	TRY(sp_cadb_create(p, org));
@@ -357,8 +383,8 @@ sp_ca_init(const char *dir, const char *org, const char *const *domains, size_t 
 		if (crl_url != NULL)
 			TRY(sp_cadb_meta_set(db, CRL_URL_META, crl_url));
 		if (tok != NULL) {
-			TRY(sp_cadb_meta_set(db, SP_CA_META_SERVER_KEY, uris[0]));
-			TRY(sp_cadb_meta_set(db, SP_CA_META_DEVICE_KEY, uris[1]));
+			for (size_t i = 0; i < NROOTS; i++)
+				TRY(sp_cadb_meta_set(db, roots[i].meta, uris[i]));
 			TRY(sp_cadb_meta_set(db, SP_CA_META_MODULE, module));
 		}
 		TRY(sp_cadb_commit(db));
@@ -368,8 +394,91 @@ out:
 	sp_cadb_rollback(db);
 	sp_cadb_close(db);
 	sp_buf_free_secret(&pin);
-	free(uris[0]);
-	free(uris[1]);
+	for (size_t i = 0; i < NROOTS; i++)
+		free(uris[i]);
+	return res;
+}
+
+/* ---- the firmware-signing root for an existing CA ---- */
+
+sp_result
+sp_ca_has_firmware_key(const char *dir, bool *has)
+{
+	sp_result res = SP_OK;
+	char p[PATH_MAX];
+
+	TRY(sp_ca_path(dir, SP_CA_FIRMWARE_CRT, p, sizeof(p)));
+	*has = sp_file_exists(p);
+out:
+	return res;
+}
+
+/* Nothing of a firmware root in DIR or ca.db yet; the message says what is. */
+static sp_result
+no_firmware_root(const char *dir, sp_cadb *db)
+{
+	sp_result res = SP_OK;
+	char p[PATH_MAX], uri[SP_TOKEN_URI_MAX + 1], module[PATH_MAX];
+
+	TRY(sp_ca_path(dir, SP_CA_FIRMWARE_CRT, p, sizeof(p)));
+	ENSURE(!sp_file_exists(p), SP_E_EXISTS, "%s: the CA already has a firmware-signing "
+	    "key (%s); nothing changed", dir, SP_CA_FIRMWARE_CRT);
+	TRY(sp_ca_path(dir, SP_CA_FIRMWARE_KEY, p, sizeof(p)));
+	ENSURE(!sp_file_exists(p), SP_E_EXISTS, "%s: %s is there without %s (left by an "
+	    "interrupted run?); nothing changed: move it away and run again", dir,
+	    SP_CA_FIRMWARE_KEY, SP_CA_FIRMWARE_CRT);
+	TRY(token_ref(db, SP_ROOT_FIRMWARE, uri, module));
+	ENSURE(uri[0] == '\0', SP_E_EXISTS, "%s: %s names a firmware-signing key in the "
+	    "token but %s is missing; nothing changed", dir, SP_CA_DB, SP_CA_FIRMWARE_CRT);
+out:
+	return res;
+}
+
+sp_result
+sp_ca_add_firmware_key(const char *dir, const char *pin_file, FILE *report)
+{
+	sp_result res = SP_OK;
+	sp_cadb *db = NULL;
+	char org[SP_CA_ORG_MAX + 1], uri[SP_TOKEN_URI_MAX + 1], module[PATH_MAX];
+	char p[PATH_MAX];
+	char *tok_uri = NULL, *fw_uri = NULL;
+	bool wrote = false;
+	sp_buf pin;
+	sp_token_keyspec spec = { SP_CA_TOKEN_FIRMWARE_LABEL, SP_KEY_EC_P384 };
+
+	sp_buf_init_secret(&pin, 0);
+	TRY(sp_ca_open_db(dir, &db));
+	TRY(sp_cadb_meta_get(db, "org", org, sizeof(org)));
+	TRY(no_firmware_root(dir, db));
+	TRY(sp_ca_path(dir, SP_CA_FIRMWARE_CRT, p, sizeof(p)));
+	/* A token CA keeps the new key where its other keys are. */
+	TRY(token_ref(db, SP_ROOT_SERVER, uri, module));
+	if (uri[0] == '\0') {
+		TRY(make_root(dir, SP_ROOT_FIRMWARE, org, NULL, NULL, NULL));
+	} else {
+		spec.type = roots[SP_ROOT_FIRMWARE].type;
+		TRY(sp_token_uri_of_token(uri, &tok_uri));
+		TRY(sp_token_pin(pin_file, &pin));
+		TRY(sp_token_keygen(module, tok_uri, pin.p, &spec, 1, &fw_uri));
+		/* ca.db and the certificate together: the meta row commits after it. */
+		TRY(sp_cadb_begin(db));
+		TRY(sp_cadb_meta_set(db, SP_CA_META_FIRMWARE_KEY, fw_uri));
+		TRY(make_root(dir, SP_ROOT_FIRMWARE, org, fw_uri, module, pin.p));
+		wrote = true;
+		TRY(sp_cadb_commit(db));
+		wrote = false;
+	}
+	TRY(sp_fsync_dir(dir));
+	fprintf(report, "added the firmware-signing key to %s\n  %s  firmware-signing key: "
+	    "give it to every device (it signs firmware images)\n", dir, p);
+out:
+	if (wrote)
+		unlink(p);
+	sp_cadb_rollback(db);
+	sp_cadb_close(db);
+	sp_buf_free_secret(&pin);
+	free(tok_uri);
+	free(fw_uri);
 	return res;
 }
 
@@ -405,7 +514,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	sp_buf_init(&pem, SP_PEM_MAX);
 	sp_buf_init(&der, SP_PEM_MAX);
 	sp_buf_init(&subj, SP_CADB_SUBJECT_MAX - 1);
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_domains(db, &domains, &ndomains));
 	TRY(sp_ca_crl_dp(db, false, crl_dp));
 	TRY(sp_csr_load(csr_path, &req));
@@ -413,7 +522,7 @@ sp_ca_sign(const char *dir, const char *csr_path, const char *out_path, int64_t 
 	/* Refuse before anything is recorded: a signed but unwritable cert helps no one. */
 	ENSURE(force || !sp_file_exists(out_path), SP_E_EXISTS,
 	    "%s: file exists (use --force to replace it)", out_path);
-	TRY(sp_ca_load_root(dir, db, false, pin_file, &ca, &ca_key));
+	TRY(sp_ca_load_root(dir, db, SP_ROOT_SERVER, pin_file, &ca, &ca_key));
 	TRY_ALLOC(row, calloc(1, sizeof(*row)));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_serial_new(serial));
@@ -470,7 +579,7 @@ sp_ca_revoke(const char *dir, const char *serial_hex, const char *mac, int reaso
 	sp_mac m;
 
 	TRY_ALLOC(row, calloc(1, sizeof(*row)));
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	TRY(sp_cadb_begin(db));
 	if (serial_hex) {
 		TRY(sp_hex_decode(serial_hex, sb, sizeof(sb), &sn));
@@ -551,8 +660,9 @@ sp_ca_crl(const char *dir, bool device, const char *out_path, int64_t next_days,
 		    sizeof(def)));
 		out_path = def;
 	}
-	TRY(open_db(dir, &db));
-	TRY(sp_ca_load_root(dir, db, device, pin_file, &ca, &ca_key));
+	TRY(sp_ca_open_db(dir, &db));
+	TRY(sp_ca_load_root(dir, db, device ? SP_ROOT_DEVICE : SP_ROOT_SERVER, pin_file, &ca,
+	    &ca_key));
 	TRY(sp_cadb_begin(db));
 	TRY(sp_cadb_next_crl_number(db, which, &number));
 	TRY(sp_cadb_each(db, which, true, crl_collect, &acc));
@@ -630,7 +740,7 @@ sp_ca_list(const char *dir, bool json, bool revoked_only, FILE *out)
 	sp_cadb *db = NULL;
 	list_ctx c = { out, json, 0 };
 
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	if (json)
 		fputc('[', out);
 	TRY(sp_cadb_each(db, NULL, revoked_only, list_row, &c));
@@ -655,7 +765,7 @@ sp_ca_policy(const char *dir, const char *const *add, size_t nadd,
 
 	for (size_t i = 0; i < nadd; i++)
 		TRY(check_domain(add[i]));
-	TRY(open_db(dir, &db));
+	TRY(sp_ca_open_db(dir, &db));
 	if (nadd || nremove || clear) {
 		TRY(sp_cadb_begin(db));
 		if (clear)

@@ -1,13 +1,16 @@
 /*
- * The vendor's CA (`sprov ca`): two independent roots in DIR, the server CA
- * (signs provisioning servers) and the device CA (signs device client
- * certificates), and the issuance database DIR/ca.db.
+ * The vendor's CA (`sprov ca`): three independent roots in DIR, the server CA
+ * (signs provisioning servers), the device CA (signs device client
+ * certificates) and the firmware-signing key (signs firmware containers,
+ * docs/FIRMWARE.md), and the issuance database DIR/ca.db.
  *
  * Roots are EC keys valid until 99991231235959Z: device certificates carry
  * that notAfter by default (IEEE 802.1AR) and a chain must not expire before
  * its leaf.  The server CA uses P-384 (few, long-lived signatures); the device
  * CA uses P-256, whose signatures are an order of magnitude cheaper and which
- * every TLS stack in a phone supports.
+ * every TLS stack in a phone supports.  The firmware key uses P-384 like the
+ * server CA: a handful of signatures in a device's life, each checked once
+ * per upgrade, and its compromise would let anyone flash any device.
  */
 #ifndef SPROV_CA_CA_H
 #define SPROV_CA_CA_H
@@ -25,6 +28,8 @@
 #define SP_CA_SERVER_KEY "server-ca.key"
 #define SP_CA_DEVICE_CRT "device-ca.crt"
 #define SP_CA_DEVICE_KEY "device-ca.key"
+#define SP_CA_FIRMWARE_CRT "firmware-ca.crt"
+#define SP_CA_FIRMWARE_KEY "firmware-ca.key"
 #define SP_CA_ORG_MAX 64
 #define SP_CA_DAYS_MAX 36500
 #define SP_SIGN_DAYS_DEFAULT 397   /* a server certificate is renewed yearly */
@@ -51,8 +56,10 @@
  */
 #define SP_CA_TOKEN_SERVER_LABEL "sprov-server-ca"
 #define SP_CA_TOKEN_DEVICE_LABEL "sprov-device-ca"
+#define SP_CA_TOKEN_FIRMWARE_LABEL "sprov-firmware-ca"
 #define SP_CA_META_SERVER_KEY "pkcs11_server_key"
 #define SP_CA_META_DEVICE_KEY "pkcs11_device_key"
+#define SP_CA_META_FIRMWARE_KEY "pkcs11_firmware_key"
 #define SP_CA_META_MODULE "pkcs11_module"
 typedef struct sp_ca_token {
 	const char *uri;       /* pkcs11:token=LABEL (token attributes only) */
@@ -64,6 +71,18 @@ typedef struct sp_ca_token {
 SP_MUST_CHECK sp_result sp_ca_init(const char *dir, const char *org,
     const char *const *domains, size_t ndomains, const char *crl_url,
     const sp_ca_token *tok);
+
+/*
+ * `sprov ca init DIR --add-firmware-key`: the firmware-signing root for a
+ * CA made before it existed; a file key for a file CA, a key in the same
+ * token for a token CA (pin_file as for sp_ca_sign).  Refused, with nothing
+ * changed, when DIR already has one (or the remains of one).
+ */
+SP_MUST_CHECK sp_result sp_ca_add_firmware_key(const char *dir, const char *pin_file,
+    FILE *report);
+
+/* DIR has a firmware-signing root (its certificate): bundles carry it. */
+SP_MUST_CHECK sp_result sp_ca_has_firmware_key(const char *dir, bool *has);
 
 /*
  * A --crl-url base: http or https, a host, a path ending in '/', no query,
@@ -113,11 +132,28 @@ typedef struct sp_issue_stats {
 SP_MUST_CHECK sp_result sp_ca_issue(const sp_issue_opts *o, FILE *report,
     sp_issue_stats *stats);
 
-/* Helpers shared by ca.c and issue.c. */
+/*
+ * `sprov ca sign-firmware`: IMAGE as a signed container (docs/FIRMWARE.md)
+ * for product and version, signed with the firmware-signing key (a file or
+ * token key), written atomically to out_path and checked against
+ * firmware-ca.crt as a device will check it.  A bad product or version, an
+ * existing out_path without force, or a CA without the key: refused with
+ * nothing written.
+ */
+SP_MUST_CHECK sp_result sp_ca_sign_firmware(const char *dir, const char *image,
+    const char *product, const char *version, const char *out_path, bool force,
+    const char *pin_file, FILE *report);
+
+/* Helpers shared by ca.c, issue.c and firmware.c. */
+/* ca.db of the CA in dir: "no CA here" if there is none. */
+SP_MUST_CHECK sp_result sp_ca_open_db(const char *dir, sp_cadb **db);
 SP_MUST_CHECK sp_result sp_ca_path(const char *dir, const char *file, char *out,
     size_t outsz);
-/* A root's certificate and key: DIR's key file, or the token key that db names. */
-SP_MUST_CHECK sp_result sp_ca_load_root(const char *dir, sp_cadb *db, bool device,
+/*
+ * A root's certificate and key: DIR's key file, or the token key that db
+ * names.  A CA without the firmware root: SP_E_NOTFOUND saying how to add it.
+ */
+SP_MUST_CHECK sp_result sp_ca_load_root(const char *dir, sp_cadb *db, sp_root_kind kind,
     const char *pin_file, X509 **cert, EVP_PKEY **key);
 /* The CRL distribution point for the device or server CA's certificates; "" if none. */
 SP_MUST_CHECK sp_result sp_ca_crl_dp(sp_cadb *db, bool device, char out[SP_CA_CRL_DP_MAX]);

@@ -85,6 +85,7 @@ typedef struct issue_ctx {
 	int lockfd;
 	char lockpath[PATH_MAX];
 	sp_buf server_ca;          /* server-ca.crt, copied into each bundle */
+	sp_buf firmware_ca;        /* firmware-ca.crt, likewise if the CA has it */
 	dev *devs;
 	size_t ndevs;
 	/* per chunk */
@@ -611,7 +612,9 @@ write_bundle(issue_ctx *c, dev *d, size_t slot, char *tmpname, size_t tmpsz)
 	ENSURE(dfd >= 0, SP_E_IO, "%s/%s: %s", c->outdir, tmpname, strerror(errno));
 	TRY(write_all(dfd, "client.crt", &c->certs[slot], 0644));
 	TRY(write_all(dfd, "client.key", &c->keys[slot], 0600));
-	TRY(write_all(dfd, "server-ca.crt", &c->server_ca, 0644));
+	TRY(write_all(dfd, SP_CA_SERVER_CRT, &c->server_ca, 0644));
+	if (c->firmware_ca.len > 0)
+		TRY(write_all(dfd, SP_CA_FIRMWARE_CRT, &c->firmware_ca, 0644));
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -761,6 +764,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	size_t ntodo = 0, nrefused = 0, first_refused = 0;
 	char first_msg[1024] = "";
 	double secs;
+	bool has_fw = false;
 
 	memset(&c, 0, sizeof(c));
 	memset(st, 0, sizeof(*st));
@@ -770,12 +774,9 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	c.outfd = -1;
 	c.lockfd = -1;
 	sp_buf_init(&c.server_ca, SP_PEM_MAX);
+	sp_buf_init(&c.firmware_ca, SP_PEM_MAX);
 
-	TRY(sp_ca_path(o->dir, SP_CA_DB, p, sizeof(p)));
-	ENSURE(sp_file_exists(p), SP_E_NOTFOUND,
-	    "%s: no CA here (missing %s; run 'sprov ca init %s' first)", o->dir, SP_CA_DB,
-	    o->dir);
-	TRY(sp_cadb_open(p, &c.db));
+	TRY(sp_ca_open_db(o->dir, &c.db));
 	TRY(sp_cadb_meta_get(c.db, "org", c.org, sizeof(c.org)));
 
 	/* Input first: a bad line refuses the batch before anything happens. */
@@ -825,7 +826,13 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	if (ntodo > 0) {
 		TRY(sp_ca_path(o->dir, SP_CA_SERVER_CRT, p, sizeof(p)));
 		TRY(sp_read_file(p, SP_PEM_MAX, &c.server_ca));
-		TRY(sp_ca_load_root(o->dir, c.db, true, o->pin_file, &c.ca, &c.ca_key));
+		/* The device trusts it for firmware as it trusts server-ca.crt for servers. */
+		TRY(sp_ca_has_firmware_key(o->dir, &has_fw));
+		if (has_fw) {
+			TRY(sp_ca_path(o->dir, SP_CA_FIRMWARE_CRT, p, sizeof(p)));
+			TRY(sp_read_file(p, SP_PEM_MAX, &c.firmware_ca));
+		}
+		TRY(sp_ca_load_root(o->dir, c.db, SP_ROOT_DEVICE, o->pin_file, &c.ca, &c.ca_key));
 		TRY(sp_ca_crl_dp(c.db, true, crl_dp));
 		TRY(sp_devcert_maker_new(c.ca, c.ca_key, crl_dp, &c.maker));
 		TRY(sp_keygen_new(o->key_type, &c.kg));
@@ -876,6 +883,7 @@ out:
 	free(todo);
 	free(c.devs);
 	sp_buf_free(&c.server_ca);
+	sp_buf_free(&c.firmware_ca);
 	sp_keygen_free(c.kg);
 	sp_devcert_maker_free(c.maker);
 	X509_free(c.ca);

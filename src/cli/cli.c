@@ -65,9 +65,14 @@ sp_cli_help(FILE *f, const char *help, const sp_cmd *cmds)
 		ex = end;
 	fwrite(help, 1, (size_t)(ex - help), f);
 	if (cmds) {
+		int w = 10;   /* summaries line up past the longest name */
+
+		for (const sp_cmd *c = cmds; c->name; c++)
+			if ((int)strlen(c->name) > w)
+				w = (int)strlen(c->name);
 		fprintf(f, "\nCommands:\n");
 		for (const sp_cmd *c = cmds; c->name; c++)
-			fprintf(f, "  %-10s %s\n", c->name, c->summary);
+			fprintf(f, "  %-*s %s\n", w, c->name, c->summary);
 	}
 	fwrite(ex, 1, (size_t)(end - ex), f);
 	fputs(SP_CLI_STATUS, f);

@@ -17,14 +17,20 @@
 static const char init_help[] =
     "usage: sprov ca init DIR [--org NAME] [--allow-domain D]... [--crl-url BASE]\n"
     "                     [--pkcs11 URI [--pkcs11-module PATH] [--pin-file FILE]]\n"
+    "       sprov ca init DIR --add-firmware-key [--pin-file FILE]\n"
     "\n"
-    "Create a CA in DIR (which must be absent or empty): two independent roots,\n"
-    "the server CA (signs provisioning servers: server-ca.crt/.key, EC P-384) and\n"
-    "the device CA (signs device client certificates: device-ca.crt/.key, EC\n"
-    "P-256), both valid until 9999-12-31 like the device certificates they\n"
-    "anchor, and the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
+    "Create a CA in DIR (which must be absent or empty): three independent\n"
+    "roots, the server CA (signs provisioning servers: server-ca.crt/.key, EC\n"
+    "P-384), the device CA (signs device client certificates: device-ca.crt/.key,\n"
+    "EC P-256) and the firmware-signing key (signs firmware images, `ca\n"
+    "sign-firmware`: firmware-ca.crt/.key, EC P-384; its certificate is no CA),\n"
+    "all valid until 9999-12-31 like the device certificates they anchor, and\n"
+    "the issuance database ca.db.  Keys are mode 0600, DIR 0700.\n"
     "With --pkcs11 the keys are made inside a token instead, e.g.\n"
     "  SPROV_PKCS11_PIN=... sprov ca init vendor/ --pkcs11 'pkcs11:token=vendor-ca'\n"
+    "--add-firmware-key gives a CA made before firmware signing its\n"
+    "firmware-signing key (in its token, for a token CA); refused, with\n"
+    "nothing changed, if it has one.\n"
     "\n"
     "Options:\n"
     "  --org NAME        organisation in the roots and in sprov-style device\n"
@@ -40,7 +46,9 @@ static const char init_help[] =
     "  --pkcs11-module PATH  the token's PKCS#11 module (default: the p11-kit\n"
     "                    proxy); kept in ca.db for later commands\n"
     "  --pin-file FILE   the token's PIN (mode 0600); default $SPROV_PKCS11_PIN.\n"
-    "                    `ca sign`, `ca issue` and `ca crl` take it too\n"
+    "                    `ca sign`, `ca issue`, `ca crl` and `ca sign-firmware`\n"
+    "                    take it too\n"
+    "  --add-firmware-key  add the firmware-signing key to the existing CA in DIR\n"
     "\n"
     "Examples:\n"
     "  sprov ca init vendor/ --org \"Acme Phones\" --allow-domain telco.net\n";
@@ -55,12 +63,14 @@ ca_init(int argc, char **argv)
 		{ "pkcs11", required_argument, NULL, 'P' },
 		{ "pkcs11-module", required_argument, NULL, 'M' },
 		{ "pin-file", required_argument, NULL, 'F' },
+		{ "add-firmware-key", no_argument, NULL, 'A' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *org = "sprov", *domains[MAX_DOMAIN_ARGS], *crl_url = NULL;
+	const char *org = NULL, *domains[MAX_DOMAIN_ARGS], *crl_url = NULL;
 	sp_ca_token tok = { 0 };
 	size_t nd = 0;
+	bool add_fw = false;
 	int c, dlen;
 	sp_result res;
 
@@ -77,15 +87,25 @@ ca_init(int argc, char **argv)
 		case 'P': tok.uri = opt.arg; break;
 		case 'M': tok.module = opt.arg; break;
 		case 'F': tok.pin_file = opt.arg; break;
+		case 'A': add_fw = true; break;
 		}
 	}
 	if (c < 0)
 		return opt.rc;
 	if (argc - opt.ind != 1)
 		return sp_cli_usage("ca init", "expected one DIR");
+	if (add_fw) {
+		/* The CA exists: everything but its token's PIN is in ca.db already. */
+		if (org || nd || crl_url || tok.uri || tok.module)
+			return sp_cli_usage("ca init", "--add-firmware-key takes only --pin-file "
+			    "(the CA in DIR keeps its settings and its token)");
+		res = sp_ca_add_firmware_key(argv[opt.ind], tok.pin_file, stdout);
+		return sp_failed(res) ? sp_cli_fail("ca init", res) : SP_EXIT_OK;
+	}
 	if (tok.uri == NULL && (tok.module || tok.pin_file))
 		return sp_cli_usage("ca init", "--pkcs11-module and --pin-file go with --pkcs11");
-	res = sp_ca_init(argv[opt.ind], org, domains, nd, crl_url, tok.uri ? &tok : NULL);
+	res = sp_ca_init(argv[opt.ind], org ? org : "sprov", domains, nd, crl_url,
+	    tok.uri ? &tok : NULL);
 	if (sp_failed(res))
 		return sp_cli_fail("ca init", res);
 	/* `ca init vendor/` names vendor/server-ca.crt, not vendor//server-ca.crt. */
@@ -94,8 +114,9 @@ ca_init(int argc, char **argv)
 		dlen--;
 	printf("created CA in %s\n  %.*s/server-ca.crt  server CA: give it to every device "
 	    "(it signs provisioning servers)\n  %.*s/device-ca.crt  device CA: give it to "
-	    "provisioning servers (it signs devices)\n", argv[opt.ind], dlen, argv[opt.ind],
-	    dlen, argv[opt.ind]);
+	    "provisioning servers (it signs devices)\n  %.*s/firmware-ca.crt  "
+	    "firmware-signing key: give it to every device (it signs firmware images)\n",
+	    argv[opt.ind], dlen, argv[opt.ind], dlen, argv[opt.ind], dlen, argv[opt.ind]);
 	return SP_EXIT_OK;
 }
 
@@ -162,6 +183,77 @@ ca_sign(int argc, char **argv)
 	return sp_failed(res) ? sp_cli_fail("ca sign", res) : SP_EXIT_OK;
 }
 
+/* ---- sign-firmware ---- */
+
+static const char sign_firmware_help[] =
+    "usage: sprov ca sign-firmware DIR IMAGE --product P --version V [-o OUT]\n"
+    "                              [--force] [--pin-file FILE]\n"
+    "\n"
+    "Sign a firmware image with the firmware-signing key: OUT is the signed\n"
+    "container (docs/FIRMWARE.md) that carries product, version, length and\n"
+    "SHA-256 of IMAGE under an ECDSA signature, which devices check against\n"
+    "firmware-ca.crt before they flash.  The image is streamed, not held in\n"
+    "memory.  A CA made before firmware signing gets the key from `sprov ca\n"
+    "init` (see its help).  A refusal writes nothing.\n"
+    "\n"
+    "Options:\n"
+    "  --product P      the product the image is for, as devices report it\n"
+    "                   (1-64 of A-Z a-z 0-9 . _ -)\n"
+    "  --version V      the image's software version (1-32 of A-Z a-z 0-9\n"
+    "                   . _ ( ) -, e.g. 7.6.2 or 2.0.3(0412s))\n"
+    "  -o, --out OUT    where to write the container (default IMAGE.sfw)\n"
+    "  --force          replace an existing OUT\n"
+    "  --pin-file FILE  the PIN of a CA in a token (default $SPROV_PKCS11_PIN)\n"
+    "\n"
+    "Examples:\n"
+    "  sprov ca sign-firmware vendor/ spa962-7.6.2.bin --product SPA-962 \\\n"
+    "      --version 7.6.2 -o spa962-7.6.2.sfw\n";
+
+static int
+ca_sign_firmware(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "product", required_argument, NULL, 'p' },
+		{ "version", required_argument, NULL, 'V' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "pin-file", required_argument, NULL, 'F' },
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *product = NULL, *version = NULL, *out = NULL, *pin_file = NULL;
+	char def[4096];
+	bool force = false;
+	int c;
+	sp_result res;
+
+	sp_opts_init(&opt, "ca sign-firmware", sign_firmware_help, "ho:", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case 'p': product = opt.arg; break;
+		case 'V': version = opt.arg; break;
+		case 'o': out = opt.arg; break;
+		case 'f': force = true; break;
+		case 'F': pin_file = opt.arg; break;
+		}
+	}
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != 2)
+		return sp_cli_usage("ca sign-firmware", "expected DIR and IMAGE");
+	if (product == NULL || version == NULL)
+		return sp_cli_usage("ca sign-firmware", "--product and --version are required");
+	if (out == NULL) {
+		if ((size_t)snprintf(def, sizeof(def), "%s.sfw", argv[opt.ind + 1]) >=
+		    sizeof(def))
+			return sp_cli_usage("ca sign-firmware", "IMAGE: path too long");
+		out = def;
+	}
+	res = sp_ca_sign_firmware(argv[opt.ind], argv[opt.ind + 1], product, version, out,
+	    force, pin_file, stdout);
+	return sp_failed(res) ? sp_cli_fail("ca sign-firmware", res) : SP_EXIT_OK;
+}
+
 /* ---- issue ---- */
 
 static const char issue_help[] =
@@ -172,7 +264,8 @@ static const char issue_help[] =
     "Issue device identities from the device CA.  Each device gets a fresh key\n"
     "(EC P-256 by default), a client certificate (EKU clientAuth, notAfter\n"
     "99991231235959Z unless --days) and a bundle OUTDIR/<mac>/ holding\n"
-    "client.crt, client.key (0600) and server-ca.crt, <mac> being 12 lower-case\n"
+    "client.crt, client.key (0600), server-ca.crt and, if the CA has a\n"
+    "firmware-signing key, firmware-ca.crt, <mac> being 12 lower-case\n"
     "hex digits.  MACs are accepted as 00:0E:08:aa:bb:cc, 000e08aabbcc or\n"
     "000E08AABBCC; serials and products are 1-64 of [A-Za-z0-9._:-].\n"
     "\n"
@@ -645,9 +738,10 @@ ca_set(int argc, char **argv)
 }
 
 static const sp_cmd ca_cmds[] = {
-	{ "init", ca_init, "create the server CA, the device CA and ca.db in DIR" },
+	{ "init", ca_init, "create the server CA, the device CA, the firmware key and ca.db" },
 	{ "sign", ca_sign, "sign a provisioning server's CSR with the server CA" },
 	{ "issue", ca_issue, "issue device identities (one MAC or a CSV)" },
+	{ "sign-firmware", ca_sign_firmware, "sign a firmware image with the firmware key" },
 	{ "revoke", ca_revoke, "revoke a certificate by serial or MAC" },
 	{ "crl", ca_crl, "write the CRL of the device or server CA" },
 	{ "list", ca_list, "list issued certificates" },
@@ -660,7 +754,8 @@ static const char ca_help[] =
     "usage: sprov ca COMMAND DIR [ARGS...]\n"
     "\n"
     "The vendor's PKI: the server CA that every device trusts, the device CA\n"
-    "that signs each device's client certificate, and the issuance database.\n"
+    "that signs each device's client certificate, the firmware-signing key\n"
+    "that signs firmware images, and the issuance database.\n"
     "\n"
     "Examples:\n"
     "  sprov ca list vendor/\n"

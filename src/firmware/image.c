@@ -416,7 +416,7 @@ sp_fw_build_file(const char *payload_path, const char *product, const char *vers
 	    strerror(errno));
 
 	outfd = mkstemp(tmp);
-	ENSURE(outfd >= 0, SP_E_IO, "%s: %s", tmp, strerror(errno));
+	ENSURE(outfd >= 0, SP_E_IO, "%s: %s", out_path, strerror(errno));
 	linked = true;
 	ENSURE(fchmod(outfd, 0644) == 0, SP_E_IO, "%s: chmod: %s", tmp, strerror(errno));
 	TRY(fw_write_all(outfd, tmp, hdr, hdr_len));

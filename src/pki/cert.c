@@ -282,9 +282,11 @@ out:
 	return res;
 }
 
-sp_result
-sp_cert_make_root(EVP_PKEY *key, const char *org, const char *cn,
-    const uint8_t serial[SP_SERIAL_LEN], X509 **out)
+/* A self-signed certificate of subject O=org, CN=cn with these extensions. */
+static sp_result
+make_selfsigned(EVP_PKEY *key, const char *org, const char *cn,
+    const uint8_t serial[SP_SERIAL_LEN], const char *bc, const char *ku, const char *eku,
+    X509 **out)
 {
 	sp_result res = SP_OK;
 	X509 *x = NULL;
@@ -304,8 +306,10 @@ sp_cert_make_root(EVP_PKEY *key, const char *org, const char *cn,
 	TRY_OSSL(X509_set_pubkey(x, key), "root public key");
 	TRY(add_ski(x));
 	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	TRY(add_ext_conf(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
-	TRY(add_ext_conf(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
+	TRY(add_ext_conf(x, &ctx, NID_basic_constraints, bc));
+	TRY(add_ext_conf(x, &ctx, NID_key_usage, ku));
+	if (eku != NULL)
+		TRY(add_ext_conf(x, &ctx, NID_ext_key_usage, eku));
 	TRY(add_ext_conf(x, &ctx, NID_authority_key_identifier, "keyid:always"));
 	TRY(sign_cert(x, key));
 	*out = x;
@@ -314,6 +318,22 @@ out:
 	X509_NAME_free(name);
 	X509_free(x);
 	return res;
+}
+
+sp_result
+sp_cert_make_root(EVP_PKEY *key, const char *org, const char *cn,
+    const uint8_t serial[SP_SERIAL_LEN], X509 **out)
+{
+	return make_selfsigned(key, org, cn, serial, "critical,CA:TRUE,pathlen:0",
+	    "critical,keyCertSign,cRLSign", NULL, out);
+}
+
+sp_result
+sp_cert_make_fwroot(EVP_PKEY *key, const char *org, const char *cn,
+    const uint8_t serial[SP_SERIAL_LEN], X509 **out)
+{
+	return make_selfsigned(key, org, cn, serial, "critical,CA:FALSE",
+	    "critical,digitalSignature", "codeSigning", out);
 }
 
 sp_result

@@ -94,10 +94,21 @@ SP_MUST_CHECK sp_result sp_cert_subject(X509 *cert, sp_buf *out);
 /* notBefore / notAfter as Unix time. */
 SP_MUST_CHECK sp_result sp_cert_dates(X509 *cert, int64_t *not_before, int64_t *not_after);
 
-typedef enum { SP_ROOT_SERVER, SP_ROOT_DEVICE } sp_root_kind;
+typedef enum { SP_ROOT_SERVER, SP_ROOT_DEVICE, SP_ROOT_FIRMWARE } sp_root_kind;
 
 /* A self-signed root: CA:TRUE, pathlen 0, keyCertSign|cRLSign, SKI. */
 SP_MUST_CHECK sp_result sp_cert_make_root(EVP_PKEY *key, const char *org,
+    const char *cn, const uint8_t serial[SP_SERIAL_LEN], X509 **out);
+
+/*
+ * The firmware-signing root (docs/FIRMWARE.md): self-signed, valid until
+ * 99991231235959Z like the other roots, but an end entity that signs
+ * firmware containers and nothing else: CA:FALSE (critical), keyUsage
+ * digitalSignature alone (critical), EKU codeSigning, SKI.  So no X.509
+ * verifier accepts it as the issuer of a certificate, and no TLS stack as
+ * a server or client certificate, even if it lands in a trust store.
+ */
+SP_MUST_CHECK sp_result sp_cert_make_fwroot(EVP_PKEY *key, const char *org,
     const char *cn, const uint8_t serial[SP_SERIAL_LEN], X509 **out);
 
 /*

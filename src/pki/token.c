@@ -387,6 +387,36 @@ out:
 	return res;
 }
 
+sp_result
+sp_token_uri_of_token(const char *key_uri, char **out)
+{
+	sp_result res = SP_OK;
+	P11KitUri *u = NULL;
+	P11KitUri *t = NULL;
+
+	*out = NULL;
+	TRY(uri_parse(key_uri, true, &u));
+	/*
+	 * FOR_TOKEN keeps the token's attributes and drops object, id and type;
+	 * the query (PIN source, module) goes by hand: keygen takes them apart.
+	 */
+	p11_kit_uri_set_pin_source(u, NULL);
+	p11_kit_uri_set_module_path(u, NULL);
+	p11_kit_uri_set_module_name(u, NULL);
+	ENSURE(p11_kit_uri_format(u, P11_KIT_URI_FOR_TOKEN, out) == P11_KIT_URI_OK,
+	    SP_E_INTERNAL, "formatting a token URI");
+	/* What we made must be what sp_token_keygen takes. */
+	res = uri_parse(*out, false, &t);
+	if (sp_failed(res)) {
+		free(*out);
+		*out = NULL;
+	}
+out:
+	p11_kit_uri_free(t);
+	p11_kit_uri_free(u);
+	return res;
+}
+
 /* ---- key use: libp11 ---- */
 
 /*

@@ -62,6 +62,13 @@ SP_MUST_CHECK sp_result sp_token_keygen(const char *module, const char *token_ur
     const char *pin, const sp_token_keyspec *keys, size_t n, char **key_uri);
 
 /*
+ * The URI of the token that holds key_uri's key (its token attributes
+ * only), as sp_token_keygen takes it: to make one more key next to the
+ * others.  *out is malloc'd.
+ */
+SP_MUST_CHECK sp_result sp_token_uri_of_token(const char *key_uri, char **out);
+
+/*
  * The private key that key_uri names (token attributes and object= or id=),
  * as an EVP_PKEY that signs inside the token.  The module stays loaded and
  * logged in until the process ends (one module per process; another is

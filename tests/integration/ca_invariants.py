@@ -5,7 +5,8 @@ ca_concurrent.sh):
   ca_invariants.py CA_DB MACLIST OUTDIR...
 
 - every MAC of MACLIST (one per line, 12 hex) has exactly one bundle in the
-  OUTDIRs, complete (client.crt, client.key 0600, server-ca.crt);
+  OUTDIRs, complete (client.crt, client.key 0600, server-ca.crt, and
+  firmware-ca.crt when the CA has one), the CA certificates the CA's own;
 - no half-written file under a final name, no .tmp-* leftovers;
 - every bundle's certificate serial is in the database, valid, for that MAC,
   delivered, recorded with that OUTDIR; serials are all distinct;
@@ -49,6 +50,11 @@ def main():
     macs = [l.strip() for l in open(maclist) if l.strip()]
     con = sqlite3.connect(db)
     macset = set(macs)
+    cadir = os.path.dirname(os.path.abspath(db))
+    ca_files = {f: open(os.path.join(cadir, f), "rb").read()
+                for f in ("server-ca.crt", "firmware-ca.crt")
+                if os.path.exists(os.path.join(cadir, f))}
+    want_files = sorted(["client.crt", "client.key"] + list(ca_files))
     # Only this batch's rows: other batches may share the database.
     rows = {r[0]: r for r in con.execute(
         "select serial, mac, status, delivered, outdir, reason from certs where ca='device'")
@@ -65,9 +71,13 @@ def main():
             if name.startswith("."):
                 continue
             files = sorted(os.listdir(p))
-            if files != ["client.crt", "client.key", "server-ca.crt"]:
+            if files != want_files:
                 errors.append("incomplete bundle %s: %s" % (p, files))
                 continue
+            for f in files:
+                if f.endswith("-ca.crt") and \
+                        open(os.path.join(p, f), "rb").read() != ca_files[f]:
+                    errors.append("%s/%s differs from the CA's" % (p, f))
             if os.stat(os.path.join(p, "client.key")).st_mode & 0o777 != 0o600:
                 errors.append("%s/client.key is not 0600" % p)
             key = open(os.path.join(p, "client.key")).read()

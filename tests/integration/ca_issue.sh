@@ -21,9 +21,10 @@ note "one device: bundle, modes, chain, EKU, subject, notAfter"
 expect_rc 0 "$SPROV" ca issue ca --mac 00:0E:08:aa:bb:cc --serial 88012BA01234 --product SPA-962 --out out
 expect_out_contains "000e08aabbcc: issued serial "
 b=out/000e08aabbcc
-[ "$(ls $b | tr '\n' ' ')" = "client.crt client.key server-ca.crt " ] || fail "bundle: $(ls $b)"
+[ "$(ls $b | tr '\n' ' ')" = "client.crt client.key firmware-ca.crt server-ca.crt " ] || fail "bundle: $(ls $b)"
 [ "$(stat -c %a $b/client.key)" = 600 ] || fail "client.key mode"
 cmp -s $b/server-ca.crt ca/server-ca.crt || fail "bundle server-ca.crt"
+cmp -s $b/firmware-ca.crt ca/firmware-ca.crt || fail "bundle firmware-ca.crt"
 openssl verify -CAfile ca/device-ca.crt $b/client.crt | grep -c ': OK' >/dev/null || fail "device cert vs device CA"
 ! openssl verify -CAfile ca/server-ca.crt $b/client.crt >/dev/null 2>&1 || fail "device cert verifies against the server CA"
 openssl verify -purpose sslclient -CAfile ca/device-ca.crt $b/client.crt >/dev/null || fail "not a TLS client cert"

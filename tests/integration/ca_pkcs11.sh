@@ -1,5 +1,5 @@
 #!/bin/bash
-# sprov ca with its two keys in a PKCS#11 token (SoftHSM2): init --pkcs11
+# sprov ca with its three keys in a PKCS#11 token (SoftHSM2): init --pkcs11
 # leaves no key file in DIR, the keys are sensitive and never extractable;
 # issue (one and --csv), sign, revoke, crl and list work unchanged and every
 # result verifies with openssl against the CA certificates.  A wrong PIN, a
@@ -55,11 +55,11 @@ printf '2468\n' >"$T/pin"
 chmod 600 "$T/pin"
 expect_rc 0 "$SPROV" ca init ca --org "Token Phones" --pkcs11 "$URI" --pkcs11-module "$MODULE" \
 	--pin-file "$T/pin"
-[ "$(ls ca | LC_ALL=C sort | tr '\n' ' ')" = "ca.db ca.db-shm ca.db-wal device-ca.crt server-ca.crt " ] ||
-	[ "$(ls ca | LC_ALL=C sort | tr '\n' ' ')" = "ca.db device-ca.crt server-ca.crt " ] ||
+[ "$(ls ca | LC_ALL=C sort | tr '\n' ' ')" = "ca.db ca.db-shm ca.db-wal device-ca.crt firmware-ca.crt server-ca.crt " ] ||
+	[ "$(ls ca | LC_ALL=C sort | tr '\n' ' ')" = "ca.db device-ca.crt firmware-ca.crt server-ca.crt " ] ||
 	fail "DIR holds: $(ls ca)"
 ! grep -rl 'PRIVATE KEY' ca >/dev/null || fail "a private key in DIR"
-[ "$(find "$T/tokens" -name '*.object' ! -name token.object | wc -l)" = 4 ] || fail "not two key pairs in the token"
+[ "$(find "$T/tokens" -name '*.object' ! -name token.object | wc -l)" = 6 ] || fail "not three key pairs in the token"
 [ "$(sqlite3 ca/ca.db "select value from meta where key='pkcs11_server_key'")" = \
 	"pkcs11:token=vendor-ca;object=sprov-server-ca;type=private" ] || fail "server key URI"
 [ "$(sqlite3 ca/ca.db "select value from meta where key='pkcs11_module'")" = "$MODULE" ] ||
@@ -67,8 +67,11 @@ expect_rc 0 "$SPROV" ca init ca --org "Token Phones" --pkcs11 "$URI" --pkcs11-mo
 GNUTLS_PIN=2468 p11tool --provider "$MODULE" --login --list-privkeys "$URI" >keys.txt 2>/dev/null
 [ "$(grep -c 'Label: sprov-server-ca' keys.txt)" = 1 ] || fail "no server CA key in the token"
 [ "$(grep -c 'Label: sprov-device-ca' keys.txt)" = 1 ] || fail "no device CA key in the token"
-[ "$(grep -c 'CKA_SENSITIVE' keys.txt)" = 2 ] || fail "keys not sensitive: $(cat keys.txt)"
-[ "$(grep -c 'CKA_NEVER_EXTRACTABLE' keys.txt)" = 2 ] || fail "keys extractable: $(cat keys.txt)"
+[ "$(grep -c 'Label: sprov-firmware-ca' keys.txt)" = 1 ] || fail "no firmware key in the token"
+[ "$(sqlite3 ca/ca.db "select value from meta where key='pkcs11_firmware_key'")" = \
+	"pkcs11:token=vendor-ca;object=sprov-firmware-ca;type=private" ] || fail "firmware key URI"
+[ "$(grep -c 'CKA_SENSITIVE' keys.txt)" = 3 ] || fail "keys not sensitive: $(cat keys.txt)"
+[ "$(grep -c 'CKA_NEVER_EXTRACTABLE' keys.txt)" = 3 ] || fail "keys extractable: $(cat keys.txt)"
 grep -q 'ECDSA-SECP384R1' keys.txt && grep -q 'ECDSA-SECP256R1' keys.txt || fail "key types"
 openssl verify -CAfile ca/server-ca.crt ca/server-ca.crt >/dev/null || fail "server root self-verify"
 openssl verify -CAfile ca/device-ca.crt ca/device-ca.crt >/dev/null || fail "device root self-verify"

@@ -160,7 +160,7 @@ note "the examples work, run in order in an empty directory"
 # run them.  Not run (they need a running server): device resync, upgrade, run,
 # fleet, and serve without --check-config.
 # ca crl after db init: its --publish examples need a store.
-RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca issue" "ca revoke" "ca list"
+RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca sign-firmware" "ca issue" "ca revoke" "ca list"
 	"ca policy" "ca set" "db init" "ca crl" "db" "db devices import" "db devices add" "db devices"
 	"db devices list" "db devices show" "db devices disable" "db devices enable"
 	"db devices rm" "db devices export" "db params set" "db params" "db params list"
@@ -175,6 +175,7 @@ E="$T/examples"
 mkdir -p "$E/profiles"
 # The inputs the examples name (the README's quick reference makes the same).
 printf '000e08aabbcc,88012BA01234,SPA2102\n000e08aabbcd,88012BA01235,SPA2102\n' >"$E/devices.csv"
+printf 'an image\n' >"$E/spa962-7.6.2.bin"
 printf '<flat-profile>\n<Resync_Periodic>3600</Resync_Periodic>\n</flat-profile>\n' >"$E/profiles/_defaults.xml"
 printf '<flat-profile>\n<User_ID_1_>1001</User_ID_1_>\n</flat-profile>\n' >"$E/profiles/000e08aabbcc.xml"
 sprov() { "$SPROV" "$@"; }

@@ -3,7 +3,7 @@
 # The subcommands whose --help the man pages and the completion must match,
 # as the words after `sprov`.
 PKG_HELP_CMDS=(
-	"ca init" "ca sign" "ca issue" "ca revoke" "ca crl" "ca list" "ca policy" "ca set"
+	"ca init" "ca sign" "ca sign-firmware" "ca issue" "ca revoke" "ca crl" "ca list" "ca policy" "ca set"
 	"req"
 	"db init" "db devices add" "db devices list" "db devices show" "db devices rm"
 	"db devices enable" "db devices disable" "db devices import" "db devices export"

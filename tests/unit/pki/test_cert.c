@@ -127,6 +127,56 @@ test_root(void **state)
 	assert_non_null(X509_get0_subject_key_id(f->root));
 }
 
+/*
+ * The firmware-signing root signs containers, nothing else: not a CA (so a
+ * certificate it signs never chains to it), digitalSignature alone, EKU
+ * codeSigning, never expiring, self-signed by its own key.
+ */
+static void
+test_fwroot(void **state)
+{
+	EVP_PKEY *key = NULL, *other = NULL;
+	X509 *fw = NULL, *c = NULL;
+	X509_REQ *req = NULL;
+	uint8_t serial[SP_SERIAL_LEN];
+	int64_t nb, na, now = sp_now();
+	sp_buf subj;
+	(void)state;
+	assert_true(sp_ok(sp_key_gen(SP_KEY_EC_P384, &key)));
+	assert_true(sp_ok(sp_serial_new(serial)));
+	assert_true(sp_ok(sp_cert_make_fwroot(key, "Acme", "Acme Firmware Signing", serial,
+	    &fw)));
+	assert_int_equal(X509_check_ca(fw), 0);
+	assert_int_equal(X509_get_extension_flags(fw) & EXFLAG_CA, 0);
+	assert_int_equal(X509_get_key_usage(fw), KU_DIGITAL_SIGNATURE);
+	assert_int_equal(X509_get_extended_key_usage(fw), XKU_CODE_SIGN);
+	assert_int_equal(X509_get_extension_flags(fw) & EXFLAG_SS, EXFLAG_SS);
+	assert_int_equal(X509_verify(fw, key), 1);
+	assert_true(sp_ok(sp_cert_dates(fw, &nb, &na)));
+	assert_int_equal(na, SP_NOTAFTER_FOREVER_EPOCH);
+	assert_non_null(X509_get0_subject_key_id(fw));
+	sp_buf_init(&subj, 1024);
+	assert_true(sp_ok(sp_cert_subject(fw, &subj)));
+	assert_string_equal(sp_buf_cstr(&subj), "O=Acme, CN=Acme Firmware Signing");
+	sp_buf_free(&subj);
+	/* Whoever holds the key cannot mint a server certificate that chains to it. */
+	assert_true(sp_ok(sp_key_gen(SP_KEY_EC_P256, &other)));
+	assert_true(sp_ok(sp_csr_build(other, "pv.telco.net", &req)));
+	assert_true(sp_ok(sp_serial_new(serial)));
+	assert_true(sp_ok(sp_cert_make_server(fw, key, req, "pv.telco.net", "pv.telco.net",
+	    serial, now, now + 86400, NULL, &c)));
+	assert_false(verifies(fw, c, X509_PURPOSE_SSL_SERVER));
+	assert_false(verifies(fw, c, X509_PURPOSE_ANY));
+	/* Nor pass as a TLS certificate itself. */
+	assert_false(verifies(fw, fw, X509_PURPOSE_SSL_SERVER));
+	assert_false(verifies(fw, fw, X509_PURPOSE_SSL_CLIENT));
+	X509_free(c);
+	X509_REQ_free(req);
+	X509_free(fw);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+}
+
 static void
 test_device_cert_styles(void **state)
 {
@@ -291,6 +341,7 @@ main(void)
 		cmocka_unit_test(test_serials),
 		cmocka_unit_test(test_hex_decode),
 		cmocka_unit_test_setup_teardown(test_root, setup, teardown),
+		cmocka_unit_test(test_fwroot),
 		cmocka_unit_test_setup_teardown(test_device_cert_styles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl, setup, teardown),

@@ -225,6 +225,30 @@ test_ref(void **state)
 	    "directory");
 }
 
+/* The token of a key URI, as --add-firmware-key gives it to sp_token_keygen. */
+static void
+test_uri_of_token(void **state)
+{
+	char *t = NULL;
+	(void)state;
+	assert_true(sp_ok(sp_token_uri_of_token(
+	    "pkcs11:token=vendor-ca;object=sprov-server-ca;type=private", &t)));
+	assert_string_equal(t, "pkcs11:token=vendor-ca");
+	free(t);
+	t = NULL;
+	/* Token attributes stay; id, object, type and pin-source go. */
+	assert_true(sp_ok(sp_token_uri_of_token("pkcs11:model=SoftHSM%20v2;serial=0731;"
+	    "token=vt;id=%01%02;object=k;type=private?pin-source=/tmp/pin", &t)));
+	assert_string_equal(t, "pkcs11:model=SoftHSM%20v2;serial=0731;token=vt");
+	free(t);
+	t = (char *)"unchanged";
+	assert_int_equal(sp_token_uri_of_token("pkcs11:token=vt", &t).code, SP_E_PARSE);
+	assert_null(t);
+	assert_int_equal(sp_token_uri_of_token("pkcs11:token=vt;object=k?pin-value=1",
+	    &t).code, SP_E_POLICY);
+	assert_null(t);
+}
+
 int
 main(void)
 {
@@ -234,6 +258,7 @@ main(void)
 		cmocka_unit_test(test_pin_file),
 		cmocka_unit_test(test_uri_refused),
 		cmocka_unit_test(test_ref),
+		cmocka_unit_test(test_uri_of_token),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
