@@ -158,6 +158,21 @@ expect_err_contains "--rule: the URL '/fw/SPA2102/2.0.1.sfw' names no server, an
 [ ! -e "$D3/firmware.img" ] || fail "firmware.img written after a refusal"
 grep -q '^Software_Version = 1.0.0$' "$D3/device.conf" || fail "Software_Version changed after a refusal"
 
+note "an image signed by sprov ca sign-firmware, trusted through the CA's firmware-ca.crt"
+expect_rc 0 "$SPROV" ca init "$T/ca" --org Acme
+expect_rc 0 "$SPROV" ca sign-firmware "$T/ca" "$T/payload" --product SPA2102 --version 2.0.2 \
+	-o "$W/fw/sprov.sfw"
+D5=$T/dev5
+mkdir -p "$T/bundle5"
+cp "$P/bundle/client.crt" "$P/bundle/client.key" "$P/bundle/server-ca.crt" "$T/bundle5/"
+cp "$T/ca/firmware-ca.crt" "$T/bundle5/"
+expect_rc 0 "$SPROV" device init "$D5" --bundle "$T/bundle5" --rule "https://$FQDN:$PORT_good/p.xml"
+expect_rc 1 "$SPROV" device upgrade "$D5" --dns-server "$DNS" --rule "(< 2.0.2)? $URL/SPA2102/2.0.1.sfw"
+expect_err_contains "not signed by the firmware key"
+expect_rc 0 "$SPROV" device upgrade "$D5" --dns-server "$DNS" --rule "(< 2.0.2)? $URL/sprov.sfw"
+expect_out_contains "SPA2102 2.0.2 flashed (was 1.0.0)"
+cmp -s "$D5/firmware.img" "$W/fw/sprov.sfw" || fail "the sprov-signed image was not flashed"
+
 note "sprov device run: after a successful resync the upgrade timer runs Upgrade_Rule"
 D2=$T/dev2
 expect_rc 0 "$SPROV" device init "$D2" --bundle "$P/bundle" \
