@@ -17,6 +17,7 @@
 #include "device/device.h"
 #include "device/dns.h"
 #include "device/resync.h"
+#include "device/upgrade.h"
 
 #define SP_SET_ARGS_MAX 64
 
@@ -51,7 +52,7 @@ static const char init_help[] =
     "                         [--provision-domain DOMAIN[,DOMAIN...]]\n"
     "\n"
     "Create a device state directory from a bundle of `sprov ca issue` (client.crt,\n"
-    "client.key, server-ca.crt).  The MAC, serial and product come from client.crt's\n"
+    "client.key, server-ca.crt, and firmware-ca.crt when the bundle has it).  The MAC, serial and product come from client.crt's\n"
     "subject; the options override them (and are needed when the subject names no\n"
     "device).  DIR/device.conf holds the identity and the provisioning parameters.\n"
     "\n"
@@ -227,32 +228,125 @@ out:
 	return rc;
 }
 
+/* ---- upgrade ---- */
+
+static const char upgrade_help[] =
+    "usage: sprov device upgrade DIR [--rule RULE] [--dns-server IP[:PORT]] [--json]\n"
+    "                            [--syslog]\n"
+    "\n"
+    "One upgrade attempt: run Upgrade_Rule (or RULE); fetch the chosen image over\n"
+    "mutual-TLS HTTPS after the four server checks, streamed to a temporary file;\n"
+    "verify it against firmware-ca.crt (signature, product $PN, Downgrade_Rev_Limit,\n"
+    "exact length, and that its version no longer satisfies the condition that\n"
+    "chose it); then replace firmware.img atomically and set Software_Version.\n"
+    "A refused image leaves firmware.img and device.conf as they were.\n"
+    "\n"
+    "Options:\n"
+    "  --rule RULE            run this rule instead of the device's Upgrade_Rule\n"
+    "  --dns-server IP[:PORT] resolve through this server (repeatable by comma);\n"
+    "                         default Primary_DNS/Secondary_DNS, else the system's\n"
+    "  --json                 print the outcome as one JSON object on stdout\n"
+    "  --syslog               also log the Log_Upgrade_* messages to syslog\n"
+    "\n"
+    "Examples:\n"
+    "  sprov device upgrade dev/ --dns-server 127.0.0.1:15353 --json\n"
+    "\n"
+    "Exit status:\n"
+    "  0  the image was flashed, or there was nothing to do (the result says which)\n"
+    "  1  the upgrade failed: the message on standard error says why\n";
+
+static int
+dev_upgrade(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rule", required_argument, NULL, 'r' },
+		{ "dns-server", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "syslog", no_argument, NULL, 's' },
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	sp_upgrade_opts uo;
+	sp_upgrade_outcome out;
+	sp_buf dns, json;
+	bool want_json = false;
+	int c, rc = SP_EXIT_OK;
+	sp_result res;
+
+	memset(&uo, 0, sizeof(uo));
+	sp_buf_init(&dns, SP_DNS_SERVERS_MAX);
+	sp_buf_init(&json, SP_DEVICE_OUT_MAX);
+	sp_upgrade_outcome_init(&out);
+	sp_opts_init(&opt, "device upgrade", upgrade_help, "h", opts, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case 'r': uo.rule = opt.arg; break;
+		case 'd':
+			res = dns_arg(opt.arg, &dns);
+			if (sp_failed(res)) {
+				rc = sp_cli_usage("device upgrade", "%s", sp_errmsg());
+				goto out;
+			}
+			uo.dns_servers = sp_buf_cstr(&dns);
+			break;
+		case 'j': want_json = true; break;
+		case 's': sp_log_set_syslog(true, "sprov-device"); break;
+		}
+	}
+	if (c < 0) {
+		rc = opt.rc;
+		goto out;
+	}
+	if (argc - opt.ind != 1) {
+		rc = sp_cli_usage("device upgrade", "expected one DIR");
+		goto out;
+	}
+	res = sp_upgrade(argv[opt.ind], &uo, &out);
+	if (want_json && sp_ok(sp_upgrade_json(&out, &json)))
+		fputs(sp_buf_cstr(&json), stdout);
+	if (sp_failed(res)) {
+		rc = SP_EXIT_FAIL;
+		fprintf(stderr, "sprov device upgrade: %s\n", out.err);
+	} else if (!want_json) {
+		printf("%s\n", out.err);
+	}
+out:
+	sp_buf_free(&dns);
+	sp_buf_free(&json);
+	return rc;
+}
+
 /* ---- rule ---- */
 
 static const char rule_help[] =
-    "usage: sprov device rule DIR [--rule RULE]\n"
+    "usage: sprov device rule DIR [--rule RULE | --upgrade-rule RULE]\n"
     "\n"
     "Offline: show what a resync would do with the device's current parameters:\n"
     "for each of Profile_Rule, _B, _C, _D (or RULE), the alternatives tried, the\n"
-    "chosen one, its assignments and options, and the expanded URL.  Contacts\n"
-    "nothing and changes nothing.  Secret macros ($SA..$SD) are never shown.\n"
+    "chosen one, its assignments and options, and the expanded URL; then what\n"
+    "Upgrade_Rule would do (the image's URL, with the server taken from\n"
+    "Profile_Rule when the URL names none).  Contacts nothing and changes\n"
+    "nothing.  Secret macros ($SA..$SD) are never shown.\n"
     "\n"
     "Options:\n"
-    "  --rule RULE  show this rule instead of the device's rules\n"
+    "  --rule RULE          show this rule instead of the device's profile rules\n"
+    "  --upgrade-rule RULE  show this rule as the Upgrade_Rule, and nothing else\n"
     "\n"
     "Examples:\n"
     "  sprov device rule dev/\n"
-    "  sprov device rule dev/ --rule 'https://prov.telco.net/$PN/$MA.xml'\n";
+    "  sprov device rule dev/ --rule 'https://prov.telco.net/$PN/$MA.xml'\n"
+    "  sprov device rule dev/ --upgrade-rule '(! 2.0.1)? /firmware/$PN/2.0.1.sfw'\n";
 
 static int
 dev_rule(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rule", required_argument, NULL, 'r' },
+		{ "upgrade-rule", required_argument, NULL, 'u' },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
-	const char *rule = NULL;
+	const char *rule = NULL, *urule = NULL;
 	sp_buf out;
 	int c, rc = SP_EXIT_OK;
 	sp_result res;
@@ -262,6 +356,7 @@ dev_rule(int argc, char **argv)
 	while ((c = sp_opt_next(&opt)) > 0) {
 		switch (c) {
 		case 'r': rule = opt.arg; break;
+		case 'u': urule = opt.arg; break;
 		}
 	}
 	if (c < 0) {
@@ -272,7 +367,24 @@ dev_rule(int argc, char **argv)
 		rc = sp_cli_usage("device rule", "expected one DIR");
 		goto out;
 	}
-	res = sp_resync_describe(argv[opt.ind], rule, &out);
+	if (rule && urule) {
+		rc = sp_cli_usage("device rule", "--rule and --upgrade-rule exclude each other");
+		goto out;
+	}
+	if (urule)
+		res = sp_upgrade_describe(argv[opt.ind], urule, &out);
+	else {
+		res = sp_resync_describe(argv[opt.ind], rule, &out);
+		if (sp_ok(res) && rule == NULL) {
+			/* Upgrade_Rule only when it is set: the profile rules' output stays. */
+			sp_buf up;
+			sp_buf_init(&up, SP_DEVICE_OUT_MAX);
+			res = sp_upgrade_describe(argv[opt.ind], NULL, &up);
+			if (sp_ok(res) && strstr(sp_buf_cstr(&up), "no upgrade rule is set") == NULL)
+				res = sp_buf_printf(&out, "\n%s", sp_buf_cstr(&up));
+			sp_buf_free(&up);
+		}
+	}
 	fputs(sp_buf_cstr(&out), stdout);
 	if (sp_failed(res))
 		rc = sp_cli_fail("device rule", res);
@@ -464,7 +576,10 @@ static const char run_help[] =
     "Resync_Random_Delay seconds, then every Resync_Periodic (schedules such as\n"
     "1800+300,3600+600), Resync_Error_Retry_Delay after a failure, or at Resync_At\n"
     "(HHmm, plus up to Resync_At_Random_Delay).  Report_Rule is posted after each\n"
-    "success.  SIGHUP resyncs now; SIGTERM stops.\n"
+    "success.  Upgrades run on their own timer: Upgrade_Rule after each successful\n"
+    "resync, again Upgrade_Error_Retry_Delay after a failed upgrade; a flashed\n"
+    "image restarts the timers as a reboot would.  SIGHUP resyncs now; SIGTERM\n"
+    "stops.\n"
     "\n"
     "Options:\n"
     "  --dns-server IP[:PORT]  resolve the rule's host there (default: the system's)\n"
@@ -548,7 +663,8 @@ out:
 static const sp_cmd device_cmds[] = {
 	{ "init", dev_init, "create a device state directory from a bundle" },
 	{ "resync", dev_resync, "one resync: fetch, check, decode, apply" },
-	{ "rule", dev_rule, "offline: what the profile rules would do" },
+	{ "upgrade", dev_upgrade, "one firmware upgrade: Upgrade_Rule, fetch, verify, flash" },
+	{ "rule", dev_rule, "offline: what the profile and upgrade rules would do" },
 	{ "check-cert", dev_check_cert, "offline: would a device accept this server certificate?" },
 	{ "run", dev_run, "the device daemon: timers, SIGHUP, Report_Rule" },
 	{ NULL, NULL, NULL },

@@ -13,6 +13,7 @@
 #include "device/device.h"
 #include "device/resync.h"
 #include "device/sched.h"
+#include "device/upgrade.h"
 
 static volatile sig_atomic_t got_hup, got_stop;
 
@@ -98,6 +99,32 @@ one_round(const char *dir, const sp_daemon_opts *o, int prvst, int64_t now)
 	return ok;
 }
 
+/*
+ * One upgrade attempt.  Returns when the next one is due: after a failure,
+ * Upgrade_Error_Retry_Delay later; otherwise never (the next successful
+ * resync arms it again).  *flashed: a new image runs ("reboot").
+ */
+static int64_t
+one_upgrade(const char *dir, const sp_daemon_opts *o, int64_t now, bool *flashed)
+{
+	sp_upgrade_opts uo;
+	sp_upgrade_outcome out;
+	int64_t next = SP_NEVER;
+
+	memset(&uo, 0, sizeof(uo));
+	uo.dns_servers = o->dns_servers;
+	uo.cancel = &got_stop;
+	uo.now = now;
+	sp_upgrade_outcome_init(&out);
+	if (sp_failed(sp_upgrade(dir, &uo, &out)) && out.retry_delay > 0) {
+		next = now + out.retry_delay;
+		sp_info("next upgrade attempt in %lld s", (long long)out.retry_delay);
+	}
+	sp_error_clear();
+	*flashed = out.upgraded;
+	return next;
+}
+
 sp_result
 sp_device_run(const char *dir, const sp_daemon_opts *o)
 {
@@ -107,7 +134,7 @@ sp_device_run(const char *dir, const sp_daemon_opts *o)
 	vclock clk;
 	sp_timers t;
 	unsigned idx = 0;
-	int64_t next;
+	int64_t next, next_upg = SP_NEVER;
 	long rounds = 0;
 	int prvst = SP_PRVST_POWERUP;
 	bool blocked = false;
@@ -144,6 +171,23 @@ sp_device_run(const char *dir, const sp_daemon_opts *o)
 		int64_t now = vnow(&clk);
 		bool due = got_hup || (next != SP_NEVER && now >= next);
 
+		if (!due && next_upg != SP_NEVER && now >= next_upg) {
+			/* Upgrades run on their own timer, between resyncs. */
+			bool flashed = false;
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			next_upg = one_upgrade(dir, o, now, &flashed);
+			sigprocmask(SIG_BLOCK, &block, NULL);
+			if (flashed) {
+				/* The unit reboots into the new image: the start timers. */
+				load_timers(dir, &t);
+				now = vnow(&clk);
+				idx = 0;
+				prvst = SP_PRVST_POWERUP;
+				next = sp_next_resync(&t, SP_EV_START, &idx, now, utc_offset(now),
+				    rng, NULL);
+			}
+			continue;
+		}
 		if (due) {
 			bool ok;
 			if (got_hup)
@@ -160,6 +204,9 @@ sp_device_run(const char *dir, const sp_daemon_opts *o)
 			next = sp_next_resync(&t, ok ? SP_EV_SUCCESS : SP_EV_FAILURE, &idx, now,
 			    utc_offset(now), rng, NULL);
 			prvst = ok ? SP_PRVST_PERIODIC : SP_PRVST_RETRY;
+			/* A profile may have set Upgrade_Rule: look after each success. */
+			if (ok && next_upg == SP_NEVER && sp_upgrade_enabled(dir))
+				next_upg = now;
 			if (next == SP_NEVER)
 				sp_info("no resync timer armed (waiting for SIGHUP)");
 			else
@@ -167,7 +214,8 @@ sp_device_run(const char *dir, const sp_daemon_opts *o)
 			continue;
 		}
 		/* Sleep until due (real time is device time / scale), or a signal. */
-		double wait_s = next == SP_NEVER ? 3600.0 : (double)(next - now) / clk.scale;
+		int64_t wake = next_upg < next ? next_upg : next;
+		double wait_s = wake == SP_NEVER ? 3600.0 : (double)(wake - now) / clk.scale;
 		if (wait_s > 3600.0)
 			wait_s = 3600.0;
 		if (wait_s < 0.001)

@@ -4,6 +4,10 @@
  *   SIGHUP          resync now ($PRVST -1)
  *   SIGTERM/SIGINT  stop cleanly (an ongoing transfer is cancelled; the
  *                   store is only ever replaced whole, so it stays intact)
+ * Upgrades (upgrade.h) run on their own timer: after each successful
+ * resync (a profile may have set Upgrade_Rule), and Upgrade_Error_Retry_Delay
+ * after a failed one.  A flashed image restarts the resync timers as a
+ * reboot would (Resync_On_Reset, $PRVST 0).
  * time_scale > 1 runs the device's clock faster than the wall clock (tests:
  * 3600 turns an hour into a second).  Timer parameters are read again after
  * each round, so what a profile sets takes effect for the next round.

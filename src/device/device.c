@@ -144,6 +144,16 @@ out:
 	return res;
 }
 
+void
+sp_device_user_agent(const sp_device *d, char *out, size_t outsz)
+{
+	char mau[SP_MAC_STRLEN];
+
+	sp_mac_format(&d->id.mac, SP_MAC_MAU, mau);
+	snprintf(out, outsz, "Sprov/%s-%s (%s)(%s)", d->id.product, d->id.swver, mau,
+	    d->id.serial);
+}
+
 static sp_result
 read_bundle_file(const char *bundle, const char *name, sp_buf *out)
 {
@@ -180,7 +190,7 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 {
 	sp_result res = SP_OK;
 	char path[PATH_MAX];
-	sp_buf crt, key, ca, conf;
+	sp_buf crt, key, ca, fwca, conf;
 	BIO *bio = NULL;
 	X509 *x = NULL;
 	sp_devid devid;
@@ -192,6 +202,7 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	sp_buf_init(&crt, SP_BUNDLE_FILE_MAX);
 	sp_buf_init(&key, SP_BUNDLE_FILE_MAX);
 	sp_buf_init(&ca, SP_BUNDLE_FILE_MAX);
+	sp_buf_init(&fwca, SP_BUNDLE_FILE_MAX);
 	sp_buf_init(&conf, SP_DEVCONF_MAX);
 	sp_params_init(&params);
 	sp_params_init(&check);
@@ -206,6 +217,25 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	TRY(read_bundle_file(o->bundle, SP_DEV_CLIENT_CRT, &crt));
 	TRY(read_bundle_file(o->bundle, SP_DEV_CLIENT_KEY, &key));
 	TRY(read_bundle_file(o->bundle, SP_DEV_SERVER_CA, &ca));
+	/* Optional: bundles of a CA with a firmware-signing root carry it. */
+	res = read_bundle_file(o->bundle, SP_DEV_FIRMWARE_CA, &fwca);
+	if (res.code == SP_E_NOTFOUND) {
+		sp_error_clear();
+		res = SP_OK;
+	}
+	TRY(res);
+	if (fwca.len > 0) {
+		BIO *fb = BIO_new_mem_buf(fwca.p, (int)fwca.len);
+		X509 *fx = fb ? PEM_read_bio_X509(fb, NULL, NULL, NULL) : NULL;
+		bool good = fx != NULL;
+		X509_free(fx);
+		BIO_free(fb);
+		if (!good) {
+			res = sp_error_ossl(SP_E_PARSE, "%s/%s: not a PEM certificate", o->bundle,
+			    SP_DEV_FIRMWARE_CA);
+			goto out;
+		}
+	}
 	TRY_OSSL_PTR(bio, BIO_new_mem_buf(crt.p, (int)crt.len), "BIO_new_mem_buf");
 	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	if (x == NULL) {
@@ -264,6 +294,8 @@ sp_device_create(const char *dir, const sp_device_init_opts *o)
 	TRY(write_dev_file(dir, SP_DEV_CLIENT_CRT, &crt, 0644));
 	TRY(write_dev_file(dir, SP_DEV_CLIENT_KEY, &key, 0600));
 	TRY(write_dev_file(dir, SP_DEV_SERVER_CA, &ca, 0644));
+	if (fwca.len > 0)
+		TRY(write_dev_file(dir, SP_DEV_FIRMWARE_CA, &fwca, 0644));
 	/* device.conf last: its presence means a complete directory. */
 	TRY(sp_write_file(path, conf.p, conf.len, 0600, 0));
 out:
@@ -272,6 +304,7 @@ out:
 	sp_buf_free(&crt);
 	sp_buf_free_secret(&key);
 	sp_buf_free(&ca);
+	sp_buf_free(&fwca);
 	sp_buf_free_secret(&conf);
 	sp_params_free(&params);
 	sp_params_free(&check);

@@ -2,6 +2,9 @@
  * A device's state directory (`sprov device init` creates it):
  *
  *   client.crt, client.key, server-ca.crt   the bundle from `sprov ca issue`
+ *   firmware-ca.crt                         the firmware-signing root, when the
+ *                                           bundle carries it (upgrade.h)
+ *   firmware.img                            the running firmware (upgrade.h)
  *   device.conf                             identity + provisioning parameters
  *   params.xml                              the applied store (flat-profile XML)
  *   state                                   last result, ETags, timers
@@ -26,6 +29,8 @@
 #define SP_DEV_CLIENT_CRT "client.crt"
 #define SP_DEV_CLIENT_KEY "client.key"
 #define SP_DEV_SERVER_CA "server-ca.crt"
+#define SP_DEV_FIRMWARE_CA "firmware-ca.crt"
+#define SP_DEV_FIRMWARE "firmware.img"
 #define SP_BUNDLE_FILE_MAX (1024u * 1024)  /* one bundle file, bytes */
 #define SP_PROFILE_MAX_STORE (8u * 1024 * 1024)  /* params.xml bytes */
 
@@ -48,9 +53,12 @@ SP_MUST_CHECK sp_result sp_device_effective(const sp_device *d, sp_params *out);
 /* Replace the store with ps, atomically. */
 SP_MUST_CHECK sp_result sp_device_apply(sp_device *d, const sp_params *ps);
 SP_MUST_CHECK sp_result sp_device_save_state(const sp_device *d);
+/* The guides' User-Agent: Vendor/PN-SWVER (MAC)(SN), with the running version. */
+#define SP_UA_MAX 256
+void sp_device_user_agent(const sp_device *d, char *out, size_t outsz);
 
 typedef struct sp_device_init_opts {
-	const char *bundle;     /* directory with client.crt, client.key, server-ca.crt */
+	const char *bundle;     /* client.crt, client.key, server-ca.crt [, firmware-ca.crt] */
 	const char *rule;       /* Profile_Rule, may be NULL */
 	const char *provision_domain; /* Provision_Domain (device/pin.h), may be NULL */
 	const char *mac, *serial, *product, *series, *swver, *hwver; /* overrides */

@@ -38,8 +38,11 @@ typedef struct attempt {
 	bool send_auth;               /* credentials go to the first host only */
 	sp_buf *body;
 	bool body_too_big;
+	bool sink_failed;             /* o->sink refused the bytes */
+	uint64_t sunk;                /* bytes given to o->sink */
 	char etag[SP_ETAG_MAX + 1];
 	bool framed;                  /* Content-Length or chunked: an end we can see */
+	bool close_notify;            /* the server's TLS close_notify arrived */
 	long retry_after;             /* Retry-After in seconds, -1: none */
 	bool resumed;                 /* the TLS session was resumed */
 	bool reused;                  /* the request went on an earlier connection */
@@ -209,6 +212,25 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	return 1;
 }
 
+/*
+ * Watches for the server's close_notify alert: it ends a body that has no
+ * Content-Length or chunking cleanly (HTTP/1.0 style, `openssl s_server
+ * -WWW`).  Without it, the end of such a body is only a TCP close, which
+ * anyone on the path can forge: a truncation.
+ */
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	attempt *at;
+
+	/* SSL_CB_READ_ALERT is two bits: ALERT and READ (our own close_notify is WRITE). */
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT || (ret & 0xff) != SSL_AD_CLOSE_NOTIFY)
+		return;
+	at = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_ex_idx);
+	if (at)
+		at->close_notify = true;
+}
+
 static CURLcode
 ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
 {
@@ -230,6 +252,7 @@ ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	/* A TCP close without close_notify is a truncated profile, not an end. */
 	SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_info_callback(ctx, info_cb);
 	if (!at->o->resume) {
 		/*
 		 * Never resume: a resumed session skips verify_cb.  (With
@@ -261,6 +284,22 @@ write_cb(char *p, size_t size, size_t n, void *userp)
 {
 	attempt *at = userp;
 
+	if (at->o->sink) {
+		long status = 0;
+		if (curl_easy_getinfo(at->curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+		    status != 200)
+			return n;  /* not the body we stream */
+		if (n > at->o->body_max - at->sunk) {
+			at->body_too_big = true;
+			return 0;
+		}
+		if (!at->o->sink(at->o->sink_arg, p, n)) {
+			at->sink_failed = true;
+			return 0;
+		}
+		at->sunk += n;
+		return n;
+	}
 	if (sp_failed(sp_buf_append(at->body, p, n))) {
 		at->body_too_big = true;
 		return 0;
@@ -301,6 +340,7 @@ header_cb(char *p, size_t size, size_t n, void *userp)
 	} else if (line.len > 5 && strncmp(line.p, "HTTP/", 5) == 0) {
 		at->etag[0] = '\0'; /* a new response (redirect hop) */
 		at->framed = false;
+		at->close_notify = false;
 		at->retry_after = -1;
 	}
 	return n;
@@ -456,6 +496,8 @@ xfer_setup(sp_fetch_xfer *x, const sp_url *u, const sp_fetch_opts *o,
 	at->retry_after = -1;
 	at->curl = c;
 	sp_ipaddr_format(&at->pinned, x->addr);
+	ENSURE(o->sink == NULL || o->sink(o->sink_arg, NULL, 0), SP_E_IO,
+	    "cannot start the download over");
 #define SETOPT(opt, val)                                                        \
 	ENSURE(curl_easy_setopt(c, opt, val) == CURLE_OK, SP_E_INTERNAL,        \
 	    "libcurl refused option " #opt)
@@ -584,7 +626,8 @@ xfer_judge(sp_fetch_xfer *x, CURLcode cc, long *status, char *location, bool *re
 		    u->host, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	}
 	ENSURE(!at->body_too_big && cc != CURLE_FILESIZE_EXCEEDED, SP_E_LIMIT,
-	    "the profile is larger than %zu bytes", o->body_max);
+	    "the %s is larger than %zu bytes", o->sink ? "download" : "profile", o->body_max);
+	ENSURE(!at->sink_failed, SP_E_IO, "writing the download failed: %s", sp_errmsg());
 	ENSURE(!(o->cancel && *o->cancel), SP_E_NET, "cancelled");
 	ENSURE(cc == CURLE_OK, SP_E_NET, "%s (%s port %u): %s", curl_easy_strerror(cc), x->addr,
 	    u->port, errbuf[0] ? errbuf : curl_easy_strerror(cc));
@@ -593,12 +636,13 @@ xfer_judge(sp_fetch_xfer *x, CURLcode cc, long *status, char *location, bool *re
 	ENSURE(curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK, SP_E_NET,
 	    "no HTTP status");
 	/*
-	 * A body that ends only where the connection ends cannot be told from a
-	 * truncated one (curl accepts a TCP close without close_notify): demand
-	 * Content-Length or chunked framing for a profile.
+	 * A body that ends only where the connection ends is whole when TLS
+	 * saw close_notify (HTTP/1.0 style); after a bare TCP close it cannot
+	 * be told from a truncated one (curl accepts that close).
 	 */
-	ENSURE(*status != 200 || at->framed, SP_E_NET,
-	    "HTTP 200 without Content-Length or chunked encoding: cannot tell a whole profile from a truncated one");
+	ENSURE(*status != 200 || at->framed || at->close_notify, SP_E_NET,
+	    "HTTP 200 without Content-Length or chunked encoding, and the connection "
+	    "ended without TLS close_notify: cannot tell a whole body from a truncated one");
 	if ((*status == 301 || *status == 302) &&
 	    curl_easy_getinfo(x->c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
 		ENSURE(strlen(loc) <= SP_URL_MAX, SP_E_LIMIT, "redirect URL too long");

@@ -10,7 +10,9 @@
  *  - 301/302 are followed here, at most SP_FETCH_REDIRECTS_MAX times, each
  *    hop a new connection with every check run again against the new host;
  *  - the body is read whole, at most body_max bytes, and a connection that
- *    ends early (no close_notify, short Content-Length) is an error.
+ *    ends early (short Content-Length, or a body without Content-Length or
+ *    chunking that ends without TLS close_notify) is an error; the same
+ *    body ended by close_notify is whole (HTTP/1.0, openssl s_server -WWW).
  *
  * Only https is accepted: the checks that the seed's security rests on need
  * TLS, so a plain-http or tftp URL (or a redirect to one) is refused, by
@@ -65,6 +67,15 @@ typedef struct sp_fetch_opts {
 	 */
 	bool resume;
 	bool keepalive;
+	/*
+	 * Stream the body instead of buffering it (firmware images, up to
+	 * body_max bytes): sink receives the bytes of a 200 response only
+	 * (a redirect's or a 401's body is dropped), and is called with
+	 * (NULL, 0) before each connection: start over.  false from it stops
+	 * the transfer (SP_E_IO).  r->body stays empty.
+	 */
+	bool (*sink)(void *arg, const void *p, size_t n);
+	void *sink_arg;
 	/* Called before each connection with url and address set. */
 	void (*on_connect)(void *arg, const struct sp_fetch_result *r);
 	void *on_connect_arg;

@@ -14,7 +14,6 @@
 #define DEFAULT_REQUEST_MSG "$PN $MAC -- Requesting resync $SCHEME://$SERVIP:$PORT$PATH"
 #define DEFAULT_SUCCESS_MSG "$PN $MAC -- Successful resync $SCHEME://$SERVIP:$PORT$PATH -- $ERR"
 #define DEFAULT_FAILURE_MSG "$PN $MAC -- Resync failed: $ERR"
-#define SP_UA_MAX 256
 
 static const char *const rule_names[SP_RESYNC_RULES] = {
 	"Profile_Rule", "Profile_Rule_B", "Profile_Rule_C", "Profile_Rule_D",
@@ -33,9 +32,8 @@ sp_resync_outcome_free(sp_resync_outcome *o)
 	sp_buf_free(&o->changed);
 }
 
-/* Copy text into a fixed buffer with control bytes made visible as '?'. */
-static void
-clean_copy(char *dst, size_t dstsz, const char *src)
+void
+sp_resync_clean_copy(char *dst, size_t dstsz, const char *src)
 {
 	size_t i;
 
@@ -76,7 +74,15 @@ sp_resync_macros(const sp_device *d, const sp_params *eff, int prvst, int64_t no
 		snprintf(num, sizeof(num), "%lld", (long long)(now - t));
 		TRY(sp_macros_set(m, SP_M_PRVTMR, sp_slice_of(num)));
 	}
+	last = sp_params_value(&d->state, "Last_Upgrade", NULL);
+	if (last != NULL && sp_ok(sp_parse_i64(last, 0, INT64_MAX, "Last_Upgrade", &t)) &&
+	    now >= t) {
+		snprintf(num, sizeof(num), "%lld", (long long)(now - t));
+		TRY(sp_macros_set(m, SP_M_UPGTMR, sp_slice_of(num)));
+	}
 	sp_error_clear();
+	TRY(sp_macros_set(m, SP_M_UPGERR, sp_slice_of(sp_params_value(&d->state,
+	    "Last_Upgrade_Error", ""))));
 	TRY(sp_macros_set(m, SP_M_ERR, sp_slice_of(sp_params_value(&d->state, "Last_Error", ""))));
 	TRY(sp_macros_set(m, SP_M_UID1, sp_slice_of(sp_params_value(eff, "User_ID_1_", ""))));
 	TRY(sp_macros_set(m, SP_M_UID2, sp_slice_of(sp_params_value(eff, "User_ID_2_", ""))));
@@ -85,8 +91,8 @@ out:
 	return res;
 }
 
-static void
-log_template(const sp_params *eff, const char *name, const char *dflt, const sp_macros *m,
+void
+sp_resync_log(const sp_params *eff, const char *name, const char *dflt, const sp_macros *m,
     sp_log_level lvl, sp_rsyslog *remote)
 {
 	sp_buf line;
@@ -95,7 +101,7 @@ log_template(const sp_params *eff, const char *name, const char *dflt, const sp_
 	sp_buf_init(&line, SP_MACRO_OUT_MAX);
 	/* No SP_MACRO_SECRET: $SA..$SD stay as written in a log line. */
 	if (sp_ok(sp_macro_expand(sp_slice_of(sp_params_value(eff, name, dflt)), m, 0, &line))) {
-		clean_copy(clean, sizeof(clean), sp_buf_cstr(&line));
+		sp_resync_clean_copy(clean, sizeof(clean), sp_buf_cstr(&line));
 		sp_log(lvl, "%s", clean);
 		if (remote != NULL)
 			sp_rsyslog_send(remote, lvl == SP_LOG_ERR ? LOG_ERR : LOG_INFO, clean);
@@ -119,18 +125,18 @@ on_connect(void *arg, const sp_fetch_result *r)
 	/* The URL may be a redirect's: describe what is contacted now. */
 	if (sp_ok(sp_macros_set(rc->m, SP_M_SERVIP, sp_slice_of(r->address))) &&
 	    sp_ok(sp_macros_set_url(rc->m, &r->url)))
-		log_template(rc->eff, "Log_Resync_Request_Msg", DEFAULT_REQUEST_MSG, rc->m,
+		sp_resync_log(rc->eff, "Log_Resync_Request_Msg", DEFAULT_REQUEST_MSG, rc->m,
 		    SP_LOG_INFO, rc->remote);
 }
 
-static sp_result
-dns_servers(const sp_resync_opts *o, const sp_params *eff, sp_buf *csv)
+sp_result
+sp_resync_dns_servers(const char *given, const sp_params *eff, sp_buf *csv)
 {
 	sp_result res = SP_OK;
 	const char *names[] = { "Primary_DNS", "Secondary_DNS" };
 
-	if (o->dns_servers != NULL) {
-		TRY(sp_buf_append_str(csv, o->dns_servers));
+	if (given != NULL) {
+		TRY(sp_buf_append_str(csv, given));
 		goto out;
 	}
 	for (size_t i = 0; i < SP_ARRAY_LEN(names); i++) {
@@ -186,8 +192,8 @@ typedef struct round {
  * certificate of the vendor whose FQDN resolves to that address passes
  * checks 3 and 4.  The text of the warning, or false for a host name.
  */
-static bool
-ip_host_warning(const sp_url *u, const sp_pin *pin, char *out, size_t outsz)
+bool
+sp_resync_ip_warning(const sp_url *u, const sp_pin *pin, char *out, size_t outsz)
 {
 	sp_ipaddr ip;
 	char list[256];
@@ -206,9 +212,8 @@ ip_host_warning(const sp_url *u, const sp_pin *pin, char *out, size_t outsz)
 	return true;
 }
 
-/* The pin in force for d: device.conf's, narrowed by a profile's. */
-static sp_result
-device_pin(const sp_device *d, sp_pin *pin, bool warn)
+sp_result
+sp_resync_pin(const sp_device *d, sp_pin *pin, bool warn)
 {
 	sp_result res = SP_OK;
 	const sp_param *p = sp_params_get(&d->store, SP_PIN_PARAM);
@@ -247,7 +252,7 @@ set_err(round *rd, const char *prefix, const char *msg)
 	char tmp[SP_ERRTEXT_MAX];
 
 	snprintf(tmp, sizeof(tmp), "%s%s", prefix, msg);
-	clean_copy(rd->out->err, sizeof(rd->out->err), tmp);
+	sp_resync_clean_copy(rd->out->err, sizeof(rd->out->err), tmp);
 }
 
 static sp_result
@@ -283,12 +288,9 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		set_err(rd, prefix, sp_errmsg());
 		goto out;
 	}
-	for (size_t i = 0; i < ch.n_assign; i++) {
-		char gpp[16];
-		snprintf(gpp, sizeof(gpp), "GPP_%s", sp_macro_name(ch.assign[i].target));
-		TRY(sp_params_set(rd->work, sp_slice_of(gpp),
+	for (size_t i = 0; i < ch.n_assign; i++)
+		TRY(sp_params_set(rd->work, sp_slice_of(ch.assign[i].name),
 		    sp_slice_mk(ch.assign[i].value.p, ch.assign[i].value.len), SP_ACCESS_UNSET));
-	}
 	if (ch.alt < 0 || !ch.has_url)
 		goto out; /* nothing to fetch */
 	res = sp_url_https(&ch.target, url);
@@ -297,7 +299,7 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		goto out;
 	}
 	snprintf(rd->out->url, sizeof(rd->out->url), "%s", url);
-	if (ip_host_warning(&ch.target, &rd->pin, warn, sizeof(warn)))
+	if (sp_resync_ip_warning(&ch.target, &rd->pin, warn, sizeof(warn)))
 		sp_warn("%s: %s", name, warn);
 	snprintf(k_url, sizeof(k_url), "ETag_URL_%zu", slot + 1);
 	snprintf(k_etag, sizeof(k_etag), "ETag_%zu", slot + 1);
@@ -436,7 +438,7 @@ finish_round(round *rd, sp_device *d, sp_params *new_state, int64_t now)
 	sp_params_init(&st);
 	if (sp_failed(sp_macros_set(rd->m, SP_M_ERR, sp_slice_of(out->err))))
 		sp_error_clear();
-	log_template(rd->eff, out->ok ? "Log_Resync_Success_Msg" : "Log_Resync_Failure_Msg",
+	sp_resync_log(rd->eff, out->ok ? "Log_Resync_Success_Msg" : "Log_Resync_Failure_Msg",
 	    out->ok ? DEFAULT_SUCCESS_MSG : DEFAULT_FAILURE_MSG, rd->m,
 	    out->ok ? SP_LOG_INFO : SP_LOG_ERR, rd->remote);
 	snprintf(num, sizeof(num), "%lld", (long long)now);
@@ -469,7 +471,7 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	sp_macros m;
 	sp_buf dns;
 	sp_rsyslog remote;
-	char ua[SP_UA_MAX], mau[SP_MAC_STRLEN];
+	char ua[SP_UA_MAX];
 	int64_t now = o->now ? o->now : sp_now();
 	bool enabled = true, loaded = false, ran = false;
 	round rd;
@@ -507,18 +509,15 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	TRY(sp_device_path(&d, SP_DEV_CLIENT_KEY, rd.key));
 	TRY(sp_param_bool(sp_params_value(&eff, "Resync_Fails_On_FNF", "Yes"),
 	    "Resync_Fails_On_FNF", &rd.fnf_fails));
-	TRY(dns_servers(o, &eff, &dns));
-	TRY(device_pin(&d, &rd.pin, true));
+	TRY(sp_resync_dns_servers(o->dns_servers, &eff, &dns));
+	TRY(sp_resync_pin(&d, &rd.pin, true));
 	if (*sp_params_value(&eff, "Syslog_Server", "") != '\0') {
 		TRY(sp_rsyslog_parse(sp_slice_of(sp_params_value(&eff, "Syslog_Server", "")),
 		    &remote));
 		rd.remote = &remote;
 	}
 	rd.dns = dns.len ? sp_buf_cstr(&dns) : NULL;
-	sp_mac_format(&d.id.mac, SP_MAC_MAU, mau);
-	/* The guides' User-Agent: Vendor/PN-SWVER (MAC)(SN). */
-	snprintf(ua, sizeof(ua), "Sprov/%s-%s (%s)(%s)", d.id.product, d.id.swver, mau,
-	    d.id.serial);
+	sp_device_user_agent(&d, ua, sizeof(ua));
 	ENSURE(enabled, SP_E_STATE, "provisioning is disabled (Provision_Enable = No)");
 
 	for (size_t i = 0; i < SP_RESYNC_RULES; i++) {
@@ -550,10 +549,10 @@ sp_resync(const char *dir, const sp_resync_opts *o, sp_resync_outcome *out)
 	out->ok = true;
 out:
 	if (!loaded) {
-		clean_copy(out->err, sizeof(out->err), sp_errmsg());
+		sp_resync_clean_copy(out->err, sizeof(out->err), sp_errmsg());
 	} else {
 		if (!out->ok && out->err[0] == '\0')
-			clean_copy(out->err, sizeof(out->err), sp_errmsg());
+			sp_resync_clean_copy(out->err, sizeof(out->err), sp_errmsg());
 		finish_round(&rd, &d, out->ok ? &state : NULL, now);
 		if (out->ok && o->report)
 			report(&rd);
@@ -571,30 +570,44 @@ out:
 }
 
 sp_result
+sp_resync_json_fetch(sp_buf *out, bool ok, sp_srvcheck check, const char *err,
+    const char *rule, const char *url, const char *server, const char *address,
+    unsigned port, long status)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_buf_printf(out, "{\"ok\":%s,\"check\":", ok ? "true" : "false"));
+	if (check == SP_CHECK_NONE)
+		TRY(sp_buf_append_str(out, "null"));
+	else
+		TRY(sp_json_cstr(out, sp_srvcheck_name(check)));
+	TRY(sp_buf_append_str(out, ",\"error\":"));
+	TRY(sp_json_cstr(out, ok ? "" : err));
+	TRY(sp_buf_append_str(out, ",\"result\":"));
+	TRY(sp_json_cstr(out, err));
+	TRY(sp_buf_append_str(out, ",\"rule\":"));
+	TRY(sp_json_cstr(out, rule));
+	TRY(sp_buf_append_str(out, ",\"url\":"));
+	TRY(sp_json_cstr(out, url));
+	TRY(sp_buf_append_str(out, ",\"server\":"));
+	TRY(sp_json_cstr(out, server));
+	TRY(sp_buf_append_str(out, ",\"address\":"));
+	TRY(sp_json_cstr(out, address));
+	TRY(sp_buf_printf(out, ",\"port\":%u,\"status\":%ld", port, status));
+out:
+	return res;
+}
+
+sp_result
 sp_resync_json(const sp_resync_outcome *o, sp_buf *out)
 {
 	sp_result res = SP_OK;
 	const char *p = sp_buf_cstr(&o->changed);
 	bool first = true;
 
-	TRY(sp_buf_printf(out, "{\"ok\":%s,\"check\":", o->ok ? "true" : "false"));
-	if (o->failed_check == SP_CHECK_NONE)
-		TRY(sp_buf_append_str(out, "null"));
-	else
-		TRY(sp_json_cstr(out, sp_srvcheck_name(o->failed_check)));
-	TRY(sp_buf_append_str(out, ",\"error\":"));
-	TRY(sp_json_cstr(out, o->ok ? "" : o->err));
-	TRY(sp_buf_append_str(out, ",\"result\":"));
-	TRY(sp_json_cstr(out, o->err));
-	TRY(sp_buf_append_str(out, ",\"rule\":"));
-	TRY(sp_json_cstr(out, o->rule));
-	TRY(sp_buf_append_str(out, ",\"url\":"));
-	TRY(sp_json_cstr(out, o->url));
-	TRY(sp_buf_append_str(out, ",\"server\":"));
-	TRY(sp_json_cstr(out, o->server));
-	TRY(sp_buf_append_str(out, ",\"address\":"));
-	TRY(sp_json_cstr(out, o->address));
-	TRY(sp_buf_printf(out, ",\"port\":%u,\"status\":%ld,\"etag\":", o->port, o->status));
+	TRY(sp_resync_json_fetch(out, o->ok, o->failed_check, o->err, o->rule, o->url,
+	    o->server, o->address, o->port, o->status));
+	TRY(sp_buf_append_str(out, ",\"etag\":"));
 	TRY(sp_json_cstr(out, o->etag));
 	TRY(sp_buf_append_str(out, ",\"changed\":["));
 	while (*p) {
@@ -633,7 +646,7 @@ sp_resync_describe(const char *dir, const char *rule_text, sp_buf *out)
 	TRY(sp_device_load(dir, &d));
 	TRY(sp_device_effective(&d, &eff));
 	TRY(sp_resync_macros(&d, &eff, SP_PRVST_REQUESTED, sp_now(), &m));
-	TRY(device_pin(&d, &pin, false));
+	TRY(sp_resync_pin(&d, &pin, false));
 	if (pin.n > 0) {
 		sp_pin_format(&pin, warn, sizeof(warn));
 		TRY(sp_buf_printf(out, SP_PIN_PARAM ": %s\n", warn));
@@ -664,7 +677,7 @@ sp_resync_describe(const char *dir, const char *rule_text, sp_buf *out)
 			else if (sp_failed(u))
 				TRY(sp_buf_printf(out, "warning: a resync refuses this URL: %s\n",
 				    sp_errmsg()));
-			else if (ip_host_warning(&ch.target, &pin, warn, sizeof(warn)))
+			else if (sp_resync_ip_warning(&ch.target, &pin, warn, sizeof(warn)))
 				TRY(sp_buf_printf(out, "warning: %s\n", warn));
 			sp_error_clear();
 		}

@@ -23,11 +23,13 @@
 #include <stdbool.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/result.h"
 #include "device/check.h"
 #include "device/device.h"
 #include "device/fetch.h"
 #include "device/pin.h"
+#include "device/rsyslog.h"
 #include "profile/rule.h"
 
 #define SP_ERRTEXT_MAX 512
@@ -76,6 +78,15 @@ void sp_resync_outcome_free(sp_resync_outcome *o);
 SP_MUST_CHECK sp_result sp_resync(const char *dir, const sp_resync_opts *o,
     sp_resync_outcome *out);
 
+/*
+ * The opening of a resync's or an upgrade's JSON object, without the
+ * closing brace: {"ok","check","error","result","rule","url","server",
+ * "address","port","status".
+ */
+SP_MUST_CHECK sp_result sp_resync_json_fetch(sp_buf *out, bool ok, sp_srvcheck check,
+    const char *err, const char *rule, const char *url, const char *server,
+    const char *address, unsigned port, long status);
+
 /* The outcome as one JSON object (no secrets: names, never values). */
 SP_MUST_CHECK sp_result sp_resync_json(const sp_resync_outcome *o, sp_buf *out);
 
@@ -84,6 +95,26 @@ SP_MUST_CHECK sp_result sp_resync_json(const sp_resync_outcome *o, sp_buf *out);
  * rule: NULL for the device's Profile_Rule.._D.
  */
 SP_MUST_CHECK sp_result sp_resync_describe(const char *dir, const char *rule, sp_buf *out);
+
+/*
+ * Pieces the upgrade (upgrade.h) shares with the resync:
+ *  - sp_resync_log: expand the template parameter `name` (dflt when unset)
+ *    and log it (and to remote, the Syslog_Server, when not NULL);
+ *  - sp_resync_dns_servers: the DNS servers, `given` (--dns-server) or
+ *    Primary_DNS / Secondary_DNS;
+ *  - sp_resync_pin: the Provision_Domain pin in force (device.conf's,
+ *    narrowed by a profile's);
+ *  - sp_resync_ip_warning: the text of the warning for an IP-literal URL
+ *    host, false for a host name;
+ *  - sp_resync_clean_copy: copy with control bytes shown as '?'.
+ */
+void sp_resync_log(const sp_params *eff, const char *name, const char *dflt,
+    const sp_macros *m, sp_log_level lvl, sp_rsyslog *remote);
+SP_MUST_CHECK sp_result sp_resync_dns_servers(const char *given, const sp_params *eff,
+    sp_buf *csv);
+SP_MUST_CHECK sp_result sp_resync_pin(const sp_device *d, sp_pin *pin, bool warn);
+bool sp_resync_ip_warning(const sp_url *u, const sp_pin *pin, char *out, size_t outsz);
+void sp_resync_clean_copy(char *dst, size_t dstsz, const char *src);
 
 /* The macro context of a device (identity, GPPs, PRVST, ...). */
 SP_MUST_CHECK sp_result sp_resync_macros(const sp_device *d, const sp_params *eff,

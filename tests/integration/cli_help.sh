@@ -157,7 +157,7 @@ fake_walk "${good/Options:/Usage:}" "has no Options"
 
 note "the examples work, run in order in an empty directory"
 # Each command's examples, in the order a vendor and then a provider would
-# run them.  Not run (they need a running server): device resync, device run,
+# run them.  Not run (they need a running server): device resync, upgrade, run,
 # fleet, and serve without --check-config.
 # ca crl after db init: its --publish examples need a store.
 RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca sign-firmware" "ca issue" "ca revoke" "ca list"
@@ -166,7 +166,7 @@ RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca sign-firmware" "ca issue" "ca r
 	"db devices rm" "db devices export" "db params set" "db params" "db params list"
 	"db params unset" "db import" "db dump" "db restore" "db migrate" "serve" "device init" "device" "device rule"
 	"device check-cert")
-NOT_RUN=("device resync" "device run" "fleet")
+NOT_RUN=("device resync" "device upgrade" "device run" "fleet")
 for c in "${WALKED[@]}"; do
 	in_list "$c" "${RUN_ORDER[@]}" "${NOT_RUN[@]}" ||
 		fail "the examples of 'sprov $c' are neither run nor listed as not run here"

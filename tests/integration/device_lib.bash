@@ -53,9 +53,9 @@ _ext() { # _ext FILE LINES...
 	printf '%s\n' "$@" >"$f"
 }
 
-# make_pki: $T/pki with a server CA, a device CA, a device bundle and server
-# certificates for every case of the matrix.
-make_pki() {
+# make_pki_bundle: $T/pki with a server CA, a device CA, another CA and the
+# device bundle (no server certificate).
+make_pki_bundle() {
 	local p=$T/pki
 	mkdir -p "$p/bundle"
 	_root "$p/server-ca" "/O=Test Vendor/CN=Test Server CA"
@@ -69,6 +69,12 @@ make_pki() {
 	cp "$p/device.crt" "$p/bundle/client.crt"
 	cp "$p/device.key" "$p/bundle/client.key"
 	cp "$p/server-ca.crt" "$p/bundle/server-ca.crt"
+}
+
+# make_pki: make_pki_bundle, and server certificates for every case of the matrix.
+make_pki() {
+	local p=$T/pki
+	make_pki_bundle
 
 	_srv_ext() { # _srv_ext FILE SAN [EKU]
 		_ext "$1" "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \

@@ -9,7 +9,7 @@ PKG_HELP_CMDS=(
 	"db devices enable" "db devices disable" "db devices import" "db devices export"
 	"db params set" "db params unset" "db params list" "db import" "db dump" "db restore"
 	"db migrate"
-	"device init" "device resync" "device rule" "device check-cert" "device run"
+	"device init" "device resync" "device upgrade" "device rule" "device check-cert" "device run"
 	"fleet" "serve"
 )
 
