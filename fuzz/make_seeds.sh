@@ -1,5 +1,5 @@
 #!/bin/bash
-# Remake the openssl-CLI seed corpora of fuzz_crl and fuzz_certcheck:
+# Remake the openssl-CLI seed corpora of fuzz_crl, fuzz_certcheck and fuzz_fwimage:
 #   bash fuzz/make_seeds.sh        (writes fuzz/corpus/{crl,certcheck}/)
 # The seeds are committed; this records how they were made.
 set -euo pipefail
@@ -63,3 +63,14 @@ ss extra "$EC" "extendedKeyUsage=serverAuth" \
 openssl req -x509 -new -nodes $EC -keyout v1.key -subj "/CN=prov.example.test" -days 3650 \
     -config <(printf '[req]\ndistinguished_name=d\n[d]\n') -out v1.pem 2>/dev/null
 openssl x509 -in v1.pem -outform DER -out "$D/v1.der"
+
+# Firmware containers (fuzz_fwimage): built by the independent tests/lib/mkfw.sh.
+F="$src/fuzz/corpus/fwimage"
+mkdir -p "$F"
+printf 'firmware payload bytes\n' >small
+openssl req -x509 $EC -nodes -keyout fw.key -subj "/CN=fw" -days 10 -out fw.crt 2>/dev/null
+openssl genrsa -out fwr.key 2048 2>/dev/null
+bash "$src/tests/lib/mkfw.sh" build fw.key small SPA-962 "2.0.1(0412s)" "$F/ec-p256.sfw"
+bash "$src/tests/lib/mkfw.sh" build fwr.key small ATA-191 11.3 "$F/rsa2048.sfw"
+head -c 60 "$F/ec-p256.sfw" >"$F/cut-header.bin"
+{ cat "$F/ec-p256.sfw"; echo; } >"$F/trailing.sfw"
