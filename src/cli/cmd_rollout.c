@@ -360,72 +360,42 @@ static const char list_help[] =
     "  sprov rollout list\n"
     "  sprov rollout list --json\n";
 
-typedef struct list_ctx {
-	bool json;
-	size_t n;
-} list_ctx;
-
 static sp_result
-list_cb(void *arg, const sp_rollout *r)
+list_one(void *arg, const sp_rollout *r)
 {
 	sp_result res = SP_OK;
-	list_ctx *lc = arg;
+	sp_dbcli_list *l = arg;
 
-	if (lc->json) {
-		printf("%s", lc->n ? "," : "");
+	if (l->json) {
+		printf("%s\n  ", l->n ? "," : "");
 		TRY(json_head(r));
 		printf("}");
 	} else {
+		if (l->n == 0)
+			printf("%-20s %-9s %-12s %-7s %s\n", "NAME", "KIND", "STATE",
+			    "WAVES", "TARGET");
 		printf("%-20s %-9s %-12s %d/%-5d ", r->name,
 		    sp_rollout_kind_name(r->kind), sp_rollout_state_name(r->state),
 		    r->released, r->nwaves);
 		print_target(r);
 		printf("\n");
 	}
-	lc->n++;
+	l->n++;
 out:
 	return res;
+}
+
+static sp_result
+list_all(sp_dbcli_list *l)
+{
+	return sp_store_rollout_list(l->s, list_one, l);
 }
 
 static int
 cmd_list(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		{ "json", no_argument, NULL, OPT_JSON },
-		SP_OPT_HELP_AND_END,
-	};
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
-	list_ctx lc = { false, 0 };
-	sp_result res = SP_OK;
-	int c;
-
-	sp_opts_init(&opt, "rollout list", list_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		case OPT_JSON: lc.json = true; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (opt.ind != argc)
-		return sp_cli_usage("rollout list", "unexpected argument '%s'",
-		    argv[opt.ind]);
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	if (lc.json)
-		printf("[");
-	else
-		printf("%-20s %-9s %-12s %-7s %s\n", "NAME", "KIND", "STATE", "WAVES",
-		    "TARGET");
-	TRY(sp_store_rollout_list(s, list_cb, &lc));
-	if (lc.json)
-		printf("]\n");
-out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail("rollout list", res) : SP_EXIT_OK;
+	return sp_dbcli_list_cmd(argc, argv, "rollout list", list_help, list_all,
+	    "no rollouts");
 }
 
 /* ---- pause, resume, rollback, tick -------------------------------------- */

@@ -57,6 +57,12 @@ for i in $(seq 1 40); do
 done >devices.csv
 expect_rc 0 "$SPROV" db devices import devices.csv
 expect_rc 0 "$SPROV" db params set --defaults Proxy_1_=old.example.net
+expect_rc 0 "$SPROV" rollout list
+[ "$OUT" = "no rollouts" ] || fail "empty rollout list: $OUT"
+expect_rc 0 "$SPROV" db firmware list --json
+[ "$OUT" = "[]" ] || fail "empty firmware list: $OUT"
+expect_rc 0 "$SPROV" db firmware list
+[ "$OUT" = "no firmware images" ] || fail "empty firmware list: $OUT"
 
 note "db firmware add: a container made by the independent builder"
 openssl ecparam -name prime256v1 -genkey -noout -out fw.key 2>/dev/null
@@ -76,7 +82,7 @@ expect_out_contains "SPA-962          2.0.1"
 expect_out_contains "$sha"
 expect_rc 0 "$SPROV" db firmware list --json
 json_ok
-expect_out_contains "\"product\":\"SPA-962\",\"version\":\"2.0.1\",\"length\":$len,\"sha256\":\"$sha\""
+expect_out_contains "\"product\": \"SPA-962\", \"version\": \"2.0.1\", \"length\": $len, \"sha256\": \"$sha\""
 
 note "db firmware refusals: nothing stored"
 refused 1 "sprov db firmware add: firmware SPA-962 2.0.1 is stored already (remove it first with 'sprov db firmware rm SPA-962 2.0.1')" \
