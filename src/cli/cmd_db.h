@@ -43,6 +43,15 @@ typedef struct sp_dbcli_list {
 int sp_dbcli_list_cmd(int argc, char **argv, const char *what,
     const char *help, sp_result (*run)(sp_dbcli_list *l), const char *empty);
 
+/*
+ * A command with --store only and exactly nargs arguments (db firmware rm,
+ * rollout pause and resume): run gets the open store and the arguments;
+ * with another count, `need` is the usage message.
+ */
+int sp_dbcli_store_cmd(int argc, char **argv, const char *what,
+    const char *help, int nargs, const char *need,
+    sp_result (*run)(sp_store *s, char **args));
+
 /* --store URI, else $SPROV_STORE, else sqlite:sprov.db. */
 SP_MUST_CHECK sp_result sp_dbcli_open_store(const char *opt, int flags,
     sp_store **out);

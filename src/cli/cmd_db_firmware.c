@@ -170,35 +170,22 @@ static const char rm_help[] =
     "Exit status:\n"
     "  1  no such image, a rollout targets it, or failed: nothing removed\n";
 
+static sp_result
+rm_run(sp_store *s, char **args)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_fw_rm(s, args[0], args[1]));
+	printf("firmware %s %s removed\n", args[0], args[1]);
+out:
+	return res;
+}
+
 static int
 cmd_rm(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		SP_OPT_HELP_AND_END,
-	};
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
-	sp_result res = SP_OK;
-	int c;
-
-	sp_opts_init(&opt, "db firmware rm", rm_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (argc - opt.ind != 2)
-		return sp_cli_usage("db firmware rm", "PRODUCT and VERSION are needed");
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	TRY(sp_store_fw_rm(s, argv[opt.ind], argv[opt.ind + 1]));
-	printf("firmware %s %s removed\n", argv[opt.ind], argv[opt.ind + 1]);
-out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail("db firmware rm", res) : SP_EXIT_OK;
+	return sp_dbcli_store_cmd(argc, argv, "db firmware rm", rm_help, 2,
+	    "PRODUCT and VERSION are needed", rm_run);
 }
 
 static const char fw_help[] =

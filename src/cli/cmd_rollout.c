@@ -428,51 +428,40 @@ static const char resume_help[] =
     "Exit status:\n"
     "  1  no such rollout, or it is not paused: nothing changed\n";
 
-static int
-cmd_state(int argc, char **argv, bool pause)
+static sp_result
+pause_run(sp_store *s, char **args)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		SP_OPT_HELP_AND_END,
-	};
-	const char *W = pause ? "rollout pause" : "rollout resume";
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
 	sp_result res = SP_OK;
-	int c;
 
-	sp_opts_init(&opt, W, pause ? pause_help : resume_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (argc - opt.ind != 1)
-		return sp_cli_usage(W, "one rollout NAME is needed");
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	if (pause)
-		TRY(sp_store_rollout_pause(s, argv[opt.ind], sp_now()));
-	else
-		TRY(sp_store_rollout_resume(s, argv[opt.ind], sp_now()));
-	printf("rollout %s %s\n", argv[opt.ind], pause ? "paused" : "resumed");
+	TRY(sp_store_rollout_pause(s, args[0], sp_now()));
+	printf("rollout %s paused\n", args[0]);
 out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail(W, res) : SP_EXIT_OK;
+	return res;
+}
+
+static sp_result
+resume_run(sp_store *s, char **args)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_rollout_resume(s, args[0], sp_now()));
+	printf("rollout %s resumed\n", args[0]);
+out:
+	return res;
 }
 
 static int
 cmd_pause(int argc, char **argv)
 {
-	return cmd_state(argc, argv, true);
+	return sp_dbcli_store_cmd(argc, argv, "rollout pause", pause_help, 1,
+	    "one rollout NAME is needed", pause_run);
 }
 
 static int
 cmd_resume(int argc, char **argv)
 {
-	return cmd_state(argc, argv, false);
+	return sp_dbcli_store_cmd(argc, argv, "rollout resume", resume_help, 1,
+	    "one rollout NAME is needed", resume_run);
 }
 
 static const char rollback_help[] =
