@@ -77,12 +77,14 @@ split_param(const char *arg, char *name, size_t namesz, sp_slice *value)
 	return SP_EXIT_OK;
 }
 
-static int
+/* A duration option's value; false (o->rc set) when it is not one. */
+static bool
 duration_opt(sp_opts *o, int64_t *out)
 {
-	sp_result res = sp_rollout_duration_parse(sp_slice_of(o->arg), out);
-
-	return sp_ok(res) ? SP_EXIT_OK : sp_opt_fail(o, "%s", sp_errmsg());
+	if (sp_ok(sp_rollout_duration_parse(sp_slice_of(o->arg), out)))
+		return true;
+	(void)sp_opt_fail(o, "%s", sp_errmsg());
+	return false;
 }
 
 static int
@@ -142,12 +144,12 @@ cmd_create(int argc, char **argv)
 			waves = true;
 			break;
 		case OPT_INTERVAL:
-			if ((rc = duration_opt(&opt, &sp.wave_interval)) != SP_EXIT_OK)
-				return rc;
+			if (!duration_opt(&opt, &sp.wave_interval))
+				return opt.rc;
 			break;
 		case OPT_WINDOW:
-			if ((rc = duration_opt(&opt, &sp.success_window)) != SP_EXIT_OK)
-				return rc;
+			if (!duration_opt(&opt, &sp.success_window))
+				return opt.rc;
 			if (sp.success_window < 1)
 				return sp_cli_usage(W, "--success-window must be at least 1s");
 			break;

@@ -128,6 +128,14 @@ refused 1 "sprov rollout create: firmware SPA-962 3.0 is not in the store: add i
 	"$SPROV" rollout create r --firmware SPA-962:3.0 --waves 100
 refused 1 "sprov rollout create: parameter name 'Bad-Name' is not 1-128 of [A-Za-z0-9_] starting with a letter or _" \
 	"$SPROV" rollout create r --param Bad-Name=x --defaults --waves 100
+refused 2 "sprov rollout create: duration '5x': expected seconds, or a number with s, m, h or d, up to 365 days (see 'sprov rollout create --help')" \
+	"$SPROV" rollout create r --param Proxy_1_=x --defaults --waves 100 --wave-interval 5x
+refused 2 "sprov rollout create: --success-window must be at least 1s (see 'sprov rollout create --help')" \
+	"$SPROV" rollout create r --param Proxy_1_=x --defaults --waves 100 --success-window 0
+refused 2 "sprov rollout create: --firmware-path goes with --firmware (see 'sprov rollout create --help')" \
+	"$SPROV" rollout create r --param Proxy_1_=x --defaults --waves 100 --firmware-path /x
+refused 2 "sprov rollout create: --firmware PN:VERSION targets product PN: no --defaults, --product or --group (see 'sprov rollout create --help')" \
+	"$SPROV" rollout create r --firmware SPA-962:2.0.1 --group east --waves 100
 [ "$(q 'SELECT count(*) FROM rollouts')" = 0 ] || fail "a refused create wrote a row"
 
 note "a parameter rollout on the defaults: wave 1 of 50 %, then 100 %"
@@ -202,6 +210,8 @@ refused 1 "sprov rollout rollback: rollout px was rolled back already (by px-rol
 	"$SPROV" rollout rollback px
 refused 1 "sprov rollout rollback: px-rollback is a rollback itself: create a new rollout instead" \
 	"$SPROV" rollout rollback px-rollback
+refused 2 "sprov rollout rollback: rollout name 'a b': only [A-Za-z0-9._-] is allowed, not starting with '.' or '-' (see 'sprov rollout rollback --help')" \
+	"$SPROV" rollout rollback px --name 'a b'
 refused 1 "sprov rollout pause: px-rollback is a rollback: it cannot be paused" \
 	"$SPROV" rollout pause px-rollback
 
