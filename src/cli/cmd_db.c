@@ -7,6 +7,7 @@
  *   sprov db import DIR
  *   sprov db migrate (cmd_db_migrate.c)
  *   sprov db dump FILE | sprov db restore FILE
+ *   sprov db firmware add|list|rm (cmd_db_firmware.c)
  *
  * Every command takes --store URI, else $SPROV_STORE, else sqlite:sprov.db.
  * Exit status: 0 done, 1 refused or failed, 2 usage.  Commands that change
@@ -61,6 +62,76 @@ sp_dbcli_json_secret(sp_slice s)
 out:
 	sp_buf_free_secret(&b);
 	return res;
+}
+
+int
+sp_dbcli_list_cmd(int argc, char **argv, const char *what, const char *help,
+    sp_result (*run)(sp_dbcli_list *l), const char *empty)
+{
+	static const struct option lo[] = {
+		OPT_STORE_ENTRY,
+		{ "json", no_argument, NULL, OPT_JSON },
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *store = NULL;
+	sp_dbcli_list l = { NULL, false, 0 };
+	sp_result res = SP_OK;
+	int c;
+
+	sp_opts_init(&opt, what, help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case OPT_STORE: store = opt.arg; break;
+		case OPT_JSON: l.json = true; break;
+		}
+	}
+	if (c < 0)
+		return opt.rc;
+	if (opt.ind != argc)
+		return sp_cli_usage(what, "unexpected argument '%s'", argv[opt.ind]);
+	TRY(sp_dbcli_open_store(store, 0, &l.s));
+	if (l.json)
+		printf("[");
+	TRY(run(&l));
+	if (l.json)
+		printf("%s]\n", l.n ? "\n" : "");
+	else if (l.n == 0)
+		printf("%s\n", empty);
+out:
+	sp_store_close(l.s);
+	return sp_failed(res) ? sp_cli_fail(what, res) : SP_EXIT_OK;
+}
+
+int
+sp_dbcli_store_cmd(int argc, char **argv, const char *what, const char *help,
+    int nargs, const char *need, sp_result (*run)(sp_store *s, char **args))
+{
+	static const struct option lo[] = {
+		OPT_STORE_ENTRY,
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *store = NULL;
+	sp_store *s = NULL;
+	sp_result res = SP_OK;
+	int c;
+
+	sp_opts_init(&opt, what, help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case OPT_STORE: store = opt.arg; break;
+		}
+	}
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != nargs)
+		return sp_cli_usage(what, "%s", need);
+	TRY(sp_dbcli_open_store(store, 0, &s));
+	TRY(run(s, argv + opt.ind));
+out:
+	sp_store_close(s);
+	return sp_failed(res) ? sp_cli_fail(what, res) : SP_EXIT_OK;
 }
 
 /* ---- db init ------------------------------------------------------------ */
@@ -134,6 +205,7 @@ static const sp_cmd db_cmds[] = {
 	{ "migrate", sp_dbcli_migrate, "upgrade the store's schema to this sprov's" },
 	{ "dump", sp_dbcli_dump, "write the whole store to a file (JSON Lines)" },
 	{ "restore", sp_dbcli_restore, "load a dump into an empty store" },
+	{ "firmware", sp_dbcli_firmware, "add, list, remove signed firmware images" },
 	{ NULL, NULL, NULL },
 };
 

@@ -13,7 +13,7 @@
  *    parameters.  Error messages carry the server's primary message only,
  *    never its DETAIL (which may show a row, i.e. a password), and name
  *    the database and host, never the URI (which may hold a password).
- *  - Schema version in table schema_version; migrations[] below, applied
+ *  - Schema version in table schema_version; pg_migrations[] (pgsql_schema.c), applied
  *    in one transaction under an advisory lock (several nodes may start
  *    at once).  A newer schema is refused.
  *
@@ -46,7 +46,6 @@
 	"SET idle_in_transaction_session_timeout = '60s'"
 /* pg_advisory_xact_lock key for schema changes ("sprov" in ASCII). */
 #define PG_SCHEMA_LOCK "7558793111158"
-#define PG_CHANNEL "sprov_changed"
 
 static atomic_uint_fast64_t notify_reconnects;
 
@@ -56,73 +55,6 @@ sp_store_notify_reconnects(void)
 	return (uint64_t)atomic_load(&notify_reconnects);
 }
 
-/*
- * migrations[i] takes the schema from version i to i + 1.  Append, never
- * edit.  The version row is written by schema() after the script.
- */
-static const char *const migrations[] = {
-	/* 0 -> 1: the first schema (the same tables as SQLite's). */
-	("CREATE TABLE schema_version (version integer NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (0);"
-	"CREATE TABLE meta (k text PRIMARY KEY, v bigint NOT NULL);"
-	"INSERT INTO meta (k, v) VALUES ('generation', 1);"
-	"CREATE TABLE devices ("
-	"  mac text PRIMARY KEY CHECK (mac ~ '^[0-9a-f]{12}$'),"
-	"  serial text NOT NULL DEFAULT '' CHECK (length(serial) <= 64),"
-	"  product text NOT NULL DEFAULT '' CHECK (length(product) <= 64),"
-	"  grp text NOT NULL DEFAULT '' CHECK (length(grp) <= 64),"
-	"  enabled boolean NOT NULL DEFAULT true,"
-	"  pending boolean NOT NULL DEFAULT false,"
-	"  created bigint NOT NULL);"
-	"CREATE TABLE params ("
-	"  level smallint NOT NULL CHECK (level IN (0, 1, 2)),"
-	"  key text NOT NULL,"
-	"  name text NOT NULL,"
-	"  value text NOT NULL,"
-	"  access text CHECK (access IN ('na', 'ro', 'rw')),"
-	"  PRIMARY KEY (level, key, name),"
-	"  CHECK ((level = 0) = (key = '')));"
-	"CREATE TABLE device_params ("
-	"  mac text NOT NULL REFERENCES devices (mac) ON DELETE CASCADE,"
-	"  name text NOT NULL,"
-	"  value text NOT NULL,"
-	"  access text CHECK (access IN ('na', 'ro', 'rw')),"
-	"  PRIMARY KEY (mac, name));"
-	/* The raw User-Agent is the device's bytes: bytea, not UTF-8 text. */
-	"CREATE TABLE contacts ("
-	"  mac text PRIMARY KEY,"
-	"  time bigint NOT NULL,"
-	"  ip text NOT NULL,"
-	"  ua bytea NOT NULL,"
-	"  ua_vendor text, ua_product text, ua_swver text, ua_mac text,"
-	"  ua_serial text,"
-	"  etag text NOT NULL,"
-	"  status integer NOT NULL);"
-	"CREATE FUNCTION sprov_changed() RETURNS trigger LANGUAGE plpgsql AS $f$"
-	"  BEGIN"
-	"    UPDATE meta SET v = v + 1 WHERE k = 'generation';"
-	"    PERFORM pg_notify('" PG_CHANNEL "', '');"
-	"    RETURN NULL;"
-	"  END $f$;"
-	"CREATE TRIGGER devices_gen_ins AFTER INSERT ON devices FOR EACH ROW"
-	"  WHEN (NOT NEW.pending) EXECUTE FUNCTION sprov_changed();"
-	"CREATE TRIGGER devices_gen_ud AFTER UPDATE OR DELETE ON devices"
-	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"
-	"CREATE TRIGGER params_gen AFTER INSERT OR UPDATE OR DELETE ON params"
-	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"
-	"CREATE TRIGGER device_params_gen AFTER INSERT OR UPDATE OR DELETE"
-	"  ON device_params FOR EACH ROW EXECUTE FUNCTION sprov_changed();"),
-	/* 1 -> 2: operators ask "who has not called in since ...". */
-	("CREATE INDEX contacts_time ON contacts (time);"),
-	/* 2 -> 3: what every node shares (sp_store_cluster_put). */
-	("CREATE TABLE cluster_data ("
-	"  name text NOT NULL CHECK (length(name) BETWEEN 1 AND 128),"
-	"  version bigint NOT NULL CHECK (version >= 1),"
-	"  created bigint NOT NULL,"
-	"  data bytea NOT NULL,"
-	"  PRIMARY KEY (name, version));"),
-};
-#define PG_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
 /* Names compare byte-wise, as in SQLite, whatever the database's locale. */
 static const char *const sql[PS_COUNT] = {
@@ -216,6 +148,43 @@ static const char *const sql[PS_COUNT] = {
 	    "WHERE substr(name, 1, length($1::text)) = $1::text AND version = "
 	    "(SELECT max(version) FROM cluster_data WHERE name = c.name) "
 	    "ORDER BY name COLLATE \"C\"",
+	[PS_FW_CHUNK_PUT] = "INSERT INTO firmware_chunks (fw, seq, data) "
+	    "VALUES ($1::bigint, $2::bigint, $3::bytea)",
+	[PS_FW_INSERT] = "INSERT INTO firmware (product, version, id, length, "
+	    "sha256, created) VALUES ($1, $2, $3::bigint, $4::bigint, $5::bytea, "
+	    "$6::bigint)",
+	[PS_FW_GET] = "SELECT product, version, id, length, sha256, created "
+	    "FROM firmware WHERE product = $1 AND version = $2",
+	[PS_FW_CHUNKS] = "SELECT seq, data FROM firmware_chunks WHERE fw = "
+	    "$1::bigint AND seq BETWEEN $2::bigint AND $3::bigint ORDER BY seq",
+	[PS_FW_LIST] = "SELECT product, version, id, length, sha256, created "
+	    "FROM firmware ORDER BY product COLLATE \"C\", version COLLATE \"C\"",
+	[PS_FW_RM] = "DELETE FROM firmware WHERE product = $1 AND version = $2 "
+	    "RETURNING id",
+	[PS_FW_CHUNKS_RM] = "DELETE FROM firmware_chunks WHERE fw = $1::bigint",
+	[PS_RO_INSERT] = "INSERT INTO rollouts (name, kind, state, level, key, "
+	    "param, value, fw_version, parent, rolled_back_by, hkey, waves, "
+	    "released, wave_interval, success_window, halt_bp, created, updated, "
+	    "reason, seq) VALUES ($1, $2::smallint, $3::smallint, $4::smallint, "
+	    "$5, $6, $7, $8, $9, $10, $11::bytea, $12, $13::integer, $14::bigint, "
+	    "$15::bigint, $16::integer, $17::bigint, $18::bigint, $19, 1)",
+	/* Row 0 carries the snapshot's generation; NULLs when no rollout. */
+	[PS_RO_LIST] = "SELECT m.v, r.name, r.kind, r.state, r.level, r.key, "
+	    "r.param, r.value, r.fw_version, r.parent, r.rolled_back_by, r.hkey, "
+	    "r.waves, r.released, r.wave_interval, r.success_window, r.halt_bp, "
+	    "r.created, r.updated, r.reason, r.seq "
+	    "FROM meta m LEFT JOIN rollouts r ON true "
+	    "WHERE m.k = 'generation' ORDER BY r.id",
+	[PS_RO_GET] = "SELECT m.v, r.name, r.kind, r.state, r.level, r.key, "
+	    "r.param, r.value, r.fw_version, r.parent, r.rolled_back_by, r.hkey, "
+	    "r.waves, r.released, r.wave_interval, r.success_window, r.halt_bp, "
+	    "r.created, r.updated, r.reason, r.seq "
+	    "FROM meta m LEFT JOIN rollouts r ON r.name = $1 "
+	    "WHERE m.k = 'generation'",
+	[PS_RO_UPDATE] = "UPDATE rollouts SET state = $3::smallint, "
+	    "released = $4::integer, waves = $5, updated = $6::bigint, "
+	    "reason = $7, rolled_back_by = $8, seq = seq + 1 "
+	    "WHERE name = $1 AND seq = $2::bigint",
 };
 
 /* ---- parameters and results ------------------------------------------- */
@@ -723,11 +692,11 @@ schema(pg_store *s, int flags)
 
 	TRY(read_version(s, &have, &ver));
 	s->schema_found = (int)ver;
-	if (have && ver == PG_SCHEMA_VERSION)
+	if (have && ver == pg_schema_current)
 		goto out;
-	ENSURE(ver >= 0 && ver <= PG_SCHEMA_VERSION, SP_E_STATE,
+	ENSURE(ver >= 0 && ver <= pg_schema_current, SP_E_STATE,
 	    "%s has schema version %lld, newer than this sprov knows (%d): "
-	    "upgrade sprov", s->label, (long long)ver, PG_SCHEMA_VERSION);
+	    "upgrade sprov", s->label, (long long)ver, pg_schema_current);
 	ENSURE(have || (flags & SP_STORE_CREATE), SP_E_STATE,
 	    "%s is not initialised: run 'sprov db init'", s->label);
 	TRY(pg_tx_begin(s, &mine));
@@ -735,12 +704,12 @@ schema(pg_store *s, int flags)
 	    "locking the schema"));
 	/* Again under the lock: another node may have won. */
 	TRY(read_version(s, &have, &ver));
-	ENSURE(ver <= PG_SCHEMA_VERSION, SP_E_STATE,
+	ENSURE(ver <= pg_schema_current, SP_E_STATE,
 	    "%s has schema version %lld, newer than this sprov knows (%d): "
-	    "upgrade sprov", s->label, (long long)ver, PG_SCHEMA_VERSION);
-	for (; ver < PG_SCHEMA_VERSION; ver++)
-		TRY(pg_cmd(s, migrations[ver], "creating or migrating the schema"));
-	pg_p_i64(&p, PG_SCHEMA_VERSION);
+	    "upgrade sprov", s->label, (long long)ver, pg_schema_current);
+	for (; ver < pg_schema_current; ver++)
+		TRY(pg_cmd(s, pg_migrations[ver], "creating or migrating the schema"));
+	pg_p_i64(&p, pg_schema_current);
 	r = PQexecParams(s->conn, "UPDATE schema_version SET version = $1::int",
 	    p.n, NULL, p.v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -804,7 +773,7 @@ static sp_result
 pg_schema_version(sp_store *base, int *found, int *current)
 {
 	*found = pg(base)->schema_found;
-	*current = PG_SCHEMA_VERSION;
+	*current = pg_schema_current;
 	return SP_OK;
 }
 
@@ -933,4 +902,13 @@ static const sp_store_ops pg_ops = {
 	.contact_list = pg_contact_list,
 	.is_empty = pg_is_empty,
 	.clear = pg_clear,
+	.fw_chunk_put = pg_fw_chunk_put,
+	.fw_insert = pg_fw_insert,
+	.fw_get = pg_fw_get,
+	.fw_chunks = pg_fw_chunks,
+	.fw_list = pg_fw_list,
+	.fw_rm = pg_fw_rm,
+	.ro_insert = pg_ro_insert,
+	.ro_list = pg_ro_list,
+	.ro_update = pg_ro_update,
 };
