@@ -59,8 +59,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "common/buf.h"
 #include "common/result.h"
+#include "firmware/image.h"
 #include "identity/mac.h"
 #include "profile/param.h"
 
@@ -380,5 +383,235 @@ SP_MUST_CHECK sp_result sp_store_cluster_newest(sp_store *s, const char *prefix,
 
 /* A name as the functions above take it: 1..SP_CLUSTER_NAME_MAX printable. */
 SP_MUST_CHECK sp_result sp_store_cluster_name_check(const char *name);
+
+/* ---- firmware images (schema 4) ------------------------------------------
+ *
+ * Signed containers (firmware/image.h) as `sprov db firmware add` stored
+ * them, one per (product, version), read from the container itself.  The
+ * bytes are kept in SP_FW_CHUNK-sized rows so that nobody, neither the
+ * adding CLI nor a serving node, ever holds a whole image in memory: the
+ * server asks for metadata once (length, SHA-256: its ETag material) and
+ * then for ranges.  Images change no generation (a profile never embeds
+ * one), are not in dumps and survive sp_store_clear.
+ */
+#define SP_FW_CHUNK (64 * 1024)          /* bytes per stored row */
+#define SP_FW_READ_MAX (1024 * 1024)     /* bytes per sp_store_fw_read */
+
+typedef struct sp_fw_info {
+	int64_t id;          /* this stored copy: a re-added image gets a new one */
+	char product[SP_FW_PRODUCT_MAX + 1];
+	char version[SP_FW_VERSION_MAX + 1];
+	uint64_t length;     /* bytes of the whole container, as served */
+	uint8_t sha256[32];  /* SHA-256 of the whole container (ETag material) */
+	int64_t created;     /* unix seconds */
+} sp_fw_info;
+
+/*
+ * Store the container file at path: header parsed, payload streamed
+ * through SHA-256 against the header's digest, exact length checked (the
+ * file is read once and never held whole).  pub non-NULL: the signature
+ * must be the firmware-signing root's too (sp_fw_verify_sig).
+ * SP_E_EXISTS when that product and version are stored already; errors
+ * name the file.  All or nothing.  *out (optional) gets the new row.
+ */
+SP_MUST_CHECK sp_result sp_store_fw_add(sp_store *s, const char *path,
+    EVP_PKEY *pub, int64_t now, sp_fw_info *out);
+
+/* Metadata of one image; *found false (and SP_OK) when absent. */
+SP_MUST_CHECK sp_result sp_store_fw_get(sp_store *s, const char *product,
+    const char *version, sp_fw_info *out, bool *found);
+
+/*
+ * Up to len (<= SP_FW_READ_MAX) bytes of the container from offset off into
+ * dst; *got is len unless the image ends first (0 at or past the end).
+ * img is what sp_store_fw_get returned: SP_E_NOTFOUND when that copy was
+ * removed (or replaced) since, so a response never mixes two images.
+ */
+SP_MUST_CHECK sp_result sp_store_fw_read(sp_store *s, const sp_fw_info *img,
+    uint64_t off, void *dst, size_t len, size_t *got);
+
+/* Every image, by product then version (byte order). */
+typedef sp_result (*sp_store_fw_cb)(void *arg, const sp_fw_info *fw);
+SP_MUST_CHECK sp_result sp_store_fw_list(sp_store *s, sp_store_fw_cb cb,
+    void *arg);
+
+/*
+ * Remove an image.  SP_E_NOTFOUND when absent; SP_E_STATE when a rollout
+ * that is not rolled back targets it (the message names the rollout).
+ */
+SP_MUST_CHECK sp_result sp_store_fw_rm(sp_store *s, const char *product,
+    const char *version);
+
+/* ---- rollouts (schema 4; docs/ROLLOUTS.md) -------------------------------
+ *
+ * A rollout changes one parameter (or, for firmware, Upgrade_Rule) for the
+ * devices it targets, in waves.  Each device falls into a bucket
+ * 0..SP_ROLLOUT_BUCKETS-1 by HMAC-SHA256 of its $MA under the rollout's own
+ * random key (kept in the store, never shown); wave i holds the buckets
+ * below waves[i].pct * 100, so waves are cumulative, stable and the same
+ * on every node.  A device in a released wave gets the rollout's value in
+ * sp_store_params_effective, overriding every level; every other device's
+ * parameters are exactly what they were.  Creating, releasing, halting,
+ * pausing, resuming and rolling back change the generation, so every
+ * node's cache drops.
+ */
+#define SP_ROLLOUT_NAME_MAX 64           /* [A-Za-z0-9._-] */
+#define SP_ROLLOUT_WAVES_MAX 16
+#define SP_ROLLOUT_BUCKETS 10000
+#define SP_ROLLOUT_KEY_LEN 32
+#define SP_ROLLOUT_REASON_MAX 160
+#define SP_ROLLOUT_FW_PATH_DEFAULT "/firmware/$PN/$VERSION.sfw"
+#define SP_ROLLOUT_FW_PARAM "Upgrade_Rule"
+
+typedef enum {
+	SP_ROLLOUT_PARAM = 0,     /* --param NAME=VALUE on a level */
+	SP_ROLLOUT_FIRMWARE,      /* --firmware PN:VERSION */
+	SP_ROLLOUT_ROLLBACK,      /* puts another rollout's released waves back */
+} sp_rollout_kind;
+
+typedef enum {
+	SP_ROLLOUT_RUNNING = 0,   /* releases waves on its interval */
+	SP_ROLLOUT_PAUSED,        /* released waves keep the value; no release */
+	SP_ROLLOUT_HALTED,        /* a wave passed the failure threshold */
+	SP_ROLLOUT_DONE,          /* every wave released */
+	SP_ROLLOUT_ROLLED_BACK,   /* its rollback released: no device keeps it */
+} sp_rollout_state;
+
+const char *sp_rollout_kind_name(sp_rollout_kind k);   /* "param", ... */
+const char *sp_rollout_state_name(sp_rollout_state s); /* "running", ... */
+
+/* What `sprov rollout create` asks for. */
+typedef struct sp_rollout_spec {
+	const char *name;
+	sp_rollout_kind kind;        /* PARAM or FIRMWARE */
+	/* PARAM: the level whose devices it targets (not DEVICE), the name
+	 * and the value (a secret: never logged or shown). */
+	sp_level_ref target;
+	const char *param;
+	sp_slice value;
+	/* FIRMWARE: targets devices of product fw_product; the image must be
+	 * stored.  fw_path: NULL for SP_ROLLOUT_FW_PATH_DEFAULT; $PN and
+	 * $VERSION are expanded at create time into
+	 * Upgrade_Rule = (! VERSION)? PATH. */
+	const char *fw_product;
+	const char *fw_version;
+	const char *fw_path;
+	int nwaves;                  /* 1..SP_ROLLOUT_WAVES_MAX */
+	int waves[SP_ROLLOUT_WAVES_MAX]; /* percent, strictly increasing, 1..100 */
+	int64_t wave_interval;       /* seconds between releases, >= 0 */
+	int64_t success_window;      /* seconds, >= 1 */
+	int halt_bp;                 /* halt above this failure rate, in basis
+	                                points (200 = 2 %); -1: never */
+} sp_rollout_spec;
+
+typedef struct sp_rollout_wave {
+	int pct;                     /* cumulative percent of the targeted */
+	int64_t released_at;         /* unix seconds; 0: not released */
+} sp_rollout_wave;
+
+typedef struct sp_rollout {
+	char name[SP_ROLLOUT_NAME_MAX + 1];
+	sp_rollout_kind kind;
+	sp_rollout_state state;
+	sp_level target_level;       /* FIRMWARE: SP_LEVEL_PRODUCT */
+	char target_key[SP_STORE_FIELD_MAX + 1]; /* product or group; "" defaults */
+	char param[SP_PARAM_NAME_MAX + 1];       /* FIRMWARE: Upgrade_Rule */
+	char fw_version[SP_FW_VERSION_MAX + 1];  /* FIRMWARE only */
+	char parent[SP_ROLLOUT_NAME_MAX + 1];    /* ROLLBACK: what it undoes */
+	char rolled_back_by[SP_ROLLOUT_NAME_MAX + 1];
+	int nwaves;
+	sp_rollout_wave waves[SP_ROLLOUT_WAVES_MAX];
+	int released;                /* waves released so far */
+	int64_t wave_interval;
+	int64_t success_window;
+	int halt_bp;
+	int64_t created;
+	int64_t updated;
+	char reason[SP_ROLLOUT_REASON_MAX + 1];  /* why it halted ("" if not) */
+} sp_rollout;
+
+/* One wave as `rollout status` shows it (devices, not percent). */
+typedef struct sp_rollout_wave_stat {
+	uint64_t targeted;   /* targeted devices whose bucket is in this wave */
+	uint64_t released;   /* targeted if the wave is released, else 0 */
+	uint64_t succeeded;
+	uint64_t failed;
+	uint64_t pending;    /* released, window not over, no verdict yet */
+} sp_rollout_wave_stat;
+
+/* Parsers for the command line and config (pure). */
+SP_MUST_CHECK sp_result sp_rollout_name_check(sp_slice name);
+/* "1,10,50,100" into spec->waves / nwaves. */
+SP_MUST_CHECK sp_result sp_rollout_waves_parse(sp_slice s, sp_rollout_spec *spec);
+/* "failure-rate>2%" or "failure-rate>0.5%" into basis points. */
+SP_MUST_CHECK sp_result sp_rollout_halt_parse(sp_slice s, int *bp);
+/* "90", "90s", "15m", "2h", "1d" into seconds (at most 365 days). */
+SP_MUST_CHECK sp_result sp_rollout_duration_parse(sp_slice s, int64_t *secs);
+
+/* The bucket of a MAC under a rollout key: 0..SP_ROLLOUT_BUCKETS-1. */
+int sp_rollout_bucket(const uint8_t key[SP_ROLLOUT_KEY_LEN], const sp_mac *mac);
+
+/*
+ * Create a rollout and release its first wave at now.  Refused, with
+ * nothing written: a name in use (SP_E_EXISTS); a firmware image not in
+ * the store, a parameter or level that sp_store_param_check refuses, or
+ * another rollout not rolled back that sets the same parameter on the
+ * same target (SP_E_STATE, naming it).
+ */
+SP_MUST_CHECK sp_result sp_store_rollout_create(sp_store *s,
+    const sp_rollout_spec *spec, int64_t now, sp_rollout *out);
+
+SP_MUST_CHECK sp_result sp_store_rollout_get(sp_store *s, const char *name,
+    sp_rollout *out, bool *found);
+
+/* Every rollout, oldest first. */
+typedef sp_result (*sp_store_rollout_cb)(void *arg, const sp_rollout *r);
+SP_MUST_CHECK sp_result sp_store_rollout_list(sp_store *s,
+    sp_store_rollout_cb cb, void *arg);
+
+/*
+ * Per-wave counts as of now (stat[i] for waves[i]), from the devices
+ * and contacts tables, read in one snapshot.
+ */
+SP_MUST_CHECK sp_result sp_store_rollout_status(sp_store *s, const char *name,
+    int64_t now, sp_rollout *r, sp_rollout_wave_stat stat[SP_ROLLOUT_WAVES_MAX]);
+
+/* RUNNING -> PAUSED; PAUSED -> RUNNING.  SP_E_STATE from any other state. */
+SP_MUST_CHECK sp_result sp_store_rollout_pause(sp_store *s, const char *name,
+    int64_t now);
+SP_MUST_CHECK sp_result sp_store_rollout_resume(sp_store *s, const char *name,
+    int64_t now);
+
+/*
+ * Roll a rollout back: a new ROLLBACK rollout named rb_name (NULL:
+ * "NAME-rollback") whose waves are the released waves of NAME, all
+ * released at now; from then on no device gets NAME's value, and NAME is
+ * ROLLED_BACK.  SP_E_STATE for a rollback or a rollout rolled back already.
+ */
+SP_MUST_CHECK sp_result sp_store_rollout_rollback(sp_store *s, const char *name,
+    const char *rb_name, int64_t now, sp_rollout *out);
+
+/* What one tick did, summed over rollouts (for logs and metrics). */
+typedef struct sp_rollout_tick_report {
+	int released;   /* waves released */
+	int halted;     /* rollouts halted */
+	int done;       /* rollouts whose last wave was released */
+} sp_rollout_tick_report;
+
+/*
+ * Drive every RUNNING rollout at time now: evaluate its released waves
+ * from the contacts table and halt it when one's failure rate passes
+ * halt_bp; otherwise release the next wave when wave_interval has passed
+ * since the last release.  Idempotent and safe from several handles,
+ * processes and nodes at once: each change is a conditional update, so
+ * of two ticks at the same moment one does it and the other finds it
+ * done.  Verdicts (docs/ROLLOUTS.md): success is a contact since the
+ * wave's release answered 200 or 304 (FIRMWARE: whose User-Agent reports
+ * fw_version); failure is a contact since release answered >= 400, or,
+ * once the success window has passed, no contact since release or one on
+ * another version.  rep may be NULL.
+ */
+SP_MUST_CHECK sp_result sp_store_rollout_tick(sp_store *s, int64_t now,
+    sp_rollout_tick_report *rep);
 
 #endif
