@@ -121,6 +121,44 @@ static const char *const migrations[] = {
 	"  created bigint NOT NULL,"
 	"  data bytea NOT NULL,"
 	"  PRIMARY KEY (name, version));"),
+	/* 3 -> 4: firmware images and rollouts (as SQLite's, sqlite.c). */
+	("CREATE TABLE firmware ("
+	"  product text NOT NULL CHECK (length(product) BETWEEN 1 AND 64),"
+	"  version text NOT NULL CHECK (length(version) BETWEEN 1 AND 32),"
+	"  id bigint NOT NULL UNIQUE,"
+	"  length bigint NOT NULL CHECK (length >= 0),"
+	"  sha256 bytea NOT NULL CHECK (length(sha256) = 32),"
+	"  created bigint NOT NULL,"
+	"  PRIMARY KEY (product, version));"
+	"CREATE TABLE firmware_chunks ("
+	"  fw bigint NOT NULL,"
+	"  seq bigint NOT NULL CHECK (seq >= 0),"
+	"  data bytea NOT NULL,"
+	"  PRIMARY KEY (fw, seq));"
+	"CREATE TABLE rollouts ("
+	"  id bigserial PRIMARY KEY,"
+	"  name text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+	"  kind smallint NOT NULL CHECK (kind IN (0, 1, 2)),"
+	"  state smallint NOT NULL CHECK (state BETWEEN 0 AND 4),"
+	"  level smallint NOT NULL CHECK (level IN (0, 1, 2)),"
+	"  key text NOT NULL,"
+	"  param text NOT NULL,"
+	"  value text NOT NULL,"
+	"  fw_version text NOT NULL,"
+	"  parent text NOT NULL,"
+	"  rolled_back_by text NOT NULL,"
+	"  hkey bytea NOT NULL CHECK (length(hkey) = 32),"
+	"  waves text NOT NULL,"
+	"  released integer NOT NULL,"
+	"  wave_interval bigint NOT NULL,"
+	"  success_window bigint NOT NULL,"
+	"  halt_bp integer NOT NULL,"
+	"  created bigint NOT NULL,"
+	"  updated bigint NOT NULL,"
+	"  reason text NOT NULL,"
+	"  seq bigint NOT NULL);"
+	"CREATE TRIGGER rollouts_gen AFTER INSERT OR UPDATE OR DELETE ON rollouts"
+	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"),
 };
 #define PG_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -216,6 +254,43 @@ static const char *const sql[PS_COUNT] = {
 	    "WHERE substr(name, 1, length($1::text)) = $1::text AND version = "
 	    "(SELECT max(version) FROM cluster_data WHERE name = c.name) "
 	    "ORDER BY name COLLATE \"C\"",
+	[PS_FW_CHUNK_PUT] = "INSERT INTO firmware_chunks (fw, seq, data) "
+	    "VALUES ($1::bigint, $2::bigint, $3::bytea)",
+	[PS_FW_INSERT] = "INSERT INTO firmware (product, version, id, length, "
+	    "sha256, created) VALUES ($1, $2, $3::bigint, $4::bigint, $5::bytea, "
+	    "$6::bigint)",
+	[PS_FW_GET] = "SELECT product, version, id, length, sha256, created "
+	    "FROM firmware WHERE product = $1 AND version = $2",
+	[PS_FW_CHUNKS] = "SELECT seq, data FROM firmware_chunks WHERE fw = "
+	    "$1::bigint AND seq BETWEEN $2::bigint AND $3::bigint ORDER BY seq",
+	[PS_FW_LIST] = "SELECT product, version, id, length, sha256, created "
+	    "FROM firmware ORDER BY product COLLATE \"C\", version COLLATE \"C\"",
+	[PS_FW_RM] = "DELETE FROM firmware WHERE product = $1 AND version = $2 "
+	    "RETURNING id",
+	[PS_FW_CHUNKS_RM] = "DELETE FROM firmware_chunks WHERE fw = $1::bigint",
+	[PS_RO_INSERT] = "INSERT INTO rollouts (name, kind, state, level, key, "
+	    "param, value, fw_version, parent, rolled_back_by, hkey, waves, "
+	    "released, wave_interval, success_window, halt_bp, created, updated, "
+	    "reason, seq) VALUES ($1, $2::smallint, $3::smallint, $4::smallint, "
+	    "$5, $6, $7, $8, $9, $10, $11::bytea, $12, $13::integer, $14::bigint, "
+	    "$15::bigint, $16::integer, $17::bigint, $18::bigint, $19, 1)",
+	/* Row 0 carries the snapshot's generation; NULLs when no rollout. */
+	[PS_RO_LIST] = "SELECT m.v, r.name, r.kind, r.state, r.level, r.key, "
+	    "r.param, r.value, r.fw_version, r.parent, r.rolled_back_by, r.hkey, "
+	    "r.waves, r.released, r.wave_interval, r.success_window, r.halt_bp, "
+	    "r.created, r.updated, r.reason, r.seq "
+	    "FROM meta m LEFT JOIN rollouts r ON true "
+	    "WHERE m.k = 'generation' ORDER BY r.id",
+	[PS_RO_GET] = "SELECT m.v, r.name, r.kind, r.state, r.level, r.key, "
+	    "r.param, r.value, r.fw_version, r.parent, r.rolled_back_by, r.hkey, "
+	    "r.waves, r.released, r.wave_interval, r.success_window, r.halt_bp, "
+	    "r.created, r.updated, r.reason, r.seq "
+	    "FROM meta m LEFT JOIN rollouts r ON r.name = $1 "
+	    "WHERE m.k = 'generation'",
+	[PS_RO_UPDATE] = "UPDATE rollouts SET state = $3::smallint, "
+	    "released = $4::integer, waves = $5, updated = $6::bigint, "
+	    "reason = $7, rolled_back_by = $8, seq = seq + 1 "
+	    "WHERE name = $1 AND seq = $2::bigint",
 };
 
 /* ---- parameters and results ------------------------------------------- */
@@ -933,4 +1008,13 @@ static const sp_store_ops pg_ops = {
 	.contact_list = pg_contact_list,
 	.is_empty = pg_is_empty,
 	.clear = pg_clear,
+	.fw_chunk_put = pg_fw_chunk_put,
+	.fw_insert = pg_fw_insert,
+	.fw_get = pg_fw_get,
+	.fw_chunks = pg_fw_chunks,
+	.fw_list = pg_fw_list,
+	.fw_rm = pg_fw_rm,
+	.ro_insert = pg_ro_insert,
+	.ro_list = pg_ro_list,
+	.ro_update = pg_ro_update,
 };

@@ -41,11 +41,22 @@ enum {
 	PS_CL_PRUNE,
 	PS_CL_GET,
 	PS_CL_NEWEST,
+	PS_FW_CHUNK_PUT,
+	PS_FW_INSERT,
+	PS_FW_GET,
+	PS_FW_CHUNKS,
+	PS_FW_LIST,
+	PS_FW_RM,
+	PS_FW_CHUNKS_RM,
+	PS_RO_INSERT,
+	PS_RO_LIST,
+	PS_RO_GET,
+	PS_RO_UPDATE,
 	PS_COUNT
 };
 
 /* At most this many parameters per statement. */
-#define PG_NPARAMS_MAX 11
+#define PG_NPARAMS_MAX 20
 
 typedef struct pg_store {
 	sp_store base;
@@ -169,5 +180,23 @@ SP_MUST_CHECK sp_result pg_cluster_put(sp_store *base, const char *name,
     int64_t version, int64_t created, sp_slice data, int64_t keep);
 SP_MUST_CHECK sp_result pg_cluster_get(sp_store *base, const char *name, int max,
     bool prefix_newest, sp_store_cluster_cb cb, void *arg);
+
+/* pgsql_rollout.c: firmware images and rollouts (schema 4). */
+SP_MUST_CHECK sp_result pg_fw_chunk_put(sp_store *base, int64_t id, int64_t seq,
+    sp_slice data);
+SP_MUST_CHECK sp_result pg_fw_insert(sp_store *base, const sp_fw_info *fw);
+SP_MUST_CHECK sp_result pg_fw_get(sp_store *base, const char *product,
+    const char *version, sp_fw_info *out, bool *found);
+SP_MUST_CHECK sp_result pg_fw_chunks(sp_store *base, int64_t id, int64_t first,
+    int64_t last, sp_fw_chunk_cb cb, void *arg);
+SP_MUST_CHECK sp_result pg_fw_list(sp_store *base, sp_store_fw_cb cb, void *arg);
+SP_MUST_CHECK sp_result pg_fw_rm(sp_store *base, const char *product,
+    const char *version, bool *found);
+SP_MUST_CHECK sp_result pg_ro_insert(sp_store *base, const sp_ro_row *row,
+    const char *waves);
+SP_MUST_CHECK sp_result pg_ro_list(sp_store *base, const char *name,
+    sp_ro_row_cb cb, void *arg, uint64_t *gen);
+SP_MUST_CHECK sp_result pg_ro_update(sp_store *base, const sp_ro_row *row,
+    const char *waves, bool *applied);
 
 #endif

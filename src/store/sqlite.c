@@ -127,6 +127,59 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (name, version)"
 	") WITHOUT ROWID;"
 	"PRAGMA user_version = 3;"),
+	/*
+	 * 3 -> 4: firmware images and rollouts (issue 16).  Image bytes in
+	 * SP_FW_CHUNK rows of a rowid table (large blobs do not belong in a
+	 * WITHOUT ROWID b-tree), keyed by the image row's id.  A rollout's
+	 * waves are one column so that every state change is one conditional
+	 * UPDATE (seq).  Enumerations are store.h's numbers.  Rollout changes
+	 * move the generation: they change what devices are served.
+	 */
+	("CREATE TABLE firmware ("
+	"  product TEXT NOT NULL CHECK (length(product) BETWEEN 1 AND 64),"
+	"  version TEXT NOT NULL CHECK (length(version) BETWEEN 1 AND 32),"
+	"  id INTEGER NOT NULL UNIQUE,"
+	"  length INTEGER NOT NULL CHECK (length >= 0),"
+	"  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (product, version)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE firmware_chunks ("
+	"  fw INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL CHECK (seq >= 0),"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY (fw, seq)"
+	");"
+	"CREATE TABLE rollouts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+	"  kind INTEGER NOT NULL CHECK (kind IN (0, 1, 2)),"
+	"  state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 4),"
+	"  level INTEGER NOT NULL CHECK (level IN (0, 1, 2)),"
+	"  key TEXT NOT NULL,"
+	"  param TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  fw_version TEXT NOT NULL,"
+	"  parent TEXT NOT NULL,"
+	"  rolled_back_by TEXT NOT NULL,"
+	"  hkey BLOB NOT NULL CHECK (length(hkey) = 32),"
+	"  waves TEXT NOT NULL,"
+	"  released INTEGER NOT NULL,"
+	"  wave_interval INTEGER NOT NULL,"
+	"  success_window INTEGER NOT NULL,"
+	"  halt_bp INTEGER NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL"
+	");"
+	"CREATE TRIGGER rollouts_gen_ins AFTER INSERT ON rollouts"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER rollouts_gen_upd AFTER UPDATE ON rollouts"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"CREATE TRIGGER rollouts_gen_del AFTER DELETE ON rollouts"
+	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
+	"PRAGMA user_version = 4;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -205,6 +258,35 @@ static const char *const sql[ST_COUNT] = {
 	[ST_CL_NEWEST] = "SELECT name, version, created, data FROM cluster_data c "
 	    "WHERE substr(name, 1, length(?1)) = ?1 AND version = "
 	    "(SELECT max(version) FROM cluster_data WHERE name = c.name) ORDER BY name",
+	[ST_FW_CHUNK_PUT] = "INSERT INTO firmware_chunks (fw, seq, data) "
+	    "VALUES (?1, ?2, ?3)",
+	[ST_FW_INSERT] = "INSERT INTO firmware (product, version, id, length, "
+	    "sha256, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_FW_GET] = "SELECT product, version, id, length, sha256, created "
+	    "FROM firmware WHERE product = ?1 AND version = ?2",
+	[ST_FW_CHUNKS] = "SELECT seq, data FROM firmware_chunks "
+	    "WHERE fw = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+	[ST_FW_LIST] = "SELECT product, version, id, length, sha256, created "
+	    "FROM firmware ORDER BY product, version",
+	[ST_FW_RM] = "DELETE FROM firmware WHERE product = ?1 AND version = ?2 "
+	    "RETURNING id",
+	[ST_FW_CHUNKS_RM] = "DELETE FROM firmware_chunks WHERE fw = ?1",
+	[ST_RO_INSERT] = "INSERT INTO rollouts (name, kind, state, level, key, "
+	    "param, value, fw_version, parent, rolled_back_by, hkey, waves, "
+	    "released, wave_interval, success_window, halt_bp, created, updated, "
+	    "reason, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 1)",
+	[ST_RO_LIST] = "SELECT name, kind, state, level, key, param, value, "
+	    "fw_version, parent, rolled_back_by, hkey, waves, released, "
+	    "wave_interval, success_window, halt_bp, created, updated, reason, seq "
+	    "FROM rollouts ORDER BY id",
+	[ST_RO_GET] = "SELECT name, kind, state, level, key, param, value, "
+	    "fw_version, parent, rolled_back_by, hkey, waves, released, "
+	    "wave_interval, success_window, halt_bp, created, updated, reason, seq "
+	    "FROM rollouts WHERE name = ?1",
+	[ST_RO_UPDATE] = "UPDATE rollouts SET state = ?3, released = ?4, "
+	    "waves = ?5, updated = ?6, reason = ?7, rolled_back_by = ?8, "
+	    "seq = seq + 1 WHERE name = ?1 AND seq = ?2",
 };
 
 sp_result
@@ -505,8 +587,8 @@ out:
 
 /* ---- hot path ----------------------------------------------------------- */
 
-static sp_result
-read_gen(sq_store *s, uint64_t *gen)
+sp_result
+sq_read_gen(sq_store *s, uint64_t *gen)
 {
 	sp_result res = SP_OK;
 	sqlite3_stmt *st = NULL;
@@ -531,7 +613,7 @@ sq_generation(sp_store *base, uint64_t *gen)
 	int64_t dv;
 
 	if (s->in_tx) {
-		TRY(read_gen(s, gen));
+		TRY(sq_read_gen(s, gen));
 		goto out;
 	}
 	TRY(sq_st_get(s, ST_DATA_VERSION, &st));
@@ -541,7 +623,7 @@ sq_generation(sp_store *base, uint64_t *gen)
 	}
 	dv = sqlite3_column_int64(st, 0);
 	if (!s->gen_valid || dv != s->dv) {
-		TRY(read_gen(s, &s->gen));
+		TRY(sq_read_gen(s, &s->gen));
 		s->dv = dv;
 		s->gen_valid = true;
 	}
@@ -604,7 +686,7 @@ sq_device_get(sp_store *base, const sp_mac *mac, sp_device *out, bool *found)
 		goto out;
 	}
 	/* The generation of this snapshot, for the params call that follows. */
-	TRY(read_gen(s, &s->lookup_gen));
+	TRY(sq_read_gen(s, &s->lookup_gen));
 	s->lookup_valid = true;
 out:
 	sq_st_done(st);
@@ -668,7 +750,7 @@ sq_params_effective(sp_store *base, const sp_device *dev, bool defaults_only,
 		 * sp_store_device_get snapshot.  If anything changed since, the
 		 * older generation makes the cached result stale at once.
 		 */
-		TRY(read_gen(s, gen));
+		TRY(sq_read_gen(s, gen));
 		if (s->lookup_valid && s->lookup_gen < *gen)
 			*gen = s->lookup_gen;
 	}
@@ -832,4 +914,13 @@ static const sp_store_ops sq_ops = {
 	.contact_list = sq_contact_list,
 	.is_empty = sq_is_empty,
 	.clear = sq_clear,
+	.fw_chunk_put = sq_fw_chunk_put,
+	.fw_insert = sq_fw_insert,
+	.fw_get = sq_fw_get,
+	.fw_chunks = sq_fw_chunks,
+	.fw_list = sq_fw_list,
+	.fw_rm = sq_fw_rm,
+	.ro_insert = sq_ro_insert,
+	.ro_list = sq_ro_list,
+	.ro_update = sq_ro_update,
 };

@@ -41,6 +41,17 @@ enum {
 	ST_CL_PRUNE,
 	ST_CL_GET,
 	ST_CL_NEWEST,
+	ST_FW_CHUNK_PUT,
+	ST_FW_INSERT,
+	ST_FW_GET,
+	ST_FW_CHUNKS,
+	ST_FW_LIST,
+	ST_FW_RM,
+	ST_FW_CHUNKS_RM,
+	ST_RO_INSERT,
+	ST_RO_LIST,
+	ST_RO_GET,
+	ST_RO_UPDATE,
 	ST_COUNT
 };
 
@@ -126,5 +137,25 @@ SP_MUST_CHECK sp_result sq_cluster_put(sp_store *base, const char *name,
     int64_t version, int64_t created, sp_slice data, int64_t keep);
 SP_MUST_CHECK sp_result sq_cluster_get(sp_store *base, const char *name, int max,
     bool prefix_newest, sp_store_cluster_cb cb, void *arg);
+
+/* sqlite_rollout.c: firmware images and rollouts (schema 4). */
+SP_MUST_CHECK sp_result sq_fw_chunk_put(sp_store *base, int64_t id, int64_t seq,
+    sp_slice data);
+SP_MUST_CHECK sp_result sq_fw_insert(sp_store *base, const sp_fw_info *fw);
+SP_MUST_CHECK sp_result sq_fw_get(sp_store *base, const char *product,
+    const char *version, sp_fw_info *out, bool *found);
+SP_MUST_CHECK sp_result sq_fw_chunks(sp_store *base, int64_t id, int64_t first,
+    int64_t last, sp_fw_chunk_cb cb, void *arg);
+SP_MUST_CHECK sp_result sq_fw_list(sp_store *base, sp_store_fw_cb cb, void *arg);
+SP_MUST_CHECK sp_result sq_fw_rm(sp_store *base, const char *product,
+    const char *version, bool *found);
+SP_MUST_CHECK sp_result sq_ro_insert(sp_store *base, const sp_ro_row *row,
+    const char *waves);
+SP_MUST_CHECK sp_result sq_ro_list(sp_store *base, const char *name,
+    sp_ro_row_cb cb, void *arg, uint64_t *gen);
+SP_MUST_CHECK sp_result sq_ro_update(sp_store *base, const sp_ro_row *row,
+    const char *waves, bool *applied);
+/* sqlite.c: the generation row, inside the caller's transaction. */
+SP_MUST_CHECK sp_result sq_read_gen(sq_store *s, uint64_t *gen);
 
 #endif

@@ -144,8 +144,10 @@ sp_store_open(const char *uri, sp_store **out)
 void
 sp_store_close(sp_store *s)
 {
-	if (s)
+	if (s) {
+		sp_store_ro_free(s);
 		s->ops->close(s);
+	}
 }
 
 sp_result
@@ -313,7 +315,15 @@ sp_result
 sp_store_params_effective(sp_store *s, const sp_device *dev, sp_params *out,
     uint64_t *gen)
 {
-	return s->ops->params_effective(s, dev, false, out, gen);
+	sp_result res = SP_OK;
+	uint64_t g = 0;
+
+	TRY(s->ops->params_effective(s, dev, false, out, &g));
+	TRY(sp_store_ro_overlay(s, dev, out, &g));
+	if (gen)
+		*gen = g;
+out:
+	return res;
 }
 
 sp_result

@@ -8,6 +8,19 @@
 
 #include "store/store.h"
 
+/* A rollout as the backends store it (rollout.c encodes the waves). */
+typedef struct sp_ro_row {
+	sp_rollout r;
+	uint8_t key[SP_ROLLOUT_KEY_LEN];  /* the bucket key: never shown */
+	sp_slice value;      /* the parameter's value: a secret */
+	int64_t seq;         /* bumped by every update: the next one's condition */
+} sp_ro_row;
+typedef sp_result (*sp_ro_row_cb)(void *arg, const sp_ro_row *row);
+typedef sp_result (*sp_fw_chunk_cb)(void *arg, int64_t seq, sp_slice data);
+
+/* Rollout waves as one column: "pct@released_at,..." (1@1700000000,10@0). */
+#define SP_RO_WAVES_TEXT_MAX (SP_ROLLOUT_WAVES_MAX * 24)
+
 typedef struct sp_store_ops {
 	const char *scheme;
 	void (*close)(sp_store *s);
@@ -50,12 +63,58 @@ typedef struct sp_store_ops {
 	    int64_t created, sp_slice data, int64_t keep);
 	sp_result (*cluster_get)(sp_store *s, const char *name, int max,
 	    bool prefix_newest, sp_store_cluster_cb cb, void *arg);
+	/*
+	 * Firmware images (schema 4); arguments checked by fwstore.c.  Chunks
+	 * are written first, under the id the row then gets, all inside one
+	 * sp_store_begin.  fw_insert: SP_E_EXISTS for a stored (product,
+	 * version).  fw_rm removes the row and its chunks.
+	 */
+	sp_result (*fw_chunk_put)(sp_store *s, int64_t id, int64_t seq,
+	    sp_slice data);
+	sp_result (*fw_insert)(sp_store *s, const sp_fw_info *fw);
+	sp_result (*fw_get)(sp_store *s, const char *product,
+	    const char *version, sp_fw_info *out, bool *found);
+	sp_result (*fw_chunks)(sp_store *s, int64_t id, int64_t first,
+	    int64_t last, sp_fw_chunk_cb cb, void *arg);
+	sp_result (*fw_list)(sp_store *s, sp_store_fw_cb cb, void *arg);
+	sp_result (*fw_rm)(sp_store *s, const char *product,
+	    const char *version, bool *found);
+	/*
+	 * Rollouts (schema 4), oldest first; rows checked by rollout.c.
+	 * ro_insert: SP_E_EXISTS for a name in use.  ro_list: name NULL for
+	 * all; *gen (optional) is the generation of the same snapshot.
+	 * ro_update writes state, released, waves, updated, reason and
+	 * rolled_back_by only if the row's seq is still `seq` (*applied
+	 * false otherwise, nothing written), and bumps seq: the one
+	 * conditional update that makes ticks from several nodes safe.
+	 */
+	sp_result (*ro_insert)(sp_store *s, const sp_ro_row *row,
+	    const char *waves);
+	sp_result (*ro_list)(sp_store *s, const char *name, sp_ro_row_cb cb,
+	    void *arg, uint64_t *gen);
+	sp_result (*ro_update)(sp_store *s, const sp_ro_row *row,
+	    const char *waves, bool *applied);
 } sp_store_ops;
+
+struct sp_ro_cache;
 
 /* Every backend's handle starts with this. */
 struct sp_store {
 	const sp_store_ops *ops;
+	struct sp_ro_cache *ro;   /* rollout.c: the overlay, per generation */
 };
+
+/*
+ * rollout.c: apply the released rollouts to a device's merged params
+ * (sp_store_params_effective); *gen is lowered when the rollouts were
+ * read at an older generation.  sp_store_ro_free on close.
+ */
+SP_MUST_CHECK sp_result sp_store_ro_overlay(sp_store *s, const sp_device *dev,
+    sp_params *out, uint64_t *gen);
+void sp_store_ro_free(sp_store *s);
+/* A row's waves from / to their column. */
+SP_MUST_CHECK sp_result sp_store_ro_waves_decode(sp_slice text, sp_rollout *r);
+void sp_store_ro_waves_encode(const sp_rollout *r, char out[SP_RO_WAVES_TEXT_MAX]);
 
 /* SP_E_NOTFOUND: name is not set at (normalised) level lvl. */
 SP_MUST_CHECK sp_result sp_store_err_not_set(const sp_level_ref *lvl,

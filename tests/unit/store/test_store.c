@@ -24,6 +24,10 @@
  */
 static const char *pg_uri;
 
+/* What schema version 4 added; the triggers go with the tables. */
+#define V4_DROP "DROP TABLE firmware; DROP TABLE firmware_chunks; " \
+    "DROP TABLE rollouts"
+
 typedef struct fx {
 	char dir[64];
 	char path[128];
@@ -303,14 +307,14 @@ test_schema(void **state)
 
 	OK(sp_store_schema_version(f->s, &found, &cur));
 	assert_int_equal(found, 0);   /* setup created it */
-	assert_int_equal(cur, 3);
+	assert_int_equal(cur, 4);
 	sp_store_close(f->s);
 	f->s = NULL;
 
 	/* A newer schema is refused and left alone. */
 	set_version(f, 99);
 	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
-	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (3)"));
+	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (4)"));
 	assert_null(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
 	assert_string_equal(v, "99");
@@ -318,39 +322,61 @@ test_schema(void **state)
 	/* A version-1 store (2 added the index, 3 cluster_data) is migrated on open. */
 	raw_exec(f, "DROP INDEX contacts_time");
 	raw_exec(f, "DROP TABLE cluster_data");
+	raw_exec(f, V4_DROP);
 	set_version(f, 1);
 	add_dev_uri(f->uri, "000e08aabbcc");
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
-	assert_int_equal(found, 3);   /* add_dev_uri's open migrated it */
+	assert_int_equal(found, 4);   /* add_dev_uri's open migrated it */
 	sp_store_close(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
-	assert_string_equal(v, "3");
+	assert_string_equal(v, "4");
 	raw_text(f, f->pg ? "SELECT count(*) FROM pg_indexes WHERE "
 	    "indexname = 'contacts_time'" : "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'contacts_time'", v, sizeof(v));
 	assert_string_equal(v, "1");
 	raw_exec(f, "DROP INDEX contacts_time");
 	raw_exec(f, "DROP TABLE cluster_data");
+	raw_exec(f, V4_DROP);
 	set_version(f, 1);
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 1);
-	assert_int_equal(cur, 3);
+	assert_int_equal(cur, 4);
 	assert_int_equal(ndevices(s), 1);   /* the data survived */
 	sp_store_close(s);
 
 	/* 2 -> 3 alone: cluster_data appears, usable, the devices stay. */
 	raw_exec(f, "DROP TABLE cluster_data");
+	raw_exec(f, V4_DROP);
 	set_version(f, 2);
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 2);
-	assert_int_equal(cur, 3);
+	assert_int_equal(cur, 4);
 	OK(sp_store_cluster_put(s, "t", 1, 1, sp_slice_of("x"), 0));
 	assert_int_equal(ndevices(s), 1);
 	sp_store_close(s);
 	raw_text(f, "SELECT count(*) FROM cluster_data", v, sizeof(v));
+	assert_string_equal(v, "1");
+
+	/* 3 -> 4 alone: firmware and rollouts appear, usable, the data stays. */
+	raw_exec(f, V4_DROP);
+	set_version(f, 3);
+	OK(sp_store_open(f->uri, &s));
+	OK(sp_store_schema_version(s, &found, &cur));
+	assert_int_equal(found, 3);
+	assert_int_equal(cur, 4);
+	assert_int_equal(ndevices(s), 1);
+	{
+		sp_rollout_spec sp = { .name = "r", .kind = SP_ROLLOUT_PARAM,
+		    .target = { SP_LEVEL_DEFAULTS, NULL }, .param = "Proxy_1_",
+		    .value = sp_slice_of("p.example.net"), .nwaves = 1,
+		    .waves = { 100 }, .success_window = 60, .halt_bp = -1 };
+		OK(sp_store_rollout_create(s, &sp, 1000, NULL));
+	}
+	sp_store_close(s);
+	raw_text(f, "SELECT count(*) FROM rollouts", v, sizeof(v));
 	assert_string_equal(v, "1");
 
 	if (!f->pg)
