@@ -7,6 +7,7 @@
  *   sprov db import DIR
  *   sprov db migrate (cmd_db_migrate.c)
  *   sprov db dump FILE | sprov db restore FILE
+ *   sprov db firmware add|list|rm (cmd_db_firmware.c)
  *
  * Every command takes --store URI, else $SPROV_STORE, else sqlite:sprov.db.
  * Exit status: 0 done, 1 refused or failed, 2 usage.  Commands that change
@@ -134,6 +135,7 @@ static const sp_cmd db_cmds[] = {
 	{ "migrate", sp_dbcli_migrate, "upgrade the store's schema to this sprov's" },
 	{ "dump", sp_dbcli_dump, "write the whole store to a file (JSON Lines)" },
 	{ "restore", sp_dbcli_restore, "load a dump into an empty store" },
+	{ "firmware", sp_dbcli_firmware, "add, list, remove signed firmware images" },
 	{ NULL, NULL, NULL },
 };
 

@@ -43,5 +43,6 @@ int sp_dbcli_import(int argc, char **argv);
 int sp_dbcli_migrate(int argc, char **argv);
 int sp_dbcli_dump(int argc, char **argv);
 int sp_dbcli_restore(int argc, char **argv);
+int sp_dbcli_firmware(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const sp_cmd commands[] = {
 	{ "req", sp_cmd_req, "make a provisioning server key and CSR (service provider)" },
 	{ "ca", sp_cmd_ca, "vendor PKI: server CA, device CA, device identities" },
 	{ "db", sp_cmd_db, "the provider's device database: devices and parameters" },
+	{ "rollout", sp_cmd_rollout, "staged parameter and firmware rollouts with automatic halt" },
 	{ "serve", sp_cmd_serve, "run the provisioning server" },
 	{ "device", sp_cmd_device, "the device: resync, rule check, certificate check, daemon" },
 	{ "fleet", sp_cmd_fleet, "simulate many devices: load, storms, soak" },

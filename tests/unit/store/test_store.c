@@ -1322,6 +1322,8 @@ test_uri_default(void **state)
 	unsetenv(SP_STORE_ENV);
 }
 
+#include "store_rollout_tests.h"
+
 int
 main(int argc, char **argv)
 {
@@ -1343,6 +1345,11 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_whole_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cluster_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollout_overlay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollout_tick, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollout_pause_rollback, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_firmware, setup, teardown),
 		cmocka_unit_test(test_uri_default),
 	};
 	if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
