@@ -40,6 +40,7 @@ typedef struct attempt {
 	bool body_too_big;
 	char etag[SP_ETAG_MAX + 1];
 	bool framed;                  /* Content-Length or chunked: an end we can see */
+	bool close_notify;            /* the server's TLS close_notify arrived */
 	long retry_after;             /* Retry-After in seconds, -1: none */
 	bool resumed;                 /* the TLS session was resumed */
 	bool reused;                  /* the request went on an earlier connection */
@@ -209,6 +210,25 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 	return 1;
 }
 
+/*
+ * Watches for the server's close_notify alert: it ends a body that has no
+ * Content-Length or chunking cleanly (HTTP/1.0 style, `openssl s_server
+ * -WWW`).  Without it, the end of such a body is only a TCP close, which
+ * anyone on the path can forge: a truncation.
+ */
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	attempt *at;
+
+	/* SSL_CB_READ_ALERT is two bits: ALERT and READ (our own close_notify is WRITE). */
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT || (ret & 0xff) != SSL_AD_CLOSE_NOTIFY)
+		return;
+	at = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_ex_idx);
+	if (at)
+		at->close_notify = true;
+}
+
 static CURLcode
 ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
 {
@@ -230,6 +250,7 @@ ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
 	/* A TCP close without close_notify is a truncated profile, not an end. */
 	SSL_CTX_clear_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_info_callback(ctx, info_cb);
 	if (!at->o->resume) {
 		/*
 		 * Never resume: a resumed session skips verify_cb.  (With
@@ -301,6 +322,7 @@ header_cb(char *p, size_t size, size_t n, void *userp)
 	} else if (line.len > 5 && strncmp(line.p, "HTTP/", 5) == 0) {
 		at->etag[0] = '\0'; /* a new response (redirect hop) */
 		at->framed = false;
+		at->close_notify = false;
 		at->retry_after = -1;
 	}
 	return n;
@@ -593,12 +615,13 @@ xfer_judge(sp_fetch_xfer *x, CURLcode cc, long *status, char *location, bool *re
 	ENSURE(curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, status) == CURLE_OK, SP_E_NET,
 	    "no HTTP status");
 	/*
-	 * A body that ends only where the connection ends cannot be told from a
-	 * truncated one (curl accepts a TCP close without close_notify): demand
-	 * Content-Length or chunked framing for a profile.
+	 * A body that ends only where the connection ends is whole when TLS
+	 * saw close_notify (HTTP/1.0 style); after a bare TCP close it cannot
+	 * be told from a truncated one (curl accepts that close).
 	 */
-	ENSURE(*status != 200 || at->framed, SP_E_NET,
-	    "HTTP 200 without Content-Length or chunked encoding: cannot tell a whole profile from a truncated one");
+	ENSURE(*status != 200 || at->framed || at->close_notify, SP_E_NET,
+	    "HTTP 200 without Content-Length or chunked encoding, and the connection "
+	    "ended without TLS close_notify: cannot tell a whole body from a truncated one");
 	if ((*status == 301 || *status == 302) &&
 	    curl_easy_getinfo(x->c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc != NULL) {
 		ENSURE(strlen(loc) <= SP_URL_MAX, SP_E_LIMIT, "redirect URL too long");

@@ -10,7 +10,9 @@
  *  - 301/302 are followed here, at most SP_FETCH_REDIRECTS_MAX times, each
  *    hop a new connection with every check run again against the new host;
  *  - the body is read whole, at most body_max bytes, and a connection that
- *    ends early (no close_notify, short Content-Length) is an error.
+ *    ends early (short Content-Length, or a body without Content-Length or
+ *    chunking that ends without TLS close_notify) is an error; the same
+ *    body ended by close_notify is whole (HTTP/1.0, openssl s_server -WWW).
  *
  * Only https is accepted: the checks that the seed's security rests on need
  * TLS, so a plain-http or tftp URL (or a redirect to one) is refused, by

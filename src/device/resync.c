@@ -283,12 +283,9 @@ run_rule(round *rd, size_t slot, const char *name, const char *text)
 		set_err(rd, prefix, sp_errmsg());
 		goto out;
 	}
-	for (size_t i = 0; i < ch.n_assign; i++) {
-		char gpp[16];
-		snprintf(gpp, sizeof(gpp), "GPP_%s", sp_macro_name(ch.assign[i].target));
-		TRY(sp_params_set(rd->work, sp_slice_of(gpp),
+	for (size_t i = 0; i < ch.n_assign; i++)
+		TRY(sp_params_set(rd->work, sp_slice_of(ch.assign[i].name),
 		    sp_slice_mk(ch.assign[i].value.p, ch.assign[i].value.len), SP_ACCESS_UNSET));
-	}
 	if (ch.alt < 0 || !ch.has_url)
 		goto out; /* nothing to fetch */
 	res = sp_url_https(&ch.target, url);

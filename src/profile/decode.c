@@ -35,32 +35,39 @@ sp_profile_is_gzip(sp_slice body)
 	    (unsigned char)body.p[1] == 0x8b;
 }
 
-static const EVP_MD *
-kdf_md(sp_kdf kdf)
-{
-	return kdf == SP_KDF_SHA256 ? EVP_sha256() : EVP_md5();
-}
-
 static const char *
 kdf_name(sp_kdf kdf)
 {
-	return kdf == SP_KDF_SHA256 ? "sha256" : "md5";
+	return kdf == SP_KDF_PBKDF2 ? "pbkdf2" : kdf == SP_KDF_SHA256 ? "sha256" : "md5";
 }
 
-/* key || iv from EVP_BytesToKey, one iteration, as `openssl enc -k` does. */
+/*
+ * key || iv as `openssl enc -k` derives them: EVP_BytesToKey with one
+ * iteration (-md md5 | sha256), or PBKDF2-HMAC-SHA256 over 48 bytes (-pbkdf2).
+ */
 static sp_result
 derive(const char *pass, sp_kdf kdf, const unsigned char *salt,
     unsigned char key[32], unsigned char iv[16])
 {
+	sp_result res = SP_OK;
+	unsigned char kiv[48];
 	size_t plen = strlen(pass);
 
-	if (plen > 1024)
-		return sp_error(SP_E_LIMIT, "profile key longer than 1024 bytes");
-	if (EVP_BytesToKey(EVP_aes_256_cbc(), kdf_md(kdf), salt,
-	    (const unsigned char *)pass, (int)plen, 1, key, iv) != 32)
-		return sp_error_ossl(SP_E_CRYPTO, "profile key derivation (%s) failed",
+	ENSURE(plen <= 1024, SP_E_LIMIT, "profile key longer than 1024 bytes");
+	if (kdf == SP_KDF_PBKDF2) {
+		TRY_OSSL(PKCS5_PBKDF2_HMAC(pass, (int)plen, salt, SALT_LEN, SP_KDF_PBKDF2_ITER,
+		    EVP_sha256(), (int)sizeof(kiv), kiv),
+		    "profile key derivation (%s) failed", kdf_name(kdf));
+		memcpy(key, kiv, 32);
+		memcpy(iv, kiv + 32, 16);
+	} else if (EVP_BytesToKey(EVP_aes_256_cbc(), kdf == SP_KDF_SHA256 ? EVP_sha256() :
+	    EVP_md5(), salt, (const unsigned char *)pass, (int)plen, 1, key, iv) != 32) {
+		res = sp_error_ossl(SP_E_CRYPTO, "profile key derivation (%s) failed",
 		    kdf_name(kdf));
-	return SP_OK;
+	}
+out:
+	OPENSSL_cleanse(kiv, sizeof(kiv));
+	return res;
 }
 
 sp_result
@@ -154,7 +161,8 @@ sp_profile_decrypt(sp_slice body, const char *pass, sp_buf *out, sp_kdf *used)
 	unsigned char *pt = NULL;
 	size_t ctlen, ptlen = 0, alloc = 0;
 	bool ok = false;
-	static const sp_kdf order[] = { SP_KDF_MD5, SP_KDF_SHA256 };
+	/* The firmware's own first; PBKDF2, the slowest, last. */
+	static const sp_kdf order[] = { SP_KDF_MD5, SP_KDF_SHA256, SP_KDF_PBKDF2 };
 
 	ENSURE(sp_profile_is_encrypted(body), SP_E_PARSE,
 	    "profile is not openssl enc output (no Salted__ header)");

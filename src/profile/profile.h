@@ -62,13 +62,18 @@ SP_MUST_CHECK sp_result sp_profile_parser_feed(sp_profile_parser *p, sp_slice ch
 SP_MUST_CHECK sp_result sp_profile_parser_finish(sp_profile_parser *p, sp_params *out);
 void sp_profile_parser_free(sp_profile_parser *p);
 
-/* Key derivation of `openssl enc -md md5|sha256 -k` (EVP_BytesToKey, 1 round). */
-typedef enum { SP_KDF_MD5, SP_KDF_SHA256 } sp_kdf;
+/*
+ * Key derivation of `openssl enc -md md5|sha256 -k` (EVP_BytesToKey, 1 round),
+ * and of today's `openssl enc -pbkdf2 -k` (PBKDF2-HMAC-SHA256, 10 000
+ * iterations, openssl's default; another -iter is not recognised).
+ */
+typedef enum { SP_KDF_MD5, SP_KDF_SHA256, SP_KDF_PBKDF2 } sp_kdf;
+#define SP_KDF_PBKDF2_ITER 10000
 
 /*
  * The inverse of the decoding stages, for tests and tooling:
  * sp_profile_encrypt writes exactly what `openssl enc -e -aes-256-cbc -md
- * <kdf> -k <pass>` writes ("Salted__" + salt + ciphertext); salt NULL means
+ * <kdf> -k <pass>` (or `-pbkdf2 -k <pass>`) writes ("Salted__" + salt + ciphertext); salt NULL means
  * 8 random bytes.  sp_profile_gzip writes one gzip member.
  * sp_profile_decrypt / sp_profile_gunzip are single stages of
  * sp_profile_decode (output capped at SP_PROFILE_MAX; decrypt's output is

@@ -6,6 +6,7 @@
  * between resyncs while the rule does not.
  */
 #include "profile/rule.h"
+#include "profile/version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,8 @@ typedef struct compare {
 } compare;
 
 typedef struct assign {
-	sp_macro_id target;
+	int target;         /* macro id of a GPP, or -1 */
+	sp_slice name;      /* the parameter name when target is -1 */
 	sp_slice value;
 } assign;
 
@@ -184,6 +186,32 @@ cond_token(const sp_rule *r, sp_slice body, size_t *pos, token *t)
 	return SP_OK;
 }
 
+/*
+ * A symbolic operator where an operand should be: the short form "(<1.0)?",
+ * in which a lone '!' means "!=".  *pos advances past it when found.
+ */
+static bool
+short_op(sp_slice body, size_t *pos, cmp_op *op)
+{
+	size_t i = *pos;
+
+	while (i < body.len && is_ws(body.p[i]))
+		i++;
+	if (i == body.len)
+		return false;
+	char c = body.p[i];
+	bool eq2 = i + 1 < body.len && body.p[i + 1] == '=';
+	switch (c) {
+	case '=': *op = OP_EQ; break;
+	case '!': *op = OP_NE; break;
+	case '<': *op = eq2 ? OP_LE : OP_LT; break;
+	case '>': *op = eq2 ? OP_GE : OP_GT; break;
+	default: return false;
+	}
+	*pos = i + (eq2 ? 2 : 1);
+	return true;
+}
+
 static sp_result
 parse_condition(sp_rule *r, alt *a, sp_slice body)
 {
@@ -197,6 +225,12 @@ parse_condition(sp_rule *r, alt *a, sp_slice body)
 		    "profile rule: more than %d comparisons in one condition",
 		    SP_RULE_COMPARES_MAX);
 		c = &a->cmp[a->n_cmp];
+		if (short_op(body, &pos, &c->op)) {
+			/* The guide's short form compares the running version. */
+			c->a = SP_SLICE_LIT("$SWVER");
+			c->aq = false;
+			goto operand_b;
+		}
 		TRY(cond_token(r, body, &pos, &t));
 		if (t.kind != TK_WORD && t.kind != TK_QUOTED) {
 			res = perr(r, t.s.p, "expected an operand in the condition");
@@ -211,6 +245,7 @@ parse_condition(sp_rule *r, alt *a, sp_slice body)
 			goto out;
 		}
 		c->op = t.op;
+operand_b:
 		TRY(cond_token(r, body, &pos, &t));
 		if (t.kind != TK_WORD && t.kind != TK_QUOTED) {
 			res = perr(r, t.s.p, "expected an operand after the operator");
@@ -231,23 +266,52 @@ out:
 	return res;
 }
 
-/* "$A", "$(A)" or "GPP_A" with A..P: the target, or -1. */
-static int
-assign_target(sp_slice s)
+static bool
+param_name_ok(sp_slice s)
+{
+	/* "A = 1" or "q = 1" is a slip for a..p, $A or GPP_A, never a parameter. */
+	if (s.len == 1)
+		return false;
+	if (sp_ok(sp_param_name_check(s)))
+		return true;
+	sp_error_clear();
+	return false;
+}
+
+/*
+ * An assignment's target: "$A", "$(A)", "GPP_A" or "a" (A..P) and GPP_SA..SD
+ * set a macro too (*target); any other parameter name only the parameter
+ * (*target = -1).  False when s is neither.
+ */
+static bool
+assign_target(sp_slice s, int *target)
 {
 	sp_slice n;
 
+	*target = -1;
+	if (s.len == 1 && s.p[0] >= 'a' && s.p[0] <= 'p') {
+		*target = SP_M_A + (s.p[0] - 'a');
+		return true;
+	}
 	if (s.len >= 2 && s.p[0] == '$' && s.p[1] == '(' && s.p[s.len - 1] == ')')
 		n = sp_slice_mk(s.p + 2, s.len - 3);
 	else if (s.len >= 1 && s.p[0] == '$')
 		n = sp_slice_mk(s.p + 1, s.len - 1);
-	else if (s.len >= 4 && memcmp(s.p, "GPP_", 4) == 0)
+	else if (s.len >= 4 && memcmp(s.p, "GPP_", 4) == 0) {
 		n = sp_slice_mk(s.p + 4, s.len - 4);
-	else
-		return -1;
-	if (n.len == 1 && n.p[0] >= 'A' && n.p[0] <= 'P')
-		return SP_M_A + (n.p[0] - 'A');
-	return -1;
+		if (n.len == 2 && n.p[0] == 'S' && n.p[1] >= 'A' && n.p[1] <= 'D') {
+			*target = SP_M_SA + (n.p[1] - 'A');
+			return true;
+		}
+		if (!(n.len == 1 && n.p[0] >= 'A' && n.p[0] <= 'P'))
+			return param_name_ok(s);  /* GPP_X1 and the like: a parameter */
+	} else
+		return param_name_ok(s);
+	if (n.len == 1 && n.p[0] >= 'A' && n.p[0] <= 'P') {
+		*target = SP_M_A + (n.p[0] - 'A');
+		return true;
+	}
+	return false;
 }
 
 static sp_result
@@ -279,9 +343,11 @@ parse_assignments(sp_rule *r, alt *a, sp_slice body)
 			res = perr(r, seg.p, "assignment without '='");
 			goto out;
 		}
-		int target = assign_target(trim(sp_slice_mk(seg.p, eq)));
-		if (target < 0) {
-			res = perr(r, seg.p, "assignment target must be $A..$P or GPP_A..GPP_P");
+		int target;
+		sp_slice name = trim(sp_slice_mk(seg.p, eq));
+		if (!assign_target(name, &target)) {
+			res = perr(r, seg.p, "assignment target must be a parameter name, "
+			    "a..p, $A..$P or GPP_A..GPP_P");
 			goto out;
 		}
 		sp_slice v = trim(sp_slice_mk(seg.p + eq + 1, seg.len - eq - 1));
@@ -296,7 +362,8 @@ parse_assignments(sp_rule *r, alt *a, sp_slice body)
 			res = perr(r, v.p, "stray '\"' in assignment value");
 			goto out;
 		}
-		a->asg[a->n_asg].target = (sp_macro_id)target;
+		a->asg[a->n_asg].target = target;
+		a->asg[a->n_asg].name = name;
 		a->asg[a->n_asg].value = v;
 		a->n_asg++;
 	}
@@ -606,132 +673,30 @@ as_int(sp_slice s, bool *neg, sp_slice *digits)
 	return true;
 }
 
-/* Compare two non-negative digit strings of any length. */
-static int
-cmp_digits(sp_slice a, sp_slice b)
-{
-	while (a.len > 1 && a.p[0] == '0') {
-		a.p++;
-		a.len--;
-	}
-	while (b.len > 1 && b.p[0] == '0') {
-		b.p++;
-		b.len--;
-	}
-	if (a.len != b.len)
-		return a.len < b.len ? -1 : 1;
-	int c = a.len ? memcmp(a.p, b.p, a.len) : 0;
-	return c < 0 ? -1 : c > 0;
-}
-
-static int
-cmp_bytes(sp_slice a, sp_slice b)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = n ? memcmp(a.p, b.p, n) : 0;
-
-	if (c)
-		return c < 0 ? -1 : 1;
-	return a.len < b.len ? -1 : a.len > b.len;
-}
-
-static size_t
-digit_run(sp_slice s, size_t i)
-{
-	size_t j = i;
-
-	while (j < s.len && s.p[j] >= '0' && s.p[j] <= '9')
-		j++;
-	return j - i;
-}
-
-/* N(.N)*[(build)] : the dotted part and the build (without parentheses). */
-static bool
-as_version(sp_slice s, sp_slice *dotted, sp_slice *build, bool *has_build)
-{
-	size_t i = 0;
-
-	*has_build = false;
-	for (;;) {
-		size_t d = digit_run(s, i);
-		if (d == 0)
-			return false;
-		i += d;
-		if (i < s.len && s.p[i] == '.') {
-			i++;
-			continue;
-		}
-		break;
-	}
-	*dotted = sp_slice_mk(s.p, i);
-	if (i == s.len)
-		return true;
-	if (s.p[i] != '(' || s.p[s.len - 1] != ')')
-		return false;
-	*build = sp_slice_mk(s.p + i + 1, s.len - i - 2);
-	if (sp_slice_find(*build, '(') != build->len || sp_slice_find(*build, ')') != build->len)
-		return false;
-	*has_build = true;
-	return true;
-}
-
-static int
-cmp_version(sp_slice a, sp_slice b)
-{
-	sp_slice da, db, ba = { "", 0 }, bb = { "", 0 };
-	bool ha, hb;
-	size_t i = 0, j = 0;
-
-	(void)as_version(a, &da, &ba, &ha);
-	(void)as_version(b, &db, &bb, &hb);
-	/* Component by component; a missing component is 0. */
-	while (i < da.len || j < db.len) {
-		size_t na = i < da.len ? digit_run(da, i) : 0;
-		size_t nb = j < db.len ? digit_run(db, j) : 0;
-		int c = cmp_digits(na ? sp_slice_mk(da.p + i, na) : SP_SLICE_LIT("0"),
-		    nb ? sp_slice_mk(db.p + j, nb) : SP_SLICE_LIT("0"));
-		if (c)
-			return c;
-		i += na + (i + na < da.len ? 1 : 0);
-		j += nb + (j + nb < db.len ? 1 : 0);
-		if (na == 0)
-			i = da.len;
-		if (nb == 0)
-			j = db.len;
-	}
-	/* Build: leading number, then the rest byte-wise ("0412s"). */
-	size_t ra = digit_run(ba, 0), rb = digit_run(bb, 0);
-	int c = cmp_digits(ra ? sp_slice_mk(ba.p, ra) : SP_SLICE_LIT("0"),
-	    rb ? sp_slice_mk(bb.p, rb) : SP_SLICE_LIT("0"));
-	if (c)
-		return c;
-	return cmp_bytes(sp_slice_mk(ba.p + ra, ba.len - ra), sp_slice_mk(bb.p + rb, bb.len - rb));
-}
-
 typedef enum { CMP_STRING, CMP_INT, CMP_VERSION } cmp_kind;
 static const char *const kind_names[] = { "string", "integer", "version" };
 
 static int
 compare_values(sp_slice a, bool aq, sp_slice b, bool bq, cmp_kind *kind)
 {
-	bool na, nb, h;
-	sp_slice da, db, x;
+	bool na, nb;
+	sp_slice da, db;
 
 	*kind = CMP_STRING;
 	if (aq || bq)
-		return cmp_bytes(a, b);
+		return sp_bytes_cmp(a, b);
 	if (as_int(a, &na, &da) && as_int(b, &nb, &db)) {
 		*kind = CMP_INT;
 		if (na != nb)
 			return na ? -1 : 1;
-		int c = cmp_digits(da, db);
+		int c = sp_digits_cmp(da, db);
 		return na ? -c : c;
 	}
-	if (as_version(a, &da, &x, &h) && as_version(b, &db, &x, &h)) {
+	if (sp_version_ok(a) && sp_version_ok(b)) {
 		*kind = CMP_VERSION;
-		return cmp_version(a, b);
+		return sp_version_cmp(a, b);
 	}
-	return cmp_bytes(a, b);
+	return sp_bytes_cmp(a, b);
 }
 
 static bool
@@ -800,6 +765,29 @@ out:
 	return res;
 }
 
+bool
+sp_rule_alt_has_cond(const sp_rule *r, int n)
+{
+	return n >= 0 && (size_t)n < r->n && r->a[n].has_cond;
+}
+
+sp_result
+sp_rule_alt_holds(const sp_rule *r, int n, const sp_macros *m, bool *holds)
+{
+	sp_result res = SP_OK;
+	sp_rule_choice scratch;
+
+	sp_rule_choice_init(&scratch);
+	*holds = true;
+	ENSURE(n >= 0 && (size_t)n < r->n, SP_E_INTERNAL,
+	    "profile rule: no alternative %d", n + 1);
+	if (r->a[n].has_cond)
+		TRY(eval_condition(&r->a[n], (size_t)n, m, &scratch, holds));
+out:
+	sp_rule_choice_free(&scratch);
+	return res;
+}
+
 sp_result
 sp_macros_set_url(sp_macros *m, const sp_url *u)
 {
@@ -842,11 +830,19 @@ sp_rule_select(const sp_rule *r, sp_macros *m, sp_rule_choice *out)
 		goto out;
 	for (size_t i = 0; i < a->n_asg; i++) {
 		sp_rule_assign *as = &out->assign[i];
-		as->target = a->asg[i].target;
-		TRY(sp_macro_expand(a->asg[i].value, m, 0, &as->value));
+		const assign *g = &a->asg[i];
+		as->target = g->target;
+		if (g->target >= 0)
+			snprintf(as->name, sizeof(as->name), "GPP_%s",
+			    sp_macro_name((sp_macro_id)g->target));
+		else
+			snprintf(as->name, sizeof(as->name), "%.*s", (int)g->name.len, g->name.p);
+		TRY(sp_macro_expand(g->value, m, 0, &as->value));
 		out->n_assign = i + 1;
 		/* Sequential: later assignments and the URL see this value. */
-		TRY(sp_macros_set(m, as->target, sp_slice_mk(as->value.p, as->value.len)));
+		if (g->target >= 0)
+			TRY(sp_macros_set(m, (sp_macro_id)g->target,
+			    sp_slice_mk(as->value.p, as->value.len)));
 	}
 	if (a->has_key) {
 		out->has_key = true;
@@ -890,10 +886,14 @@ sp_rule_describe(const sp_rule *r, const sp_rule_choice *c, const sp_macros *m,
 	}
 	a = &r->a[c->alt];
 	TRY(sp_buf_printf(out, "chosen: alternative %d\n", c->alt + 1));
-	for (size_t i = 0; i < c->n_assign; i++)
-		TRY(sp_buf_printf(out, "assign: GPP_%s = \"%.*s\"\n",
-		    sp_macro_name(c->assign[i].target), (int)c->assign[i].value.len,
-		    sp_buf_cstr(&c->assign[i].value)));
+	for (size_t i = 0; i < c->n_assign; i++) {
+		const sp_rule_assign *as = &c->assign[i];
+		if (as->target >= 0 && sp_macro_is_secret((sp_macro_id)as->target))
+			TRY(sp_buf_printf(out, "assign: %s = (hidden)\n", as->name));
+		else
+			TRY(sp_buf_printf(out, "assign: %s = \"%.*s\"\n", as->name,
+			    (int)as->value.len, sp_buf_cstr(&as->value)));
+	}
 	if (a->has_key) {
 		/* Expanded without SP_MACRO_SECRET: $SA..$SD stay as written. */
 		TRY(sp_macro_expand(a->key, m, 0, &key));

@@ -6,9 +6,14 @@
  *   alternative := [ '(' condition ')?' ] [ '(' assignments ')!' ] [ options ] [ URL ]
  *   condition   := compare ( 'and' compare )*
  *   compare     := operand op operand      op: = == eq != ne < lt <= le > gt >= ge
+ *                | sop operand             sop: = == != ! < <= > >=; the left
+ *                                          operand is the running version $SWVER
+ *                                          ("(<1.0)?", "(! 1.0.2)?": not 1.0.2)
  *   operand     := "quoted string" | bare-word          (macros expanded first)
  *   assignments := assign ( ';' assign )* [';']
- *   assign      := ( '$'X | 'GPP_'X ) '=' ( "quoted" | bare-word )   X in A..P
+ *   assign      := target '=' ( "quoted" | bare-word )
+ *   target      := '$'X | '$('X')' | 'GPP_'X | x | NAME   X in A..P, x in a..p
+ *                  (GPP_X), NAME any parameter name (User_ID_1_, GPP_SA)
  *   options     := '[' ( --key K | --post x | --alias x | --uid U | --pwd P )* ']'
  *   URL         := [scheme://][server[:port]]/path[?query]   (after expansion; url.h)
  *
@@ -116,8 +121,9 @@ void sp_rule_free(sp_rule *r);
 size_t sp_rule_count(const sp_rule *r);
 
 typedef struct sp_rule_assign {
-	sp_macro_id target;  /* SP_M_A..SP_M_P */
-	sp_buf value;        /* expanded */
+	char name[SP_PARAM_NAME_MAX + 1]; /* the parameter: GPP_A for $A, a, GPP_A */
+	int target;          /* the macro it sets too (SP_M_A..SP_M_P, SP_M_SA..SP_M_SD), or -1 */
+	sp_buf value;        /* expanded; a secret GPP_SA..SD value is never shown */
 } sp_rule_assign;
 
 typedef struct sp_rule_choice {
@@ -145,8 +151,8 @@ void sp_rule_choice_free(sp_rule_choice *c);
 /*
  * Evaluate the conditions left to right and take the first alternative
  * whose condition holds (or that has none).  Its assignments are applied to
- * `m` (GPP A..P) and listed in out->assign, so the caller can store them in
- * GPP_x; then the options and URL are expanded (with the new values) and the
+ * `m` (when they name a GPP) and listed in out->assign, so the caller can
+ * store them in their parameters; then the options and URL are expanded (with the new values) and the
  * URL is parsed into out->target (url.h).  SCHEME, SERV, PORT and PATH in
  * `m` are set from it (sp_macros_set_url).  No alternative matching is not an
  * error: out->alt = -1.  `out` must be initialised; it is reset first.
@@ -155,6 +161,17 @@ void sp_rule_choice_free(sp_rule_choice *c);
  */
 SP_MUST_CHECK sp_result sp_rule_select(const sp_rule *r, sp_macros *m,
     sp_rule_choice *out);
+
+/* Whether alternative n (0-based) has a ( condition )?. */
+bool sp_rule_alt_has_cond(const sp_rule *r, int n);
+
+/*
+ * Evaluate alternative n's condition alone against m (true when it has
+ * none).  Upgrades use it for the "no loop" check: the condition that chose
+ * an image must no longer hold with $SWVER set to the image's version.
+ */
+SP_MUST_CHECK sp_result sp_rule_alt_holds(const sp_rule *r, int n, const sp_macros *m,
+    bool *holds);
 
 /* Set SCHEME, SERV, PORT and PATH from u (SERVIP is the caller's, after DNS). */
 SP_MUST_CHECK sp_result sp_macros_set_url(sp_macros *m, const sp_url *u);

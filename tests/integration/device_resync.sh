@@ -18,6 +18,8 @@ printf '<flat-profile><Enc_Param>md5</Enc_Param></flat-profile>\n' |
 	openssl enc -e -aes-256-cbc -md md5 -k s3cret -out "$W/enc-md5.xml" 2>/dev/null
 printf '<flat-profile><Enc_Param>sha256</Enc_Param></flat-profile>\n' | gzip -c |
 	openssl enc -e -aes-256-cbc -md sha256 -k s3cret -out "$W/enc-sha.xml" 2>/dev/null
+printf '<flat-profile><Enc_Param>pbkdf2</Enc_Param></flat-profile>\n' |
+	openssl enc -e -aes-256-cbc -pbkdf2 -k s3cret -out "$W/enc-pbkdf2.xml" 2>/dev/null
 printf '<flat-profile><Broken>1</flat-profile>\n' >"$W/bad.xml"
 printf '<flat-profile><Other_Param>x</Other_Param></flat-profile>\n' >"$W/other.xml"
 head -c 20000 /dev/urandom | base64 -w 76 | sed 's/.*/<P>&<\/P>/' |
@@ -58,6 +60,8 @@ grep -q '<Enc_Param>md5</Enc_Param>' "$D/params.xml" || fail "md5 profile not ap
 resync 0 --rule "[--key \$SA] https://$FQDN:$PORT_good/enc-sha.xml"
 grep -q '<Enc_Param>sha256</Enc_Param>' "$D/params.xml" || fail "sha256 profile not applied"
 case "$ERR" in *s3cret*) fail "the key was logged: $ERR" ;; esac
+resync 0 --rule "[--key \$SA] https://$FQDN:$PORT_good/enc-pbkdf2.xml"
+grep -q '<Enc_Param>pbkdf2</Enc_Param>' "$D/params.xml" || fail "openssl enc -pbkdf2 profile not applied"
 
 note "redirect: followed with every check; JSON lists changed names"
 resync 0 --json --rule "https://$FQDN:$PORT_good/moved.xml"
@@ -88,6 +92,10 @@ expect_out_contains '"url":"https://'$FQDN:$PORT_good'/gz.xml"'
 grep -q '<GPP_C>1</GPP_C>' "$D/params.xml" || fail "assignment not stored"
 resync 0 --rule "$R" --json
 expect_out_contains '"url":"https://'$FQDN:$PORT_good'/other.xml"'
+note "assignments to any parameter and to a..p are stored the same way"
+resync 0 --rule '( User_ID_1_ = "uid$MA" ; d = 4 )! https://'$FQDN:$PORT_good'/other.xml'
+grep -q '<User_ID_1_>uid000e08aabbcc</User_ID_1_>' "$D/params.xml" || fail "User_ID_1_ assignment not stored"
+grep -q '<GPP_D>4</GPP_D>' "$D/params.xml" || fail "d assignment not stored as GPP_D"
 note "HTTP authentication with --uid/--pwd (never sent to a redirect's other host)"
 cp "$W/good.xml" "$W/auth/good.xml"
 resync 0 --rule "[--uid alice --pwd wonderland] https://$FQDN:$PORT_good/auth/good.xml"

@@ -8,6 +8,7 @@ Paths:  /ok.xml    a whole profile
         /half.xml  Content-Length promises 2000 bytes, 1000 are sent, then reset
         /short.xml Content-Length promises 2000 bytes, 1000 are sent, clean close
         /eof.xml   no Content-Length, half a profile, TCP close without close_notify
+        /http10.xml HTTP/1.0, no Content-Length, the whole profile, close_notify
         /slow.xml  half a profile, then silence (the client gets killed)
         /huge.xml  a body beyond the device's profile size cap
 Every request line is appended to LOG before anything is answered.
@@ -86,6 +87,10 @@ def serve(raw):
         s.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + PROFILE[:1000])
         time.sleep(0.1)
         s.shutdown(socket.SHUT_RDWR)  # TCP FIN, no close_notify
+        s.close()
+    elif path == "/http10.xml":
+        s.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + PROFILE.replace(b"Half_Param", b"Http10_Param"))
+        s.unwrap()  # close_notify: the end of the body
         s.close()
     elif path == "/slow.xml":
         s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(PROFILE) + PROFILE[:1000])

@@ -45,7 +45,25 @@ truncated half.xml "http_get failed: Failure when receiving data from the peer"
 note "a clean close before Content-Length bytes"
 truncated short.xml "http_get failed:"
 note "EOF without close_notify (a close-delimited body cut short)"
-truncated eof.xml "http_get failed: HTTP 200 without Content-Length"
+truncated eof.xml "http_get failed: HTTP 200 without Content-Length or chunked encoding, and the connection ended without TLS close_notify"
+note "HTTP/1.0 without Content-Length, ended by close_notify: a whole profile"
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/http10.xml"
+grep -q Http10_Param "$D/params.xml" || fail "close_notify-delimited profile not applied"
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/ok.xml"
+H=$(store_hash "$D")
+note "openssl s_server -WWW (HTTP/1.0, no Content-Length, close_notify)"
+WPORT=$(free_port)
+mkdir -p "$T/www"
+printf '<flat-profile><Www_Param>s_server</Www_Param></flat-profile>\n' >"$T/www/w.xml"
+(cd "$T/www" && exec openssl s_server -quiet -WWW -accept "127.0.0.1:$WPORT" \
+	-cert "$T/pki/good.crt" -key "$T/pki/good.key" -Verify 1 -CAfile "$T/pki/device-ca.crt" \
+	>"$T/s_server.log" 2>&1) &
+_BG_PIDS+=("$!")
+wait_port "$WPORT"
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "https://$FQDN:$WPORT/w.xml"
+grep -q '<Www_Param>s_server</Www_Param>' "$D/params.xml" || fail "s_server -WWW profile not applied: $ERR"
+expect_rc 0 "$SPROV" device resync "$D" --dns-server "$DNS" --rule "$URL/ok.xml"
+H=$(store_hash "$D")
 note "a body over the size cap"
 truncated huge.xml "larger than"
 

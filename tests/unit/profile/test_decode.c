@@ -116,17 +116,20 @@ decode_code(sp_slice body, const char *key)
 static void
 test_openssl_cli(void **state)
 {
-	static const char *const mds[] = { "md5", "sha256" };
+	/* openssl enc options per derivation, in the order they are tried. */
+	static const char *const mds[] = { "md5", "sha256", "pbkdf2" };
+	static const char *const opts[] = { "-md md5", "-md sha256", "-pbkdf2" };
+	static const sp_kdf kdfs[] = { SP_KDF_MD5, SP_KDF_SHA256, SP_KDF_PBKDF2 };
 	sp_buf body;
 
 	write_plain("p.xml", plain, sizeof(plain) - 1);
 	run("gzip -9 -c p.xml > p.xml.gz");
 	for (size_t i = 0; i < SP_ARRAY_LEN(mds); i++) {
 		/* Plain XML and gzip-then-encrypt (the digest's order). */
-		run("openssl enc -e -aes-256-cbc -md %s -k '%s' -in p.xml -out p.%s.enc "
-		    "2>/dev/null", mds[i], pass, mds[i]);
-		run("openssl enc -e -aes-256-cbc -md %s -k '%s' -in p.xml.gz -out p.%s.gz.enc "
-		    "2>/dev/null", mds[i], pass, mds[i]);
+		run("openssl enc -e -aes-256-cbc %s -k '%s' -in p.xml -out p.%s.enc "
+		    "2>/dev/null", opts[i], pass, mds[i]);
+		run("openssl enc -e -aes-256-cbc %s -k '%s' -in p.xml.gz -out p.%s.gz.enc "
+		    "2>/dev/null", opts[i], pass, mds[i]);
 		char name[64];
 		snprintf(name, sizeof(name), "p.%s.enc", mds[i]);
 		read_back(name, &body);
@@ -139,7 +142,7 @@ test_openssl_cli(void **state)
 		sp_buf_init(&dec, SP_PROFILE_MAX);
 		assert_true(sp_ok(sp_profile_decrypt(sp_slice_mk(body.p, body.len), pass,
 		    &dec, &used)));
-		assert_int_equal(used, i == 0 ? SP_KDF_MD5 : SP_KDF_SHA256);
+		assert_int_equal(used, kdfs[i]);
 		assert_int_equal(dec.len, sizeof(plain) - 1);
 		assert_memory_equal(dec.p, plain, dec.len);
 		sp_buf_free_secret(&dec);
@@ -184,17 +187,29 @@ test_openssl_cli(void **state)
 	sp_buf_free(&body);
 }
 
+/* Only openssl's default -iter is known: another count is a wrong key. */
 static void
-test_pbkdf2_refused(void **state)
+test_pbkdf2_other_iter_refused(void **state)
 {
 	sp_buf body;
+	sp_params ps;
 
 	write_plain("q.xml", plain, sizeof(plain) - 1);
-	run("openssl enc -e -aes-256-cbc -pbkdf2 -k '%s' -in q.xml -out q.enc 2>/dev/null",
-	    pass);
+	run("openssl enc -e -aes-256-cbc -pbkdf2 -iter 20000 -k '%s' -in q.xml -out q.enc "
+	    "2>/dev/null", pass);
 	read_back("q.enc", &body);
-	assert_int_equal(decode_code(sp_slice_mk(body.p, body.len), pass), SP_E_CRYPTO);
+	sp_params_init(&ps);
+	assert_int_equal(sp_profile_decode(sp_slice_mk(body.p, body.len), pass, &ps).code,
+	    SP_E_CRYPTO);
 	assert_string_equal(sp_errmsg(), "profile decryption failed (wrong --key?)");
+	assert_int_equal(ps.n, 0);
+	sp_params_free(&ps);
+	sp_buf_free(&body);
+	/* The same with the default count decrypts. */
+	run("openssl enc -e -aes-256-cbc -pbkdf2 -iter 10000 -k '%s' -in q.xml -out q.enc "
+	    "2>/dev/null", pass);
+	read_back("q.enc", &body);
+	decode_ok(&body, pass);
 	sp_buf_free(&body);
 }
 
@@ -202,7 +217,8 @@ static void
 test_our_encrypt_with_openssl_cli(void **state)
 {
 	static const struct { sp_kdf kdf; const char *md; } kdfs[] = {
-		{ SP_KDF_MD5, "md5" }, { SP_KDF_SHA256, "sha256" },
+		{ SP_KDF_MD5, "-md md5" }, { SP_KDF_SHA256, "-md sha256" },
+		{ SP_KDF_PBKDF2, "-pbkdf2" },
 	};
 	static const unsigned char salt[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	sp_buf enc, gz, back;
@@ -215,7 +231,7 @@ test_our_encrypt_with_openssl_cli(void **state)
 		assert_true(sp_ok(sp_profile_encrypt(sp_slice_mk(plain, sizeof(plain) - 1),
 		    pass, kdfs[i].kdf, NULL, &enc)));
 		write_plain("ours.enc", enc.p, enc.len);
-		run("openssl enc -d -aes-256-cbc -md %s -k '%s' -in ours.enc -out ours.xml "
+		run("openssl enc -d -aes-256-cbc %s -k '%s' -in ours.enc -out ours.xml "
 		    "2>/dev/null", kdfs[i].md, pass);
 		read_back("ours.xml", &back);
 		assert_int_equal(back.len, sizeof(plain) - 1);
@@ -229,7 +245,7 @@ test_our_encrypt_with_openssl_cli(void **state)
 		sp_buf_reset(&enc);
 		assert_true(sp_ok(sp_profile_encrypt(sp_slice_mk(plain, sizeof(plain) - 1),
 		    pass, kdfs[i].kdf, salt, &enc)));
-		run("openssl enc -e -aes-256-cbc -md %s -k '%s' -S 0102030405060708 -in p.xml "
+		run("openssl enc -e -aes-256-cbc %s -k '%s' -S 0102030405060708 -in p.xml "
 		    "-out cli.enc 2>/dev/null", kdfs[i].md, pass);
 		read_back("cli.enc", &back);
 		assert_memory_equal(enc.p, "Salted__\x01\x02\x03\x04\x05\x06\x07\x08", 16);
@@ -369,7 +385,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_openssl_cli),
-		cmocka_unit_test(test_pbkdf2_refused),
+		cmocka_unit_test(test_pbkdf2_other_iter_refused),
 		cmocka_unit_test(test_our_encrypt_with_openssl_cli),
 		cmocka_unit_test(test_zip_bomb),
 		cmocka_unit_test(test_gzip_shapes),

@@ -203,7 +203,8 @@ summarize(const sp_rule_choice *c, char *s, size_t n)
 	if (c->has_pwd)
 		k += snprintf(s + k, n - (size_t)k, " pwd=%s", sp_buf_cstr(&c->pwd));
 	for (size_t i = 0; i < c->n_assign; i++)
-		k += snprintf(s + k, n - (size_t)k, " %s=%s", sp_macro_name(c->assign[i].target),
+		k += snprintf(s + k, n - (size_t)k, " %s=%s", c->assign[i].target >= 0 ?
+		    sp_macro_name((sp_macro_id)c->assign[i].target) : c->assign[i].name,
 		    sp_buf_cstr(&c->assign[i].value));
 }
 
@@ -304,6 +305,30 @@ static const struct {
 	  "port=443 path=/000e08aabbcc-2 E=000e08aabbcc F=000e08aabbcc-2" },
 	{ "( $G = $SA )!", OK, OK, "alt=0 nourl G=$SA" },  /* no secret leaks into a GPP */
 	{ "( $(H) = 1; )!", OK, OK, "alt=0 nourl H=1" },
+	/* Any parameter (the guide's User_ID_1_), and a..p for GPP_A..P. */
+	{ "( User_ID_1_ = \"uid$B\" ; Line_Enable_1_ = Yes )! /x", OK, OK,
+	  "alt=0 url=/x scheme=tftp host= port=69 path=/x User_ID_1_=uidhello "
+	  "Line_Enable_1_=Yes" },
+	{ "( a = 1; p = \"x y\"; GPP_Q = q )! /$A$P", OK, SP_E_PARSE, NULL }, /* space */
+	{ "( a = 1; p = x; GPP_Q = q )! /$A$P", OK, OK,
+	  "alt=0 url=/1x scheme=tftp host= port=69 path=/1x A=1 P=x GPP_Q=q" },
+	{ "( GPP_SB = new )! [--key $SB] /x", OK, OK,
+	  "alt=0 url=/x scheme=tftp host= port=69 path=/x key=new SB=new" },
+	/* Short conditions compare the running version ($SWVER 2.0.3(0412s)). */
+	{ "(<1.0)? /old | /cur", OK, OK, "alt=1 url=/cur scheme=tftp host= port=69 path=/cur" },
+	{ "(! 1.0.2)? /up", OK, OK, "alt=0 url=/up scheme=tftp host= port=69 path=/up" },
+	{ "(!1.0.2)? /up", OK, OK, "alt=0 url=/up scheme=tftp host= port=69 path=/up" },
+	{ "(! 2.0.3(412s))? /up", OK, OK, "alt=-1" },
+	{ "(!= 2.0.3(0412s))? /x | /y", OK, OK, "alt=1 url=/y scheme=tftp host= port=69 path=/y" },
+	{ "(>= 2.0)? /new | /old", OK, OK, "alt=0 url=/new scheme=tftp host= port=69 path=/new" },
+	{ "(> 2.0.3(0412s))? /x", OK, OK, "alt=-1" },
+	{ "(<= 2.0.3(0412s))? /x", OK, OK, "alt=0 url=/x scheme=tftp host= port=69 path=/x" },
+	{ "(= 2.0.3(0412s))? /x", OK, OK, "alt=0 url=/x scheme=tftp host= port=69 path=/x" },
+	{ "(== 2.0.3)? /x | /y", OK, OK, "alt=1 url=/y scheme=tftp host= port=69 path=/y" },
+	{ "( > 2.0 and < 3.0 )? /mid", OK, OK,
+	  "alt=0 url=/mid scheme=tftp host= port=69 path=/mid" },
+	{ "( < 3.0 and $A = 1 )? /mid", OK, OK,
+	  "alt=0 url=/mid scheme=tftp host= port=69 path=/mid" },
 	/* Options. */
 	{ "[--post a] https://ps.example.com/report", OK, OK,
 	  "alt=0 url=https://ps.example.com/report scheme=https host=ps.example.com port=443 "
@@ -325,7 +350,15 @@ static const struct {
 	{ "( $A = \"1 )? /x", SP_E_PARSE, OK, NULL },
 	{ "( $Q = 1 )! /x", SP_E_PARSE, OK, NULL },          /* Q is no GPP */
 	{ "( $SA = 1 )! /x", SP_E_PARSE, OK, NULL },
-	{ "( A = 1 )! /x", SP_E_PARSE, OK, NULL },
+	{ "( A = 1 )! /x", SP_E_PARSE, OK, NULL },           /* a, $A or GPP_A */
+	{ "( q = 1 )! /x", SP_E_PARSE, OK, NULL },           /* q is no GPP */
+	{ "( 1st = 1 )! /x", SP_E_PARSE, OK, NULL },
+	{ "( Bad-Name = 1 )! /x", SP_E_PARSE, OK, NULL },
+	{ "( $(SA) = 1 )! /x", SP_E_PARSE, OK, NULL },
+	{ "(<)? /x", SP_E_PARSE, OK, NULL },
+	{ "(! )? /x", SP_E_PARSE, OK, NULL },
+	{ "(< 1.0 and)? /x", SP_E_PARSE, OK, NULL },
+	{ "(< 1.0 1.1)? /x", SP_E_PARSE, OK, NULL },
 	{ "( $A 1 )! /x", SP_E_PARSE, OK, NULL },
 	{ "( ; )! /x", SP_E_PARSE, OK, NULL },
 	{ "( $A = 1 )! ( $A = 1 )? /x", SP_E_PARSE, OK, NULL }, /* condition after assignment */
@@ -491,6 +524,69 @@ test_describe_hides_secrets(void **state)
 	sp_rule_free(r);
 }
 
+/* The assignments any parameter may take, as describe shows them. */
+static void
+test_describe_assignments(void **state)
+{
+	sp_rule *r = NULL;
+	sp_rule_choice c;
+	sp_macros m;
+	sp_buf d;
+
+	fill(&m);
+	sp_rule_choice_init(&c);
+	sp_buf_init(&d, 1 << 16);
+	assert_true(sp_ok(sp_rule_parse(SP_SLICE_LIT(
+	    "( User_ID_1_ = \"uid$B\"; b = 2; GPP_SC = topsecret )! /x"), &r)));
+	assert_true(sp_ok(sp_rule_select(r, &m, &c)));
+	assert_true(sp_ok(sp_rule_describe(r, &c, &m, &d)));
+	const char *s = sp_buf_cstr(&d);
+	assert_non_null(strstr(s, "assign: User_ID_1_ = \"uidhello\"\n"));
+	assert_non_null(strstr(s, "assign: GPP_B = \"2\"\n"));
+	assert_non_null(strstr(s, "assign: GPP_SC = (hidden)\n"));
+	assert_null(strstr(s, "topsecret"));
+	assert_string_equal(c.assign[2].name, "GPP_SC");
+	assert_int_equal(c.assign[2].target, SP_M_SC);
+	assert_int_equal(c.assign[0].target, -1);
+	assert_true(sp_slice_eq_cstr(sp_macros_get(&m, SP_M_SC), "topsecret"));
+	sp_buf_free(&d);
+	sp_rule_choice_free(&c);
+	sp_macros_free(&m);
+	sp_rule_free(r);
+}
+
+/* The upgrade's "no loop" check: a condition evaluated alone. */
+static void
+test_alt_holds(void **state)
+{
+	sp_rule *r = NULL;
+	sp_macros m;
+	bool holds;
+
+	fill(&m);
+	assert_true(sp_ok(sp_rule_parse(SP_SLICE_LIT(
+	    "(< 2.0.1)? /fw/2.0.1.sfw | ( $A = 1 )? /fw/3.0.sfw | /fw/any.sfw"), &r)));
+	assert_true(sp_rule_alt_has_cond(r, 0));
+	assert_true(sp_rule_alt_has_cond(r, 1));
+	assert_false(sp_rule_alt_has_cond(r, 2));
+	assert_false(sp_rule_alt_has_cond(r, 3));
+	assert_false(sp_rule_alt_has_cond(r, -1));
+	assert_true(sp_ok(sp_macros_set_cstr(&m, "SWVER", "1.9")));
+	assert_true(sp_ok(sp_rule_alt_holds(r, 0, &m, &holds)));
+	assert_true(holds);
+	/* The new image's version: the condition no longer holds. */
+	assert_true(sp_ok(sp_macros_set_cstr(&m, "SWVER", "2.0.1")));
+	assert_true(sp_ok(sp_rule_alt_holds(r, 0, &m, &holds)));
+	assert_false(holds);
+	assert_true(sp_ok(sp_rule_alt_holds(r, 1, &m, &holds)));
+	assert_true(holds);
+	assert_true(sp_ok(sp_rule_alt_holds(r, 2, &m, &holds)));
+	assert_true(holds);  /* no condition */
+	assert_int_equal(sp_rule_alt_holds(r, 3, &m, &holds).code, SP_E_INTERNAL);
+	sp_macros_free(&m);
+	sp_rule_free(r);
+}
+
 static void
 test_rule_limits(void **state)
 {
@@ -557,6 +653,8 @@ main(void)
 		cmocka_unit_test(test_select_sets_url_macros),
 		cmocka_unit_test(test_assignment_persists),
 		cmocka_unit_test(test_describe_hides_secrets),
+		cmocka_unit_test(test_describe_assignments),
+		cmocka_unit_test(test_alt_holds),
 		cmocka_unit_test(test_rule_limits),
 		cmocka_unit_test(test_rule_prefixes),
 	};
