@@ -144,20 +144,6 @@ rule_hash(const char *text, const sp_buf *url)
 	return h ? h : 1;
 }
 
-/*
- * Whether the chosen alternative had a condition: rule.h does not say, its
- * trace does ("alternative N: no condition").
- * XXX: a public flag in sp_rule_choice would be better (profile is D's).
- */
-static bool
-had_condition(const sp_rule_choice *ch)
-{
-	char line[48];
-	int n = snprintf(line, sizeof(line), "alternative %d: no condition\n", ch->alt + 1);
-
-	return ch->trace.p == NULL || memmem(ch->trace.p, ch->trace.len, line, (size_t)n) == NULL;
-}
-
 bool
 fl_upgrade_begin(worker *w, fl_xfer *xf, const sp_params *prof)
 {
@@ -187,7 +173,7 @@ fl_upgrade_begin(worker *w, fl_xfer *xf, const sp_params *prof)
 	if (ch.alt < 0 || !ch.has_url)
 		goto out;
 	xf->ualt = ch.alt;
-	xf->ucond = had_condition(&ch);
+	xf->ucond = sp_rule_alt_has_cond(xf->urule, ch.alt);
 	h = rule_hash(text, &ch.url);
 	/* The guide: an unconditional URL is tried once, until the rule changes. */
 	if (!xf->ucond && d->upg_once == h)
@@ -195,6 +181,16 @@ fl_upgrade_begin(worker *w, fl_xfer *xf, const sp_params *prof)
 	if (!xf->ucond)
 		d->upg_once = h;
 	w->st.upg_started++;
+	if (ch.target.host[0] == '\0') {
+		/*
+		 * A path alone (a rollout's "(! 2.0.1)? /firmware/..."): the
+		 * server the profile came from, as the device does.
+		 */
+		ch.target.scheme = xf->url.scheme;
+		ch.target.port = xf->url.port;
+		ch.target.port_explicit = xf->url.port_explicit;
+		memcpy(ch.target.host, xf->url.host, sizeof(ch.target.host));
+	}
 	if (sp_failed(r = sp_url_https(&ch.target, NULL))) {
 		w->st.upg_fetch_failed++;
 		upg_error(w, "");
@@ -262,9 +258,8 @@ static sp_result
 check_image(worker *w, fl_xfer *xf, sp_fw_header *h)
 {
 	sp_result res = SP_OK;
-	sp_rule_choice ch;
+	bool holds = false;
 
-	sp_rule_choice_init(&ch);
 	TRY(sp_fw_check(sp_slice_mk(xf->body.p ? xf->body.p : "", xf->body.len), h));
 	/* The container's fields are syntax-checked, the certificate's by the CN rule. */
 	ENSURE(strcmp(h->product, xf->pn) == 0, SP_E_VERIFY,
@@ -273,13 +268,12 @@ check_image(worker *w, fl_xfer *xf, sp_fw_header *h)
 	if (xf->ucond) {
 		/* The no-loop rule: the new version must not satisfy the condition again. */
 		TRY(sp_macros_set(xf->umacros, SP_M_SWVER, sp_slice_of(h->version)));
-		TRY(sp_rule_select(xf->urule, xf->umacros, &ch));
-		ENSURE(ch.alt != xf->ualt, SP_E_VERIFY,
+		TRY(sp_rule_alt_holds(xf->urule, xf->ualt, xf->umacros, &holds));
+		ENSURE(!holds, SP_E_VERIFY,
 		    "image version '%s' does not satisfy the condition that chose it",
 		    h->version);
 	}
 out:
-	sp_rule_choice_free(&ch);
 	return res;
 }
 

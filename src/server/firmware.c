@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "common/log.h"
@@ -247,6 +248,9 @@ static bool
 fw_end(request *p)
 {
 	p->c->waiting = NULL;
+	if (p->fw_ev != NULL)
+		event_free(p->fw_ev);
+	p->fw_ev = NULL;
 	srv_req_end(p, NULL);
 	return false;
 }
@@ -289,15 +293,38 @@ fw_next(request *p)
 	srv_cfg_release(p->s);   /* not held across a stream: a reload must not wait */
 }
 
-/* The last chunk went out: the next one. */
+/*
+ * The chunk is written out (conn.c saw the output drained; this runs
+ * from the event loop, outside the TLS layer's write): the next chunk, or
+ * the end.  evhttp's own chunk callback is not used: with a TLS layer
+ * that writes while the chunk is added it runs before it is set.
+ */
 static void
-fw_written(struct evhttp_connection *evcon, void *arg)
+fw_written(evutil_socket_t fd, short what, void *arg)
+{
+	request *p = arg;
+	struct evhttp_request *req = p->req;
+
+	(void)fd;
+	(void)what;
+	p->cfg = srv_cfg_hold(p->s);
+	if (p->job.off < p->fw_end) {
+		fw_next(p);
+		return;
+	}
+	/* Logged and the connection set for its next request first: the end may free it. */
+	(void)fw_end(p);
+	free(p->job.buf);
+	free(p);
+	evhttp_send_reply_end(req);
+}
+
+static void
+fw_drained(void *arg)
 {
 	request *p = arg;
 
-	(void)evcon;
-	p->cfg = srv_cfg_hold(p->s);
-	fw_next(p);
+	event_active(p->fw_ev, 0, 0);
 }
 
 static void
@@ -308,7 +335,7 @@ chunk_free(const void *data, size_t len, void *arg)
 	free((void *)(uintptr_t)data);
 }
 
-/* A chunk came back from the store: send it; the last one ends the answer. */
+/* A chunk came back from the store: send it; fw_written follows. */
 static bool
 fw_chunk(request *p)
 {
@@ -331,16 +358,12 @@ fw_chunk(request *p)
 	j->buf = NULL;
 	j->off += j->got;
 	p->l.bytes += j->got;
-	if (j->off < p->fw_end) {
-		evhttp_send_reply_chunk_with_cb(p->req, b, fw_written, p);
-		evbuffer_free(b);
-		srv_cfg_release(p->s);
-		return true;
-	}
+	srv_cfg_release(p->s);
+	p->c->drained = fw_drained;
+	p->c->drained_arg = p;
 	evhttp_send_reply_chunk(p->req, b);
 	evbuffer_free(b);
-	evhttp_send_reply_end(p->req);
-	return fw_end(p);
+	return true;
 }
 
 /* The image's metadata came back: 304, 404, 416, HEAD, or the stream begins. */
@@ -369,6 +392,11 @@ fw_headers(request *p)
 		return fw_end(p);
 	case SRV_JOB_UNAVAILABLE:
 		srv_reply_unavailable(p);
+		return fw_end(p);
+	}
+	p->fw_ev = event_new(p->w->base, -1, 0, fw_written, p);
+	if (p->fw_ev == NULL) {
+		srv_reply(p, 500, "Internal Server Error", "internal error", true);
 		return fw_end(p);
 	}
 	sp_fw_etag(j->fw.sha256, p->fw_etag);

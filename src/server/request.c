@@ -124,6 +124,9 @@ srv_request_orphan(conn *c)
 	 * evhttp calls no chunk callback on a connection it frees.
 	 */
 	if (p->fw && !p->in_store) {
+		c->drained = NULL;
+		if (p->fw_ev != NULL)
+			event_free(p->fw_ev);
 		free(p->job.buf);
 		free(p);
 	}
@@ -485,6 +488,8 @@ job_answer(request *p)
 	if (p->cancelled) {
 		sp_cache_release(j->e);
 		free(j->buf);
+		if (p->fw_ev != NULL)
+			event_free(p->fw_ev);
 		return false;
 	}
 	if (j->kind != SRV_JOB_PROFILE)

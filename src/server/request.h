@@ -42,6 +42,7 @@ typedef struct request {
 	bool fw;                      /* this request is an image's */
 	bool in_store;                /* its job is the store thread's now */
 	uint64_t fw_end;              /* one past the last byte to send */
+	struct event *fw_ev;          /* the last chunk was written: the next */
 	char fw_etag[SP_FW_ETAG_LEN + 1];
 } request;
 
