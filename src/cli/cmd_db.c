@@ -64,6 +64,76 @@ out:
 	return res;
 }
 
+int
+sp_dbcli_list_cmd(int argc, char **argv, const char *what, const char *help,
+    sp_result (*run)(sp_dbcli_list *l), const char *empty)
+{
+	static const struct option lo[] = {
+		OPT_STORE_ENTRY,
+		{ "json", no_argument, NULL, OPT_JSON },
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *store = NULL;
+	sp_dbcli_list l = { NULL, false, 0 };
+	sp_result res = SP_OK;
+	int c;
+
+	sp_opts_init(&opt, what, help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case OPT_STORE: store = opt.arg; break;
+		case OPT_JSON: l.json = true; break;
+		}
+	}
+	if (c < 0)
+		return opt.rc;
+	if (opt.ind != argc)
+		return sp_cli_usage(what, "unexpected argument '%s'", argv[opt.ind]);
+	TRY(sp_dbcli_open_store(store, 0, &l.s));
+	if (l.json)
+		printf("[");
+	TRY(run(&l));
+	if (l.json)
+		printf("%s]\n", l.n ? "\n" : "");
+	else if (l.n == 0)
+		printf("%s\n", empty);
+out:
+	sp_store_close(l.s);
+	return sp_failed(res) ? sp_cli_fail(what, res) : SP_EXIT_OK;
+}
+
+int
+sp_dbcli_store_cmd(int argc, char **argv, const char *what, const char *help,
+    int nargs, const char *need, sp_result (*run)(sp_store *s, char **args))
+{
+	static const struct option lo[] = {
+		OPT_STORE_ENTRY,
+		SP_OPT_HELP_AND_END,
+	};
+	sp_opts opt;
+	const char *store = NULL;
+	sp_store *s = NULL;
+	sp_result res = SP_OK;
+	int c;
+
+	sp_opts_init(&opt, what, help, "", lo, argc, argv);
+	while ((c = sp_opt_next(&opt)) > 0) {
+		switch (c) {
+		case OPT_STORE: store = opt.arg; break;
+		}
+	}
+	if (c < 0)
+		return opt.rc;
+	if (argc - opt.ind != nargs)
+		return sp_cli_usage(what, "%s", need);
+	TRY(sp_dbcli_open_store(store, 0, &s));
+	TRY(run(s, argv + opt.ind));
+out:
+	sp_store_close(s);
+	return sp_failed(res) ? sp_cli_fail(what, res) : SP_EXIT_OK;
+}
+
 /* ---- db init ------------------------------------------------------------ */
 
 static const char init_help[] =

@@ -28,6 +28,30 @@ enum { OPT_STORE = 0x100, OPT_JSON, OPT_SERIAL, OPT_PRODUCT,
 /* A parameter value or a profile as a JSON string; the copy is wiped. */
 SP_MUST_CHECK sp_result sp_dbcli_json_secret(sp_slice s);
 
+/*
+ * A listing command (db devices list, db firmware list, rollout list):
+ * --json and --store, no argument.  run lists through l->s, printing each
+ * row: with l->json as "%s\n  {...}" (l->n ? "," : ""), else as a table
+ * line (the header first, when l->n is 0); it counts rows in l->n.
+ * Without rows a table prints `empty` instead.
+ */
+typedef struct sp_dbcli_list {
+	sp_store *s;
+	bool json;
+	size_t n;
+} sp_dbcli_list;
+int sp_dbcli_list_cmd(int argc, char **argv, const char *what,
+    const char *help, sp_result (*run)(sp_dbcli_list *l), const char *empty);
+
+/*
+ * A command with --store only and exactly nargs arguments (db firmware rm,
+ * rollout pause and resume): run gets the open store and the arguments;
+ * with another count, `need` is the usage message.
+ */
+int sp_dbcli_store_cmd(int argc, char **argv, const char *what,
+    const char *help, int nargs, const char *need,
+    sp_result (*run)(sp_store *s, char **args));
+
 /* --store URI, else $SPROV_STORE, else sqlite:sprov.db. */
 SP_MUST_CHECK sp_result sp_dbcli_open_store(const char *opt, int flags,
     sp_store **out);

@@ -97,17 +97,11 @@ static const char list_help[] =
     "Examples:\n"
     "  sprov db devices list --json\n";
 
-typedef struct list_ctx {
-	sp_store *s;
-	bool json;
-	size_t n;
-} list_ctx;
-
 static sp_result
 list_one(void *arg, const sp_device *d)
 {
 	sp_result res = SP_OK;
-	list_ctx *lc = arg;
+	sp_dbcli_list *lc = arg;
 	char ma[SP_MAC_STRLEN], created[32], last[32] = "-";
 	sp_contact c;
 	bool found;
@@ -147,43 +141,17 @@ out:
 	return res;
 }
 
+static sp_result
+list_all(sp_dbcli_list *l)
+{
+	return sp_store_device_list(l->s, list_one, l);
+}
+
 static int
 cmd_devices_list(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		{ "json", no_argument, NULL, OPT_JSON },
-		SP_OPT_HELP_AND_END,
-	};
-	sp_opts opt;
-	const char *store = NULL;
-	list_ctx lc = { NULL, false, 0 };
-	sp_result res = SP_OK;
-	int c;
-
-	sp_opts_init(&opt, "db devices list", list_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		case OPT_JSON: lc.json = true; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (opt.ind != argc)
-		return sp_cli_usage("db devices list", "unexpected argument '%s'",
-		    argv[opt.ind]);
-	TRY(sp_dbcli_open_store(store, 0, &lc.s));
-	if (lc.json)
-		printf("[");
-	TRY(sp_store_device_list(lc.s, list_one, &lc));
-	if (lc.json)
-		printf("%s]\n", lc.n ? "\n" : "");
-	else if (lc.n == 0)
-		printf("no devices\n");
-out:
-	sp_store_close(lc.s);
-	return sp_ok(res) ? SP_EXIT_OK : sp_cli_fail("db devices list", res);
+	return sp_dbcli_list_cmd(argc, argv, "db devices list", list_help,
+	    list_all, "no devices");
 }
 
 static const char show_help[] =

@@ -114,75 +114,45 @@ static const char list_help[] =
     "  sprov db firmware list\n"
     "  sprov db firmware list --json\n";
 
-typedef struct list_ctx {
-	bool json;
-	size_t n;
-} list_ctx;
-
 static sp_result
-list_cb(void *arg, const sp_fw_info *fw)
+list_one(void *arg, const sp_fw_info *fw)
 {
 	sp_result res = SP_OK;
-	list_ctx *lc = arg;
+	sp_dbcli_list *l = arg;
 	char hex[65], t[32];
 
 	sp_hex(fw->sha256, sizeof(fw->sha256), hex);
 	sp_dbcli_fmt_time(fw->created, t);
-	if (lc->json) {
-		printf("%s{\"product\":", lc->n ? "," : "");
+	if (l->json) {
+		printf("%s\n  {\"product\": ", l->n ? "," : "");
 		JSON_CSTR(fw->product);
-		printf(",\"version\":");
+		printf(", \"version\": ");
 		JSON_CSTR(fw->version);
-		printf(",\"length\":%llu,\"sha256\":\"%s\",\"added\":\"%s\"}",
+		printf(", \"length\": %llu, \"sha256\": \"%s\", \"added\": \"%s\"}",
 		    (unsigned long long)fw->length, hex, t);
 	} else {
+		if (l->n == 0)
+			printf("%-16s %-16s %12s %-64s %s\n", "PRODUCT", "VERSION",
+			    "BYTES", "SHA256", "ADDED");
 		printf("%-16s %-16s %12llu %s %s\n", fw->product, fw->version,
 		    (unsigned long long)fw->length, hex, t);
 	}
-	lc->n++;
+	l->n++;
 out:
 	return res;
+}
+
+static sp_result
+list_all(sp_dbcli_list *l)
+{
+	return sp_store_fw_list(l->s, list_one, l);
 }
 
 static int
 cmd_list(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		{ "json", no_argument, NULL, OPT_JSON },
-		SP_OPT_HELP_AND_END,
-	};
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
-	list_ctx lc = { false, 0 };
-	sp_result res = SP_OK;
-	int c;
-
-	sp_opts_init(&opt, "db firmware list", list_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		case OPT_JSON: lc.json = true; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (opt.ind != argc)
-		return sp_cli_usage("db firmware list", "unexpected argument '%s'",
-		    argv[opt.ind]);
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	if (lc.json)
-		printf("[");
-	else
-		printf("%-16s %-16s %12s %-64s %s\n", "PRODUCT", "VERSION", "BYTES",
-		    "SHA256", "ADDED");
-	TRY(sp_store_fw_list(s, list_cb, &lc));
-	if (lc.json)
-		printf("]\n");
-out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail("db firmware list", res) : SP_EXIT_OK;
+	return sp_dbcli_list_cmd(argc, argv, "db firmware list", list_help,
+	    list_all, "no firmware images");
 }
 
 static const char rm_help[] =
@@ -200,35 +170,22 @@ static const char rm_help[] =
     "Exit status:\n"
     "  1  no such image, a rollout targets it, or failed: nothing removed\n";
 
+static sp_result
+rm_run(sp_store *s, char **args)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_fw_rm(s, args[0], args[1]));
+	printf("firmware %s %s removed\n", args[0], args[1]);
+out:
+	return res;
+}
+
 static int
 cmd_rm(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		SP_OPT_HELP_AND_END,
-	};
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
-	sp_result res = SP_OK;
-	int c;
-
-	sp_opts_init(&opt, "db firmware rm", rm_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (argc - opt.ind != 2)
-		return sp_cli_usage("db firmware rm", "PRODUCT and VERSION are needed");
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	TRY(sp_store_fw_rm(s, argv[opt.ind], argv[opt.ind + 1]));
-	printf("firmware %s %s removed\n", argv[opt.ind], argv[opt.ind + 1]);
-out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail("db firmware rm", res) : SP_EXIT_OK;
+	return sp_dbcli_store_cmd(argc, argv, "db firmware rm", rm_help, 2,
+	    "PRODUCT and VERSION are needed", rm_run);
 }
 
 static const char fw_help[] =

@@ -77,12 +77,14 @@ split_param(const char *arg, char *name, size_t namesz, sp_slice *value)
 	return SP_EXIT_OK;
 }
 
-static int
+/* A duration option's value; false (o->rc set) when it is not one. */
+static bool
 duration_opt(sp_opts *o, int64_t *out)
 {
-	sp_result res = sp_rollout_duration_parse(sp_slice_of(o->arg), out);
-
-	return sp_ok(res) ? SP_EXIT_OK : sp_opt_fail(o, "%s", sp_errmsg());
+	if (sp_ok(sp_rollout_duration_parse(sp_slice_of(o->arg), out)))
+		return true;
+	(void)sp_opt_fail(o, "%s", sp_errmsg());
+	return false;
 }
 
 static int
@@ -142,12 +144,12 @@ cmd_create(int argc, char **argv)
 			waves = true;
 			break;
 		case OPT_INTERVAL:
-			if ((rc = duration_opt(&opt, &sp.wave_interval)) != SP_EXIT_OK)
-				return rc;
+			if (!duration_opt(&opt, &sp.wave_interval))
+				return opt.rc;
 			break;
 		case OPT_WINDOW:
-			if ((rc = duration_opt(&opt, &sp.success_window)) != SP_EXIT_OK)
-				return rc;
+			if (!duration_opt(&opt, &sp.success_window))
+				return opt.rc;
 			if (sp.success_window < 1)
 				return sp_cli_usage(W, "--success-window must be at least 1s");
 			break;
@@ -360,72 +362,42 @@ static const char list_help[] =
     "  sprov rollout list\n"
     "  sprov rollout list --json\n";
 
-typedef struct list_ctx {
-	bool json;
-	size_t n;
-} list_ctx;
-
 static sp_result
-list_cb(void *arg, const sp_rollout *r)
+list_one(void *arg, const sp_rollout *r)
 {
 	sp_result res = SP_OK;
-	list_ctx *lc = arg;
+	sp_dbcli_list *l = arg;
 
-	if (lc->json) {
-		printf("%s", lc->n ? "," : "");
+	if (l->json) {
+		printf("%s\n  ", l->n ? "," : "");
 		TRY(json_head(r));
 		printf("}");
 	} else {
+		if (l->n == 0)
+			printf("%-20s %-9s %-12s %-7s %s\n", "NAME", "KIND", "STATE",
+			    "WAVES", "TARGET");
 		printf("%-20s %-9s %-12s %d/%-5d ", r->name,
 		    sp_rollout_kind_name(r->kind), sp_rollout_state_name(r->state),
 		    r->released, r->nwaves);
 		print_target(r);
 		printf("\n");
 	}
-	lc->n++;
+	l->n++;
 out:
 	return res;
+}
+
+static sp_result
+list_all(sp_dbcli_list *l)
+{
+	return sp_store_rollout_list(l->s, list_one, l);
 }
 
 static int
 cmd_list(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		{ "json", no_argument, NULL, OPT_JSON },
-		SP_OPT_HELP_AND_END,
-	};
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
-	list_ctx lc = { false, 0 };
-	sp_result res = SP_OK;
-	int c;
-
-	sp_opts_init(&opt, "rollout list", list_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		case OPT_JSON: lc.json = true; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (opt.ind != argc)
-		return sp_cli_usage("rollout list", "unexpected argument '%s'",
-		    argv[opt.ind]);
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	if (lc.json)
-		printf("[");
-	else
-		printf("%-20s %-9s %-12s %-7s %s\n", "NAME", "KIND", "STATE", "WAVES",
-		    "TARGET");
-	TRY(sp_store_rollout_list(s, list_cb, &lc));
-	if (lc.json)
-		printf("]\n");
-out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail("rollout list", res) : SP_EXIT_OK;
+	return sp_dbcli_list_cmd(argc, argv, "rollout list", list_help, list_all,
+	    "no rollouts");
 }
 
 /* ---- pause, resume, rollback, tick -------------------------------------- */
@@ -458,51 +430,40 @@ static const char resume_help[] =
     "Exit status:\n"
     "  1  no such rollout, or it is not paused: nothing changed\n";
 
-static int
-cmd_state(int argc, char **argv, bool pause)
+static sp_result
+pause_run(sp_store *s, char **args)
 {
-	static const struct option lo[] = {
-		OPT_STORE_ENTRY,
-		SP_OPT_HELP_AND_END,
-	};
-	const char *W = pause ? "rollout pause" : "rollout resume";
-	sp_opts opt;
-	const char *store = NULL;
-	sp_store *s = NULL;
 	sp_result res = SP_OK;
-	int c;
 
-	sp_opts_init(&opt, W, pause ? pause_help : resume_help, "", lo, argc, argv);
-	while ((c = sp_opt_next(&opt)) > 0) {
-		switch (c) {
-		case OPT_STORE: store = opt.arg; break;
-		}
-	}
-	if (c < 0)
-		return opt.rc;
-	if (argc - opt.ind != 1)
-		return sp_cli_usage(W, "one rollout NAME is needed");
-	TRY(sp_dbcli_open_store(store, 0, &s));
-	if (pause)
-		TRY(sp_store_rollout_pause(s, argv[opt.ind], sp_now()));
-	else
-		TRY(sp_store_rollout_resume(s, argv[opt.ind], sp_now()));
-	printf("rollout %s %s\n", argv[opt.ind], pause ? "paused" : "resumed");
+	TRY(sp_store_rollout_pause(s, args[0], sp_now()));
+	printf("rollout %s paused\n", args[0]);
 out:
-	sp_store_close(s);
-	return sp_failed(res) ? sp_cli_fail(W, res) : SP_EXIT_OK;
+	return res;
+}
+
+static sp_result
+resume_run(sp_store *s, char **args)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_store_rollout_resume(s, args[0], sp_now()));
+	printf("rollout %s resumed\n", args[0]);
+out:
+	return res;
 }
 
 static int
 cmd_pause(int argc, char **argv)
 {
-	return cmd_state(argc, argv, true);
+	return sp_dbcli_store_cmd(argc, argv, "rollout pause", pause_help, 1,
+	    "one rollout NAME is needed", pause_run);
 }
 
 static int
 cmd_resume(int argc, char **argv)
 {
-	return cmd_state(argc, argv, false);
+	return sp_dbcli_store_cmd(argc, argv, "rollout resume", resume_help, 1,
+	    "one rollout NAME is needed", resume_run);
 }
 
 static const char rollback_help[] =

@@ -13,7 +13,7 @@
  *    parameters.  Error messages carry the server's primary message only,
  *    never its DETAIL (which may show a row, i.e. a password), and name
  *    the database and host, never the URI (which may hold a password).
- *  - Schema version in table schema_version; migrations[] below, applied
+ *  - Schema version in table schema_version; pg_migrations[] (pgsql_schema.c), applied
  *    in one transaction under an advisory lock (several nodes may start
  *    at once).  A newer schema is refused.
  *
@@ -46,7 +46,6 @@
 	"SET idle_in_transaction_session_timeout = '60s'"
 /* pg_advisory_xact_lock key for schema changes ("sprov" in ASCII). */
 #define PG_SCHEMA_LOCK "7558793111158"
-#define PG_CHANNEL "sprov_changed"
 
 static atomic_uint_fast64_t notify_reconnects;
 
@@ -56,111 +55,6 @@ sp_store_notify_reconnects(void)
 	return (uint64_t)atomic_load(&notify_reconnects);
 }
 
-/*
- * migrations[i] takes the schema from version i to i + 1.  Append, never
- * edit.  The version row is written by schema() after the script.
- */
-static const char *const migrations[] = {
-	/* 0 -> 1: the first schema (the same tables as SQLite's). */
-	("CREATE TABLE schema_version (version integer NOT NULL);"
-	"INSERT INTO schema_version (version) VALUES (0);"
-	"CREATE TABLE meta (k text PRIMARY KEY, v bigint NOT NULL);"
-	"INSERT INTO meta (k, v) VALUES ('generation', 1);"
-	"CREATE TABLE devices ("
-	"  mac text PRIMARY KEY CHECK (mac ~ '^[0-9a-f]{12}$'),"
-	"  serial text NOT NULL DEFAULT '' CHECK (length(serial) <= 64),"
-	"  product text NOT NULL DEFAULT '' CHECK (length(product) <= 64),"
-	"  grp text NOT NULL DEFAULT '' CHECK (length(grp) <= 64),"
-	"  enabled boolean NOT NULL DEFAULT true,"
-	"  pending boolean NOT NULL DEFAULT false,"
-	"  created bigint NOT NULL);"
-	"CREATE TABLE params ("
-	"  level smallint NOT NULL CHECK (level IN (0, 1, 2)),"
-	"  key text NOT NULL,"
-	"  name text NOT NULL,"
-	"  value text NOT NULL,"
-	"  access text CHECK (access IN ('na', 'ro', 'rw')),"
-	"  PRIMARY KEY (level, key, name),"
-	"  CHECK ((level = 0) = (key = '')));"
-	"CREATE TABLE device_params ("
-	"  mac text NOT NULL REFERENCES devices (mac) ON DELETE CASCADE,"
-	"  name text NOT NULL,"
-	"  value text NOT NULL,"
-	"  access text CHECK (access IN ('na', 'ro', 'rw')),"
-	"  PRIMARY KEY (mac, name));"
-	/* The raw User-Agent is the device's bytes: bytea, not UTF-8 text. */
-	"CREATE TABLE contacts ("
-	"  mac text PRIMARY KEY,"
-	"  time bigint NOT NULL,"
-	"  ip text NOT NULL,"
-	"  ua bytea NOT NULL,"
-	"  ua_vendor text, ua_product text, ua_swver text, ua_mac text,"
-	"  ua_serial text,"
-	"  etag text NOT NULL,"
-	"  status integer NOT NULL);"
-	"CREATE FUNCTION sprov_changed() RETURNS trigger LANGUAGE plpgsql AS $f$"
-	"  BEGIN"
-	"    UPDATE meta SET v = v + 1 WHERE k = 'generation';"
-	"    PERFORM pg_notify('" PG_CHANNEL "', '');"
-	"    RETURN NULL;"
-	"  END $f$;"
-	"CREATE TRIGGER devices_gen_ins AFTER INSERT ON devices FOR EACH ROW"
-	"  WHEN (NOT NEW.pending) EXECUTE FUNCTION sprov_changed();"
-	"CREATE TRIGGER devices_gen_ud AFTER UPDATE OR DELETE ON devices"
-	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"
-	"CREATE TRIGGER params_gen AFTER INSERT OR UPDATE OR DELETE ON params"
-	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"
-	"CREATE TRIGGER device_params_gen AFTER INSERT OR UPDATE OR DELETE"
-	"  ON device_params FOR EACH ROW EXECUTE FUNCTION sprov_changed();"),
-	/* 1 -> 2: operators ask "who has not called in since ...". */
-	("CREATE INDEX contacts_time ON contacts (time);"),
-	/* 2 -> 3: what every node shares (sp_store_cluster_put). */
-	("CREATE TABLE cluster_data ("
-	"  name text NOT NULL CHECK (length(name) BETWEEN 1 AND 128),"
-	"  version bigint NOT NULL CHECK (version >= 1),"
-	"  created bigint NOT NULL,"
-	"  data bytea NOT NULL,"
-	"  PRIMARY KEY (name, version));"),
-	/* 3 -> 4: firmware images and rollouts (as SQLite's, sqlite.c). */
-	("CREATE TABLE firmware ("
-	"  product text NOT NULL CHECK (length(product) BETWEEN 1 AND 64),"
-	"  version text NOT NULL CHECK (length(version) BETWEEN 1 AND 32),"
-	"  id bigint NOT NULL UNIQUE,"
-	"  length bigint NOT NULL CHECK (length >= 0),"
-	"  sha256 bytea NOT NULL CHECK (length(sha256) = 32),"
-	"  created bigint NOT NULL,"
-	"  PRIMARY KEY (product, version));"
-	"CREATE TABLE firmware_chunks ("
-	"  fw bigint NOT NULL,"
-	"  seq bigint NOT NULL CHECK (seq >= 0),"
-	"  data bytea NOT NULL,"
-	"  PRIMARY KEY (fw, seq));"
-	"CREATE TABLE rollouts ("
-	"  id bigserial PRIMARY KEY,"
-	"  name text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
-	"  kind smallint NOT NULL CHECK (kind IN (0, 1, 2)),"
-	"  state smallint NOT NULL CHECK (state BETWEEN 0 AND 4),"
-	"  level smallint NOT NULL CHECK (level IN (0, 1, 2)),"
-	"  key text NOT NULL,"
-	"  param text NOT NULL,"
-	"  value text NOT NULL,"
-	"  fw_version text NOT NULL,"
-	"  parent text NOT NULL,"
-	"  rolled_back_by text NOT NULL,"
-	"  hkey bytea NOT NULL CHECK (length(hkey) = 32),"
-	"  waves text NOT NULL,"
-	"  released integer NOT NULL,"
-	"  wave_interval bigint NOT NULL,"
-	"  success_window bigint NOT NULL,"
-	"  halt_bp integer NOT NULL,"
-	"  created bigint NOT NULL,"
-	"  updated bigint NOT NULL,"
-	"  reason text NOT NULL,"
-	"  seq bigint NOT NULL);"
-	"CREATE TRIGGER rollouts_gen AFTER INSERT OR UPDATE OR DELETE ON rollouts"
-	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"),
-};
-#define PG_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
 /* Names compare byte-wise, as in SQLite, whatever the database's locale. */
 static const char *const sql[PS_COUNT] = {
@@ -798,11 +692,11 @@ schema(pg_store *s, int flags)
 
 	TRY(read_version(s, &have, &ver));
 	s->schema_found = (int)ver;
-	if (have && ver == PG_SCHEMA_VERSION)
+	if (have && ver == pg_schema_current)
 		goto out;
-	ENSURE(ver >= 0 && ver <= PG_SCHEMA_VERSION, SP_E_STATE,
+	ENSURE(ver >= 0 && ver <= pg_schema_current, SP_E_STATE,
 	    "%s has schema version %lld, newer than this sprov knows (%d): "
-	    "upgrade sprov", s->label, (long long)ver, PG_SCHEMA_VERSION);
+	    "upgrade sprov", s->label, (long long)ver, pg_schema_current);
 	ENSURE(have || (flags & SP_STORE_CREATE), SP_E_STATE,
 	    "%s is not initialised: run 'sprov db init'", s->label);
 	TRY(pg_tx_begin(s, &mine));
@@ -810,12 +704,12 @@ schema(pg_store *s, int flags)
 	    "locking the schema"));
 	/* Again under the lock: another node may have won. */
 	TRY(read_version(s, &have, &ver));
-	ENSURE(ver <= PG_SCHEMA_VERSION, SP_E_STATE,
+	ENSURE(ver <= pg_schema_current, SP_E_STATE,
 	    "%s has schema version %lld, newer than this sprov knows (%d): "
-	    "upgrade sprov", s->label, (long long)ver, PG_SCHEMA_VERSION);
-	for (; ver < PG_SCHEMA_VERSION; ver++)
-		TRY(pg_cmd(s, migrations[ver], "creating or migrating the schema"));
-	pg_p_i64(&p, PG_SCHEMA_VERSION);
+	    "upgrade sprov", s->label, (long long)ver, pg_schema_current);
+	for (; ver < pg_schema_current; ver++)
+		TRY(pg_cmd(s, pg_migrations[ver], "creating or migrating the schema"));
+	pg_p_i64(&p, pg_schema_current);
 	r = PQexecParams(s->conn, "UPDATE schema_version SET version = $1::int",
 	    p.n, NULL, p.v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -879,7 +773,7 @@ static sp_result
 pg_schema_version(sp_store *base, int *found, int *current)
 {
 	*found = pg(base)->schema_found;
-	*current = PG_SCHEMA_VERSION;
+	*current = pg_schema_current;
 	return SP_OK;
 }
 

@@ -55,6 +55,13 @@ enum {
 	PS_COUNT
 };
 
+/* The change notification channel (the triggers NOTIFY, handles LISTEN). */
+#define PG_CHANNEL "sprov_changed"
+
+/* pgsql_schema.c: pg_migrations[i] takes the schema from version i to i + 1. */
+extern const char *const pg_migrations[];
+extern const int pg_schema_current;
+
 /* At most this many parameters per statement. */
 #define PG_NPARAMS_MAX 20
 

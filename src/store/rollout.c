@@ -33,6 +33,32 @@ rollout_audit(sp_store *s, const sp_rollout *r, const char *action, int64_t now)
 	(void)s, (void)r, (void)action, (void)now;
 }
 
+/*
+ * Room for one more element in *v (n used of *cap, elem bytes each).  The
+ * old array is wiped before it is freed: rows hold keys and values.
+ */
+static sp_result
+grow(void **v, size_t *cap, size_t n, size_t elem)
+{
+	sp_result res = SP_OK;
+	size_t ncap;
+	void *nv = NULL;
+
+	if (n < *cap)
+		goto out;
+	ncap = *cap ? 2 * *cap : 16;
+	TRY_ALLOC(nv, calloc(ncap, elem));
+	if (n)
+		memcpy(nv, *v, n * elem);
+	if (*v)
+		OPENSSL_cleanse(*v, *cap * elem);
+	free(*v);
+	*v = nv;
+	*cap = ncap;
+out:
+	return res;
+}
+
 /* ---- waves column ------------------------------------------------------- */
 
 void
@@ -217,17 +243,7 @@ cache_cb(void *arg, const sp_ro_row *row)
 
 	if (!row_applies(&row->r))
 		goto out;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 4;
-		ro_active *v = NULL;
-		TRY_ALLOC(v, calloc(cap, sizeof(*v)));
-		if (c->n)
-			memcpy(v, c->v, c->n * sizeof(*v));
-		OPENSSL_cleanse(c->v, c->cap * sizeof(*c->v));
-		free(c->v);
-		c->v = v;
-		c->cap = cap;
-	}
+	TRY(grow((void **)&c->v, &c->cap, c->n, sizeof(*c->v)));
 	a = &c->v[c->n];
 	memset(a, 0, sizeof(*a));
 	memcpy(a->key, row->key, sizeof(a->key));
@@ -322,13 +338,7 @@ contacts_cb(void *arg, const sp_contact *c)
 	ro_contact *rc;
 	sp_ua ua;
 
-	if (cs->n == cs->cap) {
-		size_t cap = cs->cap ? 2 * cs->cap : 256;
-		ro_contact *v = NULL;
-		TRY_ALLOC(v, realloc(cs->v, cap * sizeof(*v)));
-		cs->v = v;
-		cs->cap = cap;
-	}
+	TRY(grow((void **)&cs->v, &cs->cap, cs->n, sizeof(*cs->v)));
 	rc = &cs->v[cs->n++];
 	memset(rc, 0, sizeof(*rc));
 	rc->mac = c->mac;
@@ -765,13 +775,7 @@ rows_cb(void *arg, const sp_ro_row *row)
 
 	if (row->r.state != SP_ROLLOUT_RUNNING)
 		goto out;
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? 2 * rs->cap : 8;
-		sp_ro_row *v = NULL;
-		TRY_ALLOC(v, realloc(rs->v, cap * sizeof(*v)));
-		rs->v = v;
-		rs->cap = cap;
-	}
+	TRY(grow((void **)&rs->v, &rs->cap, rs->n, sizeof(*rs->v)));
 	rs->v[rs->n] = *row;
 	rs->v[rs->n].value = sp_slice_mk(NULL, 0);
 	rs->n++;

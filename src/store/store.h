@@ -29,8 +29,8 @@
  *            User-Agent, ETag served, HTTP status).
  *
  * Change detection: sp_store_generation() returns a number that changes
- * (grows) whenever devices or params change, by anyone, through any
- * connection or node.  It does NOT change on reads, on contact records or
+ * (grows) whenever devices, params or rollouts change, by anyone, through
+ * any connection or node.  It does NOT change on reads, on contact records or
  * on recording a pending device (a pending device is served exactly as an
  * unknown one, so no answer of the server changes).  The server caches
  * rendered profiles tagged with the generation they were read at and drops

@@ -164,7 +164,10 @@ RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca issue" "ca revoke" "ca list"
 	"ca policy" "ca set" "db init" "ca crl" "db" "db devices import" "db devices add" "db devices"
 	"db devices list" "db devices show" "db devices disable" "db devices enable"
 	"db devices rm" "db devices export" "db params set" "db params" "db params list"
-	"db params unset" "db import" "db dump" "db restore" "db migrate" "serve" "device init" "device" "device rule"
+	"db params unset" "db import" "db dump" "db restore" "db migrate"
+	"db firmware" "db firmware add" "db firmware list" "db firmware rm" "rollout"
+	"rollout create" "rollout status" "rollout list" "rollout pause" "rollout resume"
+	"rollout rollback" "rollout tick" "serve" "device init" "device" "device rule"
 	"device check-cert")
 NOT_RUN=("device resync" "device run" "fleet")
 for c in "${WALKED[@]}"; do
@@ -177,6 +180,13 @@ mkdir -p "$E/profiles"
 printf '000e08aabbcc,88012BA01234,SPA2102\n000e08aabbcd,88012BA01235,SPA2102\n' >"$E/devices.csv"
 printf '<flat-profile>\n<Resync_Periodic>3600</Resync_Periodic>\n</flat-profile>\n' >"$E/profiles/_defaults.xml"
 printf '<flat-profile>\n<User_ID_1_>1001</User_ID_1_>\n</flat-profile>\n' >"$E/profiles/000e08aabbcc.xml"
+# Signed firmware images and their root (db firmware add, rollout create).
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/fw.key" 2>/dev/null
+openssl req -new -x509 -key "$T/fw.key" -subj /CN=fw -days 2 -out "$E/firmware-ca.crt" 2>/dev/null
+head -c 1000 /dev/urandom >"$T/fw.bin"
+for v in 2.0.1 2.0.2; do
+	bash "$SPROV_SRCDIR/tests/lib/mkfw.sh" build "$T/fw.key" "$T/fw.bin" SPA-962 $v "$E/SPA-962-$v.sfw"
+done
 sprov() { "$SPROV" "$@"; }
 export -f sprov
 # run_example COMMAND EXAMPLE: run it in $E as a user would type it.

@@ -52,6 +52,7 @@ cat >"$T/want" <<'LIST'
 644 f usr/share/man/man1/sprov-device.1.gz
 644 f usr/share/man/man1/sprov-fleet.1.gz
 644 f usr/share/man/man1/sprov-req.1.gz
+644 f usr/share/man/man1/sprov-rollout.1.gz
 644 f usr/share/man/man1/sprov.1.gz
 644 f usr/share/man/man5/sprov.conf.5.gz
 644 f usr/share/man/man8/sprov-serve.8.gz

@@ -32,6 +32,7 @@ cat >"$T/want" <<'LIST'
 644 f usr/share/man/man1/sprov-device.1
 644 f usr/share/man/man1/sprov-fleet.1
 644 f usr/share/man/man1/sprov-req.1
+644 f usr/share/man/man1/sprov-rollout.1
 644 f usr/share/man/man1/sprov.1
 755 d usr/share/man/man5
 644 f usr/share/man/man5/sprov.conf.5
