@@ -10,17 +10,12 @@
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/device_lib.bash"
 . "$SPROV_SRCDIR/tests/integration/fleet_lib.bash"
-MKFW="$SPROV_SRCDIR/tests/lib/mkfw.sh"
 
 N=40
 fleet_pki $N
 start_dns
-# The firmware-signing root (ours, with openssl) in every bundle, as
-# `sprov ca issue` puts the vendor's there.
-openssl ecparam -name prime256v1 -genkey -noout -out "$T/fw.key" 2>/dev/null
-openssl req -new -x509 -key "$T/fw.key" -subj /CN=fw -days 30 -out "$T/fw.crt" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout -out "$T/evil.key" 2>/dev/null
-for d in "$T"/bundles/*/; do cp "$T/fw.crt" "$d/firmware-ca.crt"; done
+fleet_fw_pki
+_q openssl ecparam -name prime256v1 -genkey -noout -out "$T/evil.key"
 head -c 5000 /dev/urandom >"$T/payload"
 for v in 2.0.1 2.0.2; do
 	bash "$MKFW" build "$T/fw.key" "$T/payload" SPA2102 $v "$T/$v.sfw"
