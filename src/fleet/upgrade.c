@@ -89,7 +89,7 @@ fl_state_load(fleet *f)
 		TRY(state_path(f->o, d, path));
 		if (stat(path, &sb) != 0 && errno == ENOENT)
 			continue;
-		sp_buf_reset(&b);
+		sp_buf_free(&b);   /* sp_read_file starts the buffer afresh */
 		TRY(sp_read_file(path, FL_STATE_MAX, &b));
 		s = sp_slice_trim(sp_slice_mk(b.p ? b.p : "", b.len));
 		sp = sp_slice_find(s, ' ');
