@@ -21,12 +21,17 @@ static const char fleet_help[] =
     "                   [--concurrency C] [--rate R | --storm] [--duration S | --rounds K]\n"
     "                   [--resume] [--keepalive] [--json] [--apply DIR] [--time-scale F]\n"
     "                   [--retries N] [--retry-delay S] [--interval S] [--timeout S]\n"
-    "                   [--workers W] [--seed N]\n"
+    "                   [--workers W] [--seed N] [--swver V]\n"
+    "                   [--fail-upgrade-rate R] [--fail-upgrade-mode brick|old|mix]\n"
     "\n"
     "Simulate many devices, each with its own bundle from `sprov ca issue --csv`\n"
     "(DIR/<mac>/client.crt, client.key, server-ca.crt), running exactly a device's\n"
     "resync: its rule with its own macros, DNS through c-ares, the four server\n"
-    "checks inside the handshake, and the profile decode.\n"
+    "checks inside the handshake, and the profile decode.  A profile's\n"
+    "Upgrade_Rule is run as the device runs it: the image is fetched with the\n"
+    "same checks, its container and signature checked (firmware-ca.crt of the\n"
+    "bundle), and the device reports the new version in its User-Agent\n"
+    "(Sprov/PN-SWVER (MAC)(SN)) from then on.\n"
     "\n"
     "Options:\n"
     "  --bundles DIR       the device bundles, one DIR/<mac>/ each (required)\n"
@@ -50,6 +55,11 @@ static const char fleet_help[] =
     "  --timeout S         one transfer's limit (default: the device's, 10 s connect, 60 s)\n"
     "  --workers W         worker threads (default: one per core)\n"
     "  --json              the figures as one JSON object on stdout\n"
+    "  --swver V           every device's software version at the start (default 1.0.0)\n"
+    "  --fail-upgrade-rate R  this fraction (0..1) of upgrading devices fail, the same\n"
+    "                      devices for the same --seed and version (default 0)\n"
+    "  --fail-upgrade-mode M  how they fail: brick (never come back; the default),\n"
+    "                      old (come back on the old version) or mix (half each)\n"
     "\n"
     "Examples:\n"
     "  sprov fleet --bundles bundles/ \\\n"
@@ -57,10 +67,14 @@ static const char fleet_help[] =
     "      --dns-server 127.0.0.1:15353 --storm --concurrency 500\n"
     "  sprov fleet --bundles bundles/ --rule 'https://prov.example.net/$MA.xml' \\\n"
     "      --devices 1000 --rate 50 --duration 60\n"
+    "  sprov fleet --bundles bundles/ --rule 'https://prov.example.net/$MA.xml' \\\n"
+    "      --swver 2.0.0 --fail-upgrade-rate 0.2 --fail-upgrade-mode mix \\\n"
+    "      --apply state/ --rounds 3 --interval 5\n"
     "\n"
     "Exit status:\n"
     "  0  every device finished every round (with --rounds 0: gave up no round\n"
-    "     and is not left retrying a failure)\n"
+    "     and is not left retrying a failure); a device bricked on purpose\n"
+    "     (--fail-upgrade-rate) counts as finished\n"
     "  1  otherwise: a device gave up or did not finish, or the run failed\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -75,7 +89,7 @@ on_stop(int sig)
 /* A strict decimal number: the whole string, finite, within [min, max]. */
 enum { O_BUNDLES = 0x100, O_RULE, O_DNS, O_DEVICES, O_CONC, O_RATE, O_STORM, O_DURATION,
        O_ROUNDS, O_RESUME, O_KEEPALIVE, O_JSON, O_APPLY, O_SCALE, O_RETRIES, O_RETRY_DELAY,
-       O_INTERVAL, O_TIMEOUT, O_WORKERS, O_SEED };
+       O_INTERVAL, O_TIMEOUT, O_WORKERS, O_SEED, O_SWVER, O_FAIL_RATE, O_FAIL_MODE };
 
 int
 sp_cmd_fleet(int argc, char **argv)
@@ -101,6 +115,9 @@ sp_cmd_fleet(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "workers", required_argument, NULL, O_WORKERS },
 		{ "seed", required_argument, NULL, O_SEED },
+		{ "swver", required_argument, NULL, O_SWVER },
+		{ "fail-upgrade-rate", required_argument, NULL, O_FAIL_RATE },
+		{ "fail-upgrade-mode", required_argument, NULL, O_FAIL_MODE },
 		SP_OPT_HELP_AND_END,
 	};
 	sp_opts opt;
@@ -195,6 +212,24 @@ sp_cmd_fleet(int argc, char **argv)
 			if (!sp_opt_i64(&opt, 0, INT64_MAX, &v))
 				goto usage;
 			o.seed = (uint64_t)v;
+			break;
+		case O_SWVER: o.swver = opt.arg; break;
+		case O_FAIL_RATE:
+			if (!sp_opt_double(&opt, 0, 1, &o.fail_upgrade_rate))
+				goto usage;
+			break;
+		case O_FAIL_MODE:
+			if (strcmp(opt.arg, "brick") == 0)
+				o.fail_upgrade_mode = SP_UPG_FAIL_BRICK;
+			else if (strcmp(opt.arg, "old") == 0)
+				o.fail_upgrade_mode = SP_UPG_FAIL_OLD;
+			else if (strcmp(opt.arg, "mix") == 0)
+				o.fail_upgrade_mode = SP_UPG_FAIL_MIX;
+			else {
+				rc = sp_cli_usage("fleet", "--fail-upgrade-mode must be brick, old or mix, "
+				    "not '%s'", opt.arg);
+				goto done;
+			}
 			break;
 		}
 	}

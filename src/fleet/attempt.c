@@ -30,17 +30,23 @@ fl_xfer_free(fl_xfer *xf, fl_dev *d)
 		OPENSSL_cleanse(xf->key, strlen(xf->key));
 		free(xf->key);
 	}
+	sp_rule_free(xf->urule);
+	if (xf->umacros != NULL) {
+		sp_macros_free(xf->umacros);
+		free(xf->umacros);
+	}
 	free(xf);
 }
 
 /*
  * $SN, $PN and $PSN as the device sets them (sprov device init): from the
- * subject of its client.crt, read when the rule may use them; a subject that
- * names no device leaves them empty.  Read per attempt, not kept: an idle
- * device stays small.
+ * subject of its client.crt; a subject that names no device leaves them
+ * empty.  Read per attempt, not kept: an idle device stays small.  The
+ * User-Agent needs PN and SN, so every attempt reads it.
  */
 static sp_result
-ident_macros(const char *crtfile, sp_macros *m)
+ident_macros(const char *crtfile, sp_macros *m, char pn[SP_FW_PRODUCT_MAX + 1],
+    char sn[SP_DEVID_FIELD_MAX + 1])
 {
 	sp_result res = SP_OK;
 	BIO *bio = NULL;
@@ -59,6 +65,8 @@ ident_macros(const char *crtfile, sp_macros *m)
 		goto out;
 	}
 	sp_identity_series_from_product(id.product, series);
+	snprintf(pn, SP_FW_PRODUCT_MAX + 1, "%s", id.product);
+	snprintf(sn, SP_DEVID_FIELD_MAX + 1, "%s", id.serial);
 	TRY(sp_macros_set(m, SP_M_SN, sp_slice_of(id.serial)));
 	TRY(sp_macros_set(m, SP_M_PN, sp_slice_of(id.product)));
 	TRY(sp_macros_set(m, SP_M_PSN, sp_slice_of(series)));
@@ -68,29 +76,49 @@ out:
 	return res;
 }
 
-/* The device's macros (identity from its bundle name) and its rule's choice. */
+/* A device's own macros but the certificate's: MAC styles, CCERT, PRVST, SWVER. */
+sp_result
+fl_device_macros(const fleet *f, const fl_dev *d, sp_macros *m)
+{
+	sp_result res = SP_OK;
+	char mac[SP_MAC_STRLEN];
+
+	sp_mac_format(&d->mac, SP_MAC_MA, mac);
+	TRY(sp_macros_set(m, SP_M_MA, sp_slice_of(mac)));
+	sp_mac_format(&d->mac, SP_MAC_MAU, mac);
+	TRY(sp_macros_set(m, SP_M_MAU, sp_slice_of(mac)));
+	sp_mac_format(&d->mac, SP_MAC_MAC, mac);
+	TRY(sp_macros_set(m, SP_M_MAC, sp_slice_of(mac)));
+	TRY(sp_macros_set(m, SP_M_CCERT, SP_SLICE_LIT("Installed")));
+	TRY(sp_macros_set(m, SP_M_PRVST, sp_slice_of(d->rounds ? "1" : "0")));
+	TRY(sp_macros_set(m, SP_M_SWVER, sp_slice_of(f->vers[d->ver])));
+out:
+	return res;
+}
+
+/*
+ * The device's macros (identity from its bundle name) and its rule's
+ * choice.  The macros stay with the attempt for Upgrade_Rule.
+ */
 static sp_result
 choose(worker *w, fl_dev *d, fl_xfer *xf)
 {
 	sp_result res = SP_OK;
-	sp_macros m;
+	sp_macros *m;
 	sp_rule_choice ch;
-	char mac[SP_MAC_STRLEN];
+	char mau[SP_MAC_STRLEN], sn[SP_DEVID_FIELD_MAX + 1] = "";
 
-	sp_macros_init(&m);
 	sp_rule_choice_init(&ch);
-	sp_mac_format(&d->mac, SP_MAC_MA, mac);
-	TRY(sp_macros_set(&m, SP_M_MA, sp_slice_of(mac)));
-	sp_mac_format(&d->mac, SP_MAC_MAU, mac);
-	TRY(sp_macros_set(&m, SP_M_MAU, sp_slice_of(mac)));
-	snprintf(xf->ua, sizeof(xf->ua), "Sprov/fleet (%s)", mac);
-	sp_mac_format(&d->mac, SP_MAC_MAC, mac);
-	TRY(sp_macros_set(&m, SP_M_MAC, sp_slice_of(mac)));
-	TRY(sp_macros_set(&m, SP_M_CCERT, SP_SLICE_LIT("Installed")));
-	TRY(sp_macros_set(&m, SP_M_PRVST, sp_slice_of(d->rounds ? "1" : "0")));
-	if (w->f->rule_ident)
-		TRY(ident_macros(xf->crt, &m));
-	TRY(sp_rule_select(w->f->rule, &m, &ch));
+	TRY_ALLOC(xf->umacros, malloc(sizeof(*xf->umacros)));
+	m = xf->umacros;
+	sp_macros_init(m);
+	TRY(fl_device_macros(w->f, d, m));
+	sp_mac_format(&d->mac, SP_MAC_MAU, mau);
+	TRY(ident_macros(xf->crt, m, xf->pn, sn));
+	/* The device's User-Agent (the guides'): Vendor/PN-SWVER (MAC)(SN). */
+	snprintf(xf->ua, sizeof(xf->ua), "Sprov/%s-%s (%s)(%s)", xf->pn, w->f->vers[d->ver],
+	    mau, sn);
+	TRY(sp_rule_select(w->f->rule, m, &ch));
 	ENSURE(ch.alt >= 0 && ch.has_url, SP_E_PARSE, "the rule chooses no URL for this device");
 	/* As the device's resync: the one https-only check, before any DNS. */
 	TRY(sp_url_https(&ch.target, NULL));
@@ -98,7 +126,6 @@ choose(worker *w, fl_dev *d, fl_xfer *xf)
 	if (ch.has_key)
 		TRY_ALLOC(xf->key, strdup(sp_buf_cstr(&ch.key)));
 out:
-	sp_macros_free(&m);
 	sp_rule_choice_free(&ch);
 	return res;
 }
@@ -253,7 +280,8 @@ round_over(worker *w, uint32_t di)
 
 	d->rounds++;
 	d->tries = 0;
-	if (o->rounds > 0 && d->rounds >= o->rounds) {
+	/* A simulated brick is the run's intent, not its failure: done, and ok. */
+	if (d->bricked || (o->rounds > 0 && d->rounds >= o->rounds)) {
 		d->state = DEV_DONE;
 		w->done++;
 		if (!d->gave_up)
@@ -344,9 +372,8 @@ out:
 	return res;
 }
 
-/* Set xf's transfer up again (next address, redirect) and hand it back to libcurl. */
-static sp_result
-rearm(worker *w, fl_xfer *xf)
+sp_result
+fl_rearm(worker *w, fl_xfer *xf)
 {
 	sp_result res = SP_OK;
 	CURLMcode mc;
@@ -380,7 +407,7 @@ follow(worker *w, fl_xfer *xf, const char *loc, bool *dns_failed)
 		goto out;
 	}
 	xf->redirects++;
-	TRY(rearm(w, xf));
+	TRY(fl_rearm(w, xf));
 out:
 	return res;
 }
@@ -415,7 +442,7 @@ fl_finished(worker *w, fl_xfer *xf, CURLcode cc)
 	if (sp_failed(r) && retry && xf->addr_idx + 1 < xf->answers.n) {
 		/* As the device: the next address c-ares gave. */
 		xf->addr_idx++;
-		if (sp_ok(rearm(w, xf)))
+		if (sp_ok(fl_rearm(w, xf)))
 			goto out_keep;
 	}
 	if (sp_ok(r) && (fr.status == 301 || fr.status == 302) && fr.location[0] != '\0') {
@@ -430,6 +457,14 @@ fl_finished(worker *w, fl_xfer *xf, CURLcode cc)
 	w->active--;
 	fl_live_del(w, xf);
 	atomic_fetch_sub_explicit(&f->in_flight, 1, memory_order_relaxed);
+	if (xf->phase == FL_PHASE_IMAGE) {
+		/* The profile was this attempt's success; the image is the upgrade's. */
+		if (redirect_failed)
+			r = sp_error_wrap(r, "redirect");
+		fl_upgrade_end(w, xf, r, &fr, cc);
+		attempt_over(w, di, xf, true, -1);
+		goto out_keep;
+	}
 	if (redirect_failed) {
 		if (redirect_dns)
 			w->st.dns++;
@@ -452,6 +487,12 @@ fl_finished(worker *w, fl_xfer *xf, CURLcode cc)
 		} else if (o->apply != NULL && sp_failed(r = apply(o, d, &prof))) {
 			w->st.apply++;
 			first_error(w, "apply: ");
+		} else if (fl_upgrade_begin(w, xf, &prof)) {
+			/* The same attempt goes on: it fetches the image. */
+			w->active++;
+			fl_live_add(w, xf);
+			atomic_fetch_add_explicit(&f->in_flight, 1, memory_order_relaxed);
+			goto out_keep;
 		} else {
 			ok = true;
 		}

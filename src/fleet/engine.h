@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "device/fetch.h"
+#include "firmware/image.h"
 #include "fleet/fleet.h"
 #include "fleet/plan.h"
 #include "identity/mac.h"
@@ -37,6 +38,21 @@
 
 enum { DEV_IDLE, DEV_QUEUED, DEV_ACTIVE, DEV_DONE };
 
+/* What a transfer fetches: the profile, then maybe the image Upgrade_Rule chose. */
+enum { FL_PHASE_PROFILE, FL_PHASE_IMAGE };
+
+#define FL_VERSIONS_MAX 1024      /* distinct software versions in one run */
+#define FL_DIGESTS_MAX 4096       /* distinct images whose signature was checked */
+/*
+ * XXX: the fleet holds an image in memory while it checks it (the device
+ * streams it to a file); the transfer cap bounds the sum.  Test images are
+ * kilobytes.
+ */
+#define FL_IMAGE_MAX (64u * 1024 * 1024)
+#define FL_UA_MAX 256
+#define FL_STATE_FILE "firmware"  /* --apply DIR/<mac>/firmware: version [bricked] */
+#define FL_FIRMWARE_CA "firmware-ca.crt" /* the bundle's firmware-signing root */
+
 /* One simulated device while idle: a few dozen bytes. */
 typedef struct fl_dev {
 	sp_mac mac;
@@ -44,6 +60,9 @@ typedef struct fl_dev {
 	uint8_t gave_up;          /* a round was given up: the device did not finish well */
 	uint32_t rounds;          /* rounds finished (success or given up) */
 	uint32_t tries;           /* attempts in this round */
+	uint16_t ver;             /* its software version: an index into fleet.vers */
+	uint8_t bricked;          /* a simulated upgrade failure: never comes back */
+	uint32_t upg_once;        /* an unconditional Upgrade_Rule URL tried (hash), 0: none */
 	int64_t round_start_us;
 	sp_fetch_xfer *keep;      /* --resume/--keepalive: the device's easy handle */
 } fl_dev;
@@ -67,7 +86,15 @@ typedef struct fl_xfer {
 	char *key;                /* the rule's --key (secret), NULL: none */
 	sp_url url;               /* this attempt's: the rule's, then a redirect's */
 	char ca[SP_FLEET_PATH_MAX], crt[SP_FLEET_PATH_MAX], keyfile[SP_FLEET_PATH_MAX];
-	char ua[96];
+	char ua[FL_UA_MAX];
+	char pn[SP_FW_PRODUCT_MAX + 1]; /* $PN from client.crt, "" if it names none */
+	uint8_t phase;            /* FL_PHASE_* */
+	/* FL_PHASE_IMAGE: what chose the image, for the no-loop check */
+	sp_rule *urule;
+	sp_macros *umacros;
+	int ualt;
+	bool ucond;               /* the alternative had a condition */
+	uint32_t uhash;           /* rule text and URL (upg_once) */
 } fl_xfer;
 
 typedef struct fleet fleet;
@@ -106,6 +133,12 @@ struct fleet {
 	bool rule_ident;          /* the rule may name $SN/$PN/$PSN: read each certificate */
 	int64_t t0_us, deadline_us;
 	_Atomic uint64_t attempts, successes, failures, in_flight, done;
+	/* Software versions (interned, never moved) and checked image digests. */
+	pthread_mutex_t fw_mu;
+	char (*vers)[SP_FW_VERSION_MAX + 1];
+	size_t nvers;
+	uint8_t (*digests)[SP_FW_DIGEST_LEN];
+	size_t ndigests;
 	/* The outage figure, fleet-wide: every judged attempt, in order. */
 	pthread_mutex_t outage_mu;
 	sp_outage outage;
@@ -120,7 +153,27 @@ void fl_heap_push(worker *w, uint32_t dev, int64_t due);
 void fl_start(worker *w, uint32_t di);
 /* libcurl ended the transfer of xf with cc: judge it, follow or retry. */
 void fl_finished(worker *w, fl_xfer *xf, CURLcode cc);
+/* A device's own macros but the certificate's: MAC styles, CCERT, PRVST, SWVER. */
+SP_MUST_CHECK sp_result fl_device_macros(const fleet *f, const fl_dev *d, sp_macros *m);
 /* Free xf, not the device's kept easy handle. */
 void fl_xfer_free(fl_xfer *xf, fl_dev *d);
+/* Set xf's transfer up again (next address, redirect, image) and hand it to libcurl. */
+SP_MUST_CHECK sp_result fl_rearm(worker *w, fl_xfer *xf);
+
+/* ---- upgrade.c: Upgrade_Rule, the image, the simulated flash ---------------- */
+
+/* The version's index in f->vers, added when new (SP_E_LIMIT past FL_VERSIONS_MAX). */
+SP_MUST_CHECK sp_result fl_version_intern(fleet *f, const char *v, uint16_t *out);
+/* Each device's version and brick from --apply DIR/<mac>/firmware, if there. */
+SP_MUST_CHECK sp_result fl_state_load(fleet *f);
+/*
+ * After a good profile: when its Upgrade_Rule chooses an image, turn xf
+ * into the image's transfer and return true (the attempt goes on);
+ * false: nothing to upgrade, or the fetch could not start (counted).
+ */
+bool fl_upgrade_begin(worker *w, fl_xfer *xf, const sp_params *prof);
+/* The image's transfer ended (r, fr): check it, and flash or fail. */
+void fl_upgrade_end(worker *w, fl_xfer *xf, sp_result r, const sp_fetch_result *fr,
+    CURLcode cc);
 
 #endif

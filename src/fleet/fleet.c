@@ -67,6 +67,8 @@ sp_fleet_opts_init(sp_fleet_opts *o)
 	o->time_scale = 1.0;
 	o->error_retry_s = 3600;
 	o->seed = 1;
+	o->swver = "1.0.0";
+	o->fail_upgrade_mode = SP_UPG_FAIL_BRICK;
 }
 
 /* ---- the timer heap: devices by due time ----------------------------------- */
@@ -337,6 +339,13 @@ merge(sp_fleet_stats *to, const sp_fleet_stats *w)
 	to->resumed += w->resumed;
 	to->reused += w->reused;
 	to->arrivals_dropped += w->arrivals_dropped;
+	to->upg_started += w->upg_started;
+	to->upg_flashed += w->upg_flashed;
+	to->upg_bricked += w->upg_bricked;
+	to->upg_reverted += w->upg_reverted;
+	to->upg_refused += w->upg_refused;
+	to->upg_fetch_failed += w->upg_fetch_failed;
+	to->upg_sig_checks += w->upg_sig_checks;
 	to->max_in_flight += w->max_in_flight;
 	sp_hist_merge(&to->latency, &w->latency);
 	sp_hist_merge(&to->completion, &w->completion);
@@ -357,6 +366,7 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 	memset(&f, 0, sizeof(f));
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_init(&f.outage_mu, NULL);
+	pthread_mutex_init(&f.fw_mu, NULL);
 	sp_outage_init(&f.outage);
 	sp_hist_init(&st->latency);
 	sp_hist_init(&st->completion);
@@ -366,6 +376,13 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 	ENSURE(o.time_scale > 0, SP_E_USAGE, "--time-scale must be above 0");
 	ENSURE(o.rounds > 0 || o.duration_s > 0, SP_E_USAGE,
 	    "--rounds 0 (unlimited) needs --duration");
+	ENSURE(o.fail_upgrade_rate >= 0 && o.fail_upgrade_rate <= 1, SP_E_USAGE,
+	    "--fail-upgrade-rate must be 0..1");
+	ENSURE(o.swver != NULL && sp_fw_version_ok(sp_slice_of(o.swver)), SP_E_USAGE,
+	    "--swver: not a software version (digits, letters, '.', '-', '(', ')', at most %d)",
+	    SP_FW_VERSION_MAX);
+	TRY_ALLOC(f.vers, calloc(FL_VERSIONS_MAX, sizeof(*f.vers)));
+	TRY_ALLOC(f.digests, calloc(FL_DIGESTS_MAX, sizeof(*f.digests)));
 	TRY(sp_fetch_global_init());
 	res = sp_rule_parse(sp_slice_of(o.rule), &f.rule);
 	if (sp_failed(res)) {
@@ -375,6 +392,12 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 	/* Any SN or PN in the text ($SN, $(PN:2), $PSN): a false alarm only costs reads. */
 	f.rule_ident = strcasestr(o.rule, "SN") != NULL || strcasestr(o.rule, "PN") != NULL;
 	TRY(list_bundles(o.bundles, o.devices, &f.dev, &f.ndev));
+	/* Index 0, every device's version until the --apply state says otherwise. */
+	{
+		uint16_t v0;
+		TRY(fl_version_intern(&f, o.swver, &v0));
+	}
+	TRY(fl_state_load(&f));
 	/*
 	 * Every transfer holds a socket: take the hard limit, and say so when
 	 * even that is below the concurrency asked for.
@@ -438,12 +461,21 @@ sp_fleet_run(const sp_fleet_opts *o0, sp_fleet_stats *st)
 			w->arrivals_left = o.rounds ? (uint64_t)o.rounds * w->n : UINT64_MAX;
 			w->next_arrival_us = f.t0_us +
 			    (int64_t)sp_poisson_gap_us(&w->rng, o.rate / (double)nw);
-			for (uint32_t k = 0; k < w->n; k++)
-				f.dev[w->first + k].state = DEV_IDLE;
-		} else {
-			/* The storm: every device due at once, the cap holds them back. */
-			for (uint32_t k = 0; k < w->n; k++)
+		}
+		for (uint32_t k = 0; k < w->n; k++) {
+			fl_dev *d = &f.dev[w->first + k];
+			if (d->bricked) {
+				/* Bricked in an earlier run (--apply): it never comes back. */
+				d->state = DEV_DONE;
+				w->done++;
+				w->done_ok++;
+				st->bricked_before++;
+			} else if (o.rate > 0) {
+				d->state = DEV_IDLE;
+			} else {
+				/* The storm: every device due at once, the cap holds them back. */
 				fl_heap_push(w, w->first + k, f.t0_us);
+			}
 		}
 	}
 	for (unsigned i = 0; i < nw; i++) {
@@ -547,7 +579,10 @@ out:
 	st->peak_rss_kb = peak_rss_kb();
 	free(ws);
 	free(f.dev);
+	free(f.vers);
+	free(f.digests);
 	sp_rule_free(f.rule);
 	pthread_mutex_destroy(&f.outage_mu);
+	pthread_mutex_destroy(&f.fw_mu);
 	return res;
 }

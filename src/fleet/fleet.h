@@ -56,6 +56,9 @@ typedef struct sp_fleet_opts {
 	int64_t error_retry_s;    /* Resync_Error_Retry_Delay */
 	long timeout_ms;          /* one transfer, 0: the device's */
 	uint64_t seed;
+	const char *swver;        /* every device's software version at the start */
+	double fail_upgrade_rate; /* 0..1: this fraction of upgrades fail (plan.h) */
+	sp_upg_fail fail_upgrade_mode;
 	int progress;             /* 0: none, 1: plain lines, 2: a bar (terminal) */
 	volatile sig_atomic_t *stop;
 } sp_fleet_opts;
@@ -78,6 +81,15 @@ typedef struct sp_fleet_stats {
 	uint64_t redirects;         /* 301/302 followed (not failures) */
 	uint64_t full, resumed, reused;
 	uint64_t arrivals_dropped;  /* --rate: an arrival found no idle device */
+	/*
+	 * Upgrades (Upgrade_Rule): image fetches begun; flashed; simulated
+	 * failures (--fail-upgrade-rate); images refused by a check (container,
+	 * product, signature, the no-loop rule); fetches that failed (transport,
+	 * HTTP status, a server check); distinct images whose signature was
+	 * checked; devices bricked before this run (--apply state).
+	 */
+	uint64_t upg_started, upg_flashed, upg_bricked, upg_reverted, upg_refused, upg_fetch_failed;
+	uint64_t upg_sig_checks, bricked_before;
 	/*
 	 * The outage: the longest stretch of failed attempts with no success
 	 * between them (plan.h, sp_outage), in seconds since the start; -1 when

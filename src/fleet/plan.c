@@ -1,6 +1,7 @@
 #include "fleet/plan.h"
 
 #include <math.h>
+#include <string.h>
 
 void
 sp_rng_seed(sp_rng *r, uint64_t seed)
@@ -8,15 +9,20 @@ sp_rng_seed(sp_rng *r, uint64_t seed)
 	r->s = seed;
 }
 
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
 uint64_t
 sp_rng_next(sp_rng *r)
 {
 	/* splitmix64 (Vigna): tiny state, good enough for arrival times. */
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return mix64(r->s += 0x9e3779b97f4a7c15ULL);
 }
 
 double
@@ -111,4 +117,28 @@ sp_outage_end(sp_outage *o, int64_t t)
 {
 	if (o->failing)
 		outage_close(o, t, true);
+}
+
+
+sp_upg_fate
+sp_upgrade_fate(uint64_t seed, const uint8_t mac[6], const char *version, double rate,
+    sp_upg_fail mode)
+{
+	uint64_t h = mix64(seed ^ 0x5350524f56465755ULL), m = 0;
+	double u;
+
+	for (size_t i = 0; i < 6; i++)
+		m = m << 8 | mac[i];
+	h = mix64(h ^ m);
+	for (size_t i = 0, n = strlen(version); i < n; i++)
+		h = mix64(h ^ (unsigned char)version[i]);
+	u = (double)(h >> 11) * 0x1.0p-53;
+	if (!(u < rate))
+		return SP_UPG_FLASHED;
+	if (mode == SP_UPG_FAIL_BRICK)
+		return SP_UPG_BRICKED;
+	if (mode == SP_UPG_FAIL_OLD)
+		return SP_UPG_REVERTED;
+	/* The mix: a bit the threshold did not use. */
+	return (h & 1) ? SP_UPG_BRICKED : SP_UPG_REVERTED;
 }

@@ -6,7 +6,8 @@
  *    when it sent one (503), else the device's Resync_Error_Retry_Delay,
  *    both multiplied by the time scale (--time-scale), never below 1 ms;
  *  - the outage figure: the longest stretch of failed attempts with no
- *    success between them, from its first failure to the next success.
+ *    success between them, from its first failure to the next success;
+ *  - which simulated upgrades fail (--fail-upgrade-rate) and how.
  */
 #ifndef SPROV_FLEET_PLAN_H
 #define SPROV_FLEET_PLAN_H
@@ -58,5 +59,26 @@ void sp_outage_fail(sp_outage *o, int64_t t_us);
 void sp_outage_ok(sp_outage *o, int64_t t_us);
 /* The run ends at t_us: a stretch still under way ends here, open. */
 void sp_outage_end(sp_outage *o, int64_t t_us);
+
+/* --fail-upgrade-mode: how a failing upgrade fails. */
+typedef enum sp_upg_fail {
+	SP_UPG_FAIL_BRICK,        /* the device never comes back */
+	SP_UPG_FAIL_OLD,          /* it comes back on the old version */
+	SP_UPG_FAIL_MIX,          /* half of each, chosen per device */
+} sp_upg_fail;
+
+typedef enum sp_upg_fate {
+	SP_UPG_FLASHED,           /* the new version runs */
+	SP_UPG_BRICKED,
+	SP_UPG_REVERTED,          /* back on the old version */
+} sp_upg_fate;
+
+/*
+ * The fate of one device's upgrade to `version`: a keyed hash of (seed,
+ * MAC, version), so the same devices fail on every run and every retry,
+ * and a fraction `rate` (0..1) of the devices that upgrade fail.
+ */
+sp_upg_fate sp_upgrade_fate(uint64_t seed, const uint8_t mac[6], const char *version,
+    double rate, sp_upg_fail mode);
 
 #endif

@@ -119,6 +119,25 @@ outage(sp_buf *out, const sp_fleet_stats *st, bool json)
 	    st->first_failure_s, st->last_failure_s);
 }
 
+/* Upgrade_Rule: what the devices did with the images their profiles chose. */
+static sp_result
+upgrades(sp_buf *out, const sp_fleet_stats *st, bool json)
+{
+	if (!json && st->upg_started == 0 && st->bricked_before == 0)
+		return SP_OK;
+	return sp_buf_printf(out, json ?
+	    "\"upgrades\":{\"started\":%llu,\"flashed\":%llu,\"bricked\":%llu,\"reverted\":%llu,"
+	    "\"refused\":%llu,\"fetch_failed\":%llu,\"signature_checks\":%llu,"
+	    "\"bricked_before\":%llu}," :
+	    "upgrades      %llu begun: %llu flashed, %llu bricked, %llu back on the old version, "
+	    "%llu images refused, %llu fetches failed; %llu signatures checked; "
+	    "%llu devices bricked before this run\n",
+	    (unsigned long long)st->upg_started, (unsigned long long)st->upg_flashed,
+	    (unsigned long long)st->upg_bricked, (unsigned long long)st->upg_reverted,
+	    (unsigned long long)st->upg_refused, (unsigned long long)st->upg_fetch_failed,
+	    (unsigned long long)st->upg_sig_checks, (unsigned long long)st->bricked_before);
+}
+
 sp_result
 sp_fleet_report_text(const sp_fleet_stats *st, sp_buf *out)
 {
@@ -138,6 +157,7 @@ sp_fleet_report_text(const sp_fleet_stats *st, sp_buf *out)
 	    (unsigned long long)st->retry_after_honoured));
 	TRY(each_reason(st, out, reason_text));
 	TRY(outage(out, st, false));
+	TRY(upgrades(out, st, false));
 	if (st->arrivals_dropped)
 		TRY(sp_buf_printf(out, "arrivals      %llu found no idle device (every one busy)\n",
 		    (unsigned long long)st->arrivals_dropped));
@@ -179,6 +199,7 @@ sp_fleet_report_json(const sp_fleet_stats *st, sp_buf *out)
 	    (unsigned long long)st->full, (unsigned long long)st->resumed,
 	    (unsigned long long)st->reused, (unsigned long long)st->redirects));
 	TRY(outage(out, st, true));
+	TRY(upgrades(out, st, true));
 	TRY(hist(out, "latency_ms", &st->latency, true));
 	TRY(sp_buf_append_byte(out, ','));
 	TRY(hist(out, "completion_ms", &st->completion, true));

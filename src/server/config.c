@@ -50,6 +50,7 @@ static const key keys[] = {
 	I("max-request-line", max_request_line, 256, 1024 * 1024),
 	MS("contact-flush", contact_flush, 10, 600000),
 	I("contact-queue", contact_queue, 1, 1000000),
+	MS("rollout-tick", rollout_tick, 100, 3600000),
 };
 
 void
@@ -81,11 +82,16 @@ sp_serve_config_init(sp_serve_config *cfg)
 	cfg->max_request_line = 2048;
 	cfg->contact_flush = 1000;
 	cfg->contact_queue = 100000;
+	cfg->rollout_tick = 5000;
 	/* The defaults parse; a failure here is a bug caught by the unit test. */
 	r = sp_tpl_parse(SP_SLICE_LIT(DEFAULT_PATH_1), &cfg->paths[0]);
 	if (sp_ok(r))
 		r = sp_tpl_parse(SP_SLICE_LIT(DEFAULT_PATH_2), &cfg->paths[1]);
 	cfg->npaths = sp_ok(r) ? 2 : 0;
+	if (sp_ok(r))
+		r = sp_fwpath_parse(SP_SLICE_LIT(SP_FWPATH_DEFAULT), &cfg->firmware_path);
+	if (sp_failed(r))
+		cfg->npaths = 0;
 }
 
 /* Keys with a few named values; the value stored is the index in words. */
@@ -179,6 +185,10 @@ sp_serve_config_set(sp_serve_config *cfg, const char *name, const char *value)
 		    SP_TPLS_MAX);
 		TRY(sp_tpl_parse(v, &cfg->paths[cfg->npaths]));
 		cfg->npaths++;
+		goto out;
+	}
+	if (strcmp(name, "firmware-path") == 0) {
+		TRY(sp_fwpath_parse(v, &cfg->firmware_path));
 		goto out;
 	}
 	if (strcmp(name, "identity") == 0) {

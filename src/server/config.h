@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/result.h"
 #include "identity/devid.h"
+#include "server/firmware.h"
 #include "server/proxy.h"
 #include "server/template.h"
 #include "tls/tls.h"
@@ -73,6 +74,8 @@ typedef struct sp_serve_config {
 	int64_t max_request_line;      /* bytes */
 	int64_t contact_flush;         /* ms between contact batch writes */
 	int64_t contact_queue;         /* queued contacts before spilling */
+	int64_t rollout_tick;          /* ms between sp_store_rollout_tick calls */
+	sp_fwpath firmware_path;       /* where images are served (firmware.c) */
 	/* "" = next to a SQLite store, else SP_SPILL_DEFAULT_PATH; "off" = none */
 	char contact_spill[SP_CFG_STR_MAX];
 	sp_proxy_acl proxy_from;       /* peers that must send a PROXY v2 header */

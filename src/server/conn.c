@@ -435,6 +435,12 @@ conn_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg
 	const char *b, *nl;
 	int code;
 
+	if (c->drained != NULL && info->n_deleted > 0 && evbuffer_get_length(buf) == 0) {
+		void (*f)(void *) = c->drained;
+		c->drained = NULL;
+		f(c->drained_arg);
+		return;
+	}
 	/* Only evhttp's own answers (ours are written in state BUSY). */
 	if (c->state == CS_BUSY || c->rewriting || info->n_added < 16 ||
 	    info->orig_size != 0)

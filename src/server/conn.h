@@ -40,6 +40,12 @@ typedef struct conn {
 	uint8_t *proxy_buf;            /* its bytes so far (SP_PROXY_HDR_MAX) */
 	size_t proxy_n;
 	void *waiting;                 /* request.c: its request the store thread holds */
+	/*
+	 * firmware.c: called once when the output has been written out (the
+	 * TLS layer took every byte); set before the bytes are added.
+	 */
+	void (*drained)(void *arg);
+	void *drained_arg;
 	LIST_ENTRY(conn) link;
 } conn;
 

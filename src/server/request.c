@@ -32,6 +32,8 @@
 #include "server/admin.h"
 #include "server/cache.h"
 #include "server/conn.h"
+#include "server/firmware.h"
+#include "server/request.h"
 #include "server/srv.h"
 #include "server/storethread.h"
 #include "server/template.h"
@@ -40,30 +42,9 @@
 
 /* ---- requests ----------------------------------------------------------- */
 
-/*
- * One request on its way through the steps of on_request.  Each step
- * either answers (and returns false: stop) or fills in what the next one
- * needs (and returns true).
- */
-typedef struct request {
-	worker *w;
-	server *s;
-	struct evhttp_request *req;
-	struct evkeyvalq *ih, *oh;
-	enum evhttp_cmd_type cmd;
-	const sp_serve_config *cfg;   /* held for the whole request */
-	struct bufferevent *bev;
-	conn *c;
-	bool close;                   /* answer with Connection: close */
-	sp_tls_peer peer;
-	sp_reqlog l;
-	srv_job job;                  /* waiting for the store thread */
-	struct event *hup_ev;         /* while waiting: the device hanging up */
-	bool cancelled;               /* its connection closed meanwhile */
-} request;
 
-static void
-reply(request *rq, int code, const char *reason, const char *text, bool close)
+void
+srv_reply(request *rq, int code, const char *reason, const char *text, bool close)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -82,8 +63,8 @@ reply(request *rq, int code, const char *reason, const char *text, bool close)
 	srv_count_status(rq->s, code);
 }
 
-static bool
-etag_matches(const char *inm, const char *etag)
+bool
+srv_etag_matches(const char *inm, const char *etag)
 {
 	const char *p = inm;
 
@@ -138,6 +119,17 @@ srv_request_orphan(conn *c)
 	if (p->req != NULL && evhttp_request_get_connection(p->req) == NULL)
 		evhttp_request_free(p->req);
 	p->req = NULL;
+	/*
+	 * An image between two chunks (firmware.c): nobody else holds it, and
+	 * evhttp calls no chunk callback on a connection it frees.
+	 */
+	if (p->fw && !p->in_store) {
+		c->drained = NULL;
+		if (p->fw_ev != NULL)
+			event_free(p->fw_ev);
+		free(p->job.buf);
+		free(p);
+	}
 }
 
 static void
@@ -158,7 +150,7 @@ reply_later(request *rq, const char *text)
 	snprintf(retry, sizeof(retry), "%lld", (long long)(rq->cfg->retry_after +
 	    (int64_t)(j % (uint32_t)rq->cfg->retry_after + 1)));
 	evhttp_add_header(rq->oh, "Retry-After", retry);
-	reply(rq, 503, "Service Unavailable", text, true);
+	srv_reply(rq, 503, "Service Unavailable", text, true);
 }
 
 /* What the access log says before anything is decided. */
@@ -200,7 +192,7 @@ static bool
 req_tls_conn(request *rq)
 {
 	if (rq->c == NULL) {
-		reply(rq, 403, "Forbidden", "TLS required", true);
+		srv_reply(rq, 403, "Forbidden", "TLS required", true);
 		return false;
 	}
 	if (rq->c->requests++ == 0)
@@ -217,12 +209,12 @@ req_within_limits(request *rq)
 	const char *uri = evhttp_request_get_uri(rq->req);
 
 	if (uri != NULL && strlen(uri) > (size_t)rq->cfg->max_request_line) {
-		reply(rq, 414, "URI Too Long", "request line too long", true);
+		srv_reply(rq, 414, "URI Too Long", "request line too long", true);
 		return false;
 	}
 	if (rq->cmd != EVHTTP_REQ_GET && rq->cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(rq->oh, "Allow", "GET, HEAD");
-		reply(rq, 405, "Method Not Allowed", "only GET and HEAD", rq->close);
+		srv_reply(rq, 405, "Method Not Allowed", "only GET and HEAD", rq->close);
 		return false;
 	}
 	if (rq->w->established <= rq->w->overload)
@@ -246,7 +238,7 @@ req_identify(request *rq)
 		sp_warn("serve: refused %s (certificate serial %s): %s", rq->l.ip,
 		    rq->peer.cert_serial[0] ? rq->peer.cert_serial : "-", sp_errmsg());
 		rq->l.note = r.code == SP_E_POLICY ? "no-single-device" : "certificate-refused";
-		reply(rq, 403, "Forbidden", "certificate does not identify one device", true);
+		srv_reply(rq, 403, "Forbidden", "certificate does not identify one device", true);
 		return false;
 	}
 	sp_mac_format(&rq->peer.id.mac, SP_MAC_MA, rq->l.mac);
@@ -254,9 +246,12 @@ req_identify(request *rq)
 	return true;
 }
 
-/* The path must be one of the configured templates, for this device. */
+/*
+ * The path must be the firmware-path (firmware.c) or one of the
+ * configured templates, for this device.
+ */
 static bool
-req_route(request *rq)
+req_route(request *rq, bool *waiting)
 {
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(rq->req);
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
@@ -264,20 +259,22 @@ req_route(request *rq)
 	size_t which;
 
 	if (path == NULL || path[0] != '/') {
-		reply(rq, 400, "Bad Request", "bad request target", true);
+		srv_reply(rq, 400, "Bad Request", "bad request target", true);
 		return false;
 	}
 	rq->l.path = path;
 #ifdef SPROV_TEST_TRIGGERS
 	if (srv_test_trigger(path)) {
-		reply(rq, 500, "Internal Server Error", "test trigger", true);
+		srv_reply(rq, 500, "Internal Server Error", "test trigger", true);
 		return false;
 	}
 #endif
+	if (srv_fw_route(rq, path, waiting))
+		return false;
 	switch (sp_route(rq->cfg->paths, rq->cfg->npaths, sp_slice_of(path), &rq->peer.id,
 	    &which)) {
 	case SP_ROUTE_NONE:
-		reply(rq, 404, "Not Found", "not found", rq->close);
+		srv_reply(rq, 404, "Not Found", "not found", rq->close);
 		return false;
 	case SP_ROUTE_MISMATCH:
 		sp_quote_field(sp_slice_mk(path, strnlen(path, 512)), q, sizeof(q));
@@ -287,7 +284,7 @@ req_route(request *rq)
 		    rq->l.serial[0] ? rq->l.serial : "-", rq->l.cert_serial, rq->l.ip, q,
 		    rq->cfg->paths[which].src);
 		rq->l.note = "identity-mismatch";
-		reply(rq, 403, "Forbidden", "this path names another device", rq->close);
+		srv_reply(rq, 403, "Forbidden", "this path names another device", rq->close);
 		return false;
 	case SP_ROUTE_SELF:
 		break;
@@ -296,15 +293,15 @@ req_route(request *rq)
 }
 
 /* The store cannot render it now (unreachable, or its queue is full). */
-static void
-reply_unavailable(request *rq)
+void
+srv_reply_unavailable(request *rq)
 {
 	atomic_fetch_add(&rq->s->unavailable, 1);
 	rq->l.note = "store-unavailable";
 	reply_later(rq, "database unavailable, retry later");
 }
 
-static void req_end(request *rq, sp_cache_entry *e);
+
 
 /*
  * The socket of a waiting request is readable.  evhttp reads nothing while
@@ -330,8 +327,8 @@ on_hangup(evutil_socket_t fd, short what, void *arg)
 	p->c->waiting = NULL;
 	p->cfg = srv_cfg_hold(p->s);
 	p->l.note = "client-gone";
-	reply(p, 499, "Client Closed Request", NULL, true);
-	req_end(p, NULL);
+	srv_reply(p, 499, "Client Closed Request", NULL, true);
+	srv_req_end(p, NULL);
 	/* p itself stays the store thread's until its job comes back. */
 }
 
@@ -378,7 +375,7 @@ req_profile(request *rq, sp_cache_entry **e, bool *pending, bool *waiting)
 		*e = sp_cache_get(s->cache, &rq->peer.id.mac, atomic_load(&s->gen));
 	if (*e == NULL) {
 		if (!(*waiting = req_wait(rq)))
-			reply_unavailable(rq);
+			srv_reply_unavailable(rq);
 		return false;
 	}
 	*pending = (*e)->defaults_only;
@@ -397,7 +394,7 @@ send_profile(request *rq, sp_cache_entry *e)
 	evhttp_add_header(rq->oh, "Cache-Control", "no-store");
 	if (rq->close)
 		evhttp_add_header(rq->oh, "Connection", "close");
-	if (inm != NULL && etag_matches(inm, e->etag)) {
+	if (inm != NULL && srv_etag_matches(inm, e->etag)) {
 		rq->l.status = 304;
 		evhttp_send_reply(rq->req, 304, "Not Modified", NULL);
 		srv_count_status(rq->s, 304);
@@ -447,8 +444,8 @@ queue_contact(request *rq, const sp_cache_entry *e, bool pending)
 }
 
 /* After the answer: log, count, next request; releases cfg and e. */
-static void
-req_end(request *rq, sp_cache_entry *e)
+void
+srv_req_end(request *rq, sp_cache_entry *e)
 {
 	sp_accesslog_write(rq->s->access, &rq->l);
 	srv_hist_observe(&rq->s->req_hist, sp_mono_ns() - rq->l.t0);
@@ -467,7 +464,7 @@ srv_on_request(struct evhttp_request *req, void *arg)
 
 	req_begin(&rq, arg, req);
 	if (req_tls_conn(&rq) && req_within_limits(&rq) && req_identify(&rq) &&
-	    req_route(&rq) && req_profile(&rq, &e, &pending, &waiting)) {
+	    req_route(&rq, &waiting) && req_profile(&rq, &e, &pending, &waiting)) {
 		send_profile(&rq, e);
 		queue_contact(&rq, e, pending);
 	}
@@ -475,19 +472,28 @@ srv_on_request(struct evhttp_request *req, void *arg)
 		srv_cfg_release(rq.s);   /* held again by srv_jobs_done */
 		return;
 	}
-	req_end(&rq, e);
+	srv_req_end(&rq, e);
 }
 
-/* A job the store thread finished: answer its request, unless cancelled. */
-static void
+/*
+ * A job the store thread finished: answer its request, unless cancelled.
+ * true: p lives on (an image being streamed).
+ */
+static bool
 job_answer(request *p)
 {
 	srv_job *j = &p->job;
 
+	p->in_store = false;
 	if (p->cancelled) {
 		sp_cache_release(j->e);
-		return;
+		free(j->buf);
+		if (p->fw_ev != NULL)
+			event_free(p->fw_ev);
+		return false;
 	}
+	if (j->kind != SRV_JOB_PROFILE)
+		return srv_fw_answer(p);
 	if (p->hup_ev != NULL)
 		event_free(p->hup_ev);
 	p->hup_ev = NULL;
@@ -500,17 +506,18 @@ job_answer(request *p)
 		break;
 	case SRV_JOB_NOTFOUND:
 		p->l.note = "unknown-or-disabled";
-		reply(p, 404, "Not Found", "unknown device", p->close);
+		srv_reply(p, 404, "Not Found", "unknown device", p->close);
 		break;
 	case SRV_JOB_ERROR:
 		atomic_fetch_add(&p->s->render_errors, 1);
-		reply(p, 500, "Internal Server Error", "internal error", true);
+		srv_reply(p, 500, "Internal Server Error", "internal error", true);
 		break;
 	case SRV_JOB_UNAVAILABLE:
-		reply_unavailable(p);
+		srv_reply_unavailable(p);
 		break;
 	}
-	req_end(p, j->e);
+	srv_req_end(p, j->e);
+	return false;
 }
 
 static void
@@ -535,8 +542,8 @@ jobs_run(worker *w, bool answer)
 				event_free(p->hup_ev);
 			p->hup_ev = NULL;
 		}
-		job_answer(p);
-		free(p);
+		if (!job_answer(p))
+			free(p);
 	}
 }
 

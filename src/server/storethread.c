@@ -65,6 +65,7 @@ struct srv_store_thread {
 	bool spill_pending;           /* the spill file may hold records */
 	uint64_t backoff_ms, retry_at, flush_at;
 	uint64_t cluster_at;          /* next sp_cluster_sync (ms, monotonic) */
+	uint64_t rollout_at;          /* next sp_store_rollout_tick (ms, monotonic) */
 };
 
 static void
@@ -206,12 +207,42 @@ st_post(srv_job *j)
 	event_active(w->done_ev, 0, 0);
 }
 
+/* An image's metadata or one chunk of it (firmware.c streams it). */
+static void
+st_firmware(struct srv_store_thread *t, srv_job *j)
+{
+	bool found = true;
+	sp_result r;
+
+	if (j->kind == SRV_JOB_FW_GET)
+		r = sp_store_fw_get(t->store, j->fw_product, j->fw_version, &j->fw, &found);
+	else
+		r = sp_store_fw_read(t->store, &j->fw, j->off, j->buf, j->len, &j->got);
+	if (sp_ok(r)) {
+		j->outcome = found ? SRV_JOB_OK : SRV_JOB_NOTFOUND;
+	} else if (r.code == SP_E_NOTFOUND) {
+		/* Removed or replaced since the headers went: never mix two images. */
+		sp_warn("serve: firmware %s %s: %s", j->fw_product, j->fw_version, sp_errmsg());
+		j->outcome = SRV_JOB_NOTFOUND;
+	} else {
+		sp_err("serve: firmware %s %s: %s", j->fw_product, j->fw_version, sp_errmsg());
+		if (st_gen(t))
+			j->outcome = SRV_JOB_ERROR;
+	}
+}
+
 static void
 st_run_job(struct srv_store_thread *t, srv_job *j)
 {
 	char mac[SP_MAC_STRLEN];
 
 	j->outcome = SRV_JOB_UNAVAILABLE;
+	if (j->kind != SRV_JOB_PROFILE) {
+		if (atomic_load(&t->s->store_up) && !atomic_load(&j->cancelled))
+			st_firmware(t, j);
+		st_post(j);
+		return;
+	}
 	if (atomic_load(&t->s->store_up) && !atomic_load(&j->cancelled)) {
 		if (sp_ok(render(t, j))) {
 			j->outcome = j->e != NULL ? SRV_JOB_OK : SRV_JOB_NOTFOUND;
@@ -375,6 +406,33 @@ st_cluster(struct srv_store_thread *t, uint64_t now)
 	t->cluster_at = now + (uint64_t)poll_s * 1000u;
 }
 
+/*
+ * Rollouts (docs/ROLLOUTS.md), every rollout-tick while the store answers:
+ * halt a wave past its threshold, release the next one when it is due.
+ * Every node ticks; the tick is idempotent (conditional updates), so two
+ * nodes at once do each change once.
+ */
+static void
+st_rollouts(struct srv_store_thread *t, uint64_t now)
+{
+	const sp_serve_config *cfg = srv_cfg_hold(t->s);
+	uint64_t every = (uint64_t)cfg->rollout_tick;
+	sp_rollout_tick_report rep = { 0 };
+
+	srv_cfg_release(t->s);
+	t->rollout_at = now + every;
+	if (t->store == NULL || !atomic_load(&t->s->store_up))
+		return;
+	if (sp_failed(sp_store_rollout_tick(t->store, sp_now(), &rep))) {
+		sp_err("serve: rollout tick: %s", sp_errmsg());
+		(void)st_gen(t);   /* a store gone away is marked down */
+		return;
+	}
+	if (rep.released || rep.halted || rep.done)
+		sp_info("serve: rollouts: %d waves released, %d rollouts halted, %d done",
+		    rep.released, rep.halted, rep.done);
+}
+
 /* ---- the thread ----------------------------------------------------------- */
 
 static int
@@ -386,6 +444,8 @@ st_timeout(struct srv_store_thread *t)
 		until = t->flush_at;
 	if (t->cluster_at < until)
 		until = t->cluster_at;
+	if (t->rollout_at < until)
+		until = t->rollout_at;
 	if (!atomic_load(&t->s->store_up) && t->retry_at < until)
 		until = t->retry_at;
 	return until > now ? (int)(until - now) : 0;
@@ -420,6 +480,8 @@ st_main(void *arg)
 			st_run_job(t, j);
 		if (now >= t->cluster_at)
 			st_cluster(t, now);
+		if (now >= t->rollout_at)
+			st_rollouts(t, now);
 		pthread_mutex_lock(&t->mu);
 		stop = t->stop;
 		pthread_mutex_unlock(&t->mu);

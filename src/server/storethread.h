@@ -33,15 +33,29 @@ enum srv_job_outcome {
 	SRV_JOB_UNAVAILABLE,  /* the store is unreachable (503) */
 };
 
-/* A cache miss on its way to the store thread and back. */
+enum srv_job_kind {
+	SRV_JOB_PROFILE,      /* render id's profile (a cache miss) */
+	SRV_JOB_FW_GET,       /* an image's metadata: fw_product, fw_version -> fw */
+	SRV_JOB_FW_READ,      /* len bytes of fw from off into buf -> got */
+};
+
+/* A cache miss (or a firmware read) on its way to the store thread and back. */
 typedef struct srv_job {
 	worker *w;
 	void *owner;               /* request.c's waiting request */
+	enum srv_job_kind kind;
 	sp_devid id;
 	sp_unknown_mode unknown;
 	enum srv_job_outcome outcome;
 	sp_cache_entry *e;         /* SRV_JOB_OK: held for the owner */
 	bool pending;              /* unknown device served the defaults */
+	/* firmware (firmware.c): OK, NOTFOUND (absent, or replaced since), ERROR */
+	char fw_product[SP_FW_PRODUCT_MAX + 1];
+	char fw_version[SP_FW_VERSION_MAX + 1];
+	sp_fw_info fw;
+	uint64_t off;
+	size_t len, got;
+	uint8_t *buf;              /* the chunk: the request's, len bytes */
 	atomic_bool cancelled;     /* its connection closed: skip the render */
 	STAILQ_ENTRY(srv_job) link;
 } srv_job;

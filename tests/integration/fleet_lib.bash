@@ -117,3 +117,14 @@ fleet_wait_all() {
 json_get() {
 	jq -r --arg p "$1" '($p | split(".")) as $k | getpath($k) | if . == null then 0 else . end' <<<"$OUT"
 }
+
+# fleet_fw_pki: a firmware-signing root of our own ($T/fw.key, $T/fw.crt,
+# made with openssl) in every bundle as firmware-ca.crt, where `sprov ca
+# issue` puts the vendor's; $MKFW builds images independently of sprov.
+MKFW="$SPROV_SRCDIR/tests/lib/mkfw.sh"
+fleet_fw_pki() {
+	local d
+	_q openssl ecparam -name prime256v1 -genkey -noout -out "$T/fw.key"
+	_q openssl req -new -x509 -key "$T/fw.key" -subj /CN=fw -days 30 -out "$T/fw.crt"
+	for d in "$T"/bundles/*/; do cp "$T/fw.crt" "$d/firmware-ca.crt"; done
+}

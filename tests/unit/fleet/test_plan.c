@@ -22,6 +22,43 @@ test_rng_repeatable(void **state)
 }
 
 /*
+ * The failing fraction is the rate (within a few percent over 20 000
+ * devices), the same device fails the same way every time, a new version
+ * draws again, and the modes give bricks, reverts or both.
+ */
+static void
+test_upgrade_fate(void **state)
+{
+	unsigned counts[3][3] = { { 0 } }, changed = 0;
+	const sp_upg_fail modes[3] = { SP_UPG_FAIL_BRICK, SP_UPG_FAIL_OLD, SP_UPG_FAIL_MIX };
+
+	(void)state;
+	for (unsigned i = 0; i < 20000; i++) {
+		uint8_t mac[6] = { 0x02, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16),
+			(uint8_t)(i >> 8), (uint8_t)i };
+		for (int k = 0; k < 3; k++) {
+			sp_upg_fate f = sp_upgrade_fate(7, mac, "2.0.1", 0.2, modes[k]);
+			assert_int_equal(f, sp_upgrade_fate(7, mac, "2.0.1", 0.2, modes[k]));
+			counts[k][f]++;
+		}
+		if (sp_upgrade_fate(7, mac, "2.0.1", 0.2, SP_UPG_FAIL_BRICK) !=
+		    sp_upgrade_fate(7, mac, "2.0.2", 0.2, SP_UPG_FAIL_BRICK))
+			changed++;
+		assert_int_equal(sp_upgrade_fate(7, mac, "2.0.1", 0, SP_UPG_FAIL_MIX), SP_UPG_FLASHED);
+		assert_int_equal(sp_upgrade_fate(7, mac, "2.0.1", 1, SP_UPG_FAIL_BRICK), SP_UPG_BRICKED);
+	}
+	assert_true(counts[0][SP_UPG_BRICKED] > 3800 && counts[0][SP_UPG_BRICKED] < 4200);
+	assert_int_equal(counts[0][SP_UPG_REVERTED], 0);
+	assert_int_equal(counts[1][SP_UPG_BRICKED], 0);
+	assert_true(counts[1][SP_UPG_REVERTED] > 3800 && counts[1][SP_UPG_REVERTED] < 4200);
+	/* The same devices fail in every mode; the mix splits them. */
+	assert_int_equal(counts[2][SP_UPG_FLASHED], counts[0][SP_UPG_FLASHED]);
+	assert_true(counts[2][SP_UPG_BRICKED] > 1800 && counts[2][SP_UPG_REVERTED] > 1800);
+	/* Another version is another draw: about 2 * 0.2 * 0.8 of the devices change. */
+	assert_true(changed > 5800 && changed < 7000);
+}
+
+/*
  * Exponential gaps: mean 1/rate, and the count in fixed windows has the
  * Poisson variance (equal to its mean), both within a few percent over a
  * large sample.
@@ -153,6 +190,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rng_repeatable),
+		cmocka_unit_test(test_upgrade_fate),
 		cmocka_unit_test(test_poisson),
 		cmocka_unit_test(test_retry_delay),
 		cmocka_unit_test(test_outage_none),

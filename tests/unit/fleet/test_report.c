@@ -26,6 +26,9 @@ fill(sp_fleet_stats *st)
 	st->outage_s = 1.5; st->outage_from_s = 0.25; st->outage_to_s = 1.75;
 	st->outage_failures = 4; st->outage_open = true;
 	st->first_failure_s = 0.25; st->last_failure_s = 1.5;
+	st->upg_started = 9; st->upg_flashed = 4; st->upg_bricked = 2; st->upg_reverted = 1;
+	st->upg_refused = 1; st->upg_fetch_failed = 1; st->upg_sig_checks = 1;
+	st->bricked_before = 3;
 	for (uint64_t i = 1; i <= 12; i++)
 		sp_hist_add(&st->latency, i * 1000);
 	sp_hist_add(&st->completion, 2500);
@@ -43,12 +46,12 @@ test_json(void **state)
 	sp_buf_init(&b, SP_FLEET_OUT_MAX);
 	assert_true(sp_ok(sp_fleet_report_json(&st, &b)));
 	assert_string_equal(sp_buf_cstr(&b),
-	    "{\"devices\":10,\"devices_ok\":7,\"gave_up\":2,\"unfinished\":1,\"workers\":2,\"concurrency\":4,\"max_in_flight\":4,\"nofile_limit\":1024,\"attempts\":20,\"successes\":12,\"failures\":8,\"retries\":6,\"retry_after_honoured\":1,\"arrivals_dropped\":3,\"failure_reasons\":{\"check 3 (host)\":2,\"dns\":1,\"connect\":1,\"timeout\":1,\"transport: SSL connect error\":1,\"http 503\":1,\"redirect\":1},\"handshakes\":{\"full\":5,\"resumed\":4,\"reused_connection\":3},\"redirects\":2,\"outage\":{\"longest_s\":1.500,\"from_s\":0.250,\"to_s\":1.750,\"failures\":4,\"open\":true,\"first_failure_s\":0.250,\"last_failure_s\":1.500},\"latency_ms\":{\"p50\":6.143,\"p90\":11.263,\"p99\":12.000,\"max\":12.000,\"n\":12},\"completion_ms\":{\"p50\":2.500,\"p90\":2.500,\"p99\":2.500,\"max\":2.500,\"n\":1},\"elapsed_s\":2.000,\"throughput_per_s\":6.00,\"cpu_user_s\":0.500,\"cpu_sys_s\":0.250,\"peak_rss_kb\":4096}\n");
+	    "{\"devices\":10,\"devices_ok\":7,\"gave_up\":2,\"unfinished\":1,\"workers\":2,\"concurrency\":4,\"max_in_flight\":4,\"nofile_limit\":1024,\"attempts\":20,\"successes\":12,\"failures\":8,\"retries\":6,\"retry_after_honoured\":1,\"arrivals_dropped\":3,\"failure_reasons\":{\"check 3 (host)\":2,\"dns\":1,\"connect\":1,\"timeout\":1,\"transport: SSL connect error\":1,\"http 503\":1,\"redirect\":1},\"handshakes\":{\"full\":5,\"resumed\":4,\"reused_connection\":3},\"redirects\":2,\"outage\":{\"longest_s\":1.500,\"from_s\":0.250,\"to_s\":1.750,\"failures\":4,\"open\":true,\"first_failure_s\":0.250,\"last_failure_s\":1.500},\"upgrades\":{\"started\":9,\"flashed\":4,\"bricked\":2,\"reverted\":1,\"refused\":1,\"fetch_failed\":1,\"signature_checks\":1,\"bricked_before\":3},\"latency_ms\":{\"p50\":6.143,\"p90\":11.263,\"p99\":12.000,\"max\":12.000,\"n\":12},\"completion_ms\":{\"p50\":2.500,\"p90\":2.500,\"p99\":2.500,\"max\":2.500,\"n\":1},\"elapsed_s\":2.000,\"throughput_per_s\":6.00,\"cpu_user_s\":0.500,\"cpu_sys_s\":0.250,\"peak_rss_kb\":4096}\n");
 	sp_buf_reset(&b);
 	st.outage_s = -1;
 	assert_true(sp_ok(sp_fleet_report_json(&st, &b)));
 	assert_string_equal(sp_buf_cstr(&b),
-	    "{\"devices\":10,\"devices_ok\":7,\"gave_up\":2,\"unfinished\":1,\"workers\":2,\"concurrency\":4,\"max_in_flight\":4,\"nofile_limit\":1024,\"attempts\":20,\"successes\":12,\"failures\":8,\"retries\":6,\"retry_after_honoured\":1,\"arrivals_dropped\":3,\"failure_reasons\":{\"check 3 (host)\":2,\"dns\":1,\"connect\":1,\"timeout\":1,\"transport: SSL connect error\":1,\"http 503\":1,\"redirect\":1},\"handshakes\":{\"full\":5,\"resumed\":4,\"reused_connection\":3},\"redirects\":2,\"outage\":null,\"latency_ms\":{\"p50\":6.143,\"p90\":11.263,\"p99\":12.000,\"max\":12.000,\"n\":12},\"completion_ms\":{\"p50\":2.500,\"p90\":2.500,\"p99\":2.500,\"max\":2.500,\"n\":1},\"elapsed_s\":2.000,\"throughput_per_s\":6.00,\"cpu_user_s\":0.500,\"cpu_sys_s\":0.250,\"peak_rss_kb\":4096}\n");
+	    "{\"devices\":10,\"devices_ok\":7,\"gave_up\":2,\"unfinished\":1,\"workers\":2,\"concurrency\":4,\"max_in_flight\":4,\"nofile_limit\":1024,\"attempts\":20,\"successes\":12,\"failures\":8,\"retries\":6,\"retry_after_honoured\":1,\"arrivals_dropped\":3,\"failure_reasons\":{\"check 3 (host)\":2,\"dns\":1,\"connect\":1,\"timeout\":1,\"transport: SSL connect error\":1,\"http 503\":1,\"redirect\":1},\"handshakes\":{\"full\":5,\"resumed\":4,\"reused_connection\":3},\"redirects\":2,\"outage\":null,\"upgrades\":{\"started\":9,\"flashed\":4,\"bricked\":2,\"reverted\":1,\"refused\":1,\"fetch_failed\":1,\"signature_checks\":1,\"bricked_before\":3},\"latency_ms\":{\"p50\":6.143,\"p90\":11.263,\"p99\":12.000,\"max\":12.000,\"n\":12},\"completion_ms\":{\"p50\":2.500,\"p90\":2.500,\"p99\":2.500,\"max\":2.500,\"n\":1},\"elapsed_s\":2.000,\"throughput_per_s\":6.00,\"cpu_user_s\":0.500,\"cpu_sys_s\":0.250,\"peak_rss_kb\":4096}\n");
 	sp_buf_free(&b);
 }
 
@@ -77,7 +80,15 @@ test_text(void **state)
 	sp_buf_reset(&b);
 	st.outage_s = -1;
 	assert_true(sp_ok(sp_fleet_report_text(&st, &b)));
-	assert_non_null(strstr(sp_buf_cstr(&b), "\noutage        none (no attempt failed)\n"));
+	assert_non_null(strstr(sp_buf_cstr(&b), "\noutage        none (no attempt failed)\n"
+	    "upgrades      9 begun: 4 flashed, 2 bricked, 1 back on the old version, 1 images "
+	    "refused, 1 fetches failed; 1 signatures checked; 3 devices bricked before this run\n"));
+	/* A run without upgrades has no upgrades line. */
+	sp_buf_reset(&b);
+	st.upg_started = st.upg_flashed = st.upg_bricked = st.upg_reverted = 0;
+	st.upg_refused = st.upg_fetch_failed = st.upg_sig_checks = st.bricked_before = 0;
+	assert_true(sp_ok(sp_fleet_report_text(&st, &b)));
+	assert_null(strstr(sp_buf_cstr(&b), "upgrades"));
 	sp_buf_free(&b);
 }
 
