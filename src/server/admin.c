@@ -13,6 +13,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "common/text.h"
+#include "common/util.h"
 #include "common/version.h"
 
 #define ADMIN_MAX_HEADERS 8192
@@ -268,7 +269,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	sp_result res = SP_OK;
 	sp_cache_stats cs;
 	sp_contacts_stats qs;
-	static const char *const phase[] = { "handshake", "idle", "header" };
+	static const char *const phase[] = { "handshake", "idle", "header", "send" };
 
 	TRY(build_info(b));
 	if (atomic_load(&s->cert_not_after) != 0)
@@ -308,7 +309,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	    (unsigned long long)atomic_load(&s->proxy_refused)));
 	TRY(one(b, F_REWRITTEN, "%llu", (unsigned long long)atomic_load(&s->rewritten_413)));
 	TRY(fam(b, F_TIMEOUTS));
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < SP_ARRAY_LEN(phase); i++)
 		TRY(sp_buf_printf(b, "sprov_timeouts_total{phase=\"%s\"} %llu\n", phase[i],
 		    (unsigned long long)atomic_load(&s->timeouts[i])));
 	TRY(one(b, F_CONTACT_QUEUE, "%zu", qs.queued));

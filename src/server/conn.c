@@ -50,7 +50,10 @@
 
 #define PROXY_LOG_EVERY_NS 1000000000ull /* one "PROXY refused" line a second */
 
-static const char *const cs_names[] = { "handshake", "idle", "header" };
+_Static_assert(sizeof(((server *)0)->timeouts) / sizeof(((server *)0)->timeouts[0]) ==
+    CS_DEADLINES, "one timeout counter per state with a deadline");
+
+static const char *const cs_names[CS_DEADLINES] = { "handshake", "idle", "header", "send" };
 
 void
 conn_arm(conn *c, enum conn_state st, int64_t ms)

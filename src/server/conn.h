@@ -15,7 +15,14 @@
 
 #include "server/srv.h"
 
-enum conn_state { CS_HANDSHAKE, CS_IDLE, CS_READING, CS_BUSY };
+/*
+ * CS_SENDING: a streamed response (firmware.c) waits for the device to take
+ * its last chunk; like the others it has a deadline, so a device that stops
+ * reading cannot hold a connection and a chunk for ever.  CS_BUSY: the
+ * server is working on the request; no deadline.
+ */
+enum conn_state { CS_HANDSHAKE, CS_IDLE, CS_READING, CS_SENDING, CS_BUSY };
+#define CS_DEADLINES 4   /* states with a deadline: timeouts[] and metrics */
 
 typedef struct conn {
 	worker *w;

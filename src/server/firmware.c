@@ -324,6 +324,7 @@ fw_drained(void *arg)
 {
 	request *p = arg;
 
+	conn_arm(p->c, CS_BUSY, 0);
 	event_active(p->fw_ev, 0, 0);
 }
 
@@ -358,6 +359,8 @@ fw_chunk(request *p)
 	j->buf = NULL;
 	j->off += j->got;
 	p->l.bytes += j->got;
+	/* A device that stops reading is cut after idle-timeout (phase "send"). */
+	conn_arm(p->c, CS_SENDING, p->cfg->idle_timeout);
 	srv_cfg_release(p->s);
 	p->c->drained = fw_drained;
 	p->c->drained_arg = p;

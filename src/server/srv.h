@@ -92,7 +92,7 @@ struct server {
 
 	atomic_uint_fast64_t st[SRV_N_STATUS + 1]; /* the last: any other status */
 	atomic_uint_fast64_t renders, render_errors, render_ns, db_errors;
-	atomic_uint_fast64_t timeouts[3], rewritten_413;
+	atomic_uint_fast64_t timeouts[4], rewritten_413; /* CS_DEADLINES */
 	atomic_uint_fast64_t identity_refused, mismatches, overloaded;
 	atomic_uint_fast64_t reload_ok, reload_failed;
 	atomic_uint_fast64_t proxy_refused;  /* proxy-from peers without a valid header */

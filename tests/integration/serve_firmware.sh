@@ -133,6 +133,37 @@ for i in 1 2 3 4 5 6; do
 done
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
+note "a device that stops reading a stream is cut after idle-timeout (phase send)"
+serve_stop
+head -c 16000000 /dev/urandom >"$T/big"
+bash "$MKFW" build "$T/fw.key" "$T/big" SPA2102 3.0 "$T/big.sfw"
+"$SPROV" db firmware add "$T/big.sfw" --firmware-ca "$T/fw.crt" >/dev/null
+serve_start --access-log off --idle-timeout 1000ms
+[ "$(metric 'sprov_timeouts_total{phase="send"}')" = 0 ] || fail "send timeouts before the test"
+python3 - "$SRV_NAME" "$PORT" "$T" "$DEV_A" "$(stat -c %s "$T/big.sfw")" <<'PY' || fail "stalled reader"
+import socket, ssl, sys, time
+name, port, t, dev, n = sys.argv[1:6]
+ctx = ssl.create_default_context(cafile=t + "/ca/server-ca.crt")
+ctx.load_cert_chain(dev + "/client.crt", dev + "/client.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))), server_hostname=name)
+s.sendall(b"GET /firmware/SPA2102/3.0.sfw HTTP/1.1\r\nHost: " + name.encode() + b"\r\n\r\n")
+got = len(s.recv(1000))
+time.sleep(3)   # not reading: the server's buffers and ours fill, then it waits
+s.settimeout(10)
+try:
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got += len(b)
+except (ConnectionResetError, ssl.SSLError):
+    pass
+assert 0 < got < int(n), "got %d of %s bytes: the stalled stream was not cut" % (got, n)
+PY
+[ "$(metric 'sprov_timeouts_total{phase="send"}')" = 1 ] ||
+	fail "send timeouts: $(metric 'sprov_timeouts_total{phase="send"}'), want 1"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+
 note "firmware-path: another template routes, a bad one is refused at start"
 serve_stop
 serve_start --access-log off --firmware-path '/fw/$VERSION/$PN.bin'
