@@ -501,8 +501,9 @@ conflict_cb(void *arg, const sp_ro_row *row)
 	conflict_ctx *c = arg;
 	const sp_rollout *a = &row->r;
 
+	/* A done rollout does not block: the newer one overlays it. */
 	if (c->name[0] == '\0' && a->kind != SP_ROLLOUT_ROLLBACK &&
-	    a->state != SP_ROLLOUT_ROLLED_BACK &&
+	    a->state != SP_ROLLOUT_ROLLED_BACK && a->state != SP_ROLLOUT_DONE &&
 	    a->target_level == c->r->target_level &&
 	    strcmp(a->target_key, c->r->target_key) == 0 &&
 	    strcmp(a->param, c->r->param) == 0)

@@ -291,6 +291,53 @@ test_rollout_tick(void **state)
 	OK(sp_store_rollout_tick(f->s, 5300, &a));
 	assert_int_equal(a.done, 1);
 	assert_int_equal(ro_get(f->s, "e").state, SP_ROLLOUT_DONE);
+
+	/*
+	 * A done rollout does not block a new one on its parameter: the new
+	 * one overlays it, and its rollback gives back the done one's value.
+	 * A halted one ("t") still blocks.
+	 */
+	sp = pspec("e2", SP_LEVEL_PRODUCT, "SPA-504", "Proxy_1_", "newer");
+	sp.waves[0] = 50, sp.waves[1] = 100, sp.nwaves = 2;
+	OK(sp_store_rollout_create(f->s, &sp, 6000, NULL));
+	ro_key(f, "e2", key);
+	{
+		int newer = 0, old = 0;
+		char mac[13];
+		for (int i = 0; i < NDEV; i += 2) {
+			sp_params p;
+			const sp_param *v;
+			sp_mac m;
+			dev_mac(i, mac);
+			m = mac_of(mac);
+			effective(f->s, mac, &p);
+			v = sp_params_get(&p, "Proxy_1_");
+			assert_non_null(v);
+			if (sp_rollout_bucket(key, &m) < 50 * (SP_ROLLOUT_BUCKETS / 100)) {
+				assert_string_equal(v->value, "newer");
+				newer++;
+			} else {
+				assert_string_equal(v->value, "new");
+				old++;
+			}
+			sp_params_free(&p);
+		}
+		assert_true(newer > 0 && old > 0);
+	}
+	OK(sp_store_rollout_rollback(f->s, "e2", NULL, 6001, NULL));
+	for (int i = 0; i < NDEV; i += 2) {
+		sp_params p;
+		char mac[13];
+		dev_mac(i, mac);
+		effective(f->s, mac, &p);
+		assert_string_equal(sp_params_get(&p, "Proxy_1_")->value, "new");
+		sp_params_free(&p);
+	}
+	sp = pspec("t2", SP_LEVEL_PRODUCT, "SPA-962", "Proxy_1_", "x");
+	assert_int_equal(sp_store_rollout_create(f->s, &sp, 6002, NULL).code,
+	    SP_E_STATE);
+	assert_string_equal(sp_errmsg(), "rollout t already changes Proxy_1_ for "
+	    "product SPA-962: roll it back first");
 	sp_store_close(s2);
 }
 
