@@ -63,6 +63,7 @@ demo: build
 bench: build
 	bash bench/run.sh $(BUILD)/release/sprov
 	bash bench/cluster.sh $(BUILD)/release/sprov
+	bash bench/firmware.sh $(BUILD)/release/sprov
 
 clean:
 	rm -rf $(BUILD)
