@@ -135,7 +135,7 @@ _TESTS_RUN=$((_TESTS_RUN + 1))
 
 note "a device that stops reading a stream is cut after idle-timeout (phase send)"
 serve_stop
-head -c 16000000 /dev/urandom >"$T/big"
+head -c 3000000 /dev/urandom >"$T/big"
 bash "$MKFW" build "$T/fw.key" "$T/big" SPA2102 3.0 "$T/big.sfw"
 "$SPROV" db firmware add "$T/big.sfw" --firmware-ca "$T/fw.crt" >/dev/null
 serve_start --access-log off --idle-timeout 1000ms
@@ -145,7 +145,10 @@ import socket, ssl, sys, time
 name, port, t, dev, n = sys.argv[1:6]
 ctx = ssl.create_default_context(cafile=t + "/ca/server-ca.crt")
 ctx.load_cert_chain(dev + "/client.crt", dev + "/client.key")
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))), server_hostname=name)
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # small, so the server blocks soon
+raw.connect(("127.0.0.1", int(port)))
+s = ctx.wrap_socket(raw, server_hostname=name)
 s.sendall(b"GET /firmware/SPA2102/3.0.sfw HTTP/1.1\r\nHost: " + name.encode() + b"\r\n\r\n")
 got = len(s.recv(1000))
 time.sleep(3)   # not reading: the server's buffers and ours fill, then it waits
