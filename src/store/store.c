@@ -582,7 +582,14 @@ sp_store_is_empty(sp_store *s, bool *empty)
 sp_result
 sp_store_clear(sp_store *s)
 {
-	return s->ops->clear(s);
+	sp_result res = SP_OK;
+	bool mine = false;
+
+	TRY(tx_start(s, &mine));
+	TRY(s->ops->clear(s));
+	TRY(sp_store_audit(s, "store.clear", "", NULL));
+out:
+	return tx_finish(s, mine, res);
 }
 
 /* ---- cluster data ------------------------------------------------------- */
