@@ -181,3 +181,56 @@ test_audit_rollouts(void **state)
 	OK(sp_store_audit_verify(f->s, &n));
 	assert_int_equal(n, 6);
 }
+
+/* Writers on several handles at once: the chain stays one chain. */
+typedef struct au_th {
+	const char *uri;
+	int id;
+	bool ok;
+	char err[256];
+} au_th;
+
+static void *
+au_writer(void *arg)
+{
+	au_th *a = arg;
+	sp_store *s = NULL;
+	sp_result r = sp_store_open(a->uri, &s);
+
+	for (int i = 0; i < 25 && sp_ok(r); i++) {
+		char val[32];
+
+		snprintf(val, sizeof(val), "w%d-%d", a->id, i);
+		r = sp_store_param_set(s, &(sp_level_ref){ SP_LEVEL_PRODUCT, "P" },
+		    "A", sp_slice_of(val), SP_ACCESS_UNSET);
+	}
+	a->ok = sp_ok(r);
+	if (!a->ok)
+		snprintf(a->err, sizeof(a->err), "%s", sp_errmsg());
+	sp_store_close(s);
+	return NULL;
+}
+
+static void
+test_audit_concurrent(void **state)
+{
+	fx *f = *state;
+	au_th a[3] = { { f->uri, 0, false, "" }, { f->uri, 1, false, "" },
+	    { f->uri, 2, false, "" } };
+	pthread_t t[3];
+	int64_t n = -1;
+	char v[32];
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, au_writer, &a[i]), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 3; i++)
+		if (!a[i].ok)
+			fail_msg("writer %d: %s", i, a[i].err);
+	OK(sp_store_audit_verify(f->s, &n));
+	assert_int_equal(n, 75);
+	/* No two entries name the same predecessor: no fork. */
+	raw_text(f, "SELECT count(DISTINCT prev) FROM audit", v, sizeof(v));
+	assert_string_equal(v, "75");
+}

@@ -1373,6 +1373,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_audit_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_rollouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup,
+		    teardown),
 		cmocka_unit_test(test_uri_default),
 	};
 	if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
