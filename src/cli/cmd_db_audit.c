@@ -38,6 +38,20 @@ typedef struct list_ctx {
 	size_t n;
 } list_ctx;
 
+/* An object of printable ASCII: written as JSON by audit.c. */
+static bool
+detail_plain(const char *d)
+{
+	size_t n = strlen(d);
+
+	if (n < 2 || d[0] != '{' || d[n - 1] != '}')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (d[i] < 0x20 || d[i] > 0x7e)
+			return false;
+	return true;
+}
+
 static sp_result
 list_one(void *arg, const sp_audit_entry *e)
 {
@@ -54,8 +68,13 @@ list_one(void *arg, const sp_audit_entry *e)
 		JSON_CSTR(e->action);
 		printf(", \"target\": ");
 		JSON_CSTR(e->target);
-		/* detail is the JSON object the store wrote. */
-		printf(", \"detail\": %s, \"hash\": \"%s\"}", e->detail, e->hash);
+		/* The object the store wrote; anything else (edited) as a string. */
+		printf(", \"detail\": ");
+		if (detail_plain(e->detail))
+			printf("%s", e->detail);
+		else
+			JSON_CSTR(e->detail);
+		printf(", \"hash\": \"%s\"}", e->hash);
 	} else {
 		char actor[2 * SP_AUDIT_ACTOR_MAX], target[2 * SP_AUDIT_TARGET_MAX];
 		char detail[2 * SP_AUDIT_DETAIL_MAX];

@@ -256,7 +256,8 @@ sp_store_audit_param(sp_store *s, const sp_level_ref *lvl, const char *name,
 	{
 		const char *kv[] = { "level", sp_level_name(lvl->level),
 		    "name", name, "old", old ? oh : NULL, "new", value ? nh : NULL,
-		    value ? "access" : NULL, sp_access_name(access), NULL };
+		    value && access != SP_ACCESS_UNSET ? "access" : NULL,
+		    sp_access_name(access), NULL };
 
 		TRY(record(s, value ? "param.set" : "param.unset", target, kv));
 	}
