@@ -1,3 +1,4 @@
+#!/bin/bash
 # sprov db audit: CLI changes are recorded with their actor and only hashed
 # values; tampering with the table (sqlite3 CLI) makes verify exit 1 with
 # the exact entry named, and verify itself changes nothing.
