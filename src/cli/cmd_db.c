@@ -8,6 +8,7 @@
  *   sprov db migrate (cmd_db_migrate.c)
  *   sprov db dump FILE | sprov db restore FILE
  *   sprov db firmware add|list|rm (cmd_db_firmware.c)
+ *   sprov db audit list|verify (cmd_db_audit.c)
  *
  * Every command takes --store URI, else $SPROV_STORE, else sqlite:sprov.db.
  * Exit status: 0 done, 1 refused or failed, 2 usage.  Commands that change
@@ -17,8 +18,11 @@
  */
 #include "cli/cmd_db.h"
 
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/text.h"
 
@@ -27,9 +31,21 @@
 sp_result
 sp_dbcli_open_store(const char *opt, int flags, sp_store **out)
 {
+	sp_result res = SP_OK;
 	const char *uri = sp_store_uri_default(opt);
+	const char *sudo = getenv("SUDO_USER");
+	struct passwd *pw = getpwuid(geteuid());
+	char actor[SP_AUDIT_ACTOR_MAX + 1], uid[24];
 
-	return sp_store_open_ex(uri, flags, out);
+	TRY(sp_store_open_ex(uri, flags, out));
+	snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)geteuid());
+	if (sudo && *sudo)
+		snprintf(actor, sizeof(actor), "cli:%s via sudo", sudo);
+	else
+		snprintf(actor, sizeof(actor), "cli:%s", pw ? pw->pw_name : uid);
+	sp_store_set_actor(*out, actor);
+out:
+	return res;
 }
 
 sp_result
@@ -206,6 +222,7 @@ static const sp_cmd db_cmds[] = {
 	{ "dump", sp_dbcli_dump, "write the whole store to a file (JSON Lines)" },
 	{ "restore", sp_dbcli_restore, "load a dump into an empty store" },
 	{ "firmware", sp_dbcli_firmware, "add, list, remove signed firmware images" },
+	{ "audit", sp_dbcli_audit, "list the audit trail, verify its hash chain" },
 	{ NULL, NULL, NULL },
 };
 

@@ -52,7 +52,11 @@ int sp_dbcli_store_cmd(int argc, char **argv, const char *what,
     const char *help, int nargs, const char *need,
     sp_result (*run)(sp_store *s, char **args));
 
-/* --store URI, else $SPROV_STORE, else sqlite:sprov.db. */
+/*
+ * --store URI, else $SPROV_STORE, else sqlite:sprov.db.  Changes made
+ * through it are the audit trail's "cli:USER" (the OS user; under sudo
+ * "cli:SUDO_USER via sudo").
+ */
 SP_MUST_CHECK sp_result sp_dbcli_open_store(const char *opt, int flags,
     sp_store **out);
 SP_MUST_CHECK sp_result sp_dbcli_parse_mac(const char *s, sp_mac *out);
@@ -68,5 +72,6 @@ int sp_dbcli_migrate(int argc, char **argv);
 int sp_dbcli_dump(int argc, char **argv);
 int sp_dbcli_restore(int argc, char **argv);
 int sp_dbcli_firmware(int argc, char **argv);
+int sp_dbcli_audit(int argc, char **argv);
 
 #endif

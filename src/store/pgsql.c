@@ -185,6 +185,17 @@ static const char *const sql[PS_COUNT] = {
 	    "released = $4::integer, waves = $5, updated = $6::bigint, "
 	    "reason = $7, rolled_back_by = $8, seq = seq + 1 "
 	    "WHERE name = $1 AND seq = $2::bigint",
+	[PS_AU_HEAD] = "SELECT seq, hash, hkey FROM audit_head WHERE id = 1",
+	[PS_AU_HEAD_LOCK] = "SELECT seq, hash, hkey FROM audit_head WHERE id = 1 "
+	    "FOR UPDATE",
+	[PS_AU_INSERT] = "INSERT INTO audit (seq, time, actor, action, target, "
+	    "detail, prev, hash) VALUES ($1::bigint, $2::bigint, $3, $4, $5, $6, "
+	    "$7, $8)",
+	[PS_AU_HEAD_SET] = "UPDATE audit_head SET seq = $1::bigint, hash = $2 "
+	    "WHERE id = 1",
+	[PS_AU_LIST] = "SELECT seq, time, actor, action, target, detail, prev, "
+	    "hash FROM audit WHERE ($1::text IS NULL OR target = $1) ORDER BY "
+	    "CASE WHEN $2::boolean THEN -seq ELSE seq END LIMIT $3::bigint",
 };
 
 /* ---- parameters and results ------------------------------------------- */
@@ -911,4 +922,7 @@ static const sp_store_ops pg_ops = {
 	.ro_insert = pg_ro_insert,
 	.ro_list = pg_ro_list,
 	.ro_update = pg_ro_update,
+	.audit_head = pg_audit_head,
+	.audit_insert = pg_audit_insert,
+	.audit_list = pg_audit_list,
 };

@@ -52,6 +52,11 @@ enum {
 	PS_RO_LIST,
 	PS_RO_GET,
 	PS_RO_UPDATE,
+	PS_AU_HEAD,
+	PS_AU_HEAD_LOCK,
+	PS_AU_INSERT,
+	PS_AU_HEAD_SET,
+	PS_AU_LIST,
 	PS_COUNT
 };
 
@@ -205,5 +210,12 @@ SP_MUST_CHECK sp_result pg_ro_list(sp_store *base, const char *name,
     sp_ro_row_cb cb, void *arg, uint64_t *gen);
 SP_MUST_CHECK sp_result pg_ro_update(sp_store *base, const sp_ro_row *row,
     const char *waves, bool *applied);
+
+/* pgsql_audit.c (schema 5). */
+SP_MUST_CHECK sp_result pg_audit_head(sp_store *base, int64_t *seq,
+    char hash[SP_AUDIT_HASH_HEX + 1], uint8_t key[32]);
+SP_MUST_CHECK sp_result pg_audit_insert(sp_store *base, const sp_audit_entry *e);
+SP_MUST_CHECK sp_result pg_audit_list(sp_store *base, const char *target,
+    bool newest_first, int64_t limit, sp_store_audit_cb cb, void *arg);
 
 #endif

@@ -110,5 +110,29 @@ const char *const pg_migrations[] = {
 	"  seq bigint NOT NULL);"
 	"CREATE TRIGGER rollouts_gen AFTER INSERT OR UPDATE OR DELETE ON rollouts"
 	"  FOR EACH ROW EXECUTE FUNCTION sprov_changed();"),
+	/*
+	 * 4 -> 5: the audit trail (as SQLite's, sqlite.c).  Appends lock the
+	 * head row (SELECT ... FOR UPDATE): two writers queue, the chain does
+	 * not fork.  The key: SHA-256 over two gen_random_uuid()s (the
+	 * server's strong random source, 244 random bits), no extension.
+	 */
+	("CREATE TABLE audit ("
+	"  seq bigint PRIMARY KEY,"
+	"  time bigint NOT NULL,"
+	"  actor text NOT NULL,"
+	"  action text NOT NULL,"
+	"  target text NOT NULL,"
+	"  detail text NOT NULL,"
+	"  prev text NOT NULL,"
+	"  hash text NOT NULL);"
+	"CREATE INDEX audit_target ON audit (target, seq);"
+	"CREATE TABLE audit_head ("
+	"  id integer PRIMARY KEY CHECK (id = 1),"
+	"  seq bigint NOT NULL,"
+	"  hash text NOT NULL,"
+	"  hkey bytea NOT NULL CHECK (length(hkey) = 32));"
+	"INSERT INTO audit_head VALUES (1, 0, repeat('0', 64),"
+	"  sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text,"
+	"  'UTF8')));"),
 };
 const int pg_schema_current = (int)SP_ARRAY_LEN(pg_migrations);

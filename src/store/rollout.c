@@ -23,17 +23,6 @@
 #define RO_RETRIES 3
 
 /*
- * XXX: issue 14's audit trail.  Every rollout action (create, release,
- * halt, done, pause, resume, rollback) passes here once, after it was
- * committed; record it in the audit trail when that exists.
- */
-static void
-rollout_audit(sp_store *s, const sp_rollout *r, const char *action, int64_t now)
-{
-	(void)s, (void)r, (void)action, (void)now;
-}
-
-/*
  * Room for one more element in *v (n used of *cap, elem bytes each).  The
  * old array is wiped before it is freed: rows hold keys and values.
  */
@@ -490,6 +479,38 @@ row_update(sp_store *s, const sp_ro_row *row, bool *applied)
 	return s->ops->ro_update(s, row, waves, applied);
 }
 
+/*
+ * One state change and its audit entry (docs/ROLLOUTS.md), in the caller's
+ * transaction or one of its own; a tick's changes are the actor
+ * "rollout-tick"'s, whoever runs the tick.
+ */
+static sp_result
+row_change(sp_store *s, const sp_ro_row *row, const char *action, bool tick,
+    bool *applied)
+{
+	sp_result res = SP_OK;
+	char actor[SP_AUDIT_ACTOR_MAX + 1];
+	bool mine = !s->tx;
+
+	memcpy(actor, s->actor, sizeof(actor));
+	if (mine)
+		TRY(sp_store_begin(s));
+	TRY(row_update(s, row, applied));
+	if (!*applied)
+		goto out;
+	if (tick)
+		sp_store_set_actor(s, "rollout-tick");
+	res = sp_store_audit_rollout(s, &row->r, action, NULL);
+	memcpy(s->actor, actor, sizeof(actor));
+	TRY(res);
+out:
+	if (mine && sp_failed(res))
+		sp_store_rollback(s);
+	else if (mine)
+		res = sp_store_commit(s);
+	return res;
+}
+
 typedef struct conflict_ctx {
 	const sp_rollout *r;
 	char name[SP_ROLLOUT_NAME_MAX + 1];
@@ -640,9 +661,9 @@ sp_store_rollout_create(sp_store *s, const sp_rollout_spec *sp, int64_t now,
 	}
 	sp_store_ro_waves_encode(r, waves);
 	TRY(s->ops->ro_insert(s, &row, waves));
-	TRY(sp_store_commit(s));
+	TRY(sp_store_audit_rollout(s, r, "create", &row.value));
 	tx = false;
-	rollout_audit(s, r, "create", now);
+	TRY(sp_store_commit(s));
 	if (out)
 		*out = *r;
 out:
@@ -671,10 +692,9 @@ set_state(sp_store *s, const char *name, int64_t now, sp_rollout_state from,
 		    sp_rollout_state_name(from));
 		o.row.r.state = to;
 		o.row.r.updated = now;
-		TRY(row_update(s, &o.row, &applied));
+		TRY(row_change(s, &o.row, action, false, &applied));
 	}
 	ENSURE(applied, SP_E_STATE, "rollout %s keeps changing: try again", name);
-	rollout_audit(s, &o.row.r, action, now);
 out:
 	OPENSSL_cleanse(&o, sizeof(o));
 	return res;
@@ -745,12 +765,12 @@ sp_store_rollout_rollback(sp_store *s, const char *name, const char *rb_name,
 	o.row.r.updated = now;
 	snprintf(o.row.r.rolled_back_by, sizeof(o.row.r.rolled_back_by), "%s",
 	    rb_name);
-	TRY(row_update(s, &o.row, &applied));
+	TRY(row_change(s, &o.row, "rolled-back", false, &applied));
 	ENSURE(applied, SP_E_STATE, "rollout %s changed meanwhile: try again",
 	    name);
-	TRY(sp_store_commit(s));
+	TRY(sp_store_audit_rollout(s, &rb.r, "rollback", NULL));
 	tx = false;
-	rollout_audit(s, &rb.r, "rollback", now);
+	TRY(sp_store_commit(s));
 	if (out)
 		*out = rb.r;
 out:
@@ -850,13 +870,12 @@ sp_store_rollout_tick(sp_store *s, int64_t now, sp_rollout_tick_report *rep)
 			continue;
 		row->r.updated = now;
 		/* Another node may have done it first: then it counts there. */
-		TRY(row_update(s, row, &applied));
+		TRY(row_change(s, row, action, true, &applied));
 		if (!applied)
 			continue;
 		rep->released += mine.released;
 		rep->halted += mine.halted;
 		rep->done += mine.done;
-		rollout_audit(s, &row->r, action, now);
 	}
 out:
 	free(cs.v);

@@ -180,6 +180,33 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER rollouts_gen_del AFTER DELETE ON rollouts"
 	"  BEGIN UPDATE meta SET v = v + 1 WHERE k = 'generation'; END;"
 	"PRAGMA user_version = 4;"),
+	/*
+	 * 4 -> 5: the audit trail (issue 14; audit.c, docs/STORE.md).  The
+	 * head row holds the last entry's seq and hash (verify compares it,
+	 * so a deleted last entry shows) and the key parameter values are
+	 * hashed under.  No generation triggers: the trail serves nothing.
+	 */
+	("CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  prev TEXT NOT NULL,"
+	"  hash TEXT NOT NULL"
+	");"
+	"CREATE INDEX audit_target ON audit (target, seq);"
+	"CREATE TABLE audit_head ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  seq INTEGER NOT NULL,"
+	"  hash TEXT NOT NULL,"
+	"  hkey BLOB NOT NULL CHECK (length(hkey) = 32)"
+	");"
+	"INSERT INTO audit_head VALUES (1, 0, '"
+	"0000000000000000000000000000000000000000000000000000000000000000',"
+	"  randomblob(32));"
+	"PRAGMA user_version = 5;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -287,6 +314,13 @@ static const char *const sql[ST_COUNT] = {
 	[ST_RO_UPDATE] = "UPDATE rollouts SET state = ?3, released = ?4, "
 	    "waves = ?5, updated = ?6, reason = ?7, rolled_back_by = ?8, "
 	    "seq = seq + 1 WHERE name = ?1 AND seq = ?2",
+	[ST_AU_HEAD] = "SELECT seq, hash, hkey FROM audit_head WHERE id = 1",
+	[ST_AU_INSERT] = "INSERT INTO audit (seq, time, actor, action, target, "
+	    "detail, prev, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_AU_HEAD_SET] = "UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1",
+	[ST_AU_LIST] = "SELECT seq, time, actor, action, target, detail, prev, "
+	    "hash FROM audit WHERE (?1 IS NULL OR target = ?1) ORDER BY "
+	    "CASE WHEN ?2 THEN -seq ELSE seq END LIMIT ?3",
 };
 
 sp_result
@@ -923,4 +957,7 @@ static const sp_store_ops sq_ops = {
 	.ro_insert = sq_ro_insert,
 	.ro_list = sq_ro_list,
 	.ro_update = sq_ro_update,
+	.audit_head = sq_audit_head,
+	.audit_insert = sq_audit_insert,
+	.audit_list = sq_audit_list,
 };

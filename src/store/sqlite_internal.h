@@ -52,6 +52,10 @@ enum {
 	ST_RO_LIST,
 	ST_RO_GET,
 	ST_RO_UPDATE,
+	ST_AU_HEAD,
+	ST_AU_INSERT,
+	ST_AU_HEAD_SET,
+	ST_AU_LIST,
 	ST_COUNT
 };
 
@@ -156,6 +160,11 @@ SP_MUST_CHECK sp_result sq_ro_list(sp_store *base, const char *name,
 SP_MUST_CHECK sp_result sq_ro_update(sp_store *base, const sp_ro_row *row,
     const char *waves, bool *applied);
 /* sqlite.c: the generation row, inside the caller's transaction. */
+SP_MUST_CHECK sp_result sq_audit_head(sp_store *base, int64_t *seq,
+    char hash[SP_AUDIT_HASH_HEX + 1], uint8_t key[32]);
+SP_MUST_CHECK sp_result sq_audit_insert(sp_store *base, const sp_audit_entry *e);
+SP_MUST_CHECK sp_result sq_audit_list(sp_store *base, const char *target,
+    bool newest_first, int64_t limit, sp_store_audit_cb cb, void *arg);
 SP_MUST_CHECK sp_result sq_read_gen(sq_store *s, uint64_t *gen);
 
 #endif

@@ -377,47 +377,98 @@ sp_store_contact_get(sp_store *s, const sp_mac *mac, sp_contact *out, bool *foun
 sp_result
 sp_store_begin(sp_store *s)
 {
-	return s->ops->begin(s);
+	sp_result res = s->ops->begin(s);
+
+	if (!sp_failed(res))
+		s->tx = true;
+	return res;
 }
 
 sp_result
 sp_store_commit(sp_store *s)
 {
+	s->tx = false;
 	return s->ops->commit(s);
 }
 
 void
 sp_store_rollback(sp_store *s)
 {
-	if (s)
+	if (s) {
+		s->tx = false;
 		s->ops->rollback(s);
+	}
+}
+
+/*
+ * A change and its audit entry in one transaction: the caller's, else
+ * one of its own (*mine).
+ */
+static sp_result
+tx_start(sp_store *s, bool *mine)
+{
+	*mine = false;
+	if (s->tx)
+		return SP_OK;
+	*mine = true;
+	return sp_store_begin(s);
+}
+
+static sp_result
+tx_finish(sp_store *s, bool mine, sp_result res)
+{
+	if (!mine)
+		return res;
+	if (sp_failed(res)) {
+		sp_store_rollback(s);
+		return res;
+	}
+	return sp_store_commit(s);
 }
 
 sp_result
 sp_store_device_add(sp_store *s, const sp_device *dev)
 {
 	sp_result res = SP_OK;
+	bool mine = false;
 
 	ENSURE(terminated(dev->serial, sizeof(dev->serial)) &&
 	    terminated(dev->product, sizeof(dev->product)) &&
 	    terminated(dev->group, sizeof(dev->group)),
 	    SP_E_INTERNAL, "device record: unterminated field");
 	TRY(device_check(dev));
+	TRY(tx_start(s, &mine));
 	TRY(s->ops->device_add(s, dev));
+	TRY(sp_store_audit_device(s, "device.add", &dev->mac, dev));
 out:
-	return res;
+	return tx_finish(s, mine, res);
 }
 
 sp_result
 sp_store_device_rm(sp_store *s, const sp_mac *mac)
 {
-	return s->ops->device_rm(s, mac);
+	sp_result res = SP_OK;
+	bool mine = false;
+
+	TRY(tx_start(s, &mine));
+	TRY(s->ops->device_rm(s, mac));
+	TRY(sp_store_audit_device(s, "device.rm", mac, NULL));
+out:
+	return tx_finish(s, mine, res);
 }
 
 sp_result
 sp_store_device_set_enabled(sp_store *s, const sp_mac *mac, bool enabled)
 {
-	return s->ops->device_set_enabled(s, mac, enabled);
+	sp_result res = SP_OK;
+	bool mine = false;
+
+	TRY(tx_start(s, &mine));
+	TRY(s->ops->device_set_enabled(s, mac, enabled));
+	TRY(sp_store_audit_device(s, enabled ? "device.enable" :
+	    "device.disable", mac, NULL));
+out:
+	return tx_finish(s, mine, res);
 }
 
 sp_result
@@ -445,6 +496,7 @@ sp_store_param_set(sp_store *s, const sp_level_ref *lvl, const char *name,
     sp_slice value, sp_access access)
 {
 	sp_result res = SP_OK;
+	bool mine = false;
 	sp_level_ref norm;
 	char ma[SP_MAC_STRLEN];
 
@@ -452,9 +504,11 @@ sp_store_param_set(sp_store *s, const sp_level_ref *lvl, const char *name,
 	ENSURE(access >= SP_ACCESS_UNSET && access <= SP_ACCESS_RW,
 	    SP_E_INTERNAL, "bad access %d", (int)access);
 	TRY(value_check(name, value));
+	TRY(tx_start(s, &mine));
+	TRY(sp_store_audit_param(s, &norm, name, &value, access));
 	TRY(s->ops->param_set(s, &norm, name, value, access));
 out:
-	return res;
+	return tx_finish(s, mine, res);
 }
 
 sp_result
@@ -474,13 +528,16 @@ sp_result
 sp_store_param_unset(sp_store *s, const sp_level_ref *lvl, const char *name)
 {
 	sp_result res = SP_OK;
+	bool mine = false;
 	sp_level_ref norm;
 	char ma[SP_MAC_STRLEN];
 
 	TRY(level_name_check(lvl, name, &norm, ma));
+	TRY(tx_start(s, &mine));
+	TRY(sp_store_audit_param(s, &norm, name, NULL, SP_ACCESS_UNSET));
 	TRY(s->ops->param_unset(s, &norm, name));
 out:
-	return res;
+	return tx_finish(s, mine, res);
 }
 
 sp_result
@@ -525,7 +582,14 @@ sp_store_is_empty(sp_store *s, bool *empty)
 sp_result
 sp_store_clear(sp_store *s)
 {
-	return s->ops->clear(s);
+	sp_result res = SP_OK;
+	bool mine = false;
+
+	TRY(tx_start(s, &mine));
+	TRY(s->ops->clear(s));
+	TRY(sp_store_audit(s, "store.clear", "", NULL));
+out:
+	return tx_finish(s, mine, res);
 }
 
 /* ---- cluster data ------------------------------------------------------- */

@@ -614,4 +614,53 @@ typedef struct sp_rollout_tick_report {
 SP_MUST_CHECK sp_result sp_store_rollout_tick(sp_store *s, int64_t now,
     sp_rollout_tick_report *rep);
 
+/* ---- audit trail (schema 5, docs/STORE.md "Audit trail") ---------------- */
+
+#define SP_AUDIT_ACTOR_MAX 128
+#define SP_AUDIT_ACTION_MAX 32
+#define SP_AUDIT_TARGET_MAX 96
+#define SP_AUDIT_DETAIL_MAX 1024
+#define SP_AUDIT_HASH_HEX 64
+
+/*
+ * One entry.  Every change made through this interface to devices,
+ * parameters and rollouts appends one, in the same transaction as the
+ * change.  Parameter values appear only as "hmac-sha256:<16 hex>" under
+ * the store's own key; detail is a JSON object.  hash = SHA-256 over prev
+ * and the other fields, length-prefixed (docs/STORE.md).
+ */
+typedef struct sp_audit_entry {
+	int64_t seq;
+	int64_t time;
+	char actor[SP_AUDIT_ACTOR_MAX + 1];
+	char action[SP_AUDIT_ACTION_MAX + 1];
+	char target[SP_AUDIT_TARGET_MAX + 1];  /* a MAC ($MA), "rollout:NAME", ... */
+	char detail[SP_AUDIT_DETAIL_MAX + 1];
+	char prev[SP_AUDIT_HASH_HEX + 1];
+	char hash[SP_AUDIT_HASH_HEX + 1];
+} sp_audit_entry;
+typedef sp_result (*sp_store_audit_cb)(void *arg, const sp_audit_entry *e);
+
+/* Who makes the changes on this handle ("cli:alice"); copied, truncated. */
+void sp_store_set_actor(sp_store *s, const char *actor);
+
+/*
+ * Entries newest first; mac (may be NULL) keeps those whose target is
+ * that device; at most limit (0: all).
+ */
+SP_MUST_CHECK sp_result sp_store_audit_list(sp_store *s, const sp_mac *mac,
+    int64_t limit, sp_store_audit_cb cb, void *arg);
+
+/*
+ * Walk the chain.  SP_OK with *n entries when intact; SP_E_VERIFY naming
+ * the first bad entry otherwise ("audit: entry 17 was changed", "audit:
+ * entry 17 is missing (16 is followed by 18)", "audit: the last entry's
+ * hash does not match").
+ */
+SP_MUST_CHECK sp_result sp_store_audit_verify(sp_store *s, int64_t *n);
+
+/* The entry's hash (hex) from its fields and prev: what verify checks. */
+SP_MUST_CHECK sp_result sp_audit_hash(const sp_audit_entry *e,
+    char out[SP_AUDIT_HASH_HEX + 1]);
+
 #endif

@@ -94,6 +94,18 @@ typedef struct sp_store_ops {
 	    void *arg, uint64_t *gen);
 	sp_result (*ro_update)(sp_store *s, const sp_ro_row *row,
 	    const char *waves, bool *applied);
+	/*
+	 * Audit trail (schema 5).  audit_head: the last entry's seq and hash
+	 * and the value key; inside sp_store_begin it locks the head, so
+	 * appends from several writers queue instead of forking the chain.
+	 * audit_insert writes the entry and moves the head to it.  audit_list:
+	 * target NULL for all, ascending or newest first, limit 0 for all.
+	 */
+	sp_result (*audit_head)(sp_store *s, int64_t *seq,
+	    char hash[SP_AUDIT_HASH_HEX + 1], uint8_t key[32]);
+	sp_result (*audit_insert)(sp_store *s, const sp_audit_entry *e);
+	sp_result (*audit_list)(sp_store *s, const char *target, bool newest_first,
+	    int64_t limit, sp_store_audit_cb cb, void *arg);
 } sp_store_ops;
 
 struct sp_ro_cache;
@@ -102,7 +114,31 @@ struct sp_ro_cache;
 struct sp_store {
 	const sp_store_ops *ops;
 	struct sp_ro_cache *ro;   /* rollout.c: the overlay, per generation */
+	bool tx;                  /* inside sp_store_begin (store.c) */
+	char actor[SP_AUDIT_ACTOR_MAX + 1];
 };
+
+/*
+ * audit.c: append one entry (inside sp_store_begin: the caller's
+ * transaction is the change's).  detail: a JSON object, or NULL for {}.
+ */
+SP_MUST_CHECK sp_result sp_store_audit(sp_store *s, const char *action,
+    const char *target, const char *detail);
+/*
+ * The entries of the store's changes, inside the change's transaction:
+ * a device (dev NULL: no detail), a parameter before it changes (value
+ * NULL: unset; lvl normalised), a rollout after its change.
+ */
+SP_MUST_CHECK sp_result sp_store_audit_device(sp_store *s, const char *action,
+    const sp_mac *mac, const sp_device *dev);
+SP_MUST_CHECK sp_result sp_store_audit_param(sp_store *s,
+    const sp_level_ref *lvl, const char *name, const sp_slice *value,
+    sp_access access);
+SP_MUST_CHECK sp_result sp_store_audit_rollout(sp_store *s,
+    const sp_rollout *r, const char *action, const sp_slice *value);
+/* "hmac-sha256:<16 hex>" of a value under the store's key. */
+SP_MUST_CHECK sp_result sp_store_audit_value(sp_store *s, sp_slice v,
+    char out[40]);
 
 /*
  * rollout.c: apply the released rollouts to a device's merged params

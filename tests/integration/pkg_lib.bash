@@ -9,6 +9,7 @@ PKG_HELP_CMDS=(
 	"db devices enable" "db devices disable" "db devices import" "db devices export"
 	"db params set" "db params unset" "db params list" "db import" "db dump" "db restore"
 	"db migrate" "db firmware add" "db firmware list" "db firmware rm"
+	"db audit list" "db audit verify"
 	"rollout create" "rollout status" "rollout list" "rollout pause" "rollout resume"
 	"rollout rollback" "rollout tick"
 	"device init" "device resync" "device upgrade" "device rule" "device check-cert" "device run"
@@ -44,7 +45,7 @@ help_opts() {
 }
 
 # The groups: commands whose --help lists subcommands ("Commands:").
-PKG_HELP_GROUPS=("" "ca" "db" "db devices" "db params" "db firmware" "device" "rollout")
+PKG_HELP_GROUPS=("" "ca" "db" "db devices" "db params" "db firmware" "db audit" "device" "rollout")
 in_groups() {
 	local g
 	for g in "${PKG_HELP_GROUPS[@]}"; do [ "$g" != "$1" ] || return 0; done

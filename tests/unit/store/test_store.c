@@ -24,8 +24,9 @@
  */
 static const char *pg_uri;
 
-/* What schema version 4 added; the triggers go with the tables. */
-#define V4_DROP "DROP TABLE firmware; DROP TABLE firmware_chunks; " \
+/* What schema versions 5 and 4 added; the triggers go with the tables. */
+#define V5_DROP "DROP TABLE audit; DROP TABLE audit_head"
+#define V4_DROP V5_DROP "; DROP TABLE firmware; DROP TABLE firmware_chunks; " \
     "DROP TABLE rollouts"
 
 typedef struct fx {
@@ -307,14 +308,14 @@ test_schema(void **state)
 
 	OK(sp_store_schema_version(f->s, &found, &cur));
 	assert_int_equal(found, 0);   /* setup created it */
-	assert_int_equal(cur, 4);
+	assert_int_equal(cur, 5);
 	sp_store_close(f->s);
 	f->s = NULL;
 
 	/* A newer schema is refused and left alone. */
 	set_version(f, 99);
 	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
-	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (4)"));
+	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (5)"));
 	assert_null(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
 	assert_string_equal(v, "99");
@@ -327,10 +328,10 @@ test_schema(void **state)
 	add_dev_uri(f->uri, "000e08aabbcc");
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
-	assert_int_equal(found, 4);   /* add_dev_uri's open migrated it */
+	assert_int_equal(found, 5);   /* add_dev_uri's open migrated it */
 	sp_store_close(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
-	assert_string_equal(v, "4");
+	assert_string_equal(v, "5");
 	raw_text(f, f->pg ? "SELECT count(*) FROM pg_indexes WHERE "
 	    "indexname = 'contacts_time'" : "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'contacts_time'", v, sizeof(v));
@@ -342,7 +343,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 1);
-	assert_int_equal(cur, 4);
+	assert_int_equal(cur, 5);
 	assert_int_equal(ndevices(s), 1);   /* the data survived */
 	sp_store_close(s);
 
@@ -353,7 +354,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 2);
-	assert_int_equal(cur, 4);
+	assert_int_equal(cur, 5);
 	OK(sp_store_cluster_put(s, "t", 1, 1, sp_slice_of("x"), 0));
 	assert_int_equal(ndevices(s), 1);
 	sp_store_close(s);
@@ -366,7 +367,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 3);
-	assert_int_equal(cur, 4);
+	assert_int_equal(cur, 5);
 	assert_int_equal(ndevices(s), 1);
 	{
 		sp_rollout_spec sp = { .name = "r", .kind = SP_ROLLOUT_PARAM,
@@ -378,6 +379,24 @@ test_schema(void **state)
 	sp_store_close(s);
 	raw_text(f, "SELECT count(*) FROM rollouts", v, sizeof(v));
 	assert_string_equal(v, "1");
+
+	/* 4 -> 5 alone: the audit trail appears, with a key, and chains. */
+	raw_exec(f, V5_DROP);
+	set_version(f, 4);
+	OK(sp_store_open(f->uri, &s));
+	OK(sp_store_schema_version(s, &found, &cur));
+	assert_int_equal(found, 4);
+	assert_int_equal(cur, 5);
+	add_dev(s, "000e08aabbdd", "", "", "");
+	{
+		int64_t n = -1;
+
+		OK(sp_store_audit_verify(s, &n));
+		assert_int_equal(n, 1);
+	}
+	sp_store_close(s);
+	raw_text(f, "SELECT length(hkey) FROM audit_head", v, sizeof(v));
+	assert_string_equal(v, "32");
 
 	if (!f->pg)
 		return;
@@ -1323,6 +1342,7 @@ test_uri_default(void **state)
 }
 
 #include "store_rollout_tests.h"
+#include "store_audit_tests.h"
 
 int
 main(int argc, char **argv)
@@ -1350,6 +1370,11 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_rollout_pause_rollback, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_firmware, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_rollouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup,
+		    teardown),
 		cmocka_unit_test(test_uri_default),
 	};
 	if (argc > 1 && strcmp(argv[1], "--pg") == 0) {
