@@ -38,9 +38,10 @@ build-fuzz: deps $(BUILD)/fuzz/Makefile
 # variants (label serve_pg): the server code runs under ASan in their two
 # TLS variants, and pgsql.c in unit_store_*_pg and store_*.sh; and the
 # testssl.sh scans (label scan), whose many handshakes the other serve_*
-# tests' paths cover; and the packaging and documentation checks (label
+# tests' paths cover; the packaging and documentation checks (label
 # package: man pages, .deb, install, units, README), which run nothing the
-# other tests do not.  This keeps `make check` within 25 minutes on two
+# other tests do not; and rollout_e2e (label e2e), whose parts run under ASan
+# in their own tests.  This keeps `make check` within 25 minutes on two
 # cores.
 check: check-release check-asan
 
@@ -49,7 +50,7 @@ check-release: build
 
 check-asan: build-asan
 	cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan|package'
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan|package|e2e'
 
 # Run every libFuzzer target for FUZZ_SECONDS, growing a scratch corpus seeded
 # from fuzz/corpus.  Fails if a target is missing or finds anything; each
