@@ -76,6 +76,7 @@
 #define SP_CONTACT_IP_MAX 45      /* INET6_ADDRSTRLEN - 1 */
 #define SP_ETAG_MAX 80            /* quoted ETag as served */
 #define SP_CONTACT_BATCH_MAX 10000 /* entries per sp_store_contact_batch */
+#define SP_CERT_SERIAL_HEX_MAX 64 /* certificate serial, hex (as SP_TLS_SERIAL_HEX_MAX) */
 
 typedef struct sp_store sp_store;
 
@@ -130,6 +131,16 @@ typedef struct sp_contact {
 	bool record_pending;
 	char serial[SP_STORE_FIELD_MAX + 1];
 	char product[SP_STORE_FIELD_MAX + 1];
+	/*
+	 * Schema 7 (store/console.h): the generation the served profile was
+	 * rendered at (0: none, e.g. an error answer), so the console can tell
+	 * a device that has not fetched its current profile ("behind"); and
+	 * the client certificate it presented (serial hex, "" if none; its
+	 * notAfter, 0 if unknown).  Not part of dumps.
+	 */
+	uint64_t gen;
+	char cert_serial[SP_CERT_SERIAL_HEX_MAX + 1];
+	int64_t cert_not_after;
 } sp_contact;
 
 /* ---- User-Agent: `Vendor/PN-SWVER (SN)` or `Vendor/PN-SWVER (MAC)(SN)` -- */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The module graph of docs/DEVELOPING.md, enforced:
 #   common <- identity <- {pki, profile, keyproc, firmware} <- {ca, store, tls} <- {server, device}
-#          <- fleet <- cli
+#          <- {fleet, console} <- cli   (console: the admin API and dashboard, on server)
 # A file in src/M may include a header of src/N only when N sits on a lower
 # floor than M (or N is M).  A module's *_internal.h is for that module alone.
 # Fails naming every offending line; fails too when it checked nothing.
@@ -10,7 +10,7 @@ src=${SPROV_SRCDIR:?}/src
 
 declare -A floor=(
 	[common]=0 [identity]=1 [pki]=2 [profile]=2 [firmware]=2 [ca]=3 [store]=3 [tls]=3 [keyproc]=2
-	[server]=4 [device]=4 [fleet]=5 [cli]=6
+	[server]=4 [device]=4 [fleet]=5 [console]=5 [cli]=6
 )
 
 bad=0
