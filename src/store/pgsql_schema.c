@@ -134,5 +134,23 @@ const char *const pg_migrations[] = {
 	"INSERT INTO audit_head VALUES (1, 0, repeat('0', 64),"
 	"  sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text,"
 	"  'UTF8')));"),
+	/* 5 -> 6: console tokens, login links, sessions (as SQLite's). */
+	("CREATE TABLE tokens ("
+	"  id text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{8}$'),"
+	"  name text NOT NULL UNIQUE,"
+	"  role integer NOT NULL CHECK (role IN (0, 1)),"
+	"  created bigint NOT NULL,"
+	"  last_used bigint NOT NULL DEFAULT 0,"
+	"  revoked boolean NOT NULL DEFAULT false,"
+	"  hash bytea NOT NULL CHECK (length(hash) = 32));"
+	"CREATE TABLE logins ("
+	"  hash bytea PRIMARY KEY CHECK (length(hash) = 32),"
+	"  actor text NOT NULL,"
+	"  expires bigint NOT NULL);"
+	"CREATE TABLE sessions ("
+	"  hash bytea PRIMARY KEY CHECK (length(hash) = 32),"
+	"  csrf_hash bytea NOT NULL CHECK (length(csrf_hash) = 32),"
+	"  actor text NOT NULL,"
+	"  expires bigint NOT NULL);"),
 };
 const int pg_schema_current = (int)SP_ARRAY_LEN(pg_migrations);

@@ -41,6 +41,7 @@
 #include <sqlite3.h>
 
 #include "common/util.h"
+#include "store/tokens_internal.h"
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 
@@ -207,6 +208,33 @@ static const char *const migrations[] = {
 	"0000000000000000000000000000000000000000000000000000000000000000',"
 	"  randomblob(32));"
 	"PRAGMA user_version = 5;"),
+	/*
+	 * 5 -> 6: who may use the console (store/tokens.h, sqlite_tokens.c):
+	 * API tokens, one-time login links, browser sessions.  Only SHA-256
+	 * of each secret.  No generation triggers: nothing served depends on
+	 * them.
+	 */
+	("CREATE TABLE tokens ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role INTEGER NOT NULL CHECK (role IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER NOT NULL DEFAULT 0,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32)"
+	");"
+	"CREATE TABLE logins ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"CREATE TABLE sessions ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  csrf_hash BLOB NOT NULL CHECK (length(csrf_hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"PRAGMA user_version = 6;"),
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -941,6 +969,7 @@ static const sp_store_ops sq_ops = {
 	.param_unset = sq_param_unset,
 	.params_level = sq_params_level,
 	.schema_version = sq_schema_version,
+	.tokens = &sq_tokens_ops,
 	.cluster_put = sq_cluster_put,
 	.cluster_get = sq_cluster_get,
 	.begin_read = sq_begin_read,

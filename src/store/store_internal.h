@@ -52,6 +52,8 @@ typedef struct sp_store_ops {
 	    sp_params *out);
 	/* The schema version found at open (0: created) and the current one. */
 	sp_result (*schema_version)(sp_store *s, int *found, int *current);
+	/* Console access (schema 6): tokens_internal.h, tokens.c. */
+	const struct sp_tokens_ops *tokens;
 	/* Whole-store operations (sprov db dump / restore). */
 	sp_result (*begin_read)(sp_store *s);
 	sp_result (*level_list)(sp_store *s, sp_store_level_cb cb, void *arg);

@@ -24,8 +24,9 @@
  */
 static const char *pg_uri;
 
-/* What schema versions 5 and 4 added; the triggers go with the tables. */
-#define V5_DROP "DROP TABLE audit; DROP TABLE audit_head"
+/* What schema versions 6, 5 and 4 added; the triggers go with the tables. */
+#define V6_DROP "DROP TABLE tokens; DROP TABLE logins; DROP TABLE sessions"
+#define V5_DROP V6_DROP "; DROP TABLE audit; DROP TABLE audit_head"
 #define V4_DROP V5_DROP "; DROP TABLE firmware; DROP TABLE firmware_chunks; " \
     "DROP TABLE rollouts"
 
@@ -308,14 +309,14 @@ test_schema(void **state)
 
 	OK(sp_store_schema_version(f->s, &found, &cur));
 	assert_int_equal(found, 0);   /* setup created it */
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 6);
 	sp_store_close(f->s);
 	f->s = NULL;
 
 	/* A newer schema is refused and left alone. */
 	set_version(f, 99);
 	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
-	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (5)"));
+	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (6)"));
 	assert_null(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
 	assert_string_equal(v, "99");
@@ -328,10 +329,10 @@ test_schema(void **state)
 	add_dev_uri(f->uri, "000e08aabbcc");
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
-	assert_int_equal(found, 5);   /* add_dev_uri's open migrated it */
+	assert_int_equal(found, 6);   /* add_dev_uri's open migrated it */
 	sp_store_close(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
-	assert_string_equal(v, "5");
+	assert_string_equal(v, "6");
 	raw_text(f, f->pg ? "SELECT count(*) FROM pg_indexes WHERE "
 	    "indexname = 'contacts_time'" : "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'contacts_time'", v, sizeof(v));
@@ -343,7 +344,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 1);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 6);
 	assert_int_equal(ndevices(s), 1);   /* the data survived */
 	sp_store_close(s);
 
@@ -354,7 +355,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 2);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 6);
 	OK(sp_store_cluster_put(s, "t", 1, 1, sp_slice_of("x"), 0));
 	assert_int_equal(ndevices(s), 1);
 	sp_store_close(s);
@@ -367,7 +368,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 3);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 6);
 	assert_int_equal(ndevices(s), 1);
 	{
 		sp_rollout_spec sp = { .name = "r", .kind = SP_ROLLOUT_PARAM,
@@ -386,7 +387,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 4);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 6);
 	add_dev(s, "000e08aabbdd", "", "", "");
 	{
 		int64_t n = -1;
