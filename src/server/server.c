@@ -55,6 +55,25 @@
 #include "store/store.h"
 #include "tls/tls.h"
 
+/* The extension (sp_serve_set_ext): set before the serving process forks. */
+static sp_serve_ext serve_ext;
+
+void
+sp_serve_set_ext(const sp_serve_ext *ext)
+{
+	if (ext != NULL)
+		serve_ext = *ext;
+	else
+		memset(&serve_ext, 0, sizeof(serve_ext));
+}
+
+void
+srv_admin_set_ext(server *s, srv_admin_ext_fn fn, void *arg)
+{
+	s->admin_ext = fn;
+	s->admin_ext_arg = arg;
+}
+
 #define SRV_DRAIN_TICK_MS 100
 #define SRV_TICKET_CHECK_S 60
 #define SRV_BODY_MAX 4096 /* read so other methods get 405; larger: 413 */
@@ -471,7 +490,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 	char safe[SP_STORE_URI_MAX + 1];
-	bool etag_set = false;
+	bool etag_set = false, ext_started = false;
 	sp_store *store = NULL;
 	sp_result r;
 
@@ -541,6 +560,10 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	for (int i = 0; i < s->nworkers; i++)
 		TRY(worker_setup(s, &s->w[i], cfg));
 	TRY(srv_store_start(s, &store));
+	if (serve_ext.init != NULL) {
+		TRY(serve_ext.init(serve_ext.arg, s));
+		ext_started = true;
+	}
 
 	TRY_ALLOC(s->ev_hup, evsignal_new(s->base, SIGHUP, on_signal, s));
 	TRY_ALLOC(s->ev_term, evsignal_new(s->base, SIGTERM, on_signal, s));
@@ -608,6 +631,9 @@ out:
 			}
 		}
 		srv_store_stop(s);
+		if (ext_started && serve_ext.fini != NULL)
+			serve_ext.fini(serve_ext.arg, s);
+		s->admin_ext = NULL;
 		for (int i = 0; s->w != NULL && i < s->nworkers; i++)
 			worker_free(&s->w[i]);
 		free(s->w);

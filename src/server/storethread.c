@@ -46,6 +46,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "profile/profile.h"
+#include "server/render.h"
 #include "server/spill.h"
 #include "store/store.h"
 
@@ -154,46 +155,8 @@ st_reconnect(struct srv_store_thread *t)
 static sp_result
 render(struct srv_store_thread *t, srv_job *j)
 {
-	sp_result res = SP_OK;
-	server *s = t->s;
-	sp_device dev;
-	bool found = false, defaults_only = false;
-	sp_params ps;
-	sp_buf body;
-	uint64_t gen = 0, t0 = sp_mono_ns();
-
-	j->e = NULL;
-	j->pending = false;
-#ifdef SPROV_TEST_TRIGGERS
-	/* Tests: a slow store, to close a connection while its job is pending. */
-	if (getenv("SPROV_TEST_RENDER_DELAY_MS") != NULL) {
-		int64_t ms = atoll(getenv("SPROV_TEST_RENDER_DELAY_MS"));
-		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-#endif
-	sp_params_init(&ps);
-	sp_buf_init(&body, SP_PROFILE_MAX);
-	TRY(sp_store_device_get(t->store, &j->id.mac, &dev, &found));
-	if (!found || !dev.enabled) {
-		if (j->unknown == SP_UNKNOWN_404)
-			goto out;
-		defaults_only = true;
-		j->pending = !found;
-		TRY(sp_store_params_defaults(t->store, &ps, &gen));
-	} else {
-		TRY(sp_store_params_effective(t->store, &dev, &ps, &gen));
-	}
-	TRY(sp_profile_render(&ps, &body));
-	TRY(sp_cache_entry_new(s->cache, &j->id.mac, gen, defaults_only,
-	    body.p ? body.p : "", body.len, &j->e));
-	sp_cache_put(s->cache, j->e);
-	atomic_fetch_add(&s->renders, 1);
-	atomic_fetch_add(&s->render_ns, sp_mono_ns() - t0);
-out:
-	sp_params_free(&ps);
-	sp_buf_free_secret(&body);
-	return res;
+	return srv_render(t->s, t->store, &j->id.mac, j->unknown, &j->e, &j->pending,
+	    &j->disabled);
 }
 
 static void
