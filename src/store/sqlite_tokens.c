@@ -54,7 +54,7 @@ token_add(sp_store *base, const sp_token_info *t)
 	BIND(s, sqlite3_bind_blob(st, 5, t->hash, SP_SECRET_HASH_LEN,
 	    SQLITE_STATIC));
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_CONSTRAINT) {
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		res = sp_error(SP_E_EXISTS, "a token named '%s' exists already "
 		    "(revoked ones keep their name)", t->name);
 		goto out;
