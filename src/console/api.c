@@ -287,14 +287,15 @@ inv_query(con_req *r, sp_inv_query *q)
 	q->after = con_query(r, "after");
 	if (q->after) {
 		size_t len = strlen(q->after);
+		bool ok = len > 0 && len <= SP_INV_CURSOR_MAX;
 
-		for (size_t i = 0; i < len; i++)
-			if (!((q->after[i] >= 'a' && q->after[i] <= 'z') ||
-			    (q->after[i] >= 'A' && q->after[i] <= 'Z') ||
-			    (q->after[i] >= '0' && q->after[i] <= '9') ||
-			    q->after[i] == '-' || q->after[i] == '_'))
-				len = SP_INV_CURSOR_MAX + 1;
-		if (len == 0 || len > SP_INV_CURSOR_MAX) {
+		for (size_t i = 0; ok && i < len; i++) {
+			char ch = q->after[i];
+
+			ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+		}
+		if (!ok) {
 			con_error(r, 400, "after: not a cursor this API returned");
 			return false;
 		}
