@@ -209,10 +209,8 @@ api_summary(con_req *r)
 	TRY(summary_server(r, &b));
 	/* XXX: the cluster's node states are not published yet: none listed. */
 	TRY(sp_buf_append_str(&b, ",\"nodes\":[]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	free(sum);
 	sp_buf_free(&b);
 }
@@ -331,10 +329,8 @@ api_devices(con_req *r)
 	TRY(sp_buf_append_str(&b, "],\"next\":"));
 	TRY(jstr_or_null(&b, next));
 	TRY(sp_buf_append_str(&b, "}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -397,10 +393,8 @@ api_audit(con_req *r)
 	TRY(sp_buf_append_str(&b, "{\"entries\":["));
 	TRY(sp_store_audit_list(st, dev ? &mac : NULL, limit, audit_entry, &l));
 	TRY(sp_buf_append_str(&b, "]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -426,10 +420,8 @@ api_audit_verify(con_req *r)
 		TRY(sp_buf_printf(&b, "{\"intact\":true,\"entries\":%lld}",
 		    (long long)n));
 	}
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -588,10 +580,8 @@ api_device(con_req *r, const char *macs)
 	TRY(sp_buf_append_str(&b, ",\"audit\":["));
 	TRY(sp_store_audit_list(st, &mac, DEVICE_AUDIT_MAX, audit_entry, &l));
 	TRY(sp_buf_append_str(&b, "]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	free(d);
 	sp_buf_free_secret(&b);
 }
@@ -643,10 +633,8 @@ api_reveal(con_req *r, const char *macs, const char *name)
 	TRY(sp_buf_append_str(&b, ",\"value\":"));
 	TRY(sp_json_str(&b, sp_slice_mk(p->value, p->value_len)));
 	TRY(sp_buf_append_str(&b, "}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_params_free(&eff);
 	sp_buf_free_secret(&b);
 	sp_buf_free(&det);
@@ -751,10 +739,8 @@ api_param(con_req *r, char **seg, int nseg)
 		goto out;
 	}
 	TRY(sp_buf_append_str(&b, "{\"ok\":true}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_json_obj_free(&o);
 	sp_buf_free_secret(&body);
 	sp_buf_free(&b);
@@ -809,10 +795,8 @@ api_unknown(con_req *r)
 	TRY(sp_buf_append_str(&b, "{\"unknown\":["));
 	TRY(sp_store_unknown_list(st, (int)limit, unknown_row, &l));
 	TRY(sp_buf_append_str(&b, "]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 

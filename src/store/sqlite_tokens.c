@@ -19,6 +19,21 @@ prep(sq_store *s, const char *sql, sqlite3_stmt **st)
 	return SP_OK;
 }
 
+/* DELETE FROM table WHERE expires <= before: rows nobody will use again. */
+static sp_result
+purge(sq_store *s, const char *sql, int64_t before, const char *what)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+
+	TRY(prep(s, sql, &st));
+	BIND(s, sqlite3_bind_int64(st, 1, before));
+	TRY(sq_step_done(s, st, what));
+out:
+	sqlite3_finalize(st);
+	return res;
+}
+
 static void
 row_token(sqlite3_stmt *st, sp_token_info *t)
 {
@@ -155,11 +170,9 @@ login_add(sp_store *base, const uint8_t *hash, const char *actor,
 	bool mine = false;
 
 	TRY(sq_tx_begin(s, true, &mine));
-	/* Links nobody used: gone once expired, so the table stays small. */
-	TRY(prep(s, "DELETE FROM logins WHERE expires <= ?1", &st));
-	BIND(s, sqlite3_bind_int64(st, 1, expires - 3600));
-	TRY(sq_step_done(s, st, "adding a login link"));
-	sqlite3_finalize(st);
+	/* Links nobody used: gone an hour after they expired. */
+	TRY(purge(s, "DELETE FROM logins WHERE expires <= ?1", expires - 3600,
+	    "adding a login link"));
 	TRY(prep(s, "INSERT INTO logins (hash, actor, expires) "
 	    "VALUES (?1, ?2, ?3)", &st));
 	BIND(s, sqlite3_bind_blob(st, 1, hash, SP_SECRET_HASH_LEN, SQLITE_STATIC));
@@ -211,10 +224,8 @@ session_add(sp_store *base, const sp_session_info *si)
 	bool mine = false;
 
 	TRY(sq_tx_begin(s, true, &mine));
-	TRY(prep(s, "DELETE FROM sessions WHERE expires <= ?1", &st));
-	BIND(s, sqlite3_bind_int64(st, 1, si->expires - 86400 * 7));
-	TRY(sq_step_done(s, st, "adding a session"));
-	sqlite3_finalize(st);
+	TRY(purge(s, "DELETE FROM sessions WHERE expires <= ?1",
+	    si->expires - 86400 * 7, "adding a session"));
 	TRY(prep(s, "INSERT INTO sessions (hash, csrf_hash, actor, expires) "
 	    "VALUES (?1, ?2, ?3, ?4)", &st));
 	BIND(s, sqlite3_bind_blob(st, 1, si->hash, SP_SECRET_HASH_LEN,

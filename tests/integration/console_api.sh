@@ -11,23 +11,7 @@
 DB=${SPROV_STORE#sqlite:}
 sq() { sqlite3 "$DB" "$@"; }
 
-# api METHOD PATH [CURL ARGS...]: sets $CODE, $BODY, headers in $T/ahdr.
-api() {
-	local m=$1 p=$2
-	shift 2
-	CODE=$(curl -sS --max-time 10 -X "$m" -D "$T/ahdr" -o "$T/abody" \
-		-w '%{http_code}' "$@" "http://127.0.0.1:$APORT$p") || fail "curl $m $p"
-	BODY=$(cat "$T/abody")
-}
-expect() {
-	[ "$CODE" = "$1" ] || fail "$2: expected HTTP $1, got $CODE: $BODY"
-	if [ $# -ge 3 ]; then
-		[ "$(jq -r "$3" <<<"$BODY")" = "$4" ] ||
-			fail "$2: $3 is $(jq -c "$3" <<<"$BODY"), not $4"
-	fi
-	_TESTS_RUN=$((_TESTS_RUN + 1))
-}
-hdr() { tr -d '\r' <"$T/ahdr" | awk -v h="$1:" 'tolower($1) == tolower(h) { sub(/^[^:]*: /, ""); print }'; }
+. "$SPROV_SRCDIR/tests/integration/console_api_lib.bash"
 
 serve_pki
 serve_db
