@@ -9,6 +9,34 @@
 
 #include <string.h>
 
+/*
+ * Schema 5 -> 6 (sqlite.c's migrations[]): API tokens, one-time login
+ * links, browser sessions.  Only SHA-256 of each secret.  No generation
+ * triggers: nothing served depends on them.
+ */
+const char sq_schema_tokens[] =
+	"CREATE TABLE tokens ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role INTEGER NOT NULL CHECK (role IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER NOT NULL DEFAULT 0,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32)"
+	");"
+	"CREATE TABLE logins ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"CREATE TABLE sessions ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  csrf_hash BLOB NOT NULL CHECK (length(csrf_hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"PRAGMA user_version = 6;";
+
 /* Prepare sql, or fail with the database's message. */
 static sp_result
 prep(sq_store *s, const char *sql, sqlite3_stmt **st)
