@@ -31,6 +31,7 @@
 #define DEVICE_AUDIT_MAX 50
 #define UNKNOWN_LIMIT_DEFAULT 100
 #define UNKNOWN_LIMIT_MAX 1000
+#define NODES_SEEN_WITHIN 300        /* s: nodes that published since */
 
 /*
  * The one masking rule (docs/CONSOLE.md "Secrets"): a parameter is secret
@@ -177,12 +178,46 @@ out:
 	return res;
 }
 
+typedef struct nodes_ctx {
+	sp_buf *b;
+	int64_t since;
+	size_t n;
+} nodes_ctx;
+
+/*
+ * One node's state as its store thread published it (cluster data
+ * node:NAME, version = when; srv_node_state): the object with "seen"
+ * added, once the JSON reader accepts it as a flat object.
+ */
+static sp_result
+node_row(void *arg, const sp_cluster_row *row)
+{
+	sp_result res = SP_OK;
+	nodes_ctx *c = arg;
+	sp_json_obj o;
+
+	sp_json_obj_init(&o);
+	if (row->version < c->since || row->data.len < 2 ||
+	    sp_failed(sp_json_obj_parse(&o, row->data))) {
+		sp_error_clear();
+		goto out;
+	}
+	TRY(sp_buf_printf(c->b, "%s{\"seen\":%lld%s", c->n ? "," : "",
+	    (long long)row->version, o.n ? "," : ""));
+	TRY(sp_buf_append(c->b, row->data.p + 1, row->data.len - 1));
+	c->n++;
+out:
+	sp_json_obj_free(&o);
+	return res;
+}
+
 static void
 api_summary(con_req *r)
 {
 	sp_result res = SP_OK;
 	sp_store *st = NULL;
 	sp_summary *sum = NULL;
+	nodes_ctx nc;
 	sp_buf b;
 
 	sp_buf_init(&b, CON_REPLY_MAX);
@@ -207,8 +242,12 @@ api_summary(con_req *r)
 		    (unsigned long long)sum->fail_24h[i]));
 	TRY(sp_buf_append_str(&b, "}"));
 	TRY(summary_server(r, &b));
-	/* XXX: the cluster's node states are not published yet: none listed. */
-	TRY(sp_buf_append_str(&b, ",\"nodes\":[]}"));
+	TRY(sp_buf_append_str(&b, ",\"nodes\":["));
+	nc.b = &b;
+	nc.since = r->now - NODES_SEEN_WITHIN;
+	nc.n = 0;
+	TRY(sp_store_cluster_newest(st, "node:", node_row, &nc));
+	TRY(sp_buf_append_str(&b, "]}"));
 out:
 	con_done(r, res, &b);
 	free(sum);
