@@ -88,6 +88,7 @@ struct server {
 	struct event *ev_usr1, *ev_watchdog;
 	sp_accesslog *access;
 	sp_contacts *contacts;
+	struct srv_failures *failures;   /* why devices are refused (failures.h) */
 	atomic_bool draining;
 
 	atomic_uint_fast64_t st[SRV_N_STATUS + 1]; /* the last: any other status */

@@ -46,8 +46,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "profile/profile.h"
+#include "server/failures.h"
 #include "server/render.h"
 #include "server/spill.h"
+#include "store/console.h"
 #include "store/store.h"
 
 struct srv_store_thread {
@@ -335,6 +337,33 @@ out:
 	free(v);
 }
 
+/*
+ * The failure queue (failures.h), one batch per flush (it holds at most
+ * SRV_FAIL_KEYS_MAX <= SP_FAIL_BATCH_MAX entries).  Refused while the store
+ * is away: folded back in, the queue stays bounded.  Refused while it
+ * answers (bad data): dropped, logged.  Not spilled: a record of why a
+ * device failed is worth less than its contact.
+ */
+static void
+st_failures(struct srv_store_thread *t)
+{
+	sp_failure *v = NULL;
+	size_t n = 0;
+
+	if (t->store == NULL || !atomic_load(&t->s->store_up) ||
+	    sp_failed(srv_failures_take(t->s->failures, &v, &n)) || n == 0)
+		goto out;
+	if (sp_ok(sp_store_failure_batch(t->store, v, n))) {
+		srv_failures_count_written(t->s->failures, n);
+	} else if (!st_gen(t)) {
+		srv_failures_putback(t->s->failures, v, n);
+	} else {
+		sp_err("serve: the store refused %zu failure records: %s", n, sp_errmsg());
+	}
+out:
+	free(v);
+}
+
 static void
 st_contacts(struct srv_store_thread *t, bool final)
 {
@@ -351,6 +380,7 @@ st_contacts(struct srv_store_thread *t, bool final)
 	if (atomic_load(&t->s->store_up) && !t->spill_pending)
 		(void)sp_contacts_flush(t->s->contacts, st_sink, t);
 	st_spill(t, t->s->contacts, final ? 0 : max);
+	st_failures(t);
 }
 
 /*
