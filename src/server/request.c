@@ -450,6 +450,9 @@ queue_contact(request *rq, const sp_cache_entry *e, bool pending)
 	ct.record_pending = pending;
 	snprintf(ct.serial, sizeof(ct.serial), "%s", rq->peer.id.serial);
 	snprintf(ct.product, sizeof(ct.product), "%s", rq->peer.id.product);
+	ct.gen = e->gen;
+	snprintf(ct.cert_serial, sizeof(ct.cert_serial), "%s", rq->peer.cert_serial);
+	ct.cert_not_after = rq->peer.not_after;
 	(void)sp_contacts_put(rq->s->contacts, &ct,
 	    (size_t)rq->cfg->contact_queue + SRV_SPILL_HEADROOM);
 }
