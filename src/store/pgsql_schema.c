@@ -134,5 +134,71 @@ const char *const pg_migrations[] = {
 	"INSERT INTO audit_head VALUES (1, 0, repeat('0', 64),"
 	"  sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text,"
 	"  'UTF8')));"),
+	/*
+	 * 5 -> 6: the console's tokens and sessions (src/store/tokens*.c).
+	 * A placeholder on this branch: the lead puts the API helper's
+	 * script here at merge.
+	 */
+	("SELECT 1;"),
+	/*
+	 * 6 -> 7: the console records (as SQLite's, sqlite_console.c; the
+	 * texts compare byte-wise, COLLATE "C", as the inventory's prefix
+	 * ranges and keyset cursors need).
+	 */
+	("CREATE TABLE devstate ("
+	"  mac text COLLATE \"C\" PRIMARY KEY,"
+	"  inv smallint NOT NULL DEFAULT 0 CHECK (inv IN (0, 1, 2)),"
+	"  serial text COLLATE \"C\" NOT NULL DEFAULT '',"
+	"  product text COLLATE \"C\" NOT NULL DEFAULT '',"
+	"  grp text COLLATE \"C\" NOT NULL DEFAULT '',"
+	"  enabled integer NOT NULL DEFAULT 1,"
+	"  status integer NOT NULL DEFAULT 3,"
+	"  last_seen bigint NOT NULL DEFAULT 0,"
+	"  last_http integer NOT NULL DEFAULT 0,"
+	"  last_any bigint NOT NULL DEFAULT 0,"
+	"  fetched_gen bigint NOT NULL DEFAULT 0,"
+	"  fetched_etag text NOT NULL DEFAULT '',"
+	"  fail_time bigint NOT NULL DEFAULT 0,"
+	"  fail_first bigint NOT NULL DEFAULT 0,"
+	"  fail_reason integer NOT NULL DEFAULT 0,"
+	"  fail_ip text NOT NULL DEFAULT '',"
+	"  fail_newer integer NOT NULL DEFAULT 0,"
+	"  fail_total bigint NOT NULL DEFAULT 0,"
+	"  cert_serial text NOT NULL DEFAULT '',"
+	"  cert_not_after bigint NOT NULL DEFAULT 0,"
+	"  ncontacts bigint NOT NULL DEFAULT 0,"
+	"  nfailures bigint NOT NULL DEFAULT 0);"
+	"CREATE INDEX ds_inv_mac ON devstate (mac) WHERE inv = 1;"
+	"CREATE INDEX ds_inv_seen ON devstate (last_seen, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_inv_serial ON devstate (serial, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_inv_product ON devstate (product, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_inv_grp ON devstate (grp, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_st_mac ON devstate (status, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_st_seen ON devstate (status, last_seen, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_st_serial ON devstate (status, serial, mac) WHERE inv = 1;"
+	"CREATE INDEX ds_unknown ON devstate (last_any) WHERE inv <> 1;"
+	"CREATE TABLE failcounts (mac text NOT NULL, reason integer NOT NULL,"
+	"  n bigint NOT NULL, PRIMARY KEY (mac, reason));"
+	"CREATE TABLE devevents (mac text NOT NULL, slot integer NOT NULL,"
+	"  time bigint NOT NULL, failure integer NOT NULL, http integer NOT NULL,"
+	"  reason integer NOT NULL, n bigint NOT NULL, ip text NOT NULL,"
+	"  etag text NOT NULL, detail text NOT NULL, PRIMARY KEY (mac, slot));"
+	"CREATE TABLE failsrc (reason integer NOT NULL, ip text NOT NULL,"
+	"  n bigint NOT NULL, first_seen bigint NOT NULL,"
+	"  last_seen bigint NOT NULL, PRIMARY KEY (reason, ip));"
+	"CREATE INDEX failsrc_seen ON failsrc (last_seen);"
+	"CREATE TABLE levelgen (level integer NOT NULL, key text NOT NULL,"
+	"  gen bigint NOT NULL, PRIMARY KEY (level, key));"
+	"CREATE TABLE series (bucket bigint NOT NULL, kind integer NOT NULL,"
+	"  n bigint NOT NULL, PRIMARY KEY (bucket, kind));"
+	"INSERT INTO devstate (mac, inv, serial, product, grp, enabled, status,"
+	"  last_seen, last_http, last_any, ncontacts)"
+	"  SELECT d.mac, CASE WHEN d.pending THEN 2 ELSE 1 END, d.serial,"
+	"  d.product, d.grp, CASE WHEN d.enabled THEN 1 ELSE 0 END,"
+	"  CASE WHEN NOT d.enabled THEN 4 WHEN c.mac IS NULL THEN 3"
+	"  WHEN c.status >= 400 THEN 2 ELSE 0 END,"
+	"  coalesce(c.time, 0), coalesce(c.status, 0), coalesce(c.time, 0),"
+	"  CASE WHEN c.mac IS NULL THEN 0 ELSE 1 END"
+	"  FROM devices d LEFT JOIN contacts c ON c.mac = d.mac;"),
 };
 const int pg_schema_current = (int)SP_ARRAY_LEN(pg_migrations);
