@@ -21,7 +21,6 @@ BASE=${2:-}
 SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 STORM=${BENCH_STORM:-2000}
-HZ=$(getconf CLK_TCK)
 T=$(mktemp -d "${TMPDIR:-/tmp}/sprov-benchfail.XXXXXX")
 SPID=
 cleanup() {
@@ -30,8 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export SPROV_STORE="sqlite:$T/sprov.db"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. "$(dirname "$0")/lib.sh"
 
 SRV=prov.bench.example
 MAC=000e08000001
@@ -56,14 +54,6 @@ start() { # BINARY BACKEND
 	sleep 0.3
 }
 stop() { kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=; }
-cpu_ticks() {
-	local t=0 p
-	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
-		[ -r "/proc/$p/stat" ] || continue
-		t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat")))
-	done
-	echo "$t"
-}
 # -> "handshakes/s cpu-us-per-handshake"
 good() {
 	local c0 c1 conns secs
@@ -104,7 +94,6 @@ EOP
 	awk -v r="$r" -v n="$STORM" -v t=$((c1 - c0)) -v hz="$HZ" \
 		'BEGIN { printf "%s %.1f\n", r, t / hz / n * 1e6 }'
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 BINS="new"
 [ -z "$BASE" ] || BINS="base new"
