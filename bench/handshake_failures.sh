@@ -28,7 +28,6 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-export SPROV_STORE="sqlite:$T/sprov.db"
 . "$(dirname "$0")/lib.sh"
 
 SRV=prov.bench.example
@@ -38,14 +37,19 @@ MAC=000e08000001
 "$NEW" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null
 "$NEW" ca issue "$T/ca" --mac "$MAC" --serial BENCH1 --product SPA2102 --out "$T/dev" >/dev/null
 "$NEW" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null
-"$NEW" db init >/dev/null
-"$NEW" db devices add "$MAC" --serial BENCH1 --product SPA2102 >/dev/null
-"$NEW" db params set --device "$MAC" Proxy_1_=sip.example.net >/dev/null
+# A store per binary: each makes its own schema (an older one refuses a newer).
+for bin in "$NEW" ${BASE:+"$BASE"}; do
+	export SPROV_STORE="sqlite:$T/$([ "$bin" = "$NEW" ] && echo new || echo base).db"
+	"$bin" db init >/dev/null
+	"$bin" db devices add "$MAC" --serial BENCH1 --product SPA2102 >/dev/null
+	"$bin" db params set --device "$MAC" Proxy_1_=sip.example.net >/dev/null
+done
 DEV="$T/dev/$MAC"
 
 start() { # BINARY BACKEND
 	PORT=$(free_port)
 	APORT=$(free_port)
+	export SPROV_STORE="sqlite:$T/$([ "$1" = "$NEW" ] && echo new || echo base).db"
 	"$1" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" --cert "$T/p.crt" \
 		--key "$T/p.key" --client-ca "$T/ca/device-ca.crt" --crl "$T/ca.crl" --workers 1 \
 		--tls-backend "$2" --access-log off --handshakes-per-source 0 2>"$T/serve.err" &
