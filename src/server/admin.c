@@ -2,6 +2,7 @@
  * Metrics, health and the admin listener (server/admin.h).
  */
 #include "server/admin.h"
+#include "server/failures.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -329,6 +330,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	    (unsigned long long)atomic_load(&s->reload_ok),
 	    (unsigned long long)atomic_load(&s->reload_failed)));
 	TRY(one(b, F_RESTARTS, "%llu", (unsigned long long)s->restarts));
+	TRY(srv_failures_metrics(s->failures, b));
 	TRY(sp_tls_server_metrics(s->tls, b));
 out:
 	return res;

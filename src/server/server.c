@@ -49,6 +49,7 @@
 #include "server/admin.h"
 #include "server/cache.h"
 #include "server/conn.h"
+#include "server/failures.h"
 #include "server/srv.h"
 #include "server/storethread.h"
 #include "server/template.h"
@@ -253,6 +254,7 @@ tls_cfg_of(const sp_serve_config *cfg, sp_tls_config *t)
 	t->crl_grace = cfg->crl_grace;
 	t->ticket_rotate = cfg->ticket_rotate;
 	t->handshakes_per_source = (unsigned)cfg->handshakes_per_source;
+	t->identity = cfg->identity;
 	t->backend = cfg->tls_backend;
 }
 
@@ -483,7 +485,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	sp_result res = SP_OK;
 	server *s = NULL;
 	sp_tls_config t;
-	sp_tls_hooks hooks = { conn_hook_handshake_done, conn_hook_free };
+	sp_tls_hooks hooks = { conn_hook_handshake_done, conn_hook_free, conn_hook_refused };
 	sigset_t block, old;
 	const sp_serve_config *cfg;
 	bool sigs_blocked = false;
@@ -504,10 +506,12 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	s->config_path = config_path;
 	s->ov = ov;
 	TRY(sp_contacts_new(&s->contacts));
+	TRY(srv_failures_new(SRV_FAIL_KEYS_MAX, &s->failures));
 	TRY_ALLOC(s->cfg, malloc(sizeof(*s->cfg)));
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
 	s->restarts = h->restarts;
+	s->started = sp_now();
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));
 	if (cfg->log == SP_LOGTO_SYSLOG)
@@ -661,6 +665,7 @@ out:
 		sp_tls_server_free(s->tls);
 		sp_keyproc_free(s->keyproc);
 		sp_contacts_free(s->contacts);
+		srv_failures_free(s->failures);
 		free(s->cfg);
 		pthread_rwlock_destroy(&s->cfg_mu);
 		free(s);

@@ -88,6 +88,7 @@ struct server {
 	struct event *ev_usr1, *ev_watchdog;
 	sp_accesslog *access;
 	sp_contacts *contacts;
+	struct srv_failures *failures;   /* why devices are refused (failures.h) */
 	atomic_bool draining;
 
 	atomic_uint_fast64_t st[SRV_N_STATUS + 1]; /* the last: any other status */
@@ -104,6 +105,7 @@ struct server {
 	void (*admin_ext)(void *arg, struct evhttp_request *req);
 	void *admin_ext_arg;
 	uint64_t restarts;                   /* serving processes started before this one */
+	int64_t started;                     /* unix time this serving process started */
 };
 
 /*
