@@ -65,6 +65,7 @@ bench: build
 	bash bench/run.sh $(BUILD)/release/sprov
 	bash bench/cluster.sh $(BUILD)/release/sprov
 	bash bench/firmware.sh $(BUILD)/release/sprov
+	bash bench/handshake_failures.sh $(BUILD)/release/sprov
 
 clean:
 	rm -rf $(BUILD)

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "common/log.h"
+#include "console/console.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -28,7 +29,7 @@ static const char serve_help[] =
     "                   [--retry-after S] [--max-header-size B] [--max-request-line B]\n"
     "                   [--ticket-rotate S] [--contact-flush S|Nms] [--contact-queue N]\n"
     "                   [--contact-spill FILE|off] [--firmware-path TEMPLATE]\n"
-    "                   [--rollout-tick S|Nms]\n"
+    "                   [--rollout-tick S|Nms] [--node-name NAME]\n"
     "                   [--verbose]\n"
     "\n"
     "Serves each device, identified by its verified client certificate, its own\n"
@@ -49,7 +50,8 @@ static const char serve_help[] =
     "  --crl                 the device CAs' CRLs, re-read when the file changes\n"
     "  --store               the device database (default sqlite:sprov.db)\n"
     "  --workers             worker threads (default 0: one per core)\n"
-    "  --admin               HTTP /healthz and /metrics (default 127.0.0.1:9443)\n"
+    "  --admin               HTTP /healthz, /metrics and the console, loopback\n"
+    "                        only (default 127.0.0.1:9443)\n"
     "  --config              read the settings from this file first\n"
     "  --check-config        check everything, then exit instead of serving\n"
     "  --user                switch to USER after start-up (when started as root)\n"
@@ -99,6 +101,8 @@ static const char serve_help[] =
     "  --firmware-path       where devices fetch firmware images, with $PN and\n"
     "                        $VERSION (default /firmware/$PN/$VERSION.sfw)\n"
     "  --rollout-tick        how often rollouts are driven (default 5)\n"
+    "  --node-name           this node in the console's overview (default: the\n"
+    "                        host name)\n"
     "  -v, --verbose         debug messages\n"
     "\n"
     "Examples:\n"
@@ -123,6 +127,7 @@ sp_cmd_serve(int argc, char **argv)
 	const char *config_path = NULL;
 	bool check = false;
 	sp_serve_config *cfg = NULL;
+	sp_serve_ext ext;
 	sp_result r;
 	int rc = SP_EXIT_OK;
 
@@ -169,6 +174,8 @@ sp_cmd_serve(int argc, char **argv)
 		free(cfg);
 		return rc;
 	}
+	sp_console_ext(&ext);
+	sp_serve_set_ext(&ext);
 	r = sp_serve_run(config_path, &ov);
 	if (sp_failed(r))
 		return sp_cli_fail("serve", r);

@@ -2,12 +2,15 @@
  * Metrics, health and the admin listener (server/admin.h).
  */
 #include "server/admin.h"
+#include "server/failures.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -18,7 +21,8 @@
 
 #define ADMIN_MAX_HEADERS 8192
 #define ADMIN_TIMEOUT_S 10
-#define ADMIN_BODY_MAX (1024 * 1024)
+#define ADMIN_BODY_MAX (1024 * 1024)      /* /metrics text */
+#define ADMIN_REQ_BODY_MAX (128 * 1024)   /* request bodies (the console: 64 KiB) */
 #define ADMIN_CRLS_MAX 64
 
 /* Status codes counted for /metrics; anything else is "other". */
@@ -326,6 +330,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	    (unsigned long long)atomic_load(&s->reload_ok),
 	    (unsigned long long)atomic_load(&s->reload_failed)));
 	TRY(one(b, F_RESTARTS, "%llu", (unsigned long long)s->restarts));
+	TRY(srv_failures_metrics(s->failures, b));
 	TRY(sp_tls_server_metrics(s->tls, b));
 out:
 	return res;
@@ -339,13 +344,17 @@ on_admin(struct evhttp_request *req, void *arg)
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	sp_buf b;
+	bool own;
 
 	sp_buf_init(&b, ADMIN_BODY_MAX);
 	if (out == NULL) {
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+	own = strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
+	if (!own && s->admin_ext != NULL) {
+		s->admin_ext(s->admin_ext_arg, req);
+	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(oh, "Allow", "GET");
 		evhttp_send_reply(req, 405, "Method Not Allowed", NULL);
 	} else if (strcmp(path, "/healthz") == 0) {
@@ -371,6 +380,38 @@ on_admin(struct evhttp_request *req, void *arg)
 	sp_buf_free(&b);
 }
 
+bool
+srv_admin_addr_loopback(const char *addr)
+{
+	char host[256];
+	const char *p = addr, *e;
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n;
+
+	if (*p == '[') {
+		p++;
+		e = strchr(p, ']');
+	} else {
+		e = strrchr(p, ':');
+		/* A bare IPv6 address has several colons and no port. */
+		if (e != NULL && strchr(p, ':') != e)
+			e = NULL;
+	}
+	n = e ? (size_t)(e - p) : strlen(p);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
 sp_result
 srv_admin_start(server *s, const char *addr, int fd)
 {
@@ -384,6 +425,9 @@ srv_admin_start(server *s, const char *addr, int fd)
 	TRY_ALLOC(s->admin, evhttp_new(s->base));
 	evhttp_set_gencb(s->admin, on_admin, s);
 	evhttp_set_max_headers_size(s->admin, ADMIN_MAX_HEADERS);
+	/* The console reads bodies of at most 64 KiB; libevent stops larger
+	 * ones at this bound instead of buffering them whole. */
+	evhttp_set_max_body_size(s->admin, ADMIN_REQ_BODY_MAX);
 	evhttp_set_timeout(s->admin, ADMIN_TIMEOUT_S);
 	ENSURE(evhttp_accept_socket_with_handle(s->admin, fd) != NULL, SP_E_IO,
 	    "admin listener on %s", addr);

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "common/text.h"
+#include "server/admin.h"
 #include "tls/tls.h"
 
 #define DEFAULT_PATH_1 "/profiles/$MA.xml"
@@ -29,7 +31,7 @@ static const key keys[] = {
 	S("listen", listen), S("admin", admin), S("cert", cert), S("key", key),
 	S("client-ca", client_ca), S("crl", crl), S("user", user),
 	S("access-log", access_log), S("etag-key-file", etag_key_file),
-	S("cluster-key-file", cluster_key_file),
+	S("cluster-key-file", cluster_key_file), S("node-name", node_name),
 	S("contact-spill", contact_spill),
 	{ "store", K_URI, offsetof(sp_serve_config, store), 0, 0 },
 	I("workers", workers, 0, SP_WORKERS_MAX),
@@ -300,6 +302,20 @@ out:
 	return res;
 }
 
+static bool
+node_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SP_NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
 sp_result
 sp_serve_config_finish(sp_serve_config *cfg)
 {
@@ -318,9 +334,24 @@ sp_serve_config_finish(sp_serve_config *cfg)
 	    (long long)cfg->overload_connections, (long long)cfg->max_connections);
 	ENSURE(!cfg->crl_from_store || cfg->crl[0], SP_E_USAGE,
 	    "crl-from-store = on needs crl = FILE (where this node keeps its copy)");
+	/* XXX: TLS on the admin listener is not written yet (docs/CONSOLE.md). */
+	ENSURE(cfg->admin[0] == '\0' || strcmp(cfg->admin, "off") == 0 ||
+	    srv_admin_addr_loopback(cfg->admin), SP_E_USAGE,
+	    "admin = %s is not a loopback address: the admin listener (the "
+	    "console) there requires TLS, which this sprov does not serve yet; "
+	    "use 127.0.0.1 or [::1] and a tunnel", cfg->admin);
 	ENSURE(cfg->max_request_line <= cfg->max_header_size, SP_E_USAGE,
 	    "max-request-line (%lld) is above max-header-size (%lld)",
 	    (long long)cfg->max_request_line, (long long)cfg->max_header_size);
+	if (cfg->node_name[0] == '\0') {
+		/* The host's name, if it is one a node name may be. */
+		char host[256] = "";
+		(void)gethostname(host, sizeof(host) - 1);
+		snprintf(cfg->node_name, sizeof(cfg->node_name), "%s",
+		    node_name_ok(host) ? host : "node");
+	}
+	ENSURE(node_name_ok(cfg->node_name), SP_E_USAGE, "node-name '%s' is not 1 to %d "
+	    "letters, digits, '.', '_' or '-'", cfg->node_name, SP_NODE_NAME_MAX);
 out:
 	return res;
 }

@@ -44,9 +44,14 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "common/text.h"
+#include "common/version.h"
 #include "common/util.h"
 #include "profile/profile.h"
+#include "server/failures.h"
+#include "server/render.h"
 #include "server/spill.h"
+#include "store/console.h"
 #include "store/store.h"
 
 struct srv_store_thread {
@@ -66,6 +71,7 @@ struct srv_store_thread {
 	uint64_t backoff_ms, retry_at, flush_at;
 	uint64_t cluster_at;          /* next sp_cluster_sync (ms, monotonic) */
 	uint64_t rollout_at;          /* next sp_store_rollout_tick (ms, monotonic) */
+	uint64_t node_at;             /* next node state publication (ms, monotonic) */
 };
 
 static void
@@ -154,46 +160,8 @@ st_reconnect(struct srv_store_thread *t)
 static sp_result
 render(struct srv_store_thread *t, srv_job *j)
 {
-	sp_result res = SP_OK;
-	server *s = t->s;
-	sp_device dev;
-	bool found = false, defaults_only = false;
-	sp_params ps;
-	sp_buf body;
-	uint64_t gen = 0, t0 = sp_mono_ns();
-
-	j->e = NULL;
-	j->pending = false;
-#ifdef SPROV_TEST_TRIGGERS
-	/* Tests: a slow store, to close a connection while its job is pending. */
-	if (getenv("SPROV_TEST_RENDER_DELAY_MS") != NULL) {
-		int64_t ms = atoll(getenv("SPROV_TEST_RENDER_DELAY_MS"));
-		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-#endif
-	sp_params_init(&ps);
-	sp_buf_init(&body, SP_PROFILE_MAX);
-	TRY(sp_store_device_get(t->store, &j->id.mac, &dev, &found));
-	if (!found || !dev.enabled) {
-		if (j->unknown == SP_UNKNOWN_404)
-			goto out;
-		defaults_only = true;
-		j->pending = !found;
-		TRY(sp_store_params_defaults(t->store, &ps, &gen));
-	} else {
-		TRY(sp_store_params_effective(t->store, &dev, &ps, &gen));
-	}
-	TRY(sp_profile_render(&ps, &body));
-	TRY(sp_cache_entry_new(s->cache, &j->id.mac, gen, defaults_only,
-	    body.p ? body.p : "", body.len, &j->e));
-	sp_cache_put(s->cache, j->e);
-	atomic_fetch_add(&s->renders, 1);
-	atomic_fetch_add(&s->render_ns, sp_mono_ns() - t0);
-out:
-	sp_params_free(&ps);
-	sp_buf_free_secret(&body);
-	return res;
+	return srv_render(t->s, t->store, &j->id.mac, j->unknown, &j->e, &j->pending,
+	    &j->disabled);
 }
 
 static void
@@ -372,6 +340,33 @@ out:
 	free(v);
 }
 
+/*
+ * The failure queue (failures.h), one batch per flush (it holds at most
+ * SRV_FAIL_KEYS_MAX <= SP_FAIL_BATCH_MAX entries).  Refused while the store
+ * is away: folded back in, the queue stays bounded.  Refused while it
+ * answers (bad data): dropped, logged.  Not spilled: a record of why a
+ * device failed is worth less than its contact.
+ */
+static void
+st_failures(struct srv_store_thread *t)
+{
+	sp_failure *v = NULL;
+	size_t n = 0;
+
+	if (t->store == NULL || !atomic_load(&t->s->store_up) ||
+	    sp_failed(srv_failures_take(t->s->failures, &v, &n)) || n == 0)
+		goto out;
+	if (sp_ok(sp_store_failure_batch(t->store, v, n))) {
+		srv_failures_count_written(t->s->failures, n);
+	} else if (!st_gen(t)) {
+		srv_failures_putback(t->s->failures, v, n);
+	} else {
+		sp_err("serve: the store refused %zu failure records: %s", n, sp_errmsg());
+	}
+out:
+	free(v);
+}
+
 static void
 st_contacts(struct srv_store_thread *t, bool final)
 {
@@ -388,6 +383,7 @@ st_contacts(struct srv_store_thread *t, bool final)
 	if (atomic_load(&t->s->store_up) && !t->spill_pending)
 		(void)sp_contacts_flush(t->s->contacts, st_sink, t);
 	st_spill(t, t->s->contacts, final ? 0 : max);
+	st_failures(t);
 }
 
 /*
@@ -433,6 +429,62 @@ st_rollouts(struct srv_store_thread *t, uint64_t now)
 		    rep.released, rep.halted, rep.done);
 }
 
+/* ---- this node's state (console overview) --------------------------------- */
+
+sp_result
+srv_node_state(server *s, sp_buf *b)
+{
+	sp_result res = SP_OK;
+	const sp_serve_config *cfg = srv_cfg_hold(s);
+	uint64_t requests = 0;
+
+	for (size_t i = 0; i <= SRV_N_STATUS; i++)
+		requests += atomic_load(&s->st[i]);
+	TRY(sp_buf_append_str(b, "{\"name\":"));
+	TRY(sp_json_cstr(b, cfg->node_name));
+	TRY(sp_buf_printf(b, ",\"started\":%lld,\"backend\":", (long long)s->started));
+	TRY(sp_json_cstr(b, sp_tls_backend_name(cfg->tls_backend)));
+	TRY(sp_buf_append_str(b, ",\"version\":"));
+	TRY(sp_json_cstr(b, SPROV_VERSION));
+	TRY(sp_buf_printf(b, ",\"open\":%lld,\"requests\":%llu,\"store_up\":%s}",
+	    (long long)atomic_load(&s->open_total), (unsigned long long)requests,
+	    atomic_load(&s->store_up) ? "true" : "false"));
+out:
+	srv_cfg_release(s);
+	return res;
+}
+
+/*
+ * Every SRV_NODE_PUBLISH_MS while the store answers.  The version is the
+ * time in seconds: a second publication within one second (a restart) is
+ * refused SP_E_EXISTS and skipped, the state is 10 s fresh at worst.
+ */
+static void
+st_node(struct srv_store_thread *t, uint64_t now)
+{
+	char name[SP_NODE_NAME_MAX + 8];
+	const sp_serve_config *cfg;
+	sp_buf b;
+	sp_result r;
+	int64_t secs = sp_now();
+
+	t->node_at = now + SRV_NODE_PUBLISH_MS;
+	if (t->store == NULL || !atomic_load(&t->s->store_up))
+		return;
+	sp_buf_init(&b, 4096);
+	cfg = srv_cfg_hold(t->s);
+	snprintf(name, sizeof(name), "node:%.*s", SP_NODE_NAME_MAX, cfg->node_name);
+	srv_cfg_release(t->s);
+	if (sp_ok(r = srv_node_state(t->s, &b)))
+		r = sp_store_cluster_put(t->store, name, secs, secs,
+		    sp_slice_mk(b.p, b.len), SRV_NODE_KEEP);
+	if (sp_failed(r) && r.code != SP_E_EXISTS) {
+		sp_err("serve: publishing %s: %s", name, sp_errmsg());
+		(void)st_gen(t);   /* a store gone away is marked down */
+	}
+	sp_buf_free(&b);
+}
+
 /* ---- the thread ----------------------------------------------------------- */
 
 static int
@@ -446,6 +498,8 @@ st_timeout(struct srv_store_thread *t)
 		until = t->cluster_at;
 	if (t->rollout_at < until)
 		until = t->rollout_at;
+	if (t->node_at < until)
+		until = t->node_at;
 	if (!atomic_load(&t->s->store_up) && t->retry_at < until)
 		until = t->retry_at;
 	return until > now ? (int)(until - now) : 0;
@@ -482,6 +536,8 @@ st_main(void *arg)
 			st_cluster(t, now);
 		if (now >= t->rollout_at)
 			st_rollouts(t, now);
+		if (now >= t->node_at)
+			st_node(t, now);
 		pthread_mutex_lock(&t->mu);
 		stop = t->stop;
 		pthread_mutex_unlock(&t->mu);

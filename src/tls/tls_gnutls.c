@@ -216,7 +216,6 @@ status_bucket(unsigned int st)
 	return SP_TLS_VF_OTHER;
 }
 
-
 /* The SHA-256 of exactly the certificates the device sent. */
 static bool
 chain_md(const gnutls_datum_t *certs, unsigned int n, unsigned char md[SP_TLS_MD_LEN])
@@ -358,7 +357,7 @@ out:
 			sp_tls_vcache_put(srv->cache, c, md, now, chain_until(leaf, certs, ncerts));
 		return 0;
 	}
-	sp_tls_vf_refused(srv, bucket, leaf, -1, reason);
+	sp_tls_vf_refused(srv, &g->pc, bucket, leaf, leaf, -1, reason);
 	g->pc.counted = true; /* the handshake failure is counted once, here */
 	atomic_fetch_add(&srv->st.hs[SP_TLS_HS_FAILED], 1);
 	return -1;
@@ -712,7 +711,8 @@ handshake_failed(gconn *g, int rv)
 		bool no_cert = rv == GNUTLS_E_NO_CERTIFICATE_FOUND ||
 		    rv == GNUTLS_E_CERTIFICATE_REQUIRED;
 
-		sp_tls_hs_failed(&g->pc, no_cert);
+		sp_tls_hs_failed(&g->pc, no_cert, rv == GNUTLS_E_PREMATURE_TERMINATION ||
+		    rv == GNUTLS_E_PULL_ERROR || rv == GNUTLS_E_PUSH_ERROR ? NULL : gnutls_strerror(rv));
 		if (no_cert)
 			sp_info("tls: client certificate refused: no certificate");
 		else

@@ -145,6 +145,16 @@ conf_of_xs(X509_STORE_CTX *xs)
 	return ssl ? conf_of_ctx(SSL_get_SSL_CTX(ssl)) : NULL;
 }
 
+/* The shared half of the connection being verified, or NULL. */
+static sp_tls_pconn *
+pconn_of_xs(X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	tls_conn *tc = ssl ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
+
+	return tc ? &tc->pc : NULL;
+}
+
 static int
 verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -162,7 +172,8 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		return 1;
 	}
 	if (c != NULL)
-		sp_tls_vf_refused(c->srv, vf_bucket(err), X509_STORE_CTX_get_current_cert(xs),
+		sp_tls_vf_refused(c->srv, pconn_of_xs(xs), vf_bucket(err),
+		    X509_STORE_CTX_get_current_cert(xs), X509_STORE_CTX_get0_cert(xs),
 		    X509_STORE_CTX_get_error_depth(xs), X509_verify_cert_error_string(err));
 	return 0;
 }
@@ -247,7 +258,7 @@ cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		return 1;
 refuse:
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
-	sp_tls_vf_refused(c->srv, bucket, leaf, -1, reason);
+	sp_tls_vf_refused(c->srv, pconn_of_xs(xs), bucket, leaf, leaf, -1, reason);
 	return 0;
 }
 
@@ -286,11 +297,13 @@ info_cb(const SSL *ssl, int where, int ret)
 	} else if ((where & SSL_CB_WRITE_ALERT) == SSL_CB_WRITE_ALERT && !tc->pc.done &&
 	    strcmp(SSL_alert_type_string(ret), "F") == 0) {
 		unsigned long e = ERR_peek_last_error();
+		bool ssl_err = ERR_GET_LIB(e) == ERR_LIB_SSL;
 
 		/* No certificate: TLS 1.3 says so in the alert, 1.2 in the error. */
 		sp_tls_hs_failed(&tc->pc, (ret & 0xff) == SSL_AD_CERTIFICATE_REQUIRED ||
-		    (ERR_GET_LIB(e) == ERR_LIB_SSL &&
-		    ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE));
+		    (ssl_err && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE),
+		    ssl_err && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING ? NULL :
+		    SSL_alert_desc_string_long(ret));
 	}
 }
 
@@ -369,7 +382,7 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 		peer = ss ? SSL_SESSION_get0_peer(ss) : NULL;
 		if (peer == NULL)
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
-		if (sp_tls_resume_refused(srv, peer, &why)) {
+		if (sp_tls_resume_refused(srv, peer, &why) >= 0) {
 			atomic_fetch_add(&srv->st.resume_refused, 1);
 			X509_NAME_oneline(X509_get_subject_name(peer), subj, sizeof(subj));
 			sp_warn("tls: resumption refused (%s): '%s'; full handshake required",
