@@ -873,15 +873,7 @@ filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 			continue;
 		}
 		if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) {
-			/*
-			 * Kept in src: evhttp's write callback waits for it, and
-			 * wev_cb flushes again once the socket is writable.  Not
-			 * BEV_OK: libevent's filter loop calls us again at once
-			 * for as long as we say OK with output left, so a device
-			 * that stopped reading pinned this worker in a send()
-			 * loop (EAGAIN, ~60 000 a second) that no deadline could
-			 * interrupt, every other connection of the worker with it.
-			 */
+			/* Wait for writable: BEV_OK here made libevent spin. */
 			wev_arm(g, false);
 			return BEV_NEED_MORE;
 		}
