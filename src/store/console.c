@@ -425,7 +425,8 @@ sp_cs_inv_build(const sp_inv_query *q, char ph, bool sort_index, sp_cs_sql *out)
 		TRY(sp_buf_append_str(&out->sql, " CROSS JOIN devstate ds"));
 	} else {
 		TRY(sp_buf_append_str(&out->sql, "devstate ds"));
-		if (sort_index)
+		/* SQLite's hint; PostgreSQL's planner reads the sort off it. */
+		if (sort_index && ph == '?')
 			TRY(sp_buf_printf(&out->sql, " INDEXED BY %s",
 			    q->status >= 0 ? sorts[q->sort].index_st :
 			    sorts[q->sort].index));
