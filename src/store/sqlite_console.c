@@ -169,7 +169,14 @@ static const char *const cs_sql[CS_COUNT_] = {
 	    " cert_not_after = CASE WHEN ?6 <> '' THEN ?7"
 	    "  ELSE cert_not_after END,"
 	    " fail_newer = CASE WHEN fail_time > ?2 THEN 1 ELSE 0 END,"
-	    " ncontacts = ncontacts + 1",
+	    " ncontacts = ncontacts + 1,"
+	    /* STATUS_EXPR over the row as this contact leaves it. */
+	    " status = CASE WHEN enabled = 0 THEN 4"
+	    " WHEN fail_time > ?2 AND fail_reason = 0 THEN 5"
+	    " WHEN fail_time > ?2 OR ?3 >= 400 THEN 2"
+	    " WHEN ?2 = 0 THEN 3"
+	    " WHEN (CASE WHEN ?3 IN (200, 304) THEN ?4 ELSE fetched_gen END) < "
+	    CHANGED_GEN " THEN 1 ELSE 0 END",
 	/*
 	 * The counters after an upsert (SQLite's RETURNING costs about a
 	 * millisecond a statement here: a separate lookup is 100x cheaper).
@@ -455,8 +462,7 @@ sq_cs_contact(sq_store *s, const char *ma, const sp_contact *c, sp_cs_agg *a)
 	snprintf(e.ip, sizeof(e.ip), "%s", c->ip);
 	snprintf(e.etag, sizeof(e.etag), "%s", c->etag);
 	TRY(event_put(s, ma, nth, &e));
-	if (inv == 1)
-		TRY(run_mac(s, CS_STATUS, ma, "updating a device's status"));
+	(void)inv;   /* the upsert set the status */
 	if (c->status == 200 || c->status == 304)
 		TRY(sq_cs_series_add(s, a, c->time, SP_CS_KIND_RESYNC, 1));
 out:
