@@ -66,6 +66,7 @@ bench: build
 	bash bench/cluster.sh $(BUILD)/release/sprov
 	bash bench/firmware.sh $(BUILD)/release/sprov
 	bash bench/handshake_failures.sh $(BUILD)/release/sprov
+	bash bench/console_store.sh $(BUILD)/release
 
 clean:
 	rm -rf $(BUILD)
