@@ -31,6 +31,7 @@ int sp_cmd_serve(int argc, char **argv);
 int sp_cmd_device(int argc, char **argv);
 int sp_cmd_fleet(int argc, char **argv);
 int sp_cmd_rollout(int argc, char **argv);
+int sp_cmd_admin(int argc, char **argv);
 
 /*
  * Print "sprov <what>: <message>" for a failed result and return the exit

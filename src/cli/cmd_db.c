@@ -28,21 +28,29 @@
 
 /* ---- shared helpers ----------------------------------------------------- */
 
+void
+sp_dbcli_actor(char actor[SP_AUDIT_ACTOR_MAX + 1])
+{
+	const char *sudo = getenv("SUDO_USER");
+	struct passwd *pw = getpwuid(geteuid());
+	char uid[24];
+
+	snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)geteuid());
+	if (sudo && *sudo)
+		snprintf(actor, SP_AUDIT_ACTOR_MAX + 1, "cli:%s via sudo", sudo);
+	else
+		snprintf(actor, SP_AUDIT_ACTOR_MAX + 1, "cli:%s", pw ? pw->pw_name : uid);
+}
+
 sp_result
 sp_dbcli_open_store(const char *opt, int flags, sp_store **out)
 {
 	sp_result res = SP_OK;
 	const char *uri = sp_store_uri_default(opt);
-	const char *sudo = getenv("SUDO_USER");
-	struct passwd *pw = getpwuid(geteuid());
-	char actor[SP_AUDIT_ACTOR_MAX + 1], uid[24];
+	char actor[SP_AUDIT_ACTOR_MAX + 1];
 
 	TRY(sp_store_open_ex(uri, flags, out));
-	snprintf(uid, sizeof(uid), "uid %lu", (unsigned long)geteuid());
-	if (sudo && *sudo)
-		snprintf(actor, sizeof(actor), "cli:%s via sudo", sudo);
-	else
-		snprintf(actor, sizeof(actor), "cli:%s", pw ? pw->pw_name : uid);
+	sp_dbcli_actor(actor);
 	sp_store_set_actor(*out, actor);
 out:
 	return res;

@@ -59,6 +59,8 @@ int sp_dbcli_store_cmd(int argc, char **argv, const char *what,
  */
 SP_MUST_CHECK sp_result sp_dbcli_open_store(const char *opt, int flags,
     sp_store **out);
+/* That actor: "cli:USER" (or "cli:SUDO_USER via sudo"). */
+void sp_dbcli_actor(char actor[SP_AUDIT_ACTOR_MAX + 1]);
 SP_MUST_CHECK sp_result sp_dbcli_parse_mac(const char *s, sp_mac *out);
 /* 2026-01-31T12:00:00Z, or "-" for 0 (never). */
 void sp_dbcli_fmt_time(int64_t t, char out[32]);

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "common/log.h"
+#include "console/console.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -123,6 +124,7 @@ sp_cmd_serve(int argc, char **argv)
 	const char *config_path = NULL;
 	bool check = false;
 	sp_serve_config *cfg = NULL;
+	sp_serve_ext ext;
 	sp_result r;
 	int rc = SP_EXIT_OK;
 
@@ -169,6 +171,8 @@ sp_cmd_serve(int argc, char **argv)
 		free(cfg);
 		return rc;
 	}
+	sp_console_ext(&ext);
+	sp_serve_set_ext(&ext);
 	r = sp_serve_run(config_path, &ov);
 	if (sp_failed(r))
 		return sp_cli_fail("serve", r);

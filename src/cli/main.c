@@ -12,6 +12,7 @@ static const sp_cmd commands[] = {
 	{ "db", sp_cmd_db, "the provider's device database: devices and parameters" },
 	{ "rollout", sp_cmd_rollout, "staged parameter and firmware rollouts with automatic halt" },
 	{ "serve", sp_cmd_serve, "run the provisioning server" },
+	{ "admin", sp_cmd_admin, "operator console access: API tokens, login links" },
 	{ "device", sp_cmd_device, "the device: resync, rule check, certificate check, daemon" },
 	{ "fleet", sp_cmd_fleet, "simulate many devices: load, storms, soak" },
 	{ NULL, NULL, NULL },

@@ -2,12 +2,15 @@
  * Metrics, health and the admin listener (server/admin.h).
  */
 #include "server/admin.h"
+#include "server/failures.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -326,6 +329,7 @@ srv_metrics_text(server *s, sp_buf *b)
 	    (unsigned long long)atomic_load(&s->reload_ok),
 	    (unsigned long long)atomic_load(&s->reload_failed)));
 	TRY(one(b, F_RESTARTS, "%llu", (unsigned long long)s->restarts));
+	TRY(srv_failures_metrics(s->failures, b));
 	TRY(sp_tls_server_metrics(s->tls, b));
 out:
 	return res;
@@ -339,13 +343,17 @@ on_admin(struct evhttp_request *req, void *arg)
 	struct evbuffer *out = evbuffer_new();
 	struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
 	sp_buf b;
+	bool own;
 
 	sp_buf_init(&b, ADMIN_BODY_MAX);
 	if (out == NULL) {
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+	own = strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
+	if (!own && s->admin_ext != NULL) {
+		s->admin_ext(s->admin_ext_arg, req);
+	} else if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
 		evhttp_add_header(oh, "Allow", "GET");
 		evhttp_send_reply(req, 405, "Method Not Allowed", NULL);
 	} else if (strcmp(path, "/healthz") == 0) {
@@ -369,6 +377,38 @@ on_admin(struct evhttp_request *req, void *arg)
 	}
 	evbuffer_free(out);
 	sp_buf_free(&b);
+}
+
+bool
+srv_admin_addr_loopback(const char *addr)
+{
+	char host[256];
+	const char *p = addr, *e;
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n;
+
+	if (*p == '[') {
+		p++;
+		e = strchr(p, ']');
+	} else {
+		e = strrchr(p, ':');
+		/* A bare IPv6 address has several colons and no port. */
+		if (e != NULL && strchr(p, ':') != e)
+			e = NULL;
+	}
+	n = e ? (size_t)(e - p) : strlen(p);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
 }
 
 sp_result

@@ -1,10 +1,13 @@
 /*
- * The admin listener of `sprov serve` (plain HTTP, meant for localhost or
- * a management network): GET /healthz ("ok", or 503 "draining") and
- * GET /metrics (Prometheus text).  Runs on the main thread's event base.
+ * The admin listener of `sprov serve` (plain HTTP, loopback only):
+ * GET /healthz ("ok", or 503 "draining") and GET /metrics (Prometheus
+ * text); every other path goes to the extension registered with
+ * srv_admin_set_ext (the console).  Runs on the main thread's event base.
  */
 #ifndef SPROV_SERVER_ADMIN_H
 #define SPROV_SERVER_ADMIN_H
+
+#include <stdbool.h>
 
 #include "common/buf.h"
 #include "common/result.h"
@@ -19,6 +22,13 @@ void srv_count_status(server *s, int code);
  */
 SP_MUST_CHECK sp_result srv_admin_start(server *s, const char *addr, int fd);
 void srv_admin_free(server *s); /* NULL-safe */
+
+/*
+ * Is addr (host:port, [v6]:port, or a bare host) a loopback address:
+ * 127.0.0.0/8, ::1 or "localhost"?  Elsewhere the admin listener needs
+ * TLS (docs/CONSOLE.md "Access").
+ */
+bool srv_admin_addr_loopback(const char *addr);
 
 /* The /metrics text, appended to b. */
 SP_MUST_CHECK sp_result srv_metrics_text(server *s, sp_buf *b);

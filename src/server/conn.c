@@ -34,6 +34,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/admin.h"
+#include "server/failures.h"
 #include "server/proxy.h"
 
 #define PROXY_LOG_EVERY_NS 1000000000ull /* one "PROXY refused" line a second */
@@ -279,6 +281,34 @@ conn_hook_handshake_done(void *arg, bool resumed)
 	conn_arm(c, CS_IDLE, idle);
 	if (c->w->draining)
 		conn_kill(c);
+}
+
+/* The device's address: the PROXY header's, else the TCP peer's. */
+static void
+conn_src(conn *c, char *buf, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : -1;
+
+	buf[0] = '\0';
+	if (c->src[0] != '\0')
+		snprintf(buf, n, "%s", c->src);
+	else if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, len, buf, (socklen_t)n, NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		buf[0] = '\0';
+}
+
+void
+conn_hook_refused(void *arg, const sp_tls_refusal *r)
+{
+	conn *c = arg;
+	char ip[SP_CONTACT_IP_MAX + 1];
+
+	conn_src(c, ip, sizeof(ip));
+	(void)srv_failures_note(c->w->s->failures, srv_fail_reason_of_tls((int)r->reason),
+	    r->named ? &r->id.mac : NULL, ip, r->cert_serial, r->detail);
 }
 
 void

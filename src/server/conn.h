@@ -62,6 +62,8 @@ struct bufferevent *conn_bev_cb(struct event_base *base, void *arg);
 /* The sp_tls hooks (arg: the conn given to sp_tls_bufferevent_new). */
 void conn_hook_handshake_done(void *arg, bool resumed);
 void conn_hook_free(void *arg);
+/* A refused handshake: recorded in the failure queue (failures.h). */
+void conn_hook_refused(void *arg, const sp_tls_refusal *r);
 
 /* Enter state st with a deadline ms from now (none for CS_BUSY). */
 void conn_arm(conn *c, enum conn_state st, int64_t ms);

@@ -32,6 +32,7 @@
 #include "server/admin.h"
 #include "server/cache.h"
 #include "server/conn.h"
+#include "server/failures.h"
 #include "server/firmware.h"
 #include "server/request.h"
 #include "server/srv.h"
@@ -238,6 +239,10 @@ req_identify(request *rq)
 		sp_warn("serve: refused %s (certificate serial %s): %s", rq->l.ip,
 		    rq->peer.cert_serial[0] ? rq->peer.cert_serial : "-", sp_errmsg());
 		rq->l.note = r.code == SP_E_POLICY ? "no-single-device" : "certificate-refused";
+		(void)srv_failures_note(rq->s->failures, r.code == SP_E_POLICY ?
+		    SP_FAIL_BAD_IDENTITY : srv_fail_reason_of_tls((int)rq->peer.fail),
+		    rq->peer.named ? &rq->peer.id.mac : NULL, rq->l.ip, rq->peer.cert_serial,
+		    sp_errmsg());
 		srv_reply(rq, 403, "Forbidden", "certificate does not identify one device", true);
 		return false;
 	}
@@ -284,6 +289,12 @@ req_route(request *rq, bool *waiting)
 		    rq->l.serial[0] ? rq->l.serial : "-", rq->l.cert_serial, rq->l.ip, q,
 		    rq->cfg->paths[which].src);
 		rq->l.note = "identity-mismatch";
+		{
+			char detail[sizeof(((sp_failure *)0)->detail)];
+			snprintf(detail, sizeof(detail), "asked for \"%.80s\"", q);
+			(void)srv_failures_note(rq->s->failures, SP_FAIL_MISMATCH,
+			    &rq->peer.id.mac, rq->l.ip, rq->l.cert_serial, detail);
+		}
 		srv_reply(rq, 403, "Forbidden", "this path names another device", rq->close);
 		return false;
 	case SP_ROUTE_SELF:
@@ -439,6 +450,9 @@ queue_contact(request *rq, const sp_cache_entry *e, bool pending)
 	ct.record_pending = pending;
 	snprintf(ct.serial, sizeof(ct.serial), "%s", rq->peer.id.serial);
 	snprintf(ct.product, sizeof(ct.product), "%s", rq->peer.id.product);
+	ct.gen = e->gen;
+	snprintf(ct.cert_serial, sizeof(ct.cert_serial), "%s", rq->peer.cert_serial);
+	ct.cert_not_after = rq->peer.not_after;
 	(void)sp_contacts_put(rq->s->contacts, &ct,
 	    (size_t)rq->cfg->contact_queue + SRV_SPILL_HEADROOM);
 }
@@ -506,6 +520,9 @@ job_answer(request *p)
 		break;
 	case SRV_JOB_NOTFOUND:
 		p->l.note = "unknown-or-disabled";
+		(void)srv_failures_note(p->s->failures, j->disabled ? SP_FAIL_DISABLED :
+		    SP_FAIL_UNKNOWN_DEVICE, &p->peer.id.mac, p->l.ip, p->l.cert_serial,
+		    j->disabled ? "device disabled" : "device not in the database");
 		srv_reply(p, 404, "Not Found", "unknown device", p->close);
 		break;
 	case SRV_JOB_ERROR:

@@ -49,11 +49,31 @@
 #include "server/admin.h"
 #include "server/cache.h"
 #include "server/conn.h"
+#include "server/failures.h"
 #include "server/srv.h"
 #include "server/storethread.h"
 #include "server/template.h"
 #include "store/store.h"
 #include "tls/tls.h"
+
+/* The extension (sp_serve_set_ext): set before the serving process forks. */
+static sp_serve_ext serve_ext;
+
+void
+sp_serve_set_ext(const sp_serve_ext *ext)
+{
+	if (ext != NULL)
+		serve_ext = *ext;
+	else
+		memset(&serve_ext, 0, sizeof(serve_ext));
+}
+
+void
+srv_admin_set_ext(server *s, srv_admin_ext_fn fn, void *arg)
+{
+	s->admin_ext = fn;
+	s->admin_ext_arg = arg;
+}
 
 #define SRV_DRAIN_TICK_MS 100
 #define SRV_TICKET_CHECK_S 60
@@ -234,6 +254,7 @@ tls_cfg_of(const sp_serve_config *cfg, sp_tls_config *t)
 	t->crl_grace = cfg->crl_grace;
 	t->ticket_rotate = cfg->ticket_rotate;
 	t->handshakes_per_source = (unsigned)cfg->handshakes_per_source;
+	t->identity = cfg->identity;
 	t->backend = cfg->tls_backend;
 }
 
@@ -464,14 +485,14 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	sp_result res = SP_OK;
 	server *s = NULL;
 	sp_tls_config t;
-	sp_tls_hooks hooks = { conn_hook_handshake_done, conn_hook_free };
+	sp_tls_hooks hooks = { conn_hook_handshake_done, conn_hook_free, conn_hook_refused };
 	sigset_t block, old;
 	const sp_serve_config *cfg;
 	bool sigs_blocked = false;
 	uint64_t wd_usec;
 	uint8_t etag_key[SP_ETAG_KEY_LEN];
 	char safe[SP_STORE_URI_MAX + 1];
-	bool etag_set = false;
+	bool etag_set = false, ext_started = false;
 	sp_store *store = NULL;
 	sp_result r;
 
@@ -485,6 +506,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	s->config_path = config_path;
 	s->ov = ov;
 	TRY(sp_contacts_new(&s->contacts));
+	TRY(srv_failures_new(SRV_FAIL_KEYS_MAX, &s->failures));
 	TRY_ALLOC(s->cfg, malloc(sizeof(*s->cfg)));
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
@@ -541,6 +563,10 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	for (int i = 0; i < s->nworkers; i++)
 		TRY(worker_setup(s, &s->w[i], cfg));
 	TRY(srv_store_start(s, &store));
+	if (serve_ext.init != NULL) {
+		TRY(serve_ext.init(serve_ext.arg, s));
+		ext_started = true;
+	}
 
 	TRY_ALLOC(s->ev_hup, evsignal_new(s->base, SIGHUP, on_signal, s));
 	TRY_ALLOC(s->ev_term, evsignal_new(s->base, SIGTERM, on_signal, s));
@@ -608,6 +634,9 @@ out:
 			}
 		}
 		srv_store_stop(s);
+		if (ext_started && serve_ext.fini != NULL)
+			serve_ext.fini(serve_ext.arg, s);
+		s->admin_ext = NULL;
 		for (int i = 0; s->w != NULL && i < s->nworkers; i++)
 			worker_free(&s->w[i]);
 		free(s->w);
@@ -635,6 +664,7 @@ out:
 		sp_tls_server_free(s->tls);
 		sp_keyproc_free(s->keyproc);
 		sp_contacts_free(s->contacts);
+		srv_failures_free(s->failures);
 		free(s->cfg);
 		pthread_rwlock_destroy(&s->cfg_mu);
 		free(s);

@@ -34,6 +34,25 @@ SP_MUST_CHECK sp_result sp_serve_config_load(const char *config_path,
 /* Everything --check-config checks: settings, TLS files, addresses, user, store. */
 SP_MUST_CHECK sp_result sp_serve_check(const sp_serve_config *cfg);
 
+/*
+ * An extension of the serving process: the operator console (src/console),
+ * wired in by cmd_serve.c, since the server includes no console header.
+ * init runs once in each serving process, on the main thread, after the
+ * store thread has started and before the workers, the sandbox and the
+ * first request; it may call srv_admin_set_ext (srv.h) and keep s.  Its
+ * failure stops the server with that message.  fini (may be NULL) runs on
+ * the main thread when the server stops, before s is freed.
+ */
+struct server;
+typedef struct sp_serve_ext {
+	sp_result (*init)(void *arg, struct server *s);
+	void (*fini)(void *arg, struct server *s);
+	void *arg;
+} sp_serve_ext;
+
+/* Register the extension (copied) before sp_serve_run; NULL: none. */
+void sp_serve_set_ext(const sp_serve_ext *ext);
+
 /* Run until SIGTERM/SIGINT (then drain and return SP_OK). */
 SP_MUST_CHECK sp_result sp_serve_run(const char *config_path,
     const sp_serve_overrides *ov);

@@ -64,6 +64,10 @@ sp_spill_encode(const sp_contact *v, size_t n, sp_buf *b)
 		p += enc_str(p, c->etag, SP_ETAG_MAX);
 		p += enc_str(p, c->serial, SP_STORE_FIELD_MAX);
 		p += enc_str(p, c->product, SP_STORE_FIELD_MAX);
+		put_le(p, c->gen, 8);
+		put_le(p + 8, (uint64_t)c->cert_not_after, 8);
+		p += 16;
+		p += enc_str(p, c->cert_serial, SP_CERT_SERIAL_HEX_MAX);
 		len = (size_t)(p - (rec + SP_SPILL_HEAD));
 		memcpy(rec, SP_SPILL_MAGIC, 4);
 		put_le(rec + 4, len, 4);
@@ -91,9 +95,9 @@ dec_str(const uint8_t **p, const uint8_t *end, char *out, size_t max)
 	return true;
 }
 
-/* One payload into *c; false: malformed. */
+/* One payload into *c (v2: with the schema 7 fields); false: malformed. */
 static bool
-dec_payload(const uint8_t *p, size_t len, sp_contact *c)
+dec_payload(const uint8_t *p, size_t len, bool v2, sp_contact *c)
 {
 	const uint8_t *end = p + len;
 
@@ -105,11 +109,20 @@ dec_payload(const uint8_t *p, size_t len, sp_contact *c)
 	c->status = (int)(int32_t)(uint32_t)get_le(p + 14, 4);
 	c->record_pending = p[18] == 1;
 	p += 19;
-	return dec_str(&p, end, c->ip, SP_CONTACT_IP_MAX) &&
-	    dec_str(&p, end, c->ua, SP_UA_MAX) &&
-	    dec_str(&p, end, c->etag, SP_ETAG_MAX) &&
-	    dec_str(&p, end, c->serial, SP_STORE_FIELD_MAX) &&
-	    dec_str(&p, end, c->product, SP_STORE_FIELD_MAX) && p == end;
+	if (!dec_str(&p, end, c->ip, SP_CONTACT_IP_MAX) ||
+	    !dec_str(&p, end, c->ua, SP_UA_MAX) ||
+	    !dec_str(&p, end, c->etag, SP_ETAG_MAX) ||
+	    !dec_str(&p, end, c->serial, SP_STORE_FIELD_MAX) ||
+	    !dec_str(&p, end, c->product, SP_STORE_FIELD_MAX))
+		return false;
+	if (!v2)
+		return p == end;
+	if (end - p < 16)
+		return false;
+	c->gen = get_le(p, 8);
+	c->cert_not_after = (int64_t)get_le(p + 8, 8);
+	p += 16;
+	return dec_str(&p, end, c->cert_serial, SP_CERT_SERIAL_HEX_MAX) && p == end;
 }
 
 sp_result
@@ -125,12 +138,14 @@ sp_spill_parse(sp_slice in, sp_spill_cb cb, void *arg, size_t *n, size_t *used)
 	while (in.len - off >= SP_SPILL_HEAD + SP_SPILL_TAIL) {
 		const uint8_t *r = p + off;
 		size_t len = (size_t)get_le(r + 4, 4);
+		bool v2 = memcmp(r, SP_SPILL_MAGIC, 4) == 0;
 
-		if (memcmp(r, SP_SPILL_MAGIC, 4) != 0 || len > SP_SPILL_PAYLOAD_MAX ||
+		if ((!v2 && memcmp(r, SP_SPILL_MAGIC_V1, 4) != 0) ||
+		    len > SP_SPILL_PAYLOAD_MAX ||
 		    in.len - off - SP_SPILL_HEAD - SP_SPILL_TAIL < len)
 			break;
 		if (get_le(r + SP_SPILL_HEAD + len, 8) != sp_fnv1a(r + 4, 4 + len) ||
-		    !dec_payload(r + SP_SPILL_HEAD, len, &c))
+		    !dec_payload(r + SP_SPILL_HEAD, len, v2, &c))
 			break;
 		if (cb != NULL)
 			TRY(cb(arg, &c));

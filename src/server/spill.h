@@ -6,11 +6,15 @@
  * The file is a sequence of self-delimiting records, appended and fsynced
  * per batch, mode 0600:
  *
- *   "SPC1" | u32 payload length | payload | u64 FNV-1a of length+payload
+ *   "SPC2" | u32 payload length | payload | u64 FNV-1a of length+payload
  *
  * (little endian).  The payload is one sp_contact: MAC (6 bytes), time
  * (i64), status (i32), pending flag (u8), then ip, ua, etag, serial and
- * product, each a u16 length and that many bytes.  A crash mid-append
+ * product, each a u16 length and that many bytes; then (schema 7) the
+ * generation served (u64), the certificate's notAfter (i64) and its
+ * serial (u16 length, bytes).  Records written before schema 7 ("SPC1",
+ * the same without the last three fields) are still read, with those
+ * fields 0 and "", so an upgrade replays a spill file the old version left.  A crash mid-append
  * leaves a torn tail: the parser stops at the first record that is
  * incomplete or fails its check, and the caller drops the rest with a
  * warning.  FNV-1a finds torn and bit-flipped records; the file is ours
@@ -29,12 +33,13 @@
 #include "common/result.h"
 #include "store/store.h"
 
-#define SP_SPILL_MAGIC "SPC1"
+#define SP_SPILL_MAGIC "SPC2"      /* written */
+#define SP_SPILL_MAGIC_V1 "SPC1"   /* read too: no generation or certificate */
 #define SP_SPILL_HEAD 8   /* magic + length */
 #define SP_SPILL_TAIL 8   /* checksum */
 /* Largest payload: fixed fields plus every string at its maximum. */
 #define SP_SPILL_PAYLOAD_MAX (6 + 8 + 4 + 1 + 5 * 2 + SP_CONTACT_IP_MAX + SP_UA_MAX + \
-	SP_ETAG_MAX + 2 * SP_STORE_FIELD_MAX)
+	SP_ETAG_MAX + 2 * SP_STORE_FIELD_MAX + 8 + 8 + 2 + SP_CERT_SERIAL_HEX_MAX)
 #define SP_SPILL_FILE_MAX ((size_t)1 << 30) /* read at replay; larger: refused */
 
 /* Append the encoding of n records to b. */

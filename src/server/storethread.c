@@ -46,7 +46,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "profile/profile.h"
+#include "server/failures.h"
+#include "server/render.h"
 #include "server/spill.h"
+#include "store/console.h"
 #include "store/store.h"
 
 struct srv_store_thread {
@@ -154,46 +157,8 @@ st_reconnect(struct srv_store_thread *t)
 static sp_result
 render(struct srv_store_thread *t, srv_job *j)
 {
-	sp_result res = SP_OK;
-	server *s = t->s;
-	sp_device dev;
-	bool found = false, defaults_only = false;
-	sp_params ps;
-	sp_buf body;
-	uint64_t gen = 0, t0 = sp_mono_ns();
-
-	j->e = NULL;
-	j->pending = false;
-#ifdef SPROV_TEST_TRIGGERS
-	/* Tests: a slow store, to close a connection while its job is pending. */
-	if (getenv("SPROV_TEST_RENDER_DELAY_MS") != NULL) {
-		int64_t ms = atoll(getenv("SPROV_TEST_RENDER_DELAY_MS"));
-		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-#endif
-	sp_params_init(&ps);
-	sp_buf_init(&body, SP_PROFILE_MAX);
-	TRY(sp_store_device_get(t->store, &j->id.mac, &dev, &found));
-	if (!found || !dev.enabled) {
-		if (j->unknown == SP_UNKNOWN_404)
-			goto out;
-		defaults_only = true;
-		j->pending = !found;
-		TRY(sp_store_params_defaults(t->store, &ps, &gen));
-	} else {
-		TRY(sp_store_params_effective(t->store, &dev, &ps, &gen));
-	}
-	TRY(sp_profile_render(&ps, &body));
-	TRY(sp_cache_entry_new(s->cache, &j->id.mac, gen, defaults_only,
-	    body.p ? body.p : "", body.len, &j->e));
-	sp_cache_put(s->cache, j->e);
-	atomic_fetch_add(&s->renders, 1);
-	atomic_fetch_add(&s->render_ns, sp_mono_ns() - t0);
-out:
-	sp_params_free(&ps);
-	sp_buf_free_secret(&body);
-	return res;
+	return srv_render(t->s, t->store, &j->id.mac, j->unknown, &j->e, &j->pending,
+	    &j->disabled);
 }
 
 static void
@@ -372,6 +337,33 @@ out:
 	free(v);
 }
 
+/*
+ * The failure queue (failures.h), one batch per flush (it holds at most
+ * SRV_FAIL_KEYS_MAX <= SP_FAIL_BATCH_MAX entries).  Refused while the store
+ * is away: folded back in, the queue stays bounded.  Refused while it
+ * answers (bad data): dropped, logged.  Not spilled: a record of why a
+ * device failed is worth less than its contact.
+ */
+static void
+st_failures(struct srv_store_thread *t)
+{
+	sp_failure *v = NULL;
+	size_t n = 0;
+
+	if (t->store == NULL || !atomic_load(&t->s->store_up) ||
+	    sp_failed(srv_failures_take(t->s->failures, &v, &n)) || n == 0)
+		goto out;
+	if (sp_ok(sp_store_failure_batch(t->store, v, n))) {
+		srv_failures_count_written(t->s->failures, n);
+	} else if (!st_gen(t)) {
+		srv_failures_putback(t->s->failures, v, n);
+	} else {
+		sp_err("serve: the store refused %zu failure records: %s", n, sp_errmsg());
+	}
+out:
+	free(v);
+}
+
 static void
 st_contacts(struct srv_store_thread *t, bool final)
 {
@@ -388,6 +380,7 @@ st_contacts(struct srv_store_thread *t, bool final)
 	if (atomic_load(&t->s->store_up) && !t->spill_pending)
 		(void)sp_contacts_flush(t->s->contacts, st_sink, t);
 	st_spill(t, t->s->contacts, final ? 0 : max);
+	st_failures(t);
 }
 
 /*

@@ -49,6 +49,7 @@ typedef struct srv_job {
 	enum srv_job_outcome outcome;
 	sp_cache_entry *e;         /* SRV_JOB_OK: held for the owner */
 	bool pending;              /* unknown device served the defaults */
+	bool disabled;             /* SRV_JOB_NOTFOUND: known but disabled */
 	/* firmware (firmware.c): OK, NOTFOUND (absent, or replaced since), ERROR */
 	char fw_product[SP_FW_PRODUCT_MAX + 1];
 	char fw_version[SP_FW_VERSION_MAX + 1];

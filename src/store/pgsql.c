@@ -39,6 +39,7 @@
 #include <openssl/crypto.h>
 
 #include "common/util.h"
+#include "store/tokens_internal.h"
 
 #define PG_CONNECT_TIMEOUT "10"
 #define PG_SESSION_SETUP \
@@ -906,6 +907,7 @@ static const sp_store_ops pg_ops = {
 	.param_unset = pg_param_unset,
 	.params_level = pg_params_level,
 	.schema_version = pg_schema_version,
+	.tokens = &pg_tokens_ops,
 	.cluster_put = pg_cluster_put,
 	.cluster_get = pg_cluster_get,
 	.begin_read = pg_begin_read,

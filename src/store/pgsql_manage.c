@@ -326,7 +326,10 @@ pg_clear(sp_store *base)
 
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pg_cmd(s, "DELETE FROM device_params; DELETE FROM params; "
-	    "DELETE FROM devices; DELETE FROM contacts", "emptying the store"));
+	    "DELETE FROM devices; DELETE FROM contacts; DELETE FROM devstate; "
+	    "DELETE FROM devevents; DELETE FROM failcounts; "
+	    "DELETE FROM failsrc; DELETE FROM levelgen; DELETE FROM series",
+	    "emptying the store"));
 out:
 	return pg_tx_end(s, mine, true, res);
 }

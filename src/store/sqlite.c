@@ -41,6 +41,7 @@
 #include <sqlite3.h>
 
 #include "common/util.h"
+#include "store/tokens_internal.h"
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 
@@ -207,6 +208,35 @@ static const char *const migrations[] = {
 	"0000000000000000000000000000000000000000000000000000000000000000',"
 	"  randomblob(32));"
 	"PRAGMA user_version = 5;"),
+	/*
+	 * 5 -> 6: who may use the console (store/tokens.h, sqlite_tokens.c):
+	 * API tokens, one-time login links, browser sessions.  Only SHA-256
+	 * of each secret.  No generation triggers: nothing served depends on
+	 * them.
+	 */
+	("CREATE TABLE tokens ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role INTEGER NOT NULL CHECK (role IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER NOT NULL DEFAULT 0,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32)"
+	");"
+	"CREATE TABLE logins ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"CREATE TABLE sessions ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  csrf_hash BLOB NOT NULL CHECK (length(csrf_hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"PRAGMA user_version = 6;"),
+	/* 6 -> 7: the console records (sqlite_console.c). */
+	sq_schema_console,
 };
 #define SQ_SCHEMA_VERSION ((int)SP_ARRAY_LEN(migrations))
 
@@ -537,6 +567,7 @@ sq_close(sp_store *base)
 
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
+	sq_cs_close(s);
 	if (s->db) {
 		if (s->in_tx)
 			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -824,6 +855,8 @@ sq_device_pending(sp_store *base, const sp_mac *mac, const char *serial,
 	sp_mac_format(mac, SP_MAC_MA, ma);
 	TRY(sq_tx_begin(s, true, &mine));
 	TRY(pending_insert(s, ma, serial, product, now));
+	if (sqlite3_changes(s->db) > 0)
+		TRY(sq_cs_device(s, ma));
 out:
 	return sq_tx_end(s, mine, true, res);
 }
@@ -835,7 +868,7 @@ bind_opt(sqlite3_stmt *st, int i, sp_slice v, bool have)
 }
 
 static sp_result
-contact_put(sq_store *s, const sp_contact *c)
+contact_put(sq_store *s, const sp_contact *c, sp_cs_agg *agg)
 {
 	sp_result res = SP_OK;
 	sqlite3_stmt *st = NULL;
@@ -844,9 +877,12 @@ contact_put(sq_store *s, const sp_contact *c)
 	bool parsed;
 
 	sp_mac_format(&c->mac, SP_MAC_MA, ma);
-	if (c->record_pending)
+	if (c->record_pending) {
 		TRY(pending_insert(s, ma, sp_store_field_or_empty("serial", c->serial),
 		    sp_store_field_or_empty("product", c->product), c->time));
+		if (sqlite3_changes(s->db) > 0)
+			TRY(sq_cs_device(s, ma));
+	}
 	parsed = sp_ok(sp_ua_parse(sp_slice_of(c->ua), &ua));
 	TRY(sq_st_get(s, ST_CONTACT_PUT, &st));
 	BIND(s, sq_bind_str(st, 1, ma));
@@ -861,6 +897,7 @@ contact_put(sq_store *s, const sp_contact *c)
 	BIND(s, sq_bind_str(st, 10, c->etag));
 	BIND(s, sqlite3_bind_int(st, 11, c->status));
 	TRY(sq_step_done(s, st, "recording a contact"));
+	TRY(sq_cs_contact(s, ma, c, agg));
 out:
 	sq_st_done(st);
 	return res;
@@ -871,11 +908,13 @@ sq_contact_batch(sp_store *base, const sp_contact *v, size_t n)
 {
 	sp_result res = SP_OK;
 	sq_store *s = sq(base);
+	sp_cs_agg agg = { 0 };
 	bool mine = false;
 
 	TRY(sq_tx_begin(s, true, &mine));
 	for (size_t i = 0; i < n; i++)
-		TRY(contact_put(s, &v[i]));
+		TRY(contact_put(s, &v[i], &agg));
+	TRY(sq_cs_series_flush(s, &agg));
 out:
 	/* Contacts and pending devices do not move the generation. */
 	return sq_tx_end(s, mine, false, res);
@@ -941,6 +980,7 @@ static const sp_store_ops sq_ops = {
 	.param_unset = sq_param_unset,
 	.params_level = sq_params_level,
 	.schema_version = sq_schema_version,
+	.tokens = &sq_tokens_ops,
 	.cluster_put = sq_cluster_put,
 	.cluster_get = sq_cluster_get,
 	.begin_read = sq_begin_read,
@@ -960,4 +1000,9 @@ static const sp_store_ops sq_ops = {
 	.audit_head = sq_audit_head,
 	.audit_insert = sq_audit_insert,
 	.audit_list = sq_audit_list,
+	.failure_batch = sq_failure_batch,
+	.inventory = sq_inventory,
+	.device_detail = sq_device_detail,
+	.unknown_list = sq_unknown_list,
+	.summary = sq_summary,
 };

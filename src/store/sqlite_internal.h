@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "store/console_internal.h"
 #include "store/store_internal.h"
 
 /* Every statement, prepared once per handle (sql[] in sqlite.c). */
@@ -72,6 +73,7 @@ typedef struct sq_store {
 	bool lookup_valid;
 	uint64_t lookup_gen;
 	int schema_found;  /* user_version when opened (0: created) */
+	sqlite3_stmt *cs[32];   /* sqlite_console.c's statements */
 } sq_store;
 
 static inline sq_store *
@@ -166,5 +168,31 @@ SP_MUST_CHECK sp_result sq_audit_insert(sp_store *base, const sp_audit_entry *e)
 SP_MUST_CHECK sp_result sq_audit_list(sp_store *base, const char *target,
     bool newest_first, int64_t limit, sp_store_audit_cb cb, void *arg);
 SP_MUST_CHECK sp_result sq_read_gen(sq_store *s, uint64_t *gen);
+
+/*
+ * sqlite_console.c: the console records (schema 7), written inside the
+ * caller's transaction.  sq_cs_device after any change to a device's row
+ * (added, adopted, enabled, pending, removed); sq_cs_level after a change
+ * to a level's parameters or to a rollout targeting it; sq_cs_contact
+ * for each contact of a batch, its series summed in a and written by
+ * sq_cs_series_flush before the batch commits.
+ */
+extern const char sq_schema_console[];
+void sq_cs_close(sq_store *s);
+SP_MUST_CHECK sp_result sq_cs_device(sq_store *s, const char *ma);
+SP_MUST_CHECK sp_result sq_cs_level(sq_store *s, int level, const char *key);
+SP_MUST_CHECK sp_result sq_cs_contact(sq_store *s, const char *ma,
+    const sp_contact *c, sp_cs_agg *a);
+SP_MUST_CHECK sp_result sq_cs_series_flush(sq_store *s, sp_cs_agg *a);
+SP_MUST_CHECK sp_result sq_failure_batch(sp_store *base, const sp_failure *v,
+    size_t n);
+SP_MUST_CHECK sp_result sq_inventory(sp_store *base, const sp_inv_query *q,
+    sp_store_inv_cb cb, void *arg, char *next);
+SP_MUST_CHECK sp_result sq_device_detail(sp_store *base, const sp_mac *mac,
+    sp_dev_detail *out, bool *found);
+SP_MUST_CHECK sp_result sq_unknown_list(sp_store *base, int limit,
+    sp_result (*cb)(void *arg, const sp_unknown_row *r), void *arg);
+SP_MUST_CHECK sp_result sq_summary(sp_store *base, int64_t start,
+    sp_summary *out);
 
 #endif

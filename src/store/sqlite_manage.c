@@ -95,6 +95,7 @@ sq_device_add(sp_store *base, const sp_device *d)
 		BIND(s, sqlite3_bind_int64(st, 6, d->created ? d->created :
 		    sp_now()));
 	TRY(sq_step_done(s, st, "adding a device"));
+	TRY(sq_cs_device(s, ma));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);
@@ -119,6 +120,7 @@ sq_device_rm(sp_store *base, const sp_mac *mac)
 	TRY(sq_st_get(s, ST_CONTACT_RM, &st));
 	BIND(s, sq_bind_str(st, 1, ma));
 	TRY(sq_step_done(s, st, "removing a contact record"));
+	TRY(sq_cs_device(s, ma));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);
@@ -140,6 +142,7 @@ sq_device_set_enabled(sp_store *base, const sp_mac *mac, bool enabled)
 	BIND(s, sqlite3_bind_int(st, 2, enabled ? 1 : 0));
 	TRY(sq_step_done(s, st, "updating a device"));
 	ENSURE(sqlite3_changes(s->db) > 0, SP_E_NOTFOUND, "no device %s", ma);
+	TRY(sq_cs_device(s, ma));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);
@@ -214,6 +217,7 @@ sq_param_set(sp_store *base, const sp_level_ref *lvl, const char *name,
 		BIND(s, sq_bind_access(st, 5, access));
 	}
 	TRY(sq_step_done(s, st, "setting a parameter"));
+	TRY(sq_cs_level(s, (int)lvl->level, lvl->key));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);
@@ -239,8 +243,11 @@ sq_param_unset(sp_store *base, const sp_level_ref *lvl, const char *name)
 		BIND(s, sq_bind_str(st, 3, name));
 	}
 	TRY(sq_step_done(s, st, "unsetting a parameter"));
-	if (sqlite3_changes(s->db) == 0)
+	if (sqlite3_changes(s->db) == 0) {
 		res = sp_store_err_not_set(lvl, name);
+		goto out;
+	}
+	TRY(sq_cs_level(s, (int)lvl->level, lvl->key));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);

@@ -227,8 +227,11 @@ sq_ro_insert(sp_store *base, const sp_ro_row *row, const char *waves)
 		    r->name);
 		goto out;
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
 		res = sq_dberr(s, "storing a rollout");
+		goto out;
+	}
+	TRY(sq_cs_level(s, (int)r->target_level, r->target_key));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);
@@ -328,6 +331,8 @@ sq_ro_update(sp_store *base, const sp_ro_row *row, const char *waves,
 	BIND(s, sq_bind_str(st, 8, r->rolled_back_by));
 	TRY(sq_step_done(s, st, "updating a rollout"));
 	*applied = sqlite3_changes(s->db) == 1;
+	if (*applied)
+		TRY(sq_cs_level(s, (int)r->target_level, r->target_key));
 out:
 	sq_st_done(st);
 	return sq_tx_end(s, mine, true, res);

@@ -6,6 +6,7 @@
 #ifndef SPROV_STORE_INTERNAL_H
 #define SPROV_STORE_INTERNAL_H
 
+#include "store/console.h"
 #include "store/store.h"
 
 /* A rollout as the backends store it (rollout.c encodes the waves). */
@@ -52,6 +53,8 @@ typedef struct sp_store_ops {
 	    sp_params *out);
 	/* The schema version found at open (0: created) and the current one. */
 	sp_result (*schema_version)(sp_store *s, int *found, int *current);
+	/* Console access (schema 6): tokens_internal.h, tokens.c. */
+	const struct sp_tokens_ops *tokens;
 	/* Whole-store operations (sprov db dump / restore). */
 	sp_result (*begin_read)(sp_store *s);
 	sp_result (*level_list)(sp_store *s, sp_store_level_cb cb, void *arg);
@@ -106,6 +109,19 @@ typedef struct sp_store_ops {
 	sp_result (*audit_insert)(sp_store *s, const sp_audit_entry *e);
 	sp_result (*audit_list)(sp_store *s, const char *target, bool newest_first,
 	    int64_t limit, sp_store_audit_cb cb, void *arg);
+	/*
+	 * Console records (schema 7; store/console.h), arguments checked by
+	 * console.c.  NULL on a backend that has none yet.  summary gets the
+	 * series' first bucket (out is zeroed, series_start set).
+	 */
+	sp_result (*failure_batch)(sp_store *s, const sp_failure *v, size_t n);
+	sp_result (*inventory)(sp_store *s, const sp_inv_query *q,
+	    sp_store_inv_cb cb, void *arg, char *next);
+	sp_result (*device_detail)(sp_store *s, const sp_mac *mac,
+	    sp_dev_detail *out, bool *found);
+	sp_result (*unknown_list)(sp_store *s, int limit,
+	    sp_result (*cb)(void *arg, const sp_unknown_row *r), void *arg);
+	sp_result (*summary)(sp_store *s, int64_t start, sp_summary *out);
 } sp_store_ops;
 
 struct sp_ro_cache;

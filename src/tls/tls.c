@@ -198,6 +198,7 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	srv->cfg.crl = crl;
 	cert = key = ca = crl = NULL;
 	srv->cfg.depth = cfg->verify_depth;
+	srv->cfg.idstyle = cfg->identity;
 	srv->cfg.grace = cfg->crl_grace;
 	atomic_store(&srv->src_cap, cfg->handshakes_per_source);
 	srv->cfg.rotate = c->rotate;
@@ -288,6 +289,7 @@ sp_tls_server_poll_crl(sp_tls_server *srv, bool *reloaded)
 		ca = dup_or_null(srv->cfg.ca);
 		crl = dup_or_null(srv->cfg.crl);
 		cfg.verify_depth = srv->cfg.depth;
+		cfg.identity = srv->cfg.idstyle;
 		cfg.crl_grace = srv->cfg.grace;
 		cfg.ticket_rotate = srv->cfg.rotate;
 		cfg.handshakes_per_source = atomic_load(&srv->src_cap);
@@ -557,6 +559,7 @@ sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
 	sp_tls_server *srv = pc->srv;
 	const char *why;
 	char subj[256];
+	int bucket = SP_TLS_VF_CRL_EXPIRED;
 
 	if (leaf != NULL) {
 		if (pc->leaf == NULL)
@@ -575,10 +578,12 @@ sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
 	 */
 	why = "CRL expired";
 	if (resumed && pc->leaf != NULL && (sp_tls_crl_expired(pc->conf, sp_now()) ||
-	    (check_resume && sp_tls_resume_refused(srv, pc->leaf, &why)))) {
+	    (check_resume && (bucket = sp_tls_resume_refused(srv, pc->leaf, &why)) >= 0))) {
 		atomic_fetch_add(&srv->st.resume_refused, 1);
 		subject_of(pc->leaf, subj, sizeof(subj));
 		sp_warn("tls: resumption refused (%s): '%s'; connection closed", why, subj);
+		sp_tls_fail_note(pc, sp_tls_fail_of(pc->conf, bucket, pc->leaf, pc->leaf),
+		    pc->leaf, why);
 		pc->counted = true;
 		atomic_fetch_add(&srv->st.hs[SP_TLS_HS_FAILED], 1);
 		return false;
@@ -591,6 +596,42 @@ sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
 	return true;
 }
 
+/* The certificate's serial in hex ("" if it has none that converts). */
+static void
+serial_hex(X509 *cert, char *buf, size_t n)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+	snprintf(buf, n, "%s", hex ? hex : "");
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+}
+
+void
+sp_tls_fail_note(sp_tls_pconn *pc, sp_tls_fail why, X509 *leaf, const char *detail)
+{
+	sp_tls_server *srv = pc->srv;
+	sp_tls_refusal r;
+
+	if (pc->fail_noted || srv == NULL)
+		return;
+	pc->fail_noted = true;
+	if (srv->hooks.refused == NULL || pc->conn == NULL)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.reason = why;
+	snprintf(r.detail, sizeof(r.detail), "%s", detail ? detail : "");
+	if (leaf != NULL) {
+		serial_hex(leaf, r.cert_serial, sizeof(r.cert_serial));
+		/* Not verified: only a label for the record (tls.h). */
+		r.named = pc->conf != NULL &&
+		    sp_ok(sp_devid_from_x509(leaf, pc->conf->idstyle, &r.id));
+	}
+	srv->hooks.refused(pc->conn, &r);
+}
+
 void
 sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert)
 {
@@ -600,14 +641,19 @@ sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert)
 	atomic_fetch_add(&pc->srv->st.hs[SP_TLS_HS_FAILED], 1);
 	if (no_cert)
 		atomic_fetch_add(&pc->srv->st.vf[SP_TLS_VF_NO_CERT], 1);
+	sp_tls_fail_note(pc, no_cert ? SP_TLS_FAIL_NO_CERT : SP_TLS_FAIL_HANDSHAKE, NULL,
+	    no_cert ? "no certificate" : "handshake failed");
 }
 
 void
-sp_tls_vf_refused(sp_tls_server *srv, int bucket, X509 *cert, int depth,
-    const char *reason)
+sp_tls_vf_refused(sp_tls_server *srv, sp_tls_pconn *pc, int bucket, X509 *cert,
+    X509 *leaf, int depth, const char *reason)
 {
 	char subj[256];
 
+	if (pc != NULL)
+		sp_tls_fail_note(pc, sp_tls_fail_of(pc->conf, bucket, cert, leaf), leaf,
+		    bucket == SP_TLS_VF_CRL_EXPIRED ? "CRL expired" : reason);
 	subject_of(cert, subj, sizeof(subj));
 	atomic_fetch_add(&srv->st.vf[bucket], 1);
 	if (bucket == SP_TLS_VF_CRL_EXPIRED)
@@ -629,10 +675,11 @@ sp_tls_vf_refused(sp_tls_server *srv, int bucket, X509 *cert, int depth,
  * keep-alive request).
  */
 static bool
-peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why)
+peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why, sp_tls_fail *fail)
 {
 	sp_tls_server *srv = pc->srv;
 	sp_tls_conf *c;
+	int bucket;
 	bool bad;
 
 	*why = "";
@@ -640,7 +687,10 @@ peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why)
 	    sp_now() < pc->peer_not_after)
 		return false;
 	c = sp_tls_cur_conf(srv);
-	bad = sp_tls_crl_refuses(c, cert, why);
+	bucket = sp_tls_crl_refuses(c, cert, why);
+	bad = bucket >= 0;
+	if (bad)
+		*fail = sp_tls_fail_of(c, bucket, cert, cert);
 	pc->peer_ok_gen = 0;
 	if (!bad && c != NULL) {
 		pc->peer_ok_gen = c->gen;
@@ -661,9 +711,8 @@ sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev, sp_idstyle style,
 	sp_result res = SP_OK;
 	sp_tls_pconn *pc = pconn_of(bev);
 	X509 *cert;
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
 	const char *why;
+	sp_tls_fail fail = SP_TLS_FAIL_HANDSHAKE;
 
 	(void)srv;
 	memset(out, 0, sizeof(*out));
@@ -676,23 +725,27 @@ sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev, sp_idstyle style,
 		pc->peer_known = false;
 		out->resumed = pc->resumed;
 		out->version = pc->version;
+		out->fail = SP_TLS_FAIL_NO_CERT;
 		ENSURE(cert != NULL, SP_E_VERIFY, "no client certificate");
-		TRY_OSSL_PTR(bn, ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL),
-		    "certificate serial");
-		TRY_OSSL_PTR(hex, BN_bn2hex(bn), "certificate serial");
-		snprintf(out->cert_serial, sizeof(out->cert_serial), "%s", hex);
+		serial_hex(cert, out->cert_serial, sizeof(out->cert_serial));
+		out->not_after = sp_tls_asn1_unix(X509_get0_notAfter(cert));
 	}
-	ENSURE(!peer_refused(pc, cert, &why), SP_E_VERIFY, "%s since the handshake%s",
-	    why, out->resumed ? " (resumed session)" : "");
+	if (peer_refused(pc, cert, &why, &fail)) {
+		out->fail = fail;
+		out->named = sp_ok(sp_devid_from_x509(cert, style, &out->id));
+		res = sp_error(SP_E_VERIFY, "%s since the handshake%s", why,
+		    out->resumed ? " (resumed session)" : "");
+		goto out;
+	}
 	if (!pc->peer_known) {
+		out->fail = SP_TLS_FAIL_BAD_IDENTITY;
 		TRY(sp_devid_from_x509(cert, style, &out->id));
+		out->named = true;
 		pc->peer = *out;
 		pc->peer_style = style;
 		pc->peer_known = true;
 	}
 out:
-	OPENSSL_free(hex);
-	BN_free(bn);
 	ERR_clear_error();
 	return res;
 }

@@ -74,9 +74,42 @@ typedef struct sp_tls_config {
 	 * this process signs through it (src/keyproc), never seeing the key.
 	 */
 	struct sp_keyproc *keyproc;
+	sp_idstyle identity;        /* names a refused leaf's device (sp_tls_refusal) */
 } sp_tls_config;
 
 typedef struct sp_tls_server sp_tls_server;
+
+/*
+ * Why a device was refused, decided once for both backends
+ * (sp_tls_fail_of in tls_policy.c), so the same certificate gets the same
+ * reason from either.  The first nine are the store's sp_fail_reason
+ * names (store/console.h): "revoked", "expired", "not-yet-valid",
+ * "wrong-purpose" (not for TLS clients, or issued by the server CA),
+ * "untrusted" (no chain to a device CA: wrong CA, bad signature, chain
+ * too long), "no-crl" (none from its issuer, or the CRL expired past
+ * crl-grace), "no-certificate", "bad-identity" (names no single device:
+ * sp_tls_peer_get only), "handshake" (any other fatal alert we sent).
+ */
+typedef enum {
+	SP_TLS_FAIL_REVOKED = 0, SP_TLS_FAIL_EXPIRED, SP_TLS_FAIL_NOT_YET_VALID,
+	SP_TLS_FAIL_WRONG_PURPOSE, SP_TLS_FAIL_UNTRUSTED, SP_TLS_FAIL_NO_CRL,
+	SP_TLS_FAIL_NO_CERT, SP_TLS_FAIL_BAD_IDENTITY, SP_TLS_FAIL_HANDSHAKE
+} sp_tls_fail;
+
+#define SP_TLS_DETAIL_MAX 95
+
+/*
+ * A handshake refused, for the refused hook.  named: the identity rule
+ * found a device in the presented leaf's subject, which was NOT verified:
+ * a label for the record, never an authorisation.
+ */
+typedef struct sp_tls_refusal {
+	sp_tls_fail reason;
+	bool named;
+	sp_devid id;                                 /* valid when named */
+	char cert_serial[SP_TLS_SERIAL_HEX_MAX + 1]; /* "" if no certificate */
+	char detail[SP_TLS_DETAIL_MAX + 1];          /* the refusal as logged */
+} sp_tls_refusal;
 
 /*
  * Per-connection hooks, called on the thread that runs the connection.
@@ -85,6 +118,11 @@ typedef struct sp_tls_server sp_tls_server;
 typedef struct sp_tls_hooks {
 	void (*handshake_done)(void *conn, bool resumed);
 	void (*conn_free)(void *conn); /* the TLS connection is gone */
+	/*
+	 * The handshake was refused (at most once per connection; never on
+	 * success, so a good handshake pays nothing).  May be NULL.
+	 */
+	void (*refused)(void *conn, const sp_tls_refusal *r);
 } sp_tls_hooks;
 
 SP_MUST_CHECK sp_result sp_tls_server_new(sp_tls_backend backend,
@@ -171,6 +209,10 @@ void *sp_tls_bufferevent_conn(struct bufferevent *bev);
 typedef struct sp_tls_peer {
 	sp_devid id;
 	char cert_serial[SP_TLS_SERIAL_HEX_MAX + 1]; /* certificate serial, hex */
+	int64_t not_after;           /* the certificate's notAfter, 0 if none */
+	/* On error: why, and whether id names the (unverified) subject's device. */
+	sp_tls_fail fail;
+	bool named;
 	bool resumed;
 	const char *version; /* "TLSv1.3", static */
 } sp_tls_peer;
@@ -180,7 +222,9 @@ typedef struct sp_tls_peer {
  * resumed session), re-checked against the CURRENT CRL and expiry, then the
  * identity rule.  Errors: SP_E_VERIFY (no certificate, revoked since the
  * handshake, expired), SP_E_POLICY (the certificate names no single device).
- * cert_serial is filled whenever a certificate is present, also on error.
+ * cert_serial and not_after are filled whenever a certificate is present,
+ * also on error; then fail says why (the refused hook's reasons), and
+ * named whether id holds the device the certificate names.
  */
 SP_MUST_CHECK sp_result sp_tls_peer_get(sp_tls_server *srv, struct bufferevent *bev,
     sp_idstyle style, sp_tls_peer *out);

@@ -358,7 +358,7 @@ out:
 			sp_tls_vcache_put(srv->cache, c, md, now, chain_until(leaf, certs, ncerts));
 		return 0;
 	}
-	sp_tls_vf_refused(srv, bucket, leaf, -1, reason);
+	sp_tls_vf_refused(srv, &g->pc, bucket, leaf, leaf, -1, reason);
 	g->pc.counted = true; /* the handshake failure is counted once, here */
 	atomic_fetch_add(&srv->st.hs[SP_TLS_HS_FAILED], 1);
 	return -1;

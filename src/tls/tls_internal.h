@@ -65,6 +65,7 @@ typedef struct sp_tls_conf {
 	int64_t crl_grace;
 	int64_t ca_until;                /* earliest notAfter of the device CAs; 0: none */
 	int depth;
+	sp_idstyle idstyle;              /* names a refused leaf (sp_tls_refusal) */
 	int64_t rotate;                  /* ticket rotation period, s */
 	X509_STORE *trust;               /* the device CAs, to re-verify a resumed leaf */
 	unsigned char trust_md[SP_TLS_MD_LEN]; /* the device CA file and the depth */
@@ -86,6 +87,7 @@ struct sp_tls_server {
 	struct {
 		char *cert, *key, *ca, *crl;
 		int depth;
+		sp_idstyle idstyle;
 		int64_t grace, rotate;
 		struct sp_keyproc *keyproc;
 	} cfg;
@@ -122,6 +124,7 @@ typedef struct sp_tls_pconn {
 	bool src_held;              /* counted in srv->srcmap under src */
 	X509 *leaf;                 /* the peer's verified certificate, referenced */
 	bool done, counted, resumed;
+	bool fail_noted;            /* the refused hook was called */
 	const char *version;        /* "TLSv1.3", static */
 	/*
 	 * What sp_tls_peer_get found: the identity (for peer_style) and the
@@ -191,15 +194,21 @@ void sp_tls_pconn_fini(sp_tls_pconn *pc);
  */
 bool sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *leaf,
     bool check_resume);
-/* The handshake failed; counted once per connection. */
+/*
+ * The handshake failed; counted once per connection.  Unless a refusal was
+ * noted already, the refused hook hears "no-certificate" or "handshake".
+ */
 void sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert);
 /*
- * A client certificate refused in the handshake: count and log it.  cert:
- * the one at fault (NULL: unknown); depth: its place in the chain (-1:
- * not known).
+ * A client certificate refused in the handshake: count and log it, and
+ * tell the refused hook (pc may be NULL: counted and logged only).  cert:
+ * the one at fault (NULL: unknown); leaf: the device's (names it in the
+ * record; NULL: unknown); depth: cert's place in the chain (-1: not known).
  */
-void sp_tls_vf_refused(sp_tls_server *srv, int bucket, X509 *cert, int depth,
-    const char *reason);
+void sp_tls_vf_refused(sp_tls_server *srv, sp_tls_pconn *pc, int bucket, X509 *cert,
+    X509 *leaf, int depth, const char *reason);
+/* Call the refused hook once for pc (a no-op the second time). */
+void sp_tls_fail_note(sp_tls_pconn *pc, sp_tls_fail why, X509 *leaf, const char *detail);
 
 /* --- policy (tls_policy.c) --- */
 
@@ -214,13 +223,23 @@ SP_MUST_CHECK sp_result sp_tls_crls_check_signed(const char *ca_file,
  */
 SP_MUST_CHECK sp_result sp_tls_crls_check_newer(const char *path,
     STACK_OF(X509_CRL) *cur, STACK_OF(X509_CRL) *next);
-/* Is cert expired, or revoked by one of crls (may be NULL)? */
-bool sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
+/*
+ * Is cert expired, or revoked by one of crls (may be NULL)?  -1: no; else
+ * SP_TLS_VF_EXPIRED or SP_TLS_VF_REVOKED, with *why.
+ */
+int sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why);
 /*
  * The configuration's revocation verdict on cert: sp_tls_crls_refuse, or
- * its CRL expired past crl-grace (*why "CRL expired").  c may be NULL.
+ * its CRL expired past crl-grace (SP_TLS_VF_CRL_EXPIRED, *why "CRL
+ * expired").  c may be NULL.  -1: not refused.
  */
-bool sp_tls_crl_refuses(const sp_tls_conf *c, X509 *cert, const char **why);
+int sp_tls_crl_refuses(const sp_tls_conf *c, X509 *cert, const char **why);
+/*
+ * The one classification of a refusal (sp_tls_fail, tls.h) from its
+ * SP_TLS_VF_ bucket and the certificates: cert at fault (NULL: unknown)
+ * and the leaf (NULL: unknown).  c may be NULL.
+ */
+sp_tls_fail sp_tls_fail_of(const sp_tls_conf *c, int bucket, X509 *cert, X509 *leaf);
 /* Build a whole configuration, shared half then the backend's. */
 SP_MUST_CHECK sp_result sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg,
     sp_tls_conf **out);
@@ -252,10 +271,10 @@ int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n)
 /*
  * Must a resumed session with this peer certificate be refused under the
  * CURRENT configuration: expired, revoked, its CRL expired past grace,
- * issued by the server CA, or its CA no longer among the device CAs?  True
- * with *why.
+ * issued by the server CA, or its CA no longer among the device CAs?  -1:
+ * no; else the SP_TLS_VF_ bucket, with *why.
  */
-bool sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
+int sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
 /* A full handshake under c verified this leaf: remember it for resumption. */
 void sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf);
 

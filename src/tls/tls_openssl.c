@@ -145,6 +145,16 @@ conf_of_xs(X509_STORE_CTX *xs)
 	return ssl ? conf_of_ctx(SSL_get_SSL_CTX(ssl)) : NULL;
 }
 
+/* The shared half of the connection being verified, or NULL. */
+static sp_tls_pconn *
+pconn_of_xs(X509_STORE_CTX *xs)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	tls_conn *tc = ssl ? SSL_get_ex_data(ssl, ssl_idx) : NULL;
+
+	return tc ? &tc->pc : NULL;
+}
+
 static int
 verify_cb(int ok, X509_STORE_CTX *xs)
 {
@@ -162,7 +172,8 @@ verify_cb(int ok, X509_STORE_CTX *xs)
 		return 1;
 	}
 	if (c != NULL)
-		sp_tls_vf_refused(c->srv, vf_bucket(err), X509_STORE_CTX_get_current_cert(xs),
+		sp_tls_vf_refused(c->srv, pconn_of_xs(xs), vf_bucket(err),
+		    X509_STORE_CTX_get_current_cert(xs), X509_STORE_CTX_get0_cert(xs),
 		    X509_STORE_CTX_get_error_depth(xs), X509_verify_cert_error_string(err));
 	return 0;
 }
@@ -247,7 +258,7 @@ cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		return 1;
 refuse:
 	X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
-	sp_tls_vf_refused(c->srv, bucket, leaf, -1, reason);
+	sp_tls_vf_refused(c->srv, pconn_of_xs(xs), bucket, leaf, leaf, -1, reason);
 	return 0;
 }
 
@@ -369,7 +380,7 @@ ticket_dec_cb(SSL *s, SSL_SESSION *ss, const unsigned char *keyname,
 		peer = ss ? SSL_SESSION_get0_peer(ss) : NULL;
 		if (peer == NULL)
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
-		if (sp_tls_resume_refused(srv, peer, &why)) {
+		if (sp_tls_resume_refused(srv, peer, &why) >= 0) {
 			atomic_fetch_add(&srv->st.resume_refused, 1);
 			X509_NAME_oneline(X509_get_subject_name(peer), subj, sizeof(subj));
 			sp_warn("tls: resumption refused (%s): '%s'; full handshake required",

@@ -180,13 +180,13 @@ out:
 	return res;
 }
 
-bool
+int
 sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why)
 {
 	*why = "";
 	if (X509_cmp_time(X509_get0_notAfter(cert), NULL) < 0) {
 		*why = "certificate expired";
-		return true;
+		return SP_TLS_VF_EXPIRED;
 	}
 	for (int i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
 		X509_CRL *crl = sk_X509_CRL_value(crls, i);
@@ -196,10 +196,10 @@ sp_tls_crls_refuse(STACK_OF(X509_CRL) *crls, X509 *cert, const char **why)
 			continue;
 		if (X509_CRL_get0_by_cert(crl, &rev, cert) == 1) {
 			*why = "certificate revoked";
-			return true;
+			return SP_TLS_VF_REVOKED;
 		}
 	}
-	return false;
+	return -1;
 }
 
 /*
@@ -306,6 +306,7 @@ sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **ou
 	c->srv = srv;
 	c->crl_grace = cfg->crl_grace;
 	c->depth = cfg->verify_depth;
+	c->idstyle = cfg->identity;
 	c->rotate = cfg->ticket_rotate > 0 ? cfg->ticket_rotate : SP_TLS_TICKET_ROTATE_DEFAULT;
 	if (cfg->crl_file != NULL) {
 		TRY(sp_error_wrap(sp_tls_crls_load(cfg->crl_file, &c->crls), "CRL"));
@@ -393,21 +394,21 @@ sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *reaso
     size_t n)
 {
 	const char *why = "";
+	int bucket;
 
 	if (c->crls == NULL)
 		return -1;
-	if (sp_tls_crl_expired(c, now))
+	if (sp_tls_crl_expired(c, now)) {
+		snprintf(reason, n, "CRL expired");
 		return SP_TLS_VF_CRL_EXPIRED;
+	}
 	if (!has_issuer_crl(c, leaf)) {
 		snprintf(reason, n, "no CRL from the certificate's issuer");
 		return SP_TLS_VF_CRL_MISSING;
 	}
-	if (sp_tls_crls_refuse(c->crls, leaf, &why)) {
+	if ((bucket = sp_tls_crls_refuse(c->crls, leaf, &why)) >= 0)
 		snprintf(reason, n, "%s", why);
-		return strcmp(why, "certificate revoked") == 0 ? SP_TLS_VF_REVOKED :
-		    SP_TLS_VF_EXPIRED;
-	}
-	return -1;
+	return bucket;
 }
 
 /*
@@ -493,33 +494,74 @@ trusted_by(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf)
 	return ok;
 }
 
-bool
+int
 sp_tls_crl_refuses(const sp_tls_conf *c, X509 *cert, const char **why)
 {
-	if (sp_tls_crls_refuse(c ? c->crls : NULL, cert, why))
-		return true;
+	int bucket = sp_tls_crls_refuse(c ? c->crls : NULL, cert, why);
+
+	if (bucket >= 0)
+		return bucket;
 	if (c != NULL && sp_tls_crl_expired(c, sp_now())) {
 		*why = "CRL expired";
-		return true;
+		return SP_TLS_VF_CRL_EXPIRED;
 	}
-	return false;
+	return -1;
 }
 
-bool
+int
 sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
 {
 	sp_tls_conf *c = sp_tls_cur_conf(srv);
-	bool bad = sp_tls_crl_refuses(c, leaf, why);
+	int bucket = sp_tls_crl_refuses(c, leaf, why);
 
-	if (!bad && c != NULL && from_server_ca(c, leaf)) {
+	if (bucket < 0 && c != NULL && from_server_ca(c, leaf)) {
 		*why = "certificate issued by the server CA";
-		bad = true;
+		bucket = SP_TLS_VF_UNKNOWN_CA;
 	}
-	if (!bad && (c == NULL ||
+	if (bucket < 0 && (c == NULL ||
 	    (atomic_load(&srv->trust_changed) && !trusted_by(srv, c, leaf)))) {
 		*why = "certificate's CA is no longer trusted";
-		bad = true;
+		bucket = SP_TLS_VF_UNKNOWN_CA;
 	}
 	sp_tls_conf_unref(c);
-	return bad;
+	return bucket;
+}
+
+/*
+ * One place for the reason a device sees in the console, whichever backend
+ * and whichever check refused it: the bucket says what kind of check, the
+ * certificates say which of its reasons.
+ */
+sp_tls_fail
+sp_tls_fail_of(const sp_tls_conf *c, int bucket, X509 *cert, X509 *leaf)
+{
+	X509 *x = cert != NULL ? cert : leaf;
+
+	switch (bucket) {
+	case SP_TLS_VF_NO_CERT:
+		return SP_TLS_FAIL_NO_CERT;
+	case SP_TLS_VF_REVOKED:
+		return SP_TLS_FAIL_REVOKED;
+	case SP_TLS_VF_EXPIRED:
+		/* Both backends put "not yet valid" in this bucket: the dates tell. */
+		return x != NULL && X509_cmp_time(X509_get0_notBefore(x), NULL) > 0 ?
+		    SP_TLS_FAIL_NOT_YET_VALID : SP_TLS_FAIL_EXPIRED;
+	case SP_TLS_VF_CRL_MISSING:
+	case SP_TLS_VF_CRL_EXPIRED:
+		return SP_TLS_FAIL_NO_CRL;
+	case SP_TLS_VF_UNKNOWN_CA:
+	case SP_TLS_VF_CHAIN_TOO_LONG:
+	case SP_TLS_VF_BAD_SIGNATURE:
+	case SP_TLS_VF_OTHER:
+	default:
+		break;
+	}
+	/* A server certificate, or one not for TLS clients: the wrong kind. */
+	if (leaf != NULL && c != NULL && from_server_ca(c, leaf))
+		return SP_TLS_FAIL_WRONG_PURPOSE;
+	if (leaf != NULL && X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) != 1) {
+		ERR_clear_error();
+		return SP_TLS_FAIL_WRONG_PURPOSE;
+	}
+	return SP_TLS_FAIL_UNTRUSTED;
 }

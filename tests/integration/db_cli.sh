@@ -55,7 +55,7 @@ note "init"
 expect_rc 0 "$SPROV" db init --store "$S"
 expect_out_contains "store $S is ready"
 [ "$(stat -c %a "$DB")" = 600 ] || fail "store mode is $(stat -c %a "$DB"), not 600"
-[ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 5 ] || fail "schema version"
+[ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 7 ] || fail "schema version"
 [ "$(sqlite3 "$DB" 'PRAGMA journal_mode')" = wal ] || fail "not WAL"
 h=$(dbhash)
 expect_rc 0 "$SPROV" db init --store "$S"

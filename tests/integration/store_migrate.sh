@@ -17,9 +17,11 @@ digest() {
 	esac
 }
 PGURI=$(pg_createdb "migrate_$$")
-# What versions 5 (the audit trail) and 4 (firmware images, rollouts) added;
-# their triggers go with them.
-V5_DROP="DROP TABLE audit; DROP TABLE audit_head"
+# What versions 7 (console records), 5 (the audit trail) and 4 (firmware
+# images, rollouts) added; their triggers go with them.
+V7_DROP="DROP TABLE devstate; DROP TABLE failcounts; DROP TABLE devevents; DROP TABLE failsrc; DROP TABLE levelgen; DROP TABLE series"
+V6_DROP="DROP TABLE tokens; DROP TABLE logins; DROP TABLE sessions"
+V5_DROP="$V7_DROP; $V6_DROP; DROP TABLE audit; DROP TABLE audit_head"
 V4_DROP="$V5_DROP; DROP TABLE firmware; DROP TABLE firmware_chunks; DROP TABLE rollouts"
 
 note "--help: options, examples, exit status; usage errors exit 2"
@@ -51,7 +53,7 @@ for be in sqlite pg; do
 			fail "migrate created tables"
 	fi
 
-	note "$be: a version-1 store with data is upgraded to 5 and used"
+	note "$be: a version-1 store with data is upgraded to 7 and used"
 	expect_rc 0 "$SPROV" db init
 	expect_rc 0 "$SPROV" db devices add 000e08aabbcc --product P
 	expect_rc 0 "$SPROV" db params set --device 000e08aabbcc Password_1_=pw1
@@ -60,8 +62,8 @@ for be in sqlite pg; do
 	$SQL "$V4_DROP" >/dev/null
 	SETV 1 >/dev/null
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 5: migrated from version 1" ] || fail "migrate said: $OUT"
-	[ "$($SQL "$VER")" = 5 ] || fail "version is $($SQL "$VER")"
+	[ "$OUT" = "schema version 7: migrated from version 1" ] || fail "migrate said: $OUT"
+	[ "$($SQL "$VER")" = 7 ] || fail "version is $($SQL "$VER")"
 	[ "$($SQL "SELECT count(*) FROM cluster_data")" = 0 ] ||
 		fail "the version-3 table cluster_data is missing"
 	if [ $be = sqlite ]; then
@@ -74,22 +76,22 @@ for be in sqlite pg; do
 	expect_out_contains "<Password_1_>pw1</Password_1_>"
 	expect_out_contains "<Password_2_>pw2</Password_2_>"
 
-	note "$be: a version-2 store is upgraded to 5; its data stays"
+	note "$be: a version-2 store is upgraded to 7; its data stays"
 	$SQL "DROP TABLE cluster_data" >/dev/null
 	$SQL "$V4_DROP" >/dev/null
 	SETV 2 >/dev/null
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 5: migrated from version 2" ] || fail "migrate said: $OUT"
+	[ "$OUT" = "schema version 7: migrated from version 2" ] || fail "migrate said: $OUT"
 	[ "$($SQL "SELECT count(*) FROM cluster_data")" = 0 ] || fail "no cluster_data"
 	expect_rc 0 "$SPROV" db devices show 000e08aabbcc
 	expect_out_contains "<Password_2_>pw2</Password_2_>"
 
-	note "$be: a version-3 store is upgraded to 5: firmware and rollouts work"
+	note "$be: a version-3 store is upgraded to 7: firmware and rollouts work"
 	$SQL "$V4_DROP" >/dev/null
 	SETV 3 >/dev/null
 	g=$($SQL "SELECT v FROM meta WHERE k = 'generation'")
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 5: migrated from version 3" ] || fail "migrate said: $OUT"
+	[ "$OUT" = "schema version 7: migrated from version 3" ] || fail "migrate said: $OUT"
 	for t in firmware firmware_chunks rollouts; do
 		[ "$($SQL "SELECT count(*) FROM $t")" = 0 ] || fail "no table $t"
 	done
@@ -104,12 +106,15 @@ for be in sqlite pg; do
 	expect_out_contains "<Proxy_1_>new.example.net</Proxy_1_>"
 	$SQL "DELETE FROM rollouts" >/dev/null
 
-	note "$be: a version-4 store is upgraded to 5: changes are audited"
+	note "$be: a version-4 store is upgraded to 7: changes are audited"
 	$SQL "$V5_DROP" >/dev/null
 	SETV 4 >/dev/null
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 5: migrated from version 4" ] || fail "migrate said: $OUT"
+	[ "$OUT" = "schema version 7: migrated from version 4" ] || fail "migrate said: $OUT"
 	[ "$($SQL "SELECT count(*) FROM audit")" = 0 ] || fail "no audit table"
+	# Version 7 starts every device's console record: never seen.
+	[ "$($SQL "SELECT inv || ' ' || status FROM devstate WHERE mac = '000e08aabbcc'")" = "1 3" ] ||
+		fail "no console record for the device"
 	expect_rc 0 "$SPROV" db devices disable 000e08aabbcc
 	expect_rc 0 "$SPROV" db audit verify
 	[ "$OUT" = "audit: 1 entries, chain intact" ] || fail "verify said: $OUT"
@@ -117,15 +122,15 @@ for be in sqlite pg; do
 	note "$be: a current store: nothing to do, nothing changed"
 	h=$(digest $be)
 	expect_rc 0 "$SPROV" db migrate
-	[ "$OUT" = "schema version 5: already current" ] || fail "migrate said: $OUT"
+	[ "$OUT" = "schema version 7: already current" ] || fail "migrate said: $OUT"
 	[ "$(digest $be)" = "$h" ] || fail "a current store changed"
 
 	note "$be: a newer store is refused in one line, unchanged"
-	SETV 7 >/dev/null
+	SETV 9 >/dev/null
 	h=$(digest $be)
 	expect_rc 1 "$SPROV" db migrate
 	case "$ERR" in
-	"sprov db migrate: "*"has schema version 7, newer than this sprov knows (5): upgrade sprov") ;;
+	"sprov db migrate: "*"has schema version 9, newer than this sprov knows (7): upgrade sprov") ;;
 	*) fail "newer store: stderr was: $ERR" ;;
 	esac
 	[ "$(echo "$ERR" | wc -l)" = 1 ] || fail "more than one line: $ERR"

@@ -19,6 +19,7 @@
 #include <event2/thread.h>
 
 #include "common/util.h"
+#include "server/failures.h"
 #include "server/spill.h"
 #include "server/storethread.h"
 
@@ -93,6 +94,7 @@ setup(void **state)
 	pthread_rwlock_init(&f->s.cfg_mu, NULL);
 	f->s.cfg = &f->cfg;
 	must(sp_contacts_new(&f->s.contacts));
+	must(srv_failures_new(SRV_FAIL_KEYS_MAX, &f->s.failures));
 	{
 		uint8_t key[SP_ETAG_KEY_LEN] = { 1 };
 		must(sp_cache_new(100, key, &f->s.cache));
@@ -127,6 +129,7 @@ teardown(void **state)
 	pthread_mutex_destroy(&f->w.done_mu);
 	sp_cache_free(f->s.cache);
 	sp_contacts_free(f->s.contacts);
+	srv_failures_free(f->s.failures);
 	pthread_rwlock_destroy(&f->s.cfg_mu);
 	sp_store_close(f->admin);
 	unlink(f->spill);

@@ -24,8 +24,12 @@
  */
 static const char *pg_uri;
 
-/* What schema versions 5 and 4 added; the triggers go with the tables. */
-#define V5_DROP "DROP TABLE audit; DROP TABLE audit_head"
+/* What schema versions 7, 5 and 4 added; the triggers go with the tables. */
+#define V7_DROP "DROP TABLE devstate; DROP TABLE failcounts; " \
+    "DROP TABLE devevents; DROP TABLE failsrc; DROP TABLE levelgen; " \
+    "DROP TABLE series"
+#define V6_DROP "DROP TABLE tokens; DROP TABLE logins; DROP TABLE sessions"
+#define V5_DROP V7_DROP "; " V6_DROP "; DROP TABLE audit; DROP TABLE audit_head"
 #define V4_DROP V5_DROP "; DROP TABLE firmware; DROP TABLE firmware_chunks; " \
     "DROP TABLE rollouts"
 
@@ -308,14 +312,14 @@ test_schema(void **state)
 
 	OK(sp_store_schema_version(f->s, &found, &cur));
 	assert_int_equal(found, 0);   /* setup created it */
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 7);
 	sp_store_close(f->s);
 	f->s = NULL;
 
 	/* A newer schema is refused and left alone. */
 	set_version(f, 99);
 	assert_int_equal(sp_store_open(f->uri, &s).code, SP_E_STATE);
-	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (5)"));
+	assert_non_null(strstr(sp_errmsg(), "newer than this sprov knows (7)"));
 	assert_null(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
 	assert_string_equal(v, "99");
@@ -328,10 +332,10 @@ test_schema(void **state)
 	add_dev_uri(f->uri, "000e08aabbcc");
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
-	assert_int_equal(found, 5);   /* add_dev_uri's open migrated it */
+	assert_int_equal(found, 7);   /* add_dev_uri's open migrated it */
 	sp_store_close(s);
 	raw_text(f, version_sql(f), v, sizeof(v));
-	assert_string_equal(v, "5");
+	assert_string_equal(v, "7");
 	raw_text(f, f->pg ? "SELECT count(*) FROM pg_indexes WHERE "
 	    "indexname = 'contacts_time'" : "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'contacts_time'", v, sizeof(v));
@@ -343,7 +347,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 1);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 7);
 	assert_int_equal(ndevices(s), 1);   /* the data survived */
 	sp_store_close(s);
 
@@ -354,7 +358,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 2);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 7);
 	OK(sp_store_cluster_put(s, "t", 1, 1, sp_slice_of("x"), 0));
 	assert_int_equal(ndevices(s), 1);
 	sp_store_close(s);
@@ -367,7 +371,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 3);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 7);
 	assert_int_equal(ndevices(s), 1);
 	{
 		sp_rollout_spec sp = { .name = "r", .kind = SP_ROLLOUT_PARAM,
@@ -386,7 +390,7 @@ test_schema(void **state)
 	OK(sp_store_open(f->uri, &s));
 	OK(sp_store_schema_version(s, &found, &cur));
 	assert_int_equal(found, 4);
-	assert_int_equal(cur, 5);
+	assert_int_equal(cur, 7);
 	add_dev(s, "000e08aabbdd", "", "", "");
 	{
 		int64_t n = -1;
@@ -1343,6 +1347,7 @@ test_uri_default(void **state)
 
 #include "store_rollout_tests.h"
 #include "store_audit_tests.h"
+#include "store_console_tests.h"
 
 int
 main(int argc, char **argv)
@@ -1374,6 +1379,14 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_rollouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_console_status, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_console_inventory, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_console_failures, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_console_summary, setup,
 		    teardown),
 		cmocka_unit_test(test_uri_default),
 	};

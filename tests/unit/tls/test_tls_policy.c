@@ -242,7 +242,7 @@ depth_verdict(int depth, X509 *leaf, STACK_OF(X509) *untrusted, int *len, char *
 	sp_tls_server *srv = NULL;
 	sp_tls_conf *c = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, depth, 0, 3600,
-		SP_TLS_OPENSSL, 0, NULL };
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
 	int v;
 
 	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
@@ -335,7 +335,7 @@ test_poll_bad_once(void **state)
 {
 	sp_tls_server *srv = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), f("cur.crl"), 4, 0,
-		3600, SP_TLS_OPENSSL, 0, NULL };
+		3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
 	bool reloaded = true;
 	sp_result r;
 	char want[256];
