@@ -102,8 +102,8 @@
 	}
 	/* A countdown to t: red under 7 days, inverted once past. */
 	function countdown(t, id) {
-		if (t === null || t === undefined)
-			return h('span', { class: 'countdown', id: id }, 'unknown');
+		if (t === null || t === undefined || t === 0)
+			return h('span', { class: 'muted', id: id }, 'not known');
 		const d = t - nowSecs();
 		let cls = 'countdown', text;
 		if (d <= 0) {
@@ -618,8 +618,10 @@
 			return '';
 		if (typeof o !== 'object')
 			return String(o);
+		const val = v => v === null || v === undefined || v === '' ? '—' :
+		    (typeof v === 'object' ? JSON.stringify(v) : String(v));
 		return h('span', { class: 'detail-json' }, Object.keys(o).map((k, i) => [i ? ' · ' : '', h('b', null, k), ' ',
-		    typeof o[k] === 'object' && o[k] !== null ? JSON.stringify(o[k]) : String(o[k])]));
+		    val(o[k])]));
 	}
 	function auditTable(entries, id) {
 		const target = t => /^[0-9a-f]{12}$/.test(t || '') ? h('a', { href: '#/device/' + t, class: 'mono' }, t) : (t || '—');
