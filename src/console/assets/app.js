@@ -13,6 +13,7 @@
 		'disabled': 'Disabled', 'revoked': 'Revoked',
 	};
 	const PAGE = 50;
+	const NO_EXPIRY = 253402300799;
 	const state = { session: null, timer: null, pages: { key: '', stack: [] }, seq: 0 };
 	const main = document.getElementById('main');
 
@@ -104,6 +105,9 @@
 	function countdown(t, id) {
 		if (t === null || t === undefined || t === 0)
 			return h('span', { class: 'muted', id: id }, 'not known');
+		/* 9999-12-31T23:59:59Z: "no well-defined expiration" (RFC 5280 4.1.2.5) */
+		if (t >= NO_EXPIRY)
+			return h('span', { class: 'countdown', id: id, data: { t: t } }, 'does not expire');
 		const d = t - nowSecs();
 		let cls = 'countdown', text;
 		if (d <= 0) {
@@ -433,7 +437,8 @@
 			    h('td', null, d.last_seen ? when(d.last_seen) : h('span', { class: 'muted' }, 'never')),
 			    h('td', null, d.last_ip || '—', d.last_http ? h('span', { class: 'muted small' }, ' · ', d.last_http) : null),
 			    h('td', null, d.last_failure ? [d.last_failure.reason, h('div', { class: 'muted small' }, ago(d.last_failure.time))] : '—'),
-			    h('td', null, d.cert ? h('span', { title: 'serial ' + d.cert.serial }, fmtTime(d.cert.not_after).slice(0, 10)) : '—'));
+			    h('td', null, d.cert ? h('span', { title: 'serial ' + d.cert.serial },
+			        d.cert.not_after >= NO_EXPIRY ? 'never' : fmtTime(d.cert.not_after).slice(0, 10)) : '—'));
 		});
 		const table = h('div', { class: 'table-wrap' }, h('table', { id: 'inventory' },
 		    h('thead', null, h('tr', null, col('MAC', 'mac'), col('Serial', 'serial'), col('Product'),
@@ -600,7 +605,7 @@
 				name.value = p.name;
 				value.value = p.secret ? '' : (p.value || '');
 				value.focus();
-			} }, h('td', { class: 'mono' }, p.name), val, h('td', null, p.level), h('td', null, p.access));
+			} }, h('td', { class: 'mono' }, p.name), val, h('td', null, p.level), h('td', null, p.access || '—'));
 		});
 		return h('div', { class: 'panel' }, h('h2', null, 'Parameters as served'),
 		    h('div', { class: 'table-wrap' }, h('table', { id: 'params' },
