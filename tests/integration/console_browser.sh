@@ -113,6 +113,11 @@ with Browser(chromium=E["CHROMIUM"], artifacts=E["ART"]) as b:
                    what="Password_1_ masked")
         check("secretAAAA" not in b.evaluate("document.body.textContent"), "a secret is on the page")
         b.screenshot_full("device")
+        # an admin reveals it on request (audited as param-reveal)
+        b.click("#params tr[data-name='Password_1_'] button.reveal")
+        b.wait_for("document.querySelector(\"#params tr[data-name='Password_1_'] .revealed\")?.textContent"
+                   " == 'secretAAAA'", what="Password_1_ revealed",
+                   timeout=5)
 
         # (3) the revoked device's page shows why it is refused
         deadline = time.monotonic() + 15
