@@ -67,6 +67,7 @@ bench: build
 	bash bench/run.sh $(BUILD)/release/sprov
 	bash bench/cluster.sh $(BUILD)/release/sprov
 	bash bench/firmware.sh $(BUILD)/release/sprov
+	bash bench/console_store.sh $(BUILD)/release
 
 clean:
 	rm -rf $(BUILD)

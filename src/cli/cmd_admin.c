@@ -43,7 +43,6 @@ static const char add_help[] =
     DB_HELP_STORE
     "\n"
     "Examples:\n"
-    "  sprov db init\n"
     "  sprov admin token add grafana --role read\n"
     "  sprov admin token add ops@example.net --role admin\n"
     "\n"

@@ -602,6 +602,7 @@ api_reveal(con_req *r, const char *macs, const char *name)
 	sp_result res = SP_OK;
 	sp_store *st = NULL;
 	sp_device dev;
+	sp_mac mac;
 	sp_params eff;
 	const sp_param *p;
 	char ma[SP_MAC_STRLEN];
@@ -611,14 +612,14 @@ api_reveal(con_req *r, const char *macs, const char *name)
 	sp_params_init(&eff);
 	sp_buf_init_secret(&b, CON_REPLY_MAX);
 	sp_buf_init(&det, SP_AUDIT_DETAIL_MAX);
-	if (sp_failed(sp_mac_parse(sp_slice_of(macs), &dev.mac))) {
+	if (sp_failed(sp_mac_parse(sp_slice_of(macs), &mac))) {
 		sp_error_clear();
 		con_error(r, 400, "'%s' is not a MAC address", macs);
 		goto out;
 	}
-	sp_mac_format(&dev.mac, SP_MAC_MA, ma);
+	sp_mac_format(&mac, SP_MAC_MA, ma);
 	TRY(con_store(r, &st));
-	TRY(sp_store_device_get(st, &dev.mac, &dev, &found));
+	TRY(sp_store_device_get(st, &mac, &dev, &found));
 	if (!found) {
 		con_error(r, 404, "no device %s in the database", ma);
 		goto out;
@@ -635,7 +636,7 @@ api_reveal(con_req *r, const char *macs, const char *name)
 	TRY(sp_json_cstr(&det, p->name));
 	TRY(sp_buf_append_str(&det, "}"));
 	TRY(sp_buf_append(&det, "", 1));
-	TRY(sp_store_audit_note(st, "param-reveal", ma, det.p));
+	TRY(sp_store_audit_note(st, "param.reveal", ma, det.p));
 	TRY(sp_buf_append_str(&b, "{\"name\":"));
 	TRY(sp_json_cstr(&b, p->name));
 	TRY(sp_buf_append_str(&b, ",\"value\":"));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "common/text.h"
@@ -30,7 +31,7 @@ static const key keys[] = {
 	S("listen", listen), S("admin", admin), S("cert", cert), S("key", key),
 	S("client-ca", client_ca), S("crl", crl), S("user", user),
 	S("access-log", access_log), S("etag-key-file", etag_key_file),
-	S("cluster-key-file", cluster_key_file),
+	S("cluster-key-file", cluster_key_file), S("node-name", node_name),
 	S("contact-spill", contact_spill),
 	{ "store", K_URI, offsetof(sp_serve_config, store), 0, 0 },
 	I("workers", workers, 0, SP_WORKERS_MAX),
@@ -301,6 +302,20 @@ out:
 	return res;
 }
 
+static bool
+node_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > SP_NODE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
 sp_result
 sp_serve_config_finish(sp_serve_config *cfg)
 {
@@ -328,6 +343,15 @@ sp_serve_config_finish(sp_serve_config *cfg)
 	ENSURE(cfg->max_request_line <= cfg->max_header_size, SP_E_USAGE,
 	    "max-request-line (%lld) is above max-header-size (%lld)",
 	    (long long)cfg->max_request_line, (long long)cfg->max_header_size);
+	if (cfg->node_name[0] == '\0') {
+		/* The host's name, if it is one a node name may be. */
+		char host[256] = "";
+		(void)gethostname(host, sizeof(host) - 1);
+		snprintf(cfg->node_name, sizeof(cfg->node_name), "%s",
+		    node_name_ok(host) ? host : "node");
+	}
+	ENSURE(node_name_ok(cfg->node_name), SP_E_USAGE, "node-name '%s' is not 1 to %d "
+	    "letters, digits, '.', '_' or '-'", cfg->node_name, SP_NODE_NAME_MAX);
 out:
 	return res;
 }

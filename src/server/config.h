@@ -24,6 +24,7 @@
 
 #define SP_CFG_FILE_MAX (256 * 1024)  /* config file size */
 #define SP_CFG_STR_MAX 1024           /* file names, addresses, user */
+#define SP_NODE_NAME_MAX 63           /* node-name: [A-Za-z0-9._-] */
 #define SP_CFG_URI_MAX 4096           /* store URI */
 #define SP_WORKERS_MAX 256
 #define SP_CONN_MAX 1000000
@@ -45,6 +46,8 @@ typedef struct sp_serve_config {
 	char etag_key_file[SP_CFG_STR_MAX]; /* "" = a random key per start */
 	/* "" = none: ticket and ETag keys per process (server/cluster.h) */
 	char cluster_key_file[SP_CFG_STR_MAX];
+	/* This node in the console's overview ("node:NAME" in the store). */
+	char node_name[SP_CFG_STR_MAX]; /* K_STR: checked to SP_NODE_NAME_MAX */
 	bool crl_from_store;           /* crl is the node's copy of the store's CRLs */
 	sp_alog_format access_log_format;
 	sp_logto log;                  /* the server's own messages: stderr and ... */

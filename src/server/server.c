@@ -511,6 +511,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	TRY(sp_serve_config_load(config_path, ov, s->cfg));
 	cfg = s->cfg;
 	s->restarts = h->restarts;
+	s->started = sp_now();
 	snprintf(s->store_uri, sizeof(s->store_uri), "%s",
 	    sp_store_uri_default(cfg->store[0] ? cfg->store : NULL));
 	if (cfg->log == SP_LOGTO_SYSLOG)

@@ -105,6 +105,7 @@ struct server {
 	void (*admin_ext)(void *arg, struct evhttp_request *req);
 	void *admin_ext_arg;
 	uint64_t restarts;                   /* serving processes started before this one */
+	int64_t started;                     /* unix time this serving process started */
 };
 
 /*

@@ -44,6 +44,8 @@
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "common/text.h"
+#include "common/version.h"
 #include "common/util.h"
 #include "profile/profile.h"
 #include "server/failures.h"
@@ -69,6 +71,7 @@ struct srv_store_thread {
 	uint64_t backoff_ms, retry_at, flush_at;
 	uint64_t cluster_at;          /* next sp_cluster_sync (ms, monotonic) */
 	uint64_t rollout_at;          /* next sp_store_rollout_tick (ms, monotonic) */
+	uint64_t node_at;             /* next node state publication (ms, monotonic) */
 };
 
 static void
@@ -426,6 +429,62 @@ st_rollouts(struct srv_store_thread *t, uint64_t now)
 		    rep.released, rep.halted, rep.done);
 }
 
+/* ---- this node's state (console overview) --------------------------------- */
+
+sp_result
+srv_node_state(server *s, sp_buf *b)
+{
+	sp_result res = SP_OK;
+	const sp_serve_config *cfg = srv_cfg_hold(s);
+	uint64_t requests = 0;
+
+	for (size_t i = 0; i <= SRV_N_STATUS; i++)
+		requests += atomic_load(&s->st[i]);
+	TRY(sp_buf_append_str(b, "{\"name\":"));
+	TRY(sp_json_cstr(b, cfg->node_name));
+	TRY(sp_buf_printf(b, ",\"started\":%lld,\"backend\":", (long long)s->started));
+	TRY(sp_json_cstr(b, sp_tls_backend_name(cfg->tls_backend)));
+	TRY(sp_buf_append_str(b, ",\"version\":"));
+	TRY(sp_json_cstr(b, SPROV_VERSION));
+	TRY(sp_buf_printf(b, ",\"open\":%lld,\"requests\":%llu,\"store_up\":%s}",
+	    (long long)atomic_load(&s->open_total), (unsigned long long)requests,
+	    atomic_load(&s->store_up) ? "true" : "false"));
+out:
+	srv_cfg_release(s);
+	return res;
+}
+
+/*
+ * Every SRV_NODE_PUBLISH_MS while the store answers.  The version is the
+ * time in seconds: a second publication within one second (a restart) is
+ * refused SP_E_EXISTS and skipped, the state is 10 s fresh at worst.
+ */
+static void
+st_node(struct srv_store_thread *t, uint64_t now)
+{
+	char name[SP_NODE_NAME_MAX + 8];
+	const sp_serve_config *cfg;
+	sp_buf b;
+	sp_result r;
+	int64_t secs = sp_now();
+
+	t->node_at = now + SRV_NODE_PUBLISH_MS;
+	if (t->store == NULL || !atomic_load(&t->s->store_up))
+		return;
+	sp_buf_init(&b, 4096);
+	cfg = srv_cfg_hold(t->s);
+	snprintf(name, sizeof(name), "node:%.*s", SP_NODE_NAME_MAX, cfg->node_name);
+	srv_cfg_release(t->s);
+	if (sp_ok(r = srv_node_state(t->s, &b)))
+		r = sp_store_cluster_put(t->store, name, secs, secs,
+		    sp_slice_mk(b.p, b.len), SRV_NODE_KEEP);
+	if (sp_failed(r) && r.code != SP_E_EXISTS) {
+		sp_err("serve: publishing %s: %s", name, sp_errmsg());
+		(void)st_gen(t);   /* a store gone away is marked down */
+	}
+	sp_buf_free(&b);
+}
+
 /* ---- the thread ----------------------------------------------------------- */
 
 static int
@@ -439,6 +498,8 @@ st_timeout(struct srv_store_thread *t)
 		until = t->cluster_at;
 	if (t->rollout_at < until)
 		until = t->rollout_at;
+	if (t->node_at < until)
+		until = t->node_at;
 	if (!atomic_load(&t->s->store_up) && t->retry_at < until)
 		until = t->retry_at;
 	return until > now ? (int)(until - now) : 0;
@@ -475,6 +536,8 @@ st_main(void *arg)
 			st_cluster(t, now);
 		if (now >= t->rollout_at)
 			st_rollouts(t, now);
+		if (now >= t->node_at)
+			st_node(t, now);
 		pthread_mutex_lock(&t->mu);
 		stop = t->stop;
 		pthread_mutex_unlock(&t->mu);

@@ -4,7 +4,8 @@
  * becomes a job here and its answer comes back to the worker's event base.
  * The thread also watches the generation (so the cache-hit path reads one
  * atomic), flushes the contact queue, spills it while the store is
- * unreachable, and reconnects with backoff.  docs/SERVER.md, "Outage
+ * unreachable, publishes this node's state for the console's overview
+ * (srv_node_state), and reconnects with backoff.  docs/SERVER.md, "Outage
  * behaviour" and "Contact spill".
  */
 #ifndef SPROV_SERVER_STORETHREAD_H
@@ -24,6 +25,8 @@
 #define SRV_GEN_POLL_MS 25          /* generation re-read at least this often */
 #define SRV_RECONNECT_MIN_MS 250    /* first retry after the store went away */
 #define SRV_RECONNECT_MAX_MS 5000   /* backoff ceiling (jittered +-25 %) */
+#define SRV_NODE_PUBLISH_MS 10000   /* this node's state to the store ("node:NAME") */
+#define SRV_NODE_KEEP 2             /* versions of it kept */
 #define SRV_SPILL_HEADROOM SP_CONTACT_BATCH_MAX /* queued past contact-queue before drops */
 
 enum srv_job_outcome {
@@ -81,6 +84,14 @@ void srv_store_stop(server *s);
  * full (answer 503; the job is still the caller's).  Worker threads.
  */
 bool srv_store_submit(server *s, srv_job *j);
+
+/*
+ * This node's state as the console's overview reads it (api14 "nodes"):
+ * {"name","started","backend","version","open","requests","store_up"},
+ * appended to b.  The store thread puts it every SRV_NODE_PUBLISH_MS with
+ * sp_store_cluster_put("node:NAME", version = now, keep SRV_NODE_KEEP).
+ */
+SP_MUST_CHECK sp_result srv_node_state(server *s, sp_buf *b);
 
 /* request.c: a worker's done event; runs the finished jobs' requests. */
 void srv_jobs_done(evutil_socket_t fd, short what, void *arg);

@@ -220,32 +220,68 @@ out:
 	return res;
 }
 
-/* " AND (mac prefix OR serial prefix OR product prefix OR group prefix)" */
+/*
+ * q as ranges, one per column it may match: the MAC (when q reads as a
+ * MAC prefix), serial, product, group.  Each is a range of one index.
+ */
+typedef struct q_ranges {
+	int n;
+	const char *col[4];
+	char lo[4][SP_INV_Q_MAX + 1];
+	char hi[4][SP_INV_Q_MAX + 2];
+} q_ranges;
+
+static void
+q_ranges_of(const sp_inv_query *q, q_ranges *r)
+{
+	static const char *const cols[] = { "serial", "product", "grp" };
+	char mp[13];
+
+	r->n = 0;
+	if (!q->q || !*q->q)
+		return;
+	if (mac_prefix(q->q, mp)) {
+		r->col[r->n] = "mac";
+		snprintf(r->lo[r->n], sizeof(r->lo[0]), "%s", mp);
+		prefix_hi(mp, r->hi[r->n], sizeof(r->hi[0]));
+		r->n++;
+	}
+	for (size_t i = 0; i < SP_ARRAY_LEN(cols); i++) {
+		r->col[r->n] = cols[i];
+		snprintf(r->lo[r->n], sizeof(r->lo[0]), "%s", q->q);
+		prefix_hi(q->q, r->hi[r->n], sizeof(r->hi[0]));
+		r->n++;
+	}
+}
+
+/* "PREFIX col >= lo AND PREFIX col < hi" */
+static sp_result
+q_range(const q_ranges *r, int i, const char *prefix, char ph, sp_cs_sql *o)
+{
+	sp_result res = SP_OK;
+
+	TRY(sp_buf_printf(&o->sql, "%s%s >= ", prefix, r->col[i]));
+	TRY(arg_str(o, ph, r->lo[i]));
+	TRY(sp_buf_printf(&o->sql, " AND %s%s < ", prefix, r->col[i]));
+	TRY(arg_str(o, ph, r->hi[i]));
+out:
+	return res;
+}
+
+/* " AND (range OR range ...)": q tested on rows read in the sort's order. */
 static sp_result
 q_terms(const sp_inv_query *q, char ph, sp_cs_sql *o)
 {
-	static const char *const cols[] = { "ds.serial", "ds.product", "ds.grp" };
 	sp_result res = SP_OK;
-	char mp[13], hi[SP_INV_Q_MAX + 2];
+	q_ranges r;
 
-	if (!q->q || !*q->q)
+	q_ranges_of(q, &r);
+	if (r.n == 0)
 		goto out;
 	TRY(sp_buf_append_str(&o->sql, " AND ("));
-	if (mac_prefix(q->q, mp)) {
-		prefix_hi(mp, hi, sizeof(hi));
-		TRY(sp_buf_append_str(&o->sql, "(ds.mac >= "));
-		TRY(arg_str(o, ph, mp));
-		TRY(sp_buf_append_str(&o->sql, " AND ds.mac < "));
-		TRY(arg_str(o, ph, hi));
-		TRY(sp_buf_append_str(&o->sql, ") OR "));
-	}
-	prefix_hi(q->q, hi, sizeof(hi));
-	for (size_t i = 0; i < SP_ARRAY_LEN(cols); i++) {
-		TRY(sp_buf_printf(&o->sql, "%s(%s >= ", i ? " OR " : "",
-		    cols[i]));
-		TRY(arg_str(o, ph, q->q));
-		TRY(sp_buf_printf(&o->sql, " AND %s < ", cols[i]));
-		TRY(arg_str(o, ph, hi));
+	for (int i = 0; i < r.n; i++) {
+		TRY(sp_buf_append_str(&o->sql, i ? " OR (" : "("));
+		TRY(q_range(&r, i, "ds.", ph, o));
 		TRY(sp_buf_append_str(&o->sql, ")"));
 	}
 	TRY(sp_buf_append_str(&o->sql, ")"));
@@ -253,9 +289,30 @@ out:
 	return res;
 }
 
-/* " AND status = .. AND last_seen >= .. AND last_seen < .." */
+/* "(SELECT mac ... UNION ...) m": the MACs q matches, read from its ranges. */
 static sp_result
-filter_terms(const sp_inv_query *q, char ph, sp_cs_sql *o)
+q_union(const sp_inv_query *q, char ph, sp_cs_sql *o)
+{
+	sp_result res = SP_OK;
+	q_ranges r;
+
+	q_ranges_of(q, &r);
+	TRY(sp_buf_append_str(&o->sql, "(SELECT mac FROM devstate WHERE "
+	    "inv = 1 AND "));
+	for (int i = 0; i < r.n; i++) {
+		if (i)
+			TRY(sp_buf_append_str(&o->sql, " UNION SELECT mac FROM "
+			    "devstate WHERE inv = 1 AND "));
+		TRY(q_range(&r, i, "", ph, o));
+	}
+	TRY(sp_buf_append_str(&o->sql, ") m"));
+out:
+	return res;
+}
+
+/* " AND status = .. AND last_seen >= .. AND last_seen < .." [q's terms] */
+static sp_result
+filter_terms(const sp_inv_query *q, char ph, bool with_q, sp_cs_sql *o)
 {
 	sp_result res = SP_OK;
 
@@ -271,7 +328,8 @@ filter_terms(const sp_inv_query *q, char ph, sp_cs_sql *o)
 		TRY(sp_buf_append_str(&o->sql, " AND ds.last_seen < "));
 		TRY(arg_int(o, ph, q->seen_before));
 	}
-	TRY(q_terms(q, ph, o));
+	if (with_q)
+		TRY(q_terms(q, ph, o));
 out:
 	return res;
 }
@@ -355,17 +413,29 @@ sp_cs_inv_build(const sp_inv_query *q, char ph, bool sort_index, sp_cs_sql *out)
 	const char *dir = q->desc ? "DESC" : "ASC";
 	char mac[13], key[SP_STORE_FIELD_MAX + 1];
 	int64_t ikey = 0;
+	bool union_q;
 
 	memset(out, 0, sizeof(*out));
 	sp_buf_init(&out->sql, 8192);
 	TRY(q_check(q));
-	TRY(sp_buf_printf(&out->sql, "SELECT %s FROM devstate ds", sp_cs_inv_cols));
-	if (sort_index)
-		TRY(sp_buf_printf(&out->sql, " INDEXED BY %s", q->status >= 0 ?
-		    sorts[q->sort].index_st : sorts[q->sort].index));
+	union_q = !sort_index && q->q && *q->q;
+	TRY(sp_buf_printf(&out->sql, "SELECT %s FROM ", sp_cs_inv_cols));
+	if (union_q) {
+		TRY(q_union(q, ph, out));
+		TRY(sp_buf_append_str(&out->sql, " CROSS JOIN devstate ds"));
+	} else {
+		TRY(sp_buf_append_str(&out->sql, "devstate ds"));
+		/* SQLite's hint; PostgreSQL's planner reads the sort off it. */
+		if (sort_index && ph == '?')
+			TRY(sp_buf_printf(&out->sql, " INDEXED BY %s",
+			    q->status >= 0 ? sorts[q->sort].index_st :
+			    sorts[q->sort].index));
+	}
 	TRY(sp_buf_append_str(&out->sql, " CROSS JOIN devices d LEFT JOIN "
 	    "contacts c ON c.mac = ds.mac WHERE ds.inv = 1 AND d.mac = ds.mac"));
-	TRY(filter_terms(q, ph, out));
+	if (union_q)
+		TRY(sp_buf_append_str(&out->sql, " AND ds.mac = m.mac"));
+	TRY(filter_terms(q, ph, !union_q, out));
 	if (q->after && *q->after) {
 		TRY(cursor_decode(q, mac, key, &ikey));
 		if (sorts[q->sort].col) {
@@ -399,6 +469,7 @@ sp_result
 sp_cs_inv_probe(const sp_inv_query *q, char ph, sp_cs_sql *out, bool *none)
 {
 	sp_result res = SP_OK;
+	q_ranges r;
 
 	memset(out, 0, sizeof(*out));
 	sp_buf_init(&out->sql, 8192);
@@ -406,12 +477,17 @@ sp_cs_inv_probe(const sp_inv_query *q, char ph, sp_cs_sql *out, bool *none)
 	if (*none)
 		goto out;
 	TRY(q_check(q));
-	TRY(sp_buf_append_str(&out->sql, "SELECT count(*) FROM (SELECT 1 "
-	    "FROM devstate ds WHERE ds.inv = 1"));
-	TRY(filter_terms(q, ph, out));
-	TRY(sp_buf_append_str(&out->sql, " LIMIT "));
-	TRY(arg_int(out, ph, SP_CS_PROBE_MAX));
-	TRY(sp_buf_append_str(&out->sql, ") t"));
+	/* Capped counts per range: their sum bounds the rows q matches. */
+	q_ranges_of(q, &r);
+	TRY(sp_buf_append_str(&out->sql, "SELECT 0"));
+	for (int i = 0; i < r.n; i++) {
+		TRY(sp_buf_append_str(&out->sql, " + (SELECT count(*) FROM "
+		    "(SELECT 1 FROM devstate WHERE inv = 1 AND "));
+		TRY(q_range(&r, i, "", ph, out));
+		TRY(sp_buf_append_str(&out->sql, " LIMIT "));
+		TRY(arg_int(out, ph, SP_CS_PROBE_MAX));
+		TRY(sp_buf_printf(&out->sql, ") t%d)", i));
+	}
 out:
 	if (sp_failed(res) || *none)
 		sp_buf_free(&out->sql);

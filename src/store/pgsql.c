@@ -333,7 +333,8 @@ prepare(pg_store *s, int id)
 	if (s->prepared[id])
 		goto out;
 	snprintf(name, sizeof(name), "sprov_%d", id);
-	r = PQprepare(s->conn, name, sql[id], 0, NULL);
+	r = PQprepare(s->conn, name, id < PS_COUNT ? sql[id] : pg_cs_sql(id), 0,
+	    NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		res = result_err(s, r, "preparing a statement");
 		goto out;
@@ -927,4 +928,9 @@ static const sp_store_ops pg_ops = {
 	.audit_head = pg_audit_head,
 	.audit_insert = pg_audit_insert,
 	.audit_list = pg_audit_list,
+	.failure_batch = pg_failure_batch,
+	.inventory = pg_inventory,
+	.device_detail = pg_device_detail,
+	.unknown_list = pg_unknown_list,
+	.summary = pg_summary,
 };

@@ -102,6 +102,7 @@ pg_device_pending(sp_store *base, const sp_mac *mac, const char *serial,
 	sp_mac_format(mac, SP_MAC_MA, ma);
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pending_insert(s, ma, serial, product, now));
+	TRY(pg_cs_sync(s, ma));
 out:
 	return pg_tx_end(s, mine, false, res);
 }
@@ -118,7 +119,7 @@ ua_part(sp_slice v, bool have, char *buf, size_t bufsz)
 
 /* Queue one contact (and its pending device) on the open pipeline. */
 static sp_result
-contact_send(pg_store *s, const sp_contact *c, size_t *nsent)
+contact_send(pg_store *s, const sp_contact *c, sp_cs_agg *agg, size_t *nsent)
 {
 	sp_result res = SP_OK;
 	pg_params p = { 0 }, pp = { 0 };
@@ -153,6 +154,7 @@ contact_send(pg_store *s, const sp_contact *c, size_t *nsent)
 	pg_p_i64(&p, c->status);
 	TRY(pg_pipe_send(s, PS_CONTACT_PUT, &p, "recording a contact"));
 	(*nsent)++;
+	TRY(pg_cs_contact_send(s, ma, c, c->record_pending, agg, nsent));
 out:
 	return res;
 }
@@ -164,18 +166,23 @@ out:
 sp_result
 pg_contact_batch(sp_store *base, const sp_contact *v, size_t n)
 {
-	static const int ids[] = { PS_PENDING, PS_CONTACT_PUT };
+	int ids[2 + PG_CS_CONTACT_NIDS] = { PS_PENDING, PS_CONTACT_PUT };
 	sp_result res = SP_OK;
 	pg_store *s = pg(base);
+	sp_cs_agg agg = { 0 };
 	bool mine = false, piped = false;
 	size_t nsent = 0;
 
+	memcpy(ids + 2, pg_cs_contact_ids, sizeof(pg_cs_contact_ids));
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pg_pipe_begin(s, ids, sizeof(ids) / sizeof(ids[0])));
 	piped = true;
 	for (size_t i = 0; i < n; i++) {
-		TRY(contact_send(s, &v[i], &nsent));
-		if (nsent >= PG_PIPE_MAX - 1 || i + 1 == n) {
+		TRY(contact_send(s, &v[i], &agg, &nsent));
+		if (i + 1 == n)
+			TRY(pg_cs_series_send(s, &agg, &nsent));
+		/* A contact sends at most 5 statements, its series 65. */
+		if (nsent >= PG_PIPE_MAX - 80 || i + 1 == n) {
 			TRY(pg_pipe_sync(s, "recording contacts"));
 			nsent = 0;
 		}

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 
+#include "store/console_internal.h"
 #include "store/store_internal.h"
 
 /* Every statement, prepared once per connection (sql[] in pgsql.c). */
@@ -60,6 +61,33 @@ enum {
 	PS_COUNT
 };
 
+/* pgsql_console.c's statements, numbered on from PS_COUNT (schema 7). */
+enum {
+	PCS_STATUS = PS_COUNT,
+	PCS_DEV_SYNC,
+	PCS_GONE,
+	PCS_CONTACT,
+	PCS_FAIL,
+	PCS_FAILSRC,
+	PCS_FAILSRC_PRUNE,
+	PCS_SERIES,
+	PCS_SERIES_PRUNE,
+	PCS_LEVELGEN,
+	PCS_BEHIND,          /* + level: the level's statement */
+	PCS_BEHIND_PRODUCT,
+	PCS_BEHIND_GROUP,
+	PCS_BEHIND_DEVICE,
+	PCS_DETAIL,
+	PCS_COUNTS,
+	PCS_EVENTS,
+	PCS_UNKNOWN,
+	PCS_SOURCES,
+	PCS_BY_STATUS,
+	PCS_SERIES_GET,
+	PCS_END
+};
+#define PG_CS_COUNT (PCS_END - PS_COUNT)
+
 /* The change notification channel (the triggers NOTIFY, handles LISTEN). */
 #define PG_CHANNEL "sprov_changed"
 
@@ -76,7 +104,7 @@ typedef struct pg_store {
 	PGconn *listen;      /* LISTEN sprov_changed; opened on first generation */
 	char *uri;           /* kept to reconnect; may hold a password (wiped) */
 	char label[192];     /* "postgresql store DB on HOST": never the URI */
-	bool prepared[PS_COUNT];
+	bool prepared[PCS_END];
 	bool in_tx;          /* explicit sp_store_begin */
 	bool tx_open;        /* any transaction, explicit or a call's own */
 	bool gen_valid;      /* gen is current unless a notification came */
@@ -217,5 +245,34 @@ SP_MUST_CHECK sp_result pg_audit_head(sp_store *base, int64_t *seq,
 SP_MUST_CHECK sp_result pg_audit_insert(sp_store *base, const sp_audit_entry *e);
 SP_MUST_CHECK sp_result pg_audit_list(sp_store *base, const char *target,
     bool newest_first, int64_t limit, sp_store_audit_cb cb, void *arg);
+
+/*
+ * pgsql_console.c: the console records (schema 7), inside the caller's
+ * transaction, as sqlite_console.c's.  pg_cs_sql: the text of a PCS_
+ * statement.  A contact batch prepares pg_cs_contact_ids before its
+ * pipeline, sends pg_cs_contact_send per contact and pg_cs_series_send
+ * before its last sync.
+ */
+const char *pg_cs_sql(int id);
+#define PG_CS_CONTACT_NIDS 5
+extern const int pg_cs_contact_ids[PG_CS_CONTACT_NIDS];
+SP_MUST_CHECK sp_result pg_cs_device(pg_store *s, const char *ma);
+/* The device's inventory columns only (a pending device recorded). */
+SP_MUST_CHECK sp_result pg_cs_sync(pg_store *s, const char *ma);
+SP_MUST_CHECK sp_result pg_cs_level(pg_store *s, int level, const char *key);
+SP_MUST_CHECK sp_result pg_cs_contact_send(pg_store *s, const char *ma,
+    const sp_contact *c, bool pending, sp_cs_agg *a, size_t *nsent);
+SP_MUST_CHECK sp_result pg_cs_series_send(pg_store *s, sp_cs_agg *a,
+    size_t *nsent);
+SP_MUST_CHECK sp_result pg_failure_batch(sp_store *base, const sp_failure *v,
+    size_t n);
+SP_MUST_CHECK sp_result pg_inventory(sp_store *base, const sp_inv_query *q,
+    sp_store_inv_cb cb, void *arg, char *next);
+SP_MUST_CHECK sp_result pg_device_detail(sp_store *base, const sp_mac *mac,
+    sp_dev_detail *out, bool *found);
+SP_MUST_CHECK sp_result pg_unknown_list(sp_store *base, int limit,
+    sp_result (*cb)(void *arg, const sp_unknown_row *r), void *arg);
+SP_MUST_CHECK sp_result pg_summary(sp_store *base, int64_t start,
+    sp_summary *out);
 
 #endif

@@ -100,6 +100,8 @@ pg_device_add(sp_store *base, const sp_device *d)
 	/* Another writer added it since the lookup. */
 	if (sp_failed(res) && strcmp(pg_last_state(), PG_UNIQUE_VIOLATION) == 0)
 		res = sp_error(SP_E_EXISTS, "device %s already exists", ma);
+	TRY(res);
+	TRY(pg_cs_device(s, ma));
 out:
 	return pg_tx_end(s, mine, true, res);
 }
@@ -120,6 +122,7 @@ pg_device_rm(sp_store *base, const sp_mac *mac)
 	TRY(pg_run(s, PS_DEV_RM, &p, &r, "removing a device"));
 	ENSURE(pg_affected(r) > 0, SP_E_NOTFOUND, "no device %s", ma);
 	TRY(pg_run(s, PS_CONTACT_RM, &p, NULL, "removing a contact record"));
+	TRY(pg_cs_device(s, ma));
 out:
 	PQclear(r);
 	return pg_tx_end(s, mine, true, res);
@@ -141,6 +144,7 @@ pg_device_set_enabled(sp_store *base, const sp_mac *mac, bool enabled)
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pg_run(s, PS_DEV_ENABLE, &p, &r, "updating a device"));
 	ENSURE(pg_affected(r) > 0, SP_E_NOTFOUND, "no device %s", ma);
+	TRY(pg_cs_device(s, ma));
 out:
 	PQclear(r);
 	return pg_tx_end(s, mine, true, res);
@@ -188,6 +192,7 @@ pg_param_set(sp_store *base, const sp_level_ref *lvl, const char *name,
 	pg_p_access(&p, access);
 	TRY(pg_run(s, lvl->level == SP_LEVEL_DEVICE ? PS_DPARAM_SET : PS_PARAM_SET,
 	    &p, NULL, "setting a parameter"));
+	TRY(pg_cs_level(s, (int)lvl->level, lvl->key));
 out:
 	return pg_tx_end(s, mine, true, res);
 }
@@ -208,8 +213,11 @@ pg_param_unset(sp_store *base, const sp_level_ref *lvl, const char *name)
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pg_run(s, lvl->level == SP_LEVEL_DEVICE ? PS_DPARAM_UNSET :
 	    PS_PARAM_UNSET, &p, &r, "unsetting a parameter"));
-	if (pg_affected(r) == 0)
+	if (pg_affected(r) == 0) {
 		res = sp_store_err_not_set(lvl, name);
+		goto out;
+	}
+	TRY(pg_cs_level(s, (int)lvl->level, lvl->key));
 out:
 	PQclear(r);
 	return pg_tx_end(s, mine, true, res);

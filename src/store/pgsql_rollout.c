@@ -220,6 +220,8 @@ pg_ro_insert(sp_store *base, const sp_ro_row *row, const char *waves)
 	if (sp_failed(res) && strcmp(pg_last_state(), PG_UNIQUE_VIOLATION) == 0)
 		res = sp_error(SP_E_EXISTS, "a rollout named %s exists already",
 		    r->name);
+	TRY(res);
+	TRY(pg_cs_level(s, (int)r->target_level, r->target_key));
 out:
 	return pg_tx_end(s, mine, true, res);
 }
@@ -314,6 +316,8 @@ pg_ro_update(sp_store *base, const sp_ro_row *row, const char *waves,
 	pg_p_str(&p, ro->rolled_back_by);
 	TRY(pg_run(s, PS_RO_UPDATE, &p, &r, "updating a rollout"));
 	*applied = pg_affected(r) == 1;
+	if (*applied)
+		TRY(pg_cs_level(s, (int)row->r.target_level, row->r.target_key));
 out:
 	PQclear(r);
 	return pg_tx_end(s, mine, true, res);

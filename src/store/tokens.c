@@ -105,7 +105,7 @@ sp_store_token_add(sp_store *s, const sp_token_info *t)
 	snprintf(target, sizeof(target), "token:%s", t->name);
 	TRY(sp_store_begin(s));
 	TRY(s->ops->tokens->token_add(s, t));
-	TRY(sp_store_audit(s, "token-add", target, (const char *)d.p));
+	TRY(sp_store_audit(s, "token.add", target, (const char *)d.p));
 	TRY(sp_store_commit(s));
 out:
 	if (sp_failed(res))
@@ -145,7 +145,7 @@ sp_store_token_revoke(sp_store *s, const char *name)
 	TRY(sp_store_begin(s));
 	TRY(s->ops->tokens->token_revoke(s, name, &found));
 	ENSURE(found, SP_E_NOTFOUND, "no token named '%s'", name);
-	TRY(sp_store_audit(s, "token-revoke", target, (const char *)d.p));
+	TRY(sp_store_audit(s, "token.revoke", target, (const char *)d.p));
 	TRY(sp_store_commit(s));
 out:
 	if (sp_failed(res))

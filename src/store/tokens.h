@@ -73,7 +73,7 @@ SP_MUST_CHECK sp_result sp_store_session_end(sp_store *s,
 /*
  * Added by the API work (not in the first contract): one audit entry for
  * an action that changes nothing in the store but must be on the trail
- * (the console revealing a secret value: "param-reveal"), in its own
+ * (the console revealing a secret value: "param.reveal"), in its own
  * transaction, with the handle's actor.  detail: a JSON object or NULL.
  */
 SP_MUST_CHECK sp_result sp_store_audit_note(sp_store *s, const char *action,

@@ -633,7 +633,7 @@ sp_tls_fail_note(sp_tls_pconn *pc, sp_tls_fail why, X509 *leaf, const char *deta
 }
 
 void
-sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert)
+sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert, const char *why)
 {
 	if (pc->counted)
 		return;
@@ -641,8 +641,9 @@ sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert)
 	atomic_fetch_add(&pc->srv->st.hs[SP_TLS_HS_FAILED], 1);
 	if (no_cert)
 		atomic_fetch_add(&pc->srv->st.vf[SP_TLS_VF_NO_CERT], 1);
-	sp_tls_fail_note(pc, no_cert ? SP_TLS_FAIL_NO_CERT : SP_TLS_FAIL_HANDSHAKE, NULL,
-	    no_cert ? "no certificate" : "handshake failed");
+	if (no_cert || why != NULL)
+		sp_tls_fail_note(pc, no_cert ? SP_TLS_FAIL_NO_CERT : SP_TLS_FAIL_HANDSHAKE,
+		    NULL, no_cert ? "no certificate" : why);
 }
 
 void

@@ -712,7 +712,11 @@ handshake_failed(gconn *g, int rv)
 		bool no_cert = rv == GNUTLS_E_NO_CERTIFICATE_FOUND ||
 		    rv == GNUTLS_E_CERTIFICATE_REQUIRED;
 
-		sp_tls_hs_failed(&g->pc, no_cert);
+		char why[SP_TLS_DETAIL_MAX + 1];
+
+		snprintf(why, sizeof(why), "handshake failed: %s", gnutls_strerror(rv));
+		sp_tls_hs_failed(&g->pc, no_cert, rv == GNUTLS_E_PREMATURE_TERMINATION ||
+		    rv == GNUTLS_E_PULL_ERROR || rv == GNUTLS_E_PUSH_ERROR ? NULL : why);
 		if (no_cert)
 			sp_info("tls: client certificate refused: no certificate");
 		else

@@ -196,9 +196,11 @@ bool sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *l
     bool check_resume);
 /*
  * The handshake failed; counted once per connection.  Unless a refusal was
- * noted already, the refused hook hears "no-certificate" or "handshake".
+ * noted already, the refused hook hears "no-certificate" or, with why (the
+ * failure, for the record), "handshake".  why NULL: the peer went away
+ * (a TCP probe, a client giving up): counted, not recorded.
  */
-void sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert);
+void sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert, const char *why);
 /*
  * A client certificate refused in the handshake: count and log it, and
  * tell the refused hook (pc may be NULL: counted and logged only).  cert:

@@ -537,9 +537,15 @@ sp_tls_fail_of(const sp_tls_conf *c, int bucket, X509 *cert, X509 *leaf)
 {
 	X509 *x = cert != NULL ? cert : leaf;
 
-	switch (bucket) {
-	case SP_TLS_VF_NO_CERT:
+	if (bucket == SP_TLS_VF_NO_CERT)
 		return SP_TLS_FAIL_NO_CERT;
+	/*
+	 * The server CA's certificates first: OpenSSL may trip on another
+	 * check before (no CRL of the server CA), GnuTLS on none.
+	 */
+	if (leaf != NULL && c != NULL && from_server_ca(c, leaf))
+		return SP_TLS_FAIL_WRONG_PURPOSE;
+	switch (bucket) {
 	case SP_TLS_VF_REVOKED:
 		return SP_TLS_FAIL_REVOKED;
 	case SP_TLS_VF_EXPIRED:
@@ -556,9 +562,7 @@ sp_tls_fail_of(const sp_tls_conf *c, int bucket, X509 *cert, X509 *leaf)
 	default:
 		break;
 	}
-	/* A server certificate, or one not for TLS clients: the wrong kind. */
-	if (leaf != NULL && c != NULL && from_server_ca(c, leaf))
-		return SP_TLS_FAIL_WRONG_PURPOSE;
+	/* One not for TLS clients: the wrong kind. */
 	if (leaf != NULL && X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) != 1) {
 		ERR_clear_error();
 		return SP_TLS_FAIL_WRONG_PURPOSE;

@@ -167,7 +167,9 @@ RUN_ORDER=("" "req" "ca init" "ca" "ca sign" "ca sign-firmware" "ca issue" "ca r
 	"db params unset" "db import" "db dump" "db restore" "db migrate"
 	"db firmware" "db firmware add" "db firmware list" "db firmware rm" "rollout"
 	"rollout create" "rollout status" "rollout list" "rollout pause" "rollout resume"
-	"rollout rollback" "rollout tick" "db audit" "db audit list" "db audit verify" "serve"
+	"rollout rollback" "rollout tick" "db audit" "db audit list" "db audit verify"
+	"admin" "admin token" "admin token add" "admin token list" "admin token revoke"
+	"admin login-url" "serve"
 	"device init" "device" "device rule"
 	"device check-cert")
 NOT_RUN=("device resync" "device upgrade" "device run" "fleet")

@@ -7,7 +7,7 @@
 . "$SPROV_SRCDIR/tests/integration/pkg_lib.bash"
 command -v mandoc >/dev/null || fail "mandoc is missing (scripts/deps.sh installs it)"
 M="$SPROV_SRCDIR/man"
-PAGES=(sprov.1 sprov-ca.1 sprov-req.1 sprov-db.1 sprov-device.1 sprov-fleet.1 sprov-rollout.1 sprov-serve.8 sprov.conf.5)
+PAGES=(sprov.1 sprov-ca.1 sprov-req.1 sprov-db.1 sprov-device.1 sprov-fleet.1 sprov-rollout.1 sprov-admin.1 sprov-serve.8 sprov.conf.5)
 
 note "mandoc -T lint -W warning: nothing to say about any page"
 for p in "${PAGES[@]}"; do
@@ -56,7 +56,7 @@ page_of() {
 	case "$1" in
 	ca*) echo sprov-ca.1 ;; db*) echo sprov-db.1 ;; device*) echo sprov-device.1 ;;
 	req) echo sprov-req.1 ;; fleet) echo sprov-fleet.1 ;; serve) echo sprov-serve.8 ;;
-	rollout*) echo sprov-rollout.1 ;;
+	rollout*) echo sprov-rollout.1 ;; admin*) echo sprov-admin.1 ;;
 	esac
 }
 

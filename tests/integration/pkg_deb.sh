@@ -47,6 +47,7 @@ cat >"$T/want" <<'LIST'
 644 f usr/share/bash-completion/completions/sprov
 644 f usr/share/doc/sprov/changelog.gz
 644 f usr/share/doc/sprov/copyright
+644 f usr/share/man/man1/sprov-admin.1.gz
 644 f usr/share/man/man1/sprov-ca.1.gz
 644 f usr/share/man/man1/sprov-db.1.gz
 644 f usr/share/man/man1/sprov-device.1.gz

@@ -27,6 +27,7 @@ cat >"$T/want" <<'LIST'
 644 f usr/share/bash-completion/completions/sprov
 755 d usr/share/man
 755 d usr/share/man/man1
+644 f usr/share/man/man1/sprov-admin.1
 644 f usr/share/man/man1/sprov-ca.1
 644 f usr/share/man/man1/sprov-db.1
 644 f usr/share/man/man1/sprov-device.1

@@ -12,6 +12,7 @@ PKG_HELP_CMDS=(
 	"db audit list" "db audit verify"
 	"rollout create" "rollout status" "rollout list" "rollout pause" "rollout resume"
 	"rollout rollback" "rollout tick"
+	"admin token add" "admin token list" "admin token revoke" "admin login-url"
 	"device init" "device resync" "device upgrade" "device rule" "device check-cert" "device run"
 	"fleet" "serve"
 )
@@ -45,7 +46,7 @@ help_opts() {
 }
 
 # The groups: commands whose --help lists subcommands ("Commands:").
-PKG_HELP_GROUPS=("" "ca" "db" "db devices" "db params" "db firmware" "db audit" "device" "rollout")
+PKG_HELP_GROUPS=("" "ca" "db" "db devices" "db params" "db firmware" "db audit" "device" "rollout" "admin" "admin token")
 in_groups() {
 	local g
 	for g in "${PKG_HELP_GROUPS[@]}"; do [ "$g" != "$1" ] || return 0; done
