@@ -137,6 +137,24 @@ with Browser(chromium=E["CHROMIUM"], artifacts=E["ART"]) as b:
               "C's status badge is not 'revoked'")
         b.screenshot_full("device-revoked")
 
+        # the inventory's filters and sort: revoked is C alone; no contact
+        # for 24 hours is B alone (never seen); MAC descending puts C first
+        rows = "[...document.querySelectorAll('#inventory tbody tr')].map(r => r.dataset.mac).join(',')"
+        b.click("#nav a[data-route=devices]")
+        b.wait_for(rows + " == '000e08aaaa01,000e08aaaa02,%s'" % C, what="the three devices, by MAC")
+        b.click("#status-filter a[data-status=revoked]")
+        b.wait_for(rows + " == '%s'" % C, what="the revoked filter: C alone")
+        b.click("#status-filter a[data-status='']")
+        b.wait_for(rows + " == '000e08aaaa01,000e08aaaa02,%s'" % C, what="all three again")
+        b.evaluate("(() => { const s = document.querySelector('#seen-filter'); s.value = 'not-24h';"
+                   " s.dispatchEvent(new Event('change')); })()")
+        b.wait_for(rows + " == '000e08aaaa02'", what="no contact for 24 hours: B alone")
+        b.click("#inventory th[data-sort=mac]")   # the filter stays, the order turns
+        b.wait_for("location.hash.includes('order=desc')", what="MAC descending")
+        b.evaluate("(() => { const s = document.querySelector('#seen-filter'); s.value = '';"
+                   " s.dispatchEvent(new Event('change')); })()")
+        b.wait_for(rows + " == '%s,000e08aaaa02,000e08aaaa01'" % C, what="the three, MAC descending")
+
         # a change without the CSRF token is refused, and changes nothing
         # (the browser logs that 403 as an error: the one error allowed)
         mark = len(b.log)

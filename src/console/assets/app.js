@@ -14,6 +14,13 @@
 	};
 	const PAGE = 50;
 	const NO_EXPIRY = 253402300799;
+	/* The inventory's last-contact filter: seen_after or seen_before, back from now. */
+	const SEEN = {
+		'1h': { key: 'seen_after', secs: 3600, label: 'Last contact: within 1 hour' },
+		'24h': { key: 'seen_after', secs: 86400, label: 'Last contact: within 24 hours' },
+		'not-24h': { key: 'seen_before', secs: 86400, label: 'No contact for 24 hours' },
+		'not-7d': { key: 'seen_before', secs: 7 * 86400, label: 'No contact for 7 days' },
+	};
 	const state = { session: null, timer: null, pages: { key: '', stack: [] }, seq: 0 };
 	const main = document.getElementById('main');
 
@@ -204,6 +211,14 @@
 		document.body.classList.remove('logged-out');
 		whoBar();
 		window.addEventListener('hashchange', route);
+		document.addEventListener('keydown', ev => {
+			const box = document.getElementById('search');
+			if (ev.key === '/' && box && document.activeElement !== box &&
+			    !/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName)) {
+				ev.preventDefault();
+				box.focus();
+			}
+		});
 		route();
 	}
 
@@ -386,7 +401,15 @@
 		const query = {
 			q: params.get('q') || '', status: params.get('status') || '',
 			sort: params.get('sort') || 'mac', order: params.get('order') || 'asc',
+			seen: SEEN[params.get('seen')] ? params.get('seen') : '', t: params.get('t') || '',
 		};
+		/* The last-contact filter counts back from t, the time it was
+		 * chosen, so that paging through it asks the same query. */
+		const filter = { q: query.q, status: query.status, sort: query.sort, order: query.order };
+		if (query.seen) {
+			const sn = SEEN[query.seen], t = parseInt(query.t, 10) || nowSecs();
+			filter[sn.key] = t - sn.secs;
+		}
 		const key = JSON.stringify(query);
 		if (state.pages.key !== key)
 			state.pages = { key: key, stack: [] };
@@ -400,7 +423,7 @@
 			stack.length = at + 1;
 		else
 			stack.push(after);
-		const res = await api('GET', '/api/v1/devices' + q(Object.assign({ limit: PAGE, after: after }, query)));
+		const res = await api('GET', '/api/v1/devices' + q(Object.assign({ limit: PAGE, after: after }, filter)));
 		if (!current(seq))
 			return;
 		document.title = 'Devices · sprov console';
@@ -417,6 +440,11 @@
 		    h('a', { class: 'chip' + (query.status ? '' : ' active'), href: link({ status: '' }), data: { status: '' } }, 'All'),
 		    STATUSES.map(st => h('a', { class: 'chip' + (query.status === st ? ' active' : ''),
 		        href: link({ status: st }), data: { status: st } }, STATUS_LABEL[st])));
+
+		const seen = h('select', { id: 'seen-filter', 'aria-label': 'last contact', onchange: () => {
+			location.hash = link({ seen: seen.value, t: seen.value ? nowSecs() : '' });
+		} }, h('option', { value: '' }, 'Last contact: any time'),
+		    Object.keys(SEEN).map(k => h('option', { value: k, selected: k === query.seen }, SEEN[k].label)));
 
 		const col = (label, sortKey, cls) => {
 			if (!sortKey)
@@ -454,7 +482,7 @@
 		    h('button', { id: 'page-next', type: 'button', disabled: !res.next,
 		        onclick: () => { location.hash = link({ after: res.next }); } }, 'Next →'));
 		show(h('div', { class: 'page-head' }, h('h1', null, 'Devices')),
-		    h('div', { class: 'toolbar' }, form, chips), table, pager);
+		    h('div', { class: 'toolbar' }, form, chips, seen), table, pager);
 		if (!query.q)
 			search.focus();
 	}
