@@ -254,6 +254,8 @@ console_link() {
 	[ "$code" = 200 ] || { echo "demo: the console answered HTTP $code" >&2; exit 1; }
 	if [ -t 0 ]; then
 		say "Open it in a browser on this machine (or through 'ssh -L $APORT:127.0.0.1:$APORT')." \
+		    "A new link, once this one is used or has expired:" \
+		    "  SPROV_STORE=$SPROV_STORE $SPROV admin login-url --url http://127.0.0.1:$APORT" \
 		    "The server keeps running while you look; press Enter to stop everything."
 		read -r _ || true
 	else
