@@ -68,7 +68,8 @@ class Browser:
     def start(self):
         self._dir = tempfile.mkdtemp(prefix="sprov-chromium.")
         args = [
-            self.chromium, "--headless=new", "--disable-gpu", "--no-first-run",
+            self.chromium, "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run",
             "--no-default-browser-check", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--disable-extensions",
             "--disable-default-apps", "--disable-features=Translate,MediaRouter,OptimizationHints",
