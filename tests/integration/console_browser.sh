@@ -150,7 +150,8 @@ with Browser(chromium=E["CHROMIUM"], artifacts=E["ART"]) as b:
                    " s.dispatchEvent(new Event('change')); })()")
         b.wait_for(rows + " == '000e08aaaa02'", what="no contact for 24 hours: B alone")
         b.click("#inventory th[data-sort=mac]")   # the filter stays, the order turns
-        b.wait_for("location.hash.includes('order=desc')", what="MAC descending")
+        b.wait_for("document.querySelector('#inventory th[data-sort=mac].sorted.desc')"
+                   " && " + rows + " == '000e08aaaa02'", what="MAC descending, still filtered")
         b.evaluate("(() => { const s = document.querySelector('#seen-filter'); s.value = '';"
                    " s.dispatchEvent(new Event('change')); })()")
         b.wait_for(rows + " == '%s,000e08aaaa02,000e08aaaa01'" % C, what="the three, MAC descending")

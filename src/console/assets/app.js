@@ -573,7 +573,18 @@
 		const access = h('select', { id: 'param-edit-access', 'aria-label': 'access' },
 		    h('option', { value: '' }, 'access: keep'), ['rw', 'ro', 'na'].map(a => h('option', { value: a }, a)));
 		const msg = h('div', { id: 'param-edit-msg' });
-		const target = n => '/api/v1/params/device/' + d.mac + '/' + encodeURIComponent(n);
+		/* Where a change lands: this device (the default), or a level it
+		 * inherits from, which changes every device there. */
+		const levels = [['device', 'this device', 'device/' + d.mac]];
+		if (d.group)
+			levels.push(['group', 'group ' + d.group, 'group/' + encodeURIComponent(d.group)]);
+		if (d.product)
+			levels.push(['product', 'product ' + d.product, 'product/' + encodeURIComponent(d.product)]);
+		levels.push(['defaults', 'defaults (every device)', 'defaults']);
+		const level = h('select', { id: 'param-edit-level', 'aria-label': 'level' },
+		    levels.map(l => h('option', { value: l[0] }, 'for ' + l[1])));
+		const where = () => levels.find(l => l[0] === level.value) || levels[0];
+		const target = n => '/api/v1/params/' + where()[2] + '/' + encodeURIComponent(n);
 		const save = async ev => {
 			ev.preventDefault();
 			const n = name.value.trim();
@@ -584,7 +595,7 @@
 				body.access = access.value;
 			try {
 				await api('PUT', target(n), body);
-				reload('Set ' + n + ' for this device.');
+				reload('Set ' + n + ' for ' + where()[1] + '.');
 			} catch (e) {
 				msg.replaceChildren(errorBanner(e));
 			}
@@ -595,13 +606,13 @@
 				return;
 			try {
 				await api('DELETE', target(n));
-				reload('Unset ' + n + ' on this device.');
+				reload('Unset ' + n + ' for ' + where()[1] + '.');
 			} catch (e) {
 				msg.replaceChildren(errorBanner(e));
 			}
 		};
-		const edit = isAdmin() ? h('div', null, h('h2', { class: 'edit-head' }, 'Change a parameter for this device'),
-		    h('form', { class: 'edit', id: 'param-edit', onsubmit: save }, name, value, access,
+		const edit = isAdmin() ? h('div', null, h('h2', { class: 'edit-head' }, 'Change a parameter'),
+		    h('form', { class: 'edit', id: 'param-edit', onsubmit: save }, name, value, level, access,
 		        h('button', { id: 'param-edit-save', type: 'submit', class: 'primary' }, 'Save'),
 		        h('button', { id: 'param-edit-unset', type: 'button', class: 'danger', onclick: unset }, 'Unset')),
 		    msg) : h('p', { class: 'muted small' }, 'Read-only session: parameters cannot be changed.');
