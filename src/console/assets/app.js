@@ -242,6 +242,7 @@
 			return loginPanel();
 		const r = parseHash();
 		const seq = ++state.seq;
+		window.scrollTo(0, 0);   /* a new page starts at its top */
 		const name = r.parts[0] || 'overview';
 		for (const a of document.querySelectorAll('#nav a'))
 			a.classList.toggle('active', a.dataset.route === (name === 'device' ? 'devices' : name));
@@ -522,7 +523,11 @@
 		            h('div', { class: 'muted small' }, fmtTime(d.cert.not_after)))) :
 		    h('p', { class: 'muted' }, 'No certificate seen yet.'));
 
-		const dr = res.drift || {};
+		const dr = Object.assign({}, res.drift);
+		/* Two different ETags mean its next resync gets a new profile,
+		 * whatever else its status says (revoked, failing). */
+		if (dr.fetched_etag && dr.current_etag && dr.fetched_etag !== dr.current_etag)
+			dr.behind = true;
 		const drift = h('div', { class: 'panel', id: 'drift' }, h('h2', null, 'Profile drift'),
 		    h('p', null, dr.behind ? h('span', { class: 'badge behind', id: 'drift-state' }, 'behind') :
 		        h('span', { class: 'badge ok', id: 'drift-state' }, 'current'), ' ',
