@@ -511,6 +511,37 @@ sp_cs_events_sort(sp_dev_event *ev, int n)
 	qsort(ev, (size_t)n, sizeof(*ev), ev_cmp);
 }
 
+sp_fail_reason
+sp_cs_reason_of(int64_t v)
+{
+	return v >= 0 && v < SP_FAIL_N ? (sp_fail_reason)v : SP_FAIL_HANDSHAKE;
+}
+
+void
+sp_cs_summary_count(sp_summary *out, int64_t status, int64_t n)
+{
+	if (status == -1)
+		out->pending = (uint64_t)n;
+	else if (status >= 0 && status < SP_DST_N) {
+		out->by_status[status] = (uint64_t)n;
+		out->devices += (uint64_t)n;
+	}
+}
+
+void
+sp_cs_summary_series(sp_summary *out, int64_t start, int64_t bucket,
+    int64_t kind, int64_t n)
+{
+	int64_t i = (bucket - start) / SP_SERIES_STEP;
+
+	if (bucket < start || i >= SP_SERIES_POINTS)
+		return;
+	if (kind == SP_CS_KIND_RESYNC)
+		out->resyncs[i] += (uint32_t)n;
+	else if (kind >= 1 && kind <= SP_FAIL_N)
+		out->fail_24h[kind - 1] += (uint64_t)n;
+}
+
 /* ---- the front ---------------------------------------------------------- */
 
 sp_result
@@ -526,9 +557,6 @@ sp_store_failure_batch(sp_store *s, const sp_failure *v, size_t n)
 		    "or count", i);
 	if (n == 0)
 		goto out;
-	ENSURE(s->ops->failure_batch, SP_E_STATE,
-	    "console records are not available on a %s store yet",
-	    s->ops->scheme);
 	TRY(s->ops->failure_batch(s, v, n));
 out:
 	return res;
@@ -550,9 +578,6 @@ sp_store_inventory(sp_store *s, const sp_inv_query *q, sp_store_inv_cb cb,
 	}
 	qq.after = after;
 	next[0] = '\0';
-	ENSURE(s->ops->inventory, SP_E_STATE,
-	    "console records are not available on a %s store yet",
-	    s->ops->scheme);
 	TRY(s->ops->inventory(s, &qq, cb, arg, next));
 out:
 	return res;
@@ -566,9 +591,6 @@ sp_store_device_detail(sp_store *s, const sp_mac *mac, sp_dev_detail *out,
 
 	*found = false;
 	memset(out, 0, sizeof(*out));
-	ENSURE(s->ops->device_detail, SP_E_STATE,
-	    "console records are not available on a %s store yet",
-	    s->ops->scheme);
 	TRY(s->ops->device_detail(s, mac, out, found));
 out:
 	return res;
@@ -581,9 +603,6 @@ sp_store_unknown_list(sp_store *s, int limit,
 	sp_result res = SP_OK;
 
 	ENSURE(limit >= 1, SP_E_USAGE, "unknown devices: limit must be >= 1");
-	ENSURE(s->ops->unknown_list, SP_E_STATE,
-	    "console records are not available on a %s store yet",
-	    s->ops->scheme);
 	TRY(s->ops->unknown_list(s, limit, cb, arg));
 out:
 	return res;
@@ -597,9 +616,6 @@ sp_store_summary(sp_store *s, int64_t now, sp_summary *out)
 	memset(out, 0, sizeof(*out));
 	out->series_start = sp_cs_bucket(now) -
 	    (int64_t)(SP_SERIES_POINTS - 1) * SP_SERIES_STEP;
-	ENSURE(s->ops->summary, SP_E_STATE,
-	    "console records are not available on a %s store yet",
-	    s->ops->scheme);
 	TRY(s->ops->summary(s, out->series_start, out));
 out:
 	return res;

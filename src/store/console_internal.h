@@ -79,7 +79,15 @@ SP_MUST_CHECK sp_result sp_cs_inv_probe(const sp_inv_query *q, char ph,
 void sp_cs_cursor(const sp_inv_query *q, const sp_inv_row *row,
     char next[SP_INV_CURSOR_MAX + 1]);
 
-/* Whether a row's newest-first order puts a before b (device detail). */
+/* A stored reason; one out of range reads as "handshake". */
+sp_fail_reason sp_cs_reason_of(int64_t v);
+/* One row of the status counts (status -1: the pending devices). */
+void sp_cs_summary_count(sp_summary *out, int64_t status, int64_t n);
+/* One row of the series (bucket, kind, n) into out, from start on. */
+void sp_cs_summary_series(sp_summary *out, int64_t start, int64_t bucket,
+    int64_t kind, int64_t n);
+
+/* A device's events, newest first (device detail). */
 void sp_cs_events_sort(sp_dev_event *ev, int n);
 
 #endif

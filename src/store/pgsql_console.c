@@ -358,12 +358,6 @@ out:
 
 /* ---- reading ------------------------------------------------------------- */
 
-static sp_fail_reason
-reason_of(int64_t v)
-{
-	return v >= 0 && v < SP_FAIL_N ? (sp_fail_reason)v : SP_FAIL_HANDSHAKE;
-}
-
 static sp_result
 row_read(PGresult *r, int i, sp_inv_row *row)
 {
@@ -394,7 +388,7 @@ row_read(PGresult *r, int i, sp_inv_row *row)
 		memcpy(row->ua, ua.ua, len + 1);
 	}
 	row->last_fail = pg_col_i64(r, i, 12);
-	row->last_reason = reason_of(pg_col_i64(r, i, 13));
+	row->last_reason = sp_cs_reason_of(pg_col_i64(r, i, 13));
 	pg_col_copy(r, i, 14, row->cert_serial, sizeof(row->cert_serial));
 	row->cert_not_after = pg_col_i64(r, i, 15);
 out:
@@ -517,7 +511,7 @@ pg_device_detail(sp_store *base, const sp_mac *mac, sp_dev_detail *out,
 		e->time = pg_col_i64(r, i, 0);
 		e->failure = pg_col_i64(r, i, 1) != 0;
 		e->http = (int)pg_col_i64(r, i, 2);
-		e->reason = reason_of(pg_col_i64(r, i, 3));
+		e->reason = sp_cs_reason_of(pg_col_i64(r, i, 3));
 		e->count = (uint32_t)pg_col_i64(r, i, 4);
 		pg_col_copy(r, i, 5, e->ip, sizeof(e->ip));
 		pg_col_copy(r, i, 6, e->etag, sizeof(e->etag));
@@ -552,7 +546,7 @@ pg_unknown_list(sp_store *base, int limit,
 		pg_col_copy(r, i, 2, u.serial, sizeof(u.serial));
 		pg_col_copy(r, i, 3, u.product, sizeof(u.product));
 		pg_col_copy(r, i, 4, u.ip, sizeof(u.ip));
-		u.reason = reason_of(pg_col_i64(r, i, 5));
+		u.reason = sp_cs_reason_of(pg_col_i64(r, i, 5));
 		u.count = (uint64_t)pg_col_i64(r, i, 6);
 		u.first_seen = pg_col_i64(r, i, 7);
 		u.last_seen = pg_col_i64(r, i, 8);
@@ -567,7 +561,7 @@ pg_unknown_list(sp_store *base, int limit,
 	TRY(pg_run(s, PCS_SOURCES, &p, &r, "listing failure sources"));
 	for (int i = 0; i < PQntuples(r); i++) {
 		memset(&u, 0, sizeof(u));
-		u.reason = reason_of(pg_col_i64(r, i, 0));
+		u.reason = sp_cs_reason_of(pg_col_i64(r, i, 0));
 		pg_col_copy(r, i, 1, u.ip, sizeof(u.ip));
 		u.count = (uint64_t)pg_col_i64(r, i, 2);
 		u.first_seen = pg_col_i64(r, i, 3);
@@ -590,32 +584,15 @@ pg_summary(sp_store *base, int64_t start, sp_summary *out)
 
 	TRY(pg_tx_begin(s, &mine));
 	TRY(pg_run(s, PCS_BY_STATUS, NULL, &r, "counting devices"));
-	for (int i = 0; i < PQntuples(r); i++) {
-		int64_t k = pg_col_i64(r, i, 0);
-		uint64_t c = (uint64_t)pg_col_i64(r, i, 1);
-
-		if (k == -1)
-			out->pending = c;
-		else if (k >= 0 && k < SP_DST_N) {
-			out->by_status[k] = c;
-			out->devices += c;
-		}
-	}
+	for (int i = 0; i < PQntuples(r); i++)
+		sp_cs_summary_count(out, pg_col_i64(r, i, 0), pg_col_i64(r, i, 1));
 	PQclear(r);
 	r = NULL;
 	pg_p_i64(&p, start);
 	TRY(pg_run(s, PCS_SERIES_GET, &p, &r, "reading the series"));
-	for (int i = 0; i < PQntuples(r); i++) {
-		int64_t k = (pg_col_i64(r, i, 0) - start) / SP_SERIES_STEP;
-		int64_t kind = pg_col_i64(r, i, 1), c = pg_col_i64(r, i, 2);
-
-		if (k < 0 || k >= SP_SERIES_POINTS)
-			continue;
-		if (kind == SP_CS_KIND_RESYNC)
-			out->resyncs[k] += (uint32_t)c;
-		else if (kind >= 1 && kind <= SP_FAIL_N)
-			out->fail_24h[kind - 1] += (uint64_t)c;
-	}
+	for (int i = 0; i < PQntuples(r); i++)
+		sp_cs_summary_series(out, start, pg_col_i64(r, i, 0),
+		    pg_col_i64(r, i, 1), pg_col_i64(r, i, 2));
 out:
 	PQclear(r);
 	return pg_tx_end(s, mine, false, res);

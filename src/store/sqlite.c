@@ -359,17 +359,24 @@ sq_dberr(sq_store *s, const char *what)
 	return sp_error(SP_E_DB, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
+/* *slot prepared from text once, then reused. */
+sp_result
+sq_st_cached(sq_store *s, sqlite3_stmt **slot, const char *text,
+    sqlite3_stmt **out)
+{
+	*out = NULL;
+	if (*slot == NULL && sqlite3_prepare_v3(s->db, text, -1,
+	    SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
+		return sq_dberr(s, "preparing a statement");
+	*out = *slot;
+	return SP_OK;
+}
+
 /* A cached statement, reset and with fresh bindings. */
 sp_result
 sq_st_get(sq_store *s, int id, sqlite3_stmt **out)
 {
-	*out = NULL;
-	if (s->st[id] == NULL &&
-	    sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-	    &s->st[id], NULL) != SQLITE_OK)
-		return sq_dberr(s, "preparing a statement");
-	*out = s->st[id];
-	return SP_OK;
+	return sq_st_cached(s, &s->st[id], sql[id], out);
 }
 
 /* NULL-safe: reset and drop the bindings (they may point at values). */

@@ -169,7 +169,14 @@ static const char *const cs_sql[CS_COUNT_] = {
 	    " cert_not_after = CASE WHEN ?6 <> '' THEN ?7"
 	    "  ELSE cert_not_after END,"
 	    " fail_newer = CASE WHEN fail_time > ?2 THEN 1 ELSE 0 END,"
-	    " ncontacts = ncontacts + 1",
+	    " ncontacts = ncontacts + 1,"
+	    /* STATUS_EXPR over the row as this contact leaves it. */
+	    " status = CASE WHEN enabled = 0 THEN 4"
+	    " WHEN fail_time > ?2 AND fail_reason = 0 THEN 5"
+	    " WHEN fail_time > ?2 OR ?3 >= 400 THEN 2"
+	    " WHEN ?2 = 0 THEN 3"
+	    " WHEN (CASE WHEN ?3 IN (200, 304) THEN ?4 ELSE fetched_gen END) < "
+	    CHANGED_GEN " THEN 1 ELSE 0 END",
 	/*
 	 * The counters after an upsert (SQLite's RETURNING costs about a
 	 * millisecond a statement here: a separate lookup is 100x cheaper).
@@ -255,13 +262,7 @@ static const char *const cs_sql[CS_COUNT_] = {
 static sp_result
 cs_get(sq_store *s, int id, sqlite3_stmt **out)
 {
-	*out = NULL;
-	if (s->cs[id] == NULL &&
-	    sqlite3_prepare_v3(s->db, cs_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-	    &s->cs[id], NULL) != SQLITE_OK)
-		return sq_dberr(s, "preparing a statement");
-	*out = s->cs[id];
-	return SP_OK;
+	return sq_st_cached(s, &s->cs[id], cs_sql[id], out);
 }
 
 void
@@ -455,8 +456,7 @@ sq_cs_contact(sq_store *s, const char *ma, const sp_contact *c, sp_cs_agg *a)
 	snprintf(e.ip, sizeof(e.ip), "%s", c->ip);
 	snprintf(e.etag, sizeof(e.etag), "%s", c->etag);
 	TRY(event_put(s, ma, nth, &e));
-	if (inv == 1)
-		TRY(run_mac(s, CS_STATUS, ma, "updating a device's status"));
+	(void)inv;   /* the upsert set the status */
 	if (c->status == 200 || c->status == 304)
 		TRY(sq_cs_series_add(s, a, c->time, SP_CS_KIND_RESYNC, 1));
 out:
@@ -560,7 +560,6 @@ row_read(sqlite3_stmt *st, sp_inv_row *r)
 {
 	sp_result res = SP_OK;
 	const char *ma = (const char *)sqlite3_column_text(st, 0);
-	int reason;
 
 	memset(r, 0, sizeof(*r));
 	ENSURE(ma, SP_E_DB, "a device row without a MAC");
@@ -574,9 +573,7 @@ row_read(sqlite3_stmt *st, sp_inv_row *r)
 	r->last_http = sqlite3_column_int(st, 10);
 	sq_col_copy(st, 11, r->ua, sizeof(r->ua));
 	r->last_fail = sqlite3_column_int64(st, 12);
-	reason = sqlite3_column_int(st, 13);
-	r->last_reason = (unsigned)reason < SP_FAIL_N ?
-	    (sp_fail_reason)reason : SP_FAIL_HANDSHAKE;
+	r->last_reason = sp_cs_reason_of(sqlite3_column_int(st, 13));
 	sq_col_copy(st, 14, r->cert_serial, sizeof(r->cert_serial));
 	r->cert_not_after = sqlite3_column_int64(st, 15);
 out:
@@ -719,8 +716,7 @@ sq_device_detail(sp_store *base, const sp_mac *mac, sp_dev_detail *out,
 		e->time = sqlite3_column_int64(st, 0);
 		e->failure = sqlite3_column_int(st, 1) != 0;
 		e->http = sqlite3_column_int(st, 2);
-		e->reason = (unsigned)r < SP_FAIL_N ? (sp_fail_reason)r :
-		    SP_FAIL_HANDSHAKE;
+		e->reason = sp_cs_reason_of(r);
 		e->count = (uint32_t)sqlite3_column_int64(st, 4);
 		sq_col_copy(st, 5, e->ip, sizeof(e->ip));
 		sq_col_copy(st, 6, e->etag, sizeof(e->etag));
@@ -744,7 +740,7 @@ sq_unknown_list(sp_store *base, int limit,
 	sqlite3_stmt *st = NULL;
 	sp_unknown_row r;
 	bool mine = false;
-	int rc, n = 0, reason;
+	int rc, n = 0;
 
 	TRY(sq_tx_begin(s, false, &mine));
 	TRY(cs_get(s, CS_UNKNOWN, &st));
@@ -760,9 +756,7 @@ sq_unknown_list(sp_store *base, int limit,
 		sq_col_copy(st, 2, r.serial, sizeof(r.serial));
 		sq_col_copy(st, 3, r.product, sizeof(r.product));
 		sq_col_copy(st, 4, r.ip, sizeof(r.ip));
-		reason = sqlite3_column_int(st, 5);
-		r.reason = (unsigned)reason < SP_FAIL_N ?
-		    (sp_fail_reason)reason : SP_FAIL_HANDSHAKE;
+		r.reason = sp_cs_reason_of(sqlite3_column_int(st, 5));
 		r.count = (uint64_t)sqlite3_column_int64(st, 6);
 		r.first_seen = sqlite3_column_int64(st, 7);
 		r.last_seen = sqlite3_column_int64(st, 8);
@@ -779,9 +773,7 @@ sq_unknown_list(sp_store *base, int limit,
 	BIND(s, sqlite3_bind_int(st, 1, limit - n));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&r, 0, sizeof(r));
-		reason = sqlite3_column_int(st, 0);
-		r.reason = (unsigned)reason < SP_FAIL_N ?
-		    (sp_fail_reason)reason : SP_FAIL_HANDSHAKE;
+		r.reason = sp_cs_reason_of(sqlite3_column_int(st, 0));
 		sq_col_copy(st, 1, r.ip, sizeof(r.ip));
 		r.count = (uint64_t)sqlite3_column_int64(st, 2);
 		r.first_seen = sqlite3_column_int64(st, 3);
@@ -806,34 +798,17 @@ sq_summary(sp_store *base, int64_t start, sp_summary *out)
 
 	TRY(sq_tx_begin(s, false, &mine));
 	TRY(cs_get(s, CS_BY_STATUS, &st));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int k = sqlite3_column_int(st, 0);
-		uint64_t c = (uint64_t)sqlite3_column_int64(st, 1);
-
-		if (k == -1)
-			out->pending = c;
-		else if ((unsigned)k < SP_DST_N) {
-			out->by_status[k] = c;
-			out->devices += c;
-		}
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		sp_cs_summary_count(out, sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1));
 	ENSURE(rc == SQLITE_DONE, SP_E_DB, "counting devices: %s",
 	    sqlite3_errmsg(s->db));
 	sq_st_done(st);
 	TRY(cs_get(s, CS_SERIES_GET, &st));
 	BIND(s, sqlite3_bind_int64(st, 1, start));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t i = (sqlite3_column_int64(st, 0) - start) / SP_SERIES_STEP;
-		int kind = sqlite3_column_int(st, 1);
-		int64_t c = sqlite3_column_int64(st, 2);
-
-		if (i < 0 || i >= SP_SERIES_POINTS)
-			continue;
-		if (kind == SP_CS_KIND_RESYNC)
-			out->resyncs[i] += (uint32_t)c;
-		else if (kind >= 1 && kind <= SP_FAIL_N)
-			out->fail_24h[kind - 1] += (uint64_t)c;
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		sp_cs_summary_series(out, start, sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
 	ENSURE(rc == SQLITE_DONE, SP_E_DB, "reading the series: %s",
 	    sqlite3_errmsg(s->db));
 out:

@@ -94,6 +94,9 @@ sq(sp_store *s)
 SP_MUST_CHECK sp_result sq_dberr(sq_store *s, const char *what);
 /* A cached statement, reset and with fresh bindings. */
 SP_MUST_CHECK sp_result sq_st_get(sq_store *s, int id, sqlite3_stmt **out);
+/* The same for a statement kept in *slot, prepared from text. */
+SP_MUST_CHECK sp_result sq_st_cached(sq_store *s, sqlite3_stmt **slot,
+    const char *text, sqlite3_stmt **out);
 /* NULL-safe: reset and drop the bindings (they may point at values). */
 void sq_st_done(sqlite3_stmt *st);
 int sq_bind_slice(sqlite3_stmt *st, int i, sp_slice v);

@@ -111,8 +111,8 @@ typedef struct sp_store_ops {
 	    int64_t limit, sp_store_audit_cb cb, void *arg);
 	/*
 	 * Console records (schema 7; store/console.h), arguments checked by
-	 * console.c.  NULL on a backend that has none yet.  summary gets the
-	 * series' first bucket (out is zeroed, series_start set).
+	 * console.c.  summary gets the series' first bucket (out is zeroed,
+	 * series_start set).
 	 */
 	sp_result (*failure_batch)(sp_store *s, const sp_failure *v, size_t n);
 	sp_result (*inventory)(sp_store *s, const sp_inv_query *q,

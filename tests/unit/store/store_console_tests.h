@@ -346,6 +346,15 @@ test_console_inventory(void **state)
 	q.after = "cla001122334400" "2d31";  /* "-1" */
 	assert_int_equal(sp_store_inventory(s, &q, cs_page_cb, &p, next).code,
 	    SP_E_PARSE);
+	{
+		char longc[SP_INV_CURSOR_MAX + 2];
+
+		memset(longc, 'a', sizeof(longc) - 1);
+		longc[sizeof(longc) - 1] = '\0';
+		q.after = longc;
+		assert_int_equal(sp_store_inventory(s, &q, cs_page_cb, &p,
+		    next).code, SP_E_PARSE);
+	}
 	q.after = NULL;
 	q.limit = 0;
 	assert_int_equal(sp_store_inventory(s, &q, cs_page_cb, &p, next).code,
