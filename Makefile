@@ -68,6 +68,7 @@ bench: build
 	bash bench/cluster.sh $(BUILD)/release/sprov
 	bash bench/firmware.sh $(BUILD)/release/sprov
 	bash bench/console_store.sh $(BUILD)/release
+	bash bench/handshake_failures.sh $(BUILD)/release/sprov
 
 clean:
 	rm -rf $(BUILD)

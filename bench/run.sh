@@ -53,8 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export SPROV_STORE="sqlite:$T/sprov.db"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. "$HERE/lib.sh"
 
 # The idle-connection figure needs two descriptors per connection here.
 ulimit -n $((IDLE * 2 + 1024)) 2>/dev/null || {
@@ -168,16 +167,6 @@ stop_server() {
 	wait "$SPID" 2>/dev/null || true
 }
 
-HZ=$(getconf CLK_TCK)
-# CPU ticks of the server and its children (nginx workers), alive or reaped.
-cpu_ticks() {
-	local t=0 p
-	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
-		[ -r "/proc/$p/stat" ] || continue
-		t=$((t + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat")))
-	done
-	echo "$t"
-}
 pss_kb() {
 	local m=0 p v
 	for p in "$SPID" $(pgrep -P "$SPID" 2>/dev/null); do
@@ -253,7 +242,6 @@ EOF
 	wait "$cp" 2>/dev/null || true
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 SERVERS="sprov-openssl sprov-gnutls nginx"
 start() {

@@ -635,15 +635,18 @@ sp_tls_fail_note(sp_tls_pconn *pc, sp_tls_fail why, X509 *leaf, const char *deta
 void
 sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert, const char *why)
 {
+	char detail[SP_TLS_DETAIL_MAX + 1];
+
 	if (pc->counted)
 		return;
 	pc->counted = true;
 	atomic_fetch_add(&pc->srv->st.hs[SP_TLS_HS_FAILED], 1);
 	if (no_cert)
 		atomic_fetch_add(&pc->srv->st.vf[SP_TLS_VF_NO_CERT], 1);
+	snprintf(detail, sizeof(detail), "handshake failed: %s", why ? why : "");
 	if (no_cert || why != NULL)
 		sp_tls_fail_note(pc, no_cert ? SP_TLS_FAIL_NO_CERT : SP_TLS_FAIL_HANDSHAKE,
-		    NULL, no_cert ? "no certificate" : why);
+		    NULL, no_cert ? "no certificate" : detail);
 }
 
 void

@@ -216,7 +216,6 @@ status_bucket(unsigned int st)
 	return SP_TLS_VF_OTHER;
 }
 
-
 /* The SHA-256 of exactly the certificates the device sent. */
 static bool
 chain_md(const gnutls_datum_t *certs, unsigned int n, unsigned char md[SP_TLS_MD_LEN])
@@ -712,11 +711,8 @@ handshake_failed(gconn *g, int rv)
 		bool no_cert = rv == GNUTLS_E_NO_CERTIFICATE_FOUND ||
 		    rv == GNUTLS_E_CERTIFICATE_REQUIRED;
 
-		char why[SP_TLS_DETAIL_MAX + 1];
-
-		snprintf(why, sizeof(why), "handshake failed: %s", gnutls_strerror(rv));
 		sp_tls_hs_failed(&g->pc, no_cert, rv == GNUTLS_E_PREMATURE_TERMINATION ||
-		    rv == GNUTLS_E_PULL_ERROR || rv == GNUTLS_E_PUSH_ERROR ? NULL : why);
+		    rv == GNUTLS_E_PULL_ERROR || rv == GNUTLS_E_PUSH_ERROR ? NULL : gnutls_strerror(rv));
 		if (no_cert)
 			sp_info("tls: client certificate refused: no certificate");
 		else

@@ -197,7 +197,7 @@ bool sp_tls_hs_done(sp_tls_pconn *pc, bool resumed, const char *version, X509 *l
 /*
  * The handshake failed; counted once per connection.  Unless a refusal was
  * noted already, the refused hook hears "no-certificate" or, with why (the
- * failure, for the record), "handshake".  why NULL: the peer went away
+ * alert or error, for the record), "handshake".  why NULL: the peer went away
  * (a TCP probe, a client giving up): counted, not recorded.
  */
 void sp_tls_hs_failed(sp_tls_pconn *pc, bool no_cert, const char *why);

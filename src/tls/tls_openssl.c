@@ -298,15 +298,12 @@ info_cb(const SSL *ssl, int where, int ret)
 	    strcmp(SSL_alert_type_string(ret), "F") == 0) {
 		unsigned long e = ERR_peek_last_error();
 		bool ssl_err = ERR_GET_LIB(e) == ERR_LIB_SSL;
-		char why[SP_TLS_DETAIL_MAX + 1];
 
-		snprintf(why, sizeof(why), "handshake failed: %s",
-		    SSL_alert_desc_string_long(ret));
 		/* No certificate: TLS 1.3 says so in the alert, 1.2 in the error. */
 		sp_tls_hs_failed(&tc->pc, (ret & 0xff) == SSL_AD_CERTIFICATE_REQUIRED ||
 		    (ssl_err && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE),
 		    ssl_err && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING ? NULL :
-		    why);
+		    SSL_alert_desc_string_long(ret));
 	}
 }
 

@@ -84,7 +84,8 @@ setup(void **state)
 	    "@@@@\\n-----END X509 CRL-----\\n' >>garbled.crl; "
 	    "sub i1 ca x \"$CA\"; sub i2 i1 x \"$CA\"; sub leaf3 i2 x \"$LEAF\"; "
 	    "sub leaf1 ca x \"$LEAF\"; "
-	    "sub srv other x 'extendedKeyUsage=serverAuth\\n'",
+	    "sub srv other x 'extendedKeyUsage=serverAuth\\n'; "
+	    "sub sa ca x 'basicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n'",
 	    dir) == 0 ? 0 : (sh("tail -5 %s/log >&2", dir), -1);
 }
 
@@ -387,6 +388,63 @@ test_poll_bad_once(void **state)
 	sp_tls_server_free(srv);
 }
 
+/*
+ * The one classification of a refusal (sp_tls_fail_of): the same reason
+ * whichever backend's bucket and check refused the certificate.
+ */
+static void
+test_fail_of(void **state)
+{
+	sp_tls_server *srv = NULL;
+	sp_tls_conf *c = NULL;
+	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, 4, 0, 3600,
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+	X509 *leaf, *i1, *sa, *server;
+	(void)state;
+
+	/* Before cert(): f()'s buffers are reused. */
+	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
+	if (sp_failed(sp_tls_conf_build(srv, &cfg, &c)))
+		fail_msg("conf_build: %s", sp_errmsg());
+	leaf = cert("leaf1.crt");
+	i1 = cert("i1.crt");
+	sa = cert("sa.crt");
+	server = cert("srv.crt");
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_NO_CERT, NULL, NULL), SP_TLS_FAIL_NO_CERT);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_REVOKED, leaf, leaf), SP_TLS_FAIL_REVOKED);
+	/* Valid dates now: "expired" (a CA above it, or the clock), not "not yet". */
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_EXPIRED, i1, leaf), SP_TLS_FAIL_EXPIRED);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_CRL_MISSING, leaf, leaf),
+	    SP_TLS_FAIL_NO_CRL);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_CRL_EXPIRED, NULL, leaf),
+	    SP_TLS_FAIL_NO_CRL);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_UNKNOWN_CA, leaf, leaf),
+	    SP_TLS_FAIL_UNTRUSTED);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_CHAIN_TOO_LONG, i1, leaf),
+	    SP_TLS_FAIL_UNTRUSTED);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_BAD_SIGNATURE, leaf, leaf),
+	    SP_TLS_FAIL_UNTRUSTED);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_OTHER, leaf, leaf), SP_TLS_FAIL_UNTRUSTED);
+	/* Not for TLS clients: whatever check tripped first. */
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_OTHER, sa, sa), SP_TLS_FAIL_WRONG_PURPOSE);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_UNKNOWN_CA, sa, sa),
+	    SP_TLS_FAIL_WRONG_PURPOSE);
+	/* Issued by the server CA (the issuer of srv.crt): before any other reason. */
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_CRL_MISSING, server, server),
+	    SP_TLS_FAIL_WRONG_PURPOSE);
+	assert_int_equal(sp_tls_fail_of(c, SP_TLS_VF_UNKNOWN_CA, server, server),
+	    SP_TLS_FAIL_WRONG_PURPOSE);
+	/* Without a configuration: the certificate alone decides. */
+	assert_int_equal(sp_tls_fail_of(NULL, SP_TLS_VF_UNKNOWN_CA, leaf, leaf),
+	    SP_TLS_FAIL_UNTRUSTED);
+	X509_free(leaf);
+	X509_free(i1);
+	X509_free(sa);
+	X509_free(server);
+	sp_tls_conf_unref(c);
+	sp_tls_server_free(srv);
+}
+
 int
 main(void)
 {
@@ -396,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_crls_newer),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_poll_bad_once),
+		cmocka_unit_test(test_fail_of),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
