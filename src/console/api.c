@@ -31,6 +31,7 @@
 #define DEVICE_AUDIT_MAX 50
 #define UNKNOWN_LIMIT_DEFAULT 100
 #define UNKNOWN_LIMIT_MAX 1000
+#define NODES_SEEN_WITHIN 300        /* s: nodes that published since */
 
 /*
  * The one masking rule (docs/CONSOLE.md "Secrets"): a parameter is secret
@@ -177,12 +178,46 @@ out:
 	return res;
 }
 
+typedef struct nodes_ctx {
+	sp_buf *b;
+	int64_t since;
+	size_t n;
+} nodes_ctx;
+
+/*
+ * One node's state as its store thread published it (cluster data
+ * node:NAME, version = when; srv_node_state): the object with "seen"
+ * added, once the JSON reader accepts it as a flat object.
+ */
+static sp_result
+node_row(void *arg, const sp_cluster_row *row)
+{
+	sp_result res = SP_OK;
+	nodes_ctx *c = arg;
+	sp_json_obj o;
+
+	sp_json_obj_init(&o);
+	if (row->version < c->since || row->data.len < 2 ||
+	    sp_failed(sp_json_obj_parse(&o, row->data))) {
+		sp_error_clear();
+		goto out;
+	}
+	TRY(sp_buf_printf(c->b, "%s{\"seen\":%lld%s", c->n ? "," : "",
+	    (long long)row->version, o.n ? "," : ""));
+	TRY(sp_buf_append(c->b, row->data.p + 1, row->data.len - 1));
+	c->n++;
+out:
+	sp_json_obj_free(&o);
+	return res;
+}
+
 static void
 api_summary(con_req *r)
 {
 	sp_result res = SP_OK;
 	sp_store *st = NULL;
 	sp_summary *sum = NULL;
+	nodes_ctx nc;
 	sp_buf b;
 
 	sp_buf_init(&b, CON_REPLY_MAX);
@@ -207,12 +242,14 @@ api_summary(con_req *r)
 		    (unsigned long long)sum->fail_24h[i]));
 	TRY(sp_buf_append_str(&b, "}"));
 	TRY(summary_server(r, &b));
-	/* XXX: the cluster's node states are not published yet: none listed. */
-	TRY(sp_buf_append_str(&b, ",\"nodes\":[]}"));
-	con_reply_json(r, 200, &b);
+	TRY(sp_buf_append_str(&b, ",\"nodes\":["));
+	nc.b = &b;
+	nc.since = r->now - NODES_SEEN_WITHIN;
+	nc.n = 0;
+	TRY(sp_store_cluster_newest(st, "node:", node_row, &nc));
+	TRY(sp_buf_append_str(&b, "]}"));
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	free(sum);
 	sp_buf_free(&b);
 }
@@ -287,14 +324,15 @@ inv_query(con_req *r, sp_inv_query *q)
 	q->after = con_query(r, "after");
 	if (q->after) {
 		size_t len = strlen(q->after);
+		bool ok = len > 0 && len <= SP_INV_CURSOR_MAX;
 
-		for (size_t i = 0; i < len; i++)
-			if (!((q->after[i] >= 'a' && q->after[i] <= 'z') ||
-			    (q->after[i] >= 'A' && q->after[i] <= 'Z') ||
-			    (q->after[i] >= '0' && q->after[i] <= '9') ||
-			    q->after[i] == '-' || q->after[i] == '_'))
-				len = SP_INV_CURSOR_MAX + 1;
-		if (len == 0 || len > SP_INV_CURSOR_MAX) {
+		for (size_t i = 0; ok && i < len; i++) {
+			char ch = q->after[i];
+
+			ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+		}
+		if (!ok) {
 			con_error(r, 400, "after: not a cursor this API returned");
 			return false;
 		}
@@ -330,10 +368,8 @@ api_devices(con_req *r)
 	TRY(sp_buf_append_str(&b, "],\"next\":"));
 	TRY(jstr_or_null(&b, next));
 	TRY(sp_buf_append_str(&b, "}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -396,10 +432,8 @@ api_audit(con_req *r)
 	TRY(sp_buf_append_str(&b, "{\"entries\":["));
 	TRY(sp_store_audit_list(st, dev ? &mac : NULL, limit, audit_entry, &l));
 	TRY(sp_buf_append_str(&b, "]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -425,10 +459,8 @@ api_audit_verify(con_req *r)
 		TRY(sp_buf_printf(&b, "{\"intact\":true,\"entries\":%lld}",
 		    (long long)n));
 	}
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -587,10 +619,8 @@ api_device(con_req *r, const char *macs)
 	TRY(sp_buf_append_str(&b, ",\"audit\":["));
 	TRY(sp_store_audit_list(st, &mac, DEVICE_AUDIT_MAX, audit_entry, &l));
 	TRY(sp_buf_append_str(&b, "]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	free(d);
 	sp_buf_free_secret(&b);
 }
@@ -642,10 +672,8 @@ api_reveal(con_req *r, const char *macs, const char *name)
 	TRY(sp_buf_append_str(&b, ",\"value\":"));
 	TRY(sp_json_str(&b, sp_slice_mk(p->value, p->value_len)));
 	TRY(sp_buf_append_str(&b, "}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_params_free(&eff);
 	sp_buf_free_secret(&b);
 	sp_buf_free(&det);
@@ -750,10 +778,8 @@ api_param(con_req *r, char **seg, int nseg)
 		goto out;
 	}
 	TRY(sp_buf_append_str(&b, "{\"ok\":true}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_json_obj_free(&o);
 	sp_buf_free_secret(&body);
 	sp_buf_free(&b);
@@ -808,10 +834,8 @@ api_unknown(con_req *r)
 	TRY(sp_buf_append_str(&b, "{\"unknown\":["));
 	TRY(sp_store_unknown_list(st, (int)limit, unknown_row, &l));
 	TRY(sp_buf_append_str(&b, "]}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 

@@ -65,6 +65,7 @@ con_reply(con_req *r, int code, const char *type, const void *p, size_t n)
 {
 	struct evbuffer *out = evbuffer_new();
 
+	r->answered = true;
 	if (type)
 		con_header(r, "Content-Type", type);
 	if (out == NULL) {
@@ -125,6 +126,17 @@ con_fail(con_req *r, sp_result res)
 		    sp_errmsg());
 	con_error(r, code, "%s", sp_errmsg());
 	sp_error_clear();
+}
+
+void
+con_done(con_req *r, sp_result res, const sp_buf *b)
+{
+	if (sp_failed(res) && !r->answered)
+		con_fail(r, res);
+	else if (sp_failed(res))
+		sp_error_clear();
+	else if (!r->answered)
+		con_reply_json(r, 200, b);
 }
 
 sp_result

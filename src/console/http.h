@@ -44,6 +44,7 @@ typedef struct con_req {
 	char actor[SP_AUDIT_ACTOR_MAX + 1];       /* api:NAME, console:... */
 	char csrf[SP_SECRET_B64_LEN + 1];         /* cookie sessions */
 	uint8_t session_hash[SP_SECRET_HASH_LEN];
+	bool answered;                /* con_reply sent the answer */
 } con_req;
 
 /* ---- http.c --------------------------------------------------------------- */
@@ -58,6 +59,11 @@ void con_reply(con_req *r, int code, const char *type, const void *p, size_t n);
 void con_reply_json(con_req *r, int code, const sp_buf *b);
 /* {"error":"..."} with code; the message is JSON-escaped. */
 void con_error(con_req *r, int code, const char *fmt, ...) SP_PRINTF(3, 4);
+/*
+ * The end of a JSON endpoint: res failed -> con_fail; else, unless an
+ * answer was sent already (a 400 found on the way), 200 with b.
+ */
+void con_done(con_req *r, sp_result res, const sp_buf *b);
 /* An sp_result as a JSON error: the code maps to 400, 404, 409, 413, 500. */
 void con_fail(con_req *r, sp_result res);
 /* The request body (at most CON_BODY_MAX) into b; false (answered 413) if over. */

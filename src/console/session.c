@@ -254,10 +254,8 @@ con_session(con_req *r)
 	else
 		TRY(sp_buf_append_str(&b, "null"));
 	TRY(sp_buf_append_str(&b, "}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }
 
@@ -275,9 +273,7 @@ con_logout(con_req *r)
 		set_cookie(r, "", 0);
 	}
 	TRY(sp_buf_append_str(&b, "{\"ok\":true}"));
-	con_reply_json(r, 200, &b);
 out:
-	if (sp_failed(res))
-		con_fail(r, res);
+	con_done(r, res, &b);
 	sp_buf_free(&b);
 }

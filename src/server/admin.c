@@ -21,7 +21,8 @@
 
 #define ADMIN_MAX_HEADERS 8192
 #define ADMIN_TIMEOUT_S 10
-#define ADMIN_BODY_MAX (1024 * 1024)
+#define ADMIN_BODY_MAX (1024 * 1024)      /* /metrics text */
+#define ADMIN_REQ_BODY_MAX (128 * 1024)   /* request bodies (the console: 64 KiB) */
 #define ADMIN_CRLS_MAX 64
 
 /* Status codes counted for /metrics; anything else is "other". */
@@ -424,6 +425,9 @@ srv_admin_start(server *s, const char *addr, int fd)
 	TRY_ALLOC(s->admin, evhttp_new(s->base));
 	evhttp_set_gencb(s->admin, on_admin, s);
 	evhttp_set_max_headers_size(s->admin, ADMIN_MAX_HEADERS);
+	/* The console reads bodies of at most 64 KiB; libevent stops larger
+	 * ones at this bound instead of buffering them whole. */
+	evhttp_set_max_body_size(s->admin, ADMIN_REQ_BODY_MAX);
 	evhttp_set_timeout(s->admin, ADMIN_TIMEOUT_S);
 	ENSURE(evhttp_accept_socket_with_handle(s->admin, fd) != NULL, SP_E_IO,
 	    "admin listener on %s", addr);

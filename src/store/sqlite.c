@@ -208,33 +208,8 @@ static const char *const migrations[] = {
 	"0000000000000000000000000000000000000000000000000000000000000000',"
 	"  randomblob(32));"
 	"PRAGMA user_version = 5;"),
-	/*
-	 * 5 -> 6: who may use the console (store/tokens.h, sqlite_tokens.c):
-	 * API tokens, one-time login links, browser sessions.  Only SHA-256
-	 * of each secret.  No generation triggers: nothing served depends on
-	 * them.
-	 */
-	("CREATE TABLE tokens ("
-	"  id TEXT PRIMARY KEY NOT NULL,"
-	"  name TEXT NOT NULL UNIQUE,"
-	"  role INTEGER NOT NULL CHECK (role IN (0, 1)),"
-	"  created INTEGER NOT NULL,"
-	"  last_used INTEGER NOT NULL DEFAULT 0,"
-	"  revoked INTEGER NOT NULL DEFAULT 0,"
-	"  hash BLOB NOT NULL CHECK (length(hash) = 32)"
-	");"
-	"CREATE TABLE logins ("
-	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
-	"  actor TEXT NOT NULL,"
-	"  expires INTEGER NOT NULL"
-	");"
-	"CREATE TABLE sessions ("
-	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
-	"  csrf_hash BLOB NOT NULL CHECK (length(csrf_hash) = 32),"
-	"  actor TEXT NOT NULL,"
-	"  expires INTEGER NOT NULL"
-	");"
-	"PRAGMA user_version = 6;"),
+	/* 5 -> 6: who may use the console (sqlite_tokens.c). */
+	sq_schema_tokens,
 	/* 6 -> 7: the console records (sqlite_console.c). */
 	sq_schema_console,
 };

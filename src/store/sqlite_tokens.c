@@ -9,6 +9,34 @@
 
 #include <string.h>
 
+/*
+ * Schema 5 -> 6 (sqlite.c's migrations[]): API tokens, one-time login
+ * links, browser sessions.  Only SHA-256 of each secret.  No generation
+ * triggers: nothing served depends on them.
+ */
+const char sq_schema_tokens[] =
+	"CREATE TABLE tokens ("
+	"  id TEXT PRIMARY KEY NOT NULL,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role INTEGER NOT NULL CHECK (role IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0,"
+	"  revoked INTEGER NOT NULL DEFAULT 0,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32)"
+	");"
+	"CREATE TABLE logins ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"CREATE TABLE sessions ("
+	"  hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),"
+	"  csrf_hash BLOB NOT NULL CHECK (length(csrf_hash) = 32),"
+	"  actor TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL"
+	");"
+	"PRAGMA user_version = 6;";
+
 /* Prepare sql, or fail with the database's message. */
 static sp_result
 prep(sq_store *s, const char *sql, sqlite3_stmt **st)
@@ -17,6 +45,21 @@ prep(sq_store *s, const char *sql, sqlite3_stmt **st)
 	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
 		return sq_dberr(s, "preparing a statement");
 	return SP_OK;
+}
+
+/* DELETE FROM table WHERE expires <= before: rows nobody will use again. */
+static sp_result
+purge(sq_store *s, const char *sql, int64_t before, const char *what)
+{
+	sp_result res = SP_OK;
+	sqlite3_stmt *st = NULL;
+
+	TRY(prep(s, sql, &st));
+	BIND(s, sqlite3_bind_int64(st, 1, before));
+	TRY(sq_step_done(s, st, what));
+out:
+	sqlite3_finalize(st);
+	return res;
 }
 
 static void
@@ -155,11 +198,9 @@ login_add(sp_store *base, const uint8_t *hash, const char *actor,
 	bool mine = false;
 
 	TRY(sq_tx_begin(s, true, &mine));
-	/* Links nobody used: gone once expired, so the table stays small. */
-	TRY(prep(s, "DELETE FROM logins WHERE expires <= ?1", &st));
-	BIND(s, sqlite3_bind_int64(st, 1, expires - 3600));
-	TRY(sq_step_done(s, st, "adding a login link"));
-	sqlite3_finalize(st);
+	/* Links nobody used: gone an hour after they expired. */
+	TRY(purge(s, "DELETE FROM logins WHERE expires <= ?1", expires - 3600,
+	    "adding a login link"));
 	TRY(prep(s, "INSERT INTO logins (hash, actor, expires) "
 	    "VALUES (?1, ?2, ?3)", &st));
 	BIND(s, sqlite3_bind_blob(st, 1, hash, SP_SECRET_HASH_LEN, SQLITE_STATIC));
@@ -211,10 +252,8 @@ session_add(sp_store *base, const sp_session_info *si)
 	bool mine = false;
 
 	TRY(sq_tx_begin(s, true, &mine));
-	TRY(prep(s, "DELETE FROM sessions WHERE expires <= ?1", &st));
-	BIND(s, sqlite3_bind_int64(st, 1, si->expires - 86400 * 7));
-	TRY(sq_step_done(s, st, "adding a session"));
-	sqlite3_finalize(st);
+	TRY(purge(s, "DELETE FROM sessions WHERE expires <= ?1",
+	    si->expires - 86400 * 7, "adding a session"));
 	TRY(prep(s, "INSERT INTO sessions (hash, csrf_hash, actor, expires) "
 	    "VALUES (?1, ?2, ?3, ?4)", &st));
 	BIND(s, sqlite3_bind_blob(st, 1, si->hash, SP_SECRET_HASH_LEN,

@@ -33,6 +33,8 @@ typedef struct sp_tokens_ops {
 } sp_tokens_ops;
 
 extern const sp_tokens_ops sq_tokens_ops;
+/* SQLite's schema 5 -> 6 script (sqlite_tokens.c). */
+extern const char sq_schema_tokens[];
 extern const sp_tokens_ops pg_tokens_ops;
 
 #endif

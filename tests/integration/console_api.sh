@@ -11,23 +11,7 @@
 DB=${SPROV_STORE#sqlite:}
 sq() { sqlite3 "$DB" "$@"; }
 
-# api METHOD PATH [CURL ARGS...]: sets $CODE, $BODY, headers in $T/ahdr.
-api() {
-	local m=$1 p=$2
-	shift 2
-	CODE=$(curl -sS --max-time 10 -X "$m" -D "$T/ahdr" -o "$T/abody" \
-		-w '%{http_code}' "$@" "http://127.0.0.1:$APORT$p") || fail "curl $m $p"
-	BODY=$(cat "$T/abody")
-}
-expect() {
-	[ "$CODE" = "$1" ] || fail "$2: expected HTTP $1, got $CODE: $BODY"
-	if [ $# -ge 3 ]; then
-		[ "$(jq -r "$3" <<<"$BODY")" = "$4" ] ||
-			fail "$2: $3 is $(jq -c "$3" <<<"$BODY"), not $4"
-	fi
-	_TESTS_RUN=$((_TESTS_RUN + 1))
-}
-hdr() { tr -d '\r' <"$T/ahdr" | awk -v h="$1:" 'tolower($1) == tolower(h) { sub(/^[^:]*: /, ""); print }'; }
+. "$SPROV_SRCDIR/tests/integration/console_api_lib.bash"
 
 serve_pki
 serve_db
@@ -41,6 +25,17 @@ OLD=$("$SPROV" admin token add gone --role admin 2>/dev/null)
 [[ $ADM =~ ^spv_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$ ]] || fail "token form: $ADM"
 [ "$(sq "SELECT count(*) FROM tokens WHERE hash LIKE '%${ADM##*_}%'")" = 0 ] ||
 	fail "the token is stored in clear"
+note "the admin listener off loopback is refused in one line (it would need TLS)"
+SRVARGS=(--listen 127.0.0.1:1 --cert "$T/provserver.crt" --key "$T/privkey.pem"
+	--client-ca "$T/ca/device-ca.crt" --check-config)
+expect_rc 2 "$SPROV" serve "${SRVARGS[@]}" --admin 0.0.0.0:9443
+[ "$ERR" = "sprov serve: admin = 0.0.0.0:9443 is not a loopback address: the admin listener (the console) there requires TLS, which this sprov does not serve yet; use 127.0.0.1 or [::1] and a tunnel" ] ||
+	fail "off-loopback admin: $ERR"
+expect_rc 2 "$SPROV" serve "${SRVARGS[@]}" --admin '[2001:db8::1]:9443'
+expect_err_contains "is not a loopback address"
+expect_rc 0 "$SPROV" serve "${SRVARGS[@]}" --admin '[::1]:9443'
+expect_rc 0 "$SPROV" serve "${SRVARGS[@]}" --admin 127.0.0.2:9443
+
 serve_start --crl "$T/device-ca.crl"
 A=(-H "Authorization: Bearer $ADM")
 R=(-H "Authorization: Bearer $RD")
