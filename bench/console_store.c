@@ -8,8 +8,9 @@
  *       store on disk in DIR: the median of ROUNDS (default 5).  Built
  *       with -DNO_CONSOLE it uses store.h only, so the same file measures
  *       a tree before schema 7.
- *   console_store inventory DIR DEVICES [ROUNDS]
- *       fills a fresh SQLite store in DIR with DEVICES devices (4
+ *   console_store inventory DIR|PGURI DEVICES [ROUNDS]
+ *       fills a fresh SQLite store in DIR (or the empty PostgreSQL
+ *       database PGURI) with DEVICES devices (4
  *       products, 8 groups, 95 % contacted, 5 % failing), then times the
  *       console's typical filtered page: status ok, q a product prefix,
  *       sort last-seen newest first, the 3rd page of 50 (read through
@@ -54,8 +55,12 @@ open_fresh(const char *dir)
 	char uri[1024];
 	sp_store *s = NULL;
 
-	snprintf(uri, sizeof(uri), "sqlite:%s/console-bench-%d.db", dir,
-	    (int)getpid());
+	/* A PostgreSQL URI names an empty database; else a directory. */
+	if (strstr(dir, "://"))
+		snprintf(uri, sizeof(uri), "%s", dir);
+	else
+		snprintf(uri, sizeof(uri), "sqlite:%s/console-bench-%d.db", dir,
+		    (int)getpid());
 	if (sp_failed(sp_store_open_ex(uri, SP_STORE_CREATE, &s)))
 		die("open");
 	return s;
@@ -199,8 +204,9 @@ bench_inventory(const char *dir, uint32_t ndev, int rounds)
 		}
 		ns[r] = sp_mono_ns() - t0;
 	}
-	printf("inventory: %u devices: 3rd page (%d rows) of status ok, "
-	    "q=P1, last-seen desc: %.0f us median of %d\n", ndev, rows,
+	printf("inventory: %s, %u devices: 3rd page (%d rows) of status ok, "
+	    "q=P1, last-seen desc: %.0f us median of %d\n",
+	    strstr(dir, "://") ? "PostgreSQL" : "SQLite", ndev, rows,
 	    (double)median(ns, rounds) / 1e3, rounds);
 	sp_store_close(s);
 	free(c);

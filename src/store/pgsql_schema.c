@@ -153,12 +153,15 @@ const char *const pg_migrations[] = {
 	"  actor text NOT NULL,"
 	"  expires bigint NOT NULL);"),
 	/*
-	 * 6 -> 7: the console records (as SQLite's, sqlite_console.c; the
-	 * texts compare byte-wise, COLLATE "C", as the inventory's prefix
-	 * ranges and keyset cursors need).
+	 * 6 -> 7: the console records (as SQLite's, sqlite_console.c).
+	 * serial, product and group compare byte-wise, COLLATE "C", as the
+	 * inventory's prefix ranges need; so does levelgen's key, which is
+	 * looked up by them.  The MAC keeps the default collation of the
+	 * devices and contacts it is joined with, so their keys serve the
+	 * joins (12 lowercase hex digits sort alike in any collation).
 	 */
 	("CREATE TABLE devstate ("
-	"  mac text COLLATE \"C\" PRIMARY KEY,"
+	"  mac text PRIMARY KEY,"
 	"  inv smallint NOT NULL DEFAULT 0 CHECK (inv IN (0, 1, 2)),"
 	"  serial text COLLATE \"C\" NOT NULL DEFAULT '',"
 	"  product text COLLATE \"C\" NOT NULL DEFAULT '',"
@@ -199,7 +202,8 @@ const char *const pg_migrations[] = {
 	"  n bigint NOT NULL, first_seen bigint NOT NULL,"
 	"  last_seen bigint NOT NULL, PRIMARY KEY (reason, ip));"
 	"CREATE INDEX failsrc_seen ON failsrc (last_seen);"
-	"CREATE TABLE levelgen (level integer NOT NULL, key text NOT NULL,"
+	"CREATE TABLE levelgen (level integer NOT NULL,"
+	"  key text COLLATE \"C\" NOT NULL,"
 	"  gen bigint NOT NULL, PRIMARY KEY (level, key));"
 	"CREATE TABLE series (bucket bigint NOT NULL, kind integer NOT NULL,"
 	"  n bigint NOT NULL, PRIMARY KEY (bucket, kind));"
