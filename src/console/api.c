@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -19,6 +18,7 @@
 #include "common/version.h"
 #include "identity/mac.h"
 #include "profile/param.h"
+#include "server/config.h"
 #include "server/render.h"
 #include "store/console.h"
 #include "store/tokens.h"
@@ -153,13 +153,15 @@ summary_server(con_req *r, sp_buf *b)
 {
 	sp_result res = SP_OK;
 	sp_tls_crl_info *v = NULL;
-	char host[256] = "";
+	const sp_serve_config *cfg;
+	char node[SP_NODE_NAME_MAX + 1];
 	size_t n;
 
-	if (gethostname(host, sizeof(host) - 1) != 0)
-		host[0] = '\0';
+	cfg = srv_cfg_hold(r->c->srv);
+	snprintf(node, sizeof(node), "%.*s", SP_NODE_NAME_MAX, cfg->node_name);
+	srv_cfg_release(r->c->srv);
 	TRY(sp_buf_append_str(b, ",\"server\":{\"node\":"));
-	TRY(sp_json_cstr(b, host));
+	TRY(sp_json_cstr(b, node));
 	TRY(sp_buf_append_str(b, ",\"cert_not_after\":"));
 	TRY(jtime(b, (int64_t)atomic_load(&r->c->srv->cert_not_after)));
 	TRY(sp_buf_append_str(b, ",\"crls\":["));

@@ -55,6 +55,9 @@ api GET /api/v1/summary "${R[@]}"
 expect 200 "summary" '.by_status | keys | length' 6
 [ "$(jq '.series.resyncs | length' <<<"$BODY")" = 288 ] || fail "series: $BODY"
 [ "$(jq -r .failures_24h.revoked <<<"$BODY")" = 0 ] || fail "failures_24h: $BODY"
+[ "$(jq -r '.server.crls[0].issuer' <<<"$BODY")" != null ] || fail "no CRL in the summary: $BODY"
+[ "$(jq -r '.nodes[0].name == .server.node and (.nodes[0].seen | type) == "number"' <<<"$BODY")" = true ] ||
+	fail "this node is not in the summary's nodes: $BODY"
 hdr Content-Security-Policy | grep -q "^default-src 'none'; script-src 'self'; .*frame-ancestors 'none'$" ||
 	fail "no CSP on the API"
 [ "$(hdr Cache-Control)" = no-store ] || fail "API not no-store"
