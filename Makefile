@@ -41,7 +41,9 @@ build-fuzz: deps $(BUILD)/fuzz/Makefile
 # tests' paths cover; the packaging and documentation checks (label
 # package: man pages, .deb, install, units, README), which run nothing the
 # other tests do not; and rollout_e2e (label e2e), whose parts run under ASan
-# in their own tests.  This keeps `make check` within 25 minutes on two
+# in their own tests; and console_browser (label browser), headless
+# Chromium over the console, whose API runs under ASan in its own tests.
+# This keeps `make check` within 25 minutes on two
 # cores.
 check: check-release check-asan
 
@@ -50,7 +52,7 @@ check-release: build
 
 check-asan: build-asan
 	cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan|package|e2e'
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS) -LE 'serve_pg|scan|package|e2e|browser'
 
 # Run every libFuzzer target for FUZZ_SECONDS, growing a scratch corpus seeded
 # from fuzz/corpus.  Fails if a target is missing or finds anything; each

@@ -150,13 +150,18 @@ start_services() {
 	    "the device CA, checks it against the device CA's CRL, and serves each" \
 	    "device the profile of the device its certificate names."
 	"$SPROV" ca crl vendor --ca device -o device-ca.crl >/dev/null
-	printf '   $ sprov serve --listen 127.0.0.1:%s --cert provserver.crt --key privkey.pem \\\n' "$PORT"
-	printf '         --client-ca vendor/device-ca.crt --crl device-ca.crl --access-log access.log &\n'
-	"$SPROV" serve --listen "127.0.0.1:$PORT" --admin off --cert provserver.crt \
+	APORT=$(free_port)
+	say "Its admin listener, on loopback only, serves /metrics, /healthz and" \
+	    "the operator console."
+	printf '   $ sprov serve --listen 127.0.0.1:%s --admin 127.0.0.1:%s --cert provserver.crt \\\n' "$PORT" "$APORT"
+	printf '         --key privkey.pem --client-ca vendor/device-ca.crt --crl device-ca.crl \\\n'
+	printf '         --access-log access.log &\n'
+	"$SPROV" serve --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$APORT" --cert provserver.crt \
 		--key privkey.pem --client-ca vendor/device-ca.crt --crl device-ca.crl \
 		--workers 1 --access-log access.log --crl-poll 1 2>"$D/serve.err" &
 	PIDS+=($!)
 	wait_port "$PORT"
+	wait_port "$APORT"
 }
 
 # applied MAC: the parameters a device has applied, one per line.
@@ -237,6 +242,27 @@ dns_mismatch() {
 	say "(the server's access log has no new line: no request was sent)"
 }
 
+console_link() {
+	step "The operator console"
+	say "The console shows every device's status, why devices fail (device 02" \
+	    "was refused as revoked), drift, the parameters with secrets masked," \
+	    "and the audit trail.  A one-time link, valid for 60 seconds, logs a" \
+	    "browser in:"
+	run "$SPROV" admin login-url --url "http://127.0.0.1:$APORT"
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/")
+	[ "$code" = 200 ] || { echo "demo: the console answered HTTP $code" >&2; exit 1; }
+	if [ -t 0 ]; then
+		say "Open it in a browser on this machine (or through 'ssh -L $APORT:127.0.0.1:$APORT')." \
+		    "A new link, once this one is used or has expired:" \
+		    "  SPROV_STORE=$SPROV_STORE $SPROV admin login-url --url http://127.0.0.1:$APORT" \
+		    "The server keeps running while you look; press Enter to stop everything."
+		read -r _ || true
+	else
+		say "(not run interactively: the demo goes on without waiting)"
+	fi
+}
+
 stop_services() {
 	step "Everything stops"
 	stop_all
@@ -253,5 +279,6 @@ devices_resync
 cross_request
 pki_revoke_live
 dns_mismatch
+console_link
 stop_services
 printf '\nDone: %d steps.  Everything above ran in %s, now removed.\n' "$STEP" "$D"

@@ -7,7 +7,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libssl-dev openssl libevent-dev libcurl4-openssl-dev curl libc-ares-dev
 libexpat1-dev libsqlite3-dev sqlite3 libpq-dev postgresql libinih-dev
 libcmocka-dev zlib1g-dev libgnutls28-dev libsystemd-dev libseccomp-dev gnutls-bin dnsmasq-base nginx-light
-python3 python3-prometheus-client procps psmisc iproute2 testssl.sh
+python3 python3-prometheus-client python3-websocket chromium fonts-dejavu-core procps psmisc iproute2 testssl.sh
 debhelper dpkg-dev fakeroot lintian logrotate mandoc systemd
 libp11-dev libp11-kit-dev p11-kit-modules softhsm2 haproxy"
 

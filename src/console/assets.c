@@ -1,22 +1,19 @@
 /*
- * Placeholder until the embedded dashboard lands: one page.
+ * The dashboard's files (src/console/assets/), embedded at build time by
+ * tools/embed_assets.cmake into console_assets.h: a table of path, bytes,
+ * Content-Type and an ETag from the content's SHA-256.
  */
 #include "console/assets.h"
 
 #include <string.h>
 
-static const unsigned char index_html[] =
-    "<!doctype html><html><head><meta charset=\"utf-8\"><title>sprov</title>"
-    "</head><body><p>sprov console</p></body></html>\n";
-
-static const sp_asset assets[] = {
-	{ "/", index_html, sizeof(index_html) - 1, "text/html; charset=utf-8",
-	    "\"placeholder-1\"" },
-};
+#include "console_assets.h"
 
 const sp_asset *
 sp_console_asset(const char *path)
 {
+	if (path == NULL)
+		return NULL;
 	for (size_t i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)
 		if (strcmp(assets[i].path, path) == 0)
 			return &assets[i];
