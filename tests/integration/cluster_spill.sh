@@ -39,7 +39,7 @@ try:
 except FileNotFoundError:
     d = b""
 n = off = 0
-while len(d) - off >= 16 and d[off:off + 4] == b"SPC1":
+while len(d) - off >= 16 and d[off:off + 4] in (b"SPC1", b"SPC2"):
     ln = struct.unpack_from("<I", d, off + 4)[0]
     if len(d) - off < 16 + ln or struct.unpack_from("<Q", d, off + 8 + ln)[0] != fnv(d[off + 4:off + 8 + ln]):
         break
