@@ -243,7 +243,7 @@ depth_verdict(int depth, X509 *leaf, STACK_OF(X509) *untrusted, int *len, char *
 	sp_tls_server *srv = NULL;
 	sp_tls_conf *c = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, depth, 0, 3600,
-		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	int v;
 
 	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
@@ -336,7 +336,7 @@ test_poll_bad_once(void **state)
 {
 	sp_tls_server *srv = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), f("cur.crl"), 4, 0,
-		3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	bool reloaded = true;
 	sp_result r;
 	char want[256];
@@ -398,7 +398,7 @@ test_fail_of(void **state)
 	sp_tls_server *srv = NULL;
 	sp_tls_conf *c = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, 4, 0, 3600,
-		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	X509 *leaf, *i1, *sa, *server;
 	(void)state;
 
