@@ -105,7 +105,13 @@ m() { awk -v k="$1" '$1 == k { print $2 }' <<<"$BODY"; }
 	fail "device TLS counters: $(grep "^sprov_tls_handshakes\|^sprov_tls_verify" <<<"$BODY" | tr "\n" " ")"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
-note "SIGHUP reloads both listeners; the admin one keeps serving"
+note "SIGHUP: the admin listener takes the new server certificate too"
+serial() { openssl x509 -noout -serial; }
+old=$(serial <"$T/provserver.crt")
+"$SPROV" ca sign "$T/ca" "$T/prov.csr" -o "$T/new.crt" >/dev/null
+mv "$T/new.crt" "$T/provserver.crt"
+new=$(serial <"$T/provserver.crt")
+[ "$old" != "$new" ] || fail "the new certificate has the old serial"
 mark=$(wc -l <"$T/serve.err")
 kill -HUP "$SERVE_PID"
 for i in $(seq 100); do
@@ -115,7 +121,9 @@ done
 tail -n +"$((mark + 1))" "$T/serve.err" | grep -q 'configuration reloaded' || fail "no reload"
 aget /healthz
 [ "$CODE $BODY" = "200 ok" ] || fail "healthz after reload: $CODE $BODY"
-_TESTS_RUN=$((_TESTS_RUN + 1))
+got=$(timeout 10 openssl s_client -connect "$CONN:$APORT" </dev/null 2>/dev/null | serial)
+[ "$got" = "$new" ] || fail "admin certificate after SIGHUP: $got, not $new (was $old)"
+_TESTS_RUN=$((_TESTS_RUN + 2))
 
 serve_stop
 finish
