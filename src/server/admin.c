@@ -16,6 +16,7 @@
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
+#include "common/log.h"
 #include "common/text.h"
 #include "common/util.h"
 #include "common/version.h"
@@ -337,6 +338,29 @@ out:
 	return res;
 }
 
+/* evhttp's bevcb: every admin connection speaks TLS (no per-connection hooks). */
+static struct bufferevent *
+admin_bev(struct event_base *base, void *arg)
+{
+	server *s = arg;
+
+	/* s marks the connection as ours (the server has no hooks to call). */
+	return sp_tls_bufferevent_new(s->admin_tls, base, s);
+}
+
+/*
+ * Given NULL (out of memory), evhttp 2.1 falls back to a plain socket
+ * bufferevent: such a connection must get nothing off loopback.
+ */
+static bool
+admin_conn_ok(server *s, struct evhttp_request *req)
+{
+	struct evhttp_connection *ec = evhttp_request_get_connection(req);
+
+	return s->admin_tls == NULL || (ec != NULL &&
+	    sp_tls_bufferevent_conn(evhttp_connection_get_bufferevent(ec)) == s);
+}
+
 static void
 on_admin(struct evhttp_request *req, void *arg)
 {
@@ -350,6 +374,13 @@ on_admin(struct evhttp_request *req, void *arg)
 	sp_buf_init(&b, ADMIN_BODY_MAX);
 	if (out == NULL) {
 		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	if (!admin_conn_ok(s, req)) {
+		sp_err("admin: a request without TLS off loopback (no memory for TLS "
+		    "at accept): refused");
+		evhttp_send_error(req, 500, NULL);
+		evbuffer_free(out);
 		return;
 	}
 	own = strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
@@ -411,15 +442,6 @@ srv_admin_addr_loopback(const char *addr)
 	if (inet_pton(AF_INET6, host, &a6) == 1)
 		return IN6_IS_ADDR_LOOPBACK(&a6);
 	return false;
-}
-
-/* evhttp's bevcb: every admin connection speaks TLS (no per-connection hooks). */
-static struct bufferevent *
-admin_bev(struct event_base *base, void *arg)
-{
-	server *s = arg;
-
-	return sp_tls_bufferevent_new(s->admin_tls, base, NULL);
 }
 
 sp_result
