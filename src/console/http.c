@@ -282,6 +282,7 @@ ext_init(void *arg, server *s)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return sp_error(SP_E_NOMEM, "out of memory");
 	c->srv = s;
+	c->tls = s->admin_tls != NULL; /* off loopback (server/admin.c) */
 	*(sp_console **)arg = c;
 	srv_admin_set_ext(s, on_request, c);
 	return SP_OK;

@@ -13,8 +13,10 @@
 #include <netinet/in.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
+#include "common/log.h"
 #include "common/text.h"
 #include "common/util.h"
 #include "common/version.h"
@@ -336,6 +338,29 @@ out:
 	return res;
 }
 
+/* evhttp's bevcb: every admin connection speaks TLS (no per-connection hooks). */
+static struct bufferevent *
+admin_bev(struct event_base *base, void *arg)
+{
+	server *s = arg;
+
+	/* s marks the connection as ours (the server has no hooks to call). */
+	return sp_tls_bufferevent_new(s->admin_tls, base, s);
+}
+
+/*
+ * Given NULL (out of memory), evhttp 2.1 falls back to a plain socket
+ * bufferevent: such a connection must get nothing off loopback.
+ */
+static bool
+admin_conn_ok(server *s, struct evhttp_request *req)
+{
+	struct evhttp_connection *ec = evhttp_request_get_connection(req);
+
+	return s->admin_tls == NULL || (ec != NULL &&
+	    sp_tls_bufferevent_conn(evhttp_connection_get_bufferevent(ec)) == s);
+}
+
 static void
 on_admin(struct evhttp_request *req, void *arg)
 {
@@ -349,6 +374,13 @@ on_admin(struct evhttp_request *req, void *arg)
 	sp_buf_init(&b, ADMIN_BODY_MAX);
 	if (out == NULL) {
 		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	if (!admin_conn_ok(s, req)) {
+		sp_err("admin: a request without TLS off loopback (no memory for TLS "
+		    "at accept): refused");
+		evhttp_send_error(req, 500, NULL);
+		evbuffer_free(out);
 		return;
 	}
 	own = strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
@@ -413,7 +445,18 @@ srv_admin_addr_loopback(const char *addr)
 }
 
 sp_result
-srv_admin_start(server *s, const char *addr, int fd)
+srv_admin_tls_load(server *s, const sp_tls_config *tls)
+{
+	sp_tls_config t = *tls;
+
+	if (s->admin_tls == NULL)
+		return SP_OK;
+	t.no_client_auth = true;
+	return sp_error_wrap(sp_tls_server_load(s->admin_tls, &t), "admin listener TLS");
+}
+
+sp_result
+srv_admin_start(server *s, const char *addr, int fd, const sp_tls_config *tls)
 {
 	sp_result res = SP_OK;
 
@@ -422,7 +465,14 @@ srv_admin_start(server *s, const char *addr, int fd)
 
 	if (fd < 0)
 		goto out;
+	if (!srv_admin_addr_loopback(addr)) {
+		/* No hooks: no device connection state, deadlines or failure records. */
+		TRY(sp_tls_server_new(tls->backend, NULL, &s->admin_tls));
+		TRY(srv_admin_tls_load(s, tls));
+	}
 	TRY_ALLOC(s->admin, evhttp_new(s->base));
+	if (s->admin_tls != NULL)
+		evhttp_set_bevcb(s->admin, admin_bev, s);
 	evhttp_set_gencb(s->admin, on_admin, s);
 	evhttp_set_max_headers_size(s->admin, ADMIN_MAX_HEADERS);
 	/* The console reads bodies of at most 64 KiB; libevent stops larger
@@ -444,4 +494,6 @@ srv_admin_free(server *s)
 	if (s->admin != NULL)
 		evhttp_free(s->admin);
 	s->admin = NULL;
+	sp_tls_server_free(s->admin_tls); /* after its connections, freed above */
+	s->admin_tls = NULL;
 }

@@ -8,7 +8,6 @@
 
 #include "common/util.h"
 #include "common/text.h"
-#include "server/admin.h"
 #include "tls/tls.h"
 
 #define DEFAULT_PATH_1 "/profiles/$MA.xml"
@@ -334,12 +333,6 @@ sp_serve_config_finish(sp_serve_config *cfg)
 	    (long long)cfg->overload_connections, (long long)cfg->max_connections);
 	ENSURE(!cfg->crl_from_store || cfg->crl[0], SP_E_USAGE,
 	    "crl-from-store = on needs crl = FILE (where this node keeps its copy)");
-	/* XXX: TLS on the admin listener is not written yet (docs/CONSOLE.md). */
-	ENSURE(cfg->admin[0] == '\0' || strcmp(cfg->admin, "off") == 0 ||
-	    srv_admin_addr_loopback(cfg->admin), SP_E_USAGE,
-	    "admin = %s is not a loopback address: the admin listener (the "
-	    "console) there requires TLS, which this sprov does not serve yet; "
-	    "use 127.0.0.1 or [::1] and a tunnel", cfg->admin);
 	ENSURE(cfg->max_request_line <= cfg->max_header_size, SP_E_USAGE,
 	    "max-request-line (%lld) is above max-header-size (%lld)",
 	    (long long)cfg->max_request_line, (long long)cfg->max_header_size);

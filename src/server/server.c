@@ -355,6 +355,10 @@ reload(server *s)
 		    sp_errmsg());
 		goto fail;
 	}
+	/* The device listener's is in force: only the admin listener keeps the old. */
+	if (sp_failed(srv_admin_tls_load(s, &t)))
+		sp_err("serve: %s; the admin listener keeps its old certificate",
+		    sp_errmsg());
 	note_cert(s, nc->cert);
 	pthread_rwlock_wrlock(&s->cfg_mu);
 	old = s->cfg;
@@ -547,7 +551,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	}
 	TRY_ALLOC(s->base, event_base_new());
 	if (h->admin_fd >= 0)
-		TRY(srv_admin_start(s, cfg->admin, h->admin_fd));
+		TRY(srv_admin_start(s, cfg->admin, h->admin_fd, &t));
 	TRY(sp_accesslog_open(cfg->access_log, cfg->access_log_format == SP_ALOG_JSON,
 	    &s->access));
 	if (cfg->user[0] != '\0')

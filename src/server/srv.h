@@ -84,6 +84,7 @@ struct server {
 	int nworkers;
 	struct event_base *base;
 	struct evhttp *admin;
+	sp_tls_server *admin_tls;        /* NULL: admin listener on loopback, plain HTTP */
 	struct event *ev_hup, *ev_term, *ev_int, *ev_crl, *ev_tick;
 	struct event *ev_usr1, *ev_watchdog;
 	sp_accesslog *access;

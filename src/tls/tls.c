@@ -155,20 +155,23 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	struct stat st;
 	bool st_ok = false;
 	char *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL;
+	const char *crl_file = cfg->crl_file;
 	sp_tls_crl_state cs;
 	int64_t now;
 
 	if (cfg->backend != sp_tls_server_backend(srv))
 		return sp_error(SP_E_USAGE, "tls-backend cannot change without a restart "
 		    "(running %s)", srv->ops->name);
+	if (cfg->no_client_auth)
+		crl_file = NULL; /* no client certificates: nothing to revoke */
 	/* stat first: a CRL replaced while we read it is read again next poll. */
-	if (cfg->crl_file != NULL && stat(cfg->crl_file, &st) == 0)
+	if (crl_file != NULL && stat(crl_file, &st) == 0)
 		st_ok = true;
 	res = sp_tls_conf_build(srv, cfg, &c);
 	if (!sp_failed(res) && c->crls != NULL) {
 		sp_tls_conf *in_force = sp_tls_cur_conf(srv);
 
-		res = sp_tls_crls_check_newer(cfg->crl_file, in_force ? in_force->crls : NULL,
+		res = sp_tls_crls_check_newer(crl_file, in_force ? in_force->crls : NULL,
 		    c->crls);
 		sp_tls_conf_unref(in_force);
 	}
@@ -178,9 +181,10 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 	}
 	TRY_ALLOC(cert, strdup(cfg->cert_file));
 	TRY_ALLOC(key, strdup(cfg->key_file));
-	TRY_ALLOC(ca, strdup(cfg->client_ca_file));
-	if (cfg->crl_file != NULL)
-		TRY_ALLOC(crl, strdup(cfg->crl_file));
+	if (!cfg->no_client_auth)
+		TRY_ALLOC(ca, strdup(cfg->client_ca_file));
+	if (crl_file != NULL)
+		TRY_ALLOC(crl, strdup(crl_file));
 
 	pthread_mutex_lock(&srv->mu);
 	old = srv->cur;
@@ -212,14 +216,14 @@ sp_tls_server_load(sp_tls_server *srv, const sp_tls_config *cfg)
 
 	now = sp_now();
 	crl_state_of(c, now, &cs);
-	if (cfg->crl_file == NULL) {
+	if (crl_file == NULL && !cfg->no_client_auth) {
 		sp_warn("tls: no CRL configured: revoked devices are NOT refused");
-	} else {
+	} else if (crl_file != NULL) {
 		sp_info("tls: CRL %s loaded: %d list(s), nextUpdate in %lld s",
-		    cfg->crl_file, sk_X509_CRL_num(c->crls),
+		    crl_file, sk_X509_CRL_num(c->crls),
 		    (long long)(c->crl_next ? c->crl_next - now : 0));
 		if (cs.expired)
-			sp_err("tls: CRL %s EXPIRED %lld s ago: %s", cfg->crl_file,
+			sp_err("tls: CRL %s EXPIRED %lld s ago: %s", crl_file,
 			    (long long)(now - c->crl_next), crl_verdict(&cs));
 	}
 	c = NULL; /* srv->cur's now */

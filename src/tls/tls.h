@@ -75,6 +75,12 @@ typedef struct sp_tls_config {
 	 */
 	struct sp_keyproc *keyproc;
 	sp_idstyle identity;        /* names a refused leaf's device (sp_tls_refusal) */
+	/*
+	 * The admin listener's server (src/server/admin.c): the same
+	 * certificate, key and protocol policy, no client certificate asked
+	 * for; client_ca_file, crl_file and verify_depth are not used.
+	 */
+	bool no_client_auth;
 } sp_tls_config;
 
 typedef struct sp_tls_server sp_tls_server;

@@ -424,10 +424,8 @@ gtls_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *sc, void **ou
 	gconf *c = NULL;
 	const char *err_pos = NULL;
 	int rv;
-	sp_buf crl;
 
 	(void)impl;
-	sp_buf_init(&crl, SP_TLS_CERT_MAX);
 	TRY_ALLOC(c, calloc(1, sizeof(*c)));
 	c->expiration = (int)(sc->rotate * (SP_TLS_TICKET_KEYS - 1));
 	if (c->expiration > TLS_EXPIRATION_MAX)
@@ -456,41 +454,16 @@ gtls_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *sc, void **ou
 			    cfg->cert_file, cfg->key_file, gnutls_strerror(rv));
 		goto out;
 	}
-	rv = gnutls_certificate_set_x509_trust_file(c->cred, cfg->client_ca_file,
-	    GNUTLS_X509_FMT_PEM);
-	if (rv <= 0) {
-		res = rv == 0 ? sp_error(SP_E_CRYPTO, "device CA %s: no certificate",
-		    cfg->client_ca_file) : gnutls_fail(rv, "device CA", cfg->client_ca_file);
-		goto out;
-	}
-	/* GnuTLS counts the whole chain; our depth counts the CAs above the leaf. */
-	gnutls_certificate_set_verify_limits(c->cred, TLS_MAX_KEY_BITS,
-	    (unsigned int)cfg->verify_depth + 1);
-	gnutls_certificate_set_verify_function(c->cred, verify_cb);
-
-	if (cfg->crl_file != NULL) {
-		gnutls_datum_t d;
-
-		/*
-		 * GnuTLS checks revocation during the chain verification too.
-		 * It drops CRLs that do not verify (an expired one among them):
-		 * the shared check in verify_cb covers those.
-		 */
-		TRY(sp_read_file(cfg->crl_file, SP_TLS_CERT_MAX, &crl));
-		d.data = (unsigned char *)crl.p;
-		d.size = (unsigned int)crl.len;
-		rv = gnutls_certificate_set_x509_crl_mem(c->cred, &d,
-		    crl.len > 0 && memmem(crl.p, crl.len, "-----BEGIN", 10) != NULL ?
-		    GNUTLS_X509_FMT_PEM : GNUTLS_X509_FMT_DER);
-		if (rv < 0) {
-			res = gnutls_fail(rv, "CRL", cfg->crl_file);
-			goto out;
-		}
+	if (!cfg->no_client_auth) { /* else the admin listener: GNUTLS_CERT_IGNORE */
+		TRY(sp_tls_gnutls_trust(c->cred, cfg));
+		/* GnuTLS counts the whole chain; our depth counts the CAs above the leaf. */
+		gnutls_certificate_set_verify_limits(c->cred, TLS_MAX_KEY_BITS,
+		    (unsigned int)cfg->verify_depth + 1);
+		gnutls_certificate_set_verify_function(c->cred, verify_cb);
 	}
 	*out = c;
 	c = NULL;
 out:
-	sp_buf_free(&crl);
 	gtls_conf_free(c);
 	ERR_clear_error();
 	return res;
@@ -922,7 +895,8 @@ gtls_bev_new(void *impl, struct event_base *base, void *conn)
 	    gnutls_priority_set(g->s, gconf_of(g)->prio) < 0 ||
 	    gnutls_credentials_set(g->s, GNUTLS_CRD_CERTIFICATE, gconf_of(g)->cred) < 0)
 		goto out;
-	gnutls_certificate_server_set_request(g->s, GNUTLS_CERT_REQUIRE);
+	gnutls_certificate_server_set_request(g->s, g->pc.conf->no_client_auth ?
+	    GNUTLS_CERT_IGNORE : GNUTLS_CERT_REQUIRE);
 	gnutls_session_set_ptr(g->s, g);
 	gnutls_transport_set_ptr(g->s, g);
 	gnutls_transport_set_push_function(g->s, push_cb);

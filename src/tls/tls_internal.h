@@ -66,6 +66,7 @@ typedef struct sp_tls_conf {
 	int64_t ca_until;                /* earliest notAfter of the device CAs; 0: none */
 	int depth;
 	sp_idstyle idstyle;              /* names a refused leaf (sp_tls_refusal) */
+	bool no_client_auth;             /* sp_tls_config.no_client_auth */
 	int64_t rotate;                  /* ticket rotation period, s */
 	X509_STORE *trust;               /* the device CAs, to re-verify a resumed leaf */
 	unsigned char trust_md[SP_TLS_MD_LEN]; /* the device CA file and the depth */
@@ -166,6 +167,12 @@ extern const sp_tls_ops sp_tls_gnutls_ops;
  */
 struct gnutls_certificate_credentials_st;
 SP_MUST_CHECK sp_result sp_tls_gnutls_keyproc_key(
+    struct gnutls_certificate_credentials_st *cred, const sp_tls_config *cfg);
+/*
+ * GnuTLS (tls_gnutls_key.c): the device CAs of cfg->client_ca_file as the
+ * trust list, the chain length limit and cfg->crl_file, into cred.
+ */
+SP_MUST_CHECK sp_result sp_tls_gnutls_trust(
     struct gnutls_certificate_credentials_st *cred, const sp_tls_config *cfg);
 /*
  * GnuTLS (tls_gnutls_p11.c): the server chain from cfg->cert_file and the

@@ -450,27 +450,16 @@ out:
 	return res;
 }
 
+/*
+ * Client certificates (device CA, CRLs, the verify callbacks) and
+ * resumption (session-ID cache, tickets) of a device listener's ctx.
+ */
 static sp_result
-ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out)
+ossl_devices(ossl_server *os, SSL_CTX *ctx, const sp_tls_config *cfg, sp_tls_conf *c)
 {
-	ossl_server *os = impl;
 	sp_result res = SP_OK;
-	SSL_CTX *ctx = NULL;
 	STACK_OF(X509_NAME) *names = NULL;
 	X509_STORE *store;
-
-	TRY_OSSL_PTR(ctx, SSL_CTX_new(TLS_server_method()), "SSL_CTX_new");
-	TRY_OSSL(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "TLS version");
-	TRY_OSSL(SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION), "TLS version");
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-	TRY_OSSL(SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12), "TLS 1.2 ciphers");
-	TRY_OSSL(SSL_CTX_set_ciphersuites(ctx, TLS_CIPHERS_13), "TLS 1.3 ciphers");
-	TRY_OSSL(SSL_CTX_set1_groups_list(ctx, TLS_GROUPS), "ECDHE groups");
-
-	TRY_OSSL(SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file),
-	    "server certificate %s", cfg->cert_file);
-	TRY(ossl_use_key(ctx, cfg));
 
 	TRY_OSSL(SSL_CTX_load_verify_locations(ctx, cfg->client_ca_file, NULL),
 	    "device CA %s", cfg->client_ca_file);
@@ -501,12 +490,42 @@ ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out
 	TRY_OSSL(SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb), "ticket keys");
 	TRY_OSSL(SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, os->srv),
 	    "ticket callback");
+out:
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	return res;
+}
+
+static sp_result
+ossl_conf_build(void *impl, const sp_tls_config *cfg, sp_tls_conf *c, void **out)
+{
+	sp_result res = SP_OK;
+	SSL_CTX *ctx = NULL;
+
+	TRY_OSSL_PTR(ctx, SSL_CTX_new(TLS_server_method()), "SSL_CTX_new");
+	TRY_OSSL(SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION), "TLS version");
+	TRY_OSSL(SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION), "TLS version");
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	TRY_OSSL(SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12), "TLS 1.2 ciphers");
+	TRY_OSSL(SSL_CTX_set_ciphersuites(ctx, TLS_CIPHERS_13), "TLS 1.3 ciphers");
+	TRY_OSSL(SSL_CTX_set1_groups_list(ctx, TLS_GROUPS), "ECDHE groups");
+
+	TRY_OSSL(SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file),
+	    "server certificate %s", cfg->cert_file);
+	TRY(ossl_use_key(ctx, cfg));
+	if (cfg->no_client_auth) {
+		/* The admin listener: no client certificate asked for, no tickets. */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		TRY_OSSL(SSL_CTX_set_num_tickets(ctx, 0), "tickets");
+	} else {
+		TRY(ossl_devices(impl, ctx, cfg, c));
+	}
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	TRY_OSSL(SSL_CTX_set_ex_data(ctx, ctx_idx, c), "ex_data");
 	*out = ctx;
 	ctx = NULL;
 out:
-	sk_X509_NAME_pop_free(names, X509_NAME_free);
 	SSL_CTX_free(ctx);
 	return res;
 }

@@ -295,7 +295,8 @@ sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **ou
 	sp_result res = SP_OK;
 	sp_tls_conf *c = NULL;
 
-	ENSURE(cfg->cert_file && cfg->key_file && cfg->client_ca_file, SP_E_USAGE,
+	ENSURE(cfg->cert_file && cfg->key_file && (cfg->client_ca_file ||
+	    cfg->no_client_auth), SP_E_USAGE,
 	    "the server certificate, key and device CA files are all required");
 	ENSURE(cfg->verify_depth >= 1 && cfg->verify_depth <= SP_TLS_VERIFY_DEPTH_MAX,
 	    SP_E_USAGE, "verify depth %d is not in 1..%d", cfg->verify_depth,
@@ -307,8 +308,9 @@ sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **ou
 	c->crl_grace = cfg->crl_grace;
 	c->depth = cfg->verify_depth;
 	c->idstyle = cfg->identity;
+	c->no_client_auth = cfg->no_client_auth;
 	c->rotate = cfg->ticket_rotate > 0 ? cfg->ticket_rotate : SP_TLS_TICKET_ROTATE_DEFAULT;
-	if (cfg->crl_file != NULL) {
+	if (cfg->crl_file != NULL && !cfg->no_client_auth) {
 		TRY(sp_error_wrap(sp_tls_crls_load(cfg->crl_file, &c->crls), "CRL"));
 		/* Both backends: a CRL no device CA signed never goes in force. */
 		TRY(sp_error_wrap(sp_tls_crls_check_signed(cfg->client_ca_file, c->crls),
@@ -325,7 +327,8 @@ sp_tls_conf_build(sp_tls_server *srv, const sp_tls_config *cfg, sp_tls_conf **ou
 		}
 	}
 	TRY(srv->ops->conf_build(srv->impl, cfg, c, &c->b));
-	TRY(conf_cas(c, cfg));
+	if (!cfg->no_client_auth)
+		TRY(conf_cas(c, cfg));
 	TRY(conf_server_cas(c, cfg));
 	*out = c;
 	c = NULL;

@@ -74,7 +74,7 @@ static sp_tls_config
 cfg_of(const char *c, const char *k, const char *a, const char *crl)
 {
 	sp_tls_config t = { c, k, a, crl, SP_TLS_VERIFY_DEPTH_DEFAULT, 0, 3600,
-		SP_TLS_GNUTLS, 0, NULL, SP_IDSTYLE_AUTO };
+		SP_TLS_GNUTLS, 0, NULL, SP_IDSTYLE_AUTO, false };
 	return t;
 }
 

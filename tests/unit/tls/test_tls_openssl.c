@@ -13,7 +13,7 @@ static void
 test_check_missing(void **state)
 {
 	sp_tls_config c = { "/nonexistent/cert.pem", "/nonexistent/key.pem",
-		"/nonexistent/ca.pem", NULL, SP_TLS_VERIFY_DEPTH_DEFAULT, 0, 3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		"/nonexistent/ca.pem", NULL, SP_TLS_VERIFY_DEPTH_DEFAULT, 0, 3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	sp_result r;
 	(void)state;
 	r = sp_tls_config_check(&c);
@@ -30,7 +30,7 @@ test_server_metrics(void **state)
 	sp_buf b;
 	sp_tls_crl_state cs;
 	sp_tls_config c = { "/nonexistent/cert.pem", "/nonexistent/key.pem",
-		"/nonexistent/ca.pem", NULL, 4, 0, 3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		"/nonexistent/ca.pem", NULL, 4, 0, 3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	(void)state;
 	sp_buf_init(&b, 65536);
 	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &s)));

@@ -243,7 +243,7 @@ depth_verdict(int depth, X509 *leaf, STACK_OF(X509) *untrusted, int *len, char *
 	sp_tls_server *srv = NULL;
 	sp_tls_conf *c = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, depth, 0, 3600,
-		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	int v;
 
 	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
@@ -328,6 +328,45 @@ metrics_have(sp_tls_server *srv, const char *line)
 }
 
 /*
+ * no_client_auth (the admin listener): no device CA needed, and the CRL and
+ * device CA named are not read, on both backends; without it a missing
+ * device CA is refused.  A poll of such a server never reloads.
+ */
+static void
+test_no_client_auth(void **state)
+{
+	sp_tls_backend be[] = { SP_TLS_OPENSSL, SP_TLS_GNUTLS };
+	bool reloaded = true;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(be) / sizeof(be[0]); i++) {
+		sp_tls_server *srv = NULL;
+		sp_tls_conf *c = NULL;
+		sp_tls_config cfg = { f("srv.crt"), f("srv.key"), NULL, f("forged.crl"), 4, 0,
+			3600, be[i], 0, NULL, SP_IDSTYLE_AUTO, false };
+
+		assert_true(sp_ok(sp_tls_server_new(be[i], NULL, &srv)));
+		assert_int_equal(sp_tls_conf_build(srv, &cfg, &c).code, SP_E_USAGE);
+		assert_string_equal(sp_errmsg(),
+		    "the server certificate, key and device CA files are all required");
+		assert_null(c);
+		cfg.no_client_auth = true;
+		cfg.client_ca_file = f("nonexistent.crt"); /* not read */
+		if (sp_failed(sp_tls_conf_build(srv, &cfg, &c)))
+			fail_msg("conf_build: %s", sp_errmsg());
+		assert_true(c->no_client_auth);
+		assert_null(c->crls);
+		assert_null(c->trust);
+		sp_tls_conf_unref(c);
+		if (sp_failed(sp_tls_server_load(srv, &cfg)))
+			fail_msg("load: %s", sp_errmsg());
+		assert_true(sp_ok(sp_tls_server_poll_crl(srv, &reloaded)));
+		assert_false(reloaded);
+		sp_tls_server_free(srv);
+	}
+}
+
+/*
  * sp_tls_server_poll_crl (tls.c): a CRL file that fails to load is tried
  * once, and again only when the file changes, not on every poll.
  */
@@ -336,7 +375,7 @@ test_poll_bad_once(void **state)
 {
 	sp_tls_server *srv = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), f("cur.crl"), 4, 0,
-		3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		3600, SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	bool reloaded = true;
 	sp_result r;
 	char want[256];
@@ -398,7 +437,7 @@ test_fail_of(void **state)
 	sp_tls_server *srv = NULL;
 	sp_tls_conf *c = NULL;
 	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, 4, 0, 3600,
-		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO };
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
 	X509 *leaf, *i1, *sa, *server;
 	(void)state;
 
@@ -454,6 +493,7 @@ main(void)
 		cmocka_unit_test(test_crls_newer),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_poll_bad_once),
+		cmocka_unit_test(test_no_client_auth),
 		cmocka_unit_test(test_fail_of),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
