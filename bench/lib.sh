@@ -146,17 +146,23 @@ stop_server() {
 # start_dnsmasq -> DNS_PORT: $SRV resolves to 127.0.0.1 (the fleet's DNS
 # check).  Returns 1 when dnsmasq is missing or did not come up.
 start_dnsmasq() {
-	local i
+	local i try pid
 	[ -x /usr/sbin/dnsmasq ] || return 1
-	DNS_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	/usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user="$(id -un)" --port="$DNS_PORT" \
-		--listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
-		--address=/$SRV/127.0.0.1 2>"$T/dnsmasq.err" &
-	PIDS+=("$!")
-	for i in $(seq 100); do
-		ss -Hlun "sport = :$DNS_PORT" 2>/dev/null | grep -q . && return 0
-		sleep 0.05
+	for try in 1 2 3; do # a port taken between free_port and bind: another one
+		DNS_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		/usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user="$(id -un)" --port="$DNS_PORT" \
+			--listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
+			--address=/$SRV/127.0.0.1 2>"$T/dnsmasq.err" &
+		pid=$!
+		PIDS+=("$pid")
+		for i in $(seq 200); do
+			kill -0 "$pid" 2>/dev/null || break
+			ss -Hlun "sport = :$DNS_PORT" 2>/dev/null | grep -q . && return 0
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null || true
 	done
+	cat "$T/dnsmasq.err" >&2
 	return 1
 }
 

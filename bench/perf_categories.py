@@ -75,7 +75,33 @@ def category(dso, kind, sym):
     return "other: " + dso
 
 
+SKIP = re.compile(r"^(0x[0-9a-f]+|[0-9a-f]{16}|main|_start|__libc_start|start_thread|clone3?|__clone|"
+                  r"do_syscall_64|entry_SYSCALL|x64_sys_call|syscall_exit|event_base_loop|event_process_active|"
+                  r"sp_cmd_serve|sp_serve_run|sp_main|run_command|ngx_master_process_cycle|ngx_worker_process_cycle|"
+                  r"ngx_spawn_process|ngx_start_worker_processes|ngx_process_events_and_timers|ngx_epoll_process_events|"
+                  r"asm_|__raw_callee|pvm_|irqentry|sysvec|__sysvec|ret_from_fork)")
+
+
+def children(limit):
+    """Inclusive share (callees counted) of the named functions, from
+    `perf report --children --sort sym --stdio -g none`: which entry points
+    (X509_verify_cert, d2i, OSSL_DECODER, sqlite3_step, accept...) the time is under."""
+    row = re.compile(r"^\s*([\d.]+)%\s+([\d.]+)%\s+\[(.)\]\s+(.*\S)\s*$")
+    n = 0
+    for line in sys.stdin:
+        m = row.match(line)
+        if not m or SKIP.search(m.group(4)):
+            continue
+        print("%6s%% incl %6s%% self  %s %s" % (m.group(1), m.group(2), "[k]" if m.group(3) == "k" else "   ", m.group(4)))
+        n += 1
+        if n >= limit:
+            break
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--children":
+        children(int(sys.argv[2]) if len(sys.argv) > 2 else 60)
+        return
     cats = {}
     total = 0.0
     for line in sys.stdin:

@@ -288,6 +288,12 @@ row "server CPU us per full handshake" fullcpu
 row "resumed TLS 1.2 handshakes /s" res
 row "keep-alive requests /s" ka
 row "server CPU us per keep-alive req" kacpu
+for s in $SERVERS; do # per server-CPU-second, from the CPU per handshake or request
+	awk '{ if ($1 > 0) printf "%.1f\n", 1e6 / $1; else print 0 }' "$T/$s.fullcpu" >"$T/$s.fullpcs"
+	awk '{ if ($1 > 0) printf "%.1f\n", 1e6 / $1; else print 0 }' "$T/$s.kacpu" >"$T/$s.kapcs"
+done
+row "full handshakes per server-CPU-s" fullpcs
+row "keep-alive req per server-CPU-s" kapcs
 row "memory (Pss) KiB, $IDLE idle conns" mem
 [ "$FLEET" = 1 ] && row "storm p99 ms, $NDEV devices" p99
 echo

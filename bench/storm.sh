@@ -25,9 +25,11 @@
 # Other settings: BENCH_WORKERS (server workers, 1), BENCH_STORM_SERVERS
 # (default "sprov-gnutls sprov-openssl nginx"), BENCH_STORM_TIMEOUT (seconds
 # one storm may take, 600), BENCH_STORM_PERF=DIR: after the measured rounds,
-# one more storm per server under `perf record -g` on all its processes, with
-# `perf report` by DSO, by symbol and by category written to DIR/<server>.*
-# (perf slows the server: those storms are not in the figures).
+# one more storm of BENCH_STORM_PERF_N devices (3000) per server under `perf
+# record --call-graph dwarf` (the libraries have no frame pointers) on all its
+# processes, with `perf report` by DSO, by symbol, by category and inclusive
+# (callees counted) written to DIR/<server>.* (perf slows the server: those
+# storms are not in the figures).
 set -euo pipefail
 
 SPROV=${1:?usage: bench/storm.sh SPROV_BINARY}
@@ -40,6 +42,8 @@ WORKERS=${BENCH_WORKERS:-1}
 SERVERS=${BENCH_STORM_SERVERS:-sprov-gnutls sprov-openssl nginx}
 LIMIT=${BENCH_STORM_TIMEOUT:-600}
 PERF_DIR=${BENCH_STORM_PERF:-}
+PN=${BENCH_STORM_PERF_N:-3000}
+[ "$PN" -le "$N" ] || PN=$N
 MAXCONN=$((C + 1000))
 HERE=$(cd "$(dirname "$0")" && pwd)
 command -v nginx >/dev/null || { echo "storm: nginx missing (scripts/deps.sh)" >&2; exit 2; }
@@ -132,6 +136,7 @@ for s in $SERVERS; do
 	fi
 	sep=","
 done
+[ "$FAILED" = 0 ] || line+=" (FAILED: not every device was served, see below)"
 echo "$line"
 echo "== storm: $N distinct devices, concurrency $C, $WORKERS server worker(s), $ROUNDS rounds alternating; $(nproc) cores shared by fleet and server"
 echo "   command: BENCH_STORM_N=$N BENCH_STORM_C=$C BENCH_ROUNDS=$ROUNDS BENCH_WORKERS=$WORKERS bash bench/storm.sh $SPROV"
@@ -161,12 +166,12 @@ if [ -n "$PERF_DIR" ] && [ "$FAILED" = 0 ]; then
 	for s in $SERVERS; do
 		start "$s" || exit 2
 		pids=$(echo "$SPID" $(pgrep -P "$SPID") | tr ' ' ',')
-		perf record -q -g -o "$PERF_DIR/$s.data" -p "$pids" 2>"$T/perf.err" &
+		perf record -q -F 499 --call-graph dwarf,16384 -o "$PERF_DIR/$s.data" -p "$pids" 2>"$T/perf.err" &
 		PERF_PID=$!
 		PIDS+=("$PERF_PID")
 		sleep 0.5
 		timeout -k 5 "$LIMIT" "$SPROV" fleet --bundles "$T/dev" --rule "https://$SRV:$PORT/profiles/\$MA.xml" \
-			--dns-server "127.0.0.1:$DNS_PORT" --storm --concurrency "$C" --devices "$N" \
+			--dns-server "127.0.0.1:$DNS_PORT" --storm --concurrency "$C" --devices "$PN" \
 			--retries 0 --json >"$T/fleet.json" 2>"$T/fleet.err" || echo "   perf storm on $s: fleet failed"
 		kill -INT "$PERF_PID" 2>/dev/null || true
 		wait "$PERF_PID" 2>/dev/null || true
@@ -175,9 +180,17 @@ if [ -n "$PERF_DIR" ] && [ "$FAILED" = 0 ]; then
 			| grep -v '^#' | grep -v '^$' >"$PERF_DIR/$s.dso.txt" || true
 		perf report -i "$PERF_DIR/$s.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
 			| grep -v '^#' | grep -v '^$' >"$PERF_DIR/$s.sym.txt" || true
+		perf report -i "$PERF_DIR/$s.data" --children --sort sym --stdio -g none 2>/dev/null \
+			| grep -v '^#' | grep -v '^$' >"$PERF_DIR/$s.children.txt" || true
 		python3 "$HERE/perf_categories.py" <"$PERF_DIR/$s.sym.txt" >"$PERF_DIR/$s.cat.txt" || true
-		echo "== perf, storm on $s (N=$N C=$C): $PERF_DIR/$s.{dso,sym,cat}.txt"
+		python3 "$HERE/perf_categories.py" --children 60 <"$PERF_DIR/$s.children.txt" >"$PERF_DIR/$s.incl.txt" || true
+		echo "== perf, storm of $PN devices on $s: $PERF_DIR/$s.{dso,sym,cat,children,incl}.txt"
+		echo "   by DSO (self):"
+		sed 's/^/   /' "$PERF_DIR/$s.dso.txt"
+		echo "   by category (self):"
 		sed 's/^/   /' "$PERF_DIR/$s.cat.txt"
+		echo "   inclusive, named functions (callees counted; --call-graph dwarf):"
+		sed 's/^/   /' "$PERF_DIR/$s.incl.txt"
 	done
 fi
 exit "$FAILED"
