@@ -2,6 +2,11 @@
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 HZ=$(getconf CLK_TCK)
+# bench_binary NAME PATH: SPROV = PATH made absolute; exit 2 if not executable.
+bench_binary() {
+	SPROV=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+	[ -x "$SPROV" ] || { echo "$1: no sprov binary at $SPROV" >&2; exit 2; }
+}
 # CPU ticks of the server $SPID and its children (key process, nginx workers).
 cpu_ticks() {
 	local t=0 p
@@ -24,17 +29,17 @@ SRV=prov.bench.example
 # $T/dev/<mac>/ from `sprov ca issue --csv`, and the device CRL.
 bench_pki() {
 	local n=$1
-	"$SPROV" ca init "$T/ca" --org Bench >/dev/null
-	"$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null
-	"$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null
-	python3 - "$n" >"$T/devices.csv" <<'PY'
+	"$SPROV" ca init "$T/ca" --org Bench >/dev/null || return 1
+	"$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null || return 1
+	"$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null || return 1
+	python3 - "$n" >"$T/devices.csv" <<'PY' || return 1
 import sys
 print("mac,serial,product")
 for i in range(int(sys.argv[1])):
     print("000e08%06x,BENCH%05d,SPA2102" % (i, i))
 PY
-	"$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null
-	"$SPROV" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null
+	"$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null || return 1
+	"$SPROV" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null || return 1
 	DEV="$T/dev/000e08000001"
 	MAC=000e08000001
 }
@@ -43,8 +48,8 @@ PY
 # (nginx serves these files) and in the store (`sprov db import`).
 bench_profiles() {
 	local n=$1
-	mkdir -p "$T/profiles"
-	python3 - "$n" "$T/profiles" <<'PY'
+	mkdir -p "$T/profiles" || return 1
+	python3 - "$n" "$T/profiles" <<'PY' || return 1
 import sys
 n, d = int(sys.argv[1]), sys.argv[2]
 for i in range(n):
@@ -55,9 +60,9 @@ for i in range(n):
     lines.append("</flat-profile>")
     open("%s/%s.xml" % (d, mac), "w").write("\n".join(lines) + "\n")
 PY
-	"$SPROV" db init >/dev/null
-	"$SPROV" db devices import "$T/devices.csv" >/dev/null
-	"$SPROV" db import "$T/profiles" >/dev/null
+	"$SPROV" db init >/dev/null || return 1
+	"$SPROV" db devices import "$T/devices.csv" >/dev/null || return 1
+	"$SPROV" db import "$T/profiles" >/dev/null || return 1
 }
 
 # The load comes from one loopback address, like a fleet behind one NAT: the

@@ -29,9 +29,9 @@
 # the crypto floor from `openssl speed`.  Not a test: figures are noisy.
 set -euo pipefail
 
-SPROV=${1:?usage: bench/run.sh SPROV_BINARY}
-SPROV=$(cd "$(dirname "$SPROV")" && pwd)/$(basename "$SPROV")
-[ -x "$SPROV" ] || { echo "bench: no sprov binary at $SPROV" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+bench_binary bench "${1:?usage: bench/run.sh SPROV_BINARY}"
 SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_ROUNDS:-2}
 NDEV=${BENCH_DEVICES:-1000}
@@ -39,7 +39,6 @@ IDLE=${BENCH_IDLE:-2000}
 KA=${BENCH_KA:-2000}
 WORKERS=${BENCH_WORKERS:-1}
 STORM_C=${BENCH_STORM_C:-500}
-HERE=$(cd "$(dirname "$0")" && pwd)
 
 command -v nginx >/dev/null || sh "$HERE/../scripts/deps.sh"
 command -v nginx >/dev/null || { echo "bench: nginx missing" >&2; exit 2; }
@@ -53,7 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 export SPROV_STORE="sqlite:$T/sprov.db"
-. "$HERE/lib.sh"
 
 # The idle-connection figure needs two descriptors per connection here.
 ulimit -n $((IDLE * 2 + 1024)) 2>/dev/null || {

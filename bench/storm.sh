@@ -32,9 +32,9 @@
 # storms are not in the figures).
 set -euo pipefail
 
-SPROV=${1:?usage: bench/storm.sh SPROV_BINARY}
-SPROV=$(cd "$(dirname "$SPROV")" && pwd)/$(basename "$SPROV")
-[ -x "$SPROV" ] || { echo "storm: no sprov binary at $SPROV" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+bench_binary storm "${1:?usage: bench/storm.sh SPROV_BINARY}"
 N=${BENCH_STORM_N:-10000}
 C=${BENCH_STORM_C:-500}
 ROUNDS=${BENCH_ROUNDS:-2}
@@ -45,7 +45,6 @@ PERF_DIR=${BENCH_STORM_PERF:-}
 PN=${BENCH_STORM_PERF_N:-3000}
 [ "$PN" -le "$N" ] || PN=$N
 MAXCONN=$((C + 1000))
-HERE=$(cd "$(dirname "$0")" && pwd)
 command -v nginx >/dev/null || { echo "storm: nginx missing (scripts/deps.sh)" >&2; exit 2; }
 [ -z "$PERF_DIR" ] || command -v perf >/dev/null || { echo "storm: perf missing" >&2; exit 2; }
 
@@ -59,7 +58,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export SPROV_STORE="sqlite:$T/sprov.db"
-. "$HERE/lib.sh"
 ulimit -n $((MAXCONN * 2 + 1024)) 2>/dev/null || true
 
 T0=$(date +%s)
