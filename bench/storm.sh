@@ -114,6 +114,7 @@ PY
 }
 
 FAILED=0
+: >"$T/detail"
 for r in $(seq "$ROUNDS"); do
 	for s in $SERVERS; do
 		storm "$s" "$r" >>"$T/detail" || FAILED=1
