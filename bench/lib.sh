@@ -24,22 +24,23 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR
 # caller's EXIT trap kills it), WORKERS, MAXCONN (connections a server
 # accepts at once).  They set SRV (the server's name), DEV and MAC (device 1).
 SRV=prov.bench.example
+STEP_LIMIT=${BENCH_STEP_TIMEOUT:-900} # seconds one setup step may take
 
 # bench_pki N: CA, server certificate (ECDSA P-256), N device bundles
 # $T/dev/<mac>/ from `sprov ca issue --csv`, and the device CRL.
 bench_pki() {
 	local n=$1
-	"$SPROV" ca init "$T/ca" --org Bench >/dev/null || return 1
-	"$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null || return 1
-	"$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" ca init "$T/ca" --org Bench >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null || return 1
 	python3 - "$n" >"$T/devices.csv" <<'PY' || return 1
 import sys
 print("mac,serial,product")
 for i in range(int(sys.argv[1])):
     print("000e08%06x,BENCH%05d,SPA2102" % (i, i))
 PY
-	"$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null || return 1
-	"$SPROV" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null || return 1
 	DEV="$T/dev/000e08000001"
 	MAC=000e08000001
 }
@@ -60,9 +61,9 @@ for i in range(n):
     lines.append("</flat-profile>")
     open("%s/%s.xml" % (d, mac), "w").write("\n".join(lines) + "\n")
 PY
-	"$SPROV" db init >/dev/null || return 1
-	"$SPROV" db devices import "$T/devices.csv" >/dev/null || return 1
-	"$SPROV" db import "$T/profiles" >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" db init >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" db devices import "$T/devices.csv" >/dev/null || return 1
+	timeout "$STEP_LIMIT" "$SPROV" db import "$T/profiles" >/dev/null || return 1
 }
 
 # The load comes from one loopback address, like a fleet behind one NAT: the

@@ -22,6 +22,8 @@
 # the script exits 1 (the fleet does not retry: --retries 0).  Exit 2: setup
 # failed (no binary, no nginx or dnsmasq, a server did not start).
 #
+# Every step is bounded in time (BENCH_STEP_TIMEOUT, 900 s, for each setup
+# step), and everything started here is killed at exit.
 # Other settings: BENCH_WORKERS (server workers, 1), BENCH_STORM_SERVERS
 # (default "sprov-gnutls sprov-openssl nginx"), BENCH_STORM_TIMEOUT (seconds
 # one storm may take, 600), BENCH_STORM_PERF=DIR: after the measured rounds,
@@ -175,11 +177,11 @@ if [ -n "$PERF_DIR" ] && [ "$FAILED" = 0 ]; then
 		kill -INT "$PERF_PID" 2>/dev/null || true
 		wait "$PERF_PID" 2>/dev/null || true
 		stop_server
-		perf report -i "$PERF_DIR/$s.data" --no-children --sort dso --stdio -g none 2>/dev/null \
+		timeout 900 perf report -i "$PERF_DIR/$s.data" --no-children --sort dso --stdio -g none 2>/dev/null \
 			| grep -v '^#' | grep -v '^$' >"$PERF_DIR/$s.dso.txt" || true
-		perf report -i "$PERF_DIR/$s.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+		timeout 900 perf report -i "$PERF_DIR/$s.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
 			| grep -v '^#' | grep -v '^$' >"$PERF_DIR/$s.sym.txt" || true
-		perf report -i "$PERF_DIR/$s.data" --children --sort sym --stdio -g none 2>/dev/null \
+		timeout 900 perf report -i "$PERF_DIR/$s.data" --children --sort sym --stdio -g none 2>/dev/null \
 			| grep -v '^#' | grep -v '^$' >"$PERF_DIR/$s.children.txt" || true
 		python3 "$HERE/perf_categories.py" <"$PERF_DIR/$s.sym.txt" >"$PERF_DIR/$s.cat.txt" || true
 		python3 "$HERE/perf_categories.py" --children 60 <"$PERF_DIR/$s.children.txt" >"$PERF_DIR/$s.incl.txt" || true
