@@ -42,9 +42,8 @@
 # Needs dnsmasq (/usr/sbin/dnsmasq), ss (iproute2), python3.
 set -euo pipefail
 
-SPROV=${1:?usage: bench/fleet_scale.sh SPROV_BINARY}
-SPROV=$(cd "$(dirname "$SPROV")" && pwd)/$(basename "$SPROV")
-[ -x "$SPROV" ] || { echo "fleet_scale: no sprov binary at $SPROV" >&2; exit 2; }
+. "$(dirname "$0")/lib.sh"
+bench_binary fleet_scale "${1:?usage: bench/fleet_scale.sh SPROV_BINARY}"
 SERVE_SPROV=${FS_SERVE_SPROV:-$SPROV}
 NDEV=${FS_DEVICES:-100000}
 BASE=${FS_BASE:-100}
@@ -70,9 +69,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 export SPROV_STORE="sqlite:$T/sprov.db"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 json() { python3 -c 'import json,sys
 v=json.load(open(sys.argv[1]))
@@ -92,19 +88,8 @@ N=$NDEV
 [ "$CONNS" -le "$N" ] || N=$CONNS
 echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), load $(cut -d' ' -f1-3 /proc/loadavg), RLIMIT_NOFILE $(ulimit -n)"
 echo "== PKI: server certificate and $N device bundles in $T"
-SRV=prov.scale.example
 t0=$(date +%s.%N)
-"$SPROV" ca init "$T/ca" --org Bench >/dev/null
-"$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null
-"$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null
-python3 - "$N" >"$T/devices.csv" <<'EOF'
-import sys
-print("mac,serial,product")
-for i in range(int(sys.argv[1])):
-    print("000e08%06x,SCALE%07d,SPA2102" % (i, i))
-EOF
-"$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null 2>"$T/issue.err" ||
-	{ echo "ca issue failed:"; tail -5 "$T/issue.err"; exit 1; }
+bench_pki "$N" 2>"$T/issue.err" || { echo "ca issue failed:"; tail -5 "$T/issue.err"; exit 1; }
 "$SPROV" db init >/dev/null
 "$SPROV" db devices import "$T/devices.csv" >/dev/null
 "$SPROV" db params set --default Proxy_1_=sip.example.net >/dev/null
@@ -119,12 +104,7 @@ for d in "$T"/dev/*; do
 done
 echo "   $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, $(du -sh "$T/dev" | cut -f1)"
 
-DNS_PORT=$(free_udp_port)
-/usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user="$(id -un)" --port="$DNS_PORT" \
-	--listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
-	--address=/$SRV/127.0.0.1 2>"$T/dnsmasq.err" &
-PIDS+=("$!")
-
+start_dnsmasq || { echo "fleet_scale: dnsmasq did not start" >&2; exit 2; }
 PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 # The fleet is one loopback address: the per-source handshake cap is off

@@ -29,9 +29,9 @@
 # the crypto floor from `openssl speed`.  Not a test: figures are noisy.
 set -euo pipefail
 
-SPROV=${1:?usage: bench/run.sh SPROV_BINARY}
-SPROV=$(cd "$(dirname "$SPROV")" && pwd)/$(basename "$SPROV")
-[ -x "$SPROV" ] || { echo "bench: no sprov binary at $SPROV" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+bench_binary bench "${1:?usage: bench/run.sh SPROV_BINARY}"
 SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_ROUNDS:-2}
 NDEV=${BENCH_DEVICES:-1000}
@@ -39,7 +39,6 @@ IDLE=${BENCH_IDLE:-2000}
 KA=${BENCH_KA:-2000}
 WORKERS=${BENCH_WORKERS:-1}
 STORM_C=${BENCH_STORM_C:-500}
-HERE=$(cd "$(dirname "$0")" && pwd)
 
 command -v nginx >/dev/null || sh "$HERE/../scripts/deps.sh"
 command -v nginx >/dev/null || { echo "bench: nginx missing" >&2; exit 2; }
@@ -53,7 +52,6 @@ cleanup() {
 }
 trap cleanup EXIT
 export SPROV_STORE="sqlite:$T/sprov.db"
-. "$HERE/lib.sh"
 
 # The idle-connection figure needs two descriptors per connection here.
 ulimit -n $((IDLE * 2 + 1024)) 2>/dev/null || {
@@ -61,111 +59,11 @@ ulimit -n $((IDLE * 2 + 1024)) 2>/dev/null || {
 	echo "bench: cannot raise RLIMIT_NOFILE; idle connections lowered to $IDLE"
 }
 
+MAXCONN=$((IDLE + 1000))
 echo "== PKI: server certificate (ECDSA P-256) and $NDEV devices"
-SRV=prov.bench.example
-"$SPROV" ca init "$T/ca" --org Bench >/dev/null
-"$SPROV" req --cn "$SRV" --out "$T/p.csr" --key-out "$T/p.key" >/dev/null
-"$SPROV" ca sign "$T/ca" "$T/p.csr" -o "$T/p.crt" >/dev/null
-python3 - "$NDEV" >"$T/devices.csv" <<'EOF'
-import sys
-print("mac,serial,product")
-for i in range(int(sys.argv[1])):
-    print("000e08%06x,BENCH%05d,SPA2102" % (i, i))
-EOF
-"$SPROV" ca issue "$T/ca" --csv "$T/devices.csv" --out "$T/dev" >/dev/null
-"$SPROV" ca crl "$T/ca" --ca device -o "$T/ca.crl" >/dev/null
-
+bench_pki "$NDEV"
 echo "== profiles: ~4 KiB per device"
-mkdir -p "$T/profiles"
-python3 - "$NDEV" "$T/profiles" <<'EOF'
-import sys
-n, d = int(sys.argv[1]), sys.argv[2]
-for i in range(n):
-    mac = "000e08%06x" % i
-    lines = ["<flat-profile>"]
-    for k in range(1, 41):
-        lines.append('<Param_%d_ ua="na">value-%s-%03d-%s</Param_%d_>' % (k, mac, k, "x" * 56, k))
-    lines.append("</flat-profile>")
-    open("%s/%s.xml" % (d, mac), "w").write("\n".join(lines) + "\n")
-EOF
-"$SPROV" db init >/dev/null
-"$SPROV" db devices import "$T/devices.csv" >/dev/null
-"$SPROV" db import "$T/profiles" >/dev/null
-DEV="$T/dev/000e08000001"
-MAC=000e08000001
-
-# --- servers ---------------------------------------------------------------
-# The load comes from one loopback address, like a fleet behind one NAT: the
-# per-source handshake cap is off (when the binary has it: older ones are
-# benchmarked too).
-HS_CAP_OFF=()
-grep -q -- --handshakes-per-source <<<"$("$SPROV" serve --help)" && HS_CAP_OFF=(--handshakes-per-source 0)
-start_sprov() { # BACKEND [SERVE ARGS...] -> PORT, SPID
-	local b=$1
-	shift
-	PORT=$(free_port)
-	"$SPROV" serve --listen "127.0.0.1:$PORT" --admin off --cert "$T/p.crt" --key "$T/p.key" \
-		--client-ca "$T/ca/device-ca.crt" --crl "$T/ca.crl" --workers "$WORKERS" \
-		--tls-backend "$b" --access-log off --max-connections $((IDLE + 1000)) \
-		--idle-timeout 600 "${HS_CAP_OFF[@]}" "$@" 2>"$T/serve-$b.err" &
-	SPID=$!
-	PIDS+=("$SPID")
-	wait_port "$PORT" || { echo "sprov ($b) did not start:"; cat "$T/serve-$b.err"; exit 1; }
-}
-
-start_nginx() { # -> PORT, SPID
-	PORT=$(free_port)
-	mkdir -p "$T/nginx/logs"
-	cat >"$T/nginx/nginx.conf" <<EOF
-$( [ "$(id -u)" = 0 ] && echo "user root;" )
-worker_processes $WORKERS;
-daemon off;
-error_log $T/nginx/logs/error.log warn;
-pid $T/nginx/nginx.pid;
-worker_rlimit_nofile $((IDLE * 2 + 1024));
-events { worker_connections $((IDLE + 1000)); }
-http {
-	access_log off;
-	default_type application/xml;
-	keepalive_timeout 600s;
-	keepalive_requests 1000000;
-	client_body_temp_path $T/nginx/tmp;
-	map \$ssl_client_s_dn \$device {
-		"~CN=(?<mac>[0-9a-f]{12})(,|\$)" \$mac;
-		default "";
-	}
-	server {
-		listen 127.0.0.1:$PORT ssl;
-		ssl_certificate $T/p.crt;
-		ssl_certificate_key $T/p.key;
-		ssl_client_certificate $T/ca/device-ca.crt;
-		ssl_verify_client on;
-		ssl_verify_depth 4;
-		ssl_crl $T/ca.crl;
-		ssl_protocols TLSv1.2 TLSv1.3;
-		ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;
-		ssl_ecdh_curve X25519:prime256v1:secp384r1;
-		ssl_prefer_server_ciphers on;
-		ssl_session_cache shared:SSL:20m;
-		ssl_session_tickets on;
-		root $T/profiles;
-		location /profiles/ {
-			if (\$device = "") { return 403; }
-			rewrite ^ /\$device.xml break;
-		}
-	}
-}
-EOF
-	nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" 2>"$T/nginx/start.err" &
-	SPID=$!
-	PIDS+=("$SPID")
-	wait_port "$PORT" || { echo "nginx did not start:"; cat "$T/nginx/start.err" "$T/nginx/logs/error.log"; exit 1; }
-}
-
-stop_server() {
-	kill "$SPID" 2>/dev/null || true
-	wait "$SPID" 2>/dev/null || true
-}
+bench_profiles "$NDEV"
 
 pss_kb() {
 	local m=0 p v
@@ -244,13 +142,6 @@ EOF
 
 
 SERVERS="sprov-openssl sprov-gnutls nginx"
-start() {
-	case $1 in
-	sprov-openssl) start_sprov openssl ;;
-	sprov-gnutls) start_sprov gnutls ;;
-	nginx) start_nginx ;;
-	esac
-}
 
 # s_time_par N ARGS... -> "conns/s us_cpu_per_conn": N s_time clients at
 # once (the server's CPU over all of them).
@@ -356,14 +247,8 @@ done
 # Storm: every device resyncs at once through `sprov fleet` (the device's own
 # checks and profile parsing), at most STORM_C in flight; p99 latency.
 FLEET=0
-if "$SPROV" fleet --help >/dev/null 2>&1 && [ -x /usr/sbin/dnsmasq ]; then
+if "$SPROV" fleet --help >/dev/null 2>&1 && start_dnsmasq; then
 	FLEET=1
-	DNS_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	/usr/sbin/dnsmasq --no-daemon --conf-file=/dev/null --user="$(id -un)" --port="$DNS_PORT" \
-		--listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts \
-		--address=/$SRV/127.0.0.1 2>"$T/dnsmasq.err" &
-	PIDS+=("$!")
-	sleep 0.3
 	for s in $SERVERS; do
 		start "$s"
 		"$SPROV" fleet --bundles "$T/dev" --rule "https://$SRV:$PORT/profiles/\$MA.xml" \
@@ -383,11 +268,8 @@ EOF2
 fi
 
 echo "== crypto floor (openssl speed)"
-openssl speed -seconds 1 ecdhx25519 ecdsap256 >"$T/speed.out" 2>/dev/null || true
-x25519=$(awk '/ecdh \(X25519\)/ { print $NF; exit }' "$T/speed.out")
-read -r sign verify < <(awk '/ecdsa \(nistp256\)/ { print $(NF-1), $NF; exit }' "$T/speed.out")
-FLOOR=$(awk -v x="${x25519:-0}" -v s="${sign:-0}" -v v="${verify:-0}" \
-	'BEGIN { if (x && s && v) printf "%.1f", 2e6 / x + 1e6 / s + 2e6 / v; else print 0 }')
+crypto_floor
+x25519=$X25519 sign=$SIGN verify=$VERIFY
 echo "   X25519 $x25519 op/s, P-256 sign $sign/s verify $verify/s"
 echo "   floor per handshake (X25519 keygen+derive, 1 P-256 sign, 2 P-256 verifies): $FLOOR us"
 
@@ -404,6 +286,12 @@ row "server CPU us per full handshake" fullcpu
 row "resumed TLS 1.2 handshakes /s" res
 row "keep-alive requests /s" ka
 row "server CPU us per keep-alive req" kacpu
+for s in $SERVERS; do # per server-CPU-second, from the CPU per handshake or request
+	awk '{ if ($1 > 0) printf "%.1f\n", 1e6 / $1; else print 0 }' "$T/$s.fullcpu" >"$T/$s.fullpcs"
+	awk '{ if ($1 > 0) printf "%.1f\n", 1e6 / $1; else print 0 }' "$T/$s.kacpu" >"$T/$s.kapcs"
+done
+row "full handshakes per server-CPU-s" fullpcs
+row "keep-alive req per server-CPU-s" kapcs
 row "memory (Pss) KiB, $IDLE idle conns" mem
 [ "$FLEET" = 1 ] && row "storm p99 ms, $NDEV devices" p99
 echo
