@@ -253,9 +253,10 @@ chain_until(X509 *leaf, const gnutls_datum_t *certs, unsigned int n)
 
 /*
  * verify-depth as the OpenSSL backend counts it (sp_tls_chain_len): GnuTLS
- * itself only bounds how many certificates the device sends.  XXX: this
- * verifies the chain a second time, with OpenSSL, once per chain (the
- * verified-chain cache remembers the result).
+ * itself only bounds how many certificates the device sends.  OpenSSL
+ * builds the chain again, once per chain (the verified-chain cache
+ * remembers the result), but GnuTLS has verified its signatures and dates
+ * (only called when it passed), so OpenSSL does not verify them again.
  */
 static int
 depth_check(sp_tls_conf *c, X509 *leaf, const gnutls_datum_t *certs, unsigned int n,
@@ -275,7 +276,7 @@ depth_check(sp_tls_conf *c, X509 *leaf, const gnutls_datum_t *certs, unsigned in
 		}
 	}
 	if (sent != NULL)
-		len = sp_tls_chain_len(c, leaf, sent);
+		len = sp_tls_chain_len(c, leaf, sent, true);
 	sk_X509_pop_free(sent, X509_free);
 	ERR_clear_error();
 	return sp_tls_chain_depth_check(c, len, reason, rn);

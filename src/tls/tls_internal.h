@@ -258,9 +258,14 @@ SP_MUST_CHECK sp_result sp_tls_conf_build(sp_tls_server *srv, const sp_tls_confi
  * in client-ca, holds at most c->depth certificates.  sp_tls_chain_len
  * builds that chain for a backend that has none (GnuTLS): its length,
  * INT_MAX if longer than the store allows, -1 if it does not verify.
+ * sigs_verified: the backend has checked every signature and validity
+ * period of this chain already, so OpenSSL builds the chain and runs its
+ * other checks (purpose, constraints) but verifies no signature again
+ * (an ECDSA verify per certificate, for a length).
  * sp_tls_chain_depth_check: -1 passes; else the bucket, with a reason.
  */
-int sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted);
+int sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted,
+    bool sigs_verified);
 int sp_tls_chain_depth_check(const sp_tls_conf *c, int len, char *reason, size_t n);
 /* Is the CRL expired and out of its grace? */
 bool sp_tls_crl_expired(const sp_tls_conf *c, int64_t now);

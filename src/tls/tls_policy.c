@@ -338,14 +338,25 @@ out:
 	return res;
 }
 
+/* X509_STORE_CTX's signature and validity step, for a chain already verified. */
+static int
+verified_already(X509_STORE_CTX *xs)
+{
+	(void)xs;
+	return 1;
+}
+
 int
-sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted)
+sp_tls_chain_len(const sp_tls_conf *c, X509 *leaf, STACK_OF(X509) *untrusted,
+    bool sigs_verified)
 {
 	X509_STORE_CTX *xs = NULL;
 	int len = -1;
 
 	if (c->trust != NULL && (xs = X509_STORE_CTX_new()) != NULL &&
 	    X509_STORE_CTX_init(xs, c->trust, leaf, untrusted) == 1) {
+		if (sigs_verified)
+			X509_STORE_CTX_set_verify(xs, verified_already);
 		if (X509_verify_cert(xs) == 1)
 			len = sk_X509_num(X509_STORE_CTX_get0_chain(xs));
 		else if (X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_CHAIN_TOO_LONG)

@@ -249,7 +249,9 @@ depth_verdict(int depth, X509 *leaf, STACK_OF(X509) *untrusted, int *len, char *
 	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
 	if (sp_failed(sp_tls_conf_build(srv, &cfg, &c)))
 		fail_msg("conf_build: %s", sp_errmsg());
-	*len = sp_tls_chain_len(c, leaf, untrusted);
+	*len = sp_tls_chain_len(c, leaf, untrusted, false);
+	/* Signatures verified already (GnuTLS): the same length. */
+	assert_int_equal(sp_tls_chain_len(c, leaf, untrusted, true), *len);
 	reason[0] = '\0';
 	v = sp_tls_chain_depth_check(c, *len, reason, n);
 	sp_tls_conf_unref(c);
@@ -310,6 +312,45 @@ test_depth(void **state)
 
 	sk_X509_pop_free(inter, X509_free);
 	X509_free(leaf3);
+	X509_free(leaf1);
+}
+
+/*
+ * sigs_verified skips only the signature step: leaf1 with its signature
+ * broken has no chain unless the caller vouches for the signatures (GnuTLS
+ * refused such a chain before asking), and an unrelated chain has none either way.
+ */
+static void
+test_chain_len_sigs_verified(void **state)
+{
+	X509 *leaf1 = cert("leaf1.crt"), *bad, *other = cert("srv.crt");
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int n;
+	sp_tls_server *srv = NULL;
+	sp_tls_conf *c = NULL;
+	sp_tls_config cfg = { f("srv.crt"), f("srv.key"), f("ca.crt"), NULL, 4, 0, 3600,
+		SP_TLS_OPENSSL, 0, NULL, SP_IDSTYLE_AUTO, false };
+	(void)state;
+
+	assert_true((n = i2d_X509(leaf1, &der)) > 0);
+	der[n - 1] ^= 0x01; /* the last byte of the signature's s */
+	p = der;
+	assert_non_null(bad = d2i_X509(NULL, &p, n));
+	assert_true(sp_ok(sp_tls_server_new(SP_TLS_OPENSSL, NULL, &srv)));
+	if (sp_failed(sp_tls_conf_build(srv, &cfg, &c)))
+		fail_msg("conf_build: %s", sp_errmsg());
+	assert_int_equal(sp_tls_chain_len(c, bad, NULL, false), -1);
+	assert_int_equal(sp_tls_chain_len(c, bad, NULL, true), 2);
+	assert_int_equal(sp_tls_chain_len(c, leaf1, NULL, true), 2);
+	/* Under another CA: no chain, signatures or not. */
+	assert_int_equal(sp_tls_chain_len(c, other, NULL, false), -1);
+	assert_int_equal(sp_tls_chain_len(c, other, NULL, true), -1);
+	sp_tls_conf_unref(c);
+	sp_tls_server_free(srv);
+	OPENSSL_free(der);
+	X509_free(bad);
+	X509_free(other);
 	X509_free(leaf1);
 }
 
@@ -492,6 +533,7 @@ main(void)
 		cmocka_unit_test(test_crls_signed),
 		cmocka_unit_test(test_crls_newer),
 		cmocka_unit_test(test_depth),
+		cmocka_unit_test(test_chain_len_sigs_verified),
 		cmocka_unit_test(test_poll_bad_once),
 		cmocka_unit_test(test_no_client_auth),
 		cmocka_unit_test(test_fail_of),
