@@ -135,8 +135,10 @@ for r in $(seq "$ROUNDS"); do
 			"$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	done
 done
+# The median with three decimals (lib.sh's median rounds an even count to one).
+med3() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 for i in "${!FLEETS[@]}"; do
-	m=$(median <"$T/ratio.$i")
+	m=$(med3 <"$T/ratio.$i")
 	printf 'median %-40s fleet %s us/resync  server %s us/resync  ratio %s (N=%d C=%d, %d rounds)\n' \
 		"${FLEETS[$i]}" "$(median <"$T/fleet.$i")" "$(median <"$T/server.$i")" "$m" \
 		"$NDEV" "$C" "$ROUNDS" >&2

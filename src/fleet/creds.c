@@ -11,6 +11,7 @@
  * by sp_srvcheck_load_roots, exactly as for the device, and only shared
  * between SSL_CTXs (X509_STORE is reference counted and locked).
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,14 +130,37 @@ out:
 	return res;
 }
 
+/*
+ * The first certificate, as libcurl and PEM_read_bio_X509 take it; the
+ * base64 is undone here and the DER given to d2i_X509 (PEM_read_bio_X509
+ * costs twice as much on OpenSSL 3.0).
+ */
 static sp_result
 load_cert(const char *path, const sp_buf *pem, X509 **out)
 {
 	sp_result res = SP_OK;
 	BIO *bio = NULL;
+	char *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	long derlen = 0;
 
+	*out = NULL;
 	TRY_OSSL_PTR(bio, BIO_new_mem_buf(pem->p, (int)pem->len), "BIO_new_mem_buf");
-	*out = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	while (PEM_read_bio(bio, &name, &header, &der, &derlen) == 1) {
+		bool cert = strcmp(name, PEM_STRING_X509) == 0 ||
+		    strcmp(name, PEM_STRING_X509_OLD) == 0;
+		if (cert) {
+			const unsigned char *p = der;
+			*out = d2i_X509(NULL, &p, derlen);
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(der);
+		name = header = NULL;
+		der = NULL;
+		if (cert)
+			break;
+	}
 	if (*out == NULL)
 		res = sp_error_ossl(SP_E_PARSE, "%s: not a PEM certificate", path);
 out:
