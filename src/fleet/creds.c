@@ -86,20 +86,46 @@ out:
 	return res;
 }
 
+/*
+ * The DER of the first PEM block of pem named want (or want2, if not NULL)
+ * and without headers (an encrypted key has some): false if there is none.
+ * Free *der with OPENSSL_clear_free(*der, *len).
+ */
+static bool
+pem_der(const sp_buf *pem, const char *want, const char *want2, unsigned char **der, long *len)
+{
+	BIO *bio = BIO_new_mem_buf(pem->p, (int)pem->len);
+	char *name = NULL, *header = NULL;
+	bool found = false;
+
+	*der = NULL;
+	while (bio != NULL && !found && PEM_read_bio(bio, &name, &header, der, len) == 1) {
+		found = header[0] == '\0' &&
+		    (strcmp(name, want) == 0 || (want2 != NULL && strcmp(name, want2) == 0));
+		if (!found) {
+			OPENSSL_clear_free(*der, (size_t)*len);
+			*der = NULL;
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		name = header = NULL;
+	}
+	BIO_free(bio);
+	ERR_clear_error(); /* the end of the blocks */
+	return found;
+}
+
 /* A PKCS#8 PEM key through the worker's decoder; any other PEM key the slow way. */
 static sp_result
 load_key(fl_loader *ld, const char *path, const sp_buf *pem, EVP_PKEY **out)
 {
 	sp_result res = SP_OK;
 	BIO *bio = NULL;
-	char *name = NULL, *header = NULL;
 	unsigned char *der = NULL;
 	long derlen = 0;
 
 	*out = NULL;
-	TRY_OSSL_PTR(bio, BIO_new_mem_buf(pem->p, (int)pem->len), "BIO_new_mem_buf");
-	if (PEM_read_bio(bio, &name, &header, &der, &derlen) == 1 &&
-	    strcmp(name, PEM_STRING_PKCS8INF) == 0 && header[0] == '\0') {
+	if (pem_der(pem, PEM_STRING_PKCS8INF, NULL, &der, &derlen)) {
 		const unsigned char *p = der;
 		size_t left = (size_t)derlen;
 		if (ld->dec == NULL)
@@ -113,17 +139,14 @@ load_key(fl_loader *ld, const char *path, const sp_buf *pem, EVP_PKEY **out)
 		}
 		EVP_PKEY_free(ld->dec_out);
 		ld->dec_out = NULL;
+		ERR_clear_error();
 	}
 	/* Not PKCS#8 (or not decoded so): as libcurl reads it. */
-	ERR_clear_error();
-	BIO_free(bio);
 	TRY_OSSL_PTR(bio, BIO_new_mem_buf(pem->p, (int)pem->len), "BIO_new_mem_buf");
 	*out = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	if (*out == NULL)
 		res = sp_error_ossl(SP_E_PARSE, "%s: not a PEM private key", path);
 out:
-	OPENSSL_free(name);
-	OPENSSL_free(header);
 	if (der != NULL)
 		OPENSSL_clear_free(der, (size_t)derlen);
 	BIO_free(bio);
@@ -138,34 +161,18 @@ out:
 static sp_result
 load_cert(const char *path, const sp_buf *pem, X509 **out)
 {
-	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	char *name = NULL, *header = NULL;
 	unsigned char *der = NULL;
 	long derlen = 0;
 
 	*out = NULL;
-	TRY_OSSL_PTR(bio, BIO_new_mem_buf(pem->p, (int)pem->len), "BIO_new_mem_buf");
-	while (PEM_read_bio(bio, &name, &header, &der, &derlen) == 1) {
-		bool cert = strcmp(name, PEM_STRING_X509) == 0 ||
-		    strcmp(name, PEM_STRING_X509_OLD) == 0;
-		if (cert) {
-			const unsigned char *p = der;
-			*out = d2i_X509(NULL, &p, derlen);
-		}
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		OPENSSL_free(der);
-		name = header = NULL;
-		der = NULL;
-		if (cert)
-			break;
+	if (pem_der(pem, PEM_STRING_X509, PEM_STRING_X509_OLD, &der, &derlen)) {
+		const unsigned char *p = der;
+		*out = d2i_X509(NULL, &p, derlen);
+		OPENSSL_clear_free(der, (size_t)derlen);
 	}
 	if (*out == NULL)
-		res = sp_error_ossl(SP_E_PARSE, "%s: not a PEM certificate", path);
-out:
-	BIO_free(bio);
-	return res;
+		return sp_error_ossl(SP_E_PARSE, "%s: not a PEM certificate", path);
+	return SP_OK;
 }
 
 sp_result
