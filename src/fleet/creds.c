@@ -188,7 +188,7 @@ fl_creds_load(fl_loader *ld, const char *ca, const char *crt, const char *key,
 	TRY_ALLOC(c, calloc(1, sizeof(*c)));
 	TRY(sp_read_file(ca, FL_PEM_MAX, &b));
 	TRY(load_roots(ld, ca, &b, &c->roots));
-	sp_buf_reset(&b);
+	sp_buf_free(&b); /* sp_read_file starts its buffer afresh */
 	TRY(sp_read_file(crt, FL_PEM_MAX, &b));
 	TRY(load_cert(crt, &b, &c->cert));
 	sp_buf_free_secret(&b);
