@@ -236,17 +236,30 @@ ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
 {
 	SSL_CTX *ctx = sslctx;
 	attempt *at = userp;
+	const sp_fetch_creds *cr = at->o->creds;
 	X509_STORE *roots = NULL;
 
 	/*
 	 * Our own store holding server-ca.crt only: whatever curl or the
 	 * system configuration would add never becomes a trust anchor.
 	 */
-	if (sp_failed(sp_srvcheck_load_roots(at->o->cafile, &roots))) {
+	if (cr != NULL) {
+		/* Loaded once by the caller; libcurl loaded no store of its own. */
+		SSL_CTX_set1_cert_store(ctx, cr->roots);
+		/* The key must match the certificate, as libcurl checks for files. */
+		if (SSL_CTX_use_certificate(ctx, cr->cert) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, cr->key) != 1 ||
+		    SSL_CTX_check_private_key(ctx) != 1) {
+			(void)sp_error_ossl(SP_E_VERIFY, "%s, %s: the client certificate or key "
+			    "cannot be used", at->o->certfile, at->o->keyfile);
+			return CURLE_SSL_CERTPROBLEM;
+		}
+	} else if (sp_failed(sp_srvcheck_load_roots(at->o->cafile, &roots))) {
 		record(at, SP_CHECK_CHAIN);
 		return CURLE_SSL_CACERT_BADFILE;
+	} else {
+		SSL_CTX_set_cert_store(ctx, roots);
 	}
-	SSL_CTX_set_cert_store(ctx, roots);
 	if (SSL_CTX_set_ex_data(ctx, ctx_ex_idx, at) != 1)
 		return CURLE_SSL_CONNECT_ERROR;
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
@@ -510,6 +523,12 @@ xfer_setup(sp_fetch_xfer *x, const sp_url *u, const sp_fetch_opts *o,
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	SETOPT(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	/*
+	 * With o->creds libcurl never reads this file (it does not verify,
+	 * below), but it still tells the devices apart: libcurl reuses a kept
+	 * connection, or a pool's, only for the same TLS settings, CAINFO
+	 * included, and the path is the device's own.
+	 */
 	SETOPT(CURLOPT_CAINFO, o->cafile);
 	SETOPT(CURLOPT_CAPATH, NULL);         /* never the system store */
 	SETOPT(CURLOPT_CA_CACHE_TIMEOUT, 0L);
@@ -521,12 +540,21 @@ xfer_setup(sp_fetch_xfer *x, const sp_url *u, const sp_fetch_opts *o,
 	 */
 	SETOPT(CURLOPT_SSL_SESSIONID_CACHE, o->resume ? 1L : 0L);
 	SETOPT(CURLOPT_FORBID_REUSE, o->keepalive ? 0L : 1L);
-	SETOPT(CURLOPT_SSLCERT, o->certfile);
-	SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
-	SETOPT(CURLOPT_SSLKEY, o->keyfile);
-	SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
-	/* Check 1 (the chain) stays OpenSSL's, through our own store. */
-	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	if (o->creds == NULL) {
+		SETOPT(CURLOPT_SSLCERT, o->certfile);
+		SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+		SETOPT(CURLOPT_SSLKEY, o->keyfile);
+		SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+	}
+	/*
+	 * Check 1 (the chain) stays OpenSSL's, through our own store:
+	 * ssl_ctx_cb sets SSL_VERIFY_PEER with verify_cb whatever libcurl set,
+	 * and a handshake verify_cb refuses fails.  With o->creds libcurl is
+	 * told not to verify only so that it loads no CA file of its own (its
+	 * store would be replaced by ours anyway): libcurl 7.88 reads its
+	 * CAINFO, or its default bundle, at every connection it verifies.
+	 */
+	SETOPT(CURLOPT_SSL_VERIFYPEER, o->creds ? 0L : 1L);
 	/*
 	 * Host name verification is off ONLY because verify_cb replaces it with
 	 * the seed's stricter checks 2-4 (the FQDN/extra CN rule, which

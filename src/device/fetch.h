@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include <curl/curl.h>
+#include <openssl/types.h>
 
 #include "common/buf.h"
 #include "common/result.h"
@@ -42,10 +43,29 @@
 
 struct sp_fetch_result;
 
+/*
+ * A device's files already in memory (`sprov fleet`: parsed once per device,
+ * not at each connection).  roots: server-ca.crt as sp_srvcheck_load_roots
+ * builds it (the only trust anchors); cert, key: client.crt, client.key.
+ * Each connection's SSL_CTX takes a reference; the caller keeps them alive
+ * until the transfer ends.
+ */
+typedef struct sp_fetch_creds {
+	X509_STORE *roots;
+	X509 *cert;
+	EVP_PKEY *key;
+} sp_fetch_creds;
+
 typedef struct sp_fetch_opts {
 	const char *cafile;        /* server-ca.crt: the only trust anchors */
 	const char *certfile;      /* client.crt */
 	const char *keyfile;       /* client.key */
+	/*
+	 * Non-NULL: the three files above as already loaded, and libcurl reads
+	 * nothing (the device leaves it NULL: it reads its files at each
+	 * connection).  The checks are the same either way.
+	 */
+	const sp_fetch_creds *creds;
 	const char *dns_servers;   /* c-ares CSV list, NULL: system */
 	const char *user_agent;
 	const char *if_none_match; /* ETag to send, NULL: none */

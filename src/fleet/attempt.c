@@ -40,26 +40,18 @@ fl_xfer_free(fl_xfer *xf, fl_dev *d)
 
 /*
  * $SN, $PN and $PSN as the device sets them (sprov device init): from the
- * subject of its client.crt; a subject that names no device leaves them
- * empty.  Read per attempt, not kept: an idle device stays small.  The
- * User-Agent needs PN and SN, so every attempt reads it.
+ * subject of its client.crt (loaded with the round's credentials); a
+ * subject that names no device leaves them empty.  The User-Agent needs PN
+ * and SN, so every attempt reads it.
  */
 static sp_result
-ident_macros(const char *crtfile, sp_macros *m, char pn[SP_FW_PRODUCT_MAX + 1],
+ident_macros(X509 *x, sp_macros *m, char pn[SP_FW_PRODUCT_MAX + 1],
     char sn[SP_DEVID_FIELD_MAX + 1])
 {
 	sp_result res = SP_OK;
-	BIO *bio = NULL;
-	X509 *x = NULL;
 	sp_devid id;
 	char series[SP_DEVID_FIELD_MAX + 1];
 
-	TRY_OSSL_PTR(bio, BIO_new_file(crtfile, "r"), "cannot read %s", crtfile);
-	x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	if (x == NULL) {
-		res = sp_error_ossl(SP_E_PARSE, "%s: not a PEM certificate", crtfile);
-		goto out;
-	}
 	if (sp_failed(sp_devid_from_x509(x, SP_IDSTYLE_AUTO, &id))) {
 		sp_error_clear();
 		goto out;
@@ -71,8 +63,6 @@ ident_macros(const char *crtfile, sp_macros *m, char pn[SP_FW_PRODUCT_MAX + 1],
 	TRY(sp_macros_set(m, SP_M_PN, sp_slice_of(id.product)));
 	TRY(sp_macros_set(m, SP_M_PSN, sp_slice_of(series)));
 out:
-	X509_free(x);
-	BIO_free(bio);
 	return res;
 }
 
@@ -114,7 +104,7 @@ choose(worker *w, fl_dev *d, fl_xfer *xf)
 	sp_macros_init(m);
 	TRY(fl_device_macros(w->f, d, m));
 	sp_mac_format(&d->mac, SP_MAC_MAU, mau);
-	TRY(ident_macros(xf->crt, m, xf->pn, sn));
+	TRY(ident_macros(d->creds->cert, m, xf->pn, sn));
 	/* The device's User-Agent (the guides'): Vendor/PN-SWVER (MAC)(SN). */
 	snprintf(xf->ua, sizeof(xf->ua), "Sprov/%s-%s (%s)(%s)", xf->pn, w->f->vers[d->ver],
 	    mau, sn);
@@ -213,6 +203,11 @@ fl_start(worker *w, uint32_t di)
 		r = sp_error(SP_E_LIMIT, "bundle path longer than %d bytes", SP_FLEET_PATH_MAX);
 		goto fail;
 	}
+	if (d->creds == NULL) {
+		r = fl_creds_load(&w->ld, xf->ca, xf->crt, xf->keyfile, &d->creds);
+		if (sp_failed(r))
+			goto fail;
+	}
 	r = choose(w, d, xf);
 	if (sp_failed(r))
 		goto fail;
@@ -229,6 +224,7 @@ fl_start(worker *w, uint32_t di)
 	xf->fo.cafile = xf->ca;
 	xf->fo.certfile = xf->crt;
 	xf->fo.keyfile = xf->keyfile;
+	xf->fo.creds = d->creds;
 	xf->fo.dns_servers = o->dns_servers;
 	xf->fo.user_agent = xf->ua;
 	xf->fo.body_max = SP_PROFILE_MAX;
@@ -270,6 +266,19 @@ fail:
 	attempt_over(w, di, xf, false, -1);
 }
 
+/*
+ * The round's credentials go with it (an idle device stays small), except
+ * for a device that keeps its handle: it stays in memory anyway.
+ */
+static void
+drop_creds(fl_dev *d)
+{
+	if (d->keep == NULL) {
+		fl_creds_free(d->creds);
+		d->creds = NULL;
+	}
+}
+
 /* A round is over for device di (success, or given up): the next, or done. */
 static void
 round_over(worker *w, uint32_t di)
@@ -292,8 +301,10 @@ round_over(worker *w, uint32_t di)
 			sp_fetch_xfer_free(d->keep);
 			d->keep = NULL;
 		}
+		drop_creds(d);
 		return;
 	}
+	drop_creds(d);
 	if (o->rate > 0)
 		d->state = DEV_IDLE; /* the next arrival picks it */
 	else

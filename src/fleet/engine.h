@@ -65,7 +65,26 @@ typedef struct fl_dev {
 	uint32_t upg_once;        /* an unconditional Upgrade_Rule URL tried (hash), 0: none */
 	int64_t round_start_us;
 	sp_fetch_xfer *keep;      /* --resume/--keepalive: the device's easy handle */
+	/*
+	 * Its bundle's files, loaded (creds.c) at the first attempt of a
+	 * round and kept until the round ends, or while it keeps its handle.
+	 */
+	sp_fetch_creds *creds;
 } fl_dev;
+
+#define FL_ROOTS_MAX 16           /* distinct server-ca.crt kept by a worker */
+
+/* A worker's own caches for loading bundles (creds.c). */
+typedef struct fl_loader {
+	OSSL_DECODER_CTX *dec;    /* PKCS#8 DER private keys */
+	EVP_PKEY *dec_out;
+	struct {
+		char *pem;                /* the server-ca.crt bytes */
+		size_t len;
+		X509_STORE *st;           /* sp_srvcheck_load_roots of them */
+	} roots[FL_ROOTS_MAX];
+	size_t nroots;
+} fl_loader;
 
 typedef struct fl_heap_ent {
 	int64_t due_us;
@@ -120,6 +139,7 @@ typedef struct worker {
 	int64_t end_us;           /* when its loop ended: the run's end is the last one */
 	uint64_t arrivals_left;   /* --rate; UINT64_MAX: until the deadline */
 	uint32_t rr;              /* --rate: next device to look at */
+	fl_loader ld;
 	sp_fleet_stats st;
 	sp_result res;
 	char err[256];
@@ -159,6 +179,14 @@ SP_MUST_CHECK sp_result fl_device_macros(const fleet *f, const fl_dev *d, sp_mac
 void fl_xfer_free(fl_xfer *xf, fl_dev *d);
 /* Set xf's transfer up again (next address, redirect, image) and hand it to libcurl. */
 SP_MUST_CHECK sp_result fl_rearm(worker *w, fl_xfer *xf);
+
+/* ---- creds.c: a device's bundle in memory ----------------------------------- */
+
+/* server-ca.crt, client.crt and client.key (the key must match), with ld's caches. */
+SP_MUST_CHECK sp_result fl_creds_load(fl_loader *ld, const char *ca, const char *crt,
+    const char *key, sp_fetch_creds **out);
+void fl_creds_free(sp_fetch_creds *c);
+void fl_loader_free(fl_loader *ld);
 
 /* ---- upgrade.c: Upgrade_Rule, the image, the simulated flash ---------------- */
 

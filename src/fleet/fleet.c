@@ -559,8 +559,10 @@ out:
 	}
 	if (ws != NULL) {
 		/* Easy handles first, then the multis that own their connections. */
-		for (size_t i = 0; i < f.ndev; i++)
+		for (size_t i = 0; i < f.ndev; i++) {
 			sp_fetch_xfer_free(f.dev[i].keep);
+			fl_creds_free(f.dev[i].creds);
+		}
 		for (unsigned i = 0; i < nw; i++) {
 			if (ws[i].multi != NULL)
 				curl_multi_cleanup(ws[i].multi);
@@ -570,6 +572,7 @@ out:
 					curl_share_cleanup(ws[i].pools[k]);
 			free(ws[i].pools);
 			free(ws[i].heap);
+			fl_loader_free(&ws[i].ld);
 		}
 	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0) {
