@@ -84,6 +84,9 @@ typedef struct issue_ctx {
 	char run_id[SP_RUNID_HEXLEN + 1];
 	int lockfd;
 	char lockpath[PATH_MAX];
+	char shared[SP_RUNID_HEXLEN + 16]; /* .tmp-<run>-shared, "" until made */
+	bool link_ok;              /* hard links work in OUTDIR */
+	mode_t umask_bits;         /* the process umask, read once */
 	sp_buf server_ca;          /* server-ca.crt, copied into each bundle */
 	sp_buf firmware_ca;        /* firmware-ca.crt, likewise if the CA has it */
 	dev *devs;
@@ -575,8 +578,13 @@ out:
 	return res;
 }
 
+/*
+ * Create NAME (relative to dfd) with exactly MODE and write B into it: one
+ * openat, one write, one close.  fchmod only when the umask would strip a
+ * bit of MODE.
+ */
 static sp_result
-write_all(int dfd, const char *name, const sp_buf *b, mode_t mode)
+write_all(int dfd, const char *name, const sp_buf *b, mode_t mode, mode_t umask_bits)
 {
 	sp_result res = SP_OK;
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -584,7 +592,8 @@ write_all(int dfd, const char *name, const sp_buf *b, mode_t mode)
 	size_t left = b->len;
 
 	ENSURE(fd >= 0, SP_E_IO, "%s: %s", name, strerror(errno));
-	ENSURE(fchmod(fd, mode) == 0, SP_E_IO, "%s: chmod: %s", name, strerror(errno));
+	if (mode & umask_bits)
+		ENSURE(fchmod(fd, mode) == 0, SP_E_IO, "%s: chmod: %s", name, strerror(errno));
 	while (left > 0) {
 		ssize_t w = write(fd, p, left);
 		if (w < 0 && errno == EINTR)
@@ -599,25 +608,92 @@ out:
 	return res;
 }
 
+/*
+ * The files every bundle holds alike (server-ca.crt, firmware-ca.crt) are
+ * written once per run into OUTDIR/.tmp-<run>-shared/ and hard-linked into
+ * each bundle: one linkat instead of a new inode, openat, write and close.
+ * The shared directory goes when the run ends (or, after a crash, with the
+ * dead run's other .tmp- leftovers).
+ */
+static sp_result
+write_shared(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	char p[sizeof(c->shared) + 32];
+
+	snprintf(p, sizeof(p), "%s/%s", c->shared, SP_CA_SERVER_CRT);
+	unlinkat(c->outfd, p, 0);
+	TRY(write_all(c->outfd, p, &c->server_ca, 0644, c->umask_bits));
+	if (c->firmware_ca.len > 0) {
+		snprintf(p, sizeof(p), "%s/%s", c->shared, SP_CA_FIRMWARE_CRT);
+		unlinkat(c->outfd, p, 0);
+		TRY(write_all(c->outfd, p, &c->firmware_ca, 0644, c->umask_bits));
+	}
+out:
+	return res;
+}
+
+static sp_result
+make_shared(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+
+	snprintf(c->shared, sizeof(c->shared), ".tmp-%s-shared", c->run_id);
+	ENSURE(mkdirat(c->outfd, c->shared, 0700) == 0, SP_E_IO, "%s/%s: mkdir: %s",
+	    c->outdir, c->shared, strerror(errno));
+	c->link_ok = true;
+	res = write_shared(c);
+	if (sp_failed(res))
+		res = sp_error_wrap(res, "%s", c->outdir);
+out:
+	return res;
+}
+
+/* A shared file into the bundle DIR: a hard link, or a copy where links fail. */
+static sp_result
+put_shared(issue_ctx *c, const char *dir, const char *name, const sp_buf *b)
+{
+	sp_result res = SP_OK;
+	char from[sizeof(c->shared) + 32], to[96];
+
+	snprintf(from, sizeof(from), "%s/%s", c->shared, name);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	if (c->link_ok) {
+		if (linkat(c->outfd, from, c->outfd, to, 0) == 0)
+			return SP_OK;
+		if (errno == EMLINK) {
+			/* The inode has all the links it may: fresh copies, then link again. */
+			TRY(write_shared(c));
+			if (linkat(c->outfd, from, c->outfd, to, 0) == 0)
+				return SP_OK;
+		}
+		ENSURE(errno == EPERM || errno == EXDEV || errno == ENOTSUP ||
+		    errno == EOPNOTSUPP || errno == EMLINK, SP_E_IO, "%s: link: %s", to,
+		    strerror(errno));
+		c->link_ok = false;    /* a file system without hard links: copy */
+	}
+	TRY(write_all(c->outfd, to, b, 0644, c->umask_bits));
+out:
+	return res;
+}
+
 static sp_result
 write_bundle(issue_ctx *c, dev *d, size_t slot, char *tmpname, size_t tmpsz)
 {
 	sp_result res = SP_OK;
-	int dfd = -1;
+	char p[96];
 
 	snprintf(tmpname, tmpsz, ".tmp-%s-%s", c->run_id, d->mac);
 	ENSURE(mkdirat(c->outfd, tmpname, 0755) == 0, SP_E_IO, "%s/%s: mkdir: %s",
 	    c->outdir, tmpname, strerror(errno));
-	dfd = openat(c->outfd, tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ENSURE(dfd >= 0, SP_E_IO, "%s/%s: %s", c->outdir, tmpname, strerror(errno));
-	TRY(write_all(dfd, "client.crt", &c->certs[slot], 0644));
-	TRY(write_all(dfd, "client.key", &c->keys[slot], 0600));
-	TRY(write_all(dfd, SP_CA_SERVER_CRT, &c->server_ca, 0644));
+	snprintf(p, sizeof(p), "%s/client.crt", tmpname);
+	TRY(write_all(c->outfd, p, &c->certs[slot], 0644, c->umask_bits));
+	snprintf(p, sizeof(p), "%s/client.key", tmpname);
+	TRY(write_all(c->outfd, p, &c->keys[slot], 0600, c->umask_bits));
+	TRY(put_shared(c, tmpname, SP_CA_SERVER_CRT, &c->server_ca));
 	if (c->firmware_ca.len > 0)
-		TRY(write_all(dfd, SP_CA_FIRMWARE_CRT, &c->firmware_ca, 0644));
+		TRY(put_shared(c, tmpname, SP_CA_FIRMWARE_CRT, &c->firmware_ca));
 out:
-	if (dfd >= 0)
-		close(dfd);
 	if (sp_failed(res))
 		res = sp_error_wrap(res, "%s/%s", c->outdir, tmpname);
 	return res;
@@ -750,6 +826,7 @@ prepare_outdir(issue_ctx *c)
 	ENSURE(c->outfd >= 0, SP_E_IO, "%s: %s", c->outdir, strerror(errno));
 	TRY(take_run_lock(c));
 	clean_stale(c);
+	TRY(make_shared(c));
 out:
 	return res;
 }
@@ -773,6 +850,8 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	c.st = st;
 	c.outfd = -1;
 	c.lockfd = -1;
+	c.umask_bits = umask(0);
+	umask(c.umask_bits);
 	sp_buf_init(&c.server_ca, SP_PEM_MAX);
 	sp_buf_init(&c.firmware_ca, SP_PEM_MAX);
 
@@ -866,6 +945,8 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 out:
 	if (c.db)
 		sp_cadb_rollback(c.db);
+	if (c.shared[0])
+		rm_rf_at(c.outfd, c.shared);
 	if (c.lockfd >= 0) {
 		unlink(c.lockpath);
 		close(c.lockfd);
