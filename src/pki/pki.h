@@ -53,6 +53,12 @@ void sp_keygen_free(sp_keygen *g);
 SP_MUST_CHECK sp_result sp_key_load(const char *path, EVP_PKEY **out);
 /* PKCS#8 PEM of the private key, appended to `out` (wipe it with sp_buf_free_secret). */
 SP_MUST_CHECK sp_result sp_key_pem(EVP_PKEY *key, sp_buf *out);
+/*
+ * The same bytes as sp_key_pem, for P-256 keys from a fixed DER template
+ * (bulk issuance; the generic encoder costs more than the key generation);
+ * other keys go through sp_key_pem.
+ */
+SP_MUST_CHECK sp_result sp_key_pem_fast(EVP_PKEY *key, sp_buf *out);
 
 /*
  * The key policy shared by `sprov req` and `sprov ca sign`: RSA of at least
