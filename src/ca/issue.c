@@ -283,7 +283,6 @@ make_one(issue_ctx *c, dev *d, size_t slot, int64_t now)
 {
 	sp_result res = SP_OK;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
 	uint8_t serial[SP_SERIAL_LEN];
 	sp_devcert_req r = {
 		.org = c->org, .mac = d->mac, .serial = d->serial, .product = d->product,
@@ -306,11 +305,10 @@ make_one(issue_ctx *c, dev *d, size_t slot, int64_t now)
 	}
 	TRY(sp_keygen_next(c->kg, &key));
 	TRY(sp_serial_new(serial));
-	TRY(sp_devcert_make(c->maker, &r, key, serial, &cert));
-	TRY(sp_cert_der(cert, &der));
+	TRY(sp_devcert_make_der(c->maker, &r, key, serial, &der));
 	sp_buf_reset(&c->certs[slot]);
 	sp_buf_reset(&c->keys[slot]);
-	TRY(sp_cert_pem(cert, &c->certs[slot]));
+	TRY(sp_pem_encode("CERTIFICATE", der.p, der.len, &c->certs[slot]));
 	TRY(sp_key_pem_fast(key, &c->keys[slot]));
 	TRY(sp_devcert_subject(&r, &subj));
 	sp_serial_hex(serial, row->serial);
@@ -329,7 +327,6 @@ out:
 	free(row);
 	sp_buf_free(&der);
 	sp_buf_free(&subj);
-	X509_free(cert);
 	EVP_PKEY_free(key);
 	return res;
 }

@@ -171,10 +171,8 @@ sp_key_pem_fast(EVP_PKEY *key, sp_buf *out)
 	static const uint8_t mid[] = { 0xa1, 0x44, 0x03, 0x42, 0x00 };
 	sp_result res = SP_OK;
 	uint8_t der[sizeof(head) + 32 + sizeof(mid) + 65];
-	unsigned char b64[256];
 	BIGNUM *priv = NULL;
 	size_t plen = 0;
-	int n;
 	char group[32];
 	size_t glen = 0;
 
@@ -192,16 +190,9 @@ sp_key_pem_fast(EVP_PKEY *key, sp_buf *out)
 	TRY_OSSL(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
 	    der + sizeof(head) + 32 + sizeof(mid), 65, &plen), "public key");
 	ENSURE(plen == 65, SP_E_CRYPTO, "unexpected public key encoding");
-	n = EVP_EncodeBlock(b64, der, (int)sizeof(der));
-	TRY(sp_buf_append_str(out, "-----BEGIN PRIVATE KEY-----\n"));
-	for (int i = 0; i < n; i += 64) {
-		TRY(sp_buf_append(out, b64 + i, (size_t)(n - i < 64 ? n - i : 64)));
-		TRY(sp_buf_append_byte(out, '\n'));
-	}
-	TRY(sp_buf_append_str(out, "-----END PRIVATE KEY-----\n"));
+	TRY(sp_pem_encode("PRIVATE KEY", der, sizeof(der), out));
 out:
 	OPENSSL_cleanse(der, sizeof(der));
-	OPENSSL_cleanse(b64, sizeof(b64));
 	BN_clear_free(priv);
 	return res;
 }
