@@ -714,8 +714,13 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	if (realpath(o->outdir, rp) != NULL)
 		snprintf(c.outdir, sizeof(c.outdir), "%s", rp);
 
-	/* Read-only pass: refuse the whole run before writing anything. */
+	/*
+	 * Read-only pass: refuse the whole run before writing anything.  One read
+	 * transaction for it: a lookup per device in autocommit took and dropped
+	 * SQLite's shared lock each time (two fcntl and a stat per device).
+	 */
 	TRY_ALLOC(todo, malloc(c.ndevs * sizeof(*todo)));
+	TRY(sp_cadb_begin_read(c.db));
 	for (size_t i = 0; i < c.ndevs; i++) {
 		dev *d = &c.devs[i];
 		bundle_state(&c, d);
@@ -735,6 +740,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 		else if (d->act == A_SKIP)
 			st->skipped++;
 	}
+	sp_cadb_rollback(c.db);    /* end the read transaction */
 	if (nrefused) {
 		st->refused = nrefused;
 		if (o->csv)
