@@ -174,6 +174,12 @@ sp_cadb_begin(sp_cadb *db)
 }
 
 sp_result
+sp_cadb_begin_read(sp_cadb *db)
+{
+	return exec(db, "BEGIN DEFERRED");
+}
+
+sp_result
 sp_cadb_commit(sp_cadb *db)
 {
 	return exec(db, "COMMIT");

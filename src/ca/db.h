@@ -46,6 +46,7 @@ SP_MUST_CHECK sp_result sp_cadb_open(const char *path, sp_cadb **out);
 void sp_cadb_close(sp_cadb *db);
 
 SP_MUST_CHECK sp_result sp_cadb_begin(sp_cadb *db);  /* BEGIN IMMEDIATE */
+SP_MUST_CHECK sp_result sp_cadb_begin_read(sp_cadb *db); /* BEGIN: one snapshot, no lock */
 SP_MUST_CHECK sp_result sp_cadb_commit(sp_cadb *db);
 void sp_cadb_rollback(sp_cadb *db);                  /* no-op outside a transaction */
 

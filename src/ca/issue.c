@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -44,201 +45,12 @@
 #include <openssl/x509v3.h>
 
 #include "ca/db.h"
-#include "common/csv.h"
 #include "common/text.h"
 #include "common/util.h"
 #include "identity/devid.h"
 #include "identity/mac.h"
 
-#define FIELD_MAX SP_DEVID_FIELD_MAX
-
-enum bundle_state { B_NONE, B_COMPLETE, B_BROKEN };
-enum action { A_SKIP, A_ISSUE, A_REFUSE };
-
-typedef struct dev {
-	char mac[SP_MAC_STRLEN];
-	char serial[FIELD_MAX + 1];
-	char product[FIELD_MAX + 1];
-	size_t line;               /* CSV line, 0 for --mac */
-	enum bundle_state bstate;
-	char bserial[65];          /* serial of the bundle's client.crt */
-	enum action act;
-	bool revoke_old, replace_dir, mark_delivered;
-	char old_serial[65];
-	char new_serial[65];
-	bool written;              /* in this chunk: row committed, bundle to write */
-} dev;
-
-typedef struct issue_ctx {
-	const sp_issue_opts *o;
-	FILE *report;
-	sp_issue_stats *st;
-	sp_cadb *db;
-	X509 *ca;
-	EVP_PKEY *ca_key;
-	sp_devcert_maker *maker;
-	sp_keygen *kg;
-	char org[SP_CA_ORG_MAX + 1];
-	char outdir[PATH_MAX];     /* realpath, "" while OUTDIR does not exist */
-	int outfd;
-	char run_id[SP_RUNID_HEXLEN + 1];
-	int lockfd;
-	char lockpath[PATH_MAX];
-	sp_buf server_ca;          /* server-ca.crt, copied into each bundle */
-	sp_buf firmware_ca;        /* firmware-ca.crt, likewise if the CA has it */
-	dev *devs;
-	size_t ndevs;
-	/* per chunk */
-	sp_buf *keys, *certs;
-	uint64_t t0;
-	size_t done_for_progress, last_progress;
-} issue_ctx;
-
-/* ---- input ---- */
-
-static bool
-field_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > FIELD_MAX)
-		return false;
-	for (; *s; s++) {
-		char c = *s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/*
- * Validate one device the way the server will read it: the fields, then
- * sp_devid_from_attrs on the very subject we are about to issue.
- */
-static sp_result
-check_dev(const issue_ctx *c, const char *mac_in, const char *serial, const char *product,
-    dev *d)
-{
-	sp_result res = SP_OK;
-	sp_mac m;
-	sp_name_attr a[4];
-	size_t n = 0;
-	sp_devid id;
-	char q[96];
-
-	TRY(sp_mac_parse(sp_slice_of(mac_in), &m));
-	sp_mac_format(&m, SP_MAC_MA, d->mac);
-	if (*serial && !field_ok(serial)) {
-		sp_quote(sp_slice_of(serial), q, sizeof(q));
-		ENSURE(0, SP_E_POLICY, "serial '%s' must be 1-64 characters of "
-		    "A-Z a-z 0-9 . _ : -", q);
-	}
-	if (*product && !field_ok(product)) {
-		sp_quote(sp_slice_of(product), q, sizeof(q));
-		ENSURE(0, SP_E_POLICY, "product '%s' must be 1-64 characters of "
-		    "A-Z a-z 0-9 . _ : -", q);
-	}
-	snprintf(d->serial, sizeof(d->serial), "%s", serial);
-	snprintf(d->product, sizeof(d->product), "%s", product);
-	if (c->o->style == SP_DEVSTYLE_SPROV) {
-		a[n++] = (sp_name_attr){ SP_ATTR_O, sp_slice_of(c->org) };
-		if (*product)
-			a[n++] = (sp_name_attr){ SP_ATTR_OU, sp_slice_of(d->product) };
-		a[n++] = (sp_name_attr){ SP_ATTR_CN, sp_slice_of(d->mac) };
-		if (*serial)
-			a[n++] = (sp_name_attr){ SP_ATTR_SERIALNUMBER, sp_slice_of(d->serial) };
-	} else {
-		if (*product)
-			a[n++] = (sp_name_attr){ SP_ATTR_OU, sp_slice_of(d->product) };
-		if (*serial)
-			a[n++] = (sp_name_attr){ SP_ATTR_L, sp_slice_of(d->serial) };
-		a[n++] = (sp_name_attr){ SP_ATTR_ST, sp_slice_of(d->mac) };
-	}
-	res = sp_devid_from_attrs(a, n, c->o->style == SP_DEVSTYLE_SPROV ?
-	    SP_IDSTYLE_SPROV : SP_IDSTYLE_SPA, &id);
-	if (sp_failed(res))
-		TRY(sp_error_wrap(res, "the server would not accept this identity"));
-out:
-	return res;
-}
-
-static int
-cmp_mac(const void *a, const void *b)
-{
-	const dev *x = *(const dev *const *)a, *y = *(const dev *const *)b;
-	int r = strcmp(x->mac, y->mac);
-
-	return r ? r : (x->line < y->line ? -1 : x->line > y->line);
-}
-
-static sp_result
-check_duplicates(issue_ctx *c)
-{
-	sp_result res = SP_OK;
-	dev **v = NULL;
-
-	if (c->ndevs < 2)
-		return SP_OK;
-	TRY_ALLOC(v, malloc(c->ndevs * sizeof(*v)));
-	for (size_t i = 0; i < c->ndevs; i++)
-		v[i] = &c->devs[i];
-	qsort(v, c->ndevs, sizeof(*v), cmp_mac);
-	for (size_t i = 1; i < c->ndevs; i++)
-		ENSURE(strcmp(v[i]->mac, v[i - 1]->mac) != 0, SP_E_POLICY,
-		    "%s:%zu: MAC %s repeats line %zu", c->o->csv, v[i]->line, v[i]->mac,
-		    v[i - 1]->line);
-out:
-	free(v);
-	return res;
-}
-
-/*
- * The whole file is read and every row checked before anything is issued.
- * The group column (for `db devices import`) is read and not used.
- */
-static sp_result
-read_csv(issue_ctx *c)
-{
-	sp_result res = SP_OK;
-	sp_buf b;
-	sp_csv r;
-	sp_csv_row *row = NULL;
-	sp_csv_device cd;
-	size_t cap = 0;
-	bool got;
-	dev *nd;
-
-	sp_buf_init(&b, SP_CSV_MAX);
-	TRY(sp_read_file(c->o->csv, SP_CSV_MAX, &b));
-	TRY_ALLOC(row, malloc(sizeof(*row)));
-	sp_csv_init(&r, c->o->csv, sp_slice_mk(b.p ? b.p : "", b.len));
-	for (;;) {
-		TRY(sp_csv_next_device(&r, row, &cd, &got));
-		if (!got)
-			break;
-		if (c->ndevs == cap) {
-			cap = cap ? cap * 2 : 1024;
-			ENSURE(cap <= SP_ISSUE_DEVICES_MAX * 2, SP_E_LIMIT,
-			    "%s: more than %d devices", c->o->csv, SP_ISSUE_DEVICES_MAX);
-			TRY_ALLOC(nd, realloc(c->devs, cap * sizeof(*nd)));
-			c->devs = nd;
-		}
-		nd = &c->devs[c->ndevs];
-		memset(nd, 0, sizeof(*nd));
-		nd->line = cd.line;
-		res = check_dev(c, cd.mac, cd.serial, cd.product, nd);
-		if (sp_failed(res))
-			TRY(sp_error_wrap(res, "%s:%zu", c->o->csv, cd.line));
-		c->ndevs++;
-	}
-	ENSURE(c->ndevs > 0, SP_E_PARSE, "%s: no devices in the file", c->o->csv);
-	TRY(check_duplicates(c));
-out:
-	free(row);
-	sp_buf_free(&b);
-	return res;
-}
+#include "ca/issue_internal.h"
 
 /* ---- runs and their locks ---- */
 
@@ -464,59 +276,6 @@ is_refusal(sp_result r)
 	return r.code == SP_E_POLICY || r.code == SP_E_STATE || r.code == SP_E_EXISTS;
 }
 
-/* ---- keys ---- */
-
-/*
- * PKCS#8 PEM of a P-256 key from its raw parts.  The generic encoder
- * (PEM_write_bio_PrivateKey -> OSSL_ENCODER) costs more than the key
- * generation itself; the DER of a P-256 PrivateKeyInfo is a fixed template.
- */
-static sp_result
-key_pem_fast(EVP_PKEY *key, sp_buf *out)
-{
-	static const uint8_t head[] = {
-		0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
-		0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
-		0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
-	};
-	static const uint8_t mid[] = { 0xa1, 0x44, 0x03, 0x42, 0x00 };
-	sp_result res = SP_OK;
-	uint8_t der[sizeof(head) + 32 + sizeof(mid) + 65];
-	unsigned char b64[256];
-	BIGNUM *priv = NULL;
-	size_t plen = 0;
-	int n;
-	char group[32];
-	size_t glen = 0;
-
-	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-	    EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1 ||
-	    strcmp(group, "prime256v1") != 0) {
-		ERR_clear_error();
-		res = sp_key_pem(key, out);
-		goto out;
-	}
-	memcpy(der, head, sizeof(head));
-	TRY_OSSL(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &priv), "private key");
-	ENSURE(BN_bn2binpad(priv, der + sizeof(head), 32) == 32, SP_E_CRYPTO, "private key");
-	memcpy(der + sizeof(head) + 32, mid, sizeof(mid));
-	TRY_OSSL(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
-	    der + sizeof(head) + 32 + sizeof(mid), 65, &plen), "public key");
-	ENSURE(plen == 65, SP_E_CRYPTO, "unexpected public key encoding");
-	n = EVP_EncodeBlock(b64, der, (int)sizeof(der));
-	TRY(sp_buf_append_str(out, "-----BEGIN PRIVATE KEY-----\n"));
-	for (int i = 0; i < n; i += 64) {
-		TRY(sp_buf_append(out, b64 + i, (size_t)(n - i < 64 ? n - i : 64)));
-		TRY(sp_buf_append_byte(out, '\n'));
-	}
-	TRY(sp_buf_append_str(out, "-----END PRIVATE KEY-----\n"));
-out:
-	OPENSSL_cleanse(der, sizeof(der));
-	OPENSSL_cleanse(b64, sizeof(b64));
-	BN_clear_free(priv);
-	return res;
-}
-
 /* ---- one chunk ---- */
 
 static sp_result
@@ -524,7 +283,6 @@ make_one(issue_ctx *c, dev *d, size_t slot, int64_t now)
 {
 	sp_result res = SP_OK;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
 	uint8_t serial[SP_SERIAL_LEN];
 	sp_devcert_req r = {
 		.org = c->org, .mac = d->mac, .serial = d->serial, .product = d->product,
@@ -547,12 +305,11 @@ make_one(issue_ctx *c, dev *d, size_t slot, int64_t now)
 	}
 	TRY(sp_keygen_next(c->kg, &key));
 	TRY(sp_serial_new(serial));
-	TRY(sp_devcert_make(c->maker, &r, key, serial, &cert));
-	TRY(sp_cert_der(cert, &der));
+	TRY(sp_devcert_make_der(c->maker, &r, key, serial, &der));
 	sp_buf_reset(&c->certs[slot]);
 	sp_buf_reset(&c->keys[slot]);
-	TRY(sp_cert_pem(cert, &c->certs[slot]));
-	TRY(key_pem_fast(key, &c->keys[slot]));
+	TRY(sp_pem_encode("CERTIFICATE", der.p, der.len, &c->certs[slot]));
+	TRY(sp_key_pem_fast(key, &c->keys[slot]));
 	TRY(sp_devcert_subject(&r, &subj));
 	sp_serial_hex(serial, row->serial);
 	snprintf(d->new_serial, sizeof(d->new_serial), "%s", row->serial);
@@ -570,13 +327,17 @@ out:
 	free(row);
 	sp_buf_free(&der);
 	sp_buf_free(&subj);
-	X509_free(cert);
 	EVP_PKEY_free(key);
 	return res;
 }
 
+/*
+ * Create NAME (relative to dfd) with exactly MODE and write B into it: one
+ * openat, one write, one close.  fchmod only when the umask would strip a
+ * bit of MODE.
+ */
 static sp_result
-write_all(int dfd, const char *name, const sp_buf *b, mode_t mode)
+write_all(int dfd, const char *name, const sp_buf *b, mode_t mode, mode_t umask_bits)
 {
 	sp_result res = SP_OK;
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -584,7 +345,8 @@ write_all(int dfd, const char *name, const sp_buf *b, mode_t mode)
 	size_t left = b->len;
 
 	ENSURE(fd >= 0, SP_E_IO, "%s: %s", name, strerror(errno));
-	ENSURE(fchmod(fd, mode) == 0, SP_E_IO, "%s: chmod: %s", name, strerror(errno));
+	if (mode & umask_bits)
+		ENSURE(fchmod(fd, mode) == 0, SP_E_IO, "%s: chmod: %s", name, strerror(errno));
 	while (left > 0) {
 		ssize_t w = write(fd, p, left);
 		if (w < 0 && errno == EINTR)
@@ -599,25 +361,92 @@ out:
 	return res;
 }
 
+/*
+ * The files every bundle holds alike (server-ca.crt, firmware-ca.crt) are
+ * written once per run into OUTDIR/.tmp-<run>-shared/ and hard-linked into
+ * each bundle: one linkat instead of a new inode, openat, write and close.
+ * The shared directory goes when the run ends (or, after a crash, with the
+ * dead run's other .tmp- leftovers).
+ */
+static sp_result
+write_shared(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	char p[sizeof(c->shared) + 32];
+
+	snprintf(p, sizeof(p), "%s/%s", c->shared, SP_CA_SERVER_CRT);
+	unlinkat(c->outfd, p, 0);
+	TRY(write_all(c->outfd, p, &c->server_ca, 0644, c->umask_bits));
+	if (c->firmware_ca.len > 0) {
+		snprintf(p, sizeof(p), "%s/%s", c->shared, SP_CA_FIRMWARE_CRT);
+		unlinkat(c->outfd, p, 0);
+		TRY(write_all(c->outfd, p, &c->firmware_ca, 0644, c->umask_bits));
+	}
+out:
+	return res;
+}
+
+static sp_result
+make_shared(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+
+	snprintf(c->shared, sizeof(c->shared), ".tmp-%s-shared", c->run_id);
+	ENSURE(mkdirat(c->outfd, c->shared, 0700) == 0, SP_E_IO, "%s/%s: mkdir: %s",
+	    c->outdir, c->shared, strerror(errno));
+	c->link_ok = true;
+	res = write_shared(c);
+	if (sp_failed(res))
+		res = sp_error_wrap(res, "%s", c->outdir);
+out:
+	return res;
+}
+
+/* A shared file into the bundle DIR: a hard link, or a copy where links fail. */
+static sp_result
+put_shared(issue_ctx *c, const char *dir, const char *name, const sp_buf *b)
+{
+	sp_result res = SP_OK;
+	char from[sizeof(c->shared) + 32], to[96];
+
+	snprintf(from, sizeof(from), "%s/%s", c->shared, name);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	if (c->link_ok) {
+		if (linkat(c->outfd, from, c->outfd, to, 0) == 0)
+			return SP_OK;
+		if (errno == EMLINK) {
+			/* The inode has all the links it may: fresh copies, then link again. */
+			TRY(write_shared(c));
+			if (linkat(c->outfd, from, c->outfd, to, 0) == 0)
+				return SP_OK;
+		}
+		ENSURE(errno == EPERM || errno == EXDEV || errno == ENOTSUP ||
+		    errno == EOPNOTSUPP || errno == EMLINK, SP_E_IO, "%s: link: %s", to,
+		    strerror(errno));
+		c->link_ok = false;    /* a file system without hard links: copy */
+	}
+	TRY(write_all(c->outfd, to, b, 0644, c->umask_bits));
+out:
+	return res;
+}
+
 static sp_result
 write_bundle(issue_ctx *c, dev *d, size_t slot, char *tmpname, size_t tmpsz)
 {
 	sp_result res = SP_OK;
-	int dfd = -1;
+	char p[96];
 
 	snprintf(tmpname, tmpsz, ".tmp-%s-%s", c->run_id, d->mac);
 	ENSURE(mkdirat(c->outfd, tmpname, 0755) == 0, SP_E_IO, "%s/%s: mkdir: %s",
 	    c->outdir, tmpname, strerror(errno));
-	dfd = openat(c->outfd, tmpname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ENSURE(dfd >= 0, SP_E_IO, "%s/%s: %s", c->outdir, tmpname, strerror(errno));
-	TRY(write_all(dfd, "client.crt", &c->certs[slot], 0644));
-	TRY(write_all(dfd, "client.key", &c->keys[slot], 0600));
-	TRY(write_all(dfd, SP_CA_SERVER_CRT, &c->server_ca, 0644));
+	snprintf(p, sizeof(p), "%s/client.crt", tmpname);
+	TRY(write_all(c->outfd, p, &c->certs[slot], 0644, c->umask_bits));
+	snprintf(p, sizeof(p), "%s/client.key", tmpname);
+	TRY(write_all(c->outfd, p, &c->keys[slot], 0600, c->umask_bits));
+	TRY(put_shared(c, tmpname, SP_CA_SERVER_CRT, &c->server_ca));
 	if (c->firmware_ca.len > 0)
-		TRY(write_all(dfd, SP_CA_FIRMWARE_CRT, &c->firmware_ca, 0644));
+		TRY(put_shared(c, tmpname, SP_CA_FIRMWARE_CRT, &c->firmware_ca));
 out:
-	if (dfd >= 0)
-		close(dfd);
 	if (sp_failed(res))
 		res = sp_error_wrap(res, "%s/%s", c->outdir, tmpname);
 	return res;
@@ -644,15 +473,116 @@ progress(issue_ctx *c, bool last)
 	fflush(stderr);
 }
 
+/*
+ * Steps 2-4 of a chunk whose rows are committed: bundles into temporary
+ * directories, one syncfs for all, then each atomically into place and one
+ * fsync of OUTDIR.  Runs in the writer thread while the main thread makes
+ * the next chunk, so the file system's time overlaps the crypto; it touches
+ * only this chunk's devices and key/certificate slots.
+ */
+static sp_result
+place_chunk(issue_ctx *c, dev **chunk, size_t n, size_t set)
+{
+	sp_result res = SP_OK;
+	char tmp[64], fin[SP_MAC_STRLEN];
+
+	for (size_t i = 0; i < n; i++)
+		if (chunk[i]->written)
+			TRY(write_bundle(c, chunk[i], set * SP_ISSUE_CHUNK + i, tmp, sizeof(tmp)));
+	ENSURE(syncfs(c->outfd) == 0, SP_E_IO, "%s: syncfs: %s", c->outdir, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		dev *d = chunk[i];
+		if (!d->written)
+			continue;
+		snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", c->run_id, d->mac);
+		snprintf(fin, sizeof(fin), "%s", d->mac);
+		if (d->replace_dir) {
+			/* Swap, then remove the old bundle now sitting under the tmp name. */
+			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_EXCHANGE) == 0,
+			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
+			rm_rf_at(c->outfd, tmp);
+		} else {
+			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_NOREPLACE) == 0,
+			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
+		}
+	}
+	ENSURE(fsync(c->outfd) == 0, SP_E_IO, "%s: fsync: %s", c->outdir, strerror(errno));
+out:
+	return res;
+}
+
+static void *
+writer_main(void *arg)
+{
+	issue_writer *w = arg;
+
+	w->res = place_chunk(w->c, w->chunk, w->n, w->set);
+	if (sp_failed(w->res))
+		snprintf(w->msg, sizeof(w->msg), "%s", sp_errmsg());
+	return NULL;
+}
+
+/* Wait for the writer's chunk: on success its bundles are in place and durable. */
+static sp_result
+writer_join(issue_writer *w)
+{
+	if (!w->running)
+		return SP_OK;
+	pthread_join(w->th, NULL);
+	w->running = false;
+	if (sp_failed(w->res))
+		return sp_error(w->res.code, "%s", w->msg);
+	return SP_OK;
+}
+
+/* 5. the writer's chunk delivered, inside the caller's transaction */
+static sp_result
+mark_placed(issue_ctx *c, const issue_writer *w)
+{
+	sp_result res = SP_OK;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (w->chunk[i]->written)
+			TRY(sp_cadb_mark_delivered(c->db, w->chunk[i]->new_serial));
+out:
+	return res;
+}
+
+/* After the commit that marked the writer's chunk delivered. */
+static void
+count_placed(issue_ctx *c, issue_writer *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		dev *d = w->chunk[i];
+		if (!d->written)
+			continue;
+		c->st->issued++;
+		if (d->replace_dir)
+			c->st->replaced++;
+		if (c->ndevs <= 20)
+			fprintf(c->report, "%s: issued serial %s%s\n", d->mac, d->new_serial,
+			    d->revoke_old ? " (old certificate revoked: superseded)" : "");
+	}
+	w->n = 0;
+}
+
+/*
+ * One chunk: 1. decide again under the write lock, make and record (rows
+ * delivered=0) in one transaction, which also marks the previous chunk
+ * delivered once the writer has placed it; then hand this chunk to the
+ * writer (2-4).  The order per chunk is as before: rows committed, bundles
+ * durable under their final names, rows delivered.
+ */
 static sp_result
 run_chunk(issue_ctx *c, dev **chunk, size_t n)
 {
 	sp_result res = SP_OK;
 	int64_t now = sp_now();
-	char tmp[64], fin[SP_MAC_STRLEN];
+	issue_writer *w = &c->writer;
+	size_t set = w->set ^ 1;
 	bool in_txn = false;
+	int rc;
 
-	/* 1. decide again under the write lock, make and record */
 	TRY(sp_cadb_begin(c->db));
 	in_txn = true;
 	for (size_t i = 0; i < n; i++) {
@@ -661,7 +591,7 @@ run_chunk(issue_ctx *c, dev **chunk, size_t n)
 		bundle_state(c, d);
 		res = decide(c, d);
 		if (sp_ok(res) && d->act == A_ISSUE)
-			res = make_one(c, d, i, now);
+			res = make_one(c, d, set * SP_ISSUE_CHUNK + i, now);
 		if (sp_failed(res)) {
 			if (!is_refusal(res))
 				goto out;
@@ -680,55 +610,44 @@ run_chunk(issue_ctx *c, dev **chunk, size_t n)
 		}
 		d->written = true;
 	}
+	TRY(writer_join(w));
+	TRY(mark_placed(c, w));
 	TRY(sp_cadb_commit(c->db));
 	in_txn = false;
+	count_placed(c, w);
 
-	/* 2. bundles into temporary directories, 3. one syncfs for all */
-	for (size_t i = 0; i < n; i++)
-		if (chunk[i]->written)
-			TRY(write_bundle(c, chunk[i], i, tmp, sizeof(tmp)));
-	ENSURE(syncfs(c->outfd) == 0, SP_E_IO, "%s: syncfs: %s", c->outdir, strerror(errno));
-
-	/* 4. atomically into place */
-	for (size_t i = 0; i < n; i++) {
-		dev *d = chunk[i];
-		if (!d->written)
-			continue;
-		snprintf(tmp, sizeof(tmp), ".tmp-%s-%s", c->run_id, d->mac);
-		snprintf(fin, sizeof(fin), "%s", d->mac);
-		if (d->replace_dir) {
-			/* Swap, then remove the old bundle now sitting under the tmp name. */
-			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_EXCHANGE) == 0,
-			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
-			rm_rf_at(c->outfd, tmp);
-			c->st->replaced++;
-		} else {
-			ENSURE(renameat2(c->outfd, tmp, c->outfd, fin, RENAME_NOREPLACE) == 0,
-			    SP_E_IO, "%s/%s: rename: %s", c->outdir, fin, strerror(errno));
-		}
-	}
-	ENSURE(fsync(c->outfd) == 0, SP_E_IO, "%s: fsync: %s", c->outdir, strerror(errno));
-
-	/* 5. delivered */
-	TRY(sp_cadb_begin(c->db));
-	in_txn = true;
-	for (size_t i = 0; i < n; i++)
-		if (chunk[i]->written)
-			TRY(sp_cadb_mark_delivered(c->db, chunk[i]->new_serial));
-	TRY(sp_cadb_commit(c->db));
-	in_txn = false;
-	for (size_t i = 0; i < n; i++) {
-		dev *d = chunk[i];
-		if (!d->written)
-			continue;
-		c->st->issued++;
-		if (c->ndevs <= 20)
-			fprintf(c->report, "%s: issued serial %s%s\n", d->mac, d->new_serial,
-			    d->revoke_old ? " (old certificate revoked: superseded)" : "");
-	}
+	w->chunk = chunk;
+	w->n = n;
+	w->set = set;
+	rc = pthread_create(&w->th, NULL, writer_main, w);
+	ENSURE(rc == 0, SP_E_IO, "cannot start the bundle writer: %s", strerror(rc));
+	w->running = true;
 out:
 	if (in_txn)
 		sp_cadb_rollback(c->db);
+	return res;
+}
+
+/* The last chunk: wait for its bundles, then mark it delivered. */
+static sp_result
+finish_chunks(issue_ctx *c)
+{
+	sp_result res = SP_OK;
+	issue_writer *w = &c->writer;
+
+	TRY(writer_join(w));
+	if (w->n == 0)
+		goto out;
+	TRY(sp_cadb_begin(c->db));
+	res = mark_placed(c, w);
+	if (sp_ok(res))
+		res = sp_cadb_commit(c->db);
+	if (sp_failed(res)) {
+		sp_cadb_rollback(c->db);
+		goto out;
+	}
+	count_placed(c, w);
+out:
 	return res;
 }
 
@@ -750,6 +669,7 @@ prepare_outdir(issue_ctx *c)
 	ENSURE(c->outfd >= 0, SP_E_IO, "%s: %s", c->outdir, strerror(errno));
 	TRY(take_run_lock(c));
 	clean_stale(c);
+	TRY(make_shared(c));
 out:
 	return res;
 }
@@ -773,6 +693,9 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	c.st = st;
 	c.outfd = -1;
 	c.lockfd = -1;
+	c.writer.c = &c;
+	c.umask_bits = umask(0);
+	umask(c.umask_bits);
 	sp_buf_init(&c.server_ca, SP_PEM_MAX);
 	sp_buf_init(&c.firmware_ca, SP_PEM_MAX);
 
@@ -781,18 +704,23 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 
 	/* Input first: a bad line refuses the batch before anything happens. */
 	if (o->csv) {
-		TRY(read_csv(&c));
+		TRY(sp_issue_read_csv(&c));
 	} else {
 		TRY_ALLOC(c.devs, calloc(1, sizeof(*c.devs)));
-		TRY(check_dev(&c, o->mac, o->serial ? o->serial : "",
+		TRY(sp_issue_check_dev(&c, o->mac, o->serial ? o->serial : "",
 		    o->product ? o->product : "", &c.devs[0]));
 		c.ndevs = 1;
 	}
 	if (realpath(o->outdir, rp) != NULL)
 		snprintf(c.outdir, sizeof(c.outdir), "%s", rp);
 
-	/* Read-only pass: refuse the whole run before writing anything. */
+	/*
+	 * Read-only pass: refuse the whole run before writing anything.  One read
+	 * transaction for it: a lookup per device in autocommit took and dropped
+	 * SQLite's shared lock each time (two fcntl and a stat per device).
+	 */
 	TRY_ALLOC(todo, malloc(c.ndevs * sizeof(*todo)));
+	TRY(sp_cadb_begin_read(c.db));
 	for (size_t i = 0; i < c.ndevs; i++) {
 		dev *d = &c.devs[i];
 		bundle_state(&c, d);
@@ -812,6 +740,7 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 		else if (d->act == A_SKIP)
 			st->skipped++;
 	}
+	sp_cadb_rollback(c.db);    /* end the read transaction */
 	if (nrefused) {
 		st->refused = nrefused;
 		if (o->csv)
@@ -836,9 +765,9 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 		TRY(sp_ca_crl_dp(c.db, true, crl_dp));
 		TRY(sp_devcert_maker_new(c.ca, c.ca_key, crl_dp, &c.maker));
 		TRY(sp_keygen_new(o->key_type, &c.kg));
-		TRY_ALLOC(c.keys, calloc(SP_ISSUE_CHUNK, sizeof(*c.keys)));
-		TRY_ALLOC(c.certs, calloc(SP_ISSUE_CHUNK, sizeof(*c.certs)));
-		for (size_t i = 0; i < SP_ISSUE_CHUNK; i++) {
+		TRY_ALLOC(c.keys, calloc(2 * SP_ISSUE_CHUNK, sizeof(*c.keys)));
+		TRY_ALLOC(c.certs, calloc(2 * SP_ISSUE_CHUNK, sizeof(*c.certs)));
+		for (size_t i = 0; i < 2 * SP_ISSUE_CHUNK; i++) {
 			sp_buf_init(&c.keys[i], SP_PEM_MAX);
 			sp_buf_init(&c.certs[i], SP_PEM_MAX);
 		}
@@ -849,9 +778,12 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 			size_t n = ntodo - i < SP_ISSUE_CHUNK ? ntodo - i : SP_ISSUE_CHUNK;
 			TRY(run_chunk(&c, todo + i, n));
 			c.done_for_progress += n;
-			if (c.ndevs > SP_ISSUE_CHUNK || o->progress_bar)
-				progress(&c, i + n >= ntodo);
+			if ((c.ndevs > SP_ISSUE_CHUNK || o->progress_bar) && i + n < ntodo)
+				progress(&c, false);
 		}
+		TRY(finish_chunks(&c));
+		if (c.ndevs > SP_ISSUE_CHUNK || o->progress_bar)
+			progress(&c, true);
 	}
 	if (!o->csv && st->skipped)
 		fprintf(report, "%s: already issued (serial %s), bundle complete in %s; "
@@ -866,6 +798,8 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 out:
 	if (c.db)
 		sp_cadb_rollback(c.db);
+	if (c.shared[0])
+		rm_rf_at(c.outfd, c.shared);
 	if (c.lockfd >= 0) {
 		unlink(c.lockpath);
 		close(c.lockfd);
@@ -873,10 +807,10 @@ out:
 	if (c.outfd >= 0)
 		close(c.outfd);
 	if (c.keys)
-		for (size_t i = 0; i < SP_ISSUE_CHUNK; i++)
+		for (size_t i = 0; i < 2 * SP_ISSUE_CHUNK; i++)
 			sp_buf_free_secret(&c.keys[i]);
 	if (c.certs)
-		for (size_t i = 0; i < SP_ISSUE_CHUNK; i++)
+		for (size_t i = 0; i < 2 * SP_ISSUE_CHUNK; i++)
 			sp_buf_free(&c.certs[i]);
 	free(c.keys);
 	free(c.certs);

@@ -450,6 +450,15 @@ struct sp_devcert_maker {
 	 * for every certificate.
 	 */
 	EVP_MD_CTX *sign_tmpl;
+	EVP_MD_CTX *sign_scratch;
+	/*
+	 * The bytes every device certificate shares, cut from one certificate
+	 * made the slow way (sp_devcert_make_der, on first use): the version,
+	 * the signature algorithm and issuer, the extensions after the SKI, and
+	 * the outer signature algorithm.
+	 */
+	int tmpl_state;   /* 0 not tried, 1 usable, -1 not usable: slow path */
+	sp_buf t_ver, t_alg_issuer, t_exts, t_alg;
 };
 
 sp_result
@@ -466,6 +475,10 @@ sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key, const char *crl_url,
 	};
 
 	TRY_ALLOC(m, calloc(1, sizeof(*m)));
+	sp_buf_init(&m->t_ver, 64);
+	sp_buf_init(&m->t_alg_issuer, SP_PEM_MAX);
+	sp_buf_init(&m->t_exts, SP_PEM_MAX);
+	sp_buf_init(&m->t_alg, 256);
 	m->ca = ca;
 	m->ca_key = ca_key;
 	X509V3_set_ctx(&ctx, ca, NULL, NULL, NULL, 0);
@@ -498,6 +511,11 @@ sp_devcert_maker_free(sp_devcert_maker *m)
 	for (size_t i = 0; i < m->nexts; i++)
 		X509_EXTENSION_free(m->exts[i]);
 	EVP_MD_CTX_free(m->sign_tmpl);
+	EVP_MD_CTX_free(m->sign_scratch);
+	sp_buf_free(&m->t_ver);
+	sp_buf_free(&m->t_alg_issuer);
+	sp_buf_free(&m->t_exts);
+	sp_buf_free(&m->t_alg);
 	free(m);
 }
 
@@ -711,5 +729,238 @@ sp_cert_pem_serial_hex(const char *pem, size_t n, char *out, size_t outsz)
 out:
 	free(b64);
 	free(der);
+	return res;
+}
+
+/* ---- the device certificate as DER, without building an X509 ---- */
+
+/* tag, DER length, content (contents up to 64 KiB) */
+static sp_result
+tlv(sp_buf *b, uint8_t tag, const void *c, size_t n)
+{
+	sp_result res = SP_OK;
+	uint8_t h[4] = { tag };
+	size_t k = 2;
+
+	ENSURE(n <= 0xffff, SP_E_LIMIT, "DER element too long");
+	if (n < 0x80) {
+		h[1] = (uint8_t)n;
+	} else if (n < 0x100) {
+		h[1] = 0x81, h[2] = (uint8_t)n, k = 3;
+	} else {
+		h[1] = 0x82, h[2] = (uint8_t)(n >> 8), h[3] = (uint8_t)n, k = 4;
+	}
+	TRY(sp_buf_append(b, h, k));
+	TRY(sp_buf_append(b, c, n));
+out:
+	return res;
+}
+
+/* One TLV at *pos: its start and whole size; *pos moves past it. */
+static bool
+der_next(const uint8_t *d, size_t n, size_t *pos, uint8_t *tag, const uint8_t **el,
+    size_t *ellen)
+{
+	size_t start = *pos, len;
+
+	if (!der_hdr(d, n, pos, tag, &len))
+		return false;
+	*el = d + start;
+	*pos += len;
+	*ellen = *pos - start;
+	return true;
+}
+
+/* Cut the shared parts from one certificate made by sp_devcert_make. */
+static sp_result
+tmpl_build(sp_devcert_maker *m)
+{
+	sp_result res = SP_OK;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	uint8_t serial[SP_SERIAL_LEN] = { 0x40 };
+	sp_devcert_req r = { .org = "O", .mac = "000000000000", .serial = "", .product = "",
+		.style = SP_DEVSTYLE_SPROV, .not_before = 0, .not_after = 0 };
+	sp_buf der;
+	const uint8_t *d, *el, *tbs;
+	size_t n, pos = 0, tpos, tlen, epos, elen, tbslen;
+	uint8_t tag, want[] = { 0xa0, 0x02, 0x30, 0x30, 0x30, 0x30, 0x30, 0xa3 };
+	static const uint8_t ski_oid[] = { 0x06, 0x03, 0x55, 0x1d, 0x0e };
+
+	sp_buf_init(&der, 1 << 16);
+	m->tmpl_state = -1;
+	TRY(sp_key_gen(SP_KEY_EC_P256, &key));
+	TRY(sp_devcert_make(m, &r, key, serial, &x));
+	TRY(sp_cert_der(x, &der));
+	d = (const uint8_t *)der.p;
+	n = der.len;
+	ENSURE(der_hdr(d, n, &pos, &tag, &tlen) && tag == 0x30, SP_E_CRYPTO, "template");
+	ENSURE(der_next(d, n, &pos, &tag, &tbs, &tbslen) && tag == 0x30, SP_E_CRYPTO,
+	    "template");
+	ENSURE(der_next(d, n, &pos, &tag, &el, &elen) && tag == 0x30, SP_E_CRYPTO, "template");
+	TRY(sp_buf_append(&m->t_alg, el, elen));
+	tpos = 0;
+	ENSURE(der_hdr(tbs, tbslen, &tpos, &tag, &tlen), SP_E_CRYPTO, "template");
+	for (size_t i = 0; i < sizeof(want); i++) {
+		ENSURE(der_next(tbs, tbslen, &tpos, &tag, &el, &elen) && tag == want[i],
+		    SP_E_CRYPTO, "template");
+		if (i == 0)
+			TRY(sp_buf_append(&m->t_ver, el, elen));
+		else if (i == 2 || i == 3)
+			TRY(sp_buf_append(&m->t_alg_issuer, el, elen));
+	}
+	ENSURE(tpos == tbslen, SP_E_CRYPTO, "template");
+	/* [3] { SEQUENCE { SKI, the rest } }: the SKI comes first (sp_devcert_make) */
+	epos = 0;
+	ENSURE(der_hdr(el, elen, &epos, &tag, &tlen) &&
+	    der_hdr(el, elen, &epos, &tag, &tlen) && tag == 0x30, SP_E_CRYPTO, "template");
+	{
+		const uint8_t *ski;
+		size_t skilen, sp = 0, sl;
+		ENSURE(der_next(el, elen, &epos, &tag, &ski, &skilen) &&
+		    der_hdr(ski, skilen, &sp, &tag, &sl) && skilen - sp >= sizeof(ski_oid) &&
+		    memcmp(ski + sp, ski_oid, sizeof(ski_oid)) == 0, SP_E_CRYPTO, "template");
+	}
+	TRY(sp_buf_append(&m->t_exts, el + epos, elen - epos));
+	TRY_OSSL_PTR(m->sign_scratch, EVP_MD_CTX_new(), "signing context");
+	m->tmpl_state = 1;
+out:
+	sp_buf_free(&der);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return res;
+}
+
+static sp_result
+der_time(sp_buf *b, int64_t t)
+{
+	sp_result res = SP_OK;
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char s[32];
+	/* ASN1_TIME_set: UTCTime for 1950-2049, GeneralizedTime otherwise */
+	bool utc;
+
+	ENSURE(gmtime_r(&tt, &tm) != NULL, SP_E_CRYPTO, "time %lld", (long long)t);
+	utc = tm.tm_year >= 50 && tm.tm_year < 150;
+	snprintf(s, sizeof(s), utc ? "%02d%02d%02d%02d%02d%02dZ" : "%04d%02d%02d%02d%02d%02dZ",
+	    utc ? tm.tm_year % 100 : tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	TRY(tlv(b, utc ? 0x17 : 0x18, s, strlen(s)));
+out:
+	return res;
+}
+
+static sp_result
+der_subject(sp_buf *b, const sp_devcert_req *r)
+{
+	sp_result res = SP_OK;
+	dev_attr a[4];
+	size_t n = dev_attrs(r, a);
+	sp_buf name, atv, rdn;
+
+	sp_buf_init(&name, 4096);
+	sp_buf_init(&atv, 1024);
+	sp_buf_init(&rdn, 1024);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t oid[3] = { 0x55, 0x04, 0 };
+		oid[2] = (uint8_t)(a[i].nid == NID_organizationName ? 10 :
+		    a[i].nid == NID_organizationalUnitName ? 11 : a[i].nid == NID_commonName ? 3 :
+		    a[i].nid == NID_serialNumber ? 5 : a[i].nid == NID_localityName ? 7 : 8);
+		sp_buf_reset(&atv);
+		sp_buf_reset(&rdn);
+		TRY(tlv(&atv, 0x06, oid, sizeof(oid)));
+		TRY(tlv(&atv, a[i].nid == NID_serialNumber && printable_string_ok(a[i].v) ?
+		    0x13 : 0x0c, a[i].v, strlen(a[i].v)));
+		TRY(tlv(&rdn, 0x30, atv.p, atv.len));
+		TRY(tlv(&name, 0x31, rdn.p, rdn.len));
+	}
+	TRY(tlv(b, 0x30, name.p, name.len));
+out:
+	sp_buf_free(&name);
+	sp_buf_free(&atv);
+	sp_buf_free(&rdn);
+	return res;
+}
+
+/* The P-256 point of key into pt[65], false for any other key. */
+static bool
+p256_point(EVP_PKEY *key, uint8_t pt[65])
+{
+	char group[32];
+	size_t glen = 0, len = 0;
+
+	if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) == 1 &&
+	    strcmp(group, "prime256v1") == 0 &&
+	    EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, pt, 65, &len) == 1 &&
+	    len == 65 && pt[0] == 0x04)
+		return true;
+	ERR_clear_error();
+	return false;
+}
+
+sp_result
+sp_devcert_make_der(sp_devcert_maker *m, const sp_devcert_req *r, EVP_PKEY *key,
+    const uint8_t serial[SP_SERIAL_LEN], sp_buf *out)
+{
+	static const uint8_t spki_head[] = {
+		0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+	};
+	static const uint8_t ski_head[] = {
+		0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14,
+	};
+	sp_result res = SP_OK;
+	X509 *x = NULL;
+	uint8_t pt[65], sig[1024], md[SHA_DIGEST_LENGTH];
+	size_t siglen = sizeof(sig) - 1;
+	sp_buf body, tbs, part;
+
+	sp_buf_init(&body, 1 << 16);
+	sp_buf_init(&tbs, 1 << 16);
+	sp_buf_init(&part, 1 << 16);
+	if (m->tmpl_state == 0 && sp_failed(tmpl_build(m)))
+		sp_error_clear();      /* the slow path for every certificate then */
+	if (m->tmpl_state != 1 || EVP_PKEY_get_size(m->ca_key) > (int)sizeof(sig) - 1 ||
+	    !p256_point(key, pt)) {
+		TRY(sp_devcert_make(m, r, key, serial, &x));
+		TRY(sp_cert_der(x, out));
+		goto out;
+	}
+	TRY(sp_buf_append(&body, m->t_ver.p, m->t_ver.len));
+	TRY(tlv(&body, 0x02, serial, SP_SERIAL_LEN));
+	TRY(sp_buf_append(&body, m->t_alg_issuer.p, m->t_alg_issuer.len));
+	TRY(der_time(&part, r->not_before));
+	TRY(der_time(&part, r->not_after));
+	TRY(tlv(&body, 0x30, part.p, part.len));
+	TRY(der_subject(&body, r));
+	TRY(sp_buf_append(&body, spki_head, sizeof(spki_head)));
+	TRY(sp_buf_append(&body, pt, sizeof(pt)));
+	/* SKI: SHA-1 of the public key's bits, as add_ski() */
+	SHA1(pt, sizeof(pt), md);
+	sp_buf_reset(&part);
+	TRY(sp_buf_append(&part, ski_head, sizeof(ski_head)));
+	TRY(sp_buf_append(&part, md, sizeof(md)));
+	TRY(sp_buf_append(&part, m->t_exts.p, m->t_exts.len));
+	sp_buf_reset(&tbs);
+	TRY(tlv(&tbs, 0x30, part.p, part.len));
+	TRY(tlv(&body, 0xa3, tbs.p, tbs.len));
+	sp_buf_reset(&tbs);
+	TRY(tlv(&tbs, 0x30, body.p, body.len));
+	TRY_OSSL(EVP_MD_CTX_copy_ex(m->sign_scratch, m->sign_tmpl), "signing context");
+	TRY_OSSL(EVP_DigestSign(m->sign_scratch, sig + 1, &siglen, (const uint8_t *)tbs.p,
+	    tbs.len), "signing the certificate");
+	sig[0] = 0;    /* BIT STRING: no unused bits */
+	sp_buf_reset(&body);
+	TRY(sp_buf_append(&body, tbs.p, tbs.len));
+	TRY(sp_buf_append(&body, m->t_alg.p, m->t_alg.len));
+	TRY(tlv(&body, 0x03, sig, siglen + 1));
+	TRY(tlv(out, 0x30, body.p, body.len));
+out:
+	sp_buf_free(&body);
+	sp_buf_free(&tbs);
+	sp_buf_free(&part);
+	X509_free(x);
 	return res;
 }

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -91,5 +93,24 @@ pki_encode(pki_kind kind, const void *obj, sp_buf *out)
 	TRY(sp_buf_append(out, p, (size_t)n));
 out:
 	BIO_free(bio);
+	return res;
+}
+
+sp_result
+sp_pem_encode(const char *label, const void *der, size_t n, sp_buf *out)
+{
+	sp_result res = SP_OK;
+	const unsigned char *d = der;
+	unsigned char line[66];
+
+	TRY(sp_buf_printf(out, "-----BEGIN %s-----\n", label));
+	for (size_t i = 0; i < n; i += 48) {
+		int k = EVP_EncodeBlock(line, d + i, (int)(n - i < 48 ? n - i : 48));
+		line[k] = '\n';
+		TRY(sp_buf_append(out, line, (size_t)k + 1));
+	}
+	TRY(sp_buf_printf(out, "-----END %s-----\n", label));
+out:
+	OPENSSL_cleanse(line, sizeof(line));
 	return res;
 }

@@ -155,6 +155,48 @@ sp_key_pem(EVP_PKEY *key, sp_buf *out)
 	return pki_encode(PKI_KEY, key, out);
 }
 
+/*
+ * PKCS#8 PEM of a P-256 key from its raw parts.  The generic encoder
+ * (PEM_write_bio_PrivateKey -> OSSL_ENCODER) costs more than the key
+ * generation itself; the DER of a P-256 PrivateKeyInfo is a fixed template.
+ */
+sp_result
+sp_key_pem_fast(EVP_PKEY *key, sp_buf *out)
+{
+	static const uint8_t head[] = {
+		0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86,
+		0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+		0x03, 0x01, 0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20,
+	};
+	static const uint8_t mid[] = { 0xa1, 0x44, 0x03, 0x42, 0x00 };
+	sp_result res = SP_OK;
+	uint8_t der[sizeof(head) + 32 + sizeof(mid) + 65];
+	BIGNUM *priv = NULL;
+	size_t plen = 0;
+	char group[32];
+	size_t glen = 0;
+
+	if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+	    EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1 ||
+	    strcmp(group, "prime256v1") != 0) {
+		ERR_clear_error();
+		res = sp_key_pem(key, out);
+		goto out;
+	}
+	memcpy(der, head, sizeof(head));
+	TRY_OSSL(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &priv), "private key");
+	ENSURE(BN_bn2binpad(priv, der + sizeof(head), 32) == 32, SP_E_CRYPTO, "private key");
+	memcpy(der + sizeof(head) + 32, mid, sizeof(mid));
+	TRY_OSSL(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
+	    der + sizeof(head) + 32 + sizeof(mid), 65, &plen), "public key");
+	ENSURE(plen == 65, SP_E_CRYPTO, "unexpected public key encoding");
+	TRY(sp_pem_encode("PRIVATE KEY", der, sizeof(der), out));
+out:
+	OPENSSL_cleanse(der, sizeof(der));
+	BN_clear_free(priv);
+	return res;
+}
+
 bool
 sp_digest_weak(int md_nid)
 {

@@ -53,6 +53,15 @@ void sp_keygen_free(sp_keygen *g);
 SP_MUST_CHECK sp_result sp_key_load(const char *path, EVP_PKEY **out);
 /* PKCS#8 PEM of the private key, appended to `out` (wipe it with sp_buf_free_secret). */
 SP_MUST_CHECK sp_result sp_key_pem(EVP_PKEY *key, sp_buf *out);
+/*
+ * The same bytes as sp_key_pem, for P-256 keys from a fixed DER template
+ * (bulk issuance; the generic encoder costs more than the key generation);
+ * other keys go through sp_key_pem.
+ */
+SP_MUST_CHECK sp_result sp_key_pem_fast(EVP_PKEY *key, sp_buf *out);
+/* PEM of DER bytes under "-----BEGIN <label>-----", 64 columns, as PEM_write does. */
+SP_MUST_CHECK sp_result sp_pem_encode(const char *label, const void *der, size_t n,
+    sp_buf *out);
 
 /*
  * The key policy shared by `sprov req` and `sprov ca sign`: RSA of at least
@@ -151,6 +160,14 @@ SP_MUST_CHECK sp_result sp_devcert_maker_new(X509 *ca, EVP_PKEY *ca_key,
     const char *crl_url, sp_devcert_maker **out);
 SP_MUST_CHECK sp_result sp_devcert_make(sp_devcert_maker *m, const sp_devcert_req *r,
     EVP_PKEY *key, const uint8_t serial[SP_SERIAL_LEN], X509 **out);
+/*
+ * The same certificate as DER, appended to out: for a P-256 device key it is
+ * assembled from the bytes every certificate of this maker shares (cut from
+ * one sp_devcert_make certificate on first use) and signed directly, with no
+ * X509 object; any other key goes through sp_devcert_make.
+ */
+SP_MUST_CHECK sp_result sp_devcert_make_der(sp_devcert_maker *m, const sp_devcert_req *r,
+    EVP_PKEY *key, const uint8_t serial[SP_SERIAL_LEN], sp_buf *out);
 void sp_devcert_maker_free(sp_devcert_maker *m);
 /* The device subject as sp_cert_subject would print it (cheap). */
 SP_MUST_CHECK sp_result sp_devcert_subject(const sp_devcert_req *r, sp_buf *out);

@@ -238,6 +238,90 @@ test_device_cert_styles(void **state)
 	sp_devcert_maker_free(m);
 }
 
+/* The TBSCertificate of a DER certificate (a copy) and whether it parsed. */
+static unsigned char *
+tbs_of(const sp_buf *der, X509 **x, int *len)
+{
+	const unsigned char *dp = (const unsigned char *)der->p;
+	unsigned char *t = NULL;
+
+	*x = d2i_X509(NULL, &dp, (long)der->len);
+	assert_non_null(*x);
+	assert_ptr_equal(dp, (const unsigned char *)der->p + der->len);
+	*len = i2d_re_X509_tbs(*x, &t);
+	assert_true(*len > 0);
+	return t;
+}
+
+/*
+ * sp_devcert_make_der assembles the certificate itself: its TBSCertificate
+ * is byte for byte the one sp_devcert_make encodes, for both subject styles,
+ * UTCTime and GeneralizedTime, with and without a CRL distribution point,
+ * and it verifies under the CA; a P-384 device key takes the slow path.
+ */
+static void
+test_device_cert_der(void **state)
+{
+	ca_fixture *f = *state;
+	static const char *const crl[] = { NULL, "http://pki.example.com/device.crl" };
+	static const struct { const char *serial, *product; int style; int64_t nb, na; } v[] = {
+		{ "SN_0:1.2-3", "SPA-962", 0, 1700000000, SP_NOTAFTER_FOREVER_EPOCH },
+		{ "SN00000042", "", 0, 2524608000 + 86400, 2524608000 + 2 * 86400 },
+		{ "", "P", 0, 1700000000, 1700000000 + 86400 * 3650 },
+		{ "88012BA01234", "SPA-962", 1, 1700000000, 1800000000 },
+	};
+
+	for (size_t k = 0; k < 2; k++) {
+		sp_devcert_maker *m = NULL;
+		assert_true(sp_ok(sp_devcert_maker_new(f->root, f->key, crl[k], &m)));
+		for (size_t i = 0; i < 2 * sizeof(v) / sizeof(v[0]); i++) {
+			size_t j = i % (sizeof(v) / sizeof(v[0]));
+			sp_devcert_req r = { .org = "Acme Phones", .mac = "000e08aabbcc",
+				.serial = v[j].serial, .product = v[j].product,
+				.style = v[j].style ? SP_DEVSTYLE_SPA : SP_DEVSTYLE_SPROV,
+				.not_before = v[j].nb, .not_after = v[j].na };
+			bool p384 = i == sizeof(v) / sizeof(v[0]);
+			EVP_PKEY *key = NULL;
+			uint8_t serial[SP_SERIAL_LEN];
+			X509 *slow = NULL, *a = NULL, *b = NULL;
+			sp_buf da, db, pem, pem2;
+			unsigned char *ta, *tb;
+			int la, lb;
+			assert_true(sp_ok(sp_key_gen(p384 ? SP_KEY_EC_P384 : SP_KEY_EC_P256, &key)));
+			assert_true(sp_ok(sp_serial_new(serial)));
+			sp_buf_init(&da, 1 << 16);
+			sp_buf_init(&db, 1 << 16);
+			assert_true(sp_ok(sp_devcert_make(m, &r, key, serial, &slow)));
+			assert_true(sp_ok(sp_cert_der(slow, &da)));
+			assert_true(sp_ok(sp_devcert_make_der(m, &r, key, serial, &db)));
+			ta = tbs_of(&da, &a, &la);
+			tb = tbs_of(&db, &b, &lb);
+			assert_int_equal(la, lb);
+			assert_memory_equal(ta, tb, (size_t)la);
+			assert_int_equal(X509_verify(b, f->key), 1);
+			if (j == 0)
+				assert_true(verifies(f->root, b, X509_PURPOSE_SSL_CLIENT));
+			/* sp_pem_encode of the DER is what PEM_write gives */
+			sp_buf_init(&pem, 1 << 16);
+			sp_buf_init(&pem2, 1 << 16);
+			assert_true(sp_ok(sp_pem_encode("CERTIFICATE", db.p, db.len, &pem)));
+			assert_true(sp_ok(sp_cert_pem(b, &pem2)));
+			assert_string_equal(sp_buf_cstr(&pem), sp_buf_cstr(&pem2));
+			sp_buf_free(&pem);
+			sp_buf_free(&pem2);
+			OPENSSL_free(ta);
+			OPENSSL_free(tb);
+			X509_free(a);
+			X509_free(b);
+			X509_free(slow);
+			sp_buf_free(&da);
+			sp_buf_free(&db);
+			EVP_PKEY_free(key);
+		}
+		sp_devcert_maker_free(m);
+	}
+}
+
 static void
 test_server_cert(void **state)
 {
@@ -343,6 +427,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_root, setup, teardown),
 		cmocka_unit_test(test_fwroot),
 		cmocka_unit_test_setup_teardown(test_device_cert_styles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_cert_der, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_cert, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl, setup, teardown),
 	};
