@@ -11,11 +11,13 @@ export SPROV SPROV_SRCDIR
 T=$(mktemp -d "${TMPDIR:-/tmp}/sprov-test.XXXXXX")
 _BG_PIDS=()
 _TESTS_RUN=0
+_PYBIN=""
 
 _cleanup() {
 	local rc=$?
 	for p in "${_BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${_BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	[ -z "$_PYBIN" ] || rm -rf "$_PYBIN"
 	if [ $rc -ne 0 ] && [ -n "${KEEP_TMP:-}" ]; then
 		echo "kept $T" >&2
 	else
@@ -24,6 +26,16 @@ _cleanup() {
 	exit $rc
 }
 trap _cleanup EXIT
+
+# python3 looked up once, and first on PATH from then on: a version
+# manager's shim (pyenv's, where PATH has one) starts a dozen processes to
+# pick the interpreter, half a second of CPU each time, and the tests start
+# python3 often (free_port, the test peers): that halved the CPU time of
+# device_resync.  The same interpreter the shim picks.  Beside $T, not in it:
+# tests hash trees under $T.
+_PYBIN=$(mktemp -d "${TMPDIR:-/tmp}/sprov-py.XXXXXX")
+ln -s "$(python3 -c 'import sys; print(sys.executable)')" "$_PYBIN/python3"
+PATH="$_PYBIN:$PATH"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "-- $*"; }
