@@ -2,19 +2,31 @@
 # bench/cluster.sh SPROV_BINARY: the cluster figures of issue 13, on
 # loopback, with the tests' own pieces (tests/lib: a private PostgreSQL,
 # `sprov serve` nodes from tests/lib/cluster.sh, HAProxy in TCP mode with
-# send-proxy-v2 from examples/cluster/haproxy.cfg):
+# send-proxy-v2 from examples/cluster/haproxy.cfg).  Full TLS 1.3 mTLS
+# handshakes + one GET (openssl s_time -new).  Three parts:
 #
-#   direct   BENCH_CL_CLIENTS s_time clients -> one node (no proxy-from)
-#   lb1      the same clients -> HAProxy -> that node (PROXY v2 headers)
-#   lb2      the same clients -> HAProxy -> two nodes
+# 1. The hop: what HAProxy in front costs the node, per handshake.  Three
+#    nodes run at once: "direct" (clients connect to it), "lb" (behind
+#    HAProxy, PROXY v2 headers) and "control" (direct again, the A/A
+#    check).  BENCH_CL_PAIRS rounds of BENCH_CL_BURST seconds on each, in
+#    a rotating order, so that each round's three figures are taken
+#    within seconds of each other: this VM's speed drifts by 20-30 % over
+#    a minute, far more than the effect.  With 2+ CPUs every node process
+#    is pinned to CPU 0 and HAProxy and the clients to CPU 1, as if the
+#    balancer and the devices were other machines, and an idle-priority
+#    spinner keeps CPU 1 busy in every shape, so that what the load
+#    generator does there does not change CPU 0's speed.  Node CPU is the
+#    scheduler's nanoseconds (/proc/PID/task/TID/schedstat) over every
+#    thread of every process of the node (supervisor, serving process, key
+#    process).  Printed: the median of the rounds' lb/direct ratios, and
+#    control/direct, whose distance from 1 is the noise floor.
+# 2. Throughput: BENCH_CL_CLIENTS clients, BENCH_SECS seconds, nothing
+#    pinned, direct vs HAProxy -> one node vs HAProxy -> two nodes (on 2
+#    cores, lb2 shows the second node's cost, not scaling).
+# 3. Contact records per second into the same PostgreSQL
+#    (bench_contact_batch).
 #
-# Full TLS 1.3 mTLS handshakes + one GET (openssl s_time -new), BENCH_SECS
-# seconds each, BENCH_ROUNDS rounds alternating; the nodes' CPU (every
-# process of each node: supervisor, serving process, key process) and
-# HAProxy's from /proc.  Baseline: direct, in the same run.  Then contact
-# records per second into the same PostgreSQL (bench_contact_batch).
-# Not a test: figures are noisy; on a 2-core box the clients, HAProxy and
-# the nodes share the cores, so lb2 cannot show scaling, only its cost.
+# Not a test: the figures are measurements, printed with their baselines.
 set -euo pipefail
 SPROV=${1:?usage: bench/cluster.sh SPROV_BINARY}
 SPROV=$(cd "$(dirname "$SPROV")" && pwd)/$(basename "$SPROV")
@@ -25,6 +37,8 @@ export SPROV_SRCDIR
 SECS=${BENCH_SECS:-5}
 ROUNDS=${BENCH_ROUNDS:-2}
 CLIENTS=${BENCH_CL_CLIENTS:-2}
+PAIRS=${BENCH_CL_PAIRS:-9}
+BURST=${BENCH_CL_BURST:-2}
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/lib/pg.sh"
 . "$SPROV_SRCDIR/tests/lib/haproxy.sh"
@@ -91,7 +105,99 @@ stop_all() {
 	NODE_PID=()
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# descendants PID...: the PIDs and all their descendants.
+descendants() {
+	local p
+	for p in "$@"; do
+		echo "$p"
+		descendants $(pgrep -P "$p")
+	done
+}
+
+# cpu_ns PID...: nanoseconds on CPU of every thread of the PIDs and their
+# descendants (schedstat, not tick-rounded utime).
+cpu_ns() {
+	local p t=0 f
+	for p in $(descendants "$@"); do
+		for f in /proc/"$p"/task/*/schedstat; do
+			[ -r "$f" ] && t=$((t + $(cut -d' ' -f1 "$f" 2>/dev/null || echo 0)))
+		done
+	done
+	echo "$t"
+}
+
+# burst PORT NODE_PID -> "handshakes node_ns": BENCH_CL_CLIENTS clients
+# for BENCH_CL_BURST seconds, under $CLIENT_PIN.
+burst() {
+	local port=$1 pid=$2 n0 n1 i conns cps=()
+	n0=$(cpu_ns "$pid")
+	for i in $(seq "$CLIENTS"); do
+		$CLIENT_PIN openssl s_time -connect "127.0.0.1:$port" -cert "$DEV/client.crt" \
+			-key "$DEV/client.key" -CAfile "$T/ca/server-ca.crt" \
+			-www /profiles/000e08000001.xml -time "$BURST" -new -tls1_3 \
+			>"$T/st.$i" 2>&1 &
+		cps+=($!)
+	done
+	wait "${cps[@]}" || true
+	n1=$(cpu_ns "$pid")
+	conns=$(cat "$T"/st.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
+	[ "$conns" -gt 0 ] || fail "no handshake completed on port $port: $(tail -2 "$T"/st.*)"
+	rm -f "$T"/st.*
+	echo "$conns $((n1 - n0))"
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+echo "== the hop: $PAIRS rounds of ${BURST}s on direct, lb and control nodes, $CLIENTS clients"
+node_start 1 proxy-from= access-log=off
+node_start 2 access-log=off
+node_start 3 proxy-from= access-log=off
+haproxy_start "127.0.0.1:${NODE_PORT[2]}"
+haproxy_wait_up 1
+declare -A HOP_PORT=([direct]=${NODE_PORT[1]} [lb]=$HA_PORT [control]=${NODE_PORT[3]})
+declare -A HOP_PID=([direct]=${NODE_PID[1]} [lb]=${NODE_PID[2]} [control]=${NODE_PID[3]})
+CLIENT_PIN=
+SPIN_PID=
+if [ "$(nproc)" -ge 2 ]; then
+	for p in $(descendants "${NODE_PID[@]}"); do
+		taskset -a -p -c 0 "$p" >/dev/null || fail "taskset: cannot pin node process $p"
+	done
+	taskset -a -p -c 1 "$HA_PID" >/dev/null || fail "taskset: cannot pin HAProxy $HA_PID"
+	CLIENT_PIN="taskset -c 1"
+	bg_start taskset -c 1 chrt -i 0 sh -c 'while :; do :; done'
+	SPIN_PID=$BG_PID
+	echo "   pinned: nodes on CPU 0; HAProxy, the clients and an idle-priority spinner on CPU 1"
+else
+	echo "   one CPU: nothing pinned"
+fi
+orders=("direct lb control" "lb control direct" "control direct lb")
+for r in $(seq "$PAIRS"); do
+	declare -A HS=() NS=()
+	for shape in ${orders[$(((r - 1) % 3))]}; do
+		read -r HS[$shape] NS[$shape] < <(burst "${HOP_PORT[$shape]}" "${HOP_PID[$shape]}")
+	done
+	line="   round $r:"
+	for shape in direct lb control; do
+		us=$(awk -v n="${NS[$shape]}" -v c="${HS[$shape]}" 'BEGIN { printf "%.1f", n / c / 1000 }')
+		echo "$us" >>"$T/hop.$shape"
+		line+=" $shape $us us (${HS[$shape]} hs)"
+	done
+	awk -v d="${NS[direct]}" -v dc="${HS[direct]}" -v l="${NS[lb]}" -v lc="${HS[lb]}" \
+	    -v c="${NS[control]}" -v cc="${HS[control]}" 'BEGIN {
+		print (l / lc) / (d / dc) >> "'"$T/hop.lbratio"'"
+		print (c / cc) / (d / dc) >> "'"$T/hop.ctlratio"'" }'
+	echo "$line"
+done
+[ -n "$SPIN_PID" ] && bg_kill "$SPIN_PID" TERM
+haproxy_stop
+HA_PID=
+for i in 1 2 3; do node_stop "$i"; done
+NODE_PID=()
+spread() { sort -n | awk '{ a[NR] = $1 } END { printf "%.3f-%.3f", a[1], a[NR] }'; }
+printf '[cluster hop] node CPU per handshake, lb/direct: median %.3f (rounds %s); control/direct (A/A, the noise): median %.3f (rounds %s); medians direct %s us, lb %s us\n' \
+	"$(median <"$T/hop.lbratio")" "$(spread <"$T/hop.lbratio")" \
+	"$(median <"$T/hop.ctlratio")" "$(spread <"$T/hop.ctlratio")" \
+	"$(median <"$T/hop.direct")" "$(median <"$T/hop.lb")"
 
 echo "== full handshakes: $CLIENTS clients, ${SECS}s, $ROUNDS rounds (direct, lb1, lb2)"
 for r in $(seq "$ROUNDS"); do

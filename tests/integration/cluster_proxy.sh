@@ -61,6 +61,32 @@ done
 [ "$(contacts "true")" = 1 ] || fail "other contact records: $(psql -qAtX "$SPROV_STORE" -c 'TABLE contacts')"
 _TESTS_RUN=$((_TESTS_RUN + 1))
 
+note "plain text through HAProxy never reaches a node: HAProxy refuses it (no ClientHello)"
+# HAProxy's own counters: sessions it opened to node1, requests its
+# tcp-request rules denied.  (The node's handshake counters also move with
+# HAProxy's health checks, so they cannot show this.)
+stot0=$(haproxy_stat sprov node1 stot)
+dreq0=$(haproxy_stat devices FRONTEND dreq)
+[ "$stot0" -ge 1 ] || fail "HAProxy counts no session to node1, though it served one"
+lines0=$(lines)
+expect_rc 0 python3 - 127.0.0.1 "$HA_PORT" <<'PY'
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.sendall(b"GET /profiles/000e08aaaa01.xml HTTP/1.0\r\n\r\n")
+t0 = time.monotonic()
+try:
+    data = c.recv(4096)  # refused: EOF or a reset, nothing else
+except ConnectionResetError:
+    data = b""
+sys.exit(0 if data == b"" and time.monotonic() - t0 < 4 else f"got {data!r} after {time.monotonic() - t0:.1f}s")
+PY
+[ "$(haproxy_stat devices FRONTEND dreq)" = $((dreq0 + 1)) ] ||
+	fail "HAProxy did not deny it: dreq $dreq0 -> $(haproxy_stat devices FRONTEND dreq)"
+[ "$(haproxy_stat sprov node1 stot)" = "$stot0" ] ||
+	fail "HAProxy passed it to node1: stot $stot0 -> $(haproxy_stat sprov node1 stot)"
+[ "$(lines)" = "$lines0" ] || fail "the node logged a request: $(tail -1 "$T/node1.access")"
+_TESTS_RUN=$((_TESTS_RUN + 1))
+
 note "a source not in proxy-from is served as without proxy-from (its own address)"
 PORT=${NODE_PORT[1]} get "$DEV_B" /spa000e08aaaa02.cfg --interface 127.0.0.7
 expect_code 200

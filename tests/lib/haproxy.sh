@@ -8,6 +8,7 @@
 #                                127.0.0.1, one server line per node address
 #                                (127.0.0.1:PORT); pid in $HA_PID
 #   haproxy_wait_up N            until HAProxy's checks see N nodes up
+#   haproxy_stat PX SV FIELD     one figure of HAProxy's `show stat`
 #   haproxy_stop                 SIGTERM, and wait
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 
@@ -52,6 +53,25 @@ for l in lines[1:]:
     if f.get("svname", "").startswith("node") and f.get("status") == "UP":
         up += 1
 print(up)
+PY
+}
+
+# haproxy_stat PROXY SVNAME FIELD: one figure of `show stat` (FIELD as in
+# its header: stot, dreq, ...); exits 1 if there is no such row or field.
+haproxy_stat() {
+	python3 - "$HA_SOCK" "$@" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"show stat\n")
+lines = s.makefile(encoding="utf-8").read().splitlines()
+hdr = lines[0].lstrip("# ").split(",")
+for l in lines[1:]:
+    f = dict(zip(hdr, l.split(",")))
+    if f.get("pxname") == sys.argv[2] and f.get("svname") == sys.argv[3]:
+        v = f.get(sys.argv[4], "")
+        sys.exit(print(v or 0) if sys.argv[4] in f else f"no field {sys.argv[4]}")
+sys.exit(f"no row {sys.argv[2]}/{sys.argv[3]}")
 PY
 }
 
