@@ -18,7 +18,7 @@
 #    generator does there does not change CPU 0's speed.  Node CPU is the
 #    scheduler's nanoseconds (/proc/PID/task/TID/schedstat) over every
 #    thread of every process of the node (supervisor, serving process, key
-#    process).  Printed: the median of the rounds' lb/direct ratios, and
+#    process).  BENCH_CL_PIN=0: nothing pinned, no spinner.  Printed: the median of the rounds' lb/direct ratios, and
 #    control/direct, whose distance from 1 is the noise floor.
 # 2. Throughput: BENCH_CL_CLIENTS clients, BENCH_SECS seconds, nothing
 #    pinned, direct vs HAProxy -> one node vs HAProxy -> two nodes (on 2
@@ -39,6 +39,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 CLIENTS=${BENCH_CL_CLIENTS:-2}
 PAIRS=${BENCH_CL_PAIRS:-9}
 BURST=${BENCH_CL_BURST:-2}
+PIN=${BENCH_CL_PIN:-1}
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/lib/pg.sh"
 . "$SPROV_SRCDIR/tests/lib/haproxy.sh"
@@ -158,7 +159,7 @@ declare -A HOP_PORT=([direct]=${NODE_PORT[1]} [lb]=$HA_PORT [control]=${NODE_POR
 declare -A HOP_PID=([direct]=${NODE_PID[1]} [lb]=${NODE_PID[2]} [control]=${NODE_PID[3]})
 CLIENT_PIN=
 SPIN_PID=
-if [ "$(nproc)" -ge 2 ]; then
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
 	for p in $(descendants "${NODE_PID[@]}"); do
 		taskset -a -p -c 0 "$p" >/dev/null || fail "taskset: cannot pin node process $p"
 	done
@@ -168,7 +169,7 @@ if [ "$(nproc)" -ge 2 ]; then
 	SPIN_PID=$BG_PID
 	echo "   pinned: nodes on CPU 0; HAProxy, the clients and an idle-priority spinner on CPU 1"
 else
-	echo "   one CPU: nothing pinned"
+	echo "   nothing pinned (BENCH_CL_PIN=$PIN, $(nproc) CPUs)"
 fi
 orders=("direct lb control" "lb control direct" "control direct lb")
 for r in $(seq "$PAIRS"); do

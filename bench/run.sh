@@ -165,47 +165,80 @@ s_time_par() {
 
 # The key process (issue 12): full handshakes with the key in its own
 # process (the default; its CPU counts, it is the server's child) against
-# key-process = off, each backend, alternating, in two shapes:
+# key-process = off, each backend, in two shapes:
 #   seq: one client, one worker: every signature wakes the key process
 #        from sleep and the worker from its wait (the worst case);
 #   par: BENCH_KP_CLIENTS (4) clients, two workers: the server saturated,
 #        as a provider's is during a storm.
-# BENCH_KEYPROC_ONLY=1 runs just this.
+# Three servers run at once for each backend and shape: "on", "off" and
+# "ctl" (off again: the A/A control).  BENCH_KP_ROUNDS (9) rounds of
+# BENCH_KP_BURST (2) seconds on each, in a rotating order, so each
+# round's three figures are taken within seconds of each other (this VM's
+# speed drifts by 20-30 % over a minute).  CPU: the scheduler's ns over
+# every thread of every process of the server (schedstat).  Printed: the
+# median of the rounds' on/off ratios, and ctl/off, whose distance from 1
+# is the noise floor.  BENCH_KEYPROC_ONLY=1 runs just this.
+kp_burst() { # PORT SPID CLIENTS -> "conns ns"
+	local port=$1 pid=$2 n=$3 n0 n1 i conns cps=()
+	n0=$(SPID=$pid run_ns)
+	for i in $(seq "$n"); do
+		openssl s_time -connect "127.0.0.1:$port" -cert "$DEV/client.crt" \
+			-key "$DEV/client.key" -CAfile "$T/ca/server-ca.crt" \
+			-www "/profiles/$MAC.xml" -time "$KP_BURST" -new -tls1_3 >"$T/kp.$i" 2>&1 &
+		cps+=($!)
+	done
+	wait "${cps[@]}" || true
+	n1=$(SPID=$pid run_ns)
+	conns=$(cat "$T"/kp.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
+	rm -f "$T"/kp.*
+	echo "$conns $((n1 - n0))"
+}
 keyproc_bench() {
-	local r b kp f fc shape
-	local par=${BENCH_KP_CLIENTS:-4}
-	echo "== key process: full TLS 1.3 mTLS handshakes+GET, key-process on vs off, $ROUNDS rounds"
-	for r in $(seq "$ROUNDS"); do
-		for b in openssl gnutls; do
-			for shape in seq par; do
-				for kp in on off; do
-					if [ "$shape" = seq ]; then
-						start_sprov "$b" --key-process "$kp"
-						read -r f fc < <(s_time -new -tls1_3)
-					else
-						start_sprov "$b" --key-process "$kp" --workers 2
-						read -r f fc < <(s_time_par "$par" -new -tls1_3)
-					fi
-					echo "$f" >>"$T/kp-$b-$shape-$kp.full"
-					echo "$fc" >>"$T/kp-$b-$shape-$kp.fullcpu"
-					printf '   round %d sprov-%-8s %s key-process %-3s full %8s/s (%7s us CPU)\n' \
-						"$r" "$b" "$shape" "$kp" "$f" "$fc"
-					stop_server
-				done
+	local r b shape v workers clients order c ns
+	local -A KPORT KPID HS NS
+	local orders=("on off ctl" "off ctl on" "ctl on off")
+	KP_BURST=${BENCH_KP_BURST:-2}
+	local rounds=${BENCH_KP_ROUNDS:-9}
+	echo "== key process: full TLS 1.3 mTLS handshakes+GET, key-process on vs off (and off again, the control), $rounds rounds of ${KP_BURST}s"
+	for b in openssl gnutls; do
+		for shape in seq par; do
+			workers=1 clients=1
+			[ "$shape" = par ] && workers=2 clients=${BENCH_KP_CLIENTS:-4}
+			for v in on off ctl; do
+				start_sprov "$b" --key-process "$([ $v = on ] && echo on || echo off)" --workers "$workers"
+				KPORT[$v]=$PORT KPID[$v]=$SPID
 			done
+			: >"$T/kp-$b-$shape.on"; : >"$T/kp-$b-$shape.ctl"; : >"$T/kp-$b-$shape.rate"
+			for r in $(seq "$rounds"); do
+				order=${orders[$(((r - 1) % 3))]}
+				for v in $order; do
+					read -r c ns < <(kp_burst "${KPORT[$v]}" "${KPID[$v]}" "$clients")
+					[ "$c" -gt 0 ] || { echo "bench: sprov-$b ($v) completed no handshake" >&2; exit 1; }
+					HS[$v]=$c NS[$v]=$ns
+				done
+				awk -v b="$b" -v sh="$shape" -v r="$r" \
+				    -v on="${NS[on]}" -v onc="${HS[on]}" -v off="${NS[off]}" -v offc="${HS[off]}" \
+				    -v ctl="${NS[ctl]}" -v ctlc="${HS[ctl]}" -v secs="$KP_BURST" 'BEGIN {
+					a = on / onc / 1e3; o = off / offc / 1e3; k = ctl / ctlc / 1e3
+					printf "   round %d sprov-%-8s %s  on %7.1f us (%6.1f/s)  off %7.1f us (%6.1f/s)  ctl %7.1f us  on/off %.3f\n", r, b, sh, a, onc / secs, o, offc / secs, k, a / o
+					print a / o >> "'"$T/kp-$b-$shape.on"'"
+					print k / o >> "'"$T/kp-$b-$shape.ctl"'"
+					print onc / offc >> "'"$T/kp-$b-$shape.rate"'" }'
+			done
+			for v in on off ctl; do SPID=${KPID[$v]} stop_server; done
 		done
 	done
 	for b in openssl gnutls; do
 		for shape in seq par; do
-			awk -v on="$(median <"$T/kp-$b-$shape-on.fullcpu")" \
-			    -v off="$(median <"$T/kp-$b-$shape-off.fullcpu")" \
-			    -v fon="$(median <"$T/kp-$b-$shape-on.full")" \
-			    -v foff="$(median <"$T/kp-$b-$shape-off.full")" -v b="$b" -v sh="$shape" 'BEGIN {
-				printf "[%s %s] key process on/off: CPU us per full handshake %.1f / %.1f = %.3f;", b, sh, on, off, (off > 0 ? on / off : 0)
-				printf " full handshakes/s %.1f / %.1f = %.3f\n", fon, foff, (foff > 0 ? fon / foff : 0) }'
+			printf '[%s %s] key process on/off: CPU per full handshake, median of %d rounds %.3f (rounds %s); control off/off %.3f (rounds %s); handshakes/s on/off %.3f\n' \
+				"$b" "$shape" "$rounds" "$(median4 <"$T/kp-$b-$shape.on")" "$(spread <"$T/kp-$b-$shape.on")" \
+				"$(median4 <"$T/kp-$b-$shape.ctl")" "$(spread <"$T/kp-$b-$shape.ctl")" \
+				"$(median4 <"$T/kp-$b-$shape.rate")"
 		done
 	done
 }
+median4() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+spread() { sort -g | awk '{ a[NR] = $1 } END { printf "%.3f-%.3f", a[1], a[NR] }'; }
 if [ "${BENCH_KEYPROC_ONLY:-0}" = 1 ]; then
 	keyproc_bench
 	exit 0
