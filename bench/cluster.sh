@@ -75,26 +75,33 @@ ticks() {
 	echo "$t"
 }
 
-# run PORT -> "hs/s node_us_per_hs haproxy_us_per_hs"
-run() {
-	local port=$1 n0 n1 h0=0 h1=0 i conns cps=()
-	n0=$(ticks "${NODE_PID[@]}")
-	[ -n "${HA_PID:-}" ] && h0=$(ticks "$HA_PID")
+# clients PORT SECS -> handshakes: BENCH_CL_CLIENTS s_time clients at once
+# (under $CLIENT_PIN), full handshakes + GET for SECS seconds.
+clients() {
+	local port=$1 secs=$2 i conns cps=()
 	for i in $(seq "$CLIENTS"); do
-		openssl s_time -connect "127.0.0.1:$port" -cert "$DEV/client.crt" \
+		$CLIENT_PIN openssl s_time -connect "127.0.0.1:$port" -cert "$DEV/client.crt" \
 			-key "$DEV/client.key" -CAfile "$T/ca/server-ca.crt" \
-			-www /profiles/000e08000001.xml -time "$SECS" -new -tls1_3 \
+			-www /profiles/000e08000001.xml -time "$secs" -new -tls1_3 \
 			>"$T/st.$i" 2>&1 &
 		cps+=($!)
 	done
 	wait "${cps[@]}" || true
+	conns=$(cat "$T"/st.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
+	[ "$conns" -gt 0 ] || fail "no handshake completed on port $port: $(tail -2 "$T"/st.*)"
+	rm -f "$T"/st.*
+	echo "$conns"
+}
+
+# run PORT -> "hs/s node_us_per_hs haproxy_us_per_hs"
+run() {
+	local port=$1 n0 n1 h0=0 h1=0 conns
+	n0=$(ticks "${NODE_PID[@]}")
+	[ -n "${HA_PID:-}" ] && h0=$(ticks "$HA_PID")
+	conns=$(clients "$port" "$SECS")
 	n1=$(ticks "${NODE_PID[@]}")
 	[ -n "${HA_PID:-}" ] && h1=$(ticks "$HA_PID")
-	conns=$(cat "$T"/st.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
-	[ "$conns" -gt 0 ] || tail -3 "$T"/st.* >&2
-	rm -f "$T"/st.*
 	awk -v c="$conns" -v s="$SECS" -v n=$((n1 - n0)) -v h=$((h1 - h0)) -v hz="$HZ" 'BEGIN {
-		if (c == 0) { print "0 0 0"; exit }
 		printf "%.1f %.1f %.1f\n", c / s, n / hz / c * 1e6, h / hz / c * 1e6 }'
 }
 
@@ -127,24 +134,12 @@ cpu_ns() {
 	echo "$t"
 }
 
-# burst PORT NODE_PID -> "handshakes node_ns": BENCH_CL_CLIENTS clients
-# for BENCH_CL_BURST seconds, under $CLIENT_PIN.
+# burst PORT NODE_PID -> "handshakes node_ns": BENCH_CL_BURST seconds.
 burst() {
-	local port=$1 pid=$2 n0 n1 i conns cps=()
-	n0=$(cpu_ns "$pid")
-	for i in $(seq "$CLIENTS"); do
-		$CLIENT_PIN openssl s_time -connect "127.0.0.1:$port" -cert "$DEV/client.crt" \
-			-key "$DEV/client.key" -CAfile "$T/ca/server-ca.crt" \
-			-www /profiles/000e08000001.xml -time "$BURST" -new -tls1_3 \
-			>"$T/st.$i" 2>&1 &
-		cps+=($!)
-	done
-	wait "${cps[@]}" || true
-	n1=$(cpu_ns "$pid")
-	conns=$(cat "$T"/st.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
-	[ "$conns" -gt 0 ] || fail "no handshake completed on port $port: $(tail -2 "$T"/st.*)"
-	rm -f "$T"/st.*
-	echo "$conns $((n1 - n0))"
+	local n0 conns
+	n0=$(cpu_ns "$2")
+	conns=$(clients "$1" "$BURST")
+	echo "$conns $(($(cpu_ns "$2") - n0))"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -176,6 +171,8 @@ for r in $(seq "$PAIRS"); do
 	declare -A HS=() NS=()
 	for shape in ${orders[$(((r - 1) % 3))]}; do
 		read -r HS[$shape] NS[$shape] < <(burst "${HOP_PORT[$shape]}" "${HOP_PID[$shape]}")
+		# burst runs in a subshell: its failure shows here as no figure.
+		[ "${HS[$shape]:-0}" -gt 0 ] || fail "$shape: no handshake completed"
 	done
 	line="   round $r:"
 	for shape in direct lb control; do
@@ -194,6 +191,7 @@ haproxy_stop
 HA_PID=
 for i in 1 2 3; do node_stop "$i"; done
 NODE_PID=()
+CLIENT_PIN= # the throughput runs below are not pinned
 spread() { sort -n | awk '{ a[NR] = $1 } END { printf "%.3f-%.3f", a[1], a[NR] }'; }
 printf '[cluster hop] node CPU per handshake, lb/direct: median %.3f (rounds %s); control/direct (A/A, the noise): median %.3f (rounds %s); medians direct %s us, lb %s us\n' \
 	"$(median <"$T/hop.lbratio")" "$(spread <"$T/hop.lbratio")" \
@@ -225,7 +223,7 @@ for r in $(seq "$ROUNDS"); do
 		esac
 		read -r hs node ha < <(run "$port")
 		# No handshake at all is a broken setup, not a figure.
-		[ "$hs" != 0 ] || fail "$shape: no handshake completed (s_time: $(cat "$T"/st.* 2>/dev/null | tail -2))"
+		[ -n "$hs" ] && [ "$hs" != 0 ] || fail "$shape: no handshake completed (s_time: $(cat "$T"/st.* 2>/dev/null | tail -2))"
 		echo "$hs" >>"$T/$shape.hs"
 		echo "$node" >>"$T/$shape.node"
 		echo "$ha" >>"$T/$shape.ha"
@@ -239,7 +237,7 @@ d_cpu=$(median <"$T/direct.node")
 for shape in lb1 lb2; do
 	awk -v s="$shape" -v hs="$(median <"$T/$shape.hs")" -v cpu="$(median <"$T/$shape.node")" \
 	    -v ha="$(median <"$T/$shape.ha")" -v dhs="$d_hs" -v dcpu="$d_cpu" 'BEGIN {
-		printf "[cluster %s/direct] handshakes/s %.1f / %.1f = %.3f; node CPU per handshake %.1f / %.1f us = %.3f; with HAProxy %.1f us = %.3f\n",
+		printf "[cluster %s/direct] handshakes/s %.1f / %.1f = %.3f; node CPU per handshake %.1f / %.1f us = %.3f; with HAProxy %.1f us = %.3f (sequential runs, drift-prone: the hop is the [cluster hop] line)\n",
 		    s, hs, dhs, (dhs > 0 ? hs / dhs : 0), cpu, dcpu, (dcpu > 0 ? cpu / dcpu : 0),
 		    cpu + ha, (dcpu > 0 ? (cpu + ha) / dcpu : 0) }'
 done
