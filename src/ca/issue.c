@@ -157,6 +157,34 @@ clean_stale(issue_ctx *c)
 	closedir(d);
 }
 
+/*
+ * A failed run: remove its own .tmp-<run>- entries (bundles it never put in
+ * place, and the shared directory), as clean_stale would after it died.
+ * Their rows stay committed with delivered=0: the next run reissues them.
+ */
+static void
+clean_own(issue_ctx *c)
+{
+	char prefix[5 + SP_RUNID_HEXLEN + 2];
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	if (c->outfd < 0 || c->run_id[0] == '\0')
+		return;
+	snprintf(prefix, sizeof(prefix), ".tmp-%s-", c->run_id);
+	if ((fd = openat(c->outfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			rm_rf_at(dirfd(d), e->d_name);
+	closedir(d);
+}
+
 /* ---- bundles ---- */
 
 /* snprintf that reports truncation (a path too long is simply "not there"). */
@@ -796,6 +824,18 @@ sp_ca_issue(const sp_issue_opts *o, FILE *report, sp_issue_stats *st)
 	if (st->issued >= 100 && secs > 0)
 		fprintf(report, "%.2f s, %.0f devices/s\n", secs, (double)st->issued / secs);
 out:
+	/*
+	 * Failed with the writer still placing a chunk: wait for it before its
+	 * buffers, directories and descriptor go (joined directly, so that the
+	 * run's first error stays the one reported), then remove what the run
+	 * left half-made.
+	 */
+	if (c.writer.running) {
+		pthread_join(c.writer.th, NULL);
+		c.writer.running = false;
+	}
+	if (sp_failed(res))
+		clean_own(&c);
 	if (c.db)
 		sp_cadb_rollback(c.db);
 	if (c.shared[0])
