@@ -224,6 +224,25 @@ sp_store_audit_device(sp_store *s, const char *action, const sp_mac *mac,
 	return record(s, action, ma, dev ? kv : kv + 8);
 }
 
+/*
+ * firmware.add (fw: the stored image; its length and SHA-256 in detail) or
+ * firmware.rm (fw NULL); target "firmware:PRODUCT/VERSION".
+ */
+sp_result
+sp_store_audit_firmware(sp_store *s, const char *action, const char *product,
+    const char *version, const sp_fw_info *fw)
+{
+	char target[SP_AUDIT_TARGET_MAX + 1], len[24], md[65];
+	const char *kv[] = { "length", len, "sha256", md, NULL };
+
+	snprintf(target, sizeof(target), "firmware:%s/%s", product, version);
+	if (fw) {
+		snprintf(len, sizeof(len), "%llu", (unsigned long long)fw->length);
+		sp_hex(fw->sha256, sizeof(fw->sha256), md);
+	}
+	return record(s, action, target, fw ? kv : kv + 4);
+}
+
 /* The level as a target: the MAC, "product:X", "group:X" or "defaults". */
 static void
 level_target(const sp_level_ref *lvl, char *out, size_t outsz)

@@ -133,6 +133,7 @@ sp_store_fw_add(sp_store *s, const char *path, EVP_PKEY *pub, int64_t now,
 	memcpy(fw.sha256, whole_md, sizeof(fw.sha256));
 	fw.created = now;
 	TRY(s->ops->fw_insert(s, &fw));
+	TRY(sp_store_audit_firmware(s, "firmware.add", fw.product, fw.version, &fw));
 	TRY(sp_store_commit(s));
 	tx = false;
 	if (out)
@@ -269,6 +270,7 @@ sp_store_fw_rm(sp_store *s, const char *product, const char *version)
 	TRY(s->ops->fw_rm(s, product, version, &found));
 	ENSURE(found, SP_E_NOTFOUND, "no firmware %s %s in the store", product,
 	    version);
+	TRY(sp_store_audit_firmware(s, "firmware.rm", product, version, NULL));
 	TRY(sp_store_commit(s));
 	tx = false;
 out:

@@ -629,7 +629,7 @@ SP_MUST_CHECK sp_result sp_store_rollout_tick(sp_store *s, int64_t now,
 
 #define SP_AUDIT_ACTOR_MAX 128
 #define SP_AUDIT_ACTION_MAX 32
-#define SP_AUDIT_TARGET_MAX 96
+#define SP_AUDIT_TARGET_MAX 128    /* "firmware:" PRODUCT (64) "/" VERSION (32) fits */
 #define SP_AUDIT_DETAIL_MAX 1024
 #define SP_AUDIT_HASH_HEX 64
 

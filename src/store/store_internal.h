@@ -152,6 +152,10 @@ SP_MUST_CHECK sp_result sp_store_audit_param(sp_store *s,
     sp_access access);
 SP_MUST_CHECK sp_result sp_store_audit_rollout(sp_store *s,
     const sp_rollout *r, const char *action, const sp_slice *value);
+/* firmware.add (fw: the image stored) or firmware.rm (fw NULL). */
+SP_MUST_CHECK sp_result sp_store_audit_firmware(sp_store *s,
+    const char *action, const char *product, const char *version,
+    const sp_fw_info *fw);
 /* "hmac-sha256:<16 hex>" of a value under the store's key. */
 SP_MUST_CHECK sp_result sp_store_audit_value(sp_store *s, sp_slice v,
     char out[40]);

@@ -115,6 +115,39 @@ test_audit_changes(void **state)
 	assert_int_equal(n, 8);
 }
 
+/* Firmware images: an add and a remove are recorded; refusals record nothing. */
+static void
+test_audit_firmware(void **state)
+{
+	fx *f = *state;
+	EVP_PKEY *key = NULL;
+	sp_fw_info fw;
+	au_list l = { 0 };
+	char path[200], md[65], want[160];
+	int64_t n = -1;
+
+	OK(sp_key_gen(SP_KEY_EC_P256, &key));
+	make_fw(f, key, 1000, "3.0.1", path);
+	sp_store_set_actor(f->s, "cli:bob");
+	OK(sp_store_fw_add(f->s, path, key, 100, &fw));
+	assert_int_equal(sp_store_fw_add(f->s, path, key, 100, NULL).code, SP_E_EXISTS);
+	assert_int_equal(sp_store_fw_rm(f->s, "SPA-962", "9.9").code, SP_E_NOTFOUND);
+	assert_int_equal(au_count(f), 1);
+	OK(sp_store_fw_rm(f->s, "SPA-962", "3.0.1"));
+	OK(sp_store_audit_verify(f->s, &n));
+	assert_int_equal(n, 2);
+	OK(sp_store_audit_list(f->s, NULL, 0, au_cb, &l));
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.lines[0], "2 firmware.rm firmware:SPA-962/3.0.1 cli:bob");
+	assert_string_equal(l.lines[1], "1 firmware.add firmware:SPA-962/3.0.1 cli:bob");
+	assert_string_equal(l.detail[0], "{}");
+	sp_hex(fw.sha256, sizeof(fw.sha256), md);
+	snprintf(want, sizeof(want), "{\"length\":\"%llu\",\"sha256\":\"%s\"}",
+	    (unsigned long long)fw.length, md);
+	assert_string_equal(l.detail[1], want);
+	EVP_PKEY_free(key);
+}
+
 /* An edited, a rehashed, a deleted and a dropped last entry are caught. */
 static void
 test_audit_tamper(void **state)

@@ -1376,6 +1376,7 @@ main(int argc, char **argv)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_firmware, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_firmware, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_tamper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_rollouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_concurrent, setup,
