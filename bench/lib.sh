@@ -139,6 +139,9 @@ start() {
 	case $1 in
 	sprov-openssl) start_sprov openssl ;;
 	sprov-gnutls) start_sprov gnutls ;;
+	# The key in the serving process (key-process = off): issue 12's baseline.
+	sprov-openssl-nokp) start_sprov openssl --key-process off ;;
+	sprov-gnutls-nokp) start_sprov gnutls --key-process off ;;
 	nginx) start_nginx ;;
 	*) echo "bench: unknown server $1" >&2; exit 2 ;;
 	esac
