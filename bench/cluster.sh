@@ -18,8 +18,10 @@
 #    generator does there does not change CPU 0's speed.  Node CPU is the
 #    scheduler's nanoseconds (/proc/PID/task/TID/schedstat) over every
 #    thread of every process of the node (supervisor, serving process, key
-#    process).  BENCH_CL_PIN=0: nothing pinned, no spinner.  Printed: the median of the rounds' lb/direct ratios, and
-#    control/direct, whose distance from 1 is the noise floor.
+#    process).  BENCH_CL_PIN=0: nothing pinned, no spinner.  Printed: the
+#    median of the rounds' lb/baseline ratios (baseline: direct and control
+#    averaged, the two identical nodes), lb/direct, and control/direct, whose
+#    distance from 1 is the noise floor.
 # 2. Throughput: BENCH_CL_CLIENTS clients, BENCH_SECS seconds, nothing
 #    pinned, direct vs HAProxy -> one node vs HAProxy -> two nodes (on 2
 #    cores, lb2 shows the second node's cost, not scaling).
@@ -182,6 +184,7 @@ for r in $(seq "$PAIRS"); do
 	done
 	awk -v d="${NS[direct]}" -v dc="${HS[direct]}" -v l="${NS[lb]}" -v lc="${HS[lb]}" \
 	    -v c="${NS[control]}" -v cc="${HS[control]}" 'BEGIN {
+		print (l / lc) / ((d / dc + c / cc) / 2) >> "'"$T/hop.pooled"'"
 		print (l / lc) / (d / dc) >> "'"$T/hop.lbratio"'"
 		print (c / cc) / (d / dc) >> "'"$T/hop.ctlratio"'" }'
 	echo "$line"
@@ -193,8 +196,8 @@ for i in 1 2 3; do node_stop "$i"; done
 NODE_PID=()
 CLIENT_PIN= # the throughput runs below are not pinned
 spread() { sort -n | awk '{ a[NR] = $1 } END { printf "%.3f-%.3f", a[1], a[NR] }'; }
-printf '[cluster hop] node CPU per handshake, lb/direct: median %.3f (rounds %s); control/direct (A/A, the noise): median %.3f (rounds %s); medians direct %s us, lb %s us\n' \
-	"$(median <"$T/hop.lbratio")" "$(spread <"$T/hop.lbratio")" \
+printf '[cluster hop] node CPU per handshake, lb/baseline (direct and control averaged): median %.3f (rounds %s); lb/direct %.3f; control/direct (A/A, the noise): median %.3f (rounds %s); medians direct %s us, lb %s us\n' \
+	"$(median <"$T/hop.pooled")" "$(spread <"$T/hop.pooled")" "$(median <"$T/hop.lbratio")" \
 	"$(median <"$T/hop.ctlratio")" "$(spread <"$T/hop.ctlratio")" \
 	"$(median <"$T/hop.direct")" "$(median <"$T/hop.lb")"
 
