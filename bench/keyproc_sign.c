@@ -1,13 +1,23 @@
 /*
  * bench/keyproc_sign.c: CPU per P-256 signature with the key in this process
  * against through the key process (src/keyproc), both sides counted: the
- * one thing key-process = on changes in a full handshake.  Not a test.
+ * one thing key-process = on changes in a full handshake.  Then the
+ * platform's floor under any key process, measured the same way: a null
+ * system call, and a bare round trip between two processes (the key
+ * process' message sizes over a SOCK_SEQPACKET socketpair, the peer doing
+ * poll + recv + send as src/keyproc/keyproc.c does, no signature).  Not a
+ * test; bench/run.sh prints its lines next to the handshake figures.
  *
  *   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out /tmp/k.pem
  *   build/release/bench_keyproc_sign /tmp/k.pem
  */
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
-#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -15,34 +25,36 @@
 
 #include "keyproc/keyproc.h"
 
-#define N 3000
+#define N 3000         /* signatures per figure */
+#define NRT 20000      /* bare round trips */
+#define NRT_IDLE 2000  /* round trips to a peer asleep for 1 ms before each */
+#define NSYS 200000    /* null system calls */
 
+/* This process' CPU time, ns. */
 static double
 cpu_self(void)
 {
-	struct rusage r;
+	struct timespec t;
 
-	getrusage(RUSAGE_SELF, &r);
-	return (double)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-	    (double)(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-/* utime + stime of pid, in clock ticks. */
-static unsigned long
-ticks_of(int pid)
+/* Time on CPU of pid's main thread (single-threaded peers here), ns. */
+static double
+ns_of(pid_t pid)
 {
 	char path[64];
-	unsigned long u = 0, s = 0;
+	double ns = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
-	if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &u,
-	    &s) != 2)
-		u = s = 0;
+	if (fscanf(f, "%lf", &ns) != 1)
+		ns = 0;
 	fclose(f);
-	return u + s;
+	return ns;
 }
 
 static double
@@ -60,7 +72,77 @@ sign_loop(EVP_PKEY *pk)
 			fprintf(stderr, "sign failed\n");
 		EVP_MD_CTX_free(m);
 	}
-	return (cpu_self() - c0) / N * 1e6;
+	return (cpu_self() - c0) / N / 1e3;
+}
+
+/* µs per null system call (getppid, never cached by libc). */
+static double
+null_syscall(void)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < NSYS; i++)
+		(void)syscall(SYS_getppid);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) /
+	    NSYS / 1e3;
+}
+
+/*
+ * A bare round trip: *here and *peer, µs of CPU per round trip on each side;
+ * *idle: the peer's when it has slept 1 ms before each (as the key process
+ * has between two handshakes of one device).  False when the socketpair or
+ * the fork failed.
+ */
+static bool
+bare_roundtrip(double *here, double *peer, double *idle)
+{
+	unsigned char req[SP_KP_HDR + 32] = { SP_KP_VERSION }, resp[SP_KP_HDR + 72];
+	int sv[2], st;
+	double c0, p0;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return false;
+	if ((pid = fork()) < 0)
+		return false;
+	if (pid == 0) {
+		struct pollfd p = { .fd = sv[1], .events = POLLIN };
+		unsigned char b[SP_KP_REQ_MAX];
+
+		close(sv[0]);
+		for (;;) {
+			if (poll(&p, 1, -1) < 0)
+				continue;
+			if (recv(sv[1], b, sizeof(b), MSG_DONTWAIT) <= 0)
+				_exit(0);
+			(void)send(sv[1], resp, sizeof(resp), MSG_NOSIGNAL);
+		}
+	}
+	close(sv[1]);
+	/* One exchange first, so that the peer is up and counted from here on. */
+	(void)send(sv[0], req, sizeof(req), 0);
+	(void)recv(sv[0], resp, sizeof(resp), 0);
+	p0 = ns_of(pid);
+	c0 = cpu_self();
+	for (int i = 0; i < NRT; i++) {
+		(void)send(sv[0], req, sizeof(req), 0);
+		(void)recv(sv[0], resp, sizeof(resp), 0);
+	}
+	*here = (cpu_self() - c0) / NRT / 1e3;
+	*peer = (ns_of(pid) - p0) / NRT / 1e3;
+	p0 = ns_of(pid);
+	for (int i = 0; i < NRT_IDLE; i++) {
+		usleep(1000);
+		(void)send(sv[0], req, sizeof(req), 0);
+		(void)recv(sv[0], resp, sizeof(resp), 0);
+	}
+	*idle = (ns_of(pid) - p0) / NRT_IDLE / 1e3;
+	close(sv[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		;
+	return *peer > 0;
 }
 
 int
@@ -72,12 +154,13 @@ main(int argc, char **argv)
 	uint32_t id;
 	EVP_PKEY *direct, *pub, *pk = NULL;
 	const unsigned char *p;
-	unsigned long t0, t1;
-	double self;
+	double self, k0, here, peer, idle;
 	FILE *f;
 
-	if (argc != 2 || (f = fopen(argv[1], "r")) == NULL)
+	if (argc != 2 || (f = fopen(argv[1], "r")) == NULL) {
+		fprintf(stderr, "usage: bench_keyproc_sign P256-KEY.pem\n");
 		return 2;
+	}
 	files[0] = argv[1];
 	direct = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
@@ -89,12 +172,16 @@ main(int argc, char **argv)
 	pub = d2i_PUBKEY(NULL, &p, (long)spki.len);
 	if (pub == NULL || sp_failed(sp_keyproc_evp_pkey(kp, id, pub, &pk)))
 		return 1;
-	printf("key in this process:   %.1f us CPU per signature\n", sign_loop(direct));
-	t0 = ticks_of(sp_keyproc_pid(kp));
+	printf("key in this process:     %.1f us CPU per signature\n", sign_loop(direct));
+	k0 = ns_of(sp_keyproc_pid(kp));
 	self = sign_loop(pk);
-	t1 = ticks_of(sp_keyproc_pid(kp));
 	printf("through the key process: %.1f us here + %.1f us in the key process\n", self,
-	    (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / N * 1e6);
+	    (ns_of(sp_keyproc_pid(kp)) - k0) / N / 1e3);
+	if (!bare_roundtrip(&here, &peer, &idle))
+		return 1;
+	printf("platform floor: a null system call %.2f us; a bare round trip between two "
+	    "processes %.1f us here + %.1f us in the peer, %.1f us in a peer that slept "
+	    "1 ms\n", null_syscall(), here, peer, idle);
 	EVP_PKEY_free(pk);
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(direct);

@@ -17,6 +17,10 @@ cpu_ticks() {
 	echo "$t"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# The median of a column of numbers, unrounded (median rounds to 0.1).
+median4() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# "min-max" of a column of ratios.
+spread() { sort -g | awk '{ a[NR] = $1 } END { printf "%.3f-%.3f", a[1], a[NR] }'; }
 
 # --- one PKI, N devices, a ~4 KiB profile each, sprov and nginx serving them --
 # The functions below read: SPROV (the binary), T (the run's directory),

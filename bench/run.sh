@@ -178,9 +178,11 @@ s_time_par() {
 # every thread of every process of the server (schedstat).  Printed: the
 # median of the rounds' on/off ratios, and ctl/off, whose distance from 1
 # is the noise floor.  BENCH_KEYPROC_ONLY=1 runs just this.
-kp_burst() { # PORT SPID CLIENTS -> "conns ns"
-	local port=$1 pid=$2 n=$3 n0 n1 i conns cps=()
+kp_burst() { # PORT SPID CLIENTS -> "conns ns keyproc_ns"
+	local port=$1 pid=$2 n=$3 n0 n1 k0 k1 kp i conns cps=()
+	kp=$(pgrep -x sprov-keyproc -P "$pid" 2>/dev/null || true)
 	n0=$(SPID=$pid run_ns)
+	k0=$(kp_ns "$kp")
 	for i in $(seq "$n"); do
 		openssl s_time -connect "127.0.0.1:$port" -cert "$DEV/client.crt" \
 			-key "$DEV/client.key" -CAfile "$T/ca/server-ca.crt" \
@@ -189,17 +191,31 @@ kp_burst() { # PORT SPID CLIENTS -> "conns ns"
 	done
 	wait "${cps[@]}" || true
 	n1=$(SPID=$pid run_ns)
+	k1=$(kp_ns "$kp")
 	conns=$(cat "$T"/kp.* | awk '/connections in .* real seconds/ { c += $1 } END { print c + 0 }')
 	rm -f "$T"/kp.*
-	echo "$conns $((n1 - n0))"
+	echo "$conns $((n1 - n0)) $((k1 - k0))"
+}
+# The key process' own run time, ns (0 without one).
+kp_ns() {
+	[ -n "$1" ] || { echo 0; return; }
+	awk '{ print $1 }' "/proc/$1/schedstat" 2>/dev/null || echo 0
 }
 keyproc_bench() {
-	local r b shape v workers clients order c ns
-	local -A KPORT KPID HS NS
+	local r b shape v workers clients order c ns kns floor
+	local -A KPORT KPID HS NS KNS
 	local orders=("on off ctl" "off ctl on" "ctl on off")
 	KP_BURST=${BENCH_KP_BURST:-2}
 	local rounds=${BENCH_KP_ROUNDS:-9}
 	echo "== key process: full TLS 1.3 mTLS handshakes+GET, key-process on vs off (and off again, the control), $rounds rounds of ${KP_BURST}s"
+	# The same run's floor under any key process (bench/keyproc_sign.c).
+	floor="$(dirname "$SPROV")/bench_keyproc_sign"
+	if [ -x "$floor" ]; then
+		"$floor" "$T/p.key" >"$T/floor.out" || { echo "bench: $floor failed" >&2; exit 1; }
+		sed 's/^/   /' "$T/floor.out"
+	else
+		echo "   ($floor not built: no signature and round-trip floor)"
+	fi
 	for b in openssl gnutls; do
 		for shape in seq par; do
 			workers=1 clients=1
@@ -209,19 +225,23 @@ keyproc_bench() {
 				KPORT[$v]=$PORT KPID[$v]=$SPID
 			done
 			: >"$T/kp-$b-$shape.on"; : >"$T/kp-$b-$shape.ctl"; : >"$T/kp-$b-$shape.rate"
+			: >"$T/kp-$b-$shape.us"; : >"$T/kp-$b-$shape.kp"
 			for r in $(seq "$rounds"); do
 				order=${orders[$(((r - 1) % 3))]}
 				for v in $order; do
-					read -r c ns < <(kp_burst "${KPORT[$v]}" "${KPID[$v]}" "$clients")
+					read -r c ns kns < <(kp_burst "${KPORT[$v]}" "${KPID[$v]}" "$clients")
 					[ "$c" -gt 0 ] || { echo "bench: sprov-$b ($v) completed no handshake" >&2; exit 1; }
-					HS[$v]=$c NS[$v]=$ns
+					HS[$v]=$c NS[$v]=$ns KNS[$v]=$kns
 				done
 				awk -v b="$b" -v sh="$shape" -v r="$r" \
 				    -v on="${NS[on]}" -v onc="${HS[on]}" -v off="${NS[off]}" -v offc="${HS[off]}" \
-				    -v ctl="${NS[ctl]}" -v ctlc="${HS[ctl]}" -v secs="$KP_BURST" 'BEGIN {
-					a = on / onc / 1e3; o = off / offc / 1e3; k = ctl / ctlc / 1e3
-					printf "   round %d sprov-%-8s %s  on %7.1f us (%6.1f/s)  off %7.1f us (%6.1f/s)  ctl %7.1f us  on/off %.3f\n", r, b, sh, a, onc / secs, o, offc / secs, k, a / o
+				    -v ctl="${NS[ctl]}" -v ctlc="${HS[ctl]}" -v secs="$KP_BURST" \
+				    -v kp="${KNS[on]}" 'BEGIN {
+					a = on / onc / 1e3; o = off / offc / 1e3; k = ctl / ctlc / 1e3; p = kp / onc / 1e3
+					printf "   round %d sprov-%-8s %s  on %7.1f us (key process %5.1f) (%6.1f/s)  off %7.1f us (%6.1f/s)  ctl %7.1f us  on/off %.3f\n", r, b, sh, a, p, onc / secs, o, offc / secs, k, a / o
 					print a / o >> "'"$T/kp-$b-$shape.on"'"
+					print a - o >> "'"$T/kp-$b-$shape.us"'"
+					print p >> "'"$T/kp-$b-$shape.kp"'"
 					print k / o >> "'"$T/kp-$b-$shape.ctl"'"
 					print onc / offc >> "'"$T/kp-$b-$shape.rate"'" }'
 			done
@@ -230,15 +250,14 @@ keyproc_bench() {
 	done
 	for b in openssl gnutls; do
 		for shape in seq par; do
-			printf '[%s %s] key process on/off: CPU per full handshake, median of %d rounds %.3f (rounds %s); control off/off %.3f (rounds %s); handshakes/s on/off %.3f\n' \
+			printf '[%s %s] key process on/off: CPU per full handshake, median of %d rounds %.3f (rounds %s); control off/off %.3f (rounds %s); handshakes/s on/off %.3f; on - off %.1f us, the key process itself %.1f us\n' \
 				"$b" "$shape" "$rounds" "$(median4 <"$T/kp-$b-$shape.on")" "$(spread <"$T/kp-$b-$shape.on")" \
 				"$(median4 <"$T/kp-$b-$shape.ctl")" "$(spread <"$T/kp-$b-$shape.ctl")" \
-				"$(median4 <"$T/kp-$b-$shape.rate")"
+				"$(median4 <"$T/kp-$b-$shape.rate")" "$(median4 <"$T/kp-$b-$shape.us")" \
+				"$(median4 <"$T/kp-$b-$shape.kp")"
 		done
 	done
 }
-median4() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-spread() { sort -g | awk '{ a[NR] = $1 } END { printf "%.3f-%.3f", a[1], a[NR] }'; }
 if [ "${BENCH_KEYPROC_ONLY:-0}" = 1 ]; then
 	keyproc_bench
 	exit 0

@@ -24,8 +24,23 @@
 #
 # Every step is bounded in time (BENCH_STEP_TIMEOUT, 900 s, for each setup
 # step), and everything started here is killed at exit.
+# Second line: the key process' cost under the storm, server CPU per
+# handshake+GET with the key process (the default) over without it
+# (sprov-*-nokp, --key-process off), the median of each round's ratio, and
+# the same ratio of the fleet's CPU: the fleet does the same work in both
+# storms, so its distance from 1 is the box's drift between them (or what
+# the key process' wake-ups cost a client sharing its cores).
+# Each round runs the servers in the listed order, every other round in
+# reverse, so that neither twin always comes first.
+#
+# With 2 CPUs or more the server's processes run on CPU 0 and the fleet on
+# CPU 1, as if they were two machines: the fleet cannot preempt the server,
+# nor a key process the fleet (BENCH_STORM_PIN=0: nothing pinned, as before
+# 2026-12-07 20:15 UTC in bench/RESULTS.md).
+#
 # Other settings: BENCH_WORKERS (server workers, 1), BENCH_STORM_SERVERS
-# (default "sprov-gnutls sprov-openssl nginx"), BENCH_STORM_TIMEOUT (seconds
+# (default "sprov-gnutls sprov-gnutls-nokp sprov-openssl sprov-openssl-nokp
+# nginx"; the key-process line needs both twins), BENCH_STORM_TIMEOUT (seconds
 # one storm may take, 600), BENCH_STORM_PERF=DIR: after the measured rounds,
 # one more storm of BENCH_STORM_PERF_N devices (3000) per server under `perf
 # record --call-graph dwarf` (the libraries have no frame pointers) on all its
@@ -41,9 +56,11 @@ N=${BENCH_STORM_N:-10000}
 C=${BENCH_STORM_C:-500}
 ROUNDS=${BENCH_ROUNDS:-2}
 WORKERS=${BENCH_WORKERS:-1}
-SERVERS=${BENCH_STORM_SERVERS:-sprov-gnutls sprov-openssl nginx}
+SERVERS=${BENCH_STORM_SERVERS:-sprov-gnutls sprov-gnutls-nokp sprov-openssl sprov-openssl-nokp nginx}
 LIMIT=${BENCH_STORM_TIMEOUT:-600}
 PERF_DIR=${BENCH_STORM_PERF:-}
+PIN=${BENCH_STORM_PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
+[ "$PIN" = 0 ] || [ "$(nproc)" -ge 2 ] || { echo "storm: BENCH_STORM_PIN=1 needs 2 CPUs" >&2; exit 2; }
 PN=${BENCH_STORM_PERF_N:-3000}
 [ "$PN" -le "$N" ] || PN=$N
 MAXCONN=$((C + 1000))
@@ -73,11 +90,15 @@ start_dnsmasq || { echo "storm: dnsmasq missing or did not start" >&2; exit 2; }
 # to $T/<server>.{srv,fleet,wall} and prints the detail line.  Returns 1 on
 # any failure.
 storm() {
-	local s=$1 r=$2 c0 c1 t0 t1 rc=0
+	local s=$1 r=$2 c0 c1 t0 t1 rc=0 p pin=()
 	start "$s" || exit 2
+	if [ "$PIN" = 1 ]; then # every thread of every server process on CPU 0, the fleet on 1
+		for p in "$SPID" $(pgrep -P "$SPID"); do taskset -a -p -c 0 "$p" >/dev/null; done
+		pin=(taskset -c 1)
+	fi
 	c0=$(cpu_ticks)
 	t0=$(date +%s.%N)
-	timeout -k 5 "$LIMIT" "$SPROV" fleet --bundles "$T/dev" --rule "https://$SRV:$PORT/profiles/\$MA.xml" \
+	timeout -k 5 "$LIMIT" "${pin[@]}" "$SPROV" fleet --bundles "$T/dev" --rule "https://$SRV:$PORT/profiles/\$MA.xml" \
 		--dns-server "127.0.0.1:$DNS_PORT" --storm --concurrency "$C" --devices "$N" \
 		--retries 0 --json >"$T/fleet.json" 2>"$T/fleet.err" || rc=$?
 	t1=$(date +%s.%N)
@@ -103,8 +124,10 @@ print("%s %.0f %.0f %d %.1f %s" % ("BAD" if bad else "OK", srv, fleet, ok, t1 - 
 PY
 	local st srv fl ok wall why
 	read -r st srv fl ok wall why <"$T/storm.out"
-	printf '   round %s %-14s server %6s us/resync  fleet %6s us/resync  %s ok  %6s s wall  (load %s)\n' \
+	printf '   round %s %-18s server %6s us/resync  fleet %6s us/resync  %s ok  %6s s wall  (load %s)\n' \
 		"$r" "$s" "$srv" "$fl" "$ok" "$wall" "$(cut -d' ' -f1-3 /proc/loadavg)"
+	# Round by round, 0 for a failed storm: the twins' ratios pair rounds.
+	if [ "$st" = OK ]; then echo "$srv $fl"; else echo "0 0"; fi >>"$T/$s.round"
 	if [ "$st" != OK ]; then
 		echo "   FAILED: $s round $r: $why"
 		sed 's/^/   fleet: /' "$T/fleet.err" | tail -5
@@ -118,7 +141,9 @@ PY
 FAILED=0
 : >"$T/detail"
 for r in $(seq "$ROUNDS"); do
-	for s in $SERVERS; do
+	order=$SERVERS
+	[ $((r % 2)) = 1 ] || order=$(echo "$SERVERS" | tr ' ' '\n' | tac | tr '\n' ' ')
+	for s in $order; do
 		storm "$s" "$r" >>"$T/detail" || FAILED=1
 	done
 done
@@ -129,6 +154,7 @@ NG=$(med nginx srv)
 line="storm N=$N C=$C: server CPU per handshake+GET:"
 sep=""
 for s in $SERVERS; do
+	case $s in *-nokp) continue ;; esac
 	v=$(med "$s" srv)
 	if [ "$s" = nginx ]; then
 		line+="$sep nginx $v µs"
@@ -139,13 +165,27 @@ for s in $SERVERS; do
 done
 [ "$FAILED" = 0 ] || line+=" (FAILED: not every device was served, see below)"
 echo "$line"
-echo "== storm: $N distinct devices, concurrency $C, $WORKERS server worker(s), $ROUNDS rounds alternating; $(nproc) cores shared by fleet and server"
-echo "   command: BENCH_STORM_N=$N BENCH_STORM_C=$C BENCH_ROUNDS=$ROUNDS BENCH_WORKERS=$WORKERS bash bench/storm.sh $SPROV"
+# The key process' line: each round's on/off, for every backend with both twins.
+line="storm N=$N C=$C: key process on/off, server CPU per handshake+GET, median of $ROUNDS rounds:"
+sep="" kp=0
+for s in $SERVERS; do
+	case $s in *-nokp) continue ;; esac
+	case " $SERVERS " in *" $s-nokp "*) ;; *) continue ;; esac
+	# columns: on server, on fleet, off server, off fleet
+	paste -d' ' "$T/$s.round" "$T/$s-nokp.round" | awk '$1 > 0 && $3 > 0' >"$T/$s.pairs"
+	v=$(awk '{ print $1 / $3 }' "$T/$s.pairs" | median4 | awk '{ printf "%.3f", $1 }')
+	fv=$(awk '{ print $2 / $4 }' "$T/$s.pairs" | median4 | awk '{ printf "%.3f", $1 }')
+	line+="$sep ${s#sprov-} $v (rounds $(awk '{ printf "%s%.3f", (NR > 1 ? " " : ""), $1 / $3 }' "$T/$s.pairs"); the fleet's own CPU in the same storms $fv)"
+	sep="," kp=1
+done
+[ "$kp" = 0 ] || echo "$line"
+echo "== storm: $N distinct devices, concurrency $C, $WORKERS server worker(s), $ROUNDS rounds alternating; $( [ "$PIN" = 1 ] && echo "server on CPU 0, fleet on CPU 1" || echo "$(nproc) cores shared by fleet and server")"
+echo "   command: BENCH_STORM_N=$N BENCH_STORM_C=$C BENCH_ROUNDS=$ROUNDS BENCH_WORKERS=$WORKERS BENCH_STORM_PIN=$PIN BENCH_STORM_SERVERS=\"$SERVERS\" bash bench/storm.sh $SPROV"
 cat "$T/detail"
-printf '%-30s %14s %14s %14s\n' "median" $SERVERS
+printf '%-30s' median; for s in $SERVERS; do printf ' %18s' "$s"; done; echo
 for k in "srv:server CPU us per resync" "fleet:fleet CPU us per resync" "wall:wall s per storm"; do
 	printf '%-30s' "${k#*:}"
-	for s in $SERVERS; do printf ' %14s' "$(med "$s" "${k%%:*}")"; done
+	for s in $SERVERS; do printf ' %18s' "$(med "$s" "${k%%:*}")"; done
 	echo
 done
 for s in $SERVERS; do
