@@ -231,6 +231,7 @@ keyproc_bench() {
 				for v in $order; do
 					read -r c ns kns < <(kp_burst "${KPORT[$v]}" "${KPID[$v]}" "$clients")
 					[ "$c" -gt 0 ] || { echo "bench: sprov-$b ($v) completed no handshake" >&2; exit 1; }
+					[ "$v" != on ] || [ "$kns" -gt 0 ] || { echo "bench: sprov-$b (on) has no key process" >&2; exit 1; }
 					HS[$v]=$c NS[$v]=$ns KNS[$v]=$kns
 				done
 				awk -v b="$b" -v sh="$shape" -v r="$r" \
