@@ -18,8 +18,6 @@
 #include "common/version.h"
 #include "identity/mac.h"
 #include "profile/param.h"
-#include "server/config.h"
-#include "server/render.h"
 #include "store/console.h"
 #include "store/tokens.h"
 #include "tls/tls.h"
@@ -153,20 +151,17 @@ summary_server(con_req *r, sp_buf *b)
 {
 	sp_result res = SP_OK;
 	sp_tls_crl_info *v = NULL;
-	const sp_serve_config *cfg;
 	char node[SP_NODE_NAME_MAX + 1];
 	size_t n;
 
-	cfg = srv_cfg_hold(r->c->srv);
-	snprintf(node, sizeof(node), "%.*s", SP_NODE_NAME_MAX, cfg->node_name);
-	srv_cfg_release(r->c->srv);
+	sp_serve_node_name(r->c->srv, node);
 	TRY(sp_buf_append_str(b, ",\"server\":{\"node\":"));
 	TRY(sp_json_cstr(b, node));
 	TRY(sp_buf_append_str(b, ",\"cert_not_after\":"));
-	TRY(jtime(b, (int64_t)atomic_load(&r->c->srv->cert_not_after)));
+	TRY(jtime(b, sp_serve_cert_not_after(r->c->srv)));
 	TRY(sp_buf_append_str(b, ",\"crls\":["));
 	TRY_ALLOC(v, calloc(API_CRLS_MAX, sizeof(*v)));
-	n = sp_tls_server_crls(r->c->srv->tls, v, API_CRLS_MAX);
+	n = sp_serve_crls(r->c->srv, v, API_CRLS_MAX);
 	for (size_t i = 0; i < n; i++) {
 		TRY(sp_buf_append_str(b, i ? ",{\"issuer\":" : "{\"issuer\":"));
 		TRY(sp_json_cstr(b, v[i].issuer));
@@ -610,7 +605,7 @@ api_device(con_req *r, const char *macs)
 	TRY(sp_buf_printf(&b, ",\"pending\":%s}",
 	    d->row.dev.pending ? "true" : "false"));
 	TRY(detail_events(d, &b));
-	TRY(srv_profile_etag(r->c->srv, st, &mac, etag, &efound));
+	TRY(sp_serve_profile_etag(r->c->srv, st, &mac, etag, &efound));
 	TRY(sp_buf_append_str(&b, ",\"drift\":{\"fetched_etag\":"));
 	TRY(jstr_or_null(&b, d->fetched_etag));
 	TRY(sp_buf_append_str(&b, ",\"current_etag\":"));

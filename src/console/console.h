@@ -3,7 +3,8 @@
  * dashboard on the admin listener of `sprov serve`.  The server includes
  * no console header: cmd_serve.c registers the console as the serving
  * process' extension (server.h sp_serve_ext), whose init hooks the admin
- * listener (srv_admin_set_ext).
+ * listener (sp_serve_admin_route).  The console reaches the server only
+ * through server.h's sp_serve_* calls (server/ext.c), never its internals.
  *
  * Requests run on the main thread (the admin listener's); each one that
  * needs the store blocks that thread for its queries, on the console's own

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -145,7 +146,7 @@ con_store(con_req *r, sp_store **out)
 	sp_result res = SP_OK;
 
 	if (r->c->st == NULL)
-		TRY(sp_error_wrap(sp_store_open(r->c->srv->store_uri, &r->c->st),
+		TRY(sp_error_wrap(sp_store_open(sp_serve_store_uri(r->c->srv), &r->c->st),
 		    "console store"));
 	sp_store_set_actor(r->c->st, r->actor);
 	*out = r->c->st;
@@ -275,27 +276,27 @@ out:
 }
 
 static sp_result
-ext_init(void *arg, server *s)
+ext_init(void *arg, struct server *s)
 {
 	sp_console *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return sp_error(SP_E_NOMEM, "out of memory");
 	c->srv = s;
-	c->tls = s->admin_tls != NULL; /* off loopback (server/admin.c) */
+	c->tls = sp_serve_admin_tls(s);
 	*(sp_console **)arg = c;
-	srv_admin_set_ext(s, on_request, c);
+	sp_serve_admin_route(s, on_request, c);
 	return SP_OK;
 }
 
 static void
-ext_fini(void *arg, server *s)
+ext_fini(void *arg, struct server *s)
 {
 	sp_console **cp = arg;
 
 	if (*cp == NULL)
 		return;
-	srv_admin_set_ext(s, NULL, NULL);
+	sp_serve_admin_route(s, NULL, NULL);
 	sp_store_close((*cp)->st);
 	free(*cp);
 	*cp = NULL;

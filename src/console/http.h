@@ -15,7 +15,7 @@
 #include "common/buf.h"
 #include "common/result.h"
 #include "console/auth.h"
-#include "server/srv.h"
+#include "server/server.h"
 #include "store/store.h"
 
 #define CON_BODY_MAX (64 * 1024)        /* request bodies */
@@ -23,7 +23,7 @@
 #define CON_PATH_MAX 1024
 
 typedef struct sp_console {
-	server *srv;
+	struct server *srv;    /* only through server.h's sp_serve_* calls */
 	sp_store *st;          /* opened on first use (con_store) */
 	sp_ratelimit rl;
 	bool tls;              /* the admin listener speaks TLS: Secure cookies */

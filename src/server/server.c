@@ -68,13 +68,6 @@ sp_serve_set_ext(const sp_serve_ext *ext)
 		memset(&serve_ext, 0, sizeof(serve_ext));
 }
 
-void
-srv_admin_set_ext(server *s, srv_admin_ext_fn fn, void *arg)
-{
-	s->admin_ext = fn;
-	s->admin_ext_arg = arg;
-}
-
 #define SRV_DRAIN_TICK_MS 100
 #define SRV_TICKET_CHECK_S 60
 #define SRV_BODY_MAX 4096 /* read so other methods get 405; larger: 413 */

@@ -102,7 +102,7 @@ struct server {
 	atomic_int_fast64_t open_total;
 	srv_hist req_hist, hs_hist;          /* request, TLS handshake latency */
 	atomic_int_fast64_t cert_not_after;  /* server certificate in force; 0 unknown */
-	/* The admin listener's extension (srv_admin_set_ext); main thread only. */
+	/* The admin listener's extension (sp_serve_admin_route, ext.c); main thread only. */
 	void (*admin_ext)(void *arg, struct evhttp_request *req);
 	void *admin_ext_arg;
 	uint64_t restarts;                   /* serving processes started before this one */
@@ -122,15 +122,6 @@ typedef struct srv_handoff {
 	uint64_t restarts;
 	int ready_fd;                /* one byte once it listens; -1: none */
 } srv_handoff;
-
-/*
- * The admin listener hands every path it does not serve itself
- * (/healthz, /metrics) to fn(arg, req), on the main thread; fn answers it.
- * The console registers here from its sp_serve_ext init (server.h).
- * fn NULL: 404 as before.  Main thread only.
- */
-typedef void (*srv_admin_ext_fn)(void *arg, struct evhttp_request *req);
-void srv_admin_set_ext(server *s, srv_admin_ext_fn fn, void *arg);
 
 /* server.c: each TLS file opens (named if not); tokens are the TLS layer's. */
 SP_MUST_CHECK sp_result srv_check_tls_files(const sp_serve_config *cfg);

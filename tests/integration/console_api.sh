@@ -52,6 +52,10 @@ expect 200 "summary" '.by_status | keys | length' 6
 [ "$(jq '.series.resyncs | length' <<<"$BODY")" = 288 ] || fail "series: $BODY"
 [ "$(jq -r .failures_24h.revoked <<<"$BODY")" = 0 ] || fail "failures_24h: $BODY"
 [ "$(jq -r '.server.crls[0].issuer' <<<"$BODY")" != null ] || fail "no CRL in the summary: $BODY"
+# The server certificate's notAfter, as openssl reads it from the file served.
+NA=$(date -d "$(openssl x509 -in "$T/provserver.crt" -noout -enddate | cut -d= -f2)" +%s)
+[ "$(jq -r .server.cert_not_after <<<"$BODY")" = "$NA" ] ||
+	fail "cert_not_after is not the server certificate's ($NA): $BODY"
 [ "$(jq -r '.nodes[0].name == .server.node and (.nodes[0].seen | type) == "number"' <<<"$BODY")" = true ] ||
 	fail "this node is not in the summary's nodes: $BODY"
 hdr Content-Security-Policy | grep -q "^default-src 'none'; script-src 'self'; .*frame-ancestors 'none'$" ||
