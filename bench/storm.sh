@@ -24,6 +24,7 @@
 #
 # Every step is bounded in time (BENCH_STEP_TIMEOUT, 900 s, for each setup
 # step), and everything started here is killed at exit.
+#
 # Second line: the key process' cost under the storm, server CPU per
 # handshake+GET with the key process (the default) over without it
 # (sprov-*-nokp, --key-process off), the median of each round's ratio, and
@@ -35,8 +36,8 @@
 #
 # With 2 CPUs or more the server's processes run on CPU 0 and the fleet on
 # CPU 1, as if they were two machines: the fleet cannot preempt the server,
-# nor a key process the fleet (BENCH_STORM_PIN=0: nothing pinned, as before
-# 2026-12-07 20:15 UTC in bench/RESULTS.md).
+# nor a key process the fleet (BENCH_STORM_PIN=0: nothing pinned, as every
+# storm in bench/RESULTS.md before its "2026-12-07 19:30 UTC" section).
 #
 # Other settings: BENCH_WORKERS (server workers, 1), BENCH_STORM_SERVERS
 # (default "sprov-gnutls sprov-gnutls-nokp sprov-openssl sprov-openssl-nokp
