@@ -11,6 +11,7 @@
  *   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out /tmp/k.pem
  *   build/release/bench_keyproc_sign /tmp/k.pem
  */
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +90,14 @@ null_syscall(void)
 	    NSYS / 1e3;
 }
 
+/* One request out and its whole answer back on fd. */
+static bool
+exchange(int fd, const void *req, size_t reqlen, void *resp, size_t resplen)
+{
+	return send(fd, req, reqlen, MSG_NOSIGNAL) == (ssize_t)reqlen &&
+	    recv(fd, resp, resplen, 0) == (ssize_t)resplen;
+}
+
 /*
  * A bare round trip: *here and *peer, µs of CPU per round trip on each side;
  * *idle: the peer's when it has slept 1 ms before each (as the key process
@@ -101,6 +110,7 @@ bare_roundtrip(double *here, double *peer, double *idle)
 	unsigned char req[SP_KP_HDR + 32] = { SP_KP_VERSION }, resp[SP_KP_HDR + 72];
 	int sv[2], st;
 	double c0, p0;
+	bool ok;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
@@ -113,8 +123,11 @@ bare_roundtrip(double *here, double *peer, double *idle)
 
 		close(sv[0]);
 		for (;;) {
-			if (poll(&p, 1, -1) < 0)
-				continue;
+			if (poll(&p, 1, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				_exit(1);
+			}
 			if (recv(sv[1], b, sizeof(b), MSG_DONTWAIT) <= 0)
 				_exit(0);
 			(void)send(sv[1], resp, sizeof(resp), MSG_NOSIGNAL);
@@ -122,27 +135,25 @@ bare_roundtrip(double *here, double *peer, double *idle)
 	}
 	close(sv[1]);
 	/* One exchange first, so that the peer is up and counted from here on. */
-	(void)send(sv[0], req, sizeof(req), 0);
-	(void)recv(sv[0], resp, sizeof(resp), 0);
+	ok = exchange(sv[0], req, sizeof(req), resp, sizeof(resp));
 	p0 = ns_of(pid);
 	c0 = cpu_self();
-	for (int i = 0; i < NRT; i++) {
-		(void)send(sv[0], req, sizeof(req), 0);
-		(void)recv(sv[0], resp, sizeof(resp), 0);
-	}
+	for (int i = 0; ok && i < NRT; i++)
+		ok = exchange(sv[0], req, sizeof(req), resp, sizeof(resp));
 	*here = (cpu_self() - c0) / NRT / 1e3;
 	*peer = (ns_of(pid) - p0) / NRT / 1e3;
 	p0 = ns_of(pid);
-	for (int i = 0; i < NRT_IDLE; i++) {
+	for (int i = 0; ok && i < NRT_IDLE; i++) {
 		usleep(1000);
-		(void)send(sv[0], req, sizeof(req), 0);
-		(void)recv(sv[0], resp, sizeof(resp), 0);
+		ok = exchange(sv[0], req, sizeof(req), resp, sizeof(resp));
 	}
 	*idle = (ns_of(pid) - p0) / NRT_IDLE / 1e3;
 	close(sv[0]);
-	while (waitpid(pid, &st, 0) < 0)
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	return *peer > 0;
+	if (!ok)
+		fprintf(stderr, "bench_keyproc_sign: the round-trip peer went away\n");
+	return ok && *peer > 0;
 }
 
 int
@@ -166,8 +177,11 @@ main(int argc, char **argv)
 	fclose(f);
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
 	if (direct == NULL || sp_failed(sp_keyproc_start(files, 1, 1, true, &kp)) ||
-	    sp_failed(sp_keyproc_load(kp, files[0], &id, &spki)))
+	    sp_failed(sp_keyproc_load(kp, files[0], &id, &spki))) {
+		fprintf(stderr, "bench_keyproc_sign: %s: %s\n", argv[1],
+		    direct == NULL ? "not a private key" : sp_errmsg());
 		return 1;
+	}
 	p = (const unsigned char *)spki.p;
 	pub = d2i_PUBKEY(NULL, &p, (long)spki.len);
 	if (pub == NULL || sp_failed(sp_keyproc_evp_pkey(kp, id, pub, &pk)))
