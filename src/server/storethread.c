@@ -137,6 +137,34 @@ st_gen(struct srv_store_thread *t)
 	return true;
 }
 
+/*
+ * Whether the store answers a round trip on our own connection now (and
+ * the store marked down if not).  After a failed write this, not st_gen,
+ * tells "refused" from "unreachable": outside a transaction the PostgreSQL
+ * backend answers the generation from its cache for as long as its LISTEN
+ * connection looks up, and a stopping server ends its connections one by
+ * one (tests/integration/cluster_contact_loss.sh).
+ */
+static bool
+st_probe(struct srv_store_thread *t)
+{
+	uint64_t g = 0;
+	bool ok;
+
+	if (t->store == NULL || sp_failed(sp_store_begin_read(t->store))) {
+		st_down(t, "starting a read");
+		return false;
+	}
+	ok = sp_ok(sp_store_generation(t->store, &g));
+	sp_store_rollback(t->store);
+	if (!ok) {
+		st_down(t, "reading the generation");
+		return false;
+	}
+	st_publish_gen(t, g);
+	return true;
+}
+
 static void
 st_reconnect(struct srv_store_thread *t)
 {
@@ -145,7 +173,7 @@ st_reconnect(struct srv_store_thread *t)
 		st_down(t, "opening");
 		return;
 	}
-	if (!st_gen(t))
+	if (!st_probe(t))
 		return;
 	if (t->backoff_ms != 0)
 		sp_info("serve: store %s reachable again; generation re-read, older cache "
@@ -194,7 +222,7 @@ st_firmware(struct srv_store_thread *t, srv_job *j)
 		j->outcome = SRV_JOB_NOTFOUND;
 	} else {
 		sp_err("serve: firmware %s %s: %s", j->fw_product, j->fw_version, sp_errmsg());
-		if (st_gen(t))
+		if (st_probe(t))
 			j->outcome = SRV_JOB_ERROR;
 	}
 }
@@ -218,7 +246,7 @@ st_run_job(struct srv_store_thread *t, srv_job *j)
 			sp_mac_format(&j->id.mac, SP_MAC_MA, mac);
 			sp_err("serve: profile for %s failed: %s", mac, sp_errmsg());
 			/* The store is reachable: the failure is the render's (500). */
-			if (st_gen(t))
+			if (st_probe(t))
 				j->outcome = SRV_JOB_ERROR;
 		}
 	}
@@ -280,7 +308,7 @@ st_sink(void *arg, const sp_contact *v, size_t n)
 	struct srv_store_thread *t = arg;
 	sp_result r = sp_store_contact_batch(t->store, v, n);
 
-	if (sp_ok(r) || !st_gen(t))
+	if (sp_ok(r) || !st_probe(t))
 		return r;
 	sp_err("serve: the store refused %zu contact records: %s", n, sp_errmsg());
 	return sp_error(SP_E_POLICY, "contact batch refused");
@@ -300,7 +328,7 @@ st_replay(struct srv_store_thread *t)
 	while (off < n) {
 		size_t k = n - off > SP_CONTACT_BATCH_MAX ? SP_CONTACT_BATCH_MAX : n - off;
 		if (sp_failed(sp_store_contact_batch(t->store, v + off, k))) {
-			if (st_gen(t))
+			if (st_probe(t))
 				sp_err("serve: contact-spill %s: the store refused a batch (%s); "
 				    "kept for the next attempt", t->spill, sp_errmsg());
 			goto out;
@@ -358,7 +386,7 @@ st_failures(struct srv_store_thread *t)
 		goto out;
 	if (sp_ok(sp_store_failure_batch(t->store, v, n))) {
 		srv_failures_count_written(t->s->failures, n);
-	} else if (!st_gen(t)) {
+	} else if (!st_probe(t)) {
 		srv_failures_putback(t->s->failures, v, n);
 	} else {
 		sp_err("serve: the store refused %zu failure records: %s", n, sp_errmsg());
