@@ -22,16 +22,6 @@ admin_sql() { psql -qAtX "$PG_BASE/postgres" -c "$1"; }
 fleet_pki 2
 start_serve --admin "127.0.0.1:$APORT" --contact-flush 100ms --workers 1
 wait_port "$APORT" 10
-# dev_get I: curl as fleet device I; sets CODE.
-dev_get() {
-	local mac d
-	mac=$(printf '0200%08x' "$1")
-	d="$T/bundles/$mac"
-	CODE=$(curl -sS --max-time 10 --resolve "$FQDN:$PORT:127.0.0.1" \
-		--cacert "$d/server-ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
-		-o /dev/null -w '%{http_code}' "https://$FQDN:$PORT/profiles/$mac.xml" \
-		2>"$T/curl.err") || true
-}
 written() { metric sprov_contacts_written_total; }
 written_is() { [ "$(written)" = "$1" ]; }
 

@@ -27,3 +27,15 @@ wait_until() {
 		sleep 0.1
 	done
 }
+
+# dev_get I: curl as fleet device I (fleet_lib.bash's bundles, $FQDN on
+# $PORT); sets CODE, the headers in $T/hdr.
+dev_get() {
+	local mac d
+	mac=$(printf '0200%08x' "$1")
+	d="$T/bundles/$mac"
+	CODE=$(curl -sS --max-time 10 --resolve "$FQDN:$PORT:127.0.0.1" \
+		--cacert "$d/server-ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
+		-D "$T/hdr" -o /dev/null -w '%{http_code}' "https://$FQDN:$PORT/profiles/$mac.xml" \
+		2>"$T/curl.err") || true
+}

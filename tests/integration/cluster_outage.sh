@@ -24,16 +24,6 @@ start_serve --admin "127.0.0.1:$APORT" --access-log "$T/access.log" --retry-afte
 	--contact-flush 100ms --contact-spill "$T/contacts.spill" --workers 2
 wait_port "$APORT" 10
 health() { curl -s -o "$T/health" -w '%{http_code}' "http://127.0.0.1:$APORT/healthz"; }
-# dev_get I: curl as fleet device I; sets CODE, headers in $T/hdr.
-dev_get() {
-	local mac d
-	mac=$(printf '0200%08x' "$1")
-	d="$T/bundles/$mac"
-	CODE=$(curl -sS --max-time 10 --resolve "$FQDN:$PORT:127.0.0.1" \
-		--cacert "$d/server-ca.crt" --cert "$d/client.crt" --key "$d/client.key" \
-		-D "$T/hdr" -o /dev/null -w '%{http_code}' "https://$FQDN:$PORT/profiles/$mac.xml" \
-		2>"$T/curl.err") || true
-}
 
 note "healthy: /healthz ok, sprov_store_up 1; $CACHED devices served once (cached)"
 [ "$(health)" = 200 ] && [ "$(cat "$T/health")" = ok ] || fail "healthz: $(cat "$T/health")"
