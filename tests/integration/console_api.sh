@@ -39,7 +39,7 @@ R=(-H "Authorization: Bearer $RD")
 note "no credentials, wrong, malformed and revoked tokens: 401"
 api GET /api/v1/summary
 expect 401 "no token" .error "authentication required"
-api GET /api/v1/summary -H "Authorization: Bearer ${ADM%?}x"
+api GET /api/v1/summary -H "Authorization: Bearer $(other_last "$ADM")"
 expect 401 "wrong secret" .error "invalid or revoked token"
 api GET /api/v1/summary -H "Authorization: Bearer spv_nothing"
 expect 401 "malformed" .error "invalid or revoked token"
@@ -213,7 +213,7 @@ api GET /api/v1/session "${A[@]}"
 expect 200 "bearer session" .csrf null
 api PUT /api/v1/params/defaults/NTP_Server "${C[@]}" -d '{"value":"ntp.example.net"}'
 expect 403 "no CSRF" .error "missing or wrong CSRF token"
-api PUT /api/v1/params/defaults/NTP_Server "${C[@]}" -H "X-CSRF-Token: ${CSRF%?}A" -d '{"value":"ntp.example.net"}'
+api PUT /api/v1/params/defaults/NTP_Server "${C[@]}" -H "X-CSRF-Token: $(other_last "$CSRF")" -d '{"value":"ntp.example.net"}'
 expect 403 "wrong CSRF" .error "missing or wrong CSRF token"
 [ "$(sq "SELECT count(*) FROM params WHERE name = 'NTP_Server'")" = 0 ] || fail "CSRF-less PUT wrote"
 api PUT /api/v1/params/defaults/NTP_Server "${C[@]}" -H "X-CSRF-Token: $CSRF" -d '{"value":"ntp.example.net"}'
@@ -239,7 +239,7 @@ expect 200 "tampered" .error "audit: entry 2 was changed"
 
 note "failed attempts from one address: 429 with Retry-After"
 for i in $(seq 11); do   # the failures above count too
-	api GET /api/v1/summary -H "Authorization: Bearer ${ADM%?}x"
+	api GET /api/v1/summary -H "Authorization: Bearer $(other_last "$ADM")"
 	[ "$CODE" = 429 ] && break
 	[ "$CODE" = 401 ] || fail "failure $i: HTTP $CODE"
 done

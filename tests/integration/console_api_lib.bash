@@ -16,4 +16,8 @@ expect() {
 	_TESTS_RUN=$((_TESTS_RUN + 1))
 }
 # hdr NAME: a header of the last answer.
+# other_last STR: STR with its last character replaced by a different one.
+# A token's last base64url character carries only 16 values, so a fixed
+# replacement would be the same character one time in 16.
+other_last() { if [[ ${1: -1} == A ]]; then printf '%sB' "${1%?}"; else printf '%sA' "${1%?}"; fi; }
 hdr() { tr -d '\r' <"$T/ahdr" | awk -v h="$1:" 'tolower($1) == tolower(h) { sub(/^[^:]*: /, ""); print }'; }
