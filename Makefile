@@ -15,13 +15,13 @@ all: build
 deps:
 	@sh scripts/deps.sh
 
-$(BUILD)/release/Makefile:
+$(BUILD)/release/Makefile: | deps
 	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-$(BUILD)/asan/Makefile:
+$(BUILD)/asan/Makefile: | deps
 	CC=clang cmake -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DSPROV_SANITIZE=ON
 
-$(BUILD)/fuzz/Makefile:
+$(BUILD)/fuzz/Makefile: | deps
 	CC=clang cmake -S . -B $(BUILD)/fuzz -DCMAKE_BUILD_TYPE=Debug -DSPROV_FUZZ=ON
 
 build: deps $(BUILD)/release/Makefile
