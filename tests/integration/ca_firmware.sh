@@ -109,7 +109,10 @@ doc_check "truncated, or trailing bytes"
 { cat spa962-7.6.2.sfw; printf x; } >doc/spa962-7.6.2.sfw
 doc_check "truncated, or trailing bytes"
 cp spa962-7.6.2.sfw doc/
-printf '\377' | dd of=doc/spa962-7.6.2.sfw bs=1 seek=1000 conv=notrunc status=none
+# The payload is random: write the byte's complement, which always differs.
+b=$(od -An -tu1 -j1000 -N1 doc/spa962-7.6.2.sfw)
+printf "\\$(printf %03o $((255 - b)))" | dd of=doc/spa962-7.6.2.sfw bs=1 seek=1000 conv=notrunc status=none
+cmp -s spa962-7.6.2.sfw doc/spa962-7.6.2.sfw && fail "byte 1000 was not changed"
 doc_check "payload digest mismatch"
 cp spa962-7.6.2.sfw doc/
 printf 'X' | dd of=doc/spa962-7.6.2.sfw bs=1 seek=10 conv=notrunc status=none   # SPA-962 -> SXA-962
