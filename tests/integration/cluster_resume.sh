@@ -122,13 +122,7 @@ EOP
 	grep -q 'HTTP/1.0 200' "$T/o" || fail "$be: X not served by A"
 	cp "$T/ca/device-ca.crt" "$T/trust.B.pem"
 	on B
-	mark=$(grep -c 'configuration reloaded' "$T/serve.err" || true)
-	kill -HUP "$SERVE_PID"
-	for i in $(seq 50); do
-		[ "$(grep -c 'configuration reloaded' "$T/serve.err")" -gt "$mark" ] && break
-		sleep 0.1
-	done
-	[ "$(grep -c 'configuration reloaded' "$T/serve.err")" -gt "$mark" ] || fail "$be: B did not reload"
+	hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 	sclient "$DEV_X" "$T/o" -tls1_3 -sess_in "$T/sessx.$be"
 	if grep -q 'HTTP/1.0 200' "$T/o"; then fail "$be: B served X by resuming A's ticket"; fi
 	grep -q 'mac=000e08bbbb01' "$T/B.log" && fail "$be: a request of X reached B"

@@ -41,11 +41,7 @@ get "$DEV_C" /profiles/$MAC_C.xml
 expect_code 200
 "$SPROV" ca revoke "$T/ca" --mac $MAC_C --reason keyCompromise >/dev/null
 "$SPROV" ca crl "$T/ca" --ca device -o "$T/device-ca.crl" >/dev/null
-kill -HUP "$SERVE_PID"
-for i in $(seq 100); do
-	[ "$(grep -c 'CRL .* loaded' "$T/serve.err")" -ge 2 ] && break
-	sleep 0.05
-done
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 get "$DEV_C" /profiles/$MAC_C.xml
 [ "$CODE" = 000 ] || fail "revoked C was answered $CODE"
 

@@ -184,8 +184,7 @@ expect_code 403
 "$SPROV" db devices add 000e08aaaa04 --serial SNA04 --product SPA2102 >/dev/null
 "$SPROV" ca revoke "$T/ca" --mac 000e08aaaa04 >/dev/null
 "$SPROV" ca crl "$T/ca" --ca device -o "$T/device-ca.crl" >/dev/null
-kill -HUP "$SERVE_PID"
-sleep 0.5
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 get "$T/dev/000e08aaaa04" /profiles/000e08aaaa04.xml
 [ "$CURL_RC" -ne 0 ] || fail "revoked certificate accepted (HTTP $CODE)"
 _TESTS_RUN=$((_TESTS_RUN + 1))

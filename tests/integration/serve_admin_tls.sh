@@ -112,9 +112,7 @@ old=$(serial <"$T/provserver.crt")
 mv "$T/new.crt" "$T/provserver.crt"
 new=$(serial <"$T/provserver.crt")
 [ "$old" != "$new" ] || fail "the new certificate has the old serial"
-kill -HUP "$SERVE_PID"
-for i in $(seq 100); do grep -q 'configuration reloaded' "$T/serve.err" && break; sleep 0.05; done
-grep -q 'configuration reloaded' "$T/serve.err" || fail "no reload: $(tail -3 "$T/serve.err")"
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 aget /healthz
 [ "$CODE $BODY" = "200 ok" ] || fail "healthz after reload: $CODE $BODY"
 got=$(timeout 10 openssl s_client -connect "$CONN:$APORT" </dev/null 2>/dev/null | serial)

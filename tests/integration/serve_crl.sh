@@ -65,8 +65,7 @@ grep -q '^HTTP/1.1 200' "$T/ka.out" || fail "keep-alive first request"
 note "revoke C, publish the CRL, SIGHUP: C refused at once, also resuming"
 "$SPROV" ca revoke "$T/ca" --mac 000e08aaaa05 --reason keyCompromise >/dev/null
 "$SPROV" ca crl "$T/ca" --ca device -o "$T/device-ca.crl" >/dev/null
-kill -HUP "$SERVE_PID"
-for i in $(seq 50); do grep -q 'CRL .* loaded' "$T/serve.err" && [ "$(grep -c 'CRL .* loaded' "$T/serve.err")" -ge 2 ] && break; sleep 0.05; done
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 for k in $KINDS; do
 	sclient "$DEV_C" "$T/o" $(kind_args $k) -sess_in "$T/sess.C.$k"
 	if grep -q 'HTTP/1.0 200' "$T/o"; then fail "revoked C served via $k: $(grep -E '^(New|Reused)' "$T/o")"; fi

@@ -206,11 +206,7 @@ wait_listen "$PORT" "$SERVE_PID" 20 || fail "serve --config: $(tail -5 "$T/serve
 wait_ready "$mark"
 conf k_rsa-2048.crt k_rsa-2048.key
 mark=$(wc -l <"$T/serve.err")
-kill -HUP "$SERVE_PID"
-for _ in $(seq 50); do
-	tail -n +"$((mark + 1))" "$T/serve.err" | grep -q 'reload refused' && break
-	sleep 0.1
-done
+hup_wait "$SERVE_PID" "$T/serve.err" 'reload refused'
 tail -n +"$((mark + 1))" "$T/serve.err" | grep -qF "reload refused, old configuration keeps serving: TLS: server key $T/k_rsa-2048.key: the key process holds $T/privkey.pem; a new key path takes a restart" ||
 	fail "a new key path on SIGHUP: $(tail -n +"$((mark + 1))" "$T/serve.err")"
 get "$DEV_A" /profiles/000e08aaaa01.xml

@@ -78,9 +78,7 @@ _TESTS_RUN=$((_TESTS_RUN + 2))
 note "SIGHUP with a broken config: refused, the old one keeps serving"
 cp "$T/sprov.conf" "$T/good.conf"
 printf 'workers = 0x10\n' >>"$T/sprov.conf"
-kill -HUP "$SERVE_PID"
-for i in $(seq 50); do grep -q 'reload refused' "$T/serve.err" && break; sleep 0.1; done
-grep -q 'reload refused' "$T/serve.err" || fail "no refusal logged"
+hup_wait "$SERVE_PID" "$T/serve.err" 'reload refused'
 get "$DEV_A" /cfg/000E08AAAA01/SNA01.xml
 expect_code 200
 [ "$(metric 'sprov_config_reloads_total{result="failed"}')" = 1 ] || fail "failed reload metric"
@@ -92,8 +90,7 @@ sed -i 's|^path = /generic.xml|path = /other.xml|' "$T/sprov.conf"
 "$SPROV" ca sign "$T/ca" "$T/prov2.csr" -o "$T/provserver2.crt" >/dev/null
 cp "$T/provserver2.crt" "$T/provserver.crt"
 cp "$T/privkey2.pem" "$T/privkey.pem"
-kill -HUP "$SERVE_PID"
-for i in $(seq 50); do grep -q 'configuration reloaded' "$T/serve.err" && break; sleep 0.1; done
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 get "$DEV_A" /other.xml
 expect_code 200
 get "$DEV_A" /generic.xml

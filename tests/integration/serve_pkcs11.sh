@@ -42,9 +42,7 @@ openssl s_client -connect "127.0.0.1:$PORT" -servername "$SRV_NAME" \
 [ "$(cat "$T/sent.fp")" = "$(openssl x509 -in "$T/tok.crt" -noout -fingerprint -sha256)" ] ||
 	fail "the server did not present the token key's certificate"
 note "SIGHUP reloads with the key still in the token"
-kill -HUP "$SERVE_PID"
-for i in $(seq 50); do grep -q 'configuration reloaded' "$T/serve.err" && break; sleep 0.1; done
-grep -q 'configuration reloaded' "$T/serve.err" || fail "no reload: $(tail -3 "$T/serve.err")"
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 get "$DEV_A" /profiles/000e08aaaa01.xml
 expect_code 200
 serve_stop

@@ -26,9 +26,7 @@ served_before=$(grep -c 'mac=000e08bbbb01 .*status=200' "$T/access.log" || true)
 
 note "the second vendor's CA is removed and SIGHUP sent"
 cp "$T/ca/device-ca.crt" "$T/trust.pem"
-kill -HUP "$SERVE_PID"
-for i in $(seq 50); do grep -q 'configuration reloaded' "$T/serve.err" && break; sleep 0.1; done
-grep -q 'configuration reloaded' "$T/serve.err" || fail "no reload: $(tail -3 "$T/serve.err")"
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 
 note "its device is refused on a full handshake"
 sclient "$DEV_X" "$T/o"

@@ -36,9 +36,7 @@ sessions_save "$T/rogue" rogue
 note "the server's chain now comes from the server CA that issued it (SIGHUP)"
 cp "$T/provserver.ca.crt" "$T/provserver.crt"
 cp "$T/privkey.ca.pem" "$T/privkey.pem"
-kill -HUP "$SERVE_PID"
-for i in $(seq 50); do grep -q 'configuration reloaded' "$T/serve.err" && break; sleep 0.1; done
-grep -q 'configuration reloaded' "$T/serve.err" || fail "no reload: $(tail -3 "$T/serve.err")"
+hup_wait "$SERVE_PID" "$T/serve.err" 'configuration reloaded'
 before=$(served_a)
 
 note "refused on a full handshake (curl and s_client)"

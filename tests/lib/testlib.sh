@@ -40,6 +40,21 @@ PATH="$_PYBIN:$PATH"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "-- $*"; }
 
+# hup_wait PID LOG PATTERN [SECONDS]: send PID a SIGHUP and wait (10 s by
+# default) until LOG has one more line matching PATTERN than before; fail
+# naming both otherwise.  A fixed sleep after SIGHUP raced a slow reload, and
+# a plain grep for the pattern matched an earlier reload's line.
+hup_wait() {
+	local pid=$1 log=$2 pat=$3 secs=${4:-10} n i
+	n=$(grep -c -- "$pat" "$log" || true)
+	kill -HUP "$pid"
+	for i in $(seq $((secs * 20))); do
+		[ "$(grep -c -- "$pat" "$log" || true)" -gt "$n" ] && return 0
+		sleep 0.05
+	done
+	fail "no new '$pat' in $log within $secs s of SIGHUP: $(tail -3 "$log")"
+}
+
 # Start a command in the background; its pid is in $BG_PID.
 bg_start() { "$@" & BG_PID=$!; _BG_PIDS+=("$BG_PID"); }
 # bg_kill PID [SIGNAL]: send SIGNAL (TERM, KILL, -KILL...; default TERM), reap.
