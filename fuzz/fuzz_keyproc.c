@@ -3,13 +3,16 @@
  * a possibly taken-over serving process sends.  Invariants: an accepted
  * request re-encodes to the same bytes, and the answer the key process'
  * framing makes for it (with no keys) parses.  The answer parser gets the
- * same bytes too.
+ * same bytes too, and so does the check a raw RSA block must pass before
+ * the key process signs it (pss.c), for a key of the input's size in bits
+ * and for one bit more than a whole byte (the EMSA length is a byte less).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "keyproc/keyproc.h"
+#include "keyproc/keyproc_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,6 +24,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t buf[SP_KP_RESP_MAX];
 	size_t len = 0;
 
+	if (size > 0 && size <= SP_KP_IN_MAX) {
+		(void)sp_kp_raw_is_pss(data, size, (int)(size * 8));
+		(void)sp_kp_raw_is_pss(data, size, (int)(size * 8) - 7);
+	}
 	if (sp_ok(sp_kp_resp_parse(data, size, &rs))) {
 		if (sp_failed(sp_kp_resp_encode(&rs, buf, &len)) || len != size ||
 		    memcmp(buf, data, size) != 0)

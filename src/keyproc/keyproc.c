@@ -249,6 +249,9 @@ key_sign(kp_key *k, const sp_kp_req *rq, uint8_t *sig, size_t *siglen)
 	ENSURE(need <= *siglen, SP_E_LIMIT, "signature of %zu bytes", need);
 	ENSURE(rq->alg != SP_KP_RSA_RAW || rq->inlen == need, SP_E_POLICY,
 	    "raw RSA input of %zu bytes, key of %zu", rq->inlen, need);
+	ENSURE(rq->alg != SP_KP_RSA_RAW || sp_kp_raw_is_pss(rq->in, rq->inlen,
+	    EVP_PKEY_get_bits(k->pk)), SP_E_POLICY, "raw RSA input is not a TLS "
+	    "RSA-PSS encoding: the key process signs, it does not decrypt");
 	TRY(key_ctx(k, rq, &ctx));
 	TRY_OSSL(EVP_PKEY_sign(ctx, sig, siglen, rq->in, rq->inlen), "sign with key %u",
 	    k->id);

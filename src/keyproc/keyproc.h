@@ -57,7 +57,7 @@ typedef enum { SP_KP_OP_LOAD = 1, SP_KP_OP_SIGN = 2 } sp_kp_op;
 typedef enum {
 	SP_KP_ALG_NONE = 0,
 	SP_KP_ECDSA = 1,       /* input: a digest; data: DER ECDSA-Sig-Value */
-	SP_KP_RSA_RAW = 2,     /* input: a padded block of the modulus' size */
+	SP_KP_RSA_RAW = 2,     /* input: a TLS EMSA-PSS block of the modulus' size */
 	SP_KP_RSA_PKCS1 = 3,   /* md set: input is the digest; else a DigestInfo */
 	SP_KP_RSA_PSS = 4,     /* input: the digest; MGF1 with md, salt = digest size */
 	SP_KP_ALG_N

@@ -17,6 +17,11 @@
  */
 void sp_kp_child(const char *const *key_files, size_t nfiles, const int *fds, int n,
     int ctl, bool sandbox) __attribute__((noreturn));
+/*
+ * Whether in (k bytes, the size of a key of bits) is an EMSA-PSS block as
+ * TLS makes it (pss.c): the key process refuses any other raw RSA input.
+ */
+bool sp_kp_raw_is_pss(const uint8_t *in, size_t k, int bits);
 /* The key process' seccomp allow-list (sandbox.c), after the keys are loaded. */
 SP_MUST_CHECK sp_result sp_kp_sandbox(void);
 

@@ -77,8 +77,14 @@ for kt in "${KTS[@]}"; do
 		[ "$(s_client_sig tls1_2 'ECDSA+SHA256:ECDSA+SHA384')" = ECDSA ] ||
 			fail "$kt: TLS 1.2 not signed with ECDSA";;
 	rsa-*)
-		[ "$(s_client_sig tls1_3 'rsa_pss_rsae_sha256:ECDSA+SHA256')" = RSA-PSS ] ||
-			fail "$kt: TLS 1.3 not signed with RSA-PSS"
+		# Each PSS digest: the key process checks OpenSSL's padded block
+		# for its MGF1 and salt before it signs.
+		for h in sha256 sha384 sha512; do
+			[ "$(s_client_sig tls1_3 "rsa_pss_rsae_$h:ECDSA+SHA256")" = RSA-PSS ] ||
+				fail "$kt: TLS 1.3 not signed with RSA-PSS $h"
+		done
+		[ "$(s_client_sig tls1_2 'rsa_pss_rsae_sha384:ECDSA+SHA256')" = RSA-PSS ] ||
+			fail "$kt: TLS 1.2 not signed with RSA-PSS"
 		[ "$(s_client_sig tls1_2 'RSA+SHA256:ECDSA+SHA256')" = RSA ] ||
 			fail "$kt: TLS 1.2 not signed with RSA PKCS#1"
 		[ "$(s_client_sig tls1_2 'RSA+SHA512:ECDSA+SHA256')" = RSA ] ||

@@ -90,7 +90,8 @@ verifies(EVP_PKEY *pub, sp_kp_alg alg, const EVP_MD *md, const uint8_t *d, size_
 	return ok;
 }
 
-static const uint8_t dgst[48] = "0123456789abcdef0123456789abcdef0123456789abcdef";
+static const uint8_t dgst[64] =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /* Answer one request in-process; parse the answer. */
 static sp_kp_resp
@@ -418,6 +419,112 @@ test_process_renew(void **state)
 	sp_buf_free(&spki);
 }
 
+/* pub's raw RSA operation on sig (n bytes): the block that was signed. */
+static void
+opened(EVP_PKEY *pub, const uint8_t *sig, size_t n, uint8_t *block)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pub, NULL);
+	size_t len = n;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_verify_recover_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_NO_PADDING), 1);
+	assert_int_equal(EVP_PKEY_verify_recover(ctx, block, &len, sig, n), 1);
+	assert_int_equal(len, n);
+	EVP_PKEY_CTX_free(ctx);
+}
+
+#define RAW_REFUSED "raw RSA input is not a TLS RSA-PSS encoding: the key process " \
+	"signs, it does not decrypt"
+
+/*
+ * Raw RSA is what OpenSSL hands over for PSS after padding it itself.  TLS's
+ * PSS blocks are signed; anything else would be a decryption (c^d), so the
+ * key process would be an oracle for whatever was encrypted to the key: a
+ * ciphertext, a PSS block with another salt and a block with one bit
+ * changed are refused, and no answer carries a result.
+ */
+static void
+test_raw_rsa(void **state)
+{
+	static const sp_kp_md mds[] = { SP_KP_MD_SHA256, SP_KP_MD_SHA384, SP_KP_MD_SHA512 };
+	static const size_t mdlen[] = { 32, 48, 64 };
+	const char *files[] = { rsakey };
+	const char secret[] = "a premaster secret, or any data";
+	sp_kp_keys *ks = NULL;
+	uint8_t resp[SP_KP_RESP_MAX], sig[256], block[256], ct[256];
+	sp_kp_resp rs;
+	EVP_PKEY *pub, *priv;
+	EVP_PKEY_CTX *ctx;
+	FILE *fp;
+	size_t n;
+	uint32_t id;
+	(void)state;
+
+	assert_true(sp_ok(sp_kp_keys_new(files, 1, &ks)));
+	rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_LOAD, .id = 0 }, resp);
+	assert_int_equal(rs.status, SP_KP_ST_OK);
+	id = rs.id;
+	pub = pub_of(rs.data, rs.len);
+	for (size_t i = 0; i < 3; i++) {
+		rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_RSA_PSS,
+		    .md = mds[i], .id = id, .in = dgst, .inlen = mdlen[i] }, resp);
+		assert_int_equal(rs.status, SP_KP_ST_OK);
+		assert_int_equal(rs.len, sizeof(sig));
+		memcpy(sig, rs.data, sizeof(sig));
+		opened(pub, sig, sizeof(sig), block);
+		rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_RSA_RAW,
+		    .id = id, .in = block, .inlen = sizeof(block) }, resp);
+		assert_int_equal(rs.status, SP_KP_ST_OK);
+		assert_int_equal(rs.len, sizeof(sig));
+		assert_memory_equal(rs.data, sig, sizeof(sig));
+	}
+	/* The last block with one bit of its zero padding changed. */
+	block[10] ^= 0x01;
+	rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_RSA_RAW, .id = id,
+	    .in = block, .inlen = sizeof(block) }, resp);
+	assert_int_equal(rs.status, SP_KP_ST_FAILED);
+	assert_int_equal(rs.len, strlen(RAW_REFUSED));
+	assert_memory_equal(rs.data, RAW_REFUSED, rs.len);
+
+	/* A PKCS#1 v1.5 ciphertext to the key. */
+	assert_non_null(ctx = EVP_PKEY_CTX_new(pub, NULL));
+	assert_int_equal(EVP_PKEY_encrypt_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING), 1);
+	n = sizeof(ct);
+	assert_int_equal(EVP_PKEY_encrypt(ctx, ct, &n, (const uint8_t *)secret,
+	    strlen(secret)), 1);
+	assert_int_equal(n, sizeof(ct));
+	EVP_PKEY_CTX_free(ctx);
+	rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_RSA_RAW, .id = id,
+	    .in = ct, .inlen = sizeof(ct) }, resp);
+	assert_int_equal(rs.status, SP_KP_ST_FAILED);
+	assert_int_equal(rs.len, strlen(RAW_REFUSED));
+	assert_memory_equal(rs.data, RAW_REFUSED, rs.len);
+	assert_null(memmem(resp, sizeof(resp), secret, strlen(secret)));
+
+	/* A PSS block with the largest salt, not the digest's size as in TLS. */
+	assert_non_null(fp = fopen(rsakey, "r"));
+	assert_non_null(priv = PEM_read_PrivateKey(fp, NULL, NULL, NULL));
+	fclose(fp);
+	assert_non_null(ctx = EVP_PKEY_CTX_new(priv, NULL));
+	assert_int_equal(EVP_PKEY_sign_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_MAX), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()), 1);
+	n = sizeof(sig);
+	assert_int_equal(EVP_PKEY_sign(ctx, sig, &n, dgst, 32), 1);
+	EVP_PKEY_CTX_free(ctx);
+	opened(pub, sig, sizeof(sig), block);
+	rs = ask(ks, &(sp_kp_req){ .op = SP_KP_OP_SIGN, .alg = SP_KP_RSA_RAW, .id = id,
+	    .in = block, .inlen = sizeof(block) }, resp);
+	assert_int_equal(rs.status, SP_KP_ST_FAILED);
+	assert_memory_equal(rs.data, RAW_REFUSED, rs.len);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(pub);
+	sp_kp_keys_free(ks);
+}
+
 /* The OpenSSL key that signs through the key process: EC, RSA PKCS#1 and PSS. */
 static void
 digest_sign(EVP_PKEY *pk, EVP_PKEY *pub, int pad)
@@ -430,6 +537,8 @@ digest_sign(EVP_PKEY *pk, EVP_PKEY *pub, int pad)
 	assert_int_equal(EVP_DigestSignInit(md, &pctx, EVP_sha384(), NULL, pk), 1);
 	if (pad != 0)
 		assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, pad), 1);
+	if (pad == RSA_PKCS1_PSS_PADDING) /* as libssl does */
+		assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST), 1);
 	assert_int_equal(EVP_DigestSign(md, sig, &n, dgst, sizeof(dgst)), 1);
 	EVP_MD_CTX_free(md);
 	md = EVP_MD_CTX_new();
@@ -478,6 +587,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answer),
+		cmocka_unit_test(test_raw_rsa),
 		cmocka_unit_test(test_keys_refused),
 		cmocka_unit_test(test_process),
 		cmocka_unit_test(test_process_refused),
