@@ -675,12 +675,13 @@ sp_tls_vf_refused(sp_tls_server *srv, sp_tls_pconn *pc, int bucket, X509 *cert,
 }
 
 /*
- * Is the connection's certificate revoked or expired under the CURRENT
- * configuration?  The full check (sp_tls_crls_refuse) runs once per
- * configuration per connection; a keep-alive request under the same one
- * only compares a generation and the clock (perf: the CRL walk, the
- * configuration lock and the identity parse were ~6 % of the CPU per
- * keep-alive request).
+ * Must the connection's certificate be refused under the CURRENT
+ * configuration, as a resumed session would be (sp_tls_held_refused:
+ * revoked, expired, no CRL from its issuer, its CA no longer trusted)?
+ * The full check runs once per configuration per connection; a keep-alive
+ * request under the same one only compares a generation and the clock
+ * (perf: the CRL walk, the configuration lock and the identity parse were
+ * ~6 % of the CPU per keep-alive request).
  */
 static bool
 peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why, sp_tls_fail *fail)
@@ -695,7 +696,7 @@ peer_refused(sp_tls_pconn *pc, X509 *cert, const char **why, sp_tls_fail *fail)
 	    sp_now() < pc->peer_not_after)
 		return false;
 	c = sp_tls_cur_conf(srv);
-	bucket = sp_tls_crl_refuses(c, cert, why);
+	bucket = sp_tls_held_refused(srv, c, cert, why);
 	bad = bucket >= 0;
 	if (bad)
 		*fail = sp_tls_fail_of(c, bucket, cert, cert);

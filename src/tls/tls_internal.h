@@ -283,11 +283,16 @@ int sp_tls_leaf_crl_check(const sp_tls_conf *c, X509 *leaf, int64_t now, char *r
  */
 int sp_tls_leaf_policy(const sp_tls_conf *c, X509 *leaf, char *reason, size_t n);
 /*
- * Must a resumed session with this peer certificate be refused under the
- * CURRENT configuration: expired, revoked, its CRL expired past grace,
- * issued by the server CA, or its CA no longer among the device CAs?  -1:
- * no; else the SP_TLS_VF_ bucket, with *why.
+ * Must a certificate verified under an earlier configuration (a resumed
+ * session's, an open connection's) be refused under c: expired, revoked,
+ * its CRL expired past grace, no CRL from its issuer while CRLs are in
+ * force, issued by the server CA, or its CA no longer among the device
+ * CAs?  -1: no; else the SP_TLS_VF_ bucket, with *why.  The checks of a
+ * full handshake that concern the leaf and its trust, in one place.
  */
+int sp_tls_held_refused(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf,
+    const char **why);
+/* sp_tls_held_refused under the CURRENT configuration. */
 int sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why);
 /* A full handshake under c verified this leaf: remember it for resumption. */
 void sp_tls_trust_note(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf);

@@ -523,11 +523,15 @@ sp_tls_crl_refuses(const sp_tls_conf *c, X509 *cert, const char **why)
 }
 
 int
-sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
+sp_tls_held_refused(sp_tls_server *srv, const sp_tls_conf *c, X509 *leaf,
+    const char **why)
 {
-	sp_tls_conf *c = sp_tls_cur_conf(srv);
 	int bucket = sp_tls_crl_refuses(c, leaf, why);
 
+	if (bucket < 0 && c != NULL && c->crls != NULL && !has_issuer_crl(c, leaf)) {
+		*why = "no CRL from the certificate's issuer";
+		bucket = SP_TLS_VF_CRL_MISSING;
+	}
 	if (bucket < 0 && c != NULL && from_server_ca(c, leaf)) {
 		*why = "certificate issued by the server CA";
 		bucket = SP_TLS_VF_UNKNOWN_CA;
@@ -537,6 +541,15 @@ sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
 		*why = "certificate's CA is no longer trusted";
 		bucket = SP_TLS_VF_UNKNOWN_CA;
 	}
+	return bucket;
+}
+
+int
+sp_tls_resume_refused(sp_tls_server *srv, X509 *leaf, const char **why)
+{
+	sp_tls_conf *c = sp_tls_cur_conf(srv);
+	int bucket = sp_tls_held_refused(srv, c, leaf, why);
+
 	sp_tls_conf_unref(c);
 	return bucket;
 }
