@@ -27,6 +27,7 @@ typedef struct sp_sandbox_rule {
 #define SP_ALLOW(name) { SCMP_SYS(name), -1, 0, 0, 0 }
 #define SP_ALLOW_IF(name, a, m, v) { SCMP_SYS(name), a, m, v, 0 }
 #define SP_ERRNO(name, e) { SCMP_SYS(name), -1, 0, 0, e }
+#define SP_ERRNO_IF(name, a, m, v, e) { SCMP_SYS(name), a, m, v, e }
 
 /* Load the filter on every thread of the process (TSYNC).  who: for messages. */
 SP_MUST_CHECK sp_result sp_sandbox_load(const char *who, const sp_sandbox_rule *rules,

@@ -30,7 +30,16 @@ struct sp_keyproc {
 	char *files[SP_KP_SLOTS_MAX];
 	size_t nfiles;
 	int ctl;                         /* control socket; -1: detached */
+	void (*lost_fn)(void *);         /* sp_keyproc_on_lost */
+	void *lost_arg;
 };
+
+void
+sp_keyproc_on_lost(sp_keyproc *kp, void (*fn)(void *), void *arg)
+{
+	kp->lost_fn = fn;
+	kp->lost_arg = arg;
+}
 
 pid_t
 sp_keyproc_pid(const sp_keyproc *kp)
@@ -57,6 +66,8 @@ chan_get(sp_keyproc *kp)
 static void
 chan_put(sp_keyproc *kp, int fd, bool broken)
 {
+	void (*lost)(void *) = NULL;
+
 	pthread_mutex_lock(&kp->mu);
 	if (broken) {
 		kp->live--;
@@ -67,11 +78,15 @@ chan_put(sp_keyproc *kp, int fd, bool broken)
 			if (kp->fds[i] == fd)
 				kp->fds[i] = -1;
 		close(fd);
+		if (kp->live == 0)
+			lost = kp->lost_fn;
 	} else {
 		kp->free[kp->nfree++] = fd;
 	}
 	pthread_cond_broadcast(&kp->cv);
 	pthread_mutex_unlock(&kp->mu);
+	if (lost != NULL)
+		lost(kp->lost_arg);
 }
 
 /*

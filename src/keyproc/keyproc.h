@@ -138,6 +138,14 @@ SP_MUST_CHECK sp_result sp_keyproc_renew(sp_keyproc *kp);
 void sp_keyproc_release(sp_keyproc *kp);
 void sp_keyproc_detach(sp_keyproc *kp);
 pid_t sp_keyproc_pid(const sp_keyproc *kp);
+/*
+ * fn(arg), once, from the thread whose round-trip closed the last channel
+ * (a channel that timed out or broke is never reused: a late answer would
+ * be taken for the next request's).  With no channel left nothing can be
+ * signed: a serving process drains and a new one gets fresh channels.
+ * Set before the round-trips start.
+ */
+void sp_keyproc_on_lost(sp_keyproc *kp, void (*fn)(void *), void *arg);
 
 /*
  * (Re)load key_file in the key process: it must be one of the files it was

@@ -375,6 +375,8 @@ fail:
 
 /* ---- main thread -------------------------------------------------------- */
 
+static void drain(server *s);
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -401,11 +403,46 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	srv_notify("STOPPING=1\nSTATUS=draining connections");
 	sp_info("serve: %s: draining connections", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	drain(s);
+}
+
+/* Every worker finishes its connections; then the main loop ends. */
+static void
+drain(server *s)
+{
 	for (int i = 0; i < s->nworkers; i++)
 		if (s->w[i].started)
 			event_active(s->w[i].stop_ev, 0, 0);
 	/* The main loop ends when the workers are joined (see sp_serve_run). */
 	event_base_loopexit(s->base, NULL);
+}
+
+/*
+ * No channel to the key process is left (sp_keyproc_on_lost, from a
+ * worker): no full handshake can be signed.  Drain, and exit so that the
+ * supervisor starts a serving process with fresh channels; the service
+ * does not stop.
+ */
+static void
+keylost_hook(void *arg)
+{
+	server *s = arg;
+
+	event_active(s->ev_keylost, 0, 0);
+}
+
+static void
+on_keylost(evutil_socket_t fd, short what, void *arg)
+{
+	server *s = arg;
+
+	if (atomic_exchange(&s->draining, true))
+		return;
+	s->keylost = true;
+	srv_notify("STATUS=no channel to the key process left; restarting the serving process");
+	sp_err("serve: no channel to the key process is left; draining, then a new serving "
+	    "process takes fresh ones");
+	drain(s);
 }
 
 static void
@@ -549,6 +586,7 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	    &s->access));
 	if (cfg->user[0] != '\0')
 		TRY(drop_privileges(cfg->user));
+	TRY(srv_harden());
 
 	sp_store_uri_safe(s->store_uri, safe, sizeof(safe));   /* no password */
 	r = sp_store_open(s->store_uri, &store);
@@ -570,6 +608,9 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	TRY_ALLOC(s->ev_term, evsignal_new(s->base, SIGTERM, on_signal, s));
 	TRY_ALLOC(s->ev_int, evsignal_new(s->base, SIGINT, on_signal, s));
 	TRY_ALLOC(s->ev_usr1, evsignal_new(s->base, SIGUSR1, on_signal, s));
+	TRY_ALLOC(s->ev_keylost, event_new(s->base, -1, 0, on_keylost, s));
+	if (s->keyproc != NULL)
+		sp_keyproc_on_lost(s->keyproc, keylost_hook, s);
 	event_add(s->ev_hup, NULL);
 	event_add(s->ev_term, NULL);
 	event_add(s->ev_int, NULL);
@@ -588,6 +629,14 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	sigaddset(&block, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	sigs_blocked = true;
+	/*
+	 * From here on, only what serving needs (sandbox.c): on the threads
+	 * that run (TSYNC), and on the workers, which inherit it, before the
+	 * first connection they accept (a restarted serving process finds
+	 * connections queued on the listening socket).
+	 */
+	if (cfg->sandbox)
+		TRY(srv_sandbox());
 	for (int i = 0; i < s->nworkers; i++) {
 		ENSURE(pthread_create(&s->w[i].th, NULL, worker_main, &s->w[i]) == 0,
 		    SP_E_INTERNAL, "cannot start worker thread");
@@ -595,9 +644,6 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	sigs_blocked = false;
-	/* Every thread runs: from here on, only what serving needs (sandbox.c). */
-	if (cfg->sandbox)
-		TRY(srv_sandbox());
 	sp_info("serve: listening on %s with %d worker thread(s), admin %s, store %s",
 	    cfg->listen, s->nworkers, s->admin ? cfg->admin : "off", safe);
 	/* READY=1 once per service: a restarted serving process only says so. */
@@ -620,6 +666,8 @@ srv_serve(const char *config_path, const sp_serve_overrides *ov, const srv_hando
 	}
 	srv_store_stop(s);   /* writes the contact queue, or spills it */
 	sp_info("serve: stopped");
+	ENSURE(!s->keylost, SP_E_IO, "key process: every channel failed; a new serving "
+	    "process takes fresh ones");
 out:
 	OPENSSL_cleanse(etag_key, sizeof(etag_key));
 	if (sigs_blocked)
@@ -647,6 +695,8 @@ out:
 			event_free(s->ev_int);
 		if (s->ev_usr1)
 			event_free(s->ev_usr1);
+		if (s->ev_keylost)
+			event_free(s->ev_keylost);
 		if (s->ev_watchdog)
 			event_free(s->ev_watchdog);
 		if (s->ev_crl)

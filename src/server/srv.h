@@ -87,6 +87,8 @@ struct server {
 	sp_tls_server *admin_tls;        /* NULL: admin listener on loopback, plain HTTP */
 	struct event *ev_hup, *ev_term, *ev_int, *ev_crl, *ev_tick;
 	struct event *ev_usr1, *ev_watchdog;
+	struct event *ev_keylost;       /* the key process' channels are all gone */
+	bool keylost;
 	sp_accesslog *access;
 	sp_contacts *contacts;
 	struct srv_failures *failures;   /* why devices are refused (failures.h) */
@@ -153,6 +155,11 @@ uint64_t srv_watchdog_usec(void);
 
 /* sandbox.c: the serving process' seccomp allow-list, on every thread. */
 SP_MUST_CHECK sp_result srv_sandbox(void);
+/*
+ * sandbox.c: no way into the key process' memory whatever the uid (no
+ * CAP_SYS_PTRACE, for good), and not dumpable itself.  Before any thread.
+ */
+SP_MUST_CHECK sp_result srv_harden(void);
 #ifdef SPROV_TEST_TRIGGERS
 /* sandbox.c, test builds only: true if path was the trigger (and it fired). */
 bool srv_test_trigger(const char *path);

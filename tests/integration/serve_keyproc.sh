@@ -5,7 +5,9 @@
 # not match the certificate is refused as before; a new key in the same
 # file is picked up on SIGHUP, a new key path is refused until a restart;
 # and (as root) the memory of the process that owns the listening socket
-# holds none of the private key's bytes while the key process does.
+# holds none of the private key's bytes while the key process does; a key
+# process stopped long enough to break every channel costs a serving
+# process restart, not an outage.
 . "$SPROV_SRCDIR/tests/lib/testlib.sh"
 . "$SPROV_SRCDIR/tests/integration/serve_lib/common.sh"
 
@@ -171,6 +173,29 @@ EOF
 fi
 serve_stop
 
+if [ "$(id -u)" = 0 ]; then
+	note "[$BACKEND] a serving process left running as root has no CAP_SYS_PTRACE:"
+	note "it cannot open the key process' memory (the test build's trigger tries)"
+	export SPROV_TEST_TRIGGERS=1
+	start_with k_ec-p256
+	unset SPROV_TEST_TRIGGERS
+	CPID=$(serving_pid)
+	KPID=$(keyproc_pid)
+	[ "$CPID" != "$SERVE_PID" ] && [ -n "$KPID" ] || fail "no serving ($CPID) or key process ($KPID)"
+	for f in CapEff CapPrm CapBnd; do
+		v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$CPID/status")
+		[ -n "$v" ] && (((0x$v & (1 << 19)) == 0)) || fail "the serving process has CAP_SYS_PTRACE in $f ($v)"
+	done
+	get "$DEV_A" "/__sprov_test/mem/$KPID"
+	expect_code 500
+	grep -qx "sprov: warning: serve: test trigger: open /proc/$KPID/mem: Permission denied" "$T/serve.err" ||
+		fail "the key process' memory: $(grep "/proc/$KPID/mem" "$T/serve.err" || tail -3 "$T/serve.err")"
+	get "$DEV_A" /profiles/000e08aaaa01.xml
+	expect_code 200
+	_TESTS_RUN=$((_TESTS_RUN + 1))
+	serve_stop
+fi
+
 note "[$BACKEND] key-process = off still loads the key here (the bench's baseline)"
 start_with k_ec-p256 --key-process off
 [ -z "$(keyproc_pid)" ] || fail "key-process off still forked a key process"
@@ -218,4 +243,39 @@ tail -n +"$((mark + 1))" "$T/serve.err" | grep -qF "reload refused, old configur
 get "$DEV_A" /profiles/000e08aaaa01.xml
 expect_code 200
 serve_stop
+
+# Client and server code the backends share: run once.
+if [ "$BACKEND" = openssl ]; then
+	note "[$BACKEND] a stopped key process: each round-trip times out and closes its channel;"
+	note "with none left the serving process drains and a new one takes fresh channels"
+	: >"$T/serve.err"
+	start_with k_ec-p256 --workers 1
+	CPID=$(serving_pid)
+	KPID=$(keyproc_pid)
+	kill -STOP "$KPID"
+	for _ in 1 2 3 4; do
+		get "$DEV_A" /profiles/000e08aaaa01.xml --tlsv1.3
+		[ "$CODE" = 000 ] || fail "signed with the key process stopped: HTTP $CODE"
+		grep -q 'a channel failed and is closed; 0 of [0-9]* left: no handshake can be signed' \
+			"$T/serve.err" && break
+	done
+	grep -q 'a channel failed and is closed; 0 of [0-9]* left' "$T/serve.err" ||
+		fail "the channels were not closed: $(tail -5 "$T/serve.err")"
+	kill -CONT "$KPID"
+	want="serve: serving process $CPID exited with status 1; restarting in 1 s (restart 1)"
+	for _ in $(seq 100); do grep -qF "$want" "$T/serve.err" && break; sleep 0.1; done
+	grep -qF "$want" "$T/serve.err" || fail "no restart: $(tail -5 "$T/serve.err")"
+	grep -q 'serve: no channel to the key process is left; draining, then a new serving process takes fresh ones' \
+		"$T/serve.err" || fail "the drain was not logged: $(tail -5 "$T/serve.err")"
+	for _ in $(seq 100); do
+		get "$DEV_A" /profiles/000e08aaaa01.xml --tlsv1.3
+		[ "$CODE" = 200 ] && break
+		sleep 0.1
+	done
+	expect_code 200
+	[ "$(serving_pid)" != "$CPID" ] || fail "the same serving process serves"
+	[ "$(keyproc_pid)" = "$KPID" ] || fail "the key process changed: $KPID -> $(keyproc_pid)"
+	_TESTS_RUN=$((_TESTS_RUN + 1))
+	SERVE_RESTARTS_OK=1 serve_stop
+fi
 finish

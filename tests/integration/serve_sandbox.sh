@@ -40,6 +40,16 @@ CPID=$(serving_pid)
 KPID=$(keyproc_pid)
 [ "$CPID" != "$SERVE_PID" ] || fail "no serving process under the parent $SERVE_PID"
 [ -n "$KPID" ] || fail "no key process under the parent $SERVE_PID"
+note "the netlink socket getaddrinfo opens for a name of several addresses fails, and does not kill"
+get "$DEV_A" /__sprov_test/netlink
+expect_code 500
+grep -qx 'sprov: warning: serve: test trigger: socket(AF_NETLINK): Address family not supported by protocol' "$T/serve.err" ||
+	fail "netlink: $(grep 'AF_NETLINK' "$T/serve.err" || tail -3 "$T/serve.err")"
+[ "$(serving_pid)" = "$CPID" ] || fail "the serving process changed: $CPID -> $(serving_pid)"
+grep -q 'killed by' "$T/serve.err" && fail "killed: $(grep 'killed by' "$T/serve.err")"
+get "$DEV_A" /profiles/000e08aaaa01.xml
+expect_code 200
+_TESTS_RUN=$((_TESTS_RUN + 1))
 get "$DEV_A" "$TRIGGER"
 [ "$CODE" = 000 ] || fail "the trigger was answered ($CODE): not killed"
 grep -q 'test trigger: socket(AF_PACKET)' "$T/serve.err" || fail "the trigger did not run"

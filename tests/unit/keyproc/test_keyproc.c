@@ -325,6 +325,16 @@ test_process_gone(void **state)
  * channel still signs once the process runs again.
  */
 static void
+lost(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/*
+ * A round-trip that times out closes its channel; the others go on.  When
+ * the last one goes, the on_lost hook runs, once, and nothing is signed.
+ */
+static void
 test_process_timeout(void **state)
 {
 	const char *files[] = { eckey };
@@ -334,10 +344,12 @@ test_process_timeout(void **state)
 	uint8_t sig[SP_KP_OUT_MAX];
 	size_t n = sizeof(sig);
 	uint64_t t0;
+	int nlost = 0;
 	(void)state;
 
 	sp_buf_init(&spki, SP_KP_OUT_MAX);
 	assert_true(sp_ok(sp_keyproc_start(files, 1, 2, false, &kp)));
+	sp_keyproc_on_lost(kp, lost, &nlost);
 	assert_true(sp_ok(sp_keyproc_load(kp, eckey, &id, &spki)));
 	assert_int_equal(kill(sp_keyproc_pid(kp), SIGSTOP), 0);
 	t0 = sp_mono_ns();
@@ -345,12 +357,26 @@ test_process_timeout(void **state)
 	    &n).code, SP_E_IO);
 	assert_string_equal(sp_errmsg(), "key process: no answer within 5000 ms");
 	assert_true(sp_mono_ns() - t0 >= (uint64_t)(SP_KP_TIMEOUT_MS - 100) * 1000000u);
+	assert_int_equal(nlost, 0);
 	assert_int_equal(kill(sp_keyproc_pid(kp), SIGCONT), 0);
 	for (int i = 0; i < 3; i++) {
 		n = sizeof(sig);
 		assert_true(sp_ok(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32,
 		    sig, &n)));
 	}
+	assert_int_equal(nlost, 0);
+	/* The last channel times out: the hook, once; then no channel. */
+	assert_int_equal(kill(sp_keyproc_pid(kp), SIGSTOP), 0);
+	n = sizeof(sig);
+	assert_int_equal(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32, sig,
+	    &n).code, SP_E_IO);
+	assert_int_equal(nlost, 1);
+	assert_int_equal(kill(sp_keyproc_pid(kp), SIGCONT), 0);
+	n = sizeof(sig);
+	assert_int_equal(sp_keyproc_sign(kp, id, SP_KP_ECDSA, SP_KP_MD_NONE, dgst, 32, sig,
+	    &n).code, SP_E_IO);
+	assert_string_equal(sp_errmsg(), "key process: no channel left (it is gone)");
+	assert_int_equal(nlost, 1);
 	sp_keyproc_free(kp);
 	sp_buf_free(&spki);
 }
