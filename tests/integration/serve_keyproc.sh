@@ -182,9 +182,12 @@ if [ "$(id -u)" = 0 ]; then
 	CPID=$(serving_pid)
 	KPID=$(keyproc_pid)
 	[ "$CPID" != "$SERVE_PID" ] && [ -n "$KPID" ] || fail "no serving ($CPID) or key process ($KPID)"
-	for f in CapEff CapPrm CapBnd; do
-		v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$CPID/status")
-		[ -n "$v" ] && (((0x$v & (1 << 19)) == 0)) || fail "the serving process has CAP_SYS_PTRACE in $f ($v)"
+	# Capabilities are per thread: every thread of the serving process.
+	for st in /proc/"$CPID"/task/*/status; do
+		for f in CapEff CapPrm CapBnd; do
+			v=$(awk -v f="$f:" '$1 == f { print $2 }' "$st")
+			[ -n "$v" ] && (((0x$v & (1 << 19)) == 0)) || fail "$st has CAP_SYS_PTRACE in $f ($v)"
+		done
 	done
 	get "$DEV_A" "/__sprov_test/mem/$KPID"
 	expect_code 500
